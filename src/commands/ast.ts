@@ -1,0 +1,145 @@
+/**
+ * The command language's syntax tree. Every way in (REPL, REST, start-up scripts, tests)
+ * parses text into these nodes with `parseScript` and runs them with the one executor.
+ *
+ * Values keep their variable references: they are resolved when the statement runs, because
+ * an earlier statement of the same script may change a variable.
+ */
+
+/** Where a node starts in its source text. line and column are 1-based. */
+export interface Position {
+  offset: number
+  line: number
+  column: number
+}
+
+/** A cast written after a variable reference: `!port.int`. */
+export type Cast = 'int' | 'float' | 'str' | 'bool' | 'json'
+
+export type ValueNode =
+  /** A bare word or a quoted string, quotes removed. */
+  | { kind: 'literal', text: string, pos: Position }
+  /** `!name` or `!name.int`. */
+  | { kind: 'var', name: string, cast?: Cast, pos: Position }
+  /** `$NAME`: the process environment, then the node's variables. */
+  | { kind: 'env', name: string, pos: Position }
+  /** A word that mixes text and references, e.g. `!ip:!port` or `$HOME/data`: joined as text. */
+  | { kind: 'concat', parts: ValueNode[], pos: Position }
+  /**
+   * A JSON object or array as written, possibly with unquoted references in value positions
+   * (`{"port": !port.int, "name": !name}`). `source` is the exact text; `refs` are the
+   * references found outside JSON strings, in order, with their offsets relative to `source`.
+   * The executor substitutes each with the JSON encoding of its value and parses the result.
+   * References inside JSON strings ("...!x...") are substituted as text.
+   */
+  | { kind: 'json', source: string, refs: JsonRef[], pos: Position }
+
+export interface JsonRef {
+  /** offset of the `!` or `$` within `source` */
+  start: number
+  /** offset just past the reference (and its cast) within `source` */
+  end: number
+  ref: { kind: 'var', name: string, cast?: Cast } | { kind: 'env', name: string }
+  /** true when the reference stands inside a JSON string: substitute as raw text */
+  inString: boolean
+}
+
+/** `key = value` pairs of a `where` clause, joined by `and`. */
+export interface WherePair {
+  key: string
+  value: ValueNode
+  pos: Position
+}
+
+/** A `blockchain get` condition: comparisons joined by `and` / `or`, with parentheses. */
+export type Condition =
+  | { kind: 'cmp', field: string, op: CompareOp, value: ValueNode, pos: Position }
+  | { kind: 'and', terms: Condition[] }
+  | { kind: 'or', terms: Condition[] }
+
+export type CompareOp = '=' | '!=' | '<' | '<=' | '>' | '>='
+
+/** One item of a `bring` list: `[type][field]` (type may be `*`), or literal text between them. */
+export type BringItem =
+  | { kind: 'path', type: string, field: string }
+  | { kind: 'literal', text: string }
+
+export type BringFormat = 'default' | 'count' | 'unique' | 'json' | 'table' | 'first' | 'recent' | 'ip_port'
+
+export interface GetQuery {
+  /** Policy types asked for; `['*']` for every type. `blockchain get (master, worker)` gives two. */
+  types: string[]
+  where?: Condition
+  /** Absent when the command has no `bring`: the result is the policies themselves. */
+  bring?: { format: BringFormat, items: BringItem[], separator?: string }
+}
+
+/** How a command's arguments are written after its words (see catalog.ts). */
+export type ArgGrammar =
+  /** nothing after the words */
+  | 'none'
+  /** an optional `where k = v and ...` */
+  | 'where'
+  /** one value: `run scheduler 1`, `blockchain prepare policy !p`, `process file` */
+  | 'value'
+  /** one value, then an optional where: `connect dbms blockchain where type=psql` */
+  | 'value-where'
+  /** the `blockchain get` query grammar */
+  | 'query'
+  /** the rest of the line as values (help topics, echo) */
+  | 'rest'
+
+export type Statement = AssignStatement | CommandStatement | IfStatement | ValueStatement
+
+/** `name = value` or `<name = {...}>`. A value that is a command (`h = get hostname`) runs it. */
+export interface AssignStatement {
+  kind: 'assign'
+  name: string
+  value: ValueNode | CommandStatement
+  pos: Position
+}
+
+export interface CommandStatement {
+  kind: 'command'
+  /** The catalog key, e.g. `blockchain get`: the command's words joined by one space. */
+  name: string
+  /** Set by grammars `value` and `value-where`. */
+  value?: ValueNode
+  /** Set by grammars `where` and `value-where` (empty when no where clause). */
+  where: WherePair[]
+  /** Set by grammar `query`. */
+  query?: GetQuery
+  /** Set by grammar `rest`. */
+  rest?: ValueNode[]
+  /** The statement's source text, for logs and errors. */
+  text: string
+  pos: Position
+}
+
+/**
+ * `if (cond) then <statement>` or
+ * `if (cond) { ... } else { ... }` (AnyLog writes `if (cond) then` and blocks in braces).
+ */
+export interface IfStatement {
+  kind: 'if'
+  condition: IfCondition
+  then: Statement[]
+  else?: Statement[]
+  pos: Position
+}
+
+export type IfCondition =
+  /** `!x == 5`, `!a != !b`, `!n > 3`, `!flag is true`, `!x is not empty` (op `is`/`is not`) */
+  | { kind: 'cmp', left: ValueNode, op: CompareOp | '==' | 'is' | 'is not', right: ValueNode }
+  /** a single value: true when it is defined, not empty, not "false" and not "0" */
+  | { kind: 'truthy', value: ValueNode }
+  | { kind: 'not', term: IfCondition }
+  | { kind: 'and', terms: IfCondition[] }
+  | { kind: 'or', terms: IfCondition[] }
+
+/** A bare value such as `!x` or `$HOME`: shows its value (the REPL prints it). */
+export interface ValueStatement {
+  kind: 'value'
+  value: ValueNode
+  pos: Position
+}

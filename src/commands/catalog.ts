@@ -1,0 +1,45 @@
+import type { ArgGrammar } from './ast.js'
+
+/**
+ * Every command the language knows. The parser matches the longest run of words against this
+ * table and then reads the arguments with the command's grammar; the executor looks up a
+ * handler by `name`; REST uses `method` (AnyLog: reads by GET, writes by POST); `help` prints
+ * `usage` and `summary`.
+ */
+export interface CommandSpec {
+  /** The command's words joined by one space: the key of its handler. */
+  name: string
+  method: 'GET' | 'POST'
+  grammar: ArgGrammar
+  usage: string
+  summary: string
+}
+
+export const COMMANDS: readonly CommandSpec[] = [
+  { name: 'get processes', method: 'GET', grammar: 'where', usage: 'get processes [where format=json]', summary: 'The node\'s services and their status.' },
+  { name: 'get status', method: 'GET', grammar: 'where', usage: 'get status [where format=json]', summary: 'Whether the node runs, its role and its ledger head.' },
+  { name: 'get profiles', method: 'GET', grammar: 'where', usage: 'get profiles [where format=json]', summary: 'Profile processes run by this worker: state, pid, restarts, uptime.' },
+  { name: 'get hostname', method: 'GET', grammar: 'none', usage: 'get hostname', summary: 'The machine\'s host name.' },
+  { name: 'get variables', method: 'GET', grammar: 'none', usage: 'get variables', summary: 'The node\'s variables and their values.' },
+  { name: 'get version', method: 'GET', grammar: 'none', usage: 'get version', summary: 'The ledgermesh version.' },
+  { name: 'help', method: 'GET', grammar: 'rest', usage: 'help [command]', summary: 'Lists the commands, or explains one.' },
+  { name: 'echo', method: 'GET', grammar: 'rest', usage: 'echo <values>', summary: 'Prints its arguments with variables expanded.' },
+  { name: 'run tcp server', method: 'POST', grammar: 'where', usage: 'run tcp server where internal_ip=<ip> and internal_port=<port> [and external_ip=<ip> and external_port=<port>]', summary: 'Starts the node\'s p2p (libp2p TCP) server.' },
+  { name: 'run rest server', method: 'POST', grammar: 'where', usage: 'run rest server where internal_ip=<ip> and internal_port=<port>', summary: 'Starts the node\'s REST server.' },
+  { name: 'connect dbms', method: 'POST', grammar: 'value-where', usage: 'connect dbms blockchain where type=<psql|level> [and ip=<ip> and port=<port> and user=<user> and password=<password>]', summary: 'Connects the ledger store.' },
+  { name: 'create table', method: 'POST', grammar: 'value-where', usage: 'create table ledger where dbms=blockchain', summary: 'Creates the ledger table in the connected store (idempotent).' },
+  { name: 'run scheduler', method: 'POST', grammar: 'value', usage: 'run scheduler <id>', summary: 'Starts a scheduler.' },
+  { name: 'run blockchain sync', method: 'POST', grammar: 'where', usage: 'run blockchain sync where source=<master|peer> and time=<n seconds> and dest=<file|dbms> and connection=<ip:port>', summary: 'Keeps the local ledger replica in sync with its source.' },
+  { name: 'blockchain prepare policy', method: 'POST', grammar: 'value', usage: 'blockchain prepare policy !policy', summary: 'Adds id, date and the node\'s signature to the policy held in a variable.' },
+  { name: 'blockchain insert', method: 'POST', grammar: 'where', usage: 'blockchain insert where policy=!policy [and local=true] [and master=<ip:port>]', summary: 'Inserts a policy into the ledger through the master.' },
+  { name: 'blockchain get', method: 'GET', grammar: 'query', usage: 'blockchain get <type|(t1, t2)|*> [where f=v [and|or ...]] [bring[.count|.unique|.json|.table|.first|.recent|.ip_port] [type][field] ... [separator=<s>]]', summary: 'Queries the local ledger replica.' },
+  { name: 'blockchain delete policy', method: 'POST', grammar: 'where', usage: 'blockchain delete policy where id=<policy id>', summary: 'Deletes a policy from the ledger.' },
+  { name: 'process', method: 'POST', grammar: 'value', usage: 'process <file>', summary: 'Runs a script file in the command language.' },
+  { name: 'exit node', method: 'POST', grammar: 'none', usage: 'exit node', summary: 'Stops the node cleanly.' }
+]
+
+const BY_NAME = new Map(COMMANDS.map(spec => [spec.name, spec]))
+
+export function commandSpec (name: string): CommandSpec | undefined {
+  return BY_NAME.get(name)
+}

@@ -1,0 +1,44 @@
+/**
+ * Errors that reach a user (REPL, REST, a peer) carry a stable machine-readable code and a
+ * message that names the problem. Anything that is not a `LedgerMeshError` is a bug and is
+ * reported as `internal`.
+ */
+export type ErrorCode =
+  | 'bad_config'
+  | 'bad_policy'
+  | 'bad_signature'
+  | 'duplicate_id'
+  | 'unauthorized'
+  | 'not_found'
+  | 'bad_command'
+  | 'unknown_command'
+  | 'wrong_method'
+  | 'chain_broken'
+  | 'conflict'
+  | 'store_unavailable'
+  | 'master_unreachable'
+  | 'bad_message'
+  | 'timeout'
+  | 'internal'
+
+export class LedgerMeshError extends Error {
+  readonly code: ErrorCode
+  /** Extra facts for logs and JSON errors (the key, the position, the policy id...). */
+  readonly details: Record<string, unknown>
+
+  constructor (code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+    super(message)
+    this.name = 'LedgerMeshError'
+    this.code = code
+    this.details = details
+  }
+}
+
+export function isLedgerMeshError (err: unknown): err is LedgerMeshError {
+  return err instanceof LedgerMeshError
+}
+
+/** The message of any thrown value, for logs and error replies. */
+export function errorMessage (err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}

@@ -1,0 +1,66 @@
+import { canonicalJson, sha256Hex } from '../policies/canonical.js'
+import type { Policy } from '../policies/policy.js'
+
+/**
+ * The log: an append-only chain of entries. Each entry's hash covers the previous hash, its
+ * seq and its operation, so changing, dropping or reordering any entry breaks every later link.
+ *
+ *   hash = sha256(prev_hash ":" seq ":" canonical({op, policy}))
+ *
+ * A `put` carries the signed policy; a `delete` carries a signed tombstone policy
+ * `{"delete": {"policy_id": <id of the deleted policy>, ...reserved fields}}`.
+ */
+export type EntryOp = 'put' | 'delete'
+
+export interface Entry {
+  seq: number
+  op: EntryOp
+  policy: Policy
+  prevHash: string
+  hash: string
+}
+
+/** What the master is asked to order: an operation before it has a place in the chain. */
+export interface LedgerOp {
+  op: EntryOp
+  policy: Policy
+}
+
+/** The prev_hash of entry 1, and the hash of an empty ledger. */
+export const GENESIS_HASH = '0'.repeat(64)
+
+export function entryHash (prevHash: string, seq: number, op: EntryOp, policy: Policy): string {
+  return sha256Hex(`${prevHash}:${seq}:${canonicalJson({ op, policy })}`)
+}
+
+/** Gives ops their places after (seq, hash): the master's side of the chain. */
+export function chainEntries (after: { seq: number, hash: string }, ops: LedgerOp[]): Entry[] {
+  const entries: Entry[] = []
+  let prevHash = after.hash
+  let seq = after.seq
+  for (const { op, policy } of ops) {
+    seq += 1
+    const hash = entryHash(prevHash, seq, op, policy)
+    entries.push({ seq, op, policy, prevHash, hash })
+    prevHash = hash
+  }
+  return entries
+}
+
+/**
+ * Checks that entries continue the chain after (seq, hash) link by link. Returns undefined when
+ * they do, or a sentence naming the first broken entry.
+ */
+export function verifyChainLinks (after: { seq: number, hash: string }, entries: readonly Entry[]): string | undefined {
+  let prevHash = after.hash
+  let seq = after.seq
+  for (const entry of entries) {
+    if (entry.seq !== seq + 1) return `entry seq ${entry.seq} does not follow seq ${seq}`
+    if (entry.prevHash !== prevHash) return `entry ${entry.seq} links to prev_hash ${entry.prevHash.slice(0, 12)}…, expected ${prevHash.slice(0, 12)}…`
+    const hash = entryHash(entry.prevHash, entry.seq, entry.op, entry.policy)
+    if (hash !== entry.hash) return `entry ${entry.seq} hash does not match its content`
+    prevHash = hash
+    seq = entry.seq
+  }
+  return undefined
+}

@@ -1,0 +1,51 @@
+import type { Entry, LedgerOp } from './entry.js'
+import type { Head, SignedHead } from './head.js'
+
+/**
+ * Where a ledger's log lives. Two implementations: LevelDB (embedded, every node's default)
+ * and PostgreSQL (the master's store when DB_TYPE=psql). The store keeps the log, the latest
+ * signed head and a little metadata; the live state (policies and indexes) is a fold of the
+ * log kept in memory by LedgerState.
+ *
+ * Every write is atomic: after a crash the store holds either all of a batch or none of it.
+ */
+export interface LedgerStore {
+  readonly kind: 'level' | 'psql'
+  /** Where the data is, for logs and status: a directory or a database URL without password. */
+  readonly location: string
+
+  /** Opens the store, creating its tables or directory (and database, for psql) when missing. */
+  open (): Promise<void>
+  close (): Promise<void>
+
+  /** The last entry's seq and hash; `{ seq: 0, hash: GENESIS_HASH }` when empty. */
+  head (): Promise<Head>
+  /** The latest signed head stored with the entries, if any. */
+  signedHead (): Promise<SignedHead | undefined>
+
+  /**
+   * The master's write path. Inside one transaction that serialises concurrent committers
+   * (a mutex for level, a row lock for psql, so several masters can share one database):
+   * reads the head, chains `ops` after it, stores the entries and the head signed by
+   * `signHead`, and returns the entries. Throws LedgerMeshError('duplicate_id') and writes
+   * nothing if a policy id in `ops` is already in the log (or twice in `ops`).
+   */
+  commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead): Promise<Entry[]>
+
+  /**
+   * The replica's write path: appends entries the caller has verified, with the signed head
+   * that covers them, atomically. Throws LedgerMeshError('conflict') and writes nothing unless
+   * entries[0] follows the stored head (seq + 1 and prev_hash).
+   */
+  append (entries: Entry[], head: SignedHead): Promise<void>
+
+  /** Entries with seq >= fromSeq, in order, at most `limit`. */
+  range (fromSeq: number, limit: number): Promise<Entry[]>
+
+  /** Removes every entry after `seq` and the signed head (recovery after a divergence). */
+  truncate (seq: number): Promise<void>
+
+  /** Small named values that must survive restarts (e.g. the pinned master key). */
+  getMeta (key: string): Promise<string | undefined>
+  setMeta (key: string, value: string): Promise<void>
+}

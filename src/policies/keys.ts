@@ -1,0 +1,61 @@
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
+
+/**
+ * Ed25519 with node:crypto, the fastest implementation on these machines (see STACK.md).
+ * Keys travel as hex: a public key is 32 bytes, a signature 64 bytes. The same 32-byte seed
+ * is the node's libp2p identity, so peer id and policy author are one key.
+ */
+
+// DER prefixes that wrap a raw 32-byte Ed25519 seed (PKCS#8) or public key (SPKI).
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+
+export interface Signer {
+  /** hex of the 32-byte Ed25519 public key */
+  readonly publicKey: string
+  /** returns the 64-byte signature as hex */
+  sign (message: string | Uint8Array): string
+}
+
+export class Ed25519Signer implements Signer {
+  readonly publicKey: string
+  readonly seed: Uint8Array
+  private readonly key: KeyObject
+
+  constructor (seed: Uint8Array) {
+    if (seed.length !== 32) throw new TypeError(`an Ed25519 seed is 32 bytes, got ${seed.length}`)
+    this.seed = seed
+    this.key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+    const spki = createPublicKey(this.key).export({ format: 'der', type: 'spki' })
+    this.publicKey = spki.subarray(SPKI_ED25519_PREFIX.length).toString('hex')
+  }
+
+  sign (message: string | Uint8Array): string {
+    return sign(null, typeof message === 'string' ? Buffer.from(message) : message, this.key).toString('hex')
+  }
+}
+
+const publicKeyCache = new Map<string, KeyObject>()
+
+function publicKeyObject (publicKeyHex: string): KeyObject | undefined {
+  let key = publicKeyCache.get(publicKeyHex)
+  if (key === undefined) {
+    if (!/^[0-9a-f]{64}$/.test(publicKeyHex)) return undefined
+    key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' })
+    if (publicKeyCache.size > 10_000) publicKeyCache.clear()
+    publicKeyCache.set(publicKeyHex, key)
+  }
+  return key
+}
+
+/** True only for a well-formed public key and signature that verify over the message. */
+export function verifySignature (publicKeyHex: string, message: string | Uint8Array, signatureHex: string): boolean {
+  if (!/^[0-9a-f]{128}$/.test(signatureHex)) return false
+  const key = publicKeyObject(publicKeyHex)
+  if (key === undefined) return false
+  try {
+    return verify(null, typeof message === 'string' ? Buffer.from(message) : message, key, Buffer.from(signatureHex, 'hex'))
+  } catch {
+    return false
+  }
+}
