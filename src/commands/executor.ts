@@ -1,0 +1,248 @@
+import { LedgerMeshError } from '../errors.js'
+import type { CommandStatement, IfCondition, Statement, ValueNode, Cast } from './ast.js'
+import { commandSpec } from './catalog.js'
+import { type CommandOutput, EMPTY_OUTPUT, jsonOutput, textOutput } from './output.js'
+import { parseScript } from './parser.js'
+import { Variables } from './variables.js'
+
+/** Where a command came from: REST refuses writes sent by GET; the REPL prints values. */
+export type Via = 'repl' | 'rest' | 'script' | 'test'
+
+export interface ExecContext {
+  vars: Variables
+  via: Via
+  /** the script file being run, for error messages */
+  source?: string
+  executor: Executor
+}
+
+export type CommandHandler = (cmd: CommandStatement, ctx: ExecContext) => Promise<CommandOutput> | CommandOutput
+
+/** A statement's result; assignments yield none, so a script's outputs are its commands'. */
+export interface StatementResult {
+  statement: Statement
+  output?: CommandOutput
+}
+
+/**
+ * The one command executor: the REPL, REST, start-up scripts and tests all parse text with
+ * `parseScript` and run it here, so a command behaves the same whichever way it came in.
+ */
+export class Executor {
+  private readonly handlers = new Map<string, CommandHandler>()
+  readonly vars: Variables
+  /** `$NAME` lookups: the node's effective config first, then the process environment. */
+  private readonly env: (name: string) => string | undefined
+
+  constructor (opts: { vars?: Variables, env?: (name: string) => string | undefined } = {}) {
+    this.vars = opts.vars ?? new Variables()
+    this.env = opts.env ?? (name => process.env[name])
+  }
+
+  register (name: string, handler: CommandHandler): void {
+    if (commandSpec(name) === undefined) throw new Error(`no catalog entry for command '${name}'`)
+    this.handlers.set(name, handler)
+  }
+
+  /** Parses and runs text, statement by statement, stopping at the first error. */
+  async run (text: string, opts: { via: Via, vars?: Variables, source?: string }): Promise<StatementResult[]> {
+    const statements = parseScript(text, { source: opts.source })
+    const ctx: ExecContext = { vars: opts.vars ?? this.vars, via: opts.via, source: opts.source, executor: this }
+    return await this.runStatements(statements, ctx)
+  }
+
+  /** Runs text and returns only what its commands printed (the REPL's and REST's view). */
+  async runForOutput (text: string, opts: { via: Via, vars?: Variables, source?: string }): Promise<CommandOutput[]> {
+    const results = await this.run(text, opts)
+    return results.flatMap(r => r.output === undefined ? [] : [r.output])
+  }
+
+  async runStatements (statements: Statement[], ctx: ExecContext): Promise<StatementResult[]> {
+    const results: StatementResult[] = []
+    for (const statement of statements) {
+      results.push(...await this.runStatement(statement, ctx))
+    }
+    return results
+  }
+
+  private async runStatement (statement: Statement, ctx: ExecContext): Promise<StatementResult[]> {
+    switch (statement.kind) {
+      case 'assign': {
+        const value = statement.value.kind === 'command'
+          ? (await this.runCommand(statement.value, ctx)).value
+          : this.resolve(statement.value, ctx.vars)
+        ctx.vars.set(statement.name, value)
+        return [{ statement }]
+      }
+      case 'command':
+        return [{ statement, output: await this.runCommand(statement, ctx) }]
+      case 'value': {
+        const value = this.resolve(statement.value, ctx.vars)
+        return [{ statement, output: showValue(value) }]
+      }
+      case 'if': {
+        const branch = this.evalCondition(statement.condition, ctx.vars) ? statement.then : (statement.else ?? [])
+        return await this.runStatements(branch, ctx)
+      }
+    }
+  }
+
+  async runCommand (cmd: CommandStatement, ctx: ExecContext): Promise<CommandOutput> {
+    const handler = this.handlers.get(cmd.name)
+    if (handler === undefined) {
+      throw new LedgerMeshError('unknown_command', `'${cmd.name}' is not available on this node`, { command: cmd.name })
+    }
+    try {
+      return await handler(cmd, ctx)
+    } catch (err) {
+      if (err instanceof LedgerMeshError && err.details.command === undefined) {
+        err.details.command = cmd.name
+        err.details.line ??= cmd.pos.line
+        if (ctx.source !== undefined) err.details.source ??= ctx.source
+      }
+      throw err
+    }
+  }
+
+  /** The HTTP method a statement needs over REST: POST if it runs any write command. */
+  static methodOf (statement: Statement): 'GET' | 'POST' {
+    switch (statement.kind) {
+      case 'command': return commandSpec(statement.name)?.method ?? 'POST'
+      case 'assign': return statement.value.kind === 'command' ? Executor.methodOf(statement.value) : 'GET'
+      case 'value': return 'GET'
+      case 'if': return [...statement.then, ...(statement.else ?? [])].some(s => Executor.methodOf(s) === 'POST') ? 'POST' : 'GET'
+    }
+  }
+
+  /** The value a node stands for now. Undefined variables are an error that names them. */
+  resolve (node: ValueNode, vars: Variables): unknown {
+    const value = this.resolveLenient(node, vars)
+    if (value === undefined) {
+      const shown = node.kind === 'var' ? `!${node.name}` : node.kind === 'env' ? `$${node.name}` : 'value'
+      throw new LedgerMeshError('bad_command', `${shown} is not defined (line ${node.pos.line}, column ${node.pos.column})`, { line: node.pos.line, column: node.pos.column })
+    }
+    return value
+  }
+
+  /** Like resolve, but undefined stays undefined (conditions test for it). */
+  resolveLenient (node: ValueNode, vars: Variables): unknown {
+    switch (node.kind) {
+      case 'literal': return node.text
+      case 'var': {
+        const value = vars.get(node.name)
+        return value === undefined ? undefined : applyCast(value, node.cast, `!${node.name}`)
+      }
+      case 'env': return this.env(node.name) ?? vars.get(node.name)
+      case 'concat': {
+        const parts = node.parts.map(p => this.resolve(p, vars))
+        return parts.map(asText).join('')
+      }
+      case 'json': return this.resolveJson(node, vars)
+    }
+  }
+
+  /** Substitutes the references of a JSON template, then parses it. */
+  private resolveJson (node: Extract<ValueNode, { kind: 'json' }>, vars: Variables): unknown {
+    let text = ''
+    let at = 0
+    for (const ref of node.refs) {
+      text += node.source.slice(at, ref.start)
+      const refNode: ValueNode = ref.ref.kind === 'var'
+        ? { kind: 'var', name: ref.ref.name, cast: ref.ref.cast, pos: node.pos }
+        : { kind: 'env', name: ref.ref.name, pos: node.pos }
+      const value = this.resolve(refNode, vars)
+      text += ref.inString ? JSON.stringify(asText(value)).slice(1, -1) : JSON.stringify(value)
+      at = ref.end
+    }
+    text += node.source.slice(at)
+    try {
+      return JSON.parse(text)
+    } catch (err) {
+      throw new LedgerMeshError('bad_command', `the JSON value at line ${node.pos.line}, column ${node.pos.column} is not valid: ${(err as Error).message}`, { line: node.pos.line, column: node.pos.column })
+    }
+  }
+
+  evalCondition (cond: IfCondition, vars: Variables): boolean {
+    switch (cond.kind) {
+      case 'truthy': return isTruthy(this.resolveLenient(cond.value, vars))
+      case 'not': return !this.evalCondition(cond.term, vars)
+      case 'and': return cond.terms.every(t => this.evalCondition(t, vars))
+      case 'or': return cond.terms.some(t => this.evalCondition(t, vars))
+      case 'cmp': {
+        const left = this.resolveLenient(cond.left, vars)
+        const right = this.resolveLenient(cond.right, vars)
+        return compareForIf(left, cond.op, right)
+      }
+    }
+  }
+}
+
+function applyCast (value: unknown, cast: Cast | undefined, name: string): unknown {
+  if (cast === undefined) return value
+  const text = asText(value).trim()
+  const fail = (expected: string): never => {
+    throw new LedgerMeshError('bad_command', `${name}.${cast}: ${JSON.stringify(text)} is not ${expected}`)
+  }
+  switch (cast) {
+    case 'int': return /^-?\d+$/.test(text) ? Number(text) : fail('an integer')
+    case 'float': return text !== '' && Number.isFinite(Number(text)) ? Number(text) : fail('a number')
+    case 'str': return text
+    case 'bool': return text === 'true' ? true : text === 'false' ? false : fail('true or false')
+    case 'json':
+      if (typeof value !== 'string') return value
+      try { return JSON.parse(value) } catch { return fail('JSON') }
+  }
+}
+
+/** How a value reads as text: strings as they are, everything else as JSON. */
+export function asText (value: unknown): string {
+  if (typeof value === 'string') return value
+  if (value === undefined) return ''
+  return JSON.stringify(value)
+}
+
+export function isTruthy (value: unknown): boolean {
+  if (value === undefined || value === null || value === false || value === 0) return false
+  if (typeof value === 'string') {
+    const text = value.trim().toLowerCase()
+    return text !== '' && text !== 'false' && text !== '0' && text !== '[]' && text !== '{}'
+  }
+  if (Array.isArray(value)) return value.length > 0
+  if (typeof value === 'object') return Object.keys(value).length > 0
+  return true
+}
+
+function isEmpty (value: unknown): boolean {
+  return value === undefined || value === null || asText(value).trim() === '' || (Array.isArray(value) && value.length === 0)
+}
+
+function compareForIf (left: unknown, op: IfCondition & { kind: 'cmp' } extends { op: infer O } ? O : never, right: unknown): boolean {
+  if (op === 'is' || op === 'is not') {
+    const word = asText(right).trim().toLowerCase()
+    let result: boolean
+    if (word === 'empty' || word === 'null') result = isEmpty(left)
+    else if (word === 'true') result = isTruthy(left)
+    else if (word === 'false') result = !isTruthy(left)
+    else if (word === 'defined') result = left !== undefined
+    else result = asText(left) === asText(right)
+    return op === 'is' ? result : !result
+  }
+  if (left === undefined || right === undefined) return op === '!='
+  const a = asText(left).trim()
+  const b = asText(right).trim()
+  const numeric = a !== '' && b !== '' && Number.isFinite(Number(a)) && Number.isFinite(Number(b))
+  const order = numeric ? Math.sign(Number(a) - Number(b)) : (a < b ? -1 : a > b ? 1 : 0)
+  switch (op) {
+    case '=': case '==': return order === 0
+    case '!=': return order !== 0
+    case '<': return order < 0
+    case '<=': return order <= 0
+    case '>': return order > 0
+    case '>=': return order >= 0
+  }
+}
+
+/** A bare `!x` in the REPL shows the value. */
+function showValue (value: unknown): CommandOutput {
+  return typeof value === 'string' ? textOutput(value) : value === undefined ? EMPTY_OUTPUT : jsonOutput(value)
+}

@@ -1,0 +1,65 @@
+import { readFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { resolve } from 'node:path'
+import { LedgerMeshError } from '../../errors.js'
+import type { LedgerMeshNode } from '../../node/node.js'
+import { parseScript } from '../parser.js'
+import { COMMANDS } from '../catalog.js'
+import { asText, type Executor } from '../executor.js'
+import { EMPTY_OUTPUT, textOutput } from '../output.js'
+import { formatTable } from '../table.js'
+
+export const VERSION = '0.1.0'
+
+/** Commands about the language itself: help, echo, variables, scripts, exit. */
+export function registerGeneralCommands (executor: Executor, node: LedgerMeshNode): void {
+  executor.register('help', (cmd, ctx) => {
+    const topic = (cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, ctx.vars))).join(' ').trim().toLowerCase()
+    if (topic !== '') {
+      const matches = COMMANDS.filter(c => c.name === topic || c.name.startsWith(topic))
+      if (matches.length === 0) throw new LedgerMeshError('unknown_command', `no command '${topic}'; type 'help' for the list`)
+      return textOutput(matches.map(c => `${c.usage}\n    ${c.summary}`).join('\n'), matches)
+    }
+    const rows = COMMANDS.map(c => [c.name, c.method, c.summary])
+    const extra = [
+      '',
+      'Language: `x = value` sets a variable, `!x` reads it, `$NAME` reads the environment,',
+      '`<x = {...}>` spans lines, `#` starts a comment, `if (cond) then <command>` or',
+      '`if (cond) { ... } else { ... }`, `process <file>` runs a script.'
+    ]
+    return textOutput(formatTable(['Command', 'REST', 'Summary'], rows) + '\n' + extra.join('\n'), COMMANDS)
+  })
+
+  executor.register('echo', (cmd, ctx) => {
+    const text = (cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, ctx.vars))).join(' ')
+    return textOutput(text)
+  })
+
+  executor.register('get variables', (_cmd, ctx) => {
+    const entries = ctx.vars.entries()
+    return textOutput(formatTable(['Name', 'Value'], entries.map(([k, v]) => [k, asText(v).slice(0, 100)])), Object.fromEntries(entries))
+  })
+
+  executor.register('get version', () => textOutput(`ledgermesh version ${VERSION}`, { version: VERSION }))
+  executor.register('get hostname', () => textOutput(hostname()))
+
+  executor.register('process', async (cmd, ctx) => {
+    const file = resolve(asText(ctx.executor.resolve(cmd.value!, ctx.vars)))
+    let text: string
+    try {
+      text = await readFile(file, 'utf8')
+    } catch (err) {
+      throw new LedgerMeshError('not_found', `process: cannot read script ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    }
+    const statements = parseScript(text, { source: file })
+    const results = await ctx.executor.runStatements(statements, { ...ctx, source: file })
+    const printed = results.flatMap(r => r.output === undefined || r.output.text === '' ? [] : [r.output.text])
+    return printed.length === 0 ? EMPTY_OUTPUT : textOutput(printed.join('\n'))
+  })
+
+  executor.register('exit node', () => {
+    // Answer first, then stop: the REPL and REST callers get their reply before shutdown.
+    setImmediate(() => node.requestExit(0))
+    return textOutput('Node is stopping', { stopping: true })
+  })
+}

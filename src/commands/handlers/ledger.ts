@@ -1,0 +1,53 @@
+import { LedgerMeshError } from '../../errors.js'
+import { runQuery } from '../../ledger/query.js'
+import type { LedgerMeshNode } from '../../node/node.js'
+import { checkPolicyShape, parsePolicyJson } from '../../policies/validate.js'
+import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
+import { type Policy, policyBody } from '../../policies/policy.js'
+import type { ValueNode } from '../ast.js'
+import type { ExecContext, Executor } from '../executor.js'
+import { jsonOutput, textOutput } from '../output.js'
+import { WhereArgs } from '../where.js'
+
+/** A policy from a variable's value: a JSON object, or JSON text. */
+function policyFrom (value: unknown): Policy {
+  return typeof value === 'string' ? parsePolicyJson(value) : checkPolicyShape(value)
+}
+
+/** Signs the policy as this node unless it already carries an author's signature. */
+function ensurePrepared (policy: Policy, node: LedgerMeshNode): Policy {
+  return typeof policyBody(policy).signature === 'string' ? policy : preparePolicy(policy, node.signer)
+}
+
+/** `blockchain ...`: prepare, insert, query and delete policies. */
+export function registerLedgerCommands (executor: Executor, node: LedgerMeshNode): void {
+  executor.register('blockchain prepare policy', (cmd, ctx) => {
+    const target: ValueNode = cmd.value!
+    const prepared = preparePolicy(policyFrom(ctx.executor.resolve(target, ctx.vars)), node.signer)
+    // AnyLog updates the variable in place: `blockchain prepare policy !new_policy`.
+    if (target.kind === 'var') ctx.vars.set(target.name, prepared)
+    return jsonOutput(prepared)
+  })
+
+  executor.register('blockchain insert', async (cmd, ctx) => {
+    const where = new WhereArgs(cmd, ctx)
+    if (!where.has('policy')) throw where.error("needs 'policy=!<variable>'")
+    const policy = ensurePrepared(policyFrom(where.value('policy')), node)
+    const result = await node.insertPolicy({ op: 'put', policy }, { local: where.bool('local') ?? false, master: where.text('master') })
+    return textOutput(`Policy ${result.id} inserted (${result.ledger}${result.seq !== undefined ? `, seq ${result.seq}` : ''})`, result)
+  })
+
+  executor.register('blockchain get', (cmd, ctx: ExecContext) => {
+    return runQuery(node.ledger.state, cmd.query!, v => ctx.executor.resolve(v, ctx.vars))
+  })
+
+  executor.register('blockchain delete policy', async (cmd, ctx) => {
+    const where = new WhereArgs(cmd, ctx)
+    const id = where.requireText('id').toLowerCase()
+    if (!node.ledger.state.has(id)) {
+      throw new LedgerMeshError('not_found', `blockchain delete policy: no policy with id ${id} in the ledger`, { id })
+    }
+    const result = await node.insertPolicy({ op: 'delete', policy: prepareTombstone(id, node.signer) }, { local: false })
+    return textOutput(`Policy ${id} deleted (seq ${result.seq})`, { ...result, deleted: id })
+  })
+}

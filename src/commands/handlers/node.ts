@@ -1,0 +1,116 @@
+import { LedgerMeshError } from '../../errors.js'
+import { parseInterval } from '../../node/config.js'
+import { libp2pPrivateKey } from '../../node/identity.js'
+import type { LedgerMeshNode } from '../../node/node.js'
+import { BlockchainSync } from '../../services/blockchain-sync.js'
+import { P2PHost } from '../../services/p2p.js'
+import { RestServer } from '../../services/rest/server.js'
+import { asText, type Executor } from '../executor.js'
+import { jsonOutput, textOutput } from '../output.js'
+import { formatTable } from '../table.js'
+import { WhereArgs } from '../where.js'
+
+const formatJson = (where: WhereArgs) => where.text('format')?.toLowerCase() === 'json'
+
+/** Commands that start the node's services and report on them (AnyLog's deployment steps). */
+export function registerNodeCommands (executor: Executor, node: LedgerMeshNode): void {
+  executor.register('get processes', (cmd, ctx) => {
+    const rows = node.processes()
+    if (formatJson(new WhereArgs(cmd, ctx))) {
+      return jsonOutput(Object.fromEntries(rows.map(r => [r.name, r.details === undefined ? { Status: r.status } : { Status: r.status, Details: r.details }])))
+    }
+    return textOutput(formatTable(['Process', 'Status', 'Details'], rows.map(r => [r.name, r.status, r.details ?? ''])), rows)
+  })
+
+  executor.register('get status', (cmd, ctx) => {
+    const address = `${node.config.externalIp}:${node.tcp?.running === true ? node.tcp.port : node.config.serverPort}`
+    const status = {
+      assigned_name: `${node.name}@${address}`,
+      status: 'running',
+      role: node.role,
+      node: node.name,
+      peer_id: node.tcp?.running === true ? node.tcp.peerId : undefined,
+      public_key: node.signer.publicKey,
+      uptime_seconds: Math.round((Date.now() - node.startedAt.getTime()) / 1000),
+      ledger: node.hasLedger
+        ? { store: node.ledger.store.kind, head: node.ledger.head, policies: node.ledger.state.size, master_key: node.ledger.masterKey }
+        : undefined
+    }
+    if (formatJson(new WhereArgs(cmd, ctx))) return jsonOutput(status)
+    const head = node.hasLedger ? `, ledger head seq ${node.ledger.head.seq}` : ''
+    return textOutput(`${status.assigned_name} running (${node.role}${head})`, status)
+  })
+
+  executor.register('run tcp server', async (cmd, ctx) => {
+    const where = new WhereArgs(cmd, ctx)
+    const ip = where.text('internal_ip') ?? node.config.ip
+    const port = where.int('internal_port', { min: 0, max: 65535 }) ?? node.config.serverPort
+    const host = await node.startService('tcp', new P2PHost({
+      privateKey: libp2pPrivateKey(node.signer),
+      ip,
+      port,
+      allow: [...new Set([ip, node.config.externalIp, '127.0.0.1'])],
+      log: node.log.child({ service: 'p2p' })
+    }))
+    ctx.vars.set('peer_id', host.peerId)
+    ctx.vars.set('tcp_port', host.port)
+    return textOutput(`TCP server listening on ${ip}:${host.port}`, { ip, port: host.port, peer_id: host.peerId })
+  })
+
+  executor.register('run rest server', async (cmd, ctx) => {
+    const where = new WhereArgs(cmd, ctx)
+    const ip = where.text('internal_ip') ?? node.config.restBind
+    const port = where.int('internal_port', { min: 0, max: 65535 }) ?? node.config.restPort
+    const timeout = where.int('timeout', { min: 1, max: 3600 })
+    const rest = await node.startService('rest', new RestServer({ ip, port, timeoutSeconds: timeout, executor: ctx.executor, log: node.log }))
+    ctx.vars.set('rest_port', rest.port)
+    return textOutput(`REST server listening on ${ip}:${rest.port}`, { ip, port: rest.port })
+  })
+
+  executor.register('connect dbms', async (cmd, ctx) => {
+    const where = new WhereArgs(cmd, ctx)
+    const database = asText(ctx.executor.resolve(cmd.value!, ctx.vars)).trim()
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) throw where.error(`'${database}' is not a database name (letters, digits and _)`)
+    const requested = where.text('type') ?? node.config.db.type
+    const type = requested.toLowerCase() === 'psql' ? 'psql' : 'level'
+    const ledger = await node.connectLedger({
+      type,
+      ip: where.text('ip') ?? node.config.db.ip,
+      port: where.int('port', { min: 1, max: 65535 }) ?? node.config.db.port,
+      user: where.text('user') ?? node.config.db.user,
+      password: where.text('password') || node.config.db.password || undefined,
+      database
+    })
+    return textOutput(`Connected to ${ledger.store.kind} ledger store at ${ledger.store.location}`, { store: ledger.store.kind, location: ledger.store.location })
+  })
+
+  executor.register('create table', (cmd, ctx) => {
+    const table = asText(ctx.executor.resolve(cmd.value!, ctx.vars)).trim().toLowerCase()
+    if (table !== 'ledger') {
+      throw new LedgerMeshError('bad_command', `create table: only the 'ledger' table is managed by ledgermesh, not '${table}'`)
+    }
+    // The store creates its tables when it is connected; this confirms they are there.
+    const ledger = node.ledger
+    return textOutput(`Table ledger is ready in ${ledger.store.location} (head seq ${ledger.head.seq})`, { table: 'ledger', head: ledger.head })
+  })
+
+  executor.register('run scheduler', async (cmd, ctx) => {
+    const id = Number(asText(ctx.executor.resolve(cmd.value!, ctx.vars)))
+    if (!Number.isInteger(id) || id < 0 || id > 100) {
+      throw new LedgerMeshError('bad_command', `run scheduler: the scheduler id must be an integer from 0 to 100 (line ${cmd.pos.line})`)
+    }
+    await node.scheduler.runScheduler(id)
+    return textOutput(`Scheduler ${id} running`, { id })
+  })
+
+  executor.register('run blockchain sync', async (cmd, ctx) => {
+    const where = new WhereArgs(cmd, ctx)
+    const timeText = where.text('time') ?? node.config.blockchainSync.text
+    const interval = parseInterval(timeText)
+    if (interval === undefined) throw where.error(`'time' must be an interval such as "30 seconds", found ${JSON.stringify(timeText)}`)
+    const source = where.text('source') ?? node.config.blockchainSource
+    const connection = where.text('connection') ?? node.config.ledgerConn
+    await node.startService('sync', new BlockchainSync({ source, connection, interval, isMaster: node.role === 'master' }))
+    return textOutput(`Blockchain sync every ${interval.text} from ${source} using ${connection}`, { source, connection, interval_ms: interval.ms })
+  })
+}

@@ -1,0 +1,36 @@
+/**
+ * The node's variables (AnyLog's dictionary): `x = 5` sets, `!x` reads. A scope may have a
+ * parent: a REST request binds the variables of its body in its own scope, so concurrent
+ * requests never see each other's `new_policy`, while reads fall through to the node's.
+ */
+export class Variables {
+  private readonly values = new Map<string, unknown>()
+
+  constructor (private readonly parent?: Variables) {}
+
+  get (name: string): unknown {
+    const key = name.toLowerCase()
+    if (this.values.has(key)) return this.values.get(key)
+    return this.parent?.get(name)
+  }
+
+  has (name: string): boolean {
+    return this.values.has(name.toLowerCase()) || (this.parent?.has(name) ?? false)
+  }
+
+  set (name: string, value: unknown): void {
+    this.values.set(name.toLowerCase(), value)
+  }
+
+  /** A child scope whose writes stay in it. */
+  child (): Variables {
+    return new Variables(this)
+  }
+
+  /** Every visible variable, inner scopes winning, sorted by name. */
+  entries (): Array<[string, unknown]> {
+    const merged = new Map(this.parent?.entries())
+    for (const [k, v] of this.values) merged.set(k, v)
+    return [...merged].sort(([a], [b]) => a.localeCompare(b))
+  }
+}

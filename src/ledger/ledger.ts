@@ -1,0 +1,263 @@
+import { EventEmitter } from 'node:events'
+import { LedgerMeshError, errorMessage } from '../errors.js'
+import type { Logger } from '../node/logger.js'
+import type { Signer } from '../policies/keys.js'
+import { type Policy, policyType, policyBody, policyId } from '../policies/policy.js'
+import { validatePolicy, verifyPolicy } from '../policies/validate.js'
+import { authorizeOp, type AuthContext } from '../policies/authorize.js'
+import { prepareTombstone } from '../policies/prepare.js'
+import { DECLARATION_TYPES } from '../policies/schemas.js'
+import { type Entry, type LedgerOp, GENESIS_HASH, verifyChainLinks } from './entry.js'
+import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
+import type { LedgerStore } from './store.js'
+import { LedgerState } from './state.js'
+
+/** How many entries one store read brings while folding the log at open. */
+const FOLD_PAGE = 5000
+/** Most ops committed in one store transaction by the group committer. */
+const MAX_COMMIT_BATCH = 1000
+/** Store meta key holding the master public key this ledger trusts. */
+const MASTER_KEY_META = 'master_public_key'
+
+export interface LedgerEvents {
+  /** new entries were appended (by commit on the master, or by sync on a replica) */
+  appended: [entries: Entry[], head: SignedHead | undefined]
+}
+
+interface PendingInsert {
+  op: LedgerOp
+  resolve: (entry: Entry) => void
+  reject: (err: Error) => void
+}
+
+/**
+ * A ledger: the log in a store, its live state folded in memory, and the rules that decide
+ * what may be appended. On the master it orders inserts (group commit); on a replica it
+ * applies verified batches from sync. Readers query `state`.
+ */
+export class Ledger extends EventEmitter<LedgerEvents> {
+  readonly store: LedgerStore
+  readonly state = new LedgerState()
+  private readonly log: Logger
+  /** Present on the master only: signs heads and the tombstones of replaced declarations. */
+  private readonly masterSigner?: Signer
+  private currentHead: Head = { seq: 0, hash: GENESIS_HASH }
+  private currentSignedHead?: SignedHead
+  private trustedMasterKey?: string
+  private readonly pending: PendingInsert[] = []
+  private committing = false
+
+  constructor (opts: { store: LedgerStore, log: Logger, masterSigner?: Signer, masterKey?: string }) {
+    super()
+    this.store = opts.store
+    this.log = opts.log
+    this.masterSigner = opts.masterSigner
+    this.trustedMasterKey = opts.masterSigner?.publicKey ?? opts.masterKey
+  }
+
+  get head (): Head { return this.currentHead }
+  get signedHead (): SignedHead | undefined { return this.currentSignedHead }
+  get masterKey (): string | undefined { return this.trustedMasterKey }
+  get isMaster (): boolean { return this.masterSigner !== undefined }
+
+  /**
+   * Opens the store and folds the log into the state, verifying every chain link and the
+   * signed head on the way. A log that does not verify is reported, never half-loaded.
+   */
+  async open (): Promise<void> {
+    await this.store.open()
+    const pinned = await this.store.getMeta(MASTER_KEY_META)
+    if (pinned !== undefined) {
+      if (this.trustedMasterKey !== undefined && pinned !== this.trustedMasterKey) {
+        throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location} was written under master key ${pinned.slice(0, 12)}…, but this node trusts ${this.trustedMasterKey.slice(0, 12)}…`)
+      }
+      this.trustedMasterKey = pinned
+    } else if (this.trustedMasterKey !== undefined) {
+      await this.store.setMeta(MASTER_KEY_META, this.trustedMasterKey)
+    }
+    await this.fold()
+  }
+
+  async close (): Promise<void> {
+    await this.store.close()
+  }
+
+  private async fold (): Promise<void> {
+    this.state.reset()
+    let head: Head = { seq: 0, hash: GENESIS_HASH }
+    for (;;) {
+      const page = await this.store.range(head.seq + 1, FOLD_PAGE)
+      if (page.length === 0) break
+      const broken = verifyChainLinks(head, page)
+      if (broken !== undefined) {
+        throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location} does not verify: ${broken}`, { seq: head.seq + 1 })
+      }
+      for (const entry of page) this.state.apply(entry)
+      const last = page[page.length - 1]
+      head = { seq: last.seq, hash: last.hash }
+    }
+    const stored = await this.store.head()
+    if (stored.seq !== head.seq || stored.hash !== head.hash) {
+      throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location} says its head is seq ${stored.seq}, but its log ends at seq ${head.seq}`)
+    }
+    const signed = await this.store.signedHead()
+    if (signed !== undefined) {
+      if (signed.seq !== head.seq || signed.hash !== head.hash) {
+        throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location}: signed head seq ${signed.seq} does not match the log's head seq ${head.seq}`)
+      }
+      if (this.trustedMasterKey !== undefined && !verifyHead(signed, this.trustedMasterKey)) {
+        throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location}: the signed head at seq ${signed.seq} is not signed by the trusted master key`)
+      }
+    }
+    this.currentHead = head
+    this.currentSignedHead = signed
+  }
+
+  /** What authorization rules see: the live state plus what a batch has accepted so far. */
+  private authContext (): AuthContext {
+    return {
+      masterKey: this.trustedMasterKey,
+      isAdmin: (key) => {
+        for (const admin of this.state.lookup('admin', 'key', key)) {
+          if (policyBody(admin).key === key) return true
+        }
+        return false
+      },
+      getPolicy: (id) => this.state.get(id),
+      findByName: (type, name) => this.state.findByName(type, name)
+    }
+  }
+
+  /**
+   * Master: validates, authorizes and orders one policy (put) or tombstone (delete).
+   * Resolves with its entry once the store commit that holds it is durable. Concurrent calls
+   * are batched into one store transaction (group commit).
+   */
+  async submit (op: LedgerOp): Promise<Entry> {
+    if (this.masterSigner === undefined) {
+      throw new LedgerMeshError('master_unreachable', 'this node is not the master: inserts go to the master')
+    }
+    validatePolicy(op.policy)
+    verifyPolicy(op.policy)
+    const { promise, resolve, reject } = Promise.withResolvers<Entry>()
+    this.pending.push({ op, resolve, reject })
+    if (!this.committing) void this.commitPending()
+    return await promise
+  }
+
+  private async commitPending (): Promise<void> {
+    this.committing = true
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, MAX_COMMIT_BATCH)
+        await this.commitBatch(batch)
+      }
+    } finally {
+      this.committing = false
+    }
+  }
+
+  /** Checks each op against the state (and the batch so far), then commits the accepted ones. */
+  private async commitBatch (batch: PendingInsert[]): Promise<void> {
+    const signer = this.masterSigner!
+    const accepted: Array<{ insert: PendingInsert, ops: LedgerOp[] }> = []
+    const idsInBatch = new Set<string>()
+    const auth = this.authContext()
+    for (const insert of batch) {
+      try {
+        const id = policyId(insert.op.policy)
+        if (idsInBatch.has(id) || this.state.has(id)) {
+          throw new LedgerMeshError('duplicate_id', `policy ${id} is already in the ledger`, { id })
+        }
+        authorizeOp(insert.op, auth)
+        const ops = [...this.replacedDeclaration(insert.op, signer), insert.op]
+        for (const op of ops) idsInBatch.add(policyId(op.policy))
+        accepted.push({ insert, ops })
+      } catch (err) {
+        insert.reject(err as Error)
+      }
+    }
+    if (accepted.length === 0) return
+    let entries: Entry[]
+    try {
+      entries = await this.store.commit(accepted.flatMap(a => a.ops), head => signHead(head, signer))
+    } catch (err) {
+      this.log.error({ err: errorMessage(err), batch: accepted.length }, 'ledger commit failed')
+      for (const { insert } of accepted) insert.reject(err as Error)
+      return
+    }
+    this.applyToState(entries)
+    this.currentSignedHead = signHead(this.currentHead, signer)
+    // Each insert is answered with its own entry: the last of its ops.
+    let index = 0
+    for (const { insert, ops } of accepted) {
+      index += ops.length
+      insert.resolve(entries[index - 1])
+    }
+    this.emit('appended', entries, this.currentSignedHead)
+  }
+
+  /**
+   * A node re-declaring itself (same type and name, e.g. after a restart on new ports)
+   * replaces its old declaration: the master writes a tombstone for the old one first.
+   */
+  private replacedDeclaration (op: LedgerOp, signer: Signer): LedgerOp[] {
+    if (op.op !== 'put') return []
+    const type = policyType(op.policy)
+    const name = policyBody(op.policy).name
+    if (!(DECLARATION_TYPES as readonly string[]).includes(type) || typeof name !== 'string') return []
+    const old = this.state.findByName(type, name)
+    if (old === undefined) return []
+    return [{ op: 'delete', policy: prepareTombstone(policyId(old), signer) }]
+  }
+
+  private applyToState (entries: Entry[]): void {
+    for (const entry of entries) this.state.apply(entry)
+    const last = entries[entries.length - 1]
+    this.currentHead = { seq: last.seq, hash: last.hash }
+  }
+
+  /**
+   * Replica recovery: drops every entry after `seq` (where the replica's log stopped agreeing
+   * with its source, or from zero) and re-folds the state from what is left.
+   */
+  async rewind (seq: number): Promise<void> {
+    const from = this.currentHead.seq
+    await this.store.truncate(seq)
+    await this.fold()
+    this.log.warn({ from, to: this.currentHead.seq }, 'replica rewound to re-sync from its source')
+  }
+
+  /**
+   * Replica: applies a batch received from sync. Everything is checked before anything is
+   * written: the chain links from the current head, the head signature by the trusted master
+   * key, that the batch ends exactly at the signed head, and each policy's own signature and
+   * authorization. A batch that fails any check is rejected whole; the replica stays put.
+   */
+  async applyBatch (entries: Entry[], head: SignedHead): Promise<void> {
+    if (this.trustedMasterKey === undefined) {
+      // Trust on first use: the first signed head this replica accepts pins the master key.
+      this.trustedMasterKey = head.publicKey
+      await this.store.setMeta(MASTER_KEY_META, head.publicKey)
+      this.log.info({ masterKey: head.publicKey }, 'pinned the master key from the first signed head')
+    }
+    if (!verifyHead(head, this.trustedMasterKey)) {
+      throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key`)
+    }
+    if (entries.length === 0) return
+    const broken = verifyChainLinks(this.currentHead, entries)
+    if (broken !== undefined) throw new LedgerMeshError('chain_broken', `sync batch rejected: ${broken}`)
+    const last = entries[entries.length - 1]
+    if (last.seq !== head.seq || last.hash !== head.hash) {
+      throw new LedgerMeshError('chain_broken', `sync batch ends at seq ${last.seq}, but the signed head is seq ${head.seq}`)
+    }
+    for (const entry of entries) {
+      validatePolicy(entry.policy)
+      verifyPolicy(entry.policy)
+    }
+    await this.store.append(entries, head)
+    this.applyToState(entries)
+    this.currentSignedHead = head
+    this.emit('appended', entries, head)
+  }
+}

@@ -1,0 +1,223 @@
+import { mkdir } from 'node:fs/promises'
+import { Level } from 'level'
+import { LedgerMeshError, errorMessage } from '../errors.js'
+import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
+import type { Head, SignedHead } from './head.js'
+import type { LedgerStore } from './store.js'
+import { chainAndSign, checkAppendable, decodeEntry, decodeJson, opIds, uniqueIds } from './store-codec.js'
+
+export interface LevelStoreConfig {
+  /** directory of the LevelDB database; created when missing */
+  path: string
+}
+
+type Db = Level<string, string>
+
+function stringSublevel (db: Db, name: string) {
+  return db.sublevel<string, string>(name, { valueEncoding: 'utf8' })
+}
+type Sublevel = ReturnType<typeof stringSublevel>
+
+/**
+ * Layout, as sublevels of one LevelDB database (values are JSON text):
+ *
+ *   entry!<seq, 16 digits zero-padded>  the Entry; padding makes key order = seq order
+ *   id!<policy id>                      seq of the entry holding that policy (duplicate check)
+ *   head!head / head!signed             the Head and the latest SignedHead
+ *   meta!<key>                          values set with setMeta
+ *
+ * Every write goes through one `db.batch()`, which LevelDB applies atomically.
+ */
+const SEQ_DIGITS = 16
+const HEAD_KEY = 'head'
+const SIGNED_HEAD_KEY = 'signed'
+
+/** fsync every write: commit() resolving is the master's promise that the entries are on disk. */
+const DURABLE = { sync: true }
+
+function seqKey (seq: number): string {
+  return String(seq).padStart(SEQ_DIGITS, '0')
+}
+
+/** The embedded store every node uses by default. */
+export class LevelStore implements LedgerStore {
+  readonly kind = 'level' as const
+  readonly location: string
+  private db?: Db
+  private entries!: Sublevel
+  private ids!: Sublevel
+  private heads!: Sublevel
+  private meta!: Sublevel
+  /** Tail of the promise chain that serialises writers (commit, append, truncate). */
+  private writeQueue: Promise<unknown> = Promise.resolve()
+
+  constructor (config: LevelStoreConfig) {
+    this.location = config.path
+  }
+
+  async open (): Promise<void> {
+    if (this.db !== undefined) return
+    const db: Db = new Level<string, string>(this.location, { valueEncoding: 'utf8' })
+    try {
+      await mkdir(this.location, { recursive: true })
+      await db.open()
+    } catch (err) {
+      await db.close().catch(() => {})
+      throw this.unavailable('open', err)
+    }
+    this.db = db
+    this.entries = stringSublevel(db, 'entry')
+    this.ids = stringSublevel(db, 'id')
+    this.heads = stringSublevel(db, 'head')
+    this.meta = stringSublevel(db, 'meta')
+    // Reading the head at once makes damaged table files show up here, not at the first query.
+    try {
+      await this.head()
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+  }
+
+  async close (): Promise<void> {
+    const db = this.db
+    if (db === undefined) return
+    this.db = undefined
+    await this.writeQueue.catch(() => {})
+    await db.close()
+  }
+
+  async head (): Promise<Head> {
+    const text = await this.attempt('read the head', async () => await this.heads.get(HEAD_KEY))
+    if (text === undefined) return { seq: 0, hash: GENESIS_HASH }
+    return decodeJson<Head>(text, `the head in ${this.location}`)
+  }
+
+  async signedHead (): Promise<SignedHead | undefined> {
+    const text = await this.attempt('read the signed head', async () => await this.heads.get(SIGNED_HEAD_KEY))
+    return text === undefined ? undefined : decodeJson<SignedHead>(text, `the signed head in ${this.location}`)
+  }
+
+  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead): Promise<Entry[]> {
+    if (ops.length === 0) return []
+    const ids = uniqueIds(ops)
+    return await this.serialised(async () => {
+      const known = await this.attempt('check policy ids', async () => await this.ids.getMany(ids))
+      const index = known.findIndex((seq) => seq !== undefined)
+      if (index >= 0) {
+        throw new LedgerMeshError('duplicate_id', `policy ${ids[index]} is already in the ledger`, { id: ids[index] })
+      }
+      const { entries, signed } = chainAndSign(await this.head(), ops, signHead)
+      await this.writeEntries(entries, signed)
+      return entries
+    })
+  }
+
+  async append (entries: Entry[], head: SignedHead): Promise<void> {
+    await this.serialised(async () => {
+      checkAppendable(await this.head(), entries, head, this.location)
+      await this.writeEntries(entries, head)
+    })
+  }
+
+  async range (fromSeq: number, limit: number): Promise<Entry[]> {
+    if (!(limit > 0)) return []
+    const from = Math.max(0, Math.ceil(fromSeq))
+    const rows = await this.attempt('read entries', async () => await this.entries.iterator({
+      gte: seqKey(from),
+      limit: Number.isFinite(limit) ? Math.floor(limit) : -1
+    }).all())
+    return rows.map(([key, text]) => decodeEntry(text, `entry ${Number(key)} in ${this.location}`))
+  }
+
+  async truncate (seq: number): Promise<void> {
+    await this.serialised(async () => {
+      const current = await this.head()
+      const removed = seq < current.seq ? await this.range(seq + 1, Infinity) : []
+      let newHead: Head = current
+      if (seq <= 0) {
+        newHead = { seq: 0, hash: GENESIS_HASH }
+      } else if (seq < current.seq) {
+        const [kept] = await this.range(seq, 1)
+        if (kept?.seq !== seq) {
+          throw new LedgerMeshError('chain_broken', `LevelDB store ${this.location} has no entry ${seq} to truncate to`, { path: this.location, seq })
+        }
+        newHead = { seq: kept.seq, hash: kept.hash }
+      }
+      const removedIds = opIds(removed)
+      await this.attempt('truncate', async () => {
+        const batch = this.db!.batch()
+        removed.forEach((entry, i) => {
+          batch.del(seqKey(entry.seq), { sublevel: this.entries })
+          batch.del(removedIds[i], { sublevel: this.ids })
+        })
+        batch.put(HEAD_KEY, JSON.stringify(newHead), { sublevel: this.heads })
+        batch.del(SIGNED_HEAD_KEY, { sublevel: this.heads })
+        await batch.write(DURABLE)
+      })
+    })
+  }
+
+  async getMeta (key: string): Promise<string | undefined> {
+    return await this.attempt(`read meta ${key}`, async () => await this.meta.get(key))
+  }
+
+  async setMeta (key: string, value: string): Promise<void> {
+    await this.attempt(`write meta ${key}`, async () => {
+      await this.db!.batch().put(key, value, { sublevel: this.meta }).write(DURABLE)
+    })
+  }
+
+  /** One atomic batch: the entries, their id index rows, the new head and its signature. */
+  private async writeEntries (entries: Entry[], signed: SignedHead): Promise<void> {
+    const last = entries[entries.length - 1]
+    const head: Head = last === undefined ? await this.head() : { seq: last.seq, hash: last.hash }
+    const ids = opIds(entries)
+    await this.attempt('write entries', async () => {
+      const batch = this.db!.batch()
+      entries.forEach((entry, i) => {
+        const { seq, op, policy, prevHash, hash } = entry
+        batch.put(seqKey(seq), JSON.stringify({ seq, op, policy, prevHash, hash }), { sublevel: this.entries })
+        batch.put(ids[i], String(seq), { sublevel: this.ids })
+      })
+      batch.put(HEAD_KEY, JSON.stringify(head), { sublevel: this.heads })
+      batch.put(SIGNED_HEAD_KEY, JSON.stringify(signed), { sublevel: this.heads })
+      await batch.write(DURABLE)
+    })
+  }
+
+  /** Runs `fn` after every earlier writer has finished: the in-process write mutex. */
+  private async serialised<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.writeQueue.then(fn, fn)
+    this.writeQueue = run.catch(() => {})
+    return await run
+  }
+
+  /** Runs one LevelDB operation, reporting any failure as store_unavailable. */
+  private async attempt<T> (what: string, fn: () => Promise<T>): Promise<T> {
+    this.requireOpen(what)
+    try {
+      return await fn()
+    } catch (err) {
+      throw this.unavailable(what, err)
+    }
+  }
+
+  private requireOpen (what: string): void {
+    if (this.db === undefined) {
+      throw new LedgerMeshError('store_unavailable', `LevelDB store ${this.location} is not open (tried to ${what})`, { path: this.location })
+    }
+  }
+
+  /** LevelDB reports the real reason (corruption, lock held, I/O) as the error's cause. */
+  private unavailable (what: string, err: unknown): LedgerMeshError {
+    if (err instanceof LedgerMeshError) return err
+    const cause = (err as { cause?: unknown }).cause ?? err
+    const causeCode = (cause as { code?: unknown }).code
+    return new LedgerMeshError(
+      'store_unavailable',
+      `LevelDB store ${this.location}: could not ${what}: ${errorMessage(cause)}`,
+      { path: this.location, cause: errorMessage(cause), ...(typeof causeCode === 'string' ? { causeCode } : {}) }
+    )
+  }
+}

@@ -1,0 +1,445 @@
+import pg from 'pg'
+import { LedgerMeshError, errorMessage } from '../errors.js'
+import { type JsonValue, policyBody, policyType } from '../policies/policy.js'
+import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
+import type { Head, SignedHead } from './head.js'
+import type { LedgerStore } from './store.js'
+import { chainAndSign, checkAppendable, decodeJson, opIds, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
+
+export interface PgStoreConfig {
+  host: string
+  port: number
+  user: string
+  password?: string
+  database: string
+  /** PostgreSQL schema for the tables; the connection's search_path (public) when absent */
+  schema?: string
+}
+
+/** SQLSTATE codes this store reacts to. */
+const PG = {
+  uniqueViolation: '23505',
+  invalidDatabase: '3D000',
+  duplicateDatabase: '42P04',
+  duplicateSchema: '42P06',
+  duplicateTable: '42P07',
+  duplicateObject: '42710'
+} as const
+
+/** Errors two processes can get when they create the same database or tables at once. */
+const CREATE_RACE_CODES: ReadonlySet<string> = new Set([PG.uniqueViolation, PG.duplicateDatabase, PG.duplicateSchema, PG.duplicateTable, PG.duplicateObject])
+
+/** Rows per INSERT statement: 12 parameters each stays far below PostgreSQL's 65535 limit. */
+const INSERT_CHUNK = 1000
+
+/** The columns of `ledger`: AnyLog's, then the chain's. `open()` checks an existing table has them. */
+const LEDGER_COLUMNS = [
+  'policy_type', 'policy_id', 'company', 'date', 'host', 'status', 'policy',
+  'seq', 'op', 'prev_hash', 'hash', 'policy_text'
+] as const
+
+const BIGINT_OID = 20
+
+/**
+ * BIGINT (seq) as a JS number, for this pool only: pg's default is a string, and changing
+ * the global parser would change it for every other pg user in the process.
+ */
+const poolTypes: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === BIGINT_OID) return parseSafeInteger
+    return pg.types.getTypeParser(oid, format)
+  }) as pg.CustomTypesConfig['getTypeParser']
+}
+
+function parseSafeInteger (text: string): number {
+  const value = Number(text)
+  if (!Number.isSafeInteger(value)) throw new RangeError(`bigint ${text} is beyond JavaScript's safe integers`)
+  return value
+}
+
+function sqlState (err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+/**
+ * A policy field for AnyLog's informational text columns (company, host, date). PostgreSQL
+ * text cannot hold NUL, and these columns are only a view: NULs are dropped there, while the
+ * exact policy stays in policy_text.
+ */
+function textColumn (value: JsonValue | undefined): string | null {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '')
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  return null
+}
+
+/**
+ * jsonb cannot hold a NUL character (\u0000) or a lone UTF-16 surrogate, both valid in JSON
+ * text. Such a policy keeps `policy` NULL; `policy_text` always holds it exactly.
+ */
+const JSONB_UNSUPPORTED_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i
+
+/** True when the JSON text (as JSON.stringify writes it) has something jsonb rejects. */
+function jsonbCannotHold (json: string): boolean {
+  // JSON.stringify escapes NUL as \u0000 and writes paired surrogates as raw characters, lone
+  // ones as \udXXX: so an unescaped-backslash \u0000 or \ud800-\udfff escape is exactly the case.
+  return JSONB_UNSUPPORTED_ESCAPE.test(json)
+}
+
+type Queryable = Pick<pg.PoolClient, 'query'>
+
+/**
+ * The master's store when DB_TYPE=psql, keeping AnyLog's `ledger` table. Ordering comes from a
+ * row lock on the one-row `ledger_head` table, so several masters (processes or machines) can
+ * share one database.
+ *
+ * The policy is stored twice: `policy_text` holds the exact JSON that range() returns (so hashes
+ * recompute byte for byte), `policy` is the same as jsonb for SQL queries.
+ */
+export class PgStore implements LedgerStore {
+  readonly kind = 'psql' as const
+  readonly location: string
+  private readonly config: PgStoreConfig
+  private readonly table: { ledger: string, head: string, meta: string }
+  private pool?: pg.Pool
+
+  constructor (config: PgStoreConfig) {
+    this.config = config
+    const schemaSuffix = config.schema === undefined ? '' : `?schema=${encodeURIComponent(config.schema)}`
+    this.location = `postgres://${config.user}@${config.host}:${config.port}/${config.database}${schemaSuffix}`
+    const prefix = config.schema === undefined ? '' : `${pg.escapeIdentifier(config.schema)}.`
+    this.table = { ledger: `${prefix}ledger`, head: `${prefix}ledger_head`, meta: `${prefix}ledger_meta` }
+  }
+
+  async open (): Promise<void> {
+    if (this.pool !== undefined) return
+    const pool = this.newPool(this.config.database)
+    try {
+      await this.connectCreatingDatabase(pool)
+      await this.createTables(pool)
+    } catch (err) {
+      await pool.end().catch(() => {})
+      throw this.unavailable('open', err)
+    }
+    this.pool = pool
+  }
+
+  async close (): Promise<void> {
+    const pool = this.pool
+    if (pool === undefined) return
+    this.pool = undefined
+    await pool.end()
+  }
+
+  async head (): Promise<Head> {
+    const { rows } = await this.query<{ seq: number, hash: string }>('read the head', `SELECT seq, hash FROM ${this.table.head} WHERE id = 1`)
+    return rows[0] ?? { seq: 0, hash: GENESIS_HASH }
+  }
+
+  async signedHead (): Promise<SignedHead | undefined> {
+    const { rows } = await this.query<{ signed_head: SignedHead | null }>('read the signed head', `SELECT signed_head FROM ${this.table.head} WHERE id = 1`)
+    return rows[0]?.signed_head ?? undefined
+  }
+
+  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead): Promise<Entry[]> {
+    if (ops.length === 0) return []
+    const ids = uniqueIds(ops)
+    return await this.transaction('commit', async (client) => {
+      const head = await this.lockHead(client)
+      const { rows } = await client.query<{ policy_id: string }>(
+        `SELECT policy_id FROM ${this.table.ledger} WHERE policy_id = ANY($1::text[]) LIMIT 1`, [ids])
+      if (rows.length > 0) {
+        throw new LedgerMeshError('duplicate_id', `policy ${rows[0].policy_id} is already in the ledger`, { id: rows[0].policy_id })
+      }
+      const { entries, signed } = chainAndSign(head, ops, signHead)
+      await this.writeEntries(client, entries, signed)
+      return entries
+    })
+  }
+
+  async append (entries: Entry[], head: SignedHead): Promise<void> {
+    await this.transaction('append', async (client) => {
+      checkAppendable(await this.lockHead(client), entries, head, this.location)
+      await this.writeEntries(client, entries, head)
+    })
+  }
+
+  async range (fromSeq: number, limit: number): Promise<Entry[]> {
+    if (!(limit > 0)) return []
+    const { rows } = await this.query<{ seq: number, op: string, policy_text: string, prev_hash: string, hash: string }>(
+      'read entries',
+      `SELECT seq, op, policy_text, prev_hash, hash FROM ${this.table.ledger} WHERE seq >= $1 ORDER BY seq LIMIT $2`,
+      [Math.max(0, Math.ceil(fromSeq)), Number.isFinite(limit) ? Math.floor(limit) : null])
+    return rows.map((row) => {
+      const what = `entry ${row.seq} in ${this.location}`
+      const policy = decodeJson<unknown>(row.policy_text, what)
+      return toEntry({ seq: row.seq, op: row.op, policy, prevHash: row.prev_hash, hash: row.hash }, what)
+    })
+  }
+
+  async truncate (seq: number): Promise<void> {
+    await this.transaction('truncate', async (client) => {
+      const current = await this.lockHead(client)
+      let newHead = current
+      if (seq < current.seq) {
+        newHead = seq <= 0 ? { seq: 0, hash: GENESIS_HASH } : await this.entryHead(client, seq)
+        const removed = await client.query<{ op: string, policy_text: string }>(
+          `DELETE FROM ${this.table.ledger} WHERE seq > $1 RETURNING op, policy_text`, [seq])
+        await this.undeleteTargetsOf(client, removed.rows)
+      }
+      await client.query(`UPDATE ${this.table.head} SET seq = $1, hash = $2, signed_head = NULL WHERE id = 1`, [newHead.seq, newHead.hash])
+    })
+  }
+
+  async getMeta (key: string): Promise<string | undefined> {
+    const { rows } = await this.query<{ value: string }>(`read meta ${key}`, `SELECT value FROM ${this.table.meta} WHERE key = $1`, [key])
+    return rows[0]?.value
+  }
+
+  async setMeta (key: string, value: string): Promise<void> {
+    await this.query(`write meta ${key}`,
+      `INSERT INTO ${this.table.meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [key, value])
+  }
+
+  private newPool (database: string): pg.Pool {
+    const { host, port, user, password } = this.config
+    const pool = new pg.Pool({ host, port, user, password, database, max: 10, types: poolTypes, connectionTimeoutMillis: 10_000 })
+    // An idle client whose server went away emits 'error' on the pool; unhandled, that would
+    // crash the process. The next query reports the outage as store_unavailable instead.
+    pool.on('error', () => {})
+    return pool
+  }
+
+  /** Connects; when the database does not exist, creates it (as `connect dbms blockchain` does). */
+  private async connectCreatingDatabase (pool: pg.Pool): Promise<void> {
+    try {
+      await pool.query('SELECT 1')
+      return
+    } catch (err) {
+      if (sqlState(err) !== PG.invalidDatabase) throw err
+    }
+    const admin = this.newPool('postgres')
+    try {
+      await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(this.config.database)}`)
+    } catch (err) {
+      // Another store (or process) may have created it a moment ago.
+      if (!CREATE_RACE_CODES.has(sqlState(err) ?? '')) throw err
+    } finally {
+      await admin.end().catch(() => {})
+    }
+    await pool.query('SELECT 1')
+  }
+
+  /** Idempotent, and safe when several stores open the same empty database at once. */
+  private async createTables (pool: pg.Pool): Promise<void> {
+    const { ledger, head, meta } = this.table
+    const statements: Array<[sql: string, values?: unknown[]]> = [
+      ...(this.config.schema === undefined ? [] : [[`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.config.schema)}`] as [string]]),
+      [`CREATE TABLE IF NOT EXISTS ${ledger} (
+        policy_type text NOT NULL,
+        policy_id   text NOT NULL UNIQUE,
+        company     text,
+        date        text,
+        host        text,
+        status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'deleted')),
+        policy      jsonb,
+        seq         bigint PRIMARY KEY,
+        op          text NOT NULL CHECK (op IN ('put', 'delete')),
+        prev_hash   text NOT NULL,
+        hash        text NOT NULL,
+        policy_text text NOT NULL
+      )`],
+      [`CREATE TABLE IF NOT EXISTS ${head} (
+        id          integer PRIMARY KEY CHECK (id = 1),
+        seq         bigint NOT NULL,
+        hash        text NOT NULL,
+        signed_head jsonb
+      )`],
+      [`INSERT INTO ${head} (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING`, [GENESIS_HASH]],
+      [`CREATE TABLE IF NOT EXISTS ${meta} (key text PRIMARY KEY, value text NOT NULL)`]
+    ]
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for (const [sql, values] of statements) await pool.query(sql, values)
+        break
+      } catch (err) {
+        // Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; the retry sees the winner's tables.
+        if (attempt >= 3 || !CREATE_RACE_CODES.has(sqlState(err) ?? '')) throw err
+      }
+    }
+    await this.checkLedgerColumns(pool)
+  }
+
+  /** A `ledger` table left by something else (e.g. AnyLog itself) must have our columns. */
+  private async checkLedgerColumns (pool: pg.Pool): Promise<void> {
+    const { rows } = await pool.query<{ column_name: string }>(
+      `SELECT column_name FROM information_schema.columns
+        WHERE table_name = 'ledger' AND table_schema = COALESCE($1, current_schema())`, [this.config.schema ?? null])
+    const present = new Set(rows.map((row) => row.column_name))
+    const missing = LEDGER_COLUMNS.filter((column) => !present.has(column))
+    if (missing.length > 0) {
+      throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger exists but lacks columns ${missing.join(', ')}`, { missing })
+    }
+  }
+
+  /** Takes the row lock that orders every writer, and returns the head under it. */
+  private async lockHead (client: Queryable): Promise<Head> {
+    const { rows } = await client.query<{ seq: number, hash: string }>(`SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE`)
+    if (rows.length === 0) throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger_head has no row`)
+    return rows[0]
+  }
+
+  private async entryHead (client: Queryable, seq: number): Promise<Head> {
+    const { rows } = await client.query<{ seq: number, hash: string }>(`SELECT seq, hash FROM ${this.table.ledger} WHERE seq = $1`, [seq])
+    if (rows.length === 0) throw new LedgerMeshError('chain_broken', `postgres store ${this.location} has no entry ${seq} to truncate to`, { seq })
+    return rows[0]
+  }
+
+  /** Inserts entries, marks the targets of their tombstones deleted, and moves the head. */
+  private async writeEntries (client: Queryable, entries: Entry[], signed: SignedHead): Promise<void> {
+    const ids = opIds(entries)
+    for (let start = 0; start < entries.length; start += INSERT_CHUNK) {
+      const chunk = entries.slice(start, start + INSERT_CHUNK)
+      const values: unknown[] = []
+      const rowsSql = chunk.map((entry, i) => {
+        values.push(...this.ledgerRow(entry, ids[start + i]))
+        const base = i * LEDGER_COLUMNS.length
+        return `(${LEDGER_COLUMNS.map((_, column) => `$${base + column + 1}`).join(', ')})`
+      })
+      await client.query(`INSERT INTO ${this.table.ledger} (${LEDGER_COLUMNS.join(', ')}) VALUES ${rowsSql.join(', ')}`, values)
+    }
+    const targets = entries.filter((entry) => entry.op === 'delete').map((entry) => tombstoneTarget(entry.policy)).filter((id) => id !== undefined)
+    if (targets.length > 0) {
+      await client.query(`UPDATE ${this.table.ledger} SET status = 'deleted' WHERE policy_id = ANY($1::text[])`, [targets])
+    }
+    const last = entries[entries.length - 1]
+    const head: Head = last === undefined ? await this.lockHead(client) : { seq: last.seq, hash: last.hash }
+    await client.query(`UPDATE ${this.table.head} SET seq = $1, hash = $2, signed_head = $3 WHERE id = 1`,
+      [head.seq, head.hash, JSON.stringify(signed)])
+  }
+
+  /** Column values in LEDGER_COLUMNS order. Every value goes as a parameter, never into SQL text. */
+  private ledgerRow (entry: Entry, id: string): unknown[] {
+    if (id.includes('\u0000')) throw new LedgerMeshError('bad_policy', 'a policy id cannot contain a NUL character', { seq: entry.seq })
+    const body = policyBody(entry.policy)
+    const text = JSON.stringify(entry.policy)
+    return [
+      textColumn(policyType(entry.policy)),
+      id,
+      textColumn(body.company),
+      textColumn(body.date),
+      textColumn(body.ip ?? body.hostname),
+      'active',
+      jsonbCannotHold(text) ? null : text,
+      entry.seq,
+      entry.op,
+      entry.prevHash,
+      entry.hash,
+      text
+    ]
+  }
+
+  /** After a truncate, policies whose tombstones were removed are live again. */
+  private async undeleteTargetsOf (client: Queryable, removed: Array<{ op: string, policy_text: string }>): Promise<void> {
+    const targets: string[] = []
+    for (const row of removed) {
+      if (row.op !== 'delete') continue
+      const target = tombstoneTarget(decodeJson(row.policy_text, `a removed tombstone in ${this.location}`))
+      if (target !== undefined) targets.push(target)
+    }
+    if (targets.length === 0) return
+    const { ledger } = this.table
+    await client.query(
+      `UPDATE ${ledger} SET status = 'active'
+        WHERE policy_id = ANY($1::text[])
+          AND NOT EXISTS (SELECT 1 FROM ${ledger} t, jsonb_each(t.policy) b
+                           WHERE t.op = 'delete' AND b.value->>'policy_id' = ${ledger}.policy_id)`,
+      [targets])
+  }
+
+  /** BEGIN … COMMIT on one pooled connection; the write is durable when this resolves. */
+  private async transaction<T> (what: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.connect(what)
+    let broken: unknown
+    try {
+      await client.query('BEGIN')
+      const result = await fn(client)
+      await client.query('COMMIT')
+      return result
+    } catch (err) {
+      await client.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr })
+      throw this.translate(what, err)
+    } finally {
+      // A connection that failed to roll back is destroyed rather than reused.
+      client.off('error', ignoreClientError)
+      client.release(broken as Error | undefined)
+    }
+  }
+
+  private async connect (what: string): Promise<pg.PoolClient> {
+    const pool = this.requirePool(what)
+    let client: pg.PoolClient
+    try {
+      client = await pool.connect()
+    } catch (err) {
+      throw this.unavailable(what, err)
+    }
+    // A checked-out client has no pool listener; if the server drops it between queries, the
+    // next query fails (and is reported) instead of an unhandled 'error' crashing the process.
+    client.on('error', ignoreClientError)
+    return client
+  }
+
+  private async query<R extends pg.QueryResultRow> (what: string, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    const pool = this.requirePool(what)
+    try {
+      return await pool.query<R>(text, values)
+    } catch (err) {
+      throw this.translate(what, err)
+    }
+  }
+
+  private requirePool (what: string): pg.Pool {
+    if (this.pool === undefined) {
+      throw new LedgerMeshError('store_unavailable', `postgres store ${this.location} is not open (tried to ${what})`, { location: this.location })
+    }
+    return this.pool
+  }
+
+  /** A duplicate policy_id is the caller's problem; anything else the database says is an outage. */
+  private translate (what: string, err: unknown): LedgerMeshError {
+    if (err instanceof LedgerMeshError) return err
+    if (sqlState(err) === PG.uniqueViolation) {
+      const constraint = (err as { constraint?: string }).constraint ?? ''
+      const detail = (err as { detail?: string }).detail ?? ''
+      const id = /\(policy_id\)=\((.*)\)/.exec(detail)?.[1]
+      if (constraint.includes('policy_id') || id !== undefined) {
+        return new LedgerMeshError('duplicate_id', `policy ${id ?? '(unknown id)'} is already in the ledger`, { id })
+      }
+      return new LedgerMeshError('conflict', `postgres store ${this.location}: ${what} collided with another writer: ${errorMessage(err)}`)
+    }
+    return this.unavailable(what, err)
+  }
+
+  private unavailable (what: string, err: unknown): LedgerMeshError {
+    if (err instanceof LedgerMeshError) return err
+    const code = sqlState(err)
+    return new LedgerMeshError(
+      'store_unavailable',
+      `postgres store ${this.config.host}:${this.config.port}/${this.config.database}: could not ${what}: ${describeCause(err)}`,
+      { location: this.location, cause: errorMessage(err), ...(code === undefined ? {} : { causeCode: code }) }
+    )
+  }
+}
+
+function ignoreClientError (): void {}
+
+/** pg's connection errors are sometimes AggregateErrors with an empty message (IPv4 + IPv6). */
+function describeCause (err: unknown): string {
+  if (err instanceof AggregateError && err.message === '') {
+    return err.errors.map(errorMessage).join('; ')
+  }
+  const code = sqlState(err)
+  const message = errorMessage(err)
+  return code === undefined || message.includes(code) ? message : `${message} (${code})`
+}

@@ -1,0 +1,206 @@
+import { readFileSync } from 'node:fs'
+import { parseEnv } from 'node:util'
+import { z } from 'zod'
+import { LedgerMeshError } from '../errors.js'
+
+/**
+ * A node's configuration, read from an env file written the AnyLog way (the keys of
+ * AnyLog's deployment env files are accepted as they are written there). Values in the file
+ * win; keys absent from the file may come from the process environment.
+ *
+ * Every value is validated at start: a bad one stops the node with one line naming the key,
+ * the value and what was expected (see ConfigError and the CLI).
+ */
+
+export const NODE_TYPES = ['master', 'slave', 'worker', 'member'] as const
+export type NodeType = typeof NODE_TYPES[number]
+
+export interface SyncInterval {
+  /** milliseconds between anti-entropy pulls */
+  ms: number
+  /** as written, for `get processes` ("30 second") */
+  text: string
+}
+
+export interface NodeConfig {
+  nodeType: NodeType
+  nodeName: string
+  companyName: string
+  /** address the p2p and REST servers listen on */
+  ip: string
+  /** address published in the node's policy (EXTERNAL_IP, else the listen address) */
+  externalIp: string
+  serverPort: number
+  restPort: number
+  /** REST bind address (REST_BIND, default loopback) */
+  restBind: string
+  /** ip:port of the master's p2p server; for a master, its own */
+  ledgerConn: string
+  db: {
+    type: 'psql' | 'level'
+    /** as written in DB_TYPE, to say in the log why the embedded store was chosen */
+    requested: string
+    ip: string
+    port: number
+    user: string
+    password?: string
+    name: string
+  }
+  blockchainSync: SyncInterval
+  /** `master`, or the name or ip:port of the peer this node syncs from */
+  blockchainSource: string
+  loc: string
+  country: string
+  state: string
+  city: string
+  logLevel: string
+  restToken?: string
+  /** the raw key/value pairs, for `$KEY` expansion in scripts and for later features */
+  env: Record<string, string>
+  /** the file the config came from */
+  source: string
+}
+
+export class ConfigError extends LedgerMeshError {
+  constructor (key: string, value: string | undefined, expected: string, source: string) {
+    const shown = value === undefined ? 'missing' : JSON.stringify(value)
+    super('bad_config', `${key}=${shown} in ${source}: expected ${expected}`, { key, value, expected, source })
+  }
+}
+
+const port = (min: number) => z.coerce.number().int().min(min).max(65535)
+const nonEmpty = z.string().trim().min(1)
+const ipv4 = z.string().trim().regex(/^(\d{1,3})(\.\d{1,3}){3}$/)
+const hostPort = z.string().trim().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/)
+const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+
+/** One entry per key: its schema, the expected form for the error line, and a default. */
+interface KeyRule {
+  schema: z.ZodType
+  expected: string
+  default?: string
+}
+
+const RULES: Record<string, KeyRule> = {
+  NODE_TYPE: { schema: z.string().trim().toLowerCase().pipe(z.enum(NODE_TYPES)), expected: `one of ${NODE_TYPES.join(', ')}` },
+  NODE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'a name of letters, digits, _ . - (at most 128)' },
+  COMPANY_NAME: { schema: nonEmpty.max(128), expected: 'a non-empty company name', default: 'ledgermesh' },
+  INTERNAL_IP: { schema: ipv4, expected: 'an IPv4 address', default: '127.0.0.1' },
+  EXTERNAL_IP: { schema: ipv4, expected: 'an IPv4 address' },
+  ANYLOG_SERVER_PORT: { schema: port(0), expected: 'a port from 0 (any free port) to 65535', default: '32048' },
+  ANYLOG_REST_PORT: { schema: port(0), expected: 'a port from 0 (any free port) to 65535', default: '32049' },
+  REST_BIND: { schema: ipv4, expected: 'an IPv4 address to bind the REST server to', default: '127.0.0.1' },
+  LEDGER_CONN: { schema: hostPort, expected: 'the master\'s p2p address as ip:port, e.g. 127.0.0.1:32048' },
+  DB_TYPE: { schema: nonEmpty, expected: 'psql, or sqlite/level for the embedded store', default: 'level' },
+  DB_IP: { schema: nonEmpty, expected: 'the database host', default: '127.0.0.1' },
+  DB_PORT: { schema: port(1), expected: 'a port from 1 to 65535', default: '5432' },
+  DB_USER: { schema: nonEmpty, expected: 'a database user', default: 'postgres' },
+  DB_PASSWD: { schema: z.string(), expected: 'a password' },
+  DB_NAME: { schema: nonEmpty.regex(/^[A-Za-z_][A-Za-z0-9_]*$/), expected: 'a database name of letters, digits and _', default: 'blockchain' },
+  BLOCKCHAIN_SYNC: { schema: nonEmpty, expected: 'an interval such as "30 second", "500 ms" or "1 minute"', default: '30 second' },
+  BLOCKCHAIN_SOURCE: { schema: nonEmpty, expected: '"master", a peer node name, or ip:port', default: 'master' },
+  LOC: { schema: z.string(), expected: 'a location "lat, long"', default: '0.0, 0.0' },
+  COUNTRY: { schema: z.string(), expected: 'a country', default: 'Unknown' },
+  STATE: { schema: z.string(), expected: 'a state', default: 'Unknown' },
+  CITY: { schema: z.string(), expected: 'a city', default: 'Unknown' },
+  LOG_LEVEL: { schema: z.string().trim().toLowerCase().pipe(z.enum(logLevels)), expected: `one of ${logLevels.join(', ')}`, default: 'info' },
+  REST_TOKEN: { schema: z.string().min(8), expected: 'a token of at least 8 characters' }
+}
+
+const INTERVAL_UNITS: Record<string, number> = {
+  ms: 1, millisecond: 1, milliseconds: 1,
+  s: 1000, sec: 1000, second: 1000, seconds: 1000,
+  m: 60_000, min: 60_000, minute: 60_000, minutes: 60_000,
+  h: 3_600_000, hour: 3_600_000, hours: 3_600_000
+}
+
+/** "30 second", "30 seconds", "500 ms", "1 minute", "30" (seconds). */
+export function parseInterval (text: string): SyncInterval | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text)
+  if (match === null) return undefined
+  const unit = match[2] === '' ? 'second' : match[2].toLowerCase()
+  const factor = INTERVAL_UNITS[unit]
+  if (factor === undefined) return undefined
+  const ms = Math.round(Number(match[1]) * factor)
+  if (ms < 50 || ms > 86_400_000) return undefined
+  return { ms, text: text.trim() }
+}
+
+/** Reads and validates an env file. Throws ConfigError for the first bad key. */
+export function loadConfigFile (path: string, processEnv: NodeJS.ProcessEnv = process.env): NodeConfig {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new LedgerMeshError('bad_config', `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { source: path })
+  }
+  return parseConfig(parseEnv(text) as Record<string, string>, path, processEnv)
+}
+
+export function parseConfig (fileEnv: Record<string, string>, source: string, processEnv: NodeJS.ProcessEnv = {}): NodeConfig {
+  const env: Record<string, string> = {}
+  for (const key of Object.keys(RULES)) {
+    const value = processEnv[key]
+    if (value !== undefined) env[key] = value
+  }
+  Object.assign(env, fileEnv)
+
+  const value = <T>(key: string, required = false): T | undefined => {
+    const rule = RULES[key]
+    const raw = env[key] !== undefined && env[key] !== '' ? env[key] : rule.default
+    if (raw === undefined) {
+      if (required) throw new ConfigError(key, undefined, rule.expected, source)
+      return undefined
+    }
+    const parsed = rule.schema.safeParse(raw)
+    if (!parsed.success) throw new ConfigError(key, raw, rule.expected, source)
+    return parsed.data as T
+  }
+
+  const nodeType = value<NodeType>('NODE_TYPE', true)!
+  const nodeName = value<string>('NODE_NAME', true)!
+  const ip = value<string>('INTERNAL_IP')!
+  const serverPort = value<number>('ANYLOG_SERVER_PORT')!
+  const restPort = value<number>('ANYLOG_REST_PORT')!
+  if (serverPort !== 0 && serverPort === restPort) {
+    throw new ConfigError('ANYLOG_REST_PORT', String(restPort), 'a port different from ANYLOG_SERVER_PORT', source)
+  }
+  const ledgerConn = value<string>('LEDGER_CONN', nodeType !== 'master') ?? `${ip}:${serverPort}`
+  const requestedDb = value<string>('DB_TYPE')!
+  const syncText = value<string>('BLOCKCHAIN_SYNC')!
+  const blockchainSync = parseInterval(syncText)
+  if (blockchainSync === undefined) {
+    throw new ConfigError('BLOCKCHAIN_SYNC', syncText, RULES.BLOCKCHAIN_SYNC.expected + ' (from 50 ms to 24 hours)', source)
+  }
+
+  return {
+    nodeType,
+    nodeName,
+    companyName: value<string>('COMPANY_NAME')!,
+    ip,
+    externalIp: value<string>('EXTERNAL_IP') ?? ip,
+    serverPort,
+    restPort,
+    restBind: value<string>('REST_BIND')!,
+    ledgerConn,
+    db: {
+      type: requestedDb.toLowerCase() === 'psql' ? 'psql' : 'level',
+      requested: requestedDb,
+      ip: value<string>('DB_IP')!,
+      port: value<number>('DB_PORT')!,
+      user: value<string>('DB_USER')!,
+      password: value<string>('DB_PASSWD'),
+      name: value<string>('DB_NAME')!
+    },
+    blockchainSync,
+    blockchainSource: value<string>('BLOCKCHAIN_SOURCE')!,
+    loc: value<string>('LOC')!,
+    country: value<string>('COUNTRY')!,
+    state: value<string>('STATE')!,
+    city: value<string>('CITY')!,
+    logLevel: value<string>('LOG_LEVEL')!,
+    restToken: value<string>('REST_TOKEN'),
+    env,
+    source
+  }
+}

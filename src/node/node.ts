@@ -1,0 +1,218 @@
+import { EventEmitter } from 'node:events'
+import { mkdir } from 'node:fs/promises'
+import { homedir, hostname } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { LedgerMeshError, errorMessage } from '../errors.js'
+import { Executor } from '../commands/executor.js'
+import { registerGeneralCommands } from '../commands/handlers/general.js'
+import { registerNodeCommands } from '../commands/handlers/node.js'
+import { registerLedgerCommands } from '../commands/handlers/ledger.js'
+import { Ledger } from '../ledger/ledger.js'
+import { openStore } from '../ledger/open-store.js'
+import type { LedgerOp } from '../ledger/entry.js'
+import { policyId, policyType, type LedgerScope } from '../policies/policy.js'
+import type { Ed25519Signer } from '../policies/keys.js'
+import type { BlockchainSync } from '../services/blockchain-sync.js'
+import type { P2PHost } from '../services/p2p.js'
+import type { RestServer } from '../services/rest/server.js'
+import { Scheduler } from '../services/scheduler.js'
+import type { ProcessStatus, Service } from '../services/service.js'
+import type { NodeConfig } from './config.js'
+import { loadOrCreateIdentity } from './identity.js'
+import type { Logger } from './logger.js'
+
+/** The package root: scripts/ and configs/ live there. */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const SCRIPTS_DIR = join(PACKAGE_ROOT, 'scripts')
+
+/** The rows of `get processes`, in AnyLog's order, then ledgermesh's own. */
+export const PROCESS_NAMES = [
+  'TCP', 'REST', 'Operator', 'Publisher', 'Blockchain Sync', 'Scheduler', 'Distributor',
+  'Consumer', 'MQTT', 'Message Broker', 'SMTP', 'Streamer', 'Query Pool', 'Allocator'
+] as const
+
+export function defaultHome (nodeName: string): string {
+  return process.env.LEDGERMESH_HOME ?? join(homedir(), '.ledgermesh', nodeName)
+}
+
+export interface InsertResult {
+  id: string
+  /** the entry's seq once ordered by the master */
+  seq?: number
+  ledger: LedgerScope
+}
+
+interface NodeEvents {
+  /** `exit node` was asked for, with this exit code */
+  exit: [code: number]
+}
+
+/**
+ * One ledgermesh node: its config, identity, command executor, ledger and services.
+ * Start-up runs the role's script (scripts/<role>.al) through the same executor the REPL
+ * and REST use; the script's commands start the services.
+ */
+export class LedgerMeshNode extends EventEmitter<NodeEvents> {
+  readonly config: NodeConfig
+  readonly home: string
+  readonly log: Logger
+  readonly executor: Executor
+  readonly scheduler: Scheduler
+  readonly startedAt = new Date()
+  signer!: Ed25519Signer
+  tcp?: P2PHost
+  rest?: RestServer
+  sync?: BlockchainSync
+  private currentLedger?: Ledger
+  private stopping?: Promise<void>
+
+  constructor (opts: { config: NodeConfig, home?: string, log: Logger }) {
+    super()
+    this.config = opts.config
+    this.home = opts.home ?? defaultHome(opts.config.nodeName)
+    this.log = opts.log
+    this.scheduler = new Scheduler(this.log)
+    this.executor = new Executor({ env: name => this.envValue(name) })
+    registerGeneralCommands(this.executor, this)
+    registerNodeCommands(this.executor, this)
+    registerLedgerCommands(this.executor, this)
+  }
+
+  get role (): NodeConfig['nodeType'] { return this.config.nodeType }
+  get name (): string { return this.config.nodeName }
+
+  get ledger (): Ledger {
+    if (this.currentLedger === undefined) {
+      throw new LedgerMeshError('store_unavailable', 'no ledger store is connected (run `connect dbms blockchain where ...` first)')
+    }
+    return this.currentLedger
+  }
+
+  get hasLedger (): boolean { return this.currentLedger !== undefined }
+
+  /** `$NAME` in scripts: the config's effective values (defaults applied), then the environment. */
+  private envValue (name: string): string | undefined {
+    return effectiveConfigEnv(this.config)[name] ?? this.config.env[name] ?? process.env[name]
+  }
+
+  /** Loads the identity and runs the role's start-up script. */
+  async start (opts: { script?: string } = {}): Promise<void> {
+    await mkdir(this.home, { recursive: true, mode: 0o700 })
+    const identity = await loadOrCreateIdentity(this.home)
+    this.signer = identity.signer
+    this.log.info({ home: this.home, publicKey: this.signer.publicKey, created: identity.created }, 'node identity loaded')
+    this.executor.vars.set('local_scripts', SCRIPTS_DIR)
+    this.executor.vars.set('hostname', hostname())
+    const script = opts.script ?? join(SCRIPTS_DIR, `${this.role}.al`)
+    this.log.info({ script }, 'running start-up script')
+    await this.executor.run(`process ${JSON.stringify(script)}`, { via: 'script' })
+    this.log.info({ role: this.role }, 'node started')
+  }
+
+  /** Opens the ledger on the store named by `connect dbms` (idempotent for the same store). */
+  async connectLedger (store: { type: 'psql' | 'level', ip: string, port: number, user: string, password?: string, database: string }): Promise<Ledger> {
+    if (this.currentLedger !== undefined) return this.currentLedger
+    if (store.type === 'level' && this.config.db.type !== 'psql' && this.config.db.requested.toLowerCase() !== 'level') {
+      this.log.info({ requested: this.config.db.requested }, `DB_TYPE=${this.config.db.requested}: the ledger uses the embedded LevelDB store`)
+    }
+    const ledgerStore = store.type === 'psql'
+      ? openStore({ type: 'psql', host: store.ip, port: store.port, user: store.user, password: store.password, database: store.database })
+      : openStore({ type: 'level', path: join(this.home, 'ledger') })
+    const ledger = new Ledger({
+      store: ledgerStore,
+      log: this.log.child({ service: 'ledger' }),
+      masterSigner: this.role === 'master' ? this.signer : undefined
+    })
+    await ledger.open()
+    this.currentLedger = ledger
+    this.log.info({ store: ledgerStore.kind, location: ledgerStore.location, head: ledger.head.seq, policies: ledger.state.size }, 'ledger connected')
+    return ledger
+  }
+
+  /**
+   * Inserts a put or delete through the master. On the master it is ordered here; the result
+   * comes once the write is durable.
+   */
+  async insertPolicy (op: LedgerOp, _opts: { local: boolean, master?: string }): Promise<InsertResult> {
+    const id = policyId(op.policy)
+    const type = policyType(op.policy)
+    try {
+      if (!this.ledger.isMaster) {
+        throw new LedgerMeshError('master_unreachable', `this ${this.role} cannot reach the master at ${this.config.ledgerConn}`)
+      }
+      const entry = await this.ledger.submit(op)
+      this.log.info({ id, type, op: op.op, seq: entry.seq }, 'policy accepted')
+      return { id, seq: entry.seq, ledger: 'global' }
+    } catch (err) {
+      this.log.warn({ id, type, op: op.op, code: (err as LedgerMeshError).code, err: errorMessage(err) }, 'policy rejected')
+      throw err
+    }
+  }
+
+  /** Starts a service once; the command that declares it is idempotent. */
+  async startService<S extends Service> (slot: 'tcp' | 'rest' | 'sync', service: S): Promise<S> {
+    const existing = this[slot]
+    if (existing !== undefined) return existing as unknown as S
+    await service.start()
+    ;(this as Record<typeof slot, Service | undefined>)[slot] = service
+    return service
+  }
+
+  processes (): Array<{ name: string } & ProcessStatus> {
+    const services: Service[] = [this.tcp, this.rest, this.sync, this.scheduler].filter((s): s is NonNullable<typeof s> => s !== undefined)
+    const byName = new Map(services.map(s => [s.name, s.status()]))
+    return PROCESS_NAMES.map(name => ({ name, ...(byName.get(name) ?? { status: 'Not declared' as const }) }))
+  }
+
+  /** Asks the CLI to stop the node and exit with `code`. */
+  requestExit (code = 0): void {
+    this.emit('exit', code)
+  }
+
+  async stop (): Promise<void> {
+    this.stopping ??= this.stopServices()
+    await this.stopping
+  }
+
+  private async stopServices (): Promise<void> {
+    for (const service of [this.sync, this.rest, this.scheduler, this.tcp]) {
+      if (service === undefined) continue
+      try {
+        await service.stop()
+      } catch (err) {
+        this.log.warn({ service: service.name, err: errorMessage(err) }, 'service did not stop cleanly')
+      }
+    }
+    await this.currentLedger?.close().catch(err => this.log.warn({ err: errorMessage(err) }, 'ledger did not close cleanly'))
+    this.log.info('node stopped')
+  }
+}
+
+/** The config keys with their effective values (defaults applied), as `$KEY` sees them. */
+function effectiveConfigEnv (config: NodeConfig): Record<string, string> {
+  const values: Record<string, string | number | undefined> = {
+    NODE_TYPE: config.nodeType,
+    NODE_NAME: config.nodeName,
+    COMPANY_NAME: config.companyName,
+    INTERNAL_IP: config.ip,
+    EXTERNAL_IP: config.externalIp,
+    ANYLOG_SERVER_PORT: config.serverPort,
+    ANYLOG_REST_PORT: config.restPort,
+    REST_BIND: config.restBind,
+    LEDGER_CONN: config.ledgerConn,
+    DB_TYPE: config.db.type,
+    DB_IP: config.db.ip,
+    DB_PORT: config.db.port,
+    DB_USER: config.db.user,
+    DB_PASSWD: config.db.password ?? '',
+    DB_NAME: config.db.name,
+    BLOCKCHAIN_SYNC: config.blockchainSync.text,
+    BLOCKCHAIN_SOURCE: config.blockchainSource,
+    LOC: config.loc,
+    COUNTRY: config.country,
+    STATE: config.state,
+    CITY: config.city
+  }
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
+}

@@ -1,0 +1,81 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { LedgerMeshError } from '../../errors.js'
+import { Executor } from '../../commands/executor.js'
+import type { CommandOutput } from '../../commands/output.js'
+import { parseScript } from '../../commands/parser.js'
+import { errorReply } from './errors.js'
+
+export interface AnyLogRouteOptions {
+  executor: Executor
+}
+
+/**
+ * AnyLog's REST interface: `GET /` and `POST /` with the command in the `command` header
+ * (AnyLog clients send `User-Agent: AnyLog/1.23`; any User-Agent works here). Reads go by
+ * GET, writes by POST. A POST body may hold statements such as `<new_policy = {...}>` that
+ * bind the variables the command names; they live only for that request.
+ */
+export async function anylogRoutes (app: FastifyInstance, opts: AnyLogRouteOptions): Promise<void> {
+  // AnyLog clients send bodies with all sorts of content types: read every body as text here.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_req, body, done) => { done(null, body) })
+
+  const headers = {
+    type: 'object',
+    properties: {
+      command: { type: 'string', description: 'the command to run, e.g. `get processes where format=json`' },
+      destination: { type: 'string', description: 'AnyLog relay target; ledgermesh answers locally' }
+    }
+  }
+  const schema = (method: 'GET' | 'POST') => ({
+    summary: method === 'GET' ? 'Run a read command (AnyLog style)' : 'Run a write command (AnyLog style)',
+    headers,
+    querystring: { type: 'object', properties: { command: { type: 'string' } } }
+  })
+
+  app.get('/', { schema: schema('GET') }, async (req, reply) => await serve('GET', req, reply))
+  app.post('/', { schema: schema('POST') }, async (req, reply) => await serve('POST', req, reply))
+
+  async function serve (method: 'GET' | 'POST', req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    try {
+      const command = commandOf(req)
+      const vars = opts.executor.vars.child()
+      const bodyText = typeof req.body === 'string' ? req.body.trim() : ''
+      const body = method === 'POST' && bodyText !== '' ? parseScript(bodyText, { source: 'request body' }) : []
+      const statements = parseScript(command, { source: 'command header' })
+      const needed = [...body, ...statements].some(s => Executor.methodOf(s) === 'POST') ? 'POST' : 'GET'
+      if (needed !== method) {
+        throw new LedgerMeshError('wrong_method', method === 'GET'
+          ? `'${command}' changes the node: send it with POST`
+          : `'${command}' only reads: send it with GET`)
+      }
+      const ctx = { vars, via: 'rest' as const, executor: opts.executor }
+      await opts.executor.runStatements(body, ctx)
+      const results = await opts.executor.runStatements(statements, ctx)
+      const outputs = results.flatMap(r => r.output === undefined ? [] : [r.output])
+      send(reply, outputs)
+    } catch (err) {
+      const { status, body } = errorReply(err)
+      await reply.code(status).type('application/json').send(body)
+    }
+  }
+}
+
+function commandOf (req: FastifyRequest): string {
+  const header = req.headers.command
+  const query = (req.query as { command?: string } | undefined)?.command
+  const command = (Array.isArray(header) ? header[0] : header) ?? query
+  if (command === undefined || command.trim() === '') {
+    throw new LedgerMeshError('bad_command', 'missing the `command` header (e.g. -H "command: get status")')
+  }
+  return command
+}
+
+function send (reply: FastifyReply, outputs: CommandOutput[]): void {
+  if (outputs.length === 1) {
+    const [out] = outputs
+    void reply.type(out.contentType === 'json' ? 'application/json' : 'text/plain; charset=utf-8').send(out.text)
+    return
+  }
+  void reply.type('text/plain; charset=utf-8').send(outputs.map(o => o.text).join('\n'))
+}

@@ -1,0 +1,73 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { LedgerMeshError, errorMessage } from '../../errors.js'
+import type { Executor } from '../../commands/executor.js'
+import type { Logger } from '../../node/logger.js'
+import type { ProcessStatus, Service } from '../service.js'
+import { anylogRoutes } from './anylog.js'
+import { errorReply } from './errors.js'
+
+export interface RestServerOptions {
+  ip: string
+  port: number
+  executor: Executor
+  log: Logger
+  /** seconds a request may take before the server answers 503 */
+  timeoutSeconds?: number
+}
+
+/**
+ * The node's REST server (fastify). Routes are plugins: the AnyLog command interface at `/`.
+ */
+export class RestServer implements Service {
+  readonly name = 'REST'
+  private app?: FastifyInstance
+  private boundPort?: number
+  private failure?: string
+
+  constructor (private readonly opts: RestServerOptions) {}
+
+  get port (): number | undefined { return this.boundPort }
+
+  async start (): Promise<void> {
+    const app = Fastify({
+      loggerInstance: this.opts.log.child({ service: 'rest' }) as FastifyBaseLogger,
+      disableRequestLogging: true,
+      connectionTimeout: (this.opts.timeoutSeconds ?? 20) * 1000
+    })
+    app.setErrorHandler(async (err, _req, reply) => {
+      // fastify's own errors (bad JSON, schema failures, body too large) become our JSON error shape.
+      const status = (err as { statusCode?: number }).statusCode ?? 500
+      const wrapped = status < 500 ? new LedgerMeshError('bad_command', errorMessage(err)) : err
+      const { body } = errorReply(wrapped)
+      await reply.code(status).type('application/json').send(body)
+    })
+    app.setNotFoundHandler(async (req, reply) => {
+      await reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` })
+    })
+    await app.register(anylogRoutes, { executor: this.opts.executor })
+    try {
+      await app.listen({ host: this.opts.ip, port: this.opts.port })
+    } catch (err) {
+      this.failure = errorMessage(err)
+      await app.close()
+      throw new LedgerMeshError('bad_config', `cannot start the REST server on ${this.opts.ip}:${this.opts.port}: ${this.failure}`)
+    }
+    const address = app.server.address()
+    this.boundPort = typeof address === 'object' && address !== null ? address.port : this.opts.port
+    this.app = app
+    this.opts.log.info({ ip: this.opts.ip, port: this.boundPort }, 'REST server listening')
+  }
+
+  async stop (): Promise<void> {
+    const app = this.app
+    this.app = undefined
+    await app?.close()
+  }
+
+  status (): ProcessStatus {
+    if (this.app !== undefined) {
+      return { status: 'Running', details: `Listening on: ${this.opts.ip}:${this.boundPort}, Timeout: ${this.opts.timeoutSeconds ?? 20}, SSL: None` }
+    }
+    return this.failure !== undefined ? { status: 'Error', details: this.failure } : { status: 'Not declared' }
+  }
+}

@@ -1,0 +1,150 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort, waitFor } from './net.js'
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const CLI = join(ROOT, 'dist', 'node', 'cli.js')
+export const POLYFILL = join(ROOT, 'scripts', 'with-resolvers.mjs')
+
+interface Teardown { teardown: (fn: () => void | Promise<void>) => void }
+
+export interface CommandReply {
+  status: number
+  text: string
+  /** the body parsed as JSON, when it is JSON */
+  json?: any
+}
+
+/** A real ledgermesh node process started from an env file, on random free ports. */
+export class NodeProcess {
+  readonly stdout: string[] = []
+  readonly stderr: string[] = []
+  exitCode?: number | null
+  private exited: Promise<number | null>
+
+  constructor (
+    readonly name: string,
+    readonly proc: ChildProcess,
+    readonly envFile: string,
+    readonly home: string,
+    readonly tcpPort: number,
+    readonly restPort: number
+  ) {
+    let out = ''
+    proc.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      const lines = out.split('\n')
+      out = lines.pop() ?? ''
+      this.stdout.push(...lines)
+    })
+    proc.stderr?.on('data', (chunk: Buffer) => { this.stderr.push(...chunk.toString().split('\n').filter(l => l !== '')) })
+    this.exited = new Promise(resolve => proc.once('exit', code => { this.exitCode = code; resolve(code) }))
+  }
+
+  get url (): string { return `http://127.0.0.1:${this.restPort}` }
+  get ledgerConn (): string { return `127.0.0.1:${this.tcpPort}` }
+
+  /** Sends a command the AnyLog way: `command` header, GET for reads, POST for writes. */
+  async command (command: string, opts: { method?: 'GET' | 'POST', body?: string, headers?: Record<string, string> } = {}): Promise<CommandReply> {
+    const method = opts.method ?? (/^(blockchain (insert|delete|prepare)|run |connect |create |exit |process )/.test(command) ? 'POST' : 'GET')
+    const response = await fetch(this.url, {
+      method,
+      headers: { command, 'User-Agent': 'AnyLog/1.23', ...(opts.headers ?? {}) },
+      body: opts.body,
+      signal: AbortSignal.timeout(15_000)
+    })
+    const text = await response.text()
+    let json: unknown
+    try { json = JSON.parse(text) } catch { json = undefined }
+    return { status: response.status, text, json }
+  }
+
+  /** Runs a command and fails unless it answered 200. */
+  async ok (command: string, opts: { method?: 'GET' | 'POST', body?: string } = {}): Promise<CommandReply> {
+    const reply = await this.command(command, opts)
+    if (reply.status !== 200) throw new Error(`${this.name}: '${command}' answered ${reply.status}: ${reply.text}`)
+    return reply
+  }
+
+  async waitForExit (timeoutMs = 10_000): Promise<number | null> {
+    return await Promise.race([
+      this.exited,
+      new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`${this.name} did not exit within ${timeoutMs} ms`)), timeoutMs).unref())
+    ])
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within the grace period. */
+  async stop (graceMs = 5000): Promise<void> {
+    if (this.exitCode !== undefined) return
+    this.proc.kill('SIGTERM')
+    try {
+      await this.waitForExit(graceMs)
+    } catch {
+      this.proc.kill('SIGKILL')
+      await this.exited
+    }
+  }
+
+  async kill (): Promise<void> {
+    if (this.exitCode !== undefined) return
+    this.proc.kill('SIGKILL')
+    await this.exited
+  }
+
+  logs (): string {
+    return [...this.stdout, ...this.stderr].join('\n')
+  }
+}
+
+export interface NodeSpec {
+  type: 'master' | 'slave' | 'worker' | 'member'
+  name: string
+  /** extra env keys (LEDGER_CONN, DB_TYPE, ...) */
+  env?: Record<string, string | number>
+  /** reuse a home directory (restart); default a fresh temp dir removed at teardown */
+  home?: string
+  /** reuse ports (restart) */
+  tcpPort?: number
+  restPort?: number
+  /** start with --repl and keep stdin open for writes */
+  repl?: boolean
+  /** do not wait for the REST server (for nodes expected to fail at start) */
+  noWait?: boolean
+}
+
+/** Writes an env file and starts `ledgermesh start` on it; stops the process at teardown. */
+export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProcess> {
+  const dir = mkdtempSync(join(tmpdir(), `lm-${spec.name}-`))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const home = spec.home ?? join(dir, 'home')
+  const tcpPort = spec.tcpPort ?? await freePort()
+  const restPort = spec.restPort ?? await freePort()
+  const env: Record<string, string | number> = {
+    NODE_TYPE: spec.type,
+    NODE_NAME: spec.name,
+    COMPANY_NAME: 'test co',
+    ANYLOG_SERVER_PORT: tcpPort,
+    ANYLOG_REST_PORT: restPort,
+    BLOCKCHAIN_SYNC: '2 second',
+    LOG_LEVEL: 'info',
+    ...(spec.type === 'master' ? { LEDGER_CONN: `127.0.0.1:${tcpPort}` } : {}),
+    ...spec.env
+  }
+  const envFile = join(dir, `${spec.name}.env`)
+  writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n')
+  const args = ['--import', POLYFILL, CLI, 'start', '--config', envFile, '--home', home, ...(spec.repl === true ? ['--repl'] : [])]
+  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LEDGERMESH_HOME: undefined } })
+  const node = new NodeProcess(spec.name, proc, envFile, home, tcpPort, restPort)
+  t.teardown(async () => { await node.stop() })
+  if (spec.noWait !== true) {
+    // Started = the start-up script has run to its end (the node logs "node started").
+    await waitFor(`${spec.name} to start`, () => {
+      if (node.exitCode !== undefined) throw new Error(`${spec.name} exited with ${node.exitCode}:\n${node.logs()}`)
+      return node.stderr.some(line => line.includes('"msg":"node started"')) ? true : undefined
+    }, { timeoutMs: 30_000 })
+  }
+  return node
+}

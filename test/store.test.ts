@@ -1,0 +1,440 @@
+import { randomBytes } from 'node:crypto'
+import { readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { Level } from 'level'
+import { LedgerMeshError } from '../src/errors.js'
+import { canonicalJson, sha256Hex } from '../src/policies/canonical.js'
+import { Ed25519Signer } from '../src/policies/keys.js'
+import type { JsonValue, Policy } from '../src/policies/policy.js'
+import { type Entry, type LedgerOp, GENESIS_HASH, chainEntries, verifyChainLinks } from '../src/ledger/entry.js'
+import { type Head, signHead, verifyHead } from '../src/ledger/head.js'
+import type { LedgerStore } from '../src/ledger/store.js'
+import { LevelStore } from '../src/ledger/level-store.js'
+import { PgStore } from '../src/ledger/pg-store.js'
+import { openStore } from '../src/ledger/open-store.js'
+import { createTestDatabase, pgQuery, testServer } from './helpers/pg.js'
+import { tmpDir } from './helpers/tmp.js'
+
+/**
+ * One suite for every LedgerStore: each implementation must pass the same checks. A
+ * `FreshStorage` gives a subtest its own empty storage (a directory, a database) and returns a
+ * function making store instances over it, so a test can reopen the same data or run two
+ * stores against it.
+ */
+type FreshStorage = (t: Test) => Promise<() => LedgerStore>
+
+const signer = new Ed25519Signer(randomBytes(32))
+const sign = (head: Head) => signHead(head, signer)
+
+/** A simple unsigned policy with a unique id: the store never checks signatures. */
+function workerPolicy (fields: Record<string, JsonValue> = {}): Policy {
+  return { worker: { name: 'w', company: 'acme', ip: '10.0.0.1', ...fields, id: sha256Hex(randomBytes(16)) } }
+}
+
+function puts (count: number): LedgerOp[] {
+  return Array.from({ length: count }, (_, i) => ({ op: 'put' as const, policy: workerPolicy({ name: `w${i}` }) }))
+}
+
+function tombstone (targetId: string): LedgerOp {
+  return { op: 'delete', policy: { delete: { policy_id: targetId, id: sha256Hex(randomBytes(16)) } } }
+}
+
+/** Makes a store over the storage, opens it, and closes it when the test ends. */
+async function opened (t: Test, makeStore: () => LedgerStore): Promise<LedgerStore> {
+  const store = makeStore()
+  await store.open()
+  t.teardown(async () => { await store.close() })
+  return store
+}
+
+async function rejectsWithCode (t: Test, promise: Promise<unknown>, code: string, message: string): Promise<LedgerMeshError | undefined> {
+  try {
+    await promise
+  } catch (err) {
+    t.ok(err instanceof LedgerMeshError, `${message}: a LedgerMeshError`)
+    t.equal((err as LedgerMeshError).code, code, `${message}: code ${code}`)
+    return err as LedgerMeshError
+  }
+  t.fail(`${message}: expected a rejection with code ${code}`)
+  return undefined
+}
+
+async function allEntries (store: LedgerStore): Promise<Entry[]> {
+  return await store.range(1, Number.MAX_SAFE_INTEGER)
+}
+
+function checkChain (t: Test, entries: Entry[], count: number): void {
+  t.equal(entries.length, count, `${count} entries`)
+  t.same(entries.map((entry) => entry.seq), Array.from({ length: count }, (_, i) => i + 1), 'seqs 1..n with no gap')
+  t.equal(verifyChainLinks({ seq: 0, hash: GENESIS_HASH }, entries), undefined, 'every chain link verifies')
+}
+
+function storeSuite (t: Test, name: string, freshStorage: FreshStorage): void {
+  t.test(`${name}: an empty store`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    t.same(await store.head(), { seq: 0, hash: GENESIS_HASH }, 'head is seq 0 at the genesis hash')
+    t.equal(await store.signedHead(), undefined, 'no signed head')
+    t.same(await store.range(1, 10), [], 'no entries')
+    t.same(await store.commit([], sign), [], 'committing nothing returns nothing')
+  })
+
+  t.test(`${name}: commit chains entries and stores the signed head`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    const ops = puts(5)
+    const entries = await store.commit(ops, sign)
+    t.same(entries.map((entry) => entry.seq), [1, 2, 3, 4, 5], 'seqs 1..5')
+    t.same(entries, chainEntries({ seq: 0, hash: GENESIS_HASH }, ops), 'the entries chainEntries makes')
+    const stored = await allEntries(store)
+    checkChain(t, stored, 5)
+    t.same(stored, entries, 'range returns what commit returned')
+    t.same(await store.head(), { seq: 5, hash: entries[4].hash }, 'head is the last entry')
+    const signed = await store.signedHead()
+    t.ok(signed !== undefined && verifyHead(signed, signer.publicKey), 'the signed head verifies under the master key')
+    t.match(signed, { seq: 5, hash: entries[4].hash }, 'the signed head covers the last entry')
+
+    const more = await store.commit(puts(2), sign)
+    t.same(more.map((entry) => entry.seq), [6, 7], 'a second commit continues the chain')
+    checkChain(t, await allEntries(store), 7)
+  })
+
+  t.test(`${name}: duplicate ids are rejected and nothing is written`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    const ops = puts(3)
+    await store.commit(ops, sign)
+    const head = await store.head()
+    const signed = await store.signedHead()
+
+    const inLog = await rejectsWithCode(t, store.commit([...puts(2), ops[1]], sign), 'duplicate_id', 'an id already in the log')
+    t.equal(inLog?.details.id, ops[1].policy.worker.id, 'the error names the duplicate id')
+    t.match(inLog?.message, /is already in the ledger/)
+    const again = puts(1)[0]
+    const inBatch = await rejectsWithCode(t, store.commit([again, ...puts(1), again], sign), 'duplicate_id', 'the same id twice in one batch')
+    t.equal(inBatch?.details.id, again.policy.worker.id, 'the error names the duplicate id')
+
+    t.same(await store.head(), head, 'head unchanged')
+    t.same(await store.signedHead(), signed, 'signed head unchanged')
+    t.equal((await allEntries(store)).length, 3, 'no entries written')
+    t.equal((await store.commit([again], sign))[0].seq, 4, 'the rejected batch left no trace: its ids still commit, at seq 4')
+  })
+
+  t.test(`${name}: range honours fromSeq and limit`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    await store.commit(puts(10), sign)
+    t.same((await store.range(4, 3)).map((entry) => entry.seq), [4, 5, 6], 'from 4, three entries')
+    t.same((await store.range(9, 100)).map((entry) => entry.seq), [9, 10], 'limit past the end')
+    t.same((await store.range(0, 2)).map((entry) => entry.seq), [1, 2], 'from 0 starts at the first entry')
+    t.same(await store.range(11, 5), [], 'nothing after the head')
+    t.same(await store.range(1, 0), [], 'limit 0')
+  })
+
+  t.test(`${name}: append continues the stored head or is rejected as a conflict`, async (t) => {
+    const master = await opened(t, await freshStorage(t))
+    const replica = await opened(t, await freshStorage(t))
+    const entries = await master.commit(puts(6), sign)
+    const headAt = (seq: number) => sign({ seq, hash: entries[seq - 1].hash })
+
+    const head3 = headAt(3)
+    await replica.append(entries.slice(0, 3), head3)
+    t.same(await replica.head(), { seq: 3, hash: entries[2].hash }, 'head after the first batch')
+    t.same(await replica.signedHead(), head3, 'its signed head is stored')
+
+    await rejectsWithCode(t, replica.append(entries.slice(4, 6), headAt(6)), 'conflict', 'a batch leaving a gap')
+    const forged = { ...entries[3], prevHash: 'f'.repeat(64) }
+    await rejectsWithCode(t, replica.append([forged], sign({ seq: 4, hash: forged.hash })), 'conflict', 'a batch linking to another prev_hash')
+    await rejectsWithCode(t, replica.append(entries.slice(0, 2), headAt(2)), 'conflict', 'a batch the store already has')
+    await rejectsWithCode(t, replica.append(entries.slice(3, 5), headAt(6)), 'conflict', 'a signed head beyond the batch')
+    t.same(await replica.head(), { seq: 3, hash: entries[2].hash }, 'head unchanged by the rejected batches')
+
+    const head6 = headAt(6)
+    await replica.append(entries.slice(3), head6)
+    t.same(await allEntries(replica), entries, 'the replica holds exactly the master log')
+    t.same(await replica.signedHead(), head6, 'the new signed head replaces the old one')
+  })
+
+  t.test(`${name}: truncate removes later entries and the signed head`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    const ops = puts(6)
+    const entries = await store.commit(ops, sign)
+    await store.truncate(3)
+    t.same(await store.head(), { seq: 3, hash: entries[2].hash }, 'head is entry 3')
+    t.equal(await store.signedHead(), undefined, 'signed head removed')
+    t.same(await allEntries(store), entries.slice(0, 3), 'entries 1..3 remain')
+    const recommitted = await store.commit(ops.slice(3), sign)
+    t.same(recommitted, entries.slice(3), 'the removed ids commit again, to the same entries')
+    checkChain(t, await allEntries(store), 6)
+
+    await store.truncate(0)
+    t.same(await store.head(), { seq: 0, hash: GENESIS_HASH }, 'truncate(0) empties the log')
+    t.same(await allEntries(store), [])
+    t.equal((await store.commit(ops, sign)).length, 6, 'and every id is free again')
+  })
+
+  t.test(`${name}: meta values`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    t.equal(await store.getMeta('master_public_key'), undefined, 'missing key')
+    await store.setMeta('master_public_key', signer.publicKey)
+    t.equal(await store.getMeta('master_public_key'), signer.publicKey)
+    await store.setMeta('master_public_key', 'replaced')
+    t.equal(await store.getMeta('master_public_key'), 'replaced', 'set overwrites')
+  })
+
+  t.test(`${name}: everything survives close and reopen`, async (t) => {
+    const makeStore = await freshStorage(t)
+    const first = makeStore()
+    await first.open()
+    const ops = puts(4)
+    const entries = await first.commit(ops, sign)
+    const signed = await first.signedHead()
+    await first.setMeta('k', 'v')
+    await first.close()
+    await first.close() // closing twice is harmless
+
+    const second = await opened(t, makeStore)
+    t.same(await second.head(), { seq: 4, hash: entries[3].hash }, 'head')
+    t.same(await second.signedHead(), signed, 'signed head')
+    t.same(await allEntries(second), entries, 'entries')
+    t.equal(await second.getMeta('k'), 'v', 'meta')
+    await rejectsWithCode(t, second.commit([ops[0]], sign), 'duplicate_id', 'duplicate detection after reopen')
+    t.equal((await second.commit(puts(1), sign))[0].seq, 5, 'commits continue at seq 5')
+  })
+
+  t.test(`${name}: concurrent commits are serialised with no gaps`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    const batches = await Promise.all(Array.from({ length: 20 }, async () => await store.commit(puts(5), sign)))
+    for (const batch of batches) {
+      t.same(batch.map((entry) => entry.seq - batch[0].seq), [0, 1, 2, 3, 4], 'each batch has consecutive seqs')
+    }
+    checkChain(t, await allEntries(store), 100)
+    const signed = await store.signedHead()
+    t.match(signed, await store.head(), 'the signed head is the final head')
+  })
+
+  t.test(`${name}: values round-trip exactly (canonical bytes and hashes)`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    const injection = "x'); DROP TABLE ledger; --"
+    const policies: Policy[] = [
+      workerPolicy({ name: injection, company: injection, [injection]: injection }),
+      workerPolicy({ floats: [0.1, 1e21, 1e-7, 5e-324, 1.7976931348623157e308, -0.5, 0.30000000000000004, 2 ** 53 - 1] }),
+      workerPolicy({ text: 'héllo 𝄞 日本 \u2028 "q" \\ \n\t', nested: [[1, [2, [3, []]]], {}, [{ x: null, y: true, 'é': 'e\u0301' }]] }),
+      workerPolicy({ nul: 'a\u0000b', control: '\u0001\u001f\u007f', backslash: '\\u0000', surrogates: '\ud83d\ude00' }),
+      { 'custom type with spaces': { '': 'empty key', id: sha256Hex('custom') } }
+    ]
+    const entries = await store.commit(policies.map((policy) => ({ op: 'put', policy })), sign)
+    const stored = await allEntries(store)
+    t.same(stored.map((entry) => canonicalJson(entry.policy)), policies.map((policy) => canonicalJson(policy)), 'each policy canonicalizes to the same bytes')
+    t.equal(stored[0].policy.worker.name, injection, 'SQL text is stored verbatim')
+    t.equal(verifyChainLinks({ seq: 0, hash: GENESIS_HASH }, stored), undefined, 'hashes recompute from the stored policies')
+    t.same(stored.map((entry) => entry.hash), entries.map((entry) => entry.hash))
+    t.equal((await store.commit(puts(1), sign))[0].seq, 6, 'the store still works afterwards')
+
+    const unhashable = workerPolicy({ lone: 'a\ud800b' })
+    await rejectsWithCode(t, store.commit([{ op: 'put', policy: unhashable }], sign), 'bad_policy', 'a policy with no canonical form (lone surrogate)')
+    t.equal((await store.head()).seq, 6, 'and nothing was written')
+  })
+}
+
+// --- LevelDB -------------------------------------------------------------------------------
+
+const levelStorage: FreshStorage = async (t) => {
+  const path = join(await tmpDir(t), 'ledger')
+  return () => new LevelStore({ path })
+}
+
+t.test('LevelStore', async (t) => {
+  storeSuite(t, 'level', levelStorage)
+
+  t.test('level: corrupt database files give store_unavailable naming the path', async (t) => {
+    const path = join(await tmpDir(t), 'ledger')
+    const store = new LevelStore({ path })
+    await store.open()
+    await store.commit(puts(3), sign)
+    await store.close()
+    for (const file of await readdir(path)) {
+      if (file === 'CURRENT' || file.startsWith('MANIFEST') || file.endsWith('.ldb') || file.endsWith('.log')) {
+        await writeFile(join(path, file), 'garbage, not LevelDB')
+      }
+    }
+    const reopened = new LevelStore({ path })
+    const err = await rejectsWithCode(t, reopened.open(), 'store_unavailable', 'open on corrupt files')
+    t.match(err?.message, path, 'the message names the directory')
+    t.match(err?.message, /Corruption|IO error/, 'and the cause')
+    await reopened.close()
+  })
+
+  t.test('level: a damaged table file is reported at open or on read', async (t) => {
+    const path = join(await tmpDir(t), 'ledger')
+    const store = new LevelStore({ path })
+    await store.open()
+    await store.commit(puts(50), sign)
+    await store.close()
+    await store.open() // reopening flushes the write-ahead log into a .ldb table file
+    await store.close()
+    const tables = (await readdir(path)).filter((file) => file.endsWith('.ldb'))
+    t.ok(tables.length > 0, 'there is a table file to damage')
+    for (const file of tables) await writeFile(join(path, file), Buffer.alloc(4096, 7))
+    const reopened = new LevelStore({ path })
+    t.teardown(async () => { await reopened.close() })
+    const err = await rejectsWithCode(t, reopened.open().then(async () => await reopened.range(1, 100)), 'store_unavailable', 'open or range over a damaged table')
+    t.match(err?.message, path, 'the message names the directory')
+    t.match(err?.message, /Corruption|IO error/, 'and the cause')
+  })
+
+  t.test('level: an entry that does not decode is a clear chain_broken error from range', async (t) => {
+    const path = join(await tmpDir(t), 'ledger')
+    const store = new LevelStore({ path })
+    await store.open()
+    await store.commit(puts(3), sign)
+    await store.close()
+    const raw = new Level<string, string>(path, { valueEncoding: 'utf8' })
+    await raw.sublevel<string, string>('entry', { valueEncoding: 'utf8' }).put('0000000000000002', '{"seq": 2, "op": "put"')
+    await raw.close()
+    const reopened = await opened(t, () => new LevelStore({ path }))
+    const err = await rejectsWithCode(t, reopened.range(1, 10), 'chain_broken', 'range over an undecodable value')
+    t.match(err?.message, /entry 2 in .* is not valid JSON/, 'names the entry and the problem')
+    t.match(err?.message, path)
+  })
+
+  t.test('level: a directory another store holds open is unavailable, not a hang', async (t) => {
+    const path = join(await tmpDir(t), 'ledger')
+    await opened(t, () => new LevelStore({ path }))
+    const err = await rejectsWithCode(t, new LevelStore({ path }).open(), 'store_unavailable', 'second open of a locked directory')
+    t.match(err?.message, path)
+    t.match(err?.message, /lock/i)
+  })
+
+  t.test('level: using a store that is not open is store_unavailable', async (t) => {
+    const store = new LevelStore({ path: join(await tmpDir(t), 'ledger') })
+    await rejectsWithCode(t, store.head(), 'store_unavailable', 'head() before open()')
+  })
+
+})
+
+// --- PostgreSQL ----------------------------------------------------------------------------
+
+const pgStorage: FreshStorage = async (t) => {
+  const database = await createTestDatabase(t)
+  return () => new PgStore(database)
+}
+
+// Sequential on purpose: concurrent CREATE DATABASE calls queue on the template and got slower.
+t.test('PgStore', async (t) => {
+  storeSuite(t, 'psql', pgStorage)
+
+  t.test('psql: the ledger table has AnyLog columns and fills them from the policy', async (t) => {
+    const database = await createTestDatabase(t)
+    const store = await opened(t, () => new PgStore(database))
+    const columns = await pgQuery<{ column_name: string }>(database,
+      "SELECT column_name FROM information_schema.columns WHERE table_name = 'ledger' AND table_schema = 'public'")
+    const names = columns.map((row) => row.column_name)
+    for (const column of ['policy_type', 'policy_id', 'company', 'date', 'host', 'status', 'policy', 'seq', 'op', 'prev_hash', 'hash']) {
+      t.ok(names.includes(column), `column ${column}`)
+    }
+    const unique = await pgQuery(database, `SELECT 1 FROM pg_indexes WHERE tablename = 'ledger' AND indexdef LIKE '%UNIQUE%(policy_id)%'`)
+    t.equal(unique.length, 1, 'policy_id is unique')
+
+    const policy: Policy = { master: { name: 'm1', company: 'Acme', ip: '10.0.0.9', date: '2024-01-02T03:04:05.000006Z', id: sha256Hex('m1') } }
+    const byHostname: Policy = { slave: { name: 's1', hostname: 'slave-1.local', id: sha256Hex('s1') } }
+    await store.commit([{ op: 'put', policy }, { op: 'put', policy: byHostname }], sign)
+    const rows = await pgQuery(database, 'SELECT policy_type, policy_id, company, date, host, status, policy, seq, op FROM ledger ORDER BY seq')
+    t.same(rows, [
+      { policy_type: 'master', policy_id: sha256Hex('m1'), company: 'Acme', date: '2024-01-02T03:04:05.000006Z', host: '10.0.0.9', status: 'active', policy, seq: '1', op: 'put' },
+      { policy_type: 'slave', policy_id: sha256Hex('s1'), company: null, date: null, host: 'slave-1.local', status: 'active', policy: byHostname, seq: '2', op: 'put' }
+    ], 'one row per entry, AnyLog columns filled, policy as jsonb')
+    const [{ name }] = await pgQuery<{ name: string }>(database, "SELECT policy->'master'->>'name' AS name FROM ledger WHERE policy_type = 'master'")
+    t.equal(name, 'm1', 'the jsonb policy is queryable')
+  })
+
+  t.test('psql: a delete marks its target deleted; truncating the tombstone makes it active again', async (t) => {
+    const database = await createTestDatabase(t)
+    const store = await opened(t, () => new PgStore(database))
+    const [target, other] = puts(2)
+    const targetId = target.policy.worker.id as string
+    const otherId = other.policy.worker.id as string
+    await store.commit([target, other], sign)
+    const kill = tombstone(targetId)
+    await store.commit([kill], sign)
+    const status = async () => Object.fromEntries((await pgQuery<{ policy_id: string, status: string }>(database, 'SELECT policy_id, status FROM ledger'))
+      .map((row) => [row.policy_id, row.status]))
+    t.same(await status(), { [targetId]: 'deleted', [otherId]: 'active', [kill.policy.delete.id as string]: 'active' }, 'only the target is deleted')
+
+    const putAndDelete = puts(1)[0]
+    await store.commit([putAndDelete, tombstone(putAndDelete.policy.worker.id as string)], sign)
+    t.equal((await status())[putAndDelete.policy.worker.id as string], 'deleted', 'a put and its delete in one batch')
+
+    await store.truncate(2)
+    t.same(await status(), { [targetId]: 'active', [otherId]: 'active' }, 'the target is live again once its tombstone is gone')
+  })
+
+  t.test('psql: two stores on one database commit concurrently without gaps', async (t) => {
+    const database = await createTestDatabase(t, { create: false })
+    // Both open at once against a database that does not exist yet: creation races are handled.
+    const [a, b] = await Promise.all([opened(t, () => new PgStore(database)), opened(t, () => new PgStore(database))])
+    const commits = Array.from({ length: 20 }, async (_, i) => await (i % 2 === 0 ? a : b).commit(puts(5), sign))
+    const batches = await Promise.all(commits)
+    for (const batch of batches) t.same(batch.map((entry) => entry.seq - batch[0].seq), [0, 1, 2, 3, 4], 'consecutive seqs per batch')
+    checkChain(t, await allEntries(a), 100)
+    t.same(await b.head(), await a.head(), 'both see the same head')
+    const signed = await b.signedHead()
+    t.ok(signed !== undefined && signed.seq === 100 && verifyHead(signed, signer.publicKey), 'the signed head covers seq 100')
+  })
+
+  t.test('psql: the same id committed by two stores at once is accepted once', async (t) => {
+    const database = await createTestDatabase(t)
+    const a = await opened(t, () => new PgStore(database))
+    const b = await opened(t, () => new PgStore(database))
+    const op = puts(1)[0]
+    const results = await Promise.allSettled([a.commit([op], sign), b.commit([op], sign)])
+    t.equal(results.filter((result) => result.status === 'fulfilled').length, 1, 'one commit wins')
+    const loser = results.find((result) => result.status === 'rejected')
+    t.equal((loser as PromiseRejectedResult | undefined)?.reason?.code, 'duplicate_id', 'the other gets duplicate_id')
+    checkChain(t, await allEntries(a), 1)
+  })
+
+  t.test('psql: open is idempotent, and a schema keeps the tables apart', async (t) => {
+    const database = await createTestDatabase(t)
+    const plain = await opened(t, () => new PgStore(database))
+    await plain.open()
+    const again = await opened(t, () => new PgStore(database))
+    await plain.commit(puts(2), sign)
+    t.equal((await again.head()).seq, 2, 'a second store over existing tables sees the log')
+
+    const schemaStore = await opened(t, () => new PgStore({ ...database, schema: 'lm schema"x' }))
+    t.same(await schemaStore.head(), { seq: 0, hash: GENESIS_HASH }, 'the schema has its own empty ledger')
+    await schemaStore.commit(puts(1), sign)
+    const rows = await pgQuery(database, 'SELECT seq FROM "lm schema""x".ledger')
+    t.equal(rows.length, 1, 'rows go to the schema (an awkward name is quoted)')
+    t.equal((await plain.head()).seq, 2, 'the public ledger is untouched')
+  })
+
+  t.test('psql: location, and an unreachable server is store_unavailable naming it', async (t) => {
+    const server = testServer()
+    const store = new PgStore({ ...server, port: 1, password: 'secret', database: 'nowhere' })
+    t.equal(store.location, `postgres://${server.user}@${server.host}:1/nowhere`, 'location has no password')
+    const err = await rejectsWithCode(t, store.open(), 'store_unavailable', 'open against a closed port')
+    t.match(err?.message, `${server.host}:1/nowhere`, 'the message names host:port/database')
+    t.notMatch(err?.message, /secret/, 'and never the password')
+    await rejectsWithCode(t, store.head(), 'store_unavailable', 'using the store after a failed open')
+  })
+
+  t.test('psql: a dropped database mid-use is store_unavailable, not a crash', async (t) => {
+    const database = await createTestDatabase(t)
+    const store = await opened(t, () => new PgStore(database))
+    await store.commit(puts(1), sign)
+    await pgQuery({ ...database, database: 'postgres' }, `DROP DATABASE "${database.database}" WITH (FORCE)`)
+    await rejectsWithCode(t, store.commit(puts(1), sign), 'store_unavailable', 'commit after the database vanished')
+    await rejectsWithCode(t, store.head(), 'store_unavailable', 'head after the database vanished')
+  })
+
+})
+
+t.test('openStore builds the store a config names, without opening it', async (t) => {
+  const level = openStore({ type: 'level', path: '/tmp/x' })
+  t.ok(level instanceof LevelStore)
+  t.equal(level.kind, 'level')
+  t.equal(level.location, '/tmp/x')
+  const psql = openStore({ type: 'psql', host: 'db', port: 5433, user: 'u', password: 'p', database: 'blockchain', schema: 's' })
+  t.ok(psql instanceof PgStore)
+  t.equal(psql.kind, 'psql')
+  t.equal(psql.location, 'postgres://u@db:5433/blockchain?schema=s')
+})
