@@ -1,0 +1,156 @@
+import type { JsonValue, Policy } from '../policies/policy.js'
+import { policyBody, policyType } from '../policies/policy.js'
+import { withLedgerScope } from '../policies/prepare.js'
+import type { Entry } from './entry.js'
+
+/** Fields indexed from the start; any other (type, field) is indexed on its first lookup. */
+const EAGER_FIELDS = ['name', 'company', 'kind', 'ip', 'slave', 'worker', 'profile', 'subaccount', 'policy_id', 'key']
+
+interface Stored {
+  policy: Policy
+  type: string
+  /** the log position (local outbox policies: undefined) */
+  seq?: number
+}
+
+/** AnyLog matches are case-insensitive: index and look up scalars by this key. */
+export function indexKey (value: unknown): string | undefined {
+  if (typeof value === 'string') return value.toLowerCase()
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  return undefined
+}
+
+/**
+ * The live policies: a fold of the log (puts add, tombstones remove) plus the local outbox.
+ * Indexes hold ids, never copies: by type, and by (type, field, value).
+ */
+export class LedgerState {
+  private readonly byId = new Map<string, Stored>()
+  private readonly byType = new Map<string, Set<string>>()
+  /** type → field → value key → ids */
+  private readonly fieldIndex = new Map<string, Map<string, Map<string, Set<string>>>>()
+  /** policies examined by scans, for tests that prove a lookup uses its index */
+  readonly stats = { scanned: 0 }
+
+  get size (): number { return this.byId.size }
+
+  reset (): void {
+    this.byId.clear()
+    this.byType.clear()
+    this.fieldIndex.clear()
+  }
+
+  apply (entry: Entry): void {
+    if (entry.op === 'put') {
+      const id = String(policyBody(entry.policy).id)
+      if (this.byId.has(id)) this.remove(id)
+      this.add(id, { policy: entry.policy, type: policyType(entry.policy), seq: entry.seq })
+    } else {
+      this.remove(String(policyBody(entry.policy).policy_id))
+    }
+  }
+
+  /** A policy waiting in this node's outbox: visible with `"ledger": "local"`. */
+  addLocal (policy: Policy): void {
+    const id = String(policyBody(policy).id)
+    if (!this.byId.has(id)) this.add(id, { policy, type: policyType(policy) })
+  }
+
+  removeLocal (id: string): void {
+    if (this.byId.get(id)?.seq === undefined) this.remove(id)
+  }
+
+  has (id: string): boolean { return this.byId.has(id) }
+  get (id: string): Policy | undefined { return this.byId.get(id)?.policy }
+  seqOf (id: string): number | undefined { return this.byId.get(id)?.seq }
+  isLocal (id: string): boolean { const s = this.byId.get(id); return s !== undefined && s.seq === undefined }
+
+  types (): string[] { return [...this.byType.keys()].sort() }
+
+  * policiesOfType (type: string): Iterable<Policy> {
+    for (const id of this.byType.get(type) ?? []) {
+      this.stats.scanned++
+      yield this.byId.get(id)!.policy
+    }
+  }
+
+  * all (): Iterable<Policy> {
+    for (const type of this.byType.keys()) yield * this.policiesOfType(type)
+  }
+
+  /** Policies of `type` whose top-level `field` equals `value` (case-insensitive), by index. */
+  * lookup (type: string, field: string, value: unknown): Iterable<Policy> {
+    const key = indexKey(value)
+    if (key === undefined) return
+    for (const id of this.index(type, field).get(key) ?? []) yield this.byId.get(id)!.policy
+  }
+
+  findByName (type: string, name: string): Policy | undefined {
+    for (const policy of this.lookup(type, 'name', name)) {
+      if (policyBody(policy).name === name) return policy
+    }
+    return undefined
+  }
+
+  /** The policy as readers see it, with `ledger` set. */
+  view (policy: Policy): Policy {
+    const id = String(policyBody(policy).id)
+    return withLedgerScope(policy, this.isLocal(id) ? 'local' : 'global')
+  }
+
+  private index (type: string, field: string): Map<string, Set<string>> {
+    let fields = this.fieldIndex.get(type)
+    if (fields === undefined) { fields = new Map(); this.fieldIndex.set(type, fields) }
+    let index = fields.get(field)
+    if (index === undefined) {
+      // Built once, by one scan of the type; kept current by add/remove afterwards.
+      index = new Map()
+      fields.set(field, index)
+      for (const id of this.byType.get(type) ?? []) {
+        this.stats.scanned++
+        indexValue(index, policyBody(this.byId.get(id)!.policy)[field], id)
+      }
+    }
+    return index
+  }
+
+  private add (id: string, stored: Stored): void {
+    this.byId.set(id, stored)
+    let ids = this.byType.get(stored.type)
+    if (ids === undefined) { ids = new Set(); this.byType.set(stored.type, ids) }
+    ids.add(id)
+    const body = policyBody(stored.policy)
+    const fields = this.fieldIndex.get(stored.type)
+    if (fields !== undefined) {
+      for (const [field, index] of fields) indexValue(index, body[field], id)
+    }
+    for (const field of EAGER_FIELDS) {
+      if (body[field] !== undefined && fields?.has(field) !== true) indexValue(this.index(stored.type, field), body[field], id)
+    }
+  }
+
+  private remove (id: string): void {
+    const stored = this.byId.get(id)
+    if (stored === undefined) return
+    this.byId.delete(id)
+    const ids = this.byType.get(stored.type)
+    ids?.delete(id)
+    if (ids?.size === 0) this.byType.delete(stored.type)
+    const body = policyBody(stored.policy)
+    for (const [field, index] of this.fieldIndex.get(stored.type) ?? []) {
+      const key = indexKey(body[field])
+      if (key === undefined) continue
+      const set = index.get(key)
+      set?.delete(id)
+      if (set?.size === 0) index.delete(key)
+    }
+  }
+}
+
+function indexValue (index: Map<string, Set<string>>, value: JsonValue | undefined, id: string): void {
+  const key = indexKey(value)
+  if (key === undefined) return
+  let ids = index.get(key)
+  if (ids === undefined) { ids = new Set(); index.set(key, ids) }
+  ids.add(id)
+}

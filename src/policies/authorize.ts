@@ -1,0 +1,55 @@
+import { LedgerMeshError } from '../errors.js'
+import type { LedgerOp } from '../ledger/entry.js'
+import { type Policy, policyBody, policyType } from './policy.js'
+import { NAMED_TYPES } from './schemas.js'
+
+/** What the authorization rules need to know about the ledger. */
+export interface AuthContext {
+  /** the master's public key; undefined until the master has declared itself */
+  masterKey: string | undefined
+  isAdmin: (key: string) => boolean
+  getPolicy: (id: string) => Policy | undefined
+  findByName: (type: string, name: string) => Policy | undefined
+}
+
+const short = (key: unknown) => `${String(key).slice(0, 12)}…`
+
+/**
+ * DESIGN.md: a node may write and delete only its own declaration; only the master and admin
+ * keys may write `assignment` and `admin` policies and others' policies. The master checks
+ * this before ordering; replicas check it again when verifying.
+ */
+export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
+  const type = policyType(op.policy)
+  const body = policyBody(op.policy)
+  const author = String(body.public_key)
+  const privileged = author === ctx.masterKey || ctx.isAdmin(author)
+  const deny = (message: string): never => { throw new LedgerMeshError('unauthorized', message, { id: body.id }) }
+
+  if (op.op === 'delete') {
+    const targetId = String(body.policy_id)
+    const target = ctx.getPolicy(targetId)
+    if (target === undefined) throw new LedgerMeshError('not_found', `no policy with id ${targetId} to delete`, { id: targetId })
+    const owner = policyBody(target).public_key
+    if (owner !== author && !privileged) {
+      deny(`key ${short(author)} may not delete ${policyType(target)} policy ${short(targetId)}: only its author (${short(owner)}), the master or an admin may`)
+    }
+    return
+  }
+
+  if (type === 'assignment' || type === 'admin') {
+    if (!privileged) deny(`key ${short(author)} may not write ${type} policies: only the master or an admin may`)
+    return
+  }
+  if (type === 'master' && ctx.masterKey !== undefined && !privileged) {
+    deny(`key ${short(author)} may not declare a master: the master is ${short(ctx.masterKey)}`)
+  }
+  const name = body.name
+  if ((NAMED_TYPES as readonly string[]).includes(type) && typeof name === 'string') {
+    const existing = ctx.findByName(type, name)
+    const owner = existing === undefined ? undefined : policyBody(existing).public_key
+    if (owner !== undefined && owner !== author && !privileged) {
+      deny(`${type} '${name}' is declared by key ${short(owner)}; key ${short(author)} may not replace it`)
+    }
+  }
+}

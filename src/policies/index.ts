@@ -1,0 +1,7 @@
+export * from './policy.js'
+export * from './canonical.js'
+export * from './keys.js'
+export * from './prepare.js'
+export * from './validate.js'
+export * from './schemas.js'
+export * from './authorize.js'

@@ -1,0 +1,66 @@
+import { z } from 'zod'
+
+/**
+ * Schemas of the policy types the network itself understands. Objects are loose: AnyLog
+ * users add fields of their own, and they are kept. Unknown types have no schema beyond the
+ * one-root-key shape.
+ */
+const name = z.string().min(1).max(128)
+const text = z.string().max(1024)
+const port = z.number().int().min(1).max(65535)
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters')
+
+const nodeDeclaration = {
+  name,
+  company: text.optional(),
+  hostname: text.optional(),
+  ip: text.optional(),
+  internal_ip: text.optional(),
+  external_ip: text.optional(),
+  port: port.optional(),
+  rest_port: port.optional(),
+  peer_id: text.optional(),
+  addrs: z.array(text).max(64).optional(),
+  slots: z.number().int().min(0).optional(),
+  loc: text.optional(),
+  country: text.optional(),
+  state: text.optional(),
+  city: text.optional()
+}
+
+const assignment = z.looseObject({
+  profile: name.optional(),
+  worker: name.optional(),
+  subaccount: name.optional(),
+  slave: name.optional(),
+  epoch: z.number().int().min(0).optional()
+}).refine(
+  a => (a.profile !== undefined && a.worker !== undefined) || (a.subaccount !== undefined && a.slave !== undefined && a.profile === undefined),
+  { message: 'an assignment names either a profile and its worker, or a subaccount and its slave' }
+)
+
+export const SCHEMAS: Record<string, z.ZodType> = {
+  master: z.looseObject(nodeDeclaration),
+  slave: z.looseObject(nodeDeclaration),
+  worker: z.looseObject({
+    ...nodeDeclaration,
+    slave: name.optional(),
+    profile_kinds: z.array(z.string().min(1).max(64)).max(64).optional()
+  }),
+  subaccount: z.looseObject({ name, account: text.optional(), slave: name.optional() }),
+  profile: z.looseObject({
+    name,
+    kind: z.string().min(1).max(64),
+    subaccount: name,
+    settings: z.record(z.string(), z.unknown()).optional()
+  }),
+  assignment,
+  admin: z.looseObject({ name, key: hex64 }),
+  delete: z.looseObject({ policy_id: hex64 })
+}
+
+/** Node declarations: a node re-declaring itself replaces its previous declaration. */
+export const DECLARATION_TYPES = ['master', 'slave', 'worker'] as const
+
+/** Types whose policies are identified by a `name`. */
+export const NAMED_TYPES = ['master', 'slave', 'worker', 'subaccount', 'profile', 'admin'] as const
