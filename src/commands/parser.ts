@@ -70,7 +70,7 @@ class ScriptParser {
   private lineText (line: Line): string { return this.src.text.slice(line.start, line.end) }
 
   /** Statements until the end of the script, or (inside a block) a line starting with `}`. */
-  block (depth: number): Statement[] {
+  block (depth: number, openedAt = 0): Statement[] {
     if (depth > MAX_DEPTH) throw this.src.error(this.lines[this.index]?.start ?? 0, `blocks nest deeper than ${MAX_DEPTH}`)
     const statements: Statement[] = []
     while (this.index < this.lines.length) {
@@ -91,7 +91,7 @@ class ScriptParser {
         statements.push(parseStatement(this.src, lead, line.end))
       }
     }
-    if (depth > 0) throw this.src.error(this.src.text.length, "unclosed block: expected '}'")
+    if (depth > 0) throw this.src.error(openedAt, "unclosed block: expected a line with '}' for the '{'")
     return statements
   }
 
@@ -149,7 +149,7 @@ class ScriptParser {
       if (!cursor.atEnd()) throw this.src.error(cursor.offset, `${what}: expected the block to start on the next line after '{'`)
       this.index++
       if (this.index >= this.lines.length) throw this.src.error(brace, "unclosed block: expected '}'")
-      const statements = this.block(depth + 1)
+      const statements = this.block(depth + 1, brace)
       if (this.index >= this.lines.length) throw this.src.error(brace, "unclosed block: expected '}'")
       return { statements, block: true }
     }

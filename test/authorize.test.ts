@@ -1,0 +1,51 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { Ed25519Signer, authorizeOp, preparePolicy, prepareTombstone, policyBody, type AuthContext, type Policy } from '../src/policies/index.js'
+
+const master = new Ed25519Signer(randomBytes(32))
+const admin = new Ed25519Signer(randomBytes(32))
+const nodeA = new Ed25519Signer(randomBytes(32))
+const nodeB = new Ed25519Signer(randomBytes(32))
+
+const declaredA = preparePolicy({ worker: { name: 'w1' } }, nodeA)
+const live = new Map<string, Policy>([[String(policyBody(declaredA).id), declaredA]])
+
+const ctx: AuthContext = {
+  masterKey: master.publicKey,
+  isAdmin: key => key === admin.publicKey,
+  getPolicy: id => live.get(id),
+  findByName: (type, name) => [...live.values()].find(p => Object.keys(p)[0] === type && policyBody(p).name === name)
+}
+const put = (policy: Policy, signer: Ed25519Signer) => ({ op: 'put' as const, policy: preparePolicy(policy, signer) })
+
+t.test('assignment and admin policies: master and admins only', async t => {
+  for (const type of ['assignment', 'admin']) {
+    const body = type === 'admin' ? { name: 'a', key: nodeB.publicKey } : { profile: 'p', worker: 'w1' }
+    t.throws(() => authorizeOp(put({ [type]: body }, nodeA), ctx), { code: 'unauthorized', message: new RegExp(`may not write ${type} policies`) })
+    t.doesNotThrow(() => authorizeOp(put({ [type]: body }, master), ctx))
+    t.doesNotThrow(() => authorizeOp(put({ [type]: body }, admin), ctx))
+  }
+  t.throws(() => authorizeOp(put({ admin: { name: 'a', key: nodeB.publicKey } }, nodeA), { ...ctx, masterKey: undefined }), { code: 'unauthorized' }, 'no admin before a master exists')
+})
+
+t.test('a master declaration: the bootstrap one, then only the master or an admin', async t => {
+  t.doesNotThrow(() => authorizeOp(put({ master: { name: 'm' } }, nodeA), { ...ctx, masterKey: undefined }))
+  t.throws(() => authorizeOp(put({ master: { name: 'm2' } }, nodeA), ctx), { code: 'unauthorized', message: /may not declare a master/ })
+  t.doesNotThrow(() => authorizeOp(put({ master: { name: 'm' } }, master), ctx))
+})
+
+t.test('a node may replace only its own declaration', async t => {
+  t.throws(() => authorizeOp(put({ worker: { name: 'w1', port: 9 } }, nodeB), ctx), { code: 'unauthorized', message: /worker 'w1' is declared by key .* may not replace it/ })
+  t.doesNotThrow(() => authorizeOp(put({ worker: { name: 'w1', port: 9 } }, nodeA), ctx), 'its author may')
+  t.doesNotThrow(() => authorizeOp(put({ worker: { name: 'w1', port: 9 } }, master), ctx), 'the master may')
+  t.doesNotThrow(() => authorizeOp(put({ worker: { name: 'w2' } }, nodeB), ctx), 'a new name is free')
+  t.doesNotThrow(() => authorizeOp(put({ sensor: { name: 'w1' } }, nodeB), ctx), 'other types are open')
+})
+
+t.test('deletes: the author, the master or an admin', async t => {
+  const id = String(policyBody(declaredA).id)
+  t.throws(() => authorizeOp({ op: 'delete', policy: prepareTombstone(id, nodeB) }, ctx), { code: 'unauthorized', message: /may not delete worker policy/ })
+  t.doesNotThrow(() => authorizeOp({ op: 'delete', policy: prepareTombstone(id, nodeA) }, ctx))
+  t.doesNotThrow(() => authorizeOp({ op: 'delete', policy: prepareTombstone(id, admin) }, ctx))
+  t.throws(() => authorizeOp({ op: 'delete', policy: prepareTombstone('f'.repeat(64), master) }, ctx), { code: 'not_found' })
+})

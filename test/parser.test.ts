@@ -1,0 +1,143 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { parseScript, parseCommandLine, COMMANDS, type CommandStatement } from '../src/commands/index.js'
+import { LedgerMeshError } from '../src/errors.js'
+
+/** The tree without positions, for readable comparisons. */
+const strip = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (k, v) => k === 'pos' ? undefined : v))
+const cmd = (text: string): CommandStatement => parseCommandLine(text)
+
+function parseError (text: string): LedgerMeshError {
+  try { parseScript(text) } catch (err) { if (err instanceof LedgerMeshError) return err; throw err }
+  throw new Error(`expected ${JSON.stringify(text)} to fail`)
+}
+
+t.test('every catalog command parses with its grammar', async t => {
+  const examples: Record<string, string> = {
+    'get processes': 'get processes where format=json',
+    'get status': 'get status',
+    'get profiles': 'get profiles',
+    'get hostname': 'get hostname',
+    'get variables': 'get variables',
+    'get version': 'get version',
+    help: 'help blockchain get',
+    echo: 'echo hello !x',
+    'run tcp server': 'run tcp server where internal_ip = 127.0.0.1 and internal_port = 32048',
+    'run rest server': 'run rest server where internal_ip=127.0.0.1 and internal_port=32049',
+    'connect dbms': 'connect dbms blockchain where type=psql and ip=127.0.0.1 and port=5432 and user=postgres and password=x',
+    'create table': 'create table ledger where dbms=blockchain',
+    'run scheduler': 'run scheduler 1',
+    'run blockchain sync': 'run blockchain sync where source=master and time=30 second and dest=file and connection=!ledger_conn',
+    'blockchain prepare policy': 'blockchain prepare policy !new_policy',
+    'blockchain insert': 'blockchain insert where policy=!new_policy and local=true and master=!ledger_conn',
+    'blockchain get': 'blockchain get worker where name=w1',
+    'blockchain delete policy': 'blockchain delete policy where id=abc',
+    process: 'process /tmp/x.al',
+    'exit node': 'exit node'
+  }
+  for (const spec of COMMANDS) {
+    t.ok(examples[spec.name], `an example for ${spec.name}`)
+    t.equal(cmd(examples[spec.name]).name, spec.name)
+  }
+  t.equal(cmd('GET STATUS').name, 'get status', 'command words are case-insensitive')
+})
+
+t.test('where values: references, multi-word values, quoted strings', async t => {
+  const sync = cmd('run blockchain sync where source=master and time=30 second and connection=!ledger_conn')
+  t.same(strip(sync.where), [
+    { key: 'source', value: { kind: 'literal', text: 'master' } },
+    { key: 'time', value: { kind: 'concat', parts: [{ kind: 'literal', text: '30' }, { kind: 'literal', text: ' ' }, { kind: 'literal', text: 'second' }] } },
+    { key: 'connection', value: { kind: 'var', name: 'ledger_conn' } }
+  ])
+  t.same(strip(cmd('echo !ip:!port.int').rest), [{ kind: 'concat', parts: [{ kind: 'var', name: 'ip' }, { kind: 'literal', text: ':' }, { kind: 'var', name: 'port', cast: 'int' }] }])
+  t.same(strip(cmd('blockchain get worker where name = "my node"').query!.where), { kind: 'cmp', field: 'name', op: '=', value: { kind: 'literal', text: 'my node' } })
+})
+
+t.test('blockchain get: type lists, conditions with precedence, bring', async t => {
+  const q = cmd('blockchain get worker where company = "my co" and (port > 3000 or city = Paris) bring.table [worker][name] [worker][port]').query!
+  t.same(q.types, ['worker'])
+  t.match(q.where, { kind: 'and', terms: [{ kind: 'cmp', field: 'company' }, { kind: 'or', terms: [{ op: '>' }, { field: 'city' }] }] })
+  t.same(q.bring, { format: 'table', items: [{ kind: 'path', type: 'worker', field: 'name' }, { kind: 'path', type: 'worker', field: 'port' }] })
+  t.same(cmd('blockchain get (master, worker) bring [*][name] separator=,').query, { types: ['master', 'worker'], bring: { format: 'default', items: [{ kind: 'path', type: '*', field: 'name' }], separator: ',' } })
+  t.same(cmd('blockchain get worker bring.count').query!.bring, { format: 'count', items: [] })
+  t.match(cmd('blockchain get a where x=1 or y=2 and z=3').query!.where, { kind: 'or', terms: [{ field: 'x' }, { kind: 'and' }] }, 'and binds tighter than or')
+  t.same(cmd('blockchain get * bring [m][ip] ":" [m][port] separator="\\n"').query!.bring, { format: 'default', items: [{ kind: 'path', type: 'm', field: 'ip' }, { kind: 'literal', text: ':' }, { kind: 'path', type: 'm', field: 'port' }], separator: '\n' })
+})
+
+t.test('assignments, multi-line JSON with references, bare values, comments', async t => {
+  const script = [
+    '# a comment',
+    'x = 5',
+    'sync_time = 30 second   # trailing comment',
+    'h = get hostname',
+    '<new_policy = {"master": {',
+    '    "name": !node_name,',
+    '    "port": !port.int,',
+    '    "note": "a # is not a comment, !x is text"',
+    '}}>',
+    '!x',
+    '$HOME'
+  ].join('\n')
+  const statements = parseScript(script)
+  t.same(statements.map(s => s.kind), ['assign', 'assign', 'assign', 'assign', 'value', 'value'])
+  t.match(statements[1], { name: 'sync_time', value: { kind: 'literal', text: '30 second' } })
+  t.match(statements[2], { name: 'h', value: { kind: 'command', name: 'get hostname' } })
+  const json = statements[3]
+  t.equal(json.kind === 'assign' && json.value.kind === 'json', true)
+  if (json.kind === 'assign' && json.value.kind === 'json') {
+    t.same(json.value.refs.map(r => [r.ref, r.inString]), [[{ kind: 'var', name: 'node_name' }, false], [{ kind: 'var', name: 'port', cast: 'int' }, false], [{ kind: 'var', name: 'x' }, true]])
+    t.match(json.pos, { line: 5, column: 2 }, 'the statement starts after the <')
+  }
+})
+
+t.test('if: single statements, blocks, else, conditions', async t => {
+  const [a, b, c] = parseScript([
+    'if (!x > 3) then echo big',
+    'if (!is_declared == 0 and not !flag) {',
+    '    echo one',
+    '    echo two',
+    '} else {',
+    '    echo three',
+    '}',
+    'if !name is not empty then echo named'
+  ].join('\n'))
+  t.match(a, { kind: 'if', condition: { kind: 'cmp', op: '>' }, then: [{ name: 'echo' }] })
+  t.match(b, { kind: 'if', condition: { kind: 'and', terms: [{ op: '==' }, { kind: 'not' }] } })
+  t.equal(b.kind === 'if' && b.then.length, 2)
+  t.equal(b.kind === 'if' && b.else?.length, 1)
+  t.match(c, { condition: { kind: 'cmp', op: 'is not', right: { text: 'empty' } } })
+})
+
+t.test('the shipped start-up scripts parse', async t => {
+  for (const role of ['master', 'slave', 'worker', 'member']) {
+    const statements = parseScript(readFileSync(new URL(`../scripts/${role}.al`, import.meta.url), 'utf8'))
+    t.ok(statements.length > 20, role)
+    t.equal(statements.at(-1)?.kind, 'if')
+  }
+})
+
+t.test('errors name the command, the position and what was expected', async t => {
+  const cases: Array<[string, string, number, number, RegExp]> = [
+    ['frobnicate now', 'unknown_command', 1, 1, /unknown command 'frobnicate now'/],
+    ['x = 1\nblockchain get where', 'bad_command', 2, 16, /blockchain get: expected a policy type, found 'where'/],
+    ['blockchain get worker where name', 'bad_command', 1, 33, /expected a comparison/],
+    ['blockchain get worker where (name = x', 'bad_command', 1, 38, /expected '\)'/],
+    ['blockchain get worker bring.sum', 'bad_command', 1, 23, /unknown bring format '\.sum'/],
+    ['get status now', 'bad_command', 1, 12, /get status: expected 'where'/],
+    ['exit node please', 'bad_command', 1, 11, /exit node: expected nothing more/],
+    ['run scheduler', 'bad_command', 1, 14, /run scheduler: expected a value/],
+    ['blockchain insert where policy', 'bad_command', 1, 31, /expected '=' after 'policy'/],
+    ['<p = {"a": 1', 'bad_command', 1, 1, /unclosed '<'/],
+    ['x = {"a": [1, 2}', 'bad_command', 1, 5, /unbalanced JSON/],
+    ['echo "open', 'bad_command', 1, 6, /unterminated string/],
+    ['if (!x == 1) {\n echo a', 'bad_command', 1, 14, /unclosed block/],
+    ['}', 'bad_command', 1, 1, /unexpected '\}'/]
+  ]
+  for (const [text, code, line, column, message] of cases) {
+    const err = parseError(text)
+    t.equal(err.code, code, text)
+    t.match(err.message, message, text)
+    t.same([err.details.line, err.details.column], [line, column], `${text}: position`)
+    t.match(err.message, `line ${line}, column ${column}`)
+  }
+})
