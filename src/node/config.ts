@@ -126,6 +126,13 @@ export function parseInterval (text: string): SyncInterval | undefined {
   return { ms, text: text.trim() }
 }
 
+/** "30 seconds", "500 ms", as `get processes` shows an interval. */
+export function describeInterval (interval: SyncInterval): string {
+  if (interval.ms % 1000 !== 0) return `${interval.ms} ms`
+  const seconds = interval.ms / 1000
+  return `${seconds} second${seconds === 1 ? '' : 's'}`
+}
+
 /** Reads and validates an env file. Throws ConfigError for the first bad key. */
 export function loadConfigFile (path: string, processEnv: NodeJS.ProcessEnv = process.env): NodeConfig {
   let text: string

@@ -107,7 +107,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     const script = opts.script ?? join(SCRIPTS_DIR, `${this.role}.al`)
     this.log.info({ script }, 'running start-up script')
     await this.executor.run(`process ${JSON.stringify(script)}`, { via: 'script' })
-    this.log.info({ role: this.role }, 'node started')
+    this.log.info('node started')
   }
 
   /** Opens the ledger on the store named by `connect dbms` (idempotent for the same store). */

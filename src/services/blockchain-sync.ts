@@ -1,5 +1,5 @@
 import type { ProcessStatus, Service } from './service.js'
-import type { SyncInterval } from '../node/config.js'
+import { describeInterval, type SyncInterval } from '../node/config.js'
 
 export interface BlockchainSyncOptions {
   /** `master` or the peer this node syncs from */
@@ -26,7 +26,7 @@ export class BlockchainSync implements Service {
 
   status (): ProcessStatus {
     if (!this.running) return { status: 'Not declared' }
-    const every = `Sync every ${this.opts.interval.text.replace(/^(\d+)\s*/, '$1 ')}`
+    const every = `Sync every ${describeInterval(this.opts.interval)}`
     return { status: 'Running', details: `${every} with ${this.opts.source} using: ${this.opts.connection}` }
   }
 }
