@@ -217,6 +217,21 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     this.currentHead = { seq: last.seq, hash: last.hash }
   }
 
+  /** Resolves once the head reaches `seq`, or after `timeoutMs` (false then). */
+  async waitForSeq (seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.currentHead.seq >= seq) return true
+    return await new Promise(resolve => {
+      const onAppended = (): void => {
+        if (this.currentHead.seq < seq) return
+        clearTimeout(timer)
+        this.off('appended', onAppended)
+        resolve(true)
+      }
+      const timer = setTimeout(() => { this.off('appended', onAppended); resolve(false) }, timeoutMs)
+      this.on('appended', onAppended)
+    })
+  }
+
   /**
    * Replica recovery: drops every entry after `seq` (where the replica's log stopped agreeing
    * with its source, or from zero) and re-folds the state from what is left.

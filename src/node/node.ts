@@ -13,12 +13,16 @@ import { openStore } from '../ledger/open-store.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import { policyId, policyType, type LedgerScope } from '../policies/policy.js'
 import type { Ed25519Signer } from '../policies/keys.js'
-import type { BlockchainSync } from '../services/blockchain-sync.js'
+import { BlockchainSync } from '../services/blockchain-sync.js'
+import { Replicator, tcpAddress } from '../services/replicator.js'
+import { InsertProtocol } from '../ledger/insert/index.js'
+import { SyncProtocol } from '../ledger/sync/index.js'
+import { Outbox } from '../ledger/outbox.js'
 import type { P2PHost } from '../services/p2p.js'
 import type { RestServer } from '../services/rest/server.js'
 import { Scheduler } from '../services/scheduler.js'
 import type { ProcessStatus, Service } from '../services/service.js'
-import type { NodeConfig } from './config.js'
+import type { NodeConfig, SyncInterval } from './config.js'
 import { loadOrCreateIdentity } from './identity.js'
 import type { Logger } from './logger.js'
 
@@ -31,6 +35,9 @@ export const PROCESS_NAMES = [
   'TCP', 'REST', 'Operator', 'Publisher', 'Blockchain Sync', 'Scheduler', 'Distributor',
   'Consumer', 'MQTT', 'Message Broker', 'SMTP', 'Streamer', 'Query Pool', 'Allocator'
 ] as const
+
+/** How long a replica's insert waits for its own replica to hold the new entry. */
+const READ_YOUR_WRITES_MS = 3000
 
 export function defaultHome (nodeName: string): string {
   return process.env.LEDGERMESH_HOME ?? join(homedir(), '.ledgermesh', nodeName)
@@ -63,7 +70,10 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   signer!: Ed25519Signer
   tcp?: P2PHost
   rest?: RestServer
-  sync?: BlockchainSync
+  sync?: BlockchainSync | Replicator
+  syncProtocol?: SyncProtocol
+  insertProtocol?: InsertProtocol
+  private outbox?: Outbox
   private currentLedger?: Ledger
   private stopping?: Promise<void>
 
@@ -134,24 +144,89 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
    * Inserts a put or delete through the master. On the master it is ordered here; the result
    * comes once the write is durable.
    */
-  async insertPolicy (op: LedgerOp, _opts: { local: boolean, master?: string }): Promise<InsertResult> {
+  async insertPolicy (op: LedgerOp, opts: { local: boolean, master?: string }): Promise<InsertResult> {
     const id = policyId(op.policy)
     const type = policyType(op.policy)
     try {
-      if (!this.ledger.isMaster) {
-        throw new LedgerMeshError('master_unreachable', `this ${this.role} cannot reach the master at ${this.config.ledgerConn}`)
+      if (this.ledger.isMaster) {
+        const entry = await this.ledger.submit(op)
+        this.log.info({ id, type, op: op.op, seq: entry.seq }, 'policy accepted')
+        return { id, seq: entry.seq, ledger: 'global' }
       }
-      const entry = await this.ledger.submit(op)
-      this.log.info({ id, type, op: op.op, seq: entry.seq }, 'policy accepted')
-      return { id, seq: entry.seq, ledger: 'global' }
+      return await this.insertThroughMaster(op, opts)
     } catch (err) {
       this.log.warn({ id, type, op: op.op, code: (err as LedgerMeshError).code, err: errorMessage(err) }, 'policy rejected')
       throw err
     }
   }
 
+  /**
+   * A replica's insert: sent to the master over `/ledgermesh/insert/1.0.0`. With local=true
+   * and the master unreachable, it waits in the durable outbox (visible here as "local") and
+   * goes out when the master is back. On success the call returns once the replica itself
+   * holds the entry (read-your-writes), or after a short wait if sync is slow.
+   */
+  private async insertThroughMaster (op: LedgerOp, opts: { local: boolean, master?: string }): Promise<InsertResult> {
+    const id = policyId(op.policy)
+    if (this.insertProtocol === undefined || !(this.sync instanceof Replicator)) {
+      throw new LedgerMeshError('master_unreachable', 'blockchain sync is not running on this node (run blockchain sync first)')
+    }
+    try {
+      const { seq } = await this.insertProtocol.submit(tcpAddress(opts.master ?? this.config.ledgerConn), op)
+      this.log.info({ id, type: policyType(op.policy), seq }, 'policy accepted by the master')
+      await this.ledger.waitForSeq(seq, READ_YOUR_WRITES_MS)
+      return { id, seq, ledger: 'global' }
+    } catch (err) {
+      if (!(err instanceof LedgerMeshError && err.code === 'master_unreachable' && opts.local)) throw err
+      await this.sync.keepLocal(op)
+      this.log.warn({ id, type: policyType(op.policy) }, 'master unreachable: insert kept in the outbox')
+      return { id, ledger: 'local' }
+    }
+  }
+
+  /**
+   * `run blockchain sync`: serves the sync protocol (every node can relay) and, on a replica,
+   * keeps the replica current from its source and drains the outbox.
+   */
+  async startBlockchainSync (opts: { source: string, connection: string, interval: SyncInterval }): Promise<Service> {
+    if (this.sync !== undefined) return this.sync
+    if (this.tcp?.running !== true) throw new LedgerMeshError('bad_command', 'run blockchain sync needs the p2p server: run tcp server first')
+    const ledger = this.ledger
+    const libp2p = this.tcp.libp2p
+    const log = this.log.child({ service: 'sync' })
+    this.syncProtocol = new SyncProtocol({ libp2p, ledger, log })
+    await this.syncProtocol.start()
+    this.insertProtocol = new InsertProtocol({ libp2p, ledger, log: this.log.child({ service: 'insert' }) })
+    await this.insertProtocol.start()
+    const service: BlockchainSync | Replicator = ledger.isMaster
+      ? new BlockchainSync({ source: 'master', connection: opts.connection, interval: opts.interval, isMaster: true })
+      : new Replicator({
+        ledger,
+        sync: this.syncProtocol,
+        insert: this.insertProtocol,
+        outbox: await this.openOutbox(),
+        scheduler: this.scheduler,
+        log,
+        source: opts.source,
+        masterConn: opts.connection,
+        interval: opts.interval
+      })
+    await service.start()
+    this.sync = service
+    return service
+  }
+
+  /** The outbox of a replica; what it holds is shown locally as "ledger": "local". */
+  private async openOutbox (): Promise<Outbox> {
+    const outbox = new Outbox(join(this.home, 'outbox'))
+    await outbox.open()
+    this.outbox = outbox
+    for (const op of await outbox.list()) this.ledger.state.addLocal(op.policy)
+    return outbox
+  }
+
   /** Starts a service once; the command that declares it is idempotent. */
-  async startService<S extends Service> (slot: 'tcp' | 'rest' | 'sync', service: S): Promise<S> {
+  async startService<S extends Service> (slot: 'tcp' | 'rest', service: S): Promise<S> {
     const existing = this[slot]
     if (existing !== undefined) return existing as unknown as S
     await service.start()
@@ -176,14 +251,15 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   }
 
   private async stopServices (): Promise<void> {
-    for (const service of [this.sync, this.rest, this.scheduler, this.tcp]) {
+    for (const service of [this.sync, this.rest, this.insertProtocol, this.syncProtocol, this.scheduler, this.tcp]) {
       if (service === undefined) continue
       try {
         await service.stop()
       } catch (err) {
-        this.log.warn({ service: service.name, err: errorMessage(err) }, 'service did not stop cleanly')
+        this.log.warn({ service: service.constructor.name, err: errorMessage(err) }, 'service did not stop cleanly')
       }
     }
+    await this.outbox?.close().catch(err => this.log.warn({ err: errorMessage(err) }, 'outbox did not close cleanly'))
     await this.currentLedger?.close().catch(err => this.log.warn({ err: errorMessage(err) }, 'ledger did not close cleanly'))
     this.log.info('node stopped')
   }

@@ -2,7 +2,6 @@ import { LedgerMeshError } from '../../errors.js'
 import { parseInterval } from '../../node/config.js'
 import { libp2pPrivateKey } from '../../node/identity.js'
 import type { LedgerMeshNode } from '../../node/node.js'
-import { BlockchainSync } from '../../services/blockchain-sync.js'
 import { P2PHost } from '../../services/p2p.js'
 import { RestServer } from '../../services/rest/server.js'
 import { asText, type Executor } from '../executor.js'
@@ -110,7 +109,7 @@ export function registerNodeCommands (executor: Executor, node: LedgerMeshNode):
     if (interval === undefined) throw where.error(`'time' must be an interval such as "30 seconds", found ${JSON.stringify(timeText)}`)
     const source = where.text('source') ?? node.config.blockchainSource
     const connection = where.text('connection') ?? node.config.ledgerConn
-    await node.startService('sync', new BlockchainSync({ source, connection, interval, isMaster: node.role === 'master' }))
+    await node.startBlockchainSync({ source, connection, interval })
     return textOutput(`Blockchain sync every ${interval.text} from ${source} using ${connection}`, { source, connection, interval_ms: interval.ms })
   })
 }

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { LedgerMeshError, errorMessage } from '../../errors.js'
 import type { Executor } from '../../commands/executor.js'
 import type { Logger } from '../../node/logger.js'
@@ -31,7 +31,8 @@ export class RestServer implements Service {
   async start (): Promise<void> {
     const app = Fastify({
       loggerInstance: this.opts.log.child({ service: 'rest' }) as FastifyBaseLogger,
-      disableRequestLogging: true,
+      // One log line per request would drown the node's own lines; commands log what matters.
+      logController: new LogController({ disableRequestLogging: true }),
       connectionTimeout: (this.opts.timeoutSeconds ?? 20) * 1000
     })
     app.setErrorHandler(async (err, _req, reply) => {

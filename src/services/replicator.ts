@@ -1,0 +1,195 @@
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { LedgerMeshError, errorMessage } from '../errors.js'
+import type { LedgerOp } from '../ledger/entry.js'
+import type { Ledger } from '../ledger/ledger.js'
+import type { Outbox } from '../ledger/outbox.js'
+import type { InsertProtocol } from '../ledger/insert/index.js'
+import type { SyncProtocol } from '../ledger/sync/index.js'
+import { describeInterval, type SyncInterval } from '../node/config.js'
+import type { Logger } from '../node/logger.js'
+import { policyBody, policyId, policyType } from '../policies/policy.js'
+import type { Scheduler } from './scheduler.js'
+import type { ProcessStatus, Service } from './service.js'
+
+/** Shortest and longest wait before re-opening a watch stream that closed. */
+const RECONNECT_MIN_MS = 200
+const RECONNECT_MAX_MS = 5000
+
+export interface ReplicatorOptions {
+  ledger: Ledger
+  sync: SyncProtocol
+  insert: InsertProtocol
+  outbox: Outbox
+  scheduler: Scheduler
+  log: Logger
+  /** `master`, a peer's node name, or ip:port */
+  source: string
+  /** the master's p2p address, ip:port (LEDGER_CONN) */
+  masterConn: string
+  interval: SyncInterval
+}
+
+/** `ip:port` as a libp2p TCP address. */
+export function tcpAddress (hostPort: string): Multiaddr {
+  const [ip, port] = hostPort.split(':')
+  return multiaddr(`/ip4/${ip}/tcp/${port}`)
+}
+
+/**
+ * The "Blockchain Sync" process of a node that keeps a replica. It holds a watch stream open
+ * to its source, so new entries arrive as the master commits them (pushed, not polled); a
+ * pull every BLOCKCHAIN_SYNC interval is the anti-entropy fallback for anything a dropped
+ * stream missed. It also drains the outbox of inserts made while the master was away.
+ */
+export class Replicator implements Service {
+  readonly name = 'Blockchain Sync'
+  private running = false
+  private watchHandle?: { close: () => void }
+  private reconnectDelay = RECONNECT_MIN_MS
+  private reconnectTimer?: NodeJS.Timeout
+  private lastSync?: Date
+  private lastError?: string
+  private sourceHead?: number
+  private sourceAddress?: string
+  recovered?: { from: number, to: number, at: Date }
+
+  constructor (private readonly opts: ReplicatorOptions) {}
+
+  async start (): Promise<void> {
+    this.running = true
+    this.opts.scheduler.every('blockchain-sync', this.opts.interval.ms, async () => { await this.pullOnce() })
+    this.opts.scheduler.every('outbox', Math.min(this.opts.interval.ms, 2000), async () => { await this.flushOutbox() })
+    await this.pullOnce()
+    this.openWatch()
+    void this.flushOutbox()
+  }
+
+  async stop (): Promise<void> {
+    this.running = false
+    clearTimeout(this.reconnectTimer)
+    this.opts.scheduler.cancel('blockchain-sync')
+    this.opts.scheduler.cancel('outbox')
+    this.watchHandle?.close()
+    this.watchHandle = undefined
+  }
+
+  /**
+   * Where to sync from: the master, ip:port, or a peer named in the ledger (a worker syncing
+   * from its slave). A named peer not yet in the replica means syncing from the master until
+   * its declaration arrives.
+   */
+  private sourceConn (): string {
+    const source = this.opts.source
+    if (source === 'master') return this.opts.masterConn
+    if (/^[\d.]+:\d+$/.test(source)) return source
+    for (const type of ['slave', 'master', 'worker', 'member']) {
+      const policy = this.opts.ledger.state.findByName(type, source)
+      if (policy === undefined) continue
+      const body = policyBody(policy)
+      const ip = body.ip ?? body.external_ip ?? body.internal_ip
+      if (typeof ip === 'string' && typeof body.port === 'number') return `${ip}:${body.port}`
+    }
+    return this.opts.masterConn
+  }
+
+  async pullOnce (): Promise<void> {
+    const conn = this.sourceConn()
+    try {
+      const result = await this.opts.sync.pull(tcpAddress(conn))
+      this.noteSync(conn, result.head.seq)
+      if (result.recovered !== undefined) this.recovered = { ...result.recovered, at: new Date() }
+      if (result.applied > 0) this.opts.log.info({ source: conn, applied: result.applied, head: result.head.seq }, 'sync pull applied entries')
+    } catch (err) {
+      this.lastError = errorMessage(err)
+      this.opts.log.warn({ source: conn, err: this.lastError }, 'sync pull failed')
+    }
+  }
+
+  private openWatch (): void {
+    if (!this.running) return
+    const conn = this.sourceConn()
+    try {
+      this.watchHandle = this.opts.sync.watch(tcpAddress(conn), {
+        onApplied: (count, head) => {
+          this.reconnectDelay = RECONNECT_MIN_MS
+          this.noteSync(conn, head.seq)
+          if (count > 0) this.opts.log.debug({ source: conn, applied: count, head: head.seq }, 'sync batch applied')
+        },
+        onClose: (err) => {
+          this.watchHandle = undefined
+          if (err !== undefined) this.lastError = errorMessage(err)
+          this.scheduleReconnect()
+        }
+      })
+    } catch (err) {
+      this.lastError = errorMessage(err)
+      this.scheduleReconnect()
+    }
+  }
+
+  private scheduleReconnect (): void {
+    if (!this.running) return
+    clearTimeout(this.reconnectTimer)
+    this.reconnectTimer = setTimeout(() => { this.openWatch() }, this.reconnectDelay)
+    this.reconnectTimer.unref()
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS)
+  }
+
+  private noteSync (conn: string, sourceHead: number): void {
+    this.lastSync = new Date()
+    this.sourceHead = sourceHead
+    this.sourceAddress = conn
+    this.lastError = undefined
+  }
+
+  /** Re-submits outbox inserts, oldest first; each leaves the outbox once the master has it. */
+  async flushOutbox (): Promise<void> {
+    for (const op of await this.opts.outbox.list()) {
+      if (!this.running) return
+      const id = policyId(op.policy)
+      try {
+        const { seq } = await this.opts.insert.submit(tcpAddress(this.opts.masterConn), op)
+        this.opts.log.info({ id, type: policyType(op.policy), seq }, 'outbox insert accepted by the master')
+      } catch (err) {
+        if (err instanceof LedgerMeshError && err.code === 'duplicate_id') {
+          this.opts.log.info({ id }, 'outbox insert was already on the ledger')
+        } else if (err instanceof LedgerMeshError && err.code === 'master_unreachable') {
+          return
+        } else {
+          // The master refused it for good (bad policy, unauthorized): keeping it would retry forever.
+          this.opts.log.warn({ id, err: errorMessage(err) }, 'outbox insert rejected by the master; dropped')
+        }
+      }
+      await this.opts.outbox.remove(id)
+      this.opts.ledger.state.removeLocal(id)
+    }
+  }
+
+  /** Puts an insert in the outbox (durable) and shows it locally as `"ledger": "local"`. */
+  async keepLocal (op: LedgerOp): Promise<void> {
+    await this.opts.outbox.add(op)
+    this.opts.ledger.state.addLocal(op.policy)
+  }
+
+  get lag (): { seq: number, seconds: number | undefined } {
+    return {
+      seq: Math.max(0, (this.sourceHead ?? this.opts.ledger.head.seq) - this.opts.ledger.head.seq),
+      seconds: this.lastSync === undefined ? undefined : (Date.now() - this.lastSync.getTime()) / 1000
+    }
+  }
+
+  status (): ProcessStatus {
+    if (!this.running) return { status: 'Not declared' }
+    const every = `Sync every ${describeInterval(this.opts.interval)}`
+    const source = this.opts.source === 'master' ? 'master' : `${this.opts.source} (relay)`
+    const parts = [
+      `${every} with ${source} using: ${this.sourceAddress ?? this.sourceConn()}`,
+      `head seq ${this.opts.ledger.head.seq}`,
+      `lag ${this.lag.seq}`,
+      `last sync ${this.lastSync?.toISOString() ?? 'never'}`
+    ]
+    if (this.recovered !== undefined) parts.push(`recovered from seq ${this.recovered.from} to ${this.recovered.to} at ${this.recovered.at.toISOString()}`)
+    if (this.lastError !== undefined) parts.push(`last error: ${this.lastError}`)
+    return { status: 'Running', details: parts.join(', ') }
+  }
+}
