@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, rename } from 'node:fs/promises'
 import { homedir, hostname } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -74,6 +74,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   syncProtocol?: SyncProtocol
   insertProtocol?: InsertProtocol
   private outbox?: Outbox
+  /** set when the replica was found corrupt at start and rebuilt from its source */
+  replicaRecovery?: { reason: string, at: Date }
   private currentLedger?: Ledger
   private stopping?: Promise<void>
 
@@ -134,7 +136,20 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
       log: this.log.child({ service: 'ledger' }),
       masterSigner: this.role === 'master' ? this.signer : undefined
     })
-    await ledger.open()
+    try {
+      await ledger.open()
+    } catch (err) {
+      // A replica's store is only a copy: when it is corrupt, set it aside and re-sync from
+      // zero. The master's store is the original, so a master refuses to start instead.
+      const code = err instanceof LedgerMeshError ? err.code : 'internal'
+      if (this.role === 'master' || store.type !== 'level' || (code !== 'chain_broken' && code !== 'store_unavailable')) throw err
+      const aside = join(this.home, `ledger.corrupt-${Date.now()}`)
+      await ledgerStore.close().catch(() => {})
+      await rename(join(this.home, 'ledger'), aside)
+      this.log.warn({ err: errorMessage(err), movedTo: aside }, 'the local replica is corrupt: set aside, re-syncing from zero')
+      this.replicaRecovery = { reason: errorMessage(err), at: new Date() }
+      return await this.connectLedger(store)
+    }
     this.currentLedger = ledger
     this.log.info({ store: ledgerStore.kind, location: ledgerStore.location, head: ledger.head.seq, policies: ledger.state.size }, 'ledger connected')
     return ledger

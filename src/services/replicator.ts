@@ -144,7 +144,9 @@ export class Replicator implements Service {
 
   /** Re-submits outbox inserts, oldest first; each leaves the outbox once the master has it. */
   async flushOutbox (): Promise<void> {
-    for (const op of await this.opts.outbox.list()) {
+    const pending = await this.opts.outbox.list()
+    this.outboxSize = pending.length
+    for (const op of pending) {
       if (!this.running) return
       const id = policyId(op.policy)
       try {
@@ -158,10 +160,12 @@ export class Replicator implements Service {
         } else {
           // The master refused it for good (bad policy, unauthorized): keeping it would retry forever.
           this.opts.log.warn({ id, err: errorMessage(err) }, 'outbox insert rejected by the master; dropped')
+          this.opts.ledger.state.removeLocal(id)
         }
       }
+      // Accepted ones stay visible: sync replaces the local copy with the ordered one.
       await this.opts.outbox.remove(id)
-      this.opts.ledger.state.removeLocal(id)
+      this.outboxSize--
     }
   }
 
@@ -169,7 +173,11 @@ export class Replicator implements Service {
   async keepLocal (op: LedgerOp): Promise<void> {
     await this.opts.outbox.add(op)
     this.opts.ledger.state.addLocal(op.policy)
+    this.outboxSize++
   }
+
+  /** inserts waiting for the master, as last counted */
+  outboxSize = 0
 
   get lag (): { seq: number, seconds: number | undefined } {
     return {

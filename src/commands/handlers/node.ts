@@ -3,6 +3,7 @@ import { parseInterval } from '../../node/config.js'
 import { libp2pPrivateKey } from '../../node/identity.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { P2PHost } from '../../services/p2p.js'
+import { Replicator } from '../../services/replicator.js'
 import { RestServer } from '../../services/rest/server.js'
 import { asText, type Executor } from '../executor.js'
 import { jsonOutput, textOutput } from '../output.js'
@@ -33,7 +34,14 @@ export function registerNodeCommands (executor: Executor, node: LedgerMeshNode):
       uptime_seconds: Math.round((Date.now() - node.startedAt.getTime()) / 1000),
       ledger: node.hasLedger
         ? { store: node.ledger.store.kind, head: node.ledger.head, policies: node.ledger.state.size, master_key: node.ledger.masterKey }
-        : undefined
+        : undefined,
+      sync: node.syncProtocol === undefined
+        ? undefined
+        : {
+            ...node.syncProtocol.stats,
+            ...(node.sync instanceof Replicator ? { lag: node.sync.lag, recovered: node.sync.recovered, outbox: node.sync.outboxSize } : {}),
+            ...(node.replicaRecovery !== undefined ? { rebuilt_from_zero: node.replicaRecovery } : {})
+          }
     }
     if (formatJson(new WhereArgs(cmd, ctx))) return jsonOutput(status)
     const head = node.hasLedger ? `, ledger head seq ${node.ledger.head.seq}` : ''

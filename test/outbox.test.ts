@@ -1,0 +1,37 @@
+import t from 'tap'
+import { startNode } from './helpers/node-process.js'
+import { waitFor } from './helpers/net.js'
+
+const sensor = '<p = {"sensor": {"name": "offline-1"}}>'
+
+t.test('master stopped: replicas keep answering, local inserts wait in a durable outbox and land exactly once', async t => {
+  const master = await startNode(t, { type: 'master', name: 'm' })
+  const worker = await startNode(t, { type: 'worker', name: 'w', env: { LEDGER_CONN: master.ledgerConn } })
+  await master.stop()
+
+  t.equal((await worker.ok('blockchain get master bring.count')).text, '1', 'reads keep working from the replica')
+
+  const refused = await worker.command('blockchain insert where policy=!p', { method: 'POST', body: sensor })
+  t.equal(refused.status, 503, 'without local=true the insert fails clearly')
+  t.equal(refused.json.error, 'master_unreachable')
+
+  const local = await worker.command('blockchain insert where policy=!p and local=true', { method: 'POST', body: sensor })
+  t.equal(local.status, 200, local.text)
+  t.match(local.text, /inserted \(local\)/)
+  t.match((await worker.ok('blockchain get sensor')).json, [{ sensor: { name: 'offline-1', ledger: 'local' } }], 'visible here as local')
+
+  await worker.stop()
+  const restarted = await startNode(t, { type: 'worker', name: 'w', env: { LEDGER_CONN: master.ledgerConn }, home: worker.home, tcpPort: worker.tcpPort, restPort: worker.restPort })
+  t.match((await restarted.ok('blockchain get sensor')).json, [{ sensor: { name: 'offline-1', ledger: 'local' } }], 'the outbox survived the restart')
+  t.equal((await restarted.ok('get status where format=json')).json.sync.outbox, 1)
+
+  const back = await startNode(t, { type: 'master', name: 'm', home: master.home, tcpPort: master.tcpPort, restPort: master.restPort })
+  await waitFor('the outbox insert to reach the master', async () => (await back.ok('blockchain get sensor bring.count')).text === '1' ? true : undefined, { timeoutMs: 30_000 })
+  await waitFor('the worker to see it as global', async () => {
+    const got = (await restarted.ok('blockchain get sensor')).json
+    return got.length === 1 && got[0].sensor.ledger === 'global' ? true : undefined
+  }, { timeoutMs: 30_000 })
+  t.equal((await back.ok('blockchain get sensor where name=offline-1 bring.count')).text, '1', 'exactly once on the master')
+  t.equal((await restarted.ok('blockchain get sensor where name=offline-1 bring.count')).text, '1', 'exactly once on the worker')
+  await waitFor('the outbox to drain', async () => (await restarted.ok('get status where format=json')).json.sync.outbox === 0 ? true : undefined)
+})
