@@ -9,6 +9,12 @@ import { chainAndSign, checkAppendable, decodeEntry, decodeJson, opIds, uniqueId
 export interface LevelStoreConfig {
   /** directory of the LevelDB database; created when missing */
   path: string
+  /**
+   * fsync every write (default true). The master's store must be durable: an acknowledged
+   * insert is on disk. A replica may turn it off: its writes still reach the OS (they survive
+   * the process being killed) and anything an OS crash loses is re-synced from its source.
+   */
+  durable?: boolean
 }
 
 type Db = Level<string, string>
@@ -32,8 +38,6 @@ const SEQ_DIGITS = 16
 const HEAD_KEY = 'head'
 const SIGNED_HEAD_KEY = 'signed'
 
-/** fsync every write: commit() resolving is the master's promise that the entries are on disk. */
-const DURABLE = { sync: true }
 
 function seqKey (seq: number): string {
   return String(seq).padStart(SEQ_DIGITS, '0')
@@ -51,7 +55,11 @@ export class LevelStore implements LedgerStore {
   /** Tail of the promise chain that serialises writers (commit, append, truncate). */
   private writeQueue: Promise<unknown> = Promise.resolve()
 
+  /** fsync on write unless configured otherwise: commit() resolving means the entries are on disk */
+  private readonly writeOptions: { sync: boolean }
+
   constructor (config: LevelStoreConfig) {
+    this.writeOptions = { sync: config.durable ?? true }
     this.location = config.path
   }
 
@@ -153,7 +161,7 @@ export class LevelStore implements LedgerStore {
         })
         batch.put(HEAD_KEY, JSON.stringify(newHead), { sublevel: this.heads })
         batch.del(SIGNED_HEAD_KEY, { sublevel: this.heads })
-        await batch.write(DURABLE)
+        await batch.write(this.writeOptions)
       })
     })
   }
@@ -164,7 +172,7 @@ export class LevelStore implements LedgerStore {
 
   async setMeta (key: string, value: string): Promise<void> {
     await this.attempt(`write meta ${key}`, async () => {
-      await this.db!.batch().put(key, value, { sublevel: this.meta }).write(DURABLE)
+      await this.db!.batch().put(key, value, { sublevel: this.meta }).write(this.writeOptions)
     })
   }
 
@@ -182,7 +190,7 @@ export class LevelStore implements LedgerStore {
       })
       batch.put(HEAD_KEY, JSON.stringify(head), { sublevel: this.heads })
       batch.put(SIGNED_HEAD_KEY, JSON.stringify(signed), { sublevel: this.heads })
-      await batch.write(DURABLE)
+      await batch.write(this.writeOptions)
     })
   }
 

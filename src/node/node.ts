@@ -130,7 +130,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     }
     const ledgerStore = store.type === 'psql'
       ? openStore({ type: 'psql', host: store.ip, port: store.port, user: store.user, password: store.password, database: store.database })
-      : openStore({ type: 'level', path: join(this.home, 'ledger') })
+      : openStore({ type: 'level', path: join(this.home, 'ledger'), durable: this.role === 'master' })
     const ledger = new Ledger({
       store: ledgerStore,
       log: this.log.child({ service: 'ledger' }),
