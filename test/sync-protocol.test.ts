@@ -6,6 +6,7 @@ import { chainEntries, type Entry } from '../src/ledger/entry.js'
 import { signHead, type SignedHead } from '../src/ledger/head.js'
 import { silentLogger } from '../src/node/logger.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
+import { preparePolicy } from '../src/policies/prepare.js'
 import { ledgerPeer, insertProbes } from './helpers/libp2p.js'
 
 const log = silentLogger()
@@ -63,7 +64,10 @@ t.test('catch-up in several responses, relay, watch, and tampering rejected', as
   const flipped = structuredClone(honest)
   flipped[0].policy.probe.name = 'tampered'
   const forkEntries = chainEntries(valid, honest.map(e => ({ op: e.op, policy: { probe: { ...e.policy.probe, name: 'fork' } } })))
+  // Even a head signed by the master key does not make an unauthorized entry acceptable.
+  const rogue = chainEntries(valid, [{ op: 'put', policy: preparePolicy({ assignment: { profile: 'p1', worker: 'w1' } }, forger) }])
   const cases: Array<[string, { entries: Entry[], head: SignedHead }, RegExp]> = [
+    ['an assignment written by a key that is not the master', { entries: rogue, head: signHead(rogue[0], master.signer) }, /entry \d+: key .* may not write assignment policies/],
     ['a flipped byte in a policy', { entries: flipped, head }, /hash does not match/],
     ['a forged head signature', { entries: honest, head: signHead(head, forger) }, /not signed by the trusted master key/],
     ['a reordered batch', { entries: [honest[1], honest[0]], head }, /does not follow/],

@@ -244,6 +244,43 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   }
 
   /**
+   * Replicas re-check what the master checked: each policy's own signature and the
+   * authorization rules, entry by entry, against the state as the batch changes it.
+   */
+  private checkBatchAuthorization (entries: Entry[]): void {
+    const added = new Map<string, Policy>()
+    const removed = new Set<string>()
+    const base = this.authContext()
+    const ctx: AuthContext = {
+      masterKey: this.trustedMasterKey,
+      isAdmin: key => [...added.values()].some(p => policyType(p) === 'admin' && policyBody(p).key === key) || base.isAdmin(key),
+      getPolicy: id => removed.has(id) ? undefined : added.get(id) ?? base.getPolicy(id),
+      findByName: (type, name) => {
+        const inBatch = [...added.values()].reverse().find(p => policyType(p) === type && policyBody(p).name === name)
+        if (inBatch !== undefined) return inBatch
+        const live = base.findByName(type, name)
+        return live !== undefined && removed.has(policyId(live)) ? undefined : live
+      }
+    }
+    for (const entry of entries) {
+      validatePolicy(entry.policy)
+      verifyPolicy(entry.policy)
+      try {
+        authorizeOp({ op: entry.op, policy: entry.policy }, ctx)
+      } catch (err) {
+        throw new LedgerMeshError('unauthorized', `sync batch rejected: entry ${entry.seq}: ${errorMessage(err)}`, { seq: entry.seq })
+      }
+      if (entry.op === 'put') {
+        added.set(policyId(entry.policy), entry.policy)
+      } else {
+        const target = String(policyBody(entry.policy).policy_id)
+        added.delete(target)
+        removed.add(target)
+      }
+    }
+  }
+
+  /**
    * Replica: applies a batch received from sync. Everything is checked before anything is
    * written: the chain links from the current head, the head signature by the trusted master
    * key, that the batch ends exactly at the signed head, and each policy's own signature and
@@ -266,10 +303,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     if (last.seq !== head.seq || last.hash !== head.hash) {
       throw new LedgerMeshError('chain_broken', `sync batch ends at seq ${last.seq}, but the signed head is seq ${head.seq}`)
     }
-    for (const entry of entries) {
-      validatePolicy(entry.policy)
-      verifyPolicy(entry.policy)
-    }
+    this.checkBatchAuthorization(entries)
     await this.store.append(entries, head)
     this.applyToState(entries)
     this.currentSignedHead = head
