@@ -4,7 +4,8 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
-import type { PrivateKey } from '@libp2p/interface'
+import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { LedgerMeshError, errorMessage } from '../errors.js'
 import type { Logger } from '../node/logger.js'
 import type { ProcessStatus, Service } from './service.js'
@@ -61,7 +62,9 @@ export class P2PHost implements Service {
         addresses: { listen: [`/ip4/${ip}/tcp/${port}`] },
         transports: [tcp()],
         connectionEncrypters: [noise()],
-        streamMuxers: [yamux()],
+        // A master answers bursts of inserts from fresh connections: allow more streams to
+        // arrive before the connection is fully set up than yamux's default of 10.
+        streamMuxers: [yamux({ maxEarlyStreams: 256 })],
         connectionManager: { allow: (allow ?? [ip]).map(host => `/ip4/${host}`) },
         services: { identify: identify(), ping: ping() }
       })
@@ -86,4 +89,25 @@ export class P2PHost implements Service {
     }
     return this.failure !== undefined ? { status: 'Error', details: this.failure } : { status: 'Not declared' }
   }
+}
+
+const pendingDials = new WeakMap<P2PNode, Map<string, Promise<Connection>>>()
+
+/**
+ * Opens a protocol stream to `target`, sharing one connection per target. Many concurrent
+ * dials to a peer not yet connected would otherwise race to open several connections, and
+ * libp2p resets the streams of the duplicates it closes.
+ */
+export async function openStream (libp2p: P2PNode, target: Multiaddr | PeerId, protocol: string, signal: AbortSignal): Promise<Stream> {
+  let dials = pendingDials.get(libp2p)
+  if (dials === undefined) { dials = new Map(); pendingDials.set(libp2p, dials) }
+  const key = target.toString()
+  let connecting = dials.get(key)
+  if (connecting === undefined) {
+    connecting = libp2p.dial(target, { signal })
+    dials.set(key, connecting)
+    connecting.catch(() => {}).finally(() => { dials.delete(key) })
+  }
+  const connection = await connecting
+  return await connection.newStream(protocol, { signal })
 }

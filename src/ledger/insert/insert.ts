@@ -6,7 +6,7 @@ import type { Logger } from '../../node/logger.js'
 import { canonicalJson } from '../../policies/canonical.js'
 import { policyId } from '../../policies/policy.js'
 import { parsePolicyJson } from '../../policies/validate.js'
-import type { P2PNode } from '../../services/p2p.js'
+import { openStream, type P2PNode } from '../../services/p2p.js'
 import type { LedgerOp } from '../entry.js'
 import type { Ledger } from '../ledger.js'
 import { INSERT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
@@ -61,7 +61,8 @@ export class InsertProtocol {
       response = { ok: true, seq: entry.seq, id: policyId(policy), errorCode: '', errorMessage: '' }
       log.info({ peer: connection.remotePeer.toString(), id: response.id, seq: entry.seq }, 'policy accepted')
     } catch (err) {
-      const code = err instanceof LedgerMeshError ? err.code : 'internal'
+      const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
+      const code = err instanceof LedgerMeshError ? err.code : timedOut ? 'timeout' : 'internal'
       response = { ok: false, seq: 0, id: '', errorCode: code, errorMessage: errorMessage(err) }
       log.warn({ peer: connection.remotePeer.toString(), code, err: errorMessage(err) }, 'policy rejected')
     }
@@ -78,7 +79,7 @@ export class InsertProtocol {
     const signal = AbortSignal.timeout(this.timeoutMs)
     let stream: Stream
     try {
-      stream = await this.components.libp2p.dialProtocol(target, INSERT_PROTOCOL, { signal })
+      stream = await openStream(this.components.libp2p, target, INSERT_PROTOCOL, signal)
     } catch (err) {
       throw new LedgerMeshError('master_unreachable', `cannot reach the master at ${target.toString()}: ${errorMessage(err)}`)
     }

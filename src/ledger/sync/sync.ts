@@ -3,7 +3,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { LedgerMeshError, errorMessage } from '../../errors.js'
 import type { Logger } from '../../node/logger.js'
-import type { P2PNode } from '../../services/p2p.js'
+import { openStream, type P2PNode } from '../../services/p2p.js'
 import { type Entry, verifyChainLinks } from '../entry.js'
 import type { Head, SignedHead } from '../head.js'
 import type { Ledger } from '../ledger.js'
@@ -384,7 +384,7 @@ export class SyncProtocol {
 
   private async dial (target: Target): Promise<Stream> {
     try {
-      return await this.components.libp2p.dialProtocol(target, SYNC_PROTOCOL, { signal: AbortSignal.timeout(this.timeoutMs) })
+      return await openStream(this.components.libp2p, target, SYNC_PROTOCOL, AbortSignal.timeout(this.timeoutMs))
     } catch (err) {
       throw new LedgerMeshError('master_unreachable', `cannot open a sync stream to ${target.toString()}: ${errorMessage(err)}`)
     }
