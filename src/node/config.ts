@@ -55,6 +55,8 @@ export interface NodeConfig {
   city: string
   logLevel: string
   restToken?: string
+  /** reads need the token too (REST_READ_AUTH=true) */
+  restReadAuth: boolean
   /** the raw key/value pairs, for `$KEY` expansion in scripts and for later features */
   env: Record<string, string>
   /** the file the config came from */
@@ -104,7 +106,8 @@ const RULES: Record<string, KeyRule> = {
   STATE: { schema: z.string(), expected: 'a state', default: 'Unknown' },
   CITY: { schema: z.string(), expected: 'a city', default: 'Unknown' },
   LOG_LEVEL: { schema: z.string().trim().toLowerCase().pipe(z.enum(logLevels)), expected: `one of ${logLevels.join(', ')}`, default: 'info' },
-  REST_TOKEN: { schema: z.string().min(8), expected: 'a token of at least 8 characters' }
+  REST_TOKEN: { schema: z.string().min(8), expected: 'a token of at least 8 characters' },
+  REST_READ_AUTH: { schema: z.enum(['true', 'false']), expected: 'true or false', default: 'false' }
 }
 
 const INTERVAL_UNITS: Record<string, number> = {
@@ -207,6 +210,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     city: value<string>('CITY')!,
     logLevel: value<string>('LOG_LEVEL')!,
     restToken: value<string>('REST_TOKEN'),
+    restReadAuth: value<string>('REST_READ_AUTH') === 'true',
     env,
     source
   }

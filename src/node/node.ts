@@ -21,6 +21,7 @@ import { Outbox } from '../ledger/outbox.js'
 import type { P2PHost } from '../services/p2p.js'
 import type { RestServer } from '../services/rest/server.js'
 import { Scheduler } from '../services/scheduler.js'
+import { NodeMetrics } from '../services/metrics.js'
 import type { ProcessStatus, Service } from '../services/service.js'
 import type { NodeConfig, SyncInterval } from './config.js'
 import { loadOrCreateIdentity } from './identity.js'
@@ -66,6 +67,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   readonly log: Logger
   readonly executor: Executor
   readonly scheduler: Scheduler
+  readonly metrics: NodeMetrics
   readonly startedAt = new Date()
   signer!: Ed25519Signer
   tcp?: P2PHost
@@ -85,6 +87,11 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     this.home = opts.home ?? defaultHome(opts.config.nodeName)
     this.log = opts.log
     this.scheduler = new Scheduler(this.log)
+    this.metrics = new NodeMetrics({
+      headSeq: () => this.currentLedger?.head.seq ?? 0,
+      lag: () => this.sync instanceof Replicator ? this.sync.lag : undefined,
+      sync: () => this.syncProtocol?.stats
+    }, { node: opts.config.nodeName, role: opts.config.nodeType })
     this.executor = new Executor({ env: name => this.envValue(name) })
     registerGeneralCommands(this.executor, this)
     registerNodeCommands(this.executor, this)
@@ -166,10 +173,14 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
       if (this.ledger.isMaster) {
         const entry = await this.ledger.submit(op)
         this.log.info({ id, type, op: op.op, seq: entry.seq }, 'policy accepted')
+        this.metrics.inserts.inc({ result: 'accepted', reason: '' })
         return { id, seq: entry.seq, ledger: 'global' }
       }
-      return await this.insertThroughMaster(op, opts)
+      const result = await this.insertThroughMaster(op, opts)
+      this.metrics.inserts.inc({ result: result.ledger === 'local' ? 'queued' : 'accepted', reason: '' })
+      return result
     } catch (err) {
+      this.metrics.inserts.inc({ result: 'rejected', reason: err instanceof LedgerMeshError ? err.code : 'internal' })
       this.log.warn({ id, type, op: op.op, code: (err as LedgerMeshError).code, err: errorMessage(err) }, 'policy rejected')
       throw err
     }
@@ -211,7 +222,12 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     const log = this.log.child({ service: 'sync' })
     this.syncProtocol = new SyncProtocol({ libp2p, ledger, log })
     await this.syncProtocol.start()
-    this.insertProtocol = new InsertProtocol({ libp2p, ledger, log: this.log.child({ service: 'insert' }) })
+    this.insertProtocol = new InsertProtocol({
+      libp2p,
+      ledger,
+      log: this.log.child({ service: 'insert' }),
+      onServed: code => { this.metrics.inserts.inc(code === undefined ? { result: 'accepted', reason: '' } : { result: 'rejected', reason: code }) }
+    })
     await this.insertProtocol.start()
     const service: BlockchainSync | Replicator = ledger.isMaster
       ? new BlockchainSync({ source: 'master', connection: opts.connection, interval: opts.interval, isMaster: true })

@@ -69,7 +69,9 @@ export function registerNodeCommands (executor: Executor, node: LedgerMeshNode):
     const ip = where.text('internal_ip') ?? node.config.restBind
     const port = where.int('internal_port', { min: 0, max: 65535 }) ?? node.config.restPort
     const timeout = where.int('timeout', { min: 1, max: 3600 })
-    const rest = await node.startService('rest', new RestServer({ ip, port, timeoutSeconds: timeout, executor: ctx.executor, log: node.log }))
+    const rest = await node.startService('rest', new RestServer({
+      ip, port, timeoutSeconds: timeout, executor: ctx.executor, log: node.log, node, metrics: node.metrics, token: node.config.restToken, readAuth: node.config.restReadAuth
+    }))
     ctx.vars.set('rest_port', rest.port)
     return textOutput(`REST server listening on ${ip}:${rest.port}`, { ip, port: rest.port })
   })

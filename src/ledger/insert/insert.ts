@@ -16,6 +16,8 @@ export interface InsertComponents {
   libp2p: P2PNode
   ledger: Ledger
   log: Logger
+  /** told of every insert served: undefined when accepted, else the error code (for metrics) */
+  onServed?: (errorCode?: string) => void
 }
 
 const KNOWN_CODES = new Set<string>(['bad_policy', 'bad_signature', 'duplicate_id', 'unauthorized', 'not_found', 'store_unavailable', 'bad_message', 'master_unreachable', 'conflict', 'chain_broken', 'timeout'])
@@ -60,11 +62,13 @@ export class InsertProtocol {
       const entry = await ledger.submit({ op: request.op, policy })
       response = { ok: true, seq: entry.seq, id: policyId(policy), errorCode: '', errorMessage: '' }
       log.info({ peer: connection.remotePeer.toString(), id: response.id, seq: entry.seq }, 'policy accepted')
+      this.components.onServed?.()
     } catch (err) {
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
       const code = err instanceof LedgerMeshError ? err.code : timedOut ? 'timeout' : 'internal'
       response = { ok: false, seq: 0, id: '', errorCode: code, errorMessage: errorMessage(err) }
       log.warn({ peer: connection.remotePeer.toString(), code, err: errorMessage(err) }, 'policy rejected')
+      this.components.onServed?.(code)
     }
     try {
       await lp.write(encodeInsertResponse(response), { signal })

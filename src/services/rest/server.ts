@@ -3,7 +3,10 @@ import { LedgerMeshError, errorMessage } from '../../errors.js'
 import type { Executor } from '../../commands/executor.js'
 import type { Logger } from '../../node/logger.js'
 import type { ProcessStatus, Service } from '../service.js'
+import type { LedgerMeshNode } from '../../node/node.js'
+import type { NodeMetrics } from '../metrics.js'
 import { anylogRoutes } from './anylog.js'
+import { apiRoutes } from './api.js'
 import { errorReply } from './errors.js'
 
 export interface RestServerOptions {
@@ -11,12 +14,20 @@ export interface RestServerOptions {
   port: number
   executor: Executor
   log: Logger
+  /** the node behind the JSON API, /health and /metrics */
+  node: LedgerMeshNode
+  metrics: NodeMetrics
+  /** when set, writes (POST) need `Authorization: Bearer <token>` */
+  token?: string
+  /** reads need the token too */
+  readAuth?: boolean
   /** seconds a request may take before the server answers 503 */
   timeoutSeconds?: number
 }
 
 /**
- * The node's REST server (fastify). Routes are plugins: the AnyLog command interface at `/`.
+ * The node's REST server (fastify). Routes are plugins: the AnyLog command interface at `/`,
+ * the JSON API under `/v1/`, `/health` and `/metrics`.
  */
 export class RestServer implements Service {
   readonly name = 'REST'
@@ -37,15 +48,33 @@ export class RestServer implements Service {
     })
     app.setErrorHandler(async (err, _req, reply) => {
       // fastify's own errors (bad JSON, schema failures, body too large) become our JSON error shape.
+      if (err instanceof LedgerMeshError) {
+        const { status, body } = errorReply(err)
+        return await reply.code(status).type('application/json').send(body)
+      }
       const status = (err as { statusCode?: number }).statusCode ?? 500
       const wrapped = status < 500 ? new LedgerMeshError('bad_command', errorMessage(err)) : err
       const { body } = errorReply(wrapped)
-      await reply.code(status).type('application/json').send(body)
+      return await reply.code(status).type('application/json').send(body)
     })
     app.setNotFoundHandler(async (req, reply) => {
       await reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` })
     })
+    app.addHook('onRequest', async (req, reply) => {
+      const token = this.opts.token
+      if (token === undefined) return
+      const isWrite = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS'
+      if (!isWrite && this.opts.readAuth !== true) return
+      if (req.headers.authorization !== `Bearer ${token}`) {
+        await reply.code(401).header('WWW-Authenticate', 'Bearer').send({
+          error: 'unauthorized',
+          message: `${isWrite ? 'writes' : 'requests'} to this node need the header 'Authorization: Bearer <REST_TOKEN>'`
+        })
+      }
+    })
+    app.addHook('onResponse', async (_req, reply) => { this.opts.metrics.restRequests.inc({ status: String(reply.statusCode) }) })
     await app.register(anylogRoutes, { executor: this.opts.executor })
+    await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics })
     try {
       await app.listen({ host: this.opts.ip, port: this.opts.port })
     } catch (err) {

@@ -1,0 +1,40 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** What the metrics read from the node when scraped. */
+export interface MetricsSource {
+  headSeq: () => number
+  lag: () => { seq: number, seconds: number | undefined } | undefined
+  sync: () => { bytesIn: number, bytesOut: number, entriesIn: number, entriesOut: number, rejected: number } | undefined
+}
+
+/**
+ * The node's Prometheus metrics (prom-client, own registry): default process metrics plus the
+ * ledger's. Names carry units; gauges are read from the node at scrape time.
+ */
+export class NodeMetrics {
+  readonly registry = new Registry()
+  readonly inserts: Counter<'result' | 'reason'>
+  readonly restRequests: Counter<'status'>
+
+  constructor (source: MetricsSource, labels: { node: string, role: string }) {
+    this.registry.setDefaultLabels(labels)
+    collectDefaultMetrics({ register: this.registry })
+    const registers = [this.registry]
+    new Gauge({ name: 'ledgermesh_ledger_head_seq', help: 'Seq of the last entry in the local ledger', registers, collect () { this.set(source.headSeq()) } })
+    new Gauge({ name: 'ledgermesh_replica_lag_seq', help: 'Entries the replica is behind its sync source', registers, collect () { this.set(source.lag()?.seq ?? 0) } })
+    new Gauge({ name: 'ledgermesh_replica_lag_seconds', help: 'Seconds since the replica last heard from its sync source', registers, collect () { this.set(source.lag()?.seconds ?? 0) } })
+    // The sync counters live in the protocol; each scrape copies them into these counters.
+    const fromSync = (pick: (stats: NonNullable<ReturnType<MetricsSource['sync']>>) => Record<string, number>) =>
+      function (this: Counter<string>) {
+        const stats = source.sync()
+        this.reset()
+        if (stats === undefined) return
+        for (const [direction, value] of Object.entries(pick(stats))) this.inc(direction === '' ? {} : { direction }, value)
+      }
+    new Counter({ name: 'ledgermesh_sync_bytes_total', help: 'Bytes moved on sync streams', labelNames: ['direction'], registers, collect: fromSync(s => ({ in: s.bytesIn, out: s.bytesOut })) })
+    new Counter({ name: 'ledgermesh_sync_entries_total', help: 'Ledger entries moved on sync streams', labelNames: ['direction'], registers, collect: fromSync(s => ({ in: s.entriesIn, out: s.entriesOut })) })
+    new Counter({ name: 'ledgermesh_sync_batches_rejected_total', help: 'Sync batches that failed verification', registers, collect: fromSync(s => ({ '': s.rejected })) })
+    this.inserts = new Counter({ name: 'ledgermesh_inserts_total', help: 'Inserts handled by this node, by result and rejection reason', labelNames: ['result', 'reason'], registers })
+    this.restRequests = new Counter({ name: 'ledgermesh_rest_requests_total', help: 'REST requests answered, by HTTP status', labelNames: ['status'], registers })
+  }
+}

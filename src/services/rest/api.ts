@@ -1,0 +1,117 @@
+import type { FastifyInstance, FastifySchema } from 'fastify'
+import { LedgerMeshError } from '../../errors.js'
+import type { Condition, GetQuery } from '../../commands/ast.js'
+import { selectPolicies } from '../../ledger/query.js'
+import type { LedgerMeshNode } from '../../node/node.js'
+import { preparePolicy } from '../../policies/prepare.js'
+import { type Policy, policyBody } from '../../policies/policy.js'
+import { checkPolicyShape } from '../../policies/validate.js'
+import { parseInterval } from '../../node/config.js'
+import { Replicator } from '../replicator.js'
+import type { NodeMetrics } from '../metrics.js'
+import { errorReply } from './errors.js'
+
+export interface ApiRouteOptions {
+  node: LedgerMeshNode
+  metrics: NodeMetrics
+}
+
+/** Longest a blocking read may wait (`wait=` is capped to it). */
+const MAX_WAIT_MS = 5 * 60_000
+const RESERVED_PARAMS = new Set(['type', 'limit', 'index', 'wait'])
+const POS = { offset: 0, line: 1, column: 1 }
+
+/** A route schema with its OpenAPI summary (fastify's type knows only the validation keys). */
+const described = (summary: string, schema: FastifySchema = {}): FastifySchema => ({ summary, ...schema }) as FastifySchema
+
+/** Turns `?name=w1&company=acme` into an `and` of equality conditions. */
+function filtersOf (query: Record<string, string>): Condition | undefined {
+  const terms: Condition[] = Object.entries(query)
+    .filter(([key]) => !RESERVED_PARAMS.has(key))
+    .map(([field, value]) => ({ kind: 'cmp', field, op: '=', value: { kind: 'literal', text: value, pos: POS }, pos: POS }))
+  return terms.length === 0 ? undefined : terms.length === 1 ? terms[0] : { kind: 'and', terms }
+}
+
+/**
+ * The JSON API under /v1/, plus /health and /metrics. Reads answer from the local replica;
+ * `index` + `wait` make a blocking read (Consul's blocking queries): the answer comes as soon
+ * as the ledger passes `index`, or when `wait` runs out.
+ */
+export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRouteOptions): Promise<void> {
+  app.get('/health', { schema: described('Node health: 200 while healthy, 503 with the reason otherwise') }, async (_req, reply) => {
+    const base = { node: node.name, role: node.role }
+    if (!node.hasLedger) return await reply.code(503).send({ ...base, status: 'unhealthy', reason: 'no ledger store is connected' })
+    const head = node.ledger.head
+    if (node.sync instanceof Replicator) {
+      const lag = node.sync.lag
+      const limit = (node.config.blockchainSync.ms * 3) / 1000 + 5
+      if (lag.seconds === undefined || lag.seconds > limit) {
+        return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: lag.seconds === undefined ? 'the replica has never synced with its source' : `sync stalled: last heard from the source ${Math.round(lag.seconds)} s ago (limit ${limit} s)` })
+      }
+    }
+    return await reply.send({ ...base, status: 'ok', head })
+  })
+
+  app.get('/metrics', { schema: described('Prometheus metrics (text format)') }, async (_req, reply) => {
+    await reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+  })
+
+  app.get('/v1/processes', { schema: described('The node\'s processes, as `get processes where format=json`') }, async () => {
+    return Object.fromEntries(node.processes().map(p => [p.name, p.details === undefined ? { Status: p.status } : { Status: p.status, Details: p.details }]))
+  })
+
+  app.get('/v1/ledger/head', { schema: described('The local ledger head and the master-signed head it holds') }, async () => {
+    return { ...node.ledger.head, signed: node.ledger.signedHead ?? null }
+  })
+
+  app.get('/v1/policies', {
+    schema: described('Policies from the local replica; extra parameters filter by field (case-insensitive)', {
+      querystring: {
+        type: 'object',
+        properties: {
+          type: { type: 'string', minLength: 1, description: 'policy type, or * (default)' },
+          limit: { type: 'integer', minimum: 1, maximum: 100000 },
+          index: { type: 'integer', minimum: 0, description: 'blocking read: answer once the ledger head passes this seq' },
+          wait: { type: 'string', description: 'how long a blocking read may wait, e.g. 30s (at most 5 minutes)' }
+        },
+        additionalProperties: { type: 'string' }
+      }
+    })
+  }, async (req, reply) => {
+    const query = req.query as Record<string, string> & { limit?: number, index?: number }
+    if (query.index !== undefined) {
+      const waitText = query.wait ?? '5 minutes'
+      const wait = parseInterval(waitText.replace(/^(\d+)(ms|s|m)$/, '$1 $2'))
+      if (wait === undefined) throw new LedgerMeshError('bad_command', `wait=${JSON.stringify(waitText)} is not a duration such as 30s, 500ms or 2m`)
+      await node.ledger.waitForSeq(Number(query.index) + 1, Math.min(wait.ms, MAX_WAIT_MS))
+    }
+    const get: GetQuery = { types: [query.type ?? '*'], where: filtersOf(query) }
+    let policies: Policy[] = selectPolicies(node.ledger.state, get, v => v.kind === 'literal' ? v.text : undefined)
+    if (query.limit !== undefined) policies = policies.slice(0, Number(query.limit))
+    void reply.header('X-Ledgermesh-Index', String(node.ledger.head.seq))
+    return { index: node.ledger.head.seq, policies: policies.map(p => node.ledger.state.view(p)) }
+  })
+
+  app.get('/v1/policies/:id', {
+    schema: described('One policy by id', { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, required: ['id'] } })
+  }, async (req, reply) => {
+    const { id } = req.params as { id: string }
+    const policy = node.ledger.state.get(id)
+    if (policy === undefined) {
+      const { status, body } = errorReply(new LedgerMeshError('not_found', `no policy with id ${id}`, { id }))
+      return await reply.code(status).send(body)
+    }
+    return node.ledger.state.view(policy)
+  })
+
+  app.post('/v1/policies', {
+    schema: described('Insert a policy (signed by this node unless it carries a signature)', { body: { type: 'object', minProperties: 1, maxProperties: 1 } })
+  }, async (req, reply) => {
+    const policy = checkPolicyShape(req.body)
+    const signed = typeof policyBody(policy).signature === 'string' ? policy : preparePolicy(policy, node.signer)
+    const local = (req.query as { local?: string } | undefined)?.local === 'true'
+    const result = await node.insertPolicy({ op: 'put', policy: signed }, { local })
+    return await reply.code(201).send(result)
+  })
+}
+
