@@ -103,3 +103,23 @@ t.test('GET /metrics is Prometheus text with stable names and types, and moves w
   t.equal(accepted(after), accepted(before) + 1, 'inserts accepted went up by one')
   t.equal(Number(after.get('ledgermesh_ledger_head_seq').metrics[0].value), Number(before.get('ledgermesh_ledger_head_seq').metrics[0].value) + 1)
 })
+
+t.test('ledgermesh cmd sends a command and exits 1 with the error on failure', async t => {
+  const { spawnSync } = await import('node:child_process')
+  const { CLI, POLYFILL } = await import('./helpers/node-process.js')
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', POLYFILL, CLI, 'cmd', '--node', node.url, ...args], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, REST_TOKEN: '' } })
+  const read = run('blockchain get master bring.count')
+  t.equal(read.status, 0)
+  t.equal(read.stdout, '1\n')
+  const unknown = run('frobnicate')
+  t.equal(unknown.status, 1)
+  t.match(unknown.stderr, /ledgermesh: 400: unknown command 'frobnicate'/)
+  const noToken = run('blockchain insert where policy=!p')
+  t.equal(noToken.status, 1)
+  t.match(noToken.stderr, /401: writes to this node need the header/)
+  const { freePort } = await import('./helpers/net.js')
+  const nobody = `http://127.0.0.1:${await freePort()}`
+  const unreachable = spawnSync(process.execPath, ['--import', POLYFILL, CLI, 'cmd', '--node', nobody, 'get status'], { encoding: 'utf8', timeout: 20_000 })
+  t.equal(unreachable.status, 1)
+  t.match(unreachable.stderr, `cannot reach ${nobody}`)
+})

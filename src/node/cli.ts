@@ -59,11 +59,11 @@ async function startNode (opts: { config: string, home?: string, repl?: boolean,
 
 /** Sends one command to a running node over REST (GET for reads, POST for writes). */
 async function sendCommand (command: string, opts: { node: string, token?: string }): Promise<void> {
-  let method: 'GET' | 'POST' = 'POST'
+  let method: 'GET' | 'POST' = 'GET'
   try {
     method = commandSpec(parseCommandLine(command).name)?.method ?? 'POST'
   } catch {
-    // Not a single command (an assignment, say): let the node judge it.
+    // Not a single known command: a GET lets the node explain what is wrong with it.
   }
   const headers: Record<string, string> = { command, 'User-Agent': `ledgermesh/${VERSION}` }
   if (opts.token !== undefined) headers.Authorization = `Bearer ${opts.token}`
