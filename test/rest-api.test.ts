@@ -123,3 +123,13 @@ t.test('ledgermesh cmd sends a command and exits 1 with the error on failure', a
   t.equal(unreachable.status, 1)
   t.match(unreachable.stderr, `cannot reach ${nobody}`)
 })
+
+t.test('the node serves its OpenAPI document', async t => {
+  const { status, body } = await json('/openapi.json')
+  t.equal(status, 200)
+  t.match(body, { openapi: /^3\./, info: { title: 'ledgermesh node' } })
+  for (const path of ['/', '/health', '/metrics', '/v1/policies', '/v1/policies/{id}', '/v1/processes', '/v1/ledger/head']) {
+    t.ok(body.paths[path], `documents ${path}`)
+  }
+  t.ok(body.paths['/v1/policies'].get.parameters.some((p: any) => p.name === 'index'), 'with the blocking-read parameters')
+})

@@ -9,7 +9,7 @@ import { asText, type Executor } from '../executor.js'
 import { EMPTY_OUTPUT, textOutput } from '../output.js'
 import { formatTable } from '../table.js'
 
-export const VERSION = '0.1.0'
+import { VERSION } from '../../version.js'
 
 /** Commands about the language itself: help, echo, variables, scripts, exit. */
 export function registerGeneralCommands (executor: Executor, node: LedgerMeshNode): void {

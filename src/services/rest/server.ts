@@ -1,4 +1,6 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify'
+import swagger from '@fastify/swagger'
+import { VERSION } from '../../version.js'
 import { LedgerMeshError, errorMessage } from '../../errors.js'
 import type { Executor } from '../../commands/executor.js'
 import type { Logger } from '../../node/logger.js'
@@ -73,6 +75,14 @@ export class RestServer implements Service {
       }
     })
     app.addHook('onResponse', async (_req, reply) => { this.opts.metrics.restRequests.inc({ status: String(reply.statusCode) }) })
+    // The OpenAPI document is built from the routes' schemas: GET /openapi.json.
+    await app.register(swagger, {
+      openapi: {
+        info: { title: 'ledgermesh node', version: VERSION, description: 'AnyLog-style command interface at /, JSON API under /v1, /health and /metrics' },
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }
+      }
+    })
+    app.get('/openapi.json', { schema: { hide: true } as FastifySchema }, async () => app.swagger())
     await app.register(anylogRoutes, { executor: this.opts.executor })
     await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics })
     try {
