@@ -36,7 +36,7 @@ export async function propagation (opts: { replicas: number, inserts: number }):
     const replicas: NodeProcess[] = []
     for (let i = 0; i < opts.replicas; i += 5) {
       replicas.push(...await Promise.all(Array.from({ length: Math.min(5, opts.replicas - i) }, async (_, j) =>
-        await startNode(t, { type: 'member', name: `bench-r${i + j}`, env: { LEDGER_CONN: master.ledgerConn, LOG_LEVEL: 'debug', BLOCKCHAIN_SYNC: '30 second' } }))))
+        await startNode(t, { type: 'member', name: `bench-r${i + j}`, env: { LEDGER_CONN: master.ledgerConn, LOG_LEVEL: 'info', BLOCKCHAIN_SYNC: '30 second' } }))))
     }
     const latencies: number[] = []
     for (let i = 0; i < opts.inserts; i++) {

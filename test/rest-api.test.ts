@@ -133,3 +133,26 @@ t.test('the node serves its OpenAPI document', async t => {
   }
   t.ok(body.paths['/v1/policies'].get.parameters.some((p: any) => p.name === 'index'), 'with the blocking-read parameters')
 })
+
+t.test('ledgermesh attach: a remote REPL whose variables live on the node', async t => {
+  const { spawnSync } = await import('node:child_process')
+  const { CLI, POLYFILL } = await import('./helpers/node-process.js')
+  const input = [
+    'x = 7',
+    '!x',
+    '<p = {"item": {',
+    '   "name": "attached", "n": !x.int',
+    '}}>',
+    'blockchain insert where policy=!p',
+    'blockchain get item where name=attached bring [item][n]',
+    'no such command',
+    'quit'
+  ].join('\n') + '\n'
+  const run = spawnSync(process.execPath, ['--import', POLYFILL, CLI, 'attach', '--node', node.url, '--token', TOKEN], { input, encoding: 'utf8', timeout: 30_000 })
+  t.equal(run.status, 0)
+  const out = run.stdout.split('\n').filter(l => l !== '')
+  t.equal(out[0], '7')
+  t.match(out[1], /^Policy [0-9a-f]{64} inserted \(global, seq \d+\)$/)
+  t.equal(out[2], '7')
+  t.match(run.stderr, /Error: 400: unknown command 'no such command'/)
+})

@@ -6,7 +6,12 @@
 export class Variables {
   private readonly values = new Map<string, unknown>()
 
-  constructor (private readonly parent?: Variables) {}
+  /**
+   * @param parent where reads fall through to
+   * @param writeTarget where writes go instead of this scope (a REST command's assignments
+   *   set the node's variables, as in AnyLog, while it still reads its request's bindings)
+   */
+  constructor (private readonly parent?: Variables, private readonly writeTarget?: Variables) {}
 
   get (name: string): unknown {
     const key = name.toLowerCase()
@@ -19,7 +24,8 @@ export class Variables {
   }
 
   set (name: string, value: unknown): void {
-    this.values.set(name.toLowerCase(), value)
+    if (this.writeTarget !== undefined) this.writeTarget.set(name, value)
+    else this.values.set(name.toLowerCase(), value)
   }
 
   /** A child scope whose writes stay in it. */

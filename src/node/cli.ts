@@ -1,13 +1,14 @@
 import { Command, Option } from 'commander'
 import { join } from 'node:path'
 import { isLedgerMeshError, errorMessage } from '../errors.js'
-import { commandSpec } from '../commands/catalog.js'
-import { parseCommandLine } from '../commands/parser.js'
+import { createInterface } from 'node:readline'
+import { Executor } from '../commands/executor.js'
+import { parseScript } from '../commands/parser.js'
 import { VERSION } from '../version.js'
 import { loadConfigFile, type NodeConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { LedgerMeshNode, PACKAGE_ROOT } from './node.js'
-import { runRepl } from './repl.js'
+import { needsMoreInput, runRepl } from './repl.js'
 
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage. */
 const EXIT_FAILURE = 1
@@ -57,29 +58,60 @@ async function startNode (opts: { config: string, home?: string, repl?: boolean,
   }
 }
 
-/** Sends one command to a running node over REST (GET for reads, POST for writes). */
-async function sendCommand (command: string, opts: { node: string, token?: string }): Promise<void> {
+/** What a node answered to one command sent over REST. */
+interface RemoteReply { ok: boolean, status: number, text: string }
+
+/** Sends one command to a running node (GET for reads, POST for writes, as its catalog says). */
+async function requestCommand (command: string, opts: { node: string, token?: string }): Promise<RemoteReply> {
   let method: 'GET' | 'POST' = 'GET'
   try {
-    method = commandSpec(parseCommandLine(command).name)?.method ?? 'POST'
+    method = parseScript(command).some(s => Executor.methodOf(s) === 'POST') ? 'POST' : 'GET'
   } catch {
-    // Not a single known command: a GET lets the node explain what is wrong with it.
+    // Not valid here: a GET lets the node explain what is wrong with it.
   }
-  const headers: Record<string, string> = { command, 'User-Agent': `ledgermesh/${VERSION}` }
-  if (opts.token !== undefined) headers.Authorization = `Bearer ${opts.token}`
+  // A header cannot hold a newline: a multi-line `< ... >` statement travels on one line.
+  const headers: Record<string, string> = { command: command.replace(/\s*\n\s*/g, ' '), 'User-Agent': `ledgermesh/${VERSION}` }
+  if (opts.token !== undefined && opts.token !== '') headers.Authorization = `Bearer ${opts.token}`
   let response: Response
   try {
     response = await fetch(new URL('/', opts.node), { method, headers, signal: AbortSignal.timeout(30_000) })
   } catch (err) {
-    fail(`cannot reach ${opts.node}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`, EXIT_FAILURE)
+    return { ok: false, status: 0, text: `cannot reach ${opts.node}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}` }
   }
   const body = await response.text()
-  if (!response.ok) {
-    let message = body
-    try { message = (JSON.parse(body) as { message?: string }).message ?? body } catch { /* not JSON */ }
-    fail(`${response.status}: ${message}`, EXIT_FAILURE)
+  if (response.ok) return { ok: true, status: response.status, text: body }
+  let message = body
+  try { message = (JSON.parse(body) as { message?: string }).message ?? body } catch { /* not JSON */ }
+  return { ok: false, status: response.status, text: `${response.status}: ${message}` }
+}
+
+async function sendCommand (command: string, opts: { node: string, token?: string }): Promise<void> {
+  const reply = await requestCommand(command, opts)
+  if (!reply.ok) fail(reply.text, EXIT_FAILURE)
+  if (reply.text !== '') process.stdout.write(reply.text.endsWith('\n') ? reply.text : reply.text + '\n')
+}
+
+/** A REPL on a remote node: each statement goes over REST; `exit` or `quit` detaches. */
+async function attach (opts: { node: string, token?: string }): Promise<void> {
+  const terminal = process.stdin.isTTY === true
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal })
+  const prompt = `LM ${new URL(opts.node).host} > `
+  rl.setPrompt(prompt)
+  if (terminal) rl.prompt()
+  let buffer = ''
+  for await (const line of rl) {
+    buffer = buffer === '' ? line : `${buffer}\n${line}`
+    if (needsMoreInput(buffer)) continue
+    const text = buffer.trim()
+    buffer = ''
+    if (text === 'exit' || text === 'quit') break
+    if (text !== '' && !text.startsWith('#')) {
+      const reply = await requestCommand(text, opts)
+      if (reply.ok) { if (reply.text !== '') process.stdout.write(reply.text.endsWith('\n') ? reply.text : reply.text + '\n') } else process.stderr.write(`Error: ${reply.text}\n`)
+    }
+    if (terminal) rl.prompt()
   }
-  if (body !== '') process.stdout.write(body.endsWith('\n') ? body : body + '\n')
+  rl.close()
 }
 
 const program = new Command()
@@ -102,6 +134,12 @@ program.command('cmd')
   .option('-t, --token <token>', 'bearer token for write commands (default $REST_TOKEN)', process.env.REST_TOKEN)
   .argument('<command>', 'the command, e.g. "blockchain get master"')
   .action(async (command: string, opts: { node: string, token?: string }) => { await sendCommand(command, opts) })
+
+program.command('attach')
+  .description('open a REPL on a running node (each statement is sent over REST)')
+  .requiredOption('-n, --node <url>', 'the node\'s REST address, e.g. http://127.0.0.1:32049')
+  .option('-t, --token <token>', 'bearer token for write commands (default $REST_TOKEN)', process.env.REST_TOKEN)
+  .action(attach)
 
 program.command('demo')
   .description('start a demo master on the embedded store with its REPL (npm start)')

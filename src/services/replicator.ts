@@ -113,7 +113,7 @@ export class Replicator implements Service {
         onApplied: (count, head) => {
           this.reconnectDelay = RECONNECT_MIN_MS
           this.noteSync(conn, head.seq)
-          if (count > 0) this.opts.log.debug({ source: conn, applied: count, head: head.seq }, 'sync batch applied')
+          if (count > 0) this.opts.log.info({ source: conn, applied: count, head: head.seq }, 'sync batch applied')
         },
         onClose: (err) => {
           this.watchHandle = undefined

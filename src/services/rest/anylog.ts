@@ -3,6 +3,7 @@ import { LedgerMeshError } from '../../errors.js'
 import { Executor } from '../../commands/executor.js'
 import type { CommandOutput } from '../../commands/output.js'
 import { parseScript } from '../../commands/parser.js'
+import { Variables } from '../../commands/variables.js'
 import { errorReply } from './errors.js'
 
 export interface AnyLogRouteOptions {
@@ -49,9 +50,10 @@ export async function anylogRoutes (app: FastifyInstance, opts: AnyLogRouteOptio
           ? `'${command}' changes the node: send it with POST`
           : `'${command}' only reads: send it with GET`)
       }
-      const ctx = { vars, via: 'rest' as const, executor: opts.executor }
-      await opts.executor.runStatements(body, ctx)
-      const results = await opts.executor.runStatements(statements, ctx)
+      // Body bindings live only in this request; the command's own assignments set node variables.
+      await opts.executor.runStatements(body, { vars, via: 'rest', executor: opts.executor })
+      const commandVars = new Variables(vars, opts.executor.vars)
+      const results = await opts.executor.runStatements(statements, { vars: commandVars, via: 'rest', executor: opts.executor })
       const outputs = results.flatMap(r => r.output === undefined ? [] : [r.output])
       send(reply, outputs)
     } catch (err) {
