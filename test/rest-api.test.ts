@@ -156,3 +156,17 @@ t.test('ledgermesh attach: a remote REPL whose variables live on the node', asyn
   t.equal(out[2], '7')
   t.match(run.stderr, /Error: 400: unknown command 'no such command'/)
 })
+
+t.test('a replica whose source went silent reports 503 with the reason', async t => {
+  const { waitFor } = await import('./helpers/net.js')
+  const master = await startNode(t, { type: 'master', name: 'health-m' })
+  const replica = await startNode(t, { type: 'member', name: 'health-r', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second' } })
+  const healthy = await fetch(`${replica.url}/health`)
+  t.equal(healthy.status, 200)
+  await master.stop()
+  const reason = await waitFor('the replica to report a stalled sync', async () => {
+    const response = await fetch(`${replica.url}/health`)
+    return response.status === 503 ? (await response.json()).reason : undefined
+  }, { timeoutMs: 30_000, everyMs: 500 })
+  t.match(reason, /sync stalled: last heard from the source \d+ s ago/)
+})

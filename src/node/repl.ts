@@ -86,7 +86,7 @@ export function needsMoreInput (text: string): boolean {
   return depth > 0
 }
 
-function complete (node: LedgerMeshNode, line: string): [string[], string] {
+export function complete (node: LedgerMeshNode, line: string): [string[], string] {
   const lower = line.toLowerCase()
   const commands = COMMANDS.map(c => c.name).filter(name => name.startsWith(lower))
   if (commands.length > 0) return [commands, line]

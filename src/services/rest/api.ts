@@ -42,6 +42,14 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
     const base = { node: node.name, role: node.role }
     if (!node.hasLedger) return await reply.code(503).send({ ...base, status: 'unhealthy', reason: 'no ledger store is connected' })
     const head = node.ledger.head
+    try {
+      await Promise.race([
+        node.ledger.store.head(),
+        new Promise((_resolve, reject) => setTimeout(() => { reject(new Error('no answer within 2 s')) }, 2000).unref())
+      ])
+    } catch (err) {
+      return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: `ledger store ${node.ledger.store.location} unreachable: ${err instanceof Error ? err.message : String(err)}` })
+    }
     if (node.sync instanceof Replicator) {
       const lag = node.sync.lag
       const limit = (node.config.blockchainSync.ms * 3) / 1000 + 5
