@@ -271,6 +271,11 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     return PROCESS_NAMES.map(name => ({ name, ...(byName.get(name) ?? { status: 'Not declared' as const }) }))
   }
 
+  /** `get processes where format=json`: AnyLog's shape, `{"TCP": {"Status": ..., "Details": ...}, ...}`. */
+  processesJson (): Record<string, { Status: string, Details?: string }> {
+    return Object.fromEntries(this.processes().map(p => [p.name, p.details === undefined ? { Status: p.status } : { Status: p.status, Details: p.details }]))
+  }
+
   /** Asks the CLI to stop the node and exit with `code`. */
   requestExit (code = 0): void {
     this.emit('exit', code)

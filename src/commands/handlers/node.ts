@@ -17,7 +17,7 @@ export function registerNodeCommands (executor: Executor, node: LedgerMeshNode):
   executor.register('get processes', (cmd, ctx) => {
     const rows = node.processes()
     if (formatJson(new WhereArgs(cmd, ctx))) {
-      return jsonOutput(Object.fromEntries(rows.map(r => [r.name, r.details === undefined ? { Status: r.status } : { Status: r.status, Details: r.details }])))
+      return jsonOutput(node.processesJson())
     }
     return textOutput(formatTable(['Process', 'Status', 'Details'], rows.map(r => [r.name, r.status, r.details ?? ''])), rows)
   })

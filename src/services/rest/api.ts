@@ -65,7 +65,7 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
   })
 
   app.get('/v1/processes', { schema: described('The node\'s processes, as `get processes where format=json`') }, async () => {
-    return Object.fromEntries(node.processes().map(p => [p.name, p.details === undefined ? { Status: p.status } : { Status: p.status, Details: p.details }]))
+    return node.processesJson()
   })
 
   app.get('/v1/ledger/head', { schema: described('The local ledger head and the master-signed head it holds') }, async () => {
