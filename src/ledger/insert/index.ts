@@ -1,3 +1,15 @@
-export { InsertProtocol, type InsertComponents } from './insert.js'
-export { INSERT_PROTOCOL } from './constants.js'
-export { encodeInsertRequest, decodeInsertRequest, encodeInsertResponse, decodeInsertResponse, INSERT_PROTO } from './messages.js'
+/**
+ * `/ledgermesh/insert/1.0.0`: submit a signed policy to the master.
+ *
+ * ```ts
+ * const insert = new InsertProtocol({ libp2p, ledger, log })
+ * await insert.start()                     // serves only when ledger.isMaster
+ * const { seq, id } = await insert.submit(masterAddr, { op: 'put', policy })
+ * ```
+ */
+export { InsertProtocol, insertProtocol, type InsertComponents, type InsertInit, type InsertTarget } from './insert.js'
+export { INSERT_PROTOCOL, WIRE_VERSION, MAX_MESSAGE_BYTES, TIMEOUT_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS } from './constants.js'
+export {
+  encodeInsertRequest, decodeInsertRequest, encodeInsertResponse, decodeInsertResponse, INSERT_PROTO,
+  InsertRequestType, InsertResponseType, type InsertRequest, type InsertResponse
+} from './messages.js'

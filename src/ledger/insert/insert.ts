@@ -1,6 +1,7 @@
+import { setMaxListeners } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { lpStream } from '@libp2p/utils'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { type ErrorCode, LedgerMeshError, errorMessage } from '../../errors.js'
 import type { Logger } from '../../node/logger.js'
 import { canonicalJson } from '../../policies/canonical.js'
@@ -9,8 +10,9 @@ import { parsePolicyJson } from '../../policies/validate.js'
 import { openStream, type P2PNode } from '../../services/p2p.js'
 import type { LedgerOp } from '../entry.js'
 import type { Ledger } from '../ledger.js'
+import { StreamSlots, deadlineSignal } from '../sync/sync.js'
 import { INSERT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
-import { decodeInsertRequest, decodeInsertResponse, encodeInsertRequest, encodeInsertResponse, type InsertResponse } from './messages.js'
+import { type InsertResponse, decodeInsertRequest, decodeInsertResponse, encodeInsertRequest, encodeInsertResponse } from './messages.js'
 
 export interface InsertComponents {
   libp2p: P2PNode
@@ -20,88 +22,235 @@ export interface InsertComponents {
   onServed?: (errorCode?: string) => void
 }
 
-const KNOWN_CODES = new Set<string>(['bad_policy', 'bad_signature', 'duplicate_id', 'unauthorized', 'not_found', 'store_unavailable', 'bad_message', 'master_unreachable', 'conflict', 'chain_broken', 'timeout'])
+export interface InsertInit {
+  /** concurrent inbound insert streams per connection at the master */
+  maxInboundStreams?: number
+  /** concurrent submits from this node; more wait for a slot */
+  maxOutboundStreams?: number
+  /** see TIMEOUT_MS */
+  timeoutMs?: number
+  maxMessageBytes?: number
+}
+
+export type InsertTarget = Multiaddr | PeerId
+
+/** Codes a master may answer with that this node maps to its own; anything else is `internal`. */
+const REMOTE_CODES = new Set<string>([
+  'bad_policy', 'bad_signature', 'duplicate_id', 'unauthorized', 'not_found', 'store_unavailable', 'bad_message',
+  'master_unreachable', 'conflict', 'chain_broken', 'timeout', 'internal'
+])
+
+function remoteCode (code: string): ErrorCode {
+  if (REMOTE_CODES.has(code)) return code as ErrorCode
+  return code === 'unsupported_version' ? 'bad_message' : 'internal'
+}
+
+const toError = (err: unknown): Error => err instanceof Error ? err : new Error(String(err))
 
 /**
- * `/ledgermesh/insert/1.0.0`. The master serves it: each request is validated, authorized
- * and group-committed by `Ledger.submit`, and answered with its seq only once the commit is
- * durable. Any node submits with `submit()`.
+ * `/ledgermesh/insert/1.0.0`. The master serves it (start() registers the handler only when
+ * the ledger is the master's): each request is parsed, then validated, authorized and
+ * group-committed by `Ledger.submit`, and answered with its seq once the commit is durable,
+ * or with the error's code and message. Any node submits with `submit()`.
  */
 export class InsertProtocol {
-  private started = false
+  readonly protocol = INSERT_PROTOCOL
+  private readonly components: InsertComponents
+  private readonly timeoutMs: number
+  private readonly maxMessageBytes: number
+  private readonly maxInboundStreams: number
+  private readonly maxOutboundStreams: number
+  private readonly outbound: StreamSlots
+  private serving = false
+  private shutdown = new AbortController()
+  private readonly streams = new Set<Stream>()
 
-  constructor (private readonly components: InsertComponents, private readonly init: { timeoutMs?: number } = {}) {}
+  constructor (components: InsertComponents, init: InsertInit = {}) {
+    this.components = components
+    this.timeoutMs = init.timeoutMs ?? TIMEOUT_MS
+    this.maxMessageBytes = init.maxMessageBytes ?? MAX_MESSAGE_BYTES
+    this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
+    this.maxOutboundStreams = init.maxOutboundStreams ?? MAX_OUTBOUND_STREAMS
+    this.outbound = new StreamSlots(this.maxOutboundStreams)
+    setMaxListeners(Infinity, this.shutdown.signal)
+  }
+
+  readonly [Symbol.toStringTag] = '@ledgermesh/insert'
+
+  /** true while this node serves inserts (it is the master and start() ran) */
+  isServing (): boolean { return this.serving }
 
   async start (): Promise<void> {
-    if (this.components.ledger.isMaster) {
-      await this.components.libp2p.handle(INSERT_PROTOCOL, (stream, connection) => {
-        void this.serve(stream, connection)
-      }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
-    }
-    this.started = true
+    this.shutdown = new AbortController()
+    setMaxListeners(Infinity, this.shutdown.signal)
+    if (!this.components.ledger.isMaster || this.serving) return
+    await this.components.libp2p.handle(INSERT_PROTOCOL, this.onStream, {
+      maxInboundStreams: this.maxInboundStreams,
+      maxOutboundStreams: this.maxOutboundStreams
+    })
+    this.serving = true
   }
 
   async stop (): Promise<void> {
-    if (this.started && this.components.ledger.isMaster) await this.components.libp2p.unhandle(INSERT_PROTOCOL).catch(() => {})
-    this.started = false
+    this.shutdown.abort(new LedgerMeshError('timeout', 'the insert protocol is stopping'))
+    if (this.serving) await this.components.libp2p.unhandle(INSERT_PROTOCOL).catch(() => {})
+    this.serving = false
+    for (const stream of this.streams) stream.abort(new Error('insert protocol stopped'))
+    this.streams.clear()
   }
 
-  private get timeoutMs (): number { return this.init.timeoutMs ?? TIMEOUT_MS }
+  private deadline (): AbortSignal {
+    return deadlineSignal(this.timeoutMs, this.shutdown.signal)
+  }
+
+  // ---- serving (master) ----
+
+  private readonly onStream = (stream: Stream, connection: Connection): void => {
+    void this.serve(stream, connection)
+  }
 
   private async serve (stream: Stream, connection: Connection): Promise<void> {
-    const { ledger, log } = this.components
-    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
-    const signal = AbortSignal.timeout(this.timeoutMs)
-    let response: InsertResponse
+    const { log } = this.components
+    const peer = connection.remotePeer.toString()
+    this.streams.add(stream)
+    const lp = lpStream(stream, { maxDataLength: this.maxMessageBytes })
     try {
-      const request = decodeInsertRequest((await lp.read({ signal })).subarray())
-      if (request.version !== WIRE_VERSION) {
-        throw new LedgerMeshError('bad_message', `insert wire version ${request.version} is not supported (this node speaks ${WIRE_VERSION})`)
-      }
-      const policy = parsePolicyJson(request.policy)
-      const entry = await ledger.submit({ op: request.op, policy })
-      response = { ok: true, seq: entry.seq, id: policyId(policy), errorCode: '', errorMessage: '' }
-      log.info({ peer: connection.remotePeer.toString(), id: response.id, seq: entry.seq }, 'policy accepted')
-      this.components.onServed?.()
-    } catch (err) {
-      const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
-      const code = err instanceof LedgerMeshError ? err.code : timedOut ? 'timeout' : 'internal'
-      response = { ok: false, seq: 0, id: '', errorCode: code, errorMessage: errorMessage(err) }
-      log.warn({ peer: connection.remotePeer.toString(), code, err: errorMessage(err) }, 'policy rejected')
-      this.components.onServed?.(code)
-    }
-    try {
+      const response = await this.answer(lp, stream, peer)
+      if (response === undefined) return
+      this.components.onServed?.(response.ok ? undefined : response.errorCode)
+      const signal = this.deadline()
       await lp.write(encodeInsertResponse(response), { signal })
       await stream.close({ signal })
+      if (stream.status === 'open') {
+        // the client has its answer; one that never closes its end is cut off
+        const timer = setTimeout(() => { stream.abort(new Error('insert client did not close the stream')) }, this.timeoutMs)
+        timer.unref()
+        stream.addEventListener('close', () => { clearTimeout(timer) }, { once: true })
+      }
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      log.debug({ peer, err: errorMessage(err) }, 'insert stream ended with an error')
+      stream.abort(toError(err))
+    } finally {
+      this.streams.delete(stream)
     }
   }
 
-  /** Sends one put or delete to the master; resolves with its seq once it is durable there. */
-  async submit (target: Multiaddr | PeerId, op: LedgerOp): Promise<{ seq: number, id: string }> {
-    const signal = AbortSignal.timeout(this.timeoutMs)
-    let stream: Stream
+  /** The answer to the request on `stream`, or undefined when the stream had to be aborted. */
+  private async answer (lp: LengthPrefixedStream, stream: Stream, peer: string): Promise<InsertResponse | undefined> {
+    const { ledger, log } = this.components
+    const refuse = (code: string, message: string): InsertResponse => {
+      log.warn({ peer, code, err: message }, 'insert refused')
+      return { ok: false, seq: 0, id: '', errorCode: code, errorMessage: message }
+    }
+    const signal = this.deadline()
+    let frame: Uint8Array
     try {
-      stream = await openStream(this.components.libp2p, target, INSERT_PROTOCOL, signal)
+      frame = (await lp.read({ signal })).subarray()
     } catch (err) {
-      throw new LedgerMeshError('master_unreachable', `cannot reach the master at ${target.toString()}: ${errorMessage(err)}`)
+      if (this.shutdown.signal.aborted) {
+        stream.abort(toError(err))
+        return undefined
+      }
+      if (signal.aborted) return refuse('timeout', `no insert request within ${this.timeoutMs} ms`)
+      if (err instanceof Error && err.name === 'UnexpectedEOFError') return refuse('bad_message', `truncated insert request: ${err.message}`)
+      // an oversized length prefix and the like: the framing is lost
+      log.debug({ peer, err: errorMessage(err) }, 'unreadable insert request; stream aborted')
+      stream.abort(toError(err))
+      return undefined
     }
-    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
-    let response: InsertResponse
+    let op: LedgerOp
     try {
-      await lp.write(encodeInsertRequest({ version: WIRE_VERSION, op: op.op, policy: canonicalJson(op.policy) }), { signal })
-      response = decodeInsertResponse((await lp.read({ signal })).subarray())
-      await stream.close({ signal }).catch(() => {})
+      if (frame.byteLength === 0) throw new LedgerMeshError('bad_message', 'empty insert request')
+      const request = decodeInsertRequest(frame)
+      op = { op: request.op, policy: parsePolicyJson(request.policy) }
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-      if (err instanceof LedgerMeshError) throw err
-      throw new LedgerMeshError('master_unreachable', `the master at ${target.toString()} did not answer: ${errorMessage(err)}`)
+      if (err instanceof LedgerMeshError) {
+        return refuse(typeof err.details.insertError === 'string' ? err.details.insertError : err.code, err.message)
+      }
+      return refuse('bad_policy', errorMessage(err))
     }
-    if (!response.ok) {
-      const code = (KNOWN_CODES.has(response.errorCode) ? response.errorCode : 'internal') as ErrorCode
-      throw new LedgerMeshError(code, response.errorMessage)
+    let id: string
+    try {
+      id = policyId(op.policy)
+    } catch (err) {
+      return refuse('bad_policy', errorMessage(err))
     }
-    return { seq: response.seq, id: response.id }
+    try {
+      // Bounded: a commit slower than timeoutMs is answered `timeout` (it may still land:
+      // a retry then gets duplicate_id, which an outbox treats as done).
+      const entry = await this.withinTimeout(ledger.submit(op), `the commit did not complete within ${this.timeoutMs} ms`)
+      log.info({ peer, id, seq: entry.seq }, 'policy accepted')
+      return { ok: true, seq: entry.seq, id, errorCode: '', errorMessage: '' }
+    } catch (err) {
+      return refuse(err instanceof LedgerMeshError ? err.code : 'internal', errorMessage(err))
+    }
   }
+
+  private async withinTimeout<T> (promise: Promise<T>, message: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    try {
+      return await Promise.race([
+        promise,
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => { reject(new LedgerMeshError('timeout', message)) }, this.timeoutMs)
+        })
+      ])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  // ---- client ----
+
+  /**
+   * Sends one put or delete to the master; resolves with its seq and id once the master holds
+   * it durably. Throws LedgerMeshError with the master's code and message when it refuses,
+   * or `master_unreachable` when it cannot be reached or does not answer within timeoutMs.
+   */
+  async submit (target: InsertTarget, op: LedgerOp): Promise<{ seq: number, id: string }> {
+    let policy: string
+    try {
+      policy = canonicalJson(op.policy)
+    } catch (err) {
+      throw new LedgerMeshError('bad_policy', `the policy has no canonical JSON form: ${errorMessage(err)}`)
+    }
+    const signal = this.deadline()
+    let release: () => void
+    try {
+      release = await this.outbound.acquire(signal)
+    } catch {
+      throw new LedgerMeshError('master_unreachable', `no free insert stream (${this.maxOutboundStreams} in flight) within ${this.timeoutMs} ms`)
+    }
+    try {
+      let stream: Stream
+      try {
+        stream = await openStream(this.components.libp2p, target, INSERT_PROTOCOL, signal)
+      } catch (err) {
+        throw new LedgerMeshError('master_unreachable', `cannot reach the master at ${target.toString()}: ${errorMessage(err)}`)
+      }
+      const lp = lpStream(stream, { maxDataLength: this.maxMessageBytes })
+      let response: InsertResponse
+      try {
+        await lp.write(encodeInsertRequest({ version: WIRE_VERSION, op: op.op, policy }), { signal })
+        response = decodeInsertResponse((await lp.read({ signal })).subarray())
+        await stream.close({ signal }).catch(() => {})
+      } catch (err) {
+        stream.abort(toError(err))
+        if (err instanceof LedgerMeshError) throw err
+        const why = signal.aborted ? `no answer within ${this.timeoutMs} ms` : errorMessage(err)
+        throw new LedgerMeshError('master_unreachable', `the master at ${target.toString()} did not answer: ${why}`)
+      }
+      if (!response.ok) {
+        throw new LedgerMeshError(remoteCode(response.errorCode), response.errorMessage, { remoteCode: response.errorCode })
+      }
+      return { seq: response.seq, id: response.id }
+    } finally {
+      release()
+    }
+  }
+}
+
+/** The protocol as a libp2p-style service factory: `insertProtocol(init)(components)`. */
+export function insertProtocol (init: InsertInit = {}): (components: InsertComponents) => InsertProtocol {
+  return (components) => new InsertProtocol(components, init)
 }

@@ -1,0 +1,227 @@
+import protobuf from 'protobufjs'
+import { LedgerMeshError, errorMessage } from '../../errors.js'
+import { canonicalJson } from '../../policies/canonical.js'
+import { MAX_POLICY_BYTES, type Policy } from '../../policies/policy.js'
+import { type Entry, GENESIS_HASH } from '../entry.js'
+import type { SignedHead } from '../head.js'
+import { SYNC_ERROR, WIRE_VERSION } from './constants.js'
+import {
+  SyncRequestType, SyncResponseType, TO_OBJECT, WireEntryType, WireHeadType,
+  type WireEntry, type WireHead, type WireSyncRequest, type WireSyncResponse
+} from './messages.js'
+
+/**
+ * Between the sync messages on the wire and the ledger's own types. Decoders accept any bytes
+ * and either return a well-formed message or throw LedgerMeshError('bad_message'): every seq a
+ * safe integer, every hash 32 bytes, every policy a JSON object in valid UTF-8. Whether the
+ * content is *true* (links, signatures, policies) is checked later, by the client and the
+ * Ledger.
+ */
+
+export interface SyncRequest {
+  version: number
+  afterSeq: number
+  /** hex; GENESIS_HASH when afterSeq is 0 */
+  afterHash: string
+  limit: number
+  watch: boolean
+}
+
+export interface SyncError {
+  /** one of SYNC_ERROR's codes (a newer peer may send others) */
+  code: string
+  message: string
+}
+
+export interface SyncResponse {
+  entries: Entry[]
+  head?: SignedHead
+  more: boolean
+  error?: SyncError
+}
+
+/** A response whose entries are already encoded (WireEntry bytes): what a server builds frames from. */
+export interface EncodedResponse {
+  entries: Uint8Array[]
+  head?: SignedHead
+  more: boolean
+  error?: SyncError
+}
+
+const HASH_BYTES = 32
+const KEY_BYTES = 32
+const SIGNATURE_BYTES = 64
+const MAX_TIME_CHARS = 64
+const MAX_ERROR_CODE_CHARS = 64
+const MAX_ERROR_MESSAGE_CHARS = 4096
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+const toBytes = (hex: string): Uint8Array => Buffer.from(hex, 'hex')
+const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+
+function bad (what: string, problem: string, details: Record<string, unknown> = {}): LedgerMeshError {
+  return new LedgerMeshError('bad_message', `malformed ${what}: ${problem}`, details)
+}
+
+function decodeWire<T> (type: protobuf.Type, data: Uint8Array, what: string): T {
+  try {
+    return type.toObject(type.decode(data), TO_OBJECT) as T
+  } catch (err) {
+    throw bad(what, errorMessage(err))
+  }
+}
+
+function seqOf (value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw bad(what, `seq ${String(value)} is not a safe non-negative integer`)
+  }
+  return value
+}
+
+function fixedBytes (value: Uint8Array, length: number, what: string): string {
+  if (value.byteLength !== length) throw bad(what, `${value.byteLength} bytes where ${length} are expected`)
+  return toHex(value)
+}
+
+function boundedString (value: unknown, max: number, what: string): string {
+  if (typeof value !== 'string' || value.length > max) throw bad(what, `a string of at most ${max} characters is expected`)
+  return value
+}
+
+/** Size of a varint, as protobuf and the length prefix write it. */
+export function varintSize (value: number): number {
+  let size = 1
+  while (value >= 0x80) { value = Math.floor(value / 0x80); size++ }
+  return size
+}
+
+// ---- requests ----
+
+export function encodeRequest (req: SyncRequest): Uint8Array {
+  return SyncRequestType.encode(SyncRequestType.fromObject({
+    version: req.version,
+    after_seq: req.afterSeq,
+    after_hash: toBytes(req.afterHash),
+    limit: req.limit,
+    watch: req.watch
+  })).finish()
+}
+
+/**
+ * A request of another wire version throws bad_message with `details.syncError` set to
+ * `unsupported_version`, before its other fields are looked at (they may mean other things).
+ */
+export function decodeRequest (data: Uint8Array): SyncRequest {
+  const o = decodeWire<WireSyncRequest>(SyncRequestType, data, 'sync request')
+  if (o.version !== WIRE_VERSION) {
+    throw new LedgerMeshError('bad_message', `sync wire version ${o.version} is not supported (this node speaks ${WIRE_VERSION})`,
+      { syncError: SYNC_ERROR.unsupportedVersion, version: o.version })
+  }
+  const afterSeq = seqOf(o.after_seq, 'sync request')
+  const afterHash = afterSeq === 0 && o.after_hash.byteLength === 0
+    ? GENESIS_HASH
+    : fixedBytes(o.after_hash, HASH_BYTES, 'sync request after_hash')
+  return { version: o.version, afterSeq, afterHash, limit: o.limit, watch: o.watch }
+}
+
+// ---- responses ----
+
+/** One entry as WireEntry bytes, ready to go into frames. */
+export function encodeEntry (entry: Entry): Uint8Array {
+  return WireEntryType.encode(WireEntryType.fromObject({
+    seq: entry.seq,
+    op: entry.op === 'put' ? 'PUT' : 'DELETE',
+    policy: Buffer.from(canonicalJson(entry.policy), 'utf8'),
+    prev_hash: toBytes(entry.prevHash),
+    hash: toBytes(entry.hash)
+  })).finish()
+}
+
+function encodeHead (head: SignedHead): Uint8Array {
+  return WireHeadType.encode(WireHeadType.fromObject({
+    seq: head.seq,
+    hash: toBytes(head.hash),
+    time: head.time,
+    public_key: toBytes(head.publicKey),
+    signature: toBytes(head.signature)
+  })).finish()
+}
+
+const RESPONSE_FIELDS = SyncResponseType.fields
+const LENGTH_DELIMITED = 2
+const VARINT = 0
+const tag = (field: protobuf.Field, wireType: number): number => ((field.id << 3) | wireType) >>> 0
+
+/** Bytes an encoded entry takes inside a SyncResponse (its field tag, length and body). */
+export function entryFrameSize (encoded: Uint8Array): number {
+  return varintSize(tag(RESPONSE_FIELDS.entries, LENGTH_DELIMITED)) + varintSize(encoded.byteLength) + encoded.byteLength
+}
+
+/**
+ * A SyncResponse from entries encoded once (a server sends the same bytes it measured to
+ * split frames). Field numbers come from the parsed .proto, so SYNC_PROTO stays the one
+ * definition; the bytes are what `SyncResponseType.encode` writes for the same message.
+ */
+export function encodeFrame (res: EncodedResponse): Uint8Array {
+  const w = protobuf.Writer.create()
+  for (const entry of res.entries) w.uint32(tag(RESPONSE_FIELDS.entries, LENGTH_DELIMITED)).bytes(entry)
+  if (res.head !== undefined) w.uint32(tag(RESPONSE_FIELDS.head, LENGTH_DELIMITED)).bytes(encodeHead(res.head))
+  if (res.more) w.uint32(tag(RESPONSE_FIELDS.more, VARINT)).bool(true)
+  // proto3 leaves empty strings out
+  if (res.error !== undefined && res.error.code !== '') w.uint32(tag(RESPONSE_FIELDS.error_code, LENGTH_DELIMITED)).string(res.error.code)
+  if (res.error !== undefined && res.error.message !== '') {
+    w.uint32(tag(RESPONSE_FIELDS.error_message, LENGTH_DELIMITED)).string(res.error.message.slice(0, MAX_ERROR_MESSAGE_CHARS))
+  }
+  return w.finish()
+}
+
+export function encodeResponse (res: SyncResponse): Uint8Array {
+  return encodeFrame({ ...res, entries: res.entries.map(encodeEntry) })
+}
+
+function decodePolicy (bytes: Uint8Array, seq: number): Policy {
+  if (bytes.byteLength > MAX_POLICY_BYTES) throw bad(`sync entry ${seq}`, `policy of ${bytes.byteLength} bytes is over the ${MAX_POLICY_BYTES}-byte limit`)
+  let value: unknown
+  try {
+    value = JSON.parse(utf8.decode(bytes))
+  } catch (err) {
+    throw bad(`sync entry ${seq}`, `policy is not UTF-8 JSON: ${errorMessage(err)}`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`sync entry ${seq}`, 'policy is not a JSON object')
+  return value as Policy
+}
+
+function decodeEntry (e: WireEntry): Entry {
+  const seq = seqOf(e.seq, 'sync entry')
+  if (seq === 0) throw bad('sync entry', 'seq 0 holds no entry')
+  if (e.op !== 'PUT' && e.op !== 'DELETE') throw bad(`sync entry ${seq}`, `unknown op ${String(e.op)}`)
+  return {
+    seq,
+    op: e.op === 'PUT' ? 'put' : 'delete',
+    policy: decodePolicy(e.policy, seq),
+    prevHash: fixedBytes(e.prev_hash, HASH_BYTES, `sync entry ${seq} prev_hash`),
+    hash: fixedBytes(e.hash, HASH_BYTES, `sync entry ${seq} hash`)
+  }
+}
+
+function decodeHead (h: WireHead): SignedHead {
+  return {
+    seq: seqOf(h.seq, 'signed head'),
+    hash: fixedBytes(h.hash, HASH_BYTES, 'signed head hash'),
+    time: boundedString(h.time, MAX_TIME_CHARS, 'signed head time'),
+    publicKey: fixedBytes(h.public_key, KEY_BYTES, 'signed head public_key'),
+    signature: fixedBytes(h.signature, SIGNATURE_BYTES, 'signed head signature')
+  }
+}
+
+export function decodeResponse (data: Uint8Array): SyncResponse {
+  const o = decodeWire<WireSyncResponse>(SyncResponseType, data, 'sync response')
+  const code = boundedString(o.error_code, MAX_ERROR_CODE_CHARS, 'sync response error_code')
+  const message = boundedString(o.error_message, MAX_ERROR_MESSAGE_CHARS, 'sync response error_message')
+  return {
+    entries: o.entries.map(decodeEntry),
+    ...(o.head !== undefined && o.head !== null ? { head: decodeHead(o.head) } : {}),
+    more: o.more,
+    ...(code !== '' ? { error: { code, message } } : {})
+  }
+}
