@@ -55,3 +55,7 @@ if (!is_declared == 0) {
     blockchain prepare policy !new_policy
     blockchain insert where policy = !new_policy and local = true and master = !ledger_conn
 }
+
+# Step 6: the allocator: places sub-accounts on slaves and profiles on workers, and keeps
+# the workers' leases (a worker silent for LEASE_TTL + LEASE_GRACE has its profiles moved)
+run allocator

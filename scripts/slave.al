@@ -1,5 +1,5 @@
 # ledgermesh slave start-up script: AnyLog's deployment steps for a node that keeps a replica.
-# Run by `ledgermesh start` for NODE_TYPE=master, through the same executor as the REPL.
+# Run by `ledgermesh start` for NODE_TYPE=slave, through the same executor as the REPL.
 
 # Step 1: set parameters from the env config
 node_name = $NODE_NAME
@@ -22,6 +22,7 @@ loc = $LOC
 country = $COUNTRY
 state = $STATE
 city = $CITY
+slots = $SLOTS
 
 # Step 2: the p2p (TCP) server and the REST server
 run tcp server where external_ip = !external_ip and external_port = !anylog_server_port and internal_ip = !internal_ip and internal_port = !anylog_server_port and bind = false
@@ -45,12 +46,13 @@ run blockchain sync where source = !blockchain_source and time = !sync_time and 
     "port": !tcp_port.int,
     "rest_port": !rest_port.int,
     "peer_id": !peer_id,
+    "slots": !slots.int,
     "loc": !loc,
     "country": !country,
     "state": !state,
     "city": !city
 }}>
-is_declared = blockchain get slave where name = !node_name and port = !tcp_port and rest_port = !rest_port and peer_id = !peer_id bring.count
+is_declared = blockchain get slave where name = !node_name and port = !tcp_port and rest_port = !rest_port and peer_id = !peer_id and slots = !slots bring.count
 if (!is_declared == 0) {
     blockchain prepare policy !new_policy
     blockchain insert where policy = !new_policy and local = true and master = !ledger_conn

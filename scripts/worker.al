@@ -1,5 +1,5 @@
 # ledgermesh worker start-up script: AnyLog's deployment steps for a node that keeps a replica.
-# Run by `ledgermesh start` for NODE_TYPE=master, through the same executor as the REPL.
+# Run by `ledgermesh start` for NODE_TYPE=worker, through the same executor as the REPL.
 
 # Step 1: set parameters from the env config
 node_name = $NODE_NAME
@@ -22,6 +22,9 @@ loc = $LOC
 country = $COUNTRY
 state = $STATE
 city = $CITY
+slots = $SLOTS
+slave_name = $SLAVE_NAME
+profile_kinds = $PROFILE_KINDS
 
 # Step 2: the p2p (TCP) server and the REST server
 run tcp server where external_ip = !external_ip and external_port = !anylog_server_port and internal_ip = !internal_ip and internal_port = !anylog_server_port and bind = false
@@ -45,13 +48,20 @@ run blockchain sync where source = !blockchain_source and time = !sync_time and 
     "port": !tcp_port.int,
     "rest_port": !rest_port.int,
     "peer_id": !peer_id,
+    "slave": !slave_name,
+    "slots": !slots.int,
+    "profile_kinds": !profile_kinds.list,
     "loc": !loc,
     "country": !country,
     "state": !state,
     "city": !city
 }}>
-is_declared = blockchain get worker where name = !node_name and port = !tcp_port and rest_port = !rest_port and peer_id = !peer_id bring.count
+is_declared = blockchain get worker where name = !node_name and port = !tcp_port and rest_port = !rest_port and peer_id = !peer_id and slave = !slave_name and slots = !slots bring.count
 if (!is_declared == 0) {
     blockchain prepare policy !new_policy
     blockchain insert where policy = !new_policy and local = true and master = !ledger_conn
 }
+
+# Step 6: the operator: renews this worker's lease with the master and runs one supervised
+# process per profile the ledger assigns to this worker (PROFILE_RUNNER_<KIND> per kind)
+run operator

@@ -85,7 +85,12 @@ t.test('each bad value names the key, the value and what is expected', async t =
     [{ ...base, DB_PORT: '-1' }, 'DB_PORT', /DB_PORT="-1"/],
     [{ ...base, DB_NAME: 'drop table;' }, 'DB_NAME', /DB_NAME="drop table;"/],
     [{ ...base, INTERNAL_IP: 'localhost:1' }, 'INTERNAL_IP', /INTERNAL_IP="localhost:1"/],
-    [{ ...base, LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /LOG_LEVEL="loud"/]
+    [{ ...base, LOG_LEVEL: 'loud' }, 'LOG_LEVEL', /LOG_LEVEL="loud"/],
+    [{ ...base, SLOTS: '-2' }, 'SLOTS', /SLOTS="-2".*whole number of slots/],
+    [{ NODE_TYPE: 'worker', NODE_NAME: 'w', LEDGER_CONN: '127.0.0.1:1' }, 'SLAVE_NAME', /SLAVE_NAME=missing.*this worker's slave/],
+    [{ NODE_TYPE: 'worker', NODE_NAME: 'w', LEDGER_CONN: '127.0.0.1:1', SLAVE_NAME: 's', PROFILE_KINDS: 'linkedin;mta' }, 'PROFILE_KINDS', /PROFILE_KINDS="linkedin;mta".*comma-separated/],
+    [{ NODE_TYPE: 'worker', NODE_NAME: 'w', LEDGER_CONN: '127.0.0.1:1', SLAVE_NAME: 's', PROFILE_KINDS: 'linkedin,email-verification', PROFILE_RUNNER_LINKEDIN: 'run-li' }, 'PROFILE_RUNNER_EMAIL_VERIFICATION', /PROFILE_RUNNER_EMAIL_VERIFICATION=missing.*'email-verification' profile/],
+    [{ ...base, LEASE_TTL: 'forever' }, 'LEASE_TTL', /LEASE_TTL="forever"/]
   ]
   for (const [env, key, message] of cases) {
     const err = configError(env)
@@ -94,6 +99,19 @@ t.test('each bad value names the key, the value and what is expected', async t =
     t.match(err.message, message)
     t.match(err.message, /in test\.env/, 'the message names the file')
   }
+})
+
+t.test('worker capacity: SLOTS, SLAVE_NAME, PROFILE_KINDS and a runner per kind', async t => {
+  const config = parseConfig({
+    NODE_TYPE: 'worker', NODE_NAME: 'w', LEDGER_CONN: '127.0.0.1:1', SLAVE_NAME: 'slave-1', SLOTS: '3',
+    PROFILE_KINDS: 'LinkedIn, email-verification', PROFILE_RUNNER_LINKEDIN: 'node li.mjs', PROFILE_RUNNER_EMAIL_VERIFICATION: 'node ev.mjs'
+  }, 'test.env')
+  t.equal(config.slots, 3)
+  t.equal(config.slaveName, 'slave-1')
+  t.same(config.profileKinds, ['linkedin', 'email-verification'], 'kinds are lower-cased')
+  t.same(config.profileRunners, { linkedin: 'node li.mjs', 'email-verification': 'node ev.mjs' })
+  t.equal(config.leaseTtl.ms, 6000, 'lease defaults')
+  t.equal(parseConfig({ NODE_TYPE: 'slave', NODE_NAME: 's', LEDGER_CONN: '127.0.0.1:1' }, 'test.env').slots, 10, 'a slave hosts 10 sub-accounts by default')
 })
 
 t.test('a missing file is a clear error', async t => {

@@ -17,8 +17,8 @@ t.test('master, slave and two workers (one relaying through the slave) share one
   const master = await startNode(t, { type: 'master', name: 'm' })
   const conn = { LEDGER_CONN: master.ledgerConn }
   const slave = await startNode(t, { type: 'slave', name: 's1', env: conn })
-  const w1 = await startNode(t, { type: 'worker', name: 'w1', env: conn })
-  const w2 = await startNode(t, { type: 'worker', name: 'w2', env: { ...conn, BLOCKCHAIN_SOURCE: 's1' } })
+  const w1 = await startNode(t, { type: 'worker', name: 'w1', env: { ...conn, SLAVE_NAME: 's1' } })
+  const w2 = await startNode(t, { type: 'worker', name: 'w2', env: { ...conn, BLOCKCHAIN_SOURCE: 's1', SLAVE_NAME: 's1' } })
   const nodes = [master, slave, w1, w2]
 
   const declared = await waitFor('every node to see all four declarations', async () => {

@@ -6,7 +6,7 @@ const sensor = '<p = {"sensor": {"name": "offline-1"}}>'
 
 t.test('master stopped: replicas keep answering, local inserts wait in a durable outbox and land exactly once', async t => {
   const master = await startNode(t, { type: 'master', name: 'm' })
-  const worker = await startNode(t, { type: 'worker', name: 'w', env: { LEDGER_CONN: master.ledgerConn } })
+  const worker = await startNode(t, { type: 'worker', name: 'w', env: { LEDGER_CONN: master.ledgerConn, SLAVE_NAME: 's1' } })
   await master.stop()
 
   t.equal((await worker.ok('blockchain get master bring.count')).text, '1', 'reads keep working from the replica')
@@ -21,7 +21,7 @@ t.test('master stopped: replicas keep answering, local inserts wait in a durable
   t.match((await worker.ok('blockchain get sensor')).json, [{ sensor: { name: 'offline-1', ledger: 'local' } }], 'visible here as local')
 
   await worker.stop()
-  const restarted = await startNode(t, { type: 'worker', name: 'w', env: { LEDGER_CONN: master.ledgerConn }, home: worker.home, tcpPort: worker.tcpPort, restPort: worker.restPort })
+  const restarted = await startNode(t, { type: 'worker', name: 'w', env: { LEDGER_CONN: master.ledgerConn, SLAVE_NAME: 's1' }, home: worker.home, tcpPort: worker.tcpPort, restPort: worker.restPort })
   t.match((await restarted.ok('blockchain get sensor')).json, [{ sensor: { name: 'offline-1', ledger: 'local' } }], 'the outbox survived the restart')
   t.equal((await restarted.ok('get status where format=json')).json.sync.outbox, 1)
 

@@ -33,7 +33,11 @@ t.test('every catalog command parses with its grammar', async t => {
     'blockchain get': 'blockchain get worker where name=w1',
     'blockchain delete policy': 'blockchain delete policy where id=abc',
     process: 'process /tmp/x.al',
-    'exit node': 'exit node'
+    'exit node': 'exit node',
+    'run allocator': 'run allocator',
+    'run operator': 'run operator',
+    'worker drain': 'worker drain',
+    'worker resume': 'worker resume'
   }
   for (const spec of COMMANDS) {
     t.ok(examples[spec.name], `an example for ${spec.name}`)
@@ -112,7 +116,7 @@ t.test('the shipped start-up scripts parse', async t => {
   for (const role of ['master', 'slave', 'worker', 'member']) {
     const statements = parseScript(readFileSync(new URL(`../scripts/${role}.al`, import.meta.url), 'utf8'))
     t.ok(statements.length > 20, role)
-    t.equal(statements.at(-1)?.kind, 'if')
+    t.ok(statements.some(s => s.kind === 'if'), `${role} declares itself under an if`)
   }
 })
 

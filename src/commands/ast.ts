@@ -14,7 +14,7 @@ export interface Position {
 }
 
 /** A cast written after a variable reference: `!port.int`. */
-export type Cast = 'int' | 'float' | 'str' | 'bool' | 'json'
+export type Cast = 'int' | 'float' | 'str' | 'bool' | 'json' | 'list'
 
 export type ValueNode =
   /** A bare word or a quoted string, quotes removed. */

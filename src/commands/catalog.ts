@@ -18,7 +18,7 @@ export interface CommandSpec {
 export const COMMANDS: readonly CommandSpec[] = [
   { name: 'get processes', method: 'GET', grammar: 'where', usage: 'get processes [where format=json]', summary: 'The node\'s services and their status.' },
   { name: 'get status', method: 'GET', grammar: 'where', usage: 'get status [where format=json]', summary: 'Whether the node runs, its role and its ledger head.' },
-  { name: 'get profiles', method: 'GET', grammar: 'where', usage: 'get profiles [where format=json]', summary: 'Profile processes run by this worker: state, pid, restarts, uptime.' },
+  { name: 'get profiles', method: 'GET', grammar: 'where', usage: 'get profiles [where format=json]', summary: 'Profiles: on a worker its processes (state, pid, restarts, uptime); on a slave where each runs; on the master where each is assigned.' },
   { name: 'get hostname', method: 'GET', grammar: 'none', usage: 'get hostname', summary: 'The machine\'s host name.' },
   { name: 'get variables', method: 'GET', grammar: 'none', usage: 'get variables', summary: 'The node\'s variables and their values.' },
   { name: 'get version', method: 'GET', grammar: 'none', usage: 'get version', summary: 'The ledgermesh version.' },
@@ -34,6 +34,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'blockchain insert', method: 'POST', grammar: 'where', usage: 'blockchain insert where policy=!policy [and local=true] [and master=<ip:port>]', summary: 'Inserts a policy into the ledger through the master.' },
   { name: 'blockchain get', method: 'GET', grammar: 'query', usage: 'blockchain get <type|(t1, t2)|*> [where f=v [and|or ...]] [bring[.count|.unique|.json|.table|.first|.recent|.ip_port] [type][field] ... [separator=<s>]]', summary: 'Queries the local ledger replica.' },
   { name: 'blockchain delete policy', method: 'POST', grammar: 'where', usage: 'blockchain delete policy where id=<policy id>', summary: 'Deletes a policy from the ledger.' },
+  { name: 'run allocator', method: 'POST', grammar: 'none', usage: 'run allocator', summary: 'Master: assigns sub-accounts to slaves and profiles to workers, and keeps the workers\' leases.' },
+  { name: 'run operator', method: 'POST', grammar: 'none', usage: 'run operator', summary: 'Worker: keeps the lease with the master and runs one process per assigned profile.' },
+  { name: 'worker drain', method: 'POST', grammar: 'none', usage: 'worker drain', summary: 'Worker: moves this worker\'s profiles to other workers and takes no new ones.' },
+  { name: 'worker resume', method: 'POST', grammar: 'none', usage: 'worker resume', summary: 'Worker: ends a drain; the worker takes profiles again.' },
   { name: 'process', method: 'POST', grammar: 'value', usage: 'process <file>', summary: 'Runs a script file in the command language.' },
   { name: 'exit node', method: 'POST', grammar: 'none', usage: 'exit node', summary: 'Stops the node cleanly.' }
 ]

@@ -188,6 +188,10 @@ function applyCast (value: unknown, cast: Cast | undefined, name: string): unkno
     case 'float': return text !== '' && Number.isFinite(Number(text)) ? Number(text) : fail('a number')
     case 'str': return text
     case 'bool': return text === 'true' ? true : text === 'false' ? false : fail('true or false')
+    case 'list':
+      // "a, b,c" → ["a", "b", "c"]: comma-separated env values (PROFILE_KINDS) as JSON arrays
+      if (Array.isArray(value)) return value
+      return text === '' ? [] : text.split(',').map(item => item.trim()).filter(item => item !== '')
     case 'json':
       if (typeof value !== 'string') return value
       try { return JSON.parse(value) } catch { return fail('JSON') }

@@ -14,7 +14,7 @@ export type Token =
   | { kind: 'op', text: '=' | '==' | '!=' | '<' | '<=' | '>' | '>=', pos: Position, end: number }
   | { kind: 'punct', text: '(' | ')' | ',' | '{' | '}', pos: Position, end: number }
 
-const CASTS: readonly string[] = ['int', 'float', 'str', 'bool', 'json']
+const CASTS: readonly string[] = ['int', 'float', 'str', 'bool', 'json', 'list']
 const WORD_STOP = new Set([' ', '\t', '\r', '\n', '=', '(', ')', ',', '<', '>', '"', "'"])
 
 export class Source {

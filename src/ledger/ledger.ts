@@ -162,7 +162,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     const signer = this.masterSigner!
     const accepted: Array<{ insert: PendingInsert, ops: LedgerOp[] }> = []
     const idsInBatch = new Set<string>()
-    const auth = this.authContext()
+    const { ctx: auth, record } = this.batchAuthContext()
     for (const insert of batch) {
       try {
         const id = policyId(insert.op.policy)
@@ -171,7 +171,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         }
         authorizeOp(insert.op, auth)
         const ops = [...this.replacedDeclaration(insert.op, signer), insert.op]
-        for (const op of ops) idsInBatch.add(policyId(op.policy))
+        for (const op of ops) { idsInBatch.add(policyId(op.policy)); record(op) }
         accepted.push({ insert, ops })
       } catch (err) {
         insert.reject(err as Error)
@@ -244,10 +244,11 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   }
 
   /**
-   * Replicas re-check what the master checked: each policy's own signature and the
-   * authorization rules, entry by entry, against the state as the batch changes it.
+   * An authorization context that sees the state as a batch changes it, so the master (when
+   * it orders a batch) and every replica (when it verifies one) judge each entry against
+   * exactly the same state. `record` applies an accepted op to the view.
    */
-  private checkBatchAuthorization (entries: Entry[]): void {
+  private batchAuthContext (): { ctx: AuthContext, record: (op: LedgerOp) => void } {
     const added = new Map<string, Policy>()
     const removed = new Set<string>()
     const base = this.authContext()
@@ -262,6 +263,24 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         return live !== undefined && removed.has(policyId(live)) ? undefined : live
       }
     }
+    const record = (op: LedgerOp): void => {
+      if (op.op === 'put') {
+        added.set(policyId(op.policy), op.policy)
+      } else {
+        const target = String(policyBody(op.policy).policy_id)
+        added.delete(target)
+        removed.add(target)
+      }
+    }
+    return { ctx, record }
+  }
+
+  /**
+   * Replicas re-check what the master checked: each policy's own signature and the
+   * authorization rules, entry by entry, against the state as the batch changes it.
+   */
+  private checkBatchAuthorization (entries: Entry[]): void {
+    const { ctx, record } = this.batchAuthContext()
     for (const entry of entries) {
       validatePolicy(entry.policy)
       verifyPolicy(entry.policy)
@@ -270,13 +289,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       } catch (err) {
         throw new LedgerMeshError('unauthorized', `sync batch rejected: entry ${entry.seq}: ${errorMessage(err)}`, { seq: entry.seq })
       }
-      if (entry.op === 'put') {
-        added.set(policyId(entry.policy), entry.policy)
-      } else {
-        const target = String(policyBody(entry.policy).policy_id)
-        added.delete(target)
-        removed.add(target)
-      }
+      record({ op: entry.op, policy: entry.policy })
     }
   }
 

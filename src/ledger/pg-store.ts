@@ -258,13 +258,22 @@ export class PgStore implements LedgerStore {
       [`INSERT INTO ${head} (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING`, [GENESIS_HASH]],
       [`CREATE TABLE IF NOT EXISTS ${meta} (key text PRIMARY KEY, value text NOT NULL)`]
     ]
+    // Concurrent CREATE ... IF NOT EXISTS can collide in PostgreSQL's catalog (23505 on
+    // pg_type): one transaction at a time creates, under a transaction-scoped advisory lock.
     for (let attempt = 1; ; attempt++) {
+      const client = await pool.connect()
       try {
-        for (const [sql, values] of statements) await pool.query(sql, values)
+        await client.query('BEGIN')
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['ledgermesh:create-tables'])
+        for (const [sql, values] of statements) await client.query(sql, values)
+        await client.query('COMMIT')
         break
       } catch (err) {
-        // Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; the retry sees the winner's tables.
+        await client.query('ROLLBACK').catch(() => {})
+        // the database itself may still be settling after a concurrent CREATE DATABASE
         if (attempt >= 3 || !CREATE_RACE_CODES.has(sqlState(err) ?? '')) throw err
+      } finally {
+        client.release()
       }
     }
     await this.checkLedgerColumns(pool)

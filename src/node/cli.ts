@@ -9,6 +9,7 @@ import { loadConfigFile, type NodeConfig } from './config.js'
 import { createLogger } from './logger.js'
 import { LedgerMeshNode, PACKAGE_ROOT } from './node.js'
 import { needsMoreInput, runRepl } from './repl.js'
+import { runDemo } from './demo.js'
 
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage. */
 const EXIT_FAILURE = 1
@@ -142,10 +143,14 @@ program.command('attach')
   .action(attach)
 
 program.command('demo')
-  .description('start a demo master on the embedded store with its REPL (npm start)')
-  .option('--home <dir>', 'data directory', join(PACKAGE_ROOT, '.lm-home', 'master'))
-  .action(async (opts: { home: string }) => {
-    await startNode({ config: join(PACKAGE_ROOT, 'configs', 'master.env'), home: opts.home })
+  .description('start a demo network on loopback (master, slave, two workers, profiles) with the master\'s REPL (npm start)')
+  .option('--home <dir>', 'demo data directory, reset on every run', join(PACKAGE_ROOT, '.lm-home', 'demo'))
+  .option('--port <port>', 'base port: master p2p; REST +1, slave +100, workers +200 and +300', '32048')
+  .option('--repl', 'read commands from stdin even when it is not a terminal')
+  .action(async (opts: { home: string, port: string, repl?: boolean }) => {
+    const port = Number(opts.port)
+    if (!Number.isInteger(port) || port < 1024 || port > 65_000) fail(`--port ${opts.port}: expected a base port from 1024 to 65000`, EXIT_CONFIG)
+    await runDemo({ home: opts.home, port, repl: opts.repl })
   })
 
 program.parseAsync(process.argv).catch(err => {

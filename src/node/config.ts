@@ -57,6 +57,19 @@ export interface NodeConfig {
   restToken?: string
   /** reads need the token too (REST_READ_AUTH=true) */
   restReadAuth: boolean
+  /** capacity declared in the node's policy: sub-accounts a slave hosts, profiles a worker runs */
+  slots: number
+  /** a worker's slave (SLAVE_NAME) */
+  slaveName?: string
+  /** the profile kinds a worker runs (PROFILE_KINDS), each with its runner command */
+  profileKinds: string[]
+  /** kind → the shell command that runs one profile of that kind (PROFILE_RUNNER_<KIND>) */
+  profileRunners: Record<string, string>
+  /** master: how long a worker's lease lasts without renewal, and the grace after it */
+  leaseTtl: SyncInterval
+  leaseGrace: SyncInterval
+  /** worker: SIGTERM to SIGKILL, when a profile process is stopped */
+  profileStopGrace: SyncInterval
   /** the raw key/value pairs, for `$KEY` expansion in scripts and for later features */
   env: Record<string, string>
   /** the file the config came from */
@@ -107,7 +120,21 @@ const RULES: Record<string, KeyRule> = {
   CITY: { schema: z.string(), expected: 'a city', default: 'Unknown' },
   LOG_LEVEL: { schema: z.string().trim().toLowerCase().pipe(z.enum(logLevels)), expected: `one of ${logLevels.join(', ')}`, default: 'info' },
   REST_TOKEN: { schema: z.string().min(8), expected: 'a token of at least 8 characters' },
-  REST_READ_AUTH: { schema: z.enum(['true', 'false']), expected: 'true or false', default: 'false' }
+  REST_READ_AUTH: { schema: z.enum(['true', 'false']), expected: 'true or false', default: 'false' },
+  SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
+  SLAVE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'the NODE_NAME of this worker\'s slave' },
+  PROFILE_KINDS: { schema: z.string().trim().regex(/^[a-z0-9_-]+(\s*,\s*[a-z0-9_-]+)*$/i), expected: 'comma-separated profile kinds, e.g. linkedin,email-verification' },
+  LEASE_TTL: { schema: nonEmpty, expected: 'an interval such as "6 seconds"', default: '6 seconds' },
+  LEASE_GRACE: { schema: nonEmpty, expected: 'an interval such as "4 seconds"', default: '4 seconds' },
+  PROFILE_STOP_GRACE: { schema: nonEmpty, expected: 'an interval such as "2 seconds"', default: '2 seconds' }
+}
+
+/** Default SLOTS by role: sub-accounts per slave, profiles per worker. */
+const DEFAULT_SLOTS: Record<NodeType, number> = { master: 0, slave: 10, worker: 4, member: 0 }
+
+/** PROFILE_RUNNER_<KIND>: the env key naming the command for one profile kind. */
+export function runnerKey (kind: string): string {
+  return `PROFILE_RUNNER_${kind.toUpperCase().replace(/-/g, '_')}`
 }
 
 const INTERVAL_UNITS: Record<string, number> = {
@@ -149,9 +176,8 @@ export function loadConfigFile (path: string, processEnv: NodeJS.ProcessEnv = pr
 
 export function parseConfig (fileEnv: Record<string, string>, source: string, processEnv: NodeJS.ProcessEnv = {}): NodeConfig {
   const env: Record<string, string> = {}
-  for (const key of Object.keys(RULES)) {
-    const value = processEnv[key]
-    if (value !== undefined) env[key] = value
+  for (const [key, value] of Object.entries(processEnv)) {
+    if (value !== undefined && (key in RULES || key.startsWith('PROFILE_RUNNER_'))) env[key] = value
   }
   Object.assign(env, fileEnv)
 
@@ -183,6 +209,29 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     throw new ConfigError('BLOCKCHAIN_SYNC', syncText, RULES.BLOCKCHAIN_SYNC.expected + ' (from 50 ms to 24 hours)', source)
   }
 
+  const interval = (key: string): SyncInterval => {
+    const text = value<string>(key)!
+    const parsed = parseInterval(text)
+    if (parsed === undefined) throw new ConfigError(key, text, RULES[key].expected + ' (from 50 ms to 24 hours)', source)
+    return parsed
+  }
+  const leaseTtl = interval('LEASE_TTL')
+  const leaseGrace = interval('LEASE_GRACE')
+  const profileStopGrace = interval('PROFILE_STOP_GRACE')
+  const slaveName = value<string>('SLAVE_NAME', nodeType === 'worker')
+  const kindsText = value<string>('PROFILE_KINDS')
+  const profileKinds = kindsText === undefined ? [] : [...new Set(kindsText.split(',').map(k => k.trim().toLowerCase()))]
+  const profileRunners: Record<string, string> = {}
+  if (nodeType === 'worker') {
+    for (const kind of profileKinds) {
+      const command = env[runnerKey(kind)]?.trim()
+      if (command === undefined || command === '') {
+        throw new ConfigError(runnerKey(kind), env[runnerKey(kind)], `the command that runs a '${kind}' profile (PROFILE_KINDS lists '${kind}')`, source)
+      }
+      profileRunners[kind] = command
+    }
+  }
+
   return {
     nodeType,
     nodeName,
@@ -211,6 +260,13 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     logLevel: value<string>('LOG_LEVEL')!,
     restToken: value<string>('REST_TOKEN'),
     restReadAuth: value<string>('REST_READ_AUTH') === 'true',
+    slots: value<number>('SLOTS') ?? DEFAULT_SLOTS[nodeType],
+    slaveName,
+    profileKinds,
+    profileRunners,
+    leaseTtl,
+    leaseGrace,
+    profileStopGrace,
     env,
     source
   }

@@ -7,8 +7,8 @@ export type { Logger }
  * carries only command results (the REPL's answers); when stderr is a terminal the lines are
  * pretty-printed for people (pino-pretty), under a service manager they stay JSON.
  */
-export function createLogger (opts: { name: string, role: string, level: string, pretty?: boolean }): Logger {
-  const pretty = opts.pretty ?? process.stderr.isTTY === true
+export function createLogger (opts: { name: string, role: string, level: string, pretty?: boolean, file?: string }): Logger {
+  const pretty = opts.file === undefined && (opts.pretty ?? process.stderr.isTTY === true)
   const options = {
     level: opts.level,
     base: { node: opts.name, role: opts.role },
@@ -18,7 +18,7 @@ export function createLogger (opts: { name: string, role: string, level: string,
     return pino({ ...options, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, ignore: 'pid,hostname' } } })
   }
   // Synchronous writes: a node that exits right after logging still gets its last lines out.
-  return pino(options, pino.destination({ dest: 2, sync: true }))
+  return pino(options, pino.destination({ dest: opts.file ?? 2, sync: true, mkdir: true }))
 }
 
 /** A logger that discards everything, for tests and tools. */

@@ -8,6 +8,7 @@ import { Executor } from '../commands/executor.js'
 import { registerGeneralCommands } from '../commands/handlers/general.js'
 import { registerNodeCommands } from '../commands/handlers/node.js'
 import { registerLedgerCommands } from '../commands/handlers/ledger.js'
+import { registerProfileCommands } from '../commands/handlers/profiles.js'
 import { Ledger } from '../ledger/ledger.js'
 import { openStore } from '../ledger/open-store.js'
 import type { LedgerOp } from '../ledger/entry.js'
@@ -22,6 +23,10 @@ import type { P2PHost } from '../services/p2p.js'
 import type { RestServer } from '../services/rest/server.js'
 import { Scheduler } from '../services/scheduler.js'
 import { NodeMetrics } from '../services/metrics.js'
+import { Allocator } from '../services/allocation/index.js'
+import { LeaseProtocol } from '../services/lease/index.js'
+import { Operator } from '../services/operator/index.js'
+import { ProfileReports } from '../services/profile-reports.js'
 import type { ProcessStatus, Service } from '../services/service.js'
 import type { NodeConfig, SyncInterval } from './config.js'
 import { loadOrCreateIdentity } from './identity.js'
@@ -75,6 +80,13 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   sync?: BlockchainSync | Replicator
   syncProtocol?: SyncProtocol
   insertProtocol?: InsertProtocol
+  leaseProtocol?: LeaseProtocol
+  /** master: places sub-accounts and profiles, keeps workers' leases */
+  allocator?: Allocator
+  /** worker: runs the profiles assigned to it */
+  operator?: Operator
+  /** slave: which worker runs which profile, from the profiles' heartbeats */
+  readonly profileReports = new ProfileReports()
   private outbox?: Outbox
   /** set when the replica was found corrupt at start and rebuilt from its source */
   replicaRecovery?: { reason: string, at: Date }
@@ -90,12 +102,27 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     this.metrics = new NodeMetrics({
       headSeq: () => this.currentLedger?.head.seq ?? 0,
       lag: () => this.sync instanceof Replicator ? this.sync.lag : undefined,
-      sync: () => this.syncProtocol?.stats
+      sync: () => this.syncProtocol?.stats,
+      profiles: () => this.operator?.countByState(),
+      profileRestarts: () => this.operator?.restartsTotal,
+      unassigned: () => {
+        const unplaced = this.allocator?.summary().unplaced
+        if (unplaced === undefined) return undefined
+        return { subaccount: unplaced.filter(u => u.type === 'subaccount').length, profile: unplaced.filter(u => u.type === 'profile').length }
+      },
+      leases: () => {
+        const leases = this.allocator?.summary().leases
+        if (leases === undefined) return undefined
+        const counts = { live: 0, expired: 0, unknown: 0, draining: 0 }
+        for (const lease of Object.values(leases)) { counts[lease.state]++; if (lease.draining) counts.draining++ }
+        return counts
+      }
     }, { node: opts.config.nodeName, role: opts.config.nodeType })
     this.executor = new Executor({ env: name => this.envValue(name) })
     registerGeneralCommands(this.executor, this)
     registerNodeCommands(this.executor, this)
     registerLedgerCommands(this.executor, this)
+    registerProfileCommands(this.executor, this)
   }
 
   get role (): NodeConfig['nodeType'] { return this.config.nodeType }
@@ -247,6 +274,47 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     return service
   }
 
+  /** `run allocator` (master): serves lease renewals and writes assignments. */
+  async startAllocator (): Promise<Allocator> {
+    if (this.allocator !== undefined) return this.allocator
+    if (!this.hasLedger || !this.ledger.isMaster) throw new LedgerMeshError('bad_command', 'run allocator: only the master allocates (this node is a ' + this.role + ')')
+    if (this.tcp?.running !== true) throw new LedgerMeshError('bad_command', 'run allocator needs the p2p server: run tcp server first')
+    this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })
+    const allocator = new Allocator({
+      ledger: this.ledger,
+      signer: this.signer,
+      lease: this.leaseProtocol,
+      log: this.log.child({ service: 'allocator' }),
+      ttlMs: this.config.leaseTtl.ms,
+      graceMs: this.config.leaseGrace.ms
+    })
+    await allocator.start()
+    this.allocator = allocator
+    return allocator
+  }
+
+  /** `run operator` (worker): keeps the lease and runs the profiles assigned to this worker. */
+  async startOperator (): Promise<Operator> {
+    if (this.operator !== undefined) return this.operator
+    if (this.role !== 'worker') throw new LedgerMeshError('bad_command', `run operator: only a worker runs profiles (this node is a ${this.role})`)
+    if (this.tcp?.running !== true || !(this.sync instanceof Replicator)) {
+      throw new LedgerMeshError('bad_command', 'run operator needs the p2p server and blockchain sync: run them first')
+    }
+    this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })
+    const operator = new Operator({
+      ledger: this.ledger,
+      lease: this.leaseProtocol,
+      master: tcpAddress(this.config.ledgerConn),
+      workerName: this.name,
+      runners: this.config.profileRunners,
+      stopGraceMs: this.config.profileStopGrace.ms,
+      log: this.log.child({ service: 'operator' })
+    })
+    await operator.start()
+    this.operator = operator
+    return operator
+  }
+
   /** The outbox of a replica; what it holds is shown locally as "ledger": "local". */
   private async openOutbox (): Promise<Outbox> {
     const outbox = new Outbox(join(this.home, 'outbox'))
@@ -266,7 +334,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   }
 
   processes (): Array<{ name: string } & ProcessStatus> {
-    const services: Service[] = [this.tcp, this.rest, this.sync, this.scheduler].filter((s): s is NonNullable<typeof s> => s !== undefined)
+    const services: Service[] = [this.tcp, this.rest, this.operator, this.sync, this.scheduler, this.allocator].filter((s): s is NonNullable<typeof s> => s !== undefined)
     const byName = new Map(services.map(s => [s.name, s.status()]))
     return PROCESS_NAMES.map(name => ({ name, ...(byName.get(name) ?? { status: 'Not declared' as const }) }))
   }
@@ -287,7 +355,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   }
 
   private async stopServices (): Promise<void> {
-    for (const service of [this.sync, this.rest, this.insertProtocol, this.syncProtocol, this.scheduler, this.tcp]) {
+    // profiles stop first, while the lease still holds; then the rest
+    for (const service of [this.operator, this.allocator, this.leaseProtocol, this.sync, this.rest, this.insertProtocol, this.syncProtocol, this.scheduler, this.tcp]) {
       if (service === undefined) continue
       try {
         await service.stop()
@@ -324,7 +393,10 @@ function effectiveConfigEnv (config: NodeConfig): Record<string, string> {
     LOC: config.loc,
     COUNTRY: config.country,
     STATE: config.state,
-    CITY: config.city
+    CITY: config.city,
+    SLOTS: config.slots,
+    SLAVE_NAME: config.slaveName,
+    PROFILE_KINDS: config.profileKinds.join(',')
   }
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
 }

@@ -12,6 +12,9 @@ export interface AuthContext {
   findByName: (type: string, name: string) => Policy | undefined
 }
 
+/** Names the allocator keys on: one live policy per name (DESIGN: names are unique per type). */
+const UNIQUE_NAME_TYPES = ['subaccount', 'profile'] as const
+
 const short = (key: unknown) => `${String(key).slice(0, 12)}…`
 
 /**
@@ -45,6 +48,12 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
     deny(`key ${short(author)} may not declare a master: the master is ${short(ctx.masterKey)}`)
   }
   const name = body.name
+  if ((UNIQUE_NAME_TYPES as readonly string[]).includes(type) && typeof name === 'string') {
+    const existing = ctx.findByName(type, name)
+    if (existing !== undefined) {
+      throw new LedgerMeshError('conflict', `${type} '${name}' already exists (policy ${short(policyBody(existing).id)}): delete it first to replace it`, { id: body.id })
+    }
+  }
   if ((NAMED_TYPES as readonly string[]).includes(type) && typeof name === 'string') {
     const existing = ctx.findByName(type, name)
     const owner = existing === undefined ? undefined : policyBody(existing).public_key

@@ -5,6 +5,13 @@ export interface MetricsSource {
   headSeq: () => number
   lag: () => { seq: number, seconds: number | undefined } | undefined
   sync: () => { bytesIn: number, bytesOut: number, entriesIn: number, entriesOut: number, rejected: number } | undefined
+  /** worker: its profile processes by state */
+  profiles?: () => Record<string, number> | undefined
+  profileRestarts?: () => number | undefined
+  /** master: sub-accounts and profiles waiting for capacity */
+  unassigned?: () => Record<string, number> | undefined
+  /** master: workers' leases by state */
+  leases?: () => Record<string, number> | undefined
 }
 
 /**
@@ -34,6 +41,14 @@ export class NodeMetrics {
     new Counter({ name: 'ledgermesh_sync_bytes_total', help: 'Bytes moved on sync streams', labelNames: ['direction'], registers, collect: fromSync(s => ({ in: s.bytesIn, out: s.bytesOut })) })
     new Counter({ name: 'ledgermesh_sync_entries_total', help: 'Ledger entries moved on sync streams', labelNames: ['direction'], registers, collect: fromSync(s => ({ in: s.entriesIn, out: s.entriesOut })) })
     new Counter({ name: 'ledgermesh_sync_batches_rejected_total', help: 'Sync batches that failed verification', registers, collect: fromSync(s => ({ '': s.rejected })) })
+    const byLabel = (label: string, read: (() => Record<string, number> | undefined) | undefined) => function (this: Gauge<string>) {
+      this.reset()
+      for (const [value, count] of Object.entries(read?.() ?? {})) this.set({ [label]: value }, count)
+    }
+    new Gauge({ name: 'ledgermesh_profile_processes', help: 'Profile processes on this worker, by state', labelNames: ['state'], registers, collect: byLabel('state', source.profiles) })
+    new Gauge({ name: 'ledgermesh_profile_restarts', help: 'Restarts of this worker\'s current profile processes', registers, collect () { this.set(source.profileRestarts?.() ?? 0) } })
+    new Gauge({ name: 'ledgermesh_unassigned', help: 'Sub-accounts and profiles waiting for capacity (master)', labelNames: ['type'], registers, collect: byLabel('type', source.unassigned) })
+    new Gauge({ name: 'ledgermesh_worker_leases', help: 'Workers\' leases by state (master)', labelNames: ['state'], registers, collect: byLabel('state', source.leases) })
     this.inserts = new Counter({ name: 'ledgermesh_inserts_total', help: 'Inserts handled by this node, by result and rejection reason', labelNames: ['result', 'reason'], registers })
     this.restRequests = new Counter({ name: 'ledgermesh_rest_requests_total', help: 'REST requests answered, by HTTP status', labelNames: ['status'], registers })
   }

@@ -49,7 +49,7 @@ export class NodeProcess {
 
   /** Sends a command the AnyLog way: `command` header, GET for reads, POST for writes. */
   async command (command: string, opts: { method?: 'GET' | 'POST', body?: string, headers?: Record<string, string> } = {}): Promise<CommandReply> {
-    const method = opts.method ?? (/^(blockchain (insert|delete|prepare)|run |connect |create |exit |process )/.test(command) ? 'POST' : 'GET')
+    const method = opts.method ?? (/^(blockchain (insert|delete|prepare)|run |connect |create |exit |process |worker )/.test(command) ? 'POST' : 'GET')
     const response = await fetch(this.url, {
       method,
       headers: { command, 'User-Agent': 'AnyLog/1.23', ...(opts.headers ?? {}) },

@@ -9,6 +9,7 @@ import type { LedgerMeshNode } from '../../node/node.js'
 import type { NodeMetrics } from '../metrics.js'
 import { anylogRoutes } from './anylog.js'
 import { apiRoutes } from './api.js'
+import { profileRoutes } from './profiles.js'
 import { errorReply } from './errors.js'
 
 export interface RestServerOptions {
@@ -85,6 +86,7 @@ export class RestServer implements Service {
     app.get('/openapi.json', { schema: { hide: true } as FastifySchema }, async () => app.swagger())
     await app.register(anylogRoutes, { executor: this.opts.executor })
     await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics })
+    await app.register(profileRoutes, { node: this.opts.node })
     try {
       await app.listen({ host: this.opts.ip, port: this.opts.port })
     } catch (err) {

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// The demo profile runner: what a worker runs for a profile (PROFILE_RUNNER_<KIND>). A real
+// runner would drive a LinkedIn session or an MTA; this one reports to its slave, like they
+// would, and logs a line of "work" now and then.
+//
+// Environment (set by the worker): PROFILE_ID, PROFILE_NAME, PROFILE_KIND, PROFILE_SETTINGS
+// (JSON), SLAVE_URL, WORKER_NAME. Settings it understands:
+//   heartbeat_ms   how often to report to the slave (default 1000)
+//   work_ms        how often to log a unit of work (default 5000)
+//   crash_after_ms exit with code 3 after this long (to show restarts with backoff)
+
+const env = process.env
+const settings = (() => { try { return JSON.parse(env.PROFILE_SETTINGS ?? '{}') } catch { return {} } })()
+const heartbeatMs = Number(settings.heartbeat_ms ?? 1000)
+const workMs = Number(settings.work_ms ?? 5000)
+let stopping = false
+let tasks = 0
+
+async function heartbeat (state) {
+  try {
+    const res = await fetch(`${env.SLAVE_URL}/v1/profiles/heartbeat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ profile_id: env.PROFILE_ID, profile_name: env.PROFILE_NAME, kind: env.PROFILE_KIND, worker: env.WORKER_NAME, pid: process.pid, state }),
+      signal: AbortSignal.timeout(2000)
+    })
+    if (!res.ok) console.error(`heartbeat refused by ${env.SLAVE_URL}: ${res.status} ${await res.text()}`)
+  } catch (err) {
+    console.error(`heartbeat to ${env.SLAVE_URL} failed: ${err.message}`)
+  }
+}
+
+console.log(`${env.PROFILE_KIND} profile ${env.PROFILE_NAME} started (pid ${process.pid}, slave ${env.SLAVE_URL})`)
+await heartbeat('running')
+const beat = setInterval(() => { if (!stopping) void heartbeat('running') }, heartbeatMs)
+const work = setInterval(() => { tasks++; console.log(`${env.PROFILE_NAME}: task ${tasks} done`) }, workMs)
+if (settings.crash_after_ms !== undefined) {
+  setTimeout(() => { console.error(`${env.PROFILE_NAME}: crashing on purpose (crash_after_ms)`); process.exit(3) }, Number(settings.crash_after_ms))
+}
+
+process.on('SIGTERM', () => {
+  stopping = true
+  clearInterval(beat)
+  clearInterval(work)
+  console.log(`${env.PROFILE_NAME}: stopping after ${tasks} tasks`)
+  process.exit(0)
+})

@@ -1,0 +1,256 @@
+import { LedgerMeshError, errorMessage } from '../../errors.js'
+import type { Ledger } from '../../ledger/ledger.js'
+import type { Logger } from '../../node/logger.js'
+import type { Signer } from '../../policies/keys.js'
+import { type JsonValue, type Policy, policyBody } from '../../policies/policy.js'
+import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
+import type { LeaseGrant, LeaseProtocol, LeaseRequest } from '../lease/index.js'
+import type { ProcessStatus, Service } from '../service.js'
+import { type Plan, type PlacementInput, type WorkerLease, planPlacement } from './placement.js'
+
+/** How often lapsed leases are looked for. */
+const TICK_MS = 250
+/** Wait after a failed allocation round before the next. */
+const RETRY_MS = 1000
+
+export interface AllocatorOptions {
+  ledger: Ledger
+  /** the master's key: assignments are signed with it */
+  signer: Signer
+  lease: LeaseProtocol
+  log: Logger
+  ttlMs: number
+  graceMs: number
+}
+
+interface LeaseRecord {
+  peer: string
+  renewedAt: number
+  running: Set<string>
+  draining: boolean
+  expired: boolean
+}
+
+export interface AllocationSummary {
+  unplaced: Plan['unplaced']
+  moving: Plan['moving']
+  leases: Record<string, { state: WorkerLease['state'], draining: boolean, running: number, renewed_ms_ago?: number }>
+}
+
+const str = (v: JsonValue | undefined): string | undefined => typeof v === 'string' ? v : undefined
+const num = (v: JsonValue | undefined): number => typeof v === 'number' ? v : 0
+
+/**
+ * The master's allocator ("Allocator" in `get processes`): serves workers' lease renewals and
+ * keeps the assignments on the ledger in line with the declarations, the sub-accounts, the
+ * profiles and the leases (see placement.ts for the rules). Rounds run one at a time, after
+ * any ledger change or lease event; each writes its assignment puts and deletes as signed
+ * policies through the ledger like any other insert.
+ */
+export class Allocator implements Service {
+  readonly name = 'Allocator'
+  private readonly leases = new Map<string, LeaseRecord>()
+  private readonly startedAt = Date.now()
+  private started = false
+  private dirty = false
+  private round?: Promise<void>
+  private timer?: NodeJS.Timeout
+  private lastPlan?: Plan
+  private lastError?: string
+  private rounds = 0
+
+  constructor (private readonly opts: AllocatorOptions) {}
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.opts.ledger.on('appended', this.onAppended)
+    await this.opts.lease.serve(this.renewLease)
+    this.timer = setInterval(() => { this.checkLeases() }, TICK_MS)
+    this.timer.unref()
+    this.schedule()
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    clearInterval(this.timer)
+    this.opts.ledger.off('appended', this.onAppended)
+    await this.opts.lease.stop()
+    await this.round
+  }
+
+  private readonly onAppended = (): void => { this.schedule() }
+
+  /** A lease's state as the placement rules see it. */
+  private leaseOf (worker: string, now = Date.now()): WorkerLease {
+    const record = this.leases.get(worker)
+    const limit = this.opts.ttlMs + this.opts.graceMs
+    if (record === undefined) {
+      return { state: now - this.startedAt > limit ? 'expired' : 'unknown', draining: false, running: new Set() }
+    }
+    return { state: record.expired ? 'expired' : 'live', draining: record.draining, running: record.running }
+  }
+
+  /** Marks leases that lapsed past TTL + grace; their profiles move in the next round. */
+  private checkLeases (): void {
+    const now = Date.now()
+    const limit = this.opts.ttlMs + this.opts.graceMs
+    let changed = false
+    for (const [worker, record] of this.leases) {
+      if (!record.expired && now - record.renewedAt > limit) {
+        record.expired = true
+        changed = true
+        this.opts.log.warn({ worker, silentMs: now - record.renewedAt }, 'worker lease lapsed: its profiles will move')
+      }
+    }
+    // workers not heard from since the master started become `expired` at startedAt + limit
+    if (!this.unknownSettled && now - this.startedAt > limit) {
+      this.unknownSettled = true
+      changed = true
+    }
+    if (changed) this.schedule()
+  }
+
+  private unknownSettled = false
+
+  /** The lease protocol's grantor: renews `request.worker`'s lease. */
+  readonly renewLease = async (request: LeaseRequest, remotePeer: string): Promise<LeaseGrant> => {
+    const { ledger } = this.opts
+    const declaration = ledger.state.findByName('worker', request.worker)
+    if (declaration === undefined) {
+      throw new LedgerMeshError('not_found', `no worker '${request.worker}' is declared on the ledger`)
+    }
+    if (policyBody(declaration).peer_id !== remotePeer) {
+      throw new LedgerMeshError('unauthorized', `peer ${remotePeer} is not worker '${request.worker}' (declared peer ${String(policyBody(declaration).peer_id)})`)
+    }
+    this.checkLeases()
+    const previous = this.leases.get(request.worker)
+    const running = new Set(request.running)
+    const changed = previous === undefined || previous.expired || previous.draining !== request.draining ||
+      previous.running.size !== running.size || [...running].some(id => !previous.running.has(id))
+    if (previous?.expired === true) {
+      // Its profiles were (or are being) moved: the worker must see those deletes before it
+      // starts anything, so answer only once the round that wrote them is done.
+      await this.settled()
+      this.opts.log.info({ worker: request.worker }, 'worker lease renewed after it lapsed')
+    } else if (previous === undefined) {
+      this.opts.log.info({ worker: request.worker, peer: remotePeer }, 'worker lease granted')
+    }
+    if (previous !== undefined && previous.draining !== request.draining) {
+      this.opts.log.info({ worker: request.worker, draining: request.draining }, request.draining ? 'worker draining: moving its profiles' : 'worker drain ended')
+    }
+    this.leases.set(request.worker, { peer: remotePeer, renewedAt: Date.now(), running, draining: request.draining, expired: false })
+    if (changed) {
+      this.schedule()
+      if (request.draining) await this.settled()
+    }
+    return { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs, minSeq: ledger.head.seq }
+  }
+
+  /** Runs a round soon; rounds never overlap, and a request during a round runs one more. */
+  schedule (): void {
+    if (!this.started) return
+    this.dirty = true
+    this.round ??= this.runRounds().finally(() => { this.round = undefined })
+  }
+
+  /** Resolves when no round is running or asked for. */
+  async settled (): Promise<void> {
+    while (this.round !== undefined) await this.round
+  }
+
+  private async runRounds (): Promise<void> {
+    while (this.dirty && this.started) {
+      this.dirty = false
+      try {
+        await this.allocateOnce()
+        this.lastError = undefined
+      } catch (err) {
+        this.lastError = errorMessage(err)
+        this.opts.log.warn({ err: this.lastError }, 'allocation round failed; retrying')
+        await new Promise(resolve => setTimeout(resolve, RETRY_MS).unref())
+        this.dirty = true
+      }
+    }
+  }
+
+  /** Reads the ledger and the leases, plans, and writes the plan's deletes then its puts. */
+  private async allocateOnce (): Promise<void> {
+    const { ledger, signer, log } = this.opts
+    const plan = planPlacement(this.placementInput())
+    this.rounds++
+    this.lastPlan = plan
+    for (const { id, reason } of plan.deletes) {
+      const assignment = ledger.state.get(id)
+      await this.write({ op: 'delete', policy: prepareTombstone(id, signer) })
+      log.info({ assignment: id, ...(assignment !== undefined ? policyBody(assignment) : {}), reason }, 'assignment removed')
+    }
+    for (const put of plan.puts) {
+      // epoch: a profile placed again on the same worker gets a new policy id (a deleted id is retired)
+      const policy: Policy = { assignment: { ...put, epoch: ledger.head.seq + 1 } }
+      const entry = await this.write({ op: 'put', policy: preparePolicy(policy, signer) })
+      log.info({ ...put, seq: entry.seq }, 'profile' in put ? 'profile assigned to worker' : 'sub-account assigned to slave')
+    }
+  }
+
+  private async write (op: Parameters<Ledger['submit']>[0]): Promise<{ seq: number }> {
+    try {
+      return await this.opts.ledger.submit(op)
+    } catch (err) {
+      // A concurrent admin write can make an op moot (already deleted, duplicate): re-plan.
+      if (err instanceof LedgerMeshError && (err.code === 'not_found' || err.code === 'duplicate_id' || err.code === 'conflict')) {
+        this.opts.log.info({ code: err.code, err: err.message }, 'assignment write skipped; re-planning')
+        this.dirty = true
+        return { seq: this.opts.ledger.head.seq }
+      }
+      throw err
+    }
+  }
+
+  private placementInput (): PlacementInput {
+    const state = this.opts.ledger.state
+    const global = (type: string) => [...state.policiesOfType(type)].filter(p => !state.isLocal(String(policyBody(p).id)))
+    const now = Date.now()
+    return {
+      slaves: global('slave').map(p => { const b = policyBody(p); return { name: String(b.name), slots: num(b.slots) } }),
+      workers: global('worker').map(p => {
+        const b = policyBody(p)
+        return { name: String(b.name), slave: str(b.slave), slots: num(b.slots), kinds: Array.isArray(b.profile_kinds) ? b.profile_kinds.map(k => String(k).toLowerCase()) : [] }
+      }),
+      subaccounts: global('subaccount').map(p => { const b = policyBody(p); return { id: String(b.id), name: String(b.name), slave: str(b.slave) } }),
+      profiles: global('profile').map(p => { const b = policyBody(p); return { id: String(b.id), name: String(b.name), kind: String(b.kind).toLowerCase(), subaccount: String(b.subaccount) } }),
+      subaccountAssignments: global('assignment').flatMap(p => {
+        const b = policyBody(p)
+        return b.profile === undefined && typeof b.subaccount === 'string' && typeof b.slave === 'string' ? [{ id: String(b.id), subaccount: b.subaccount, slave: b.slave }] : []
+      }),
+      profileAssignments: global('assignment').flatMap(p => {
+        const b = policyBody(p)
+        return typeof b.profile === 'string' && typeof b.worker === 'string' ? [{ id: String(b.id), profile: b.profile, profileId: str(b.profile_id), worker: b.worker }] : []
+      }),
+      lease: worker => this.leaseOf(worker, now),
+      reports: [...this.leases].filter(([, r]) => !r.expired).map(([worker, r]) => ({ worker, running: r.running }))
+    }
+  }
+
+  /** For `get status`, `get profiles` and /metrics. */
+  summary (): AllocationSummary {
+    const now = Date.now()
+    const names = new Set([...this.leases.keys(), ...[...this.opts.ledger.state.policiesOfType('worker')].map(p => String(policyBody(p).name))])
+    const leases: AllocationSummary['leases'] = {}
+    for (const name of [...names].sort()) {
+      const lease = this.leaseOf(name, now)
+      const record = this.leases.get(name)
+      leases[name] = { state: lease.state, draining: lease.draining, running: lease.running.size, ...(record !== undefined ? { renewed_ms_ago: now - record.renewedAt } : {}) }
+    }
+    return { unplaced: this.lastPlan?.unplaced ?? [], moving: this.lastPlan?.moving ?? [], leases }
+  }
+
+  status (): ProcessStatus {
+    if (!this.started) return { status: 'Stopped' }
+    if (this.lastError !== undefined) return { status: 'Error', details: this.lastError }
+    const unplaced = this.lastPlan?.unplaced ?? []
+    const subs = unplaced.filter(u => u.type === 'subaccount').length
+    const live = Object.values(this.summary().leases).filter(l => l.state === 'live').length
+    return { status: 'Running', details: `Rounds: ${this.rounds}, Live worker leases: ${live}, Unassigned: ${subs} sub-accounts, ${unplaced.length - subs} profiles, Lease TTL: ${this.opts.ttlMs} ms + ${this.opts.graceMs} ms grace` }
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Where sub-accounts and profiles go: a pure function from what the ledger and the leases say
+ * to the assignment writes that fix it, so the rules can be read (and tested) in one place.
+ *
+ * Rules (after MassProspecting's allocate.rb, with safe moves):
+ * - a sub-account goes to its pinned slave (`subaccount.slave`) or else to the slave with the
+ *   most free slots; a profile goes to a worker of its sub-account's slave that runs its kind,
+ *   holds a live lease, is not draining and has a free slot (most free slots first).
+ * - an assignment that no longer holds (profile or sub-account gone or replaced, worker gone,
+ *   lapsed or draining, kind or slave no longer matching) is deleted.
+ * - a profile that some live worker still reports running is not placed anywhere else until
+ *   that worker reports it stopped, or its lease lapses past TTL + grace: one profile never
+ *   runs on two workers at once. Until a worker has renewed its lease once after the master
+ *   started, it may be running anything, so no profile is placed while such a worker is live.
+ * Ties go to the name that sorts first, so the same input always gives the same plan.
+ */
+
+export interface SlaveInfo { name: string, slots: number }
+export interface WorkerInfo { name: string, slave: string | undefined, slots: number, kinds: string[] }
+export interface SubaccountInfo { id: string, name: string, slave: string | undefined }
+export interface ProfileInfo { id: string, name: string, kind: string, subaccount: string }
+export interface SubaccountAssignment { id: string, subaccount: string, slave: string }
+export interface ProfileAssignment { id: string, profile: string, profileId: string | undefined, worker: string }
+
+/** What the master knows of a worker's lease. */
+export interface WorkerLease {
+  /** `live`: renewed within TTL + grace; `expired`: lapsed past it; `unknown`: not heard from since the master started, not lapsed yet */
+  state: 'live' | 'expired' | 'unknown'
+  draining: boolean
+  /** profile ids the worker reported as possibly running */
+  running: ReadonlySet<string>
+}
+
+export interface PlacementInput {
+  slaves: SlaveInfo[]
+  workers: WorkerInfo[]
+  subaccounts: SubaccountInfo[]
+  profiles: ProfileInfo[]
+  subaccountAssignments: SubaccountAssignment[]
+  profileAssignments: ProfileAssignment[]
+  lease: (worker: string) => WorkerLease
+  /** what every live lease reports, declared worker or not (a deleted declaration does not stop a process) */
+  reports: Array<{ worker: string, running: ReadonlySet<string> }>
+}
+
+export type NewAssignment =
+  | { subaccount: string, slave: string }
+  | { profile: string, profile_id: string, kind: string, subaccount: string, slave: string, worker: string }
+
+export interface Unplaced { type: 'subaccount' | 'profile', name: string, reason: string }
+
+export interface Plan {
+  /** assignment ids to delete, with why */
+  deletes: Array<{ id: string, reason: string }>
+  puts: NewAssignment[]
+  unplaced: Unplaced[]
+  /** profiles waiting for a worker to report them stopped before they can move */
+  moving: Array<{ profile: string, from: string }>
+}
+
+const byName = <T extends { name: string }>(a: T, b: T) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0
+
+export function planPlacement (input: PlacementInput): Plan {
+  const plan: Plan = { deletes: [], puts: [], unplaced: [], moving: [] }
+  const slaves = new Map(input.slaves.map(s => [s.name, s]))
+  const workers = new Map(input.workers.map(w => [w.name, w]))
+  const subaccounts = new Map(input.subaccounts.map(s => [s.name, s]))
+  const profiles = new Map(input.profiles.map(p => [p.name, p]))
+
+  // ---- sub-accounts → slaves ----
+  const slaveOf = new Map<string, string>()
+  const slaveLoad = new Map<string, number>()
+  for (const a of input.subaccountAssignments) {
+    const sub = subaccounts.get(a.subaccount)
+    let reason: string | undefined
+    if (sub === undefined) reason = `sub-account '${a.subaccount}' is gone`
+    else if (!slaves.has(a.slave)) reason = `slave '${a.slave}' is gone`
+    else if (sub.slave !== undefined && sub.slave !== a.slave) reason = `sub-account '${a.subaccount}' is pinned to slave '${sub.slave}'`
+    else if (slaveOf.has(a.subaccount)) reason = `sub-account '${a.subaccount}' is assigned twice`
+    if (reason !== undefined) { plan.deletes.push({ id: a.id, reason }); continue }
+    slaveOf.set(a.subaccount, a.slave)
+    slaveLoad.set(a.slave, (slaveLoad.get(a.slave) ?? 0) + 1)
+  }
+  for (const sub of [...subaccounts.values()].sort(byName)) {
+    if (slaveOf.has(sub.name)) continue
+    const free = (s: SlaveInfo) => s.slots - (slaveLoad.get(s.name) ?? 0)
+    const candidates = (sub.slave !== undefined ? [slaves.get(sub.slave)].filter((s): s is SlaveInfo => s !== undefined) : [...slaves.values()])
+      .filter(s => free(s) > 0)
+      .sort((a, b) => free(b) - free(a) || byName(a, b))
+    const chosen = candidates[0]
+    if (chosen === undefined) {
+      plan.unplaced.push({ type: 'subaccount', name: sub.name, reason: sub.slave !== undefined ? `pinned slave '${sub.slave}' has no free slot or is not declared` : 'no slave has a free slot' })
+      continue
+    }
+    plan.puts.push({ subaccount: sub.name, slave: chosen.name })
+    slaveOf.set(sub.name, chosen.name)
+    slaveLoad.set(chosen.name, (slaveLoad.get(chosen.name) ?? 0) + 1)
+  }
+
+  // ---- profiles → workers ----
+  const workerOf = new Map<string, string>()
+  const workerLoad = new Map<string, number>()
+  const addLoad = (worker: string) => { workerLoad.set(worker, (workerLoad.get(worker) ?? 0) + 1) }
+  for (const a of input.profileAssignments) {
+    const profile = profiles.get(a.profile)
+    const worker = workers.get(a.worker)
+    const lease = input.lease(a.worker)
+    let reason: string | undefined
+    if (profile === undefined || (a.profileId !== undefined && a.profileId !== profile.id)) reason = `profile '${a.profile}' is gone or was replaced`
+    else if (worker === undefined) reason = `worker '${a.worker}' is gone`
+    else if (lease.state === 'expired') reason = `worker '${a.worker}' lease lapsed`
+    else if (lease.draining) reason = `worker '${a.worker}' is draining`
+    else if (!worker.kinds.includes(profile.kind)) reason = `worker '${a.worker}' does not run '${profile.kind}' profiles`
+    else if (worker.slave === undefined || worker.slave !== slaveOf.get(profile.subaccount)) reason = `worker '${a.worker}' is not under the slave of sub-account '${profile.subaccount}'`
+    else if (workerOf.has(a.profile)) reason = `profile '${a.profile}' is assigned twice`
+    if (reason !== undefined) { plan.deletes.push({ id: a.id, reason }); continue }
+    workerOf.set(a.profile, a.worker)
+    addLoad(a.worker)
+  }
+
+  // A profile a live worker still runs without (any longer) holding its assignment: it keeps
+  // the worker's slot and cannot go anywhere else yet.
+  const stillRunningOn = new Map<string, string>()
+  const profileById = new Map(input.profiles.map(p => [p.id, p]))
+  for (const report of [...input.reports].sort((a, b) => a.worker < b.worker ? -1 : 1)) {
+    for (const profileId of report.running) {
+      const profile = profileById.get(profileId)
+      if (profile !== undefined && workerOf.get(profile.name) === report.worker) continue
+      addLoad(report.worker)
+      if (profile !== undefined) stillRunningOn.set(profile.name, report.worker)
+    }
+  }
+  const someWorkerUnknown = input.workers.some(w => input.lease(w.name).state === 'unknown')
+
+  for (const profile of [...profiles.values()].sort(byName)) {
+    if (workerOf.has(profile.name)) continue
+    const from = stillRunningOn.get(profile.name)
+    if (from !== undefined) {
+      plan.moving.push({ profile: profile.name, from })
+      plan.unplaced.push({ type: 'profile', name: profile.name, reason: `waiting for worker '${from}' to stop it` })
+      continue
+    }
+    if (someWorkerUnknown) {
+      plan.unplaced.push({ type: 'profile', name: profile.name, reason: 'waiting for every live worker to renew its lease once since the master started' })
+      continue
+    }
+    const slave = slaveOf.get(profile.subaccount)
+    if (slave === undefined) {
+      plan.unplaced.push({ type: 'profile', name: profile.name, reason: subaccounts.has(profile.subaccount) ? `sub-account '${profile.subaccount}' has no slave yet` : `sub-account '${profile.subaccount}' is not on the ledger` })
+      continue
+    }
+    const free = (w: WorkerInfo) => w.slots - (workerLoad.get(w.name) ?? 0)
+    const candidates = [...workers.values()]
+      .filter(w => w.slave === slave && w.kinds.includes(profile.kind) && free(w) > 0)
+      .filter(w => { const lease = input.lease(w.name); return lease.state === 'live' && !lease.draining })
+      .sort((a, b) => free(b) - free(a) || byName(a, b))
+    const chosen = candidates[0]
+    if (chosen === undefined) {
+      plan.unplaced.push({ type: 'profile', name: profile.name, reason: `no live worker of slave '${slave}' with a free slot runs '${profile.kind}' profiles` })
+      continue
+    }
+    plan.puts.push({ profile: profile.name, profile_id: profile.id, kind: profile.kind, subaccount: profile.subaccount, slave, worker: chosen.name })
+    workerOf.set(profile.name, chosen.name)
+    addLoad(chosen.name)
+  }
+  return plan
+}

@@ -1,0 +1,16 @@
+/** `/ledgermesh/lease/1.0.0`: a worker renews its lease with the master (outside the ledger). */
+export const PROTOCOL_PREFIX = 'ledgermesh'
+export const PROTOCOL_NAME = 'lease'
+export const PROTOCOL_VERSION = '1.0.0'
+export const LEASE_PROTOCOL = `/${PROTOCOL_PREFIX}/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
+
+/** the `version` field a request carries; the master refuses others */
+export const WIRE_VERSION = 1
+/** a request lists at most this many running profiles */
+export const MAX_RUNNING = 10_000
+export const MAX_MESSAGE_BYTES = 1024 * 1024
+/** one renewal: dial + request + answer */
+export const TIMEOUT_MS = 3000
+/** renewals in flight per connection at the master (a worker has one at a time) */
+export const MAX_INBOUND_STREAMS = 8
+export const MAX_OUTBOUND_STREAMS = 2

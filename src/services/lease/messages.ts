@@ -1,0 +1,94 @@
+import protobuf from 'protobufjs'
+import { LedgerMeshError, errorMessage } from '../../errors.js'
+import { MAX_RUNNING, WIRE_VERSION } from './constants.js'
+
+/**
+ * The lease protocol's two messages (proto3, read by protobufjs reflection). A worker says
+ * which profiles it may be running; the master answers with the lease's terms and the ledger
+ * seq the worker's replica must reach before it (re)starts anything.
+ */
+export const LEASE_PROTO = `
+syntax = "proto3";
+package ledgermesh.lease;
+
+message LeaseRequest {
+  uint32 version = 1;           // WIRE_VERSION
+  string worker = 2;            // the worker's NODE_NAME; must match the peer id it declared
+  repeated string running = 3;  // profile ids whose processes may still be running here
+  bool draining = 4;            // the worker asked to be drained: move its profiles away
+}
+
+message LeaseResponse {
+  bool ok = 1;
+  uint32 ttl_ms = 2;            // the lease holds this long from when the request was sent
+  uint32 grace_ms = 3;          // the master waits this much longer before moving profiles
+  uint64 min_seq = 4;           // start nothing before the replica holds this seq
+  string error_code = 5;
+  string error_message = 6;
+}
+`
+
+const root = protobuf.parse(LEASE_PROTO, { keepCase: true }).root
+export const LeaseRequestType = root.lookupType('ledgermesh.lease.LeaseRequest')
+export const LeaseResponseType = root.lookupType('ledgermesh.lease.LeaseResponse')
+const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, defaults: true, arrays: true }
+
+export interface LeaseRequest {
+  version: number
+  worker: string
+  running: string[]
+  draining: boolean
+}
+
+export interface LeaseResponse {
+  ok: boolean
+  ttlMs: number
+  graceMs: number
+  minSeq: number
+  errorCode: string
+  errorMessage: string
+}
+
+function bad (what: string, problem: string): LedgerMeshError {
+  return new LedgerMeshError('bad_message', `malformed ${what}: ${problem}`)
+}
+
+function decodeWire<T> (type: protobuf.Type, data: Uint8Array, what: string): T {
+  try {
+    return type.toObject(type.decode(data), TO_OBJECT) as T
+  } catch (err) {
+    throw bad(what, errorMessage(err))
+  }
+}
+
+export function encodeLeaseRequest (req: LeaseRequest): Uint8Array {
+  return LeaseRequestType.encode(LeaseRequestType.fromObject(req)).finish()
+}
+
+export function decodeLeaseRequest (data: Uint8Array): LeaseRequest {
+  const o = decodeWire<LeaseRequest>(LeaseRequestType, data, 'lease request')
+  if (o.version !== WIRE_VERSION) throw bad('lease request', `wire version ${o.version} is not supported (this node speaks ${WIRE_VERSION})`)
+  if (o.worker === '' || o.worker.length > 128) throw bad('lease request', 'worker must be a name of 1 to 128 characters')
+  if (o.running.length > MAX_RUNNING) throw bad('lease request', `more than ${MAX_RUNNING} running profiles`)
+  if (o.running.some(id => !/^[0-9a-f]{64}$/.test(id))) throw bad('lease request', 'running holds something that is not a policy id')
+  return o
+}
+
+export function encodeLeaseResponse (res: LeaseResponse): Uint8Array {
+  return LeaseResponseType.encode(LeaseResponseType.fromObject({
+    ok: res.ok,
+    ttl_ms: res.ttlMs,
+    grace_ms: res.graceMs,
+    min_seq: res.minSeq,
+    error_code: res.errorCode,
+    error_message: res.errorMessage.slice(0, 4096)
+  })).finish()
+}
+
+export function decodeLeaseResponse (data: Uint8Array): LeaseResponse {
+  const o = decodeWire<{ ok: boolean, ttl_ms: number, grace_ms: number, min_seq: number, error_code: string, error_message: string }>(LeaseResponseType, data, 'lease response')
+  if (!Number.isSafeInteger(o.min_seq) || o.min_seq < 0) throw bad('lease response', `min_seq ${String(o.min_seq)} is not a safe integer`)
+  if (o.ok && o.ttl_ms === 0) throw bad('lease response', 'granted without a ttl')
+  if (!o.ok && o.error_code === '') throw bad('lease response', 'refused without an error code')
+  return { ok: o.ok, ttlMs: o.ttl_ms, graceMs: o.grace_ms, minSeq: o.min_seq, errorCode: o.error_code.slice(0, 64), errorMessage: o.error_message.slice(0, 4096) }
+}

@@ -1,0 +1,236 @@
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { errorMessage } from '../../errors.js'
+import type { Ledger } from '../../ledger/ledger.js'
+import type { Logger } from '../../node/logger.js'
+import { type Policy, policyBody } from '../../policies/policy.js'
+import type { LeaseGrant, LeaseProtocol } from '../lease/index.js'
+import type { ProcessStatus, Service } from '../service.js'
+import { ProfileProcess, type ProfileProcessStatus, type ProfileSpec, type ProfileState } from './profile-process.js'
+import { Reaper } from './reaper.js'
+
+/** How often the operator checks its lease's deadline and reconciles. */
+const TICK_MS = 200
+/** Retry a failed renewal this soon. */
+const RETRY_MS = 500
+/** Until the first grant says otherwise. */
+const FIRST_RENEW_MS = 1000
+
+export interface OperatorOptions {
+  ledger: Ledger
+  lease: LeaseProtocol
+  /** the master's p2p address (LEDGER_CONN) */
+  master: Multiaddr
+  workerName: string
+  /** kind → command (PROFILE_RUNNER_<KIND>) */
+  runners: Record<string, string>
+  /** SIGTERM → SIGKILL when stopping a profile (capped at half the master's grace) */
+  stopGraceMs: number
+  log: Logger
+}
+
+interface LeaseState {
+  /** performance.now() until which the lease holds: from when the renewal was *sent* */
+  validUntil: number
+  grant: LeaseGrant
+}
+
+/**
+ * The worker's "Operator": it keeps the worker's lease with the master and runs one
+ * supervised process per profile assigned to this worker on the ledger.
+ *
+ * Safety (one profile never runs on two workers): the lease is counted from when a renewal
+ * was sent, so it lapses here no later than at the master; when it lapses every profile is
+ * stopped, SIGKILL included, within half the master's grace, before the master may move them.
+ * After a grant, nothing starts until the replica holds the grant's `minSeq`, so the worker
+ * has seen any moves the master made while it was away.
+ */
+export class Operator implements Service {
+  readonly name = 'Operator'
+  private readonly processes = new Map<string, ProfileProcess>()
+  private readonly reaper: Reaper
+  private lease?: LeaseState
+  private started = false
+  private draining = false
+  private renewTimer?: NodeJS.Timeout
+  private tick?: NodeJS.Timeout
+  private renewFailing?: string
+  private waitingReason?: string
+  private readonly warned = new Set<string>()
+  restartsTotal = 0
+
+  constructor (private readonly opts: OperatorOptions) {
+    this.reaper = new Reaper(opts.log)
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.reaper.start()
+    this.opts.ledger.on('appended', this.reconcile)
+    this.tick = setInterval(this.reconcile, TICK_MS)
+    this.tick.unref()
+    void this.renew()
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    clearTimeout(this.renewTimer)
+    clearInterval(this.tick)
+    this.opts.ledger.off('appended', this.reconcile)
+    await Promise.all([...this.processes.values()].map(async p => { await p.stop(this.killGraceMs()) }))
+    this.processes.clear()
+    this.reaper.stop()
+  }
+
+  /** Nomad's drain: the master moves this worker's profiles away and gives it no new ones. */
+  async setDraining (draining: boolean): Promise<void> {
+    this.draining = draining
+    clearTimeout(this.renewTimer)
+    await this.renew()
+  }
+
+  get isDraining (): boolean { return this.draining }
+
+  private killGraceMs (): number {
+    const grace = this.lease?.grant.graceMs
+    return grace === undefined ? this.opts.stopGraceMs : Math.min(this.opts.stopGraceMs, Math.floor(grace / 2))
+  }
+
+  leaseValid (now = performance.now()): boolean {
+    return this.lease !== undefined && now < this.lease.validUntil
+  }
+
+  private async renew (): Promise<void> {
+    if (!this.started) return
+    const sentAt = performance.now()
+    let next = RETRY_MS
+    try {
+      const running = [...this.processes.values()].filter(p => p.active).map(p => p.spec.profileId)
+      const grant = await this.opts.lease.renew(this.opts.master, { worker: this.opts.workerName, running: [...new Set(running)], draining: this.draining })
+      const wasValid = this.leaseValid()
+      this.lease = { validUntil: sentAt + grant.ttlMs, grant }
+      if (!wasValid || this.renewFailing !== undefined) this.opts.log.info({ ttlMs: grant.ttlMs, graceMs: grant.graceMs, minSeq: grant.minSeq }, 'lease granted by the master')
+      this.renewFailing = undefined
+      next = Math.max(100, Math.floor(grant.ttlMs / 3))
+    } catch (err) {
+      const message = errorMessage(err)
+      if (this.renewFailing !== message) this.opts.log.warn({ err: message }, 'lease renewal failed')
+      this.renewFailing = message
+      next = this.lease === undefined ? FIRST_RENEW_MS : RETRY_MS
+    }
+    this.reconcile()
+    if (this.started) {
+      this.renewTimer = setTimeout(() => { void this.renew() }, next)
+      this.renewTimer.unref()
+    }
+  }
+
+  /**
+   * What should run now: this worker's assignments in the replica, or nothing without a valid
+   * lease. `mayStart` is false until the replica holds the lease's minSeq: running processes
+   * go on meanwhile (unless their assignment is gone), new ones wait.
+   */
+  private desired (): { wanted: Map<string, ProfileSpec>, mayStart: boolean } {
+    const wanted = new Map<string, ProfileSpec>()
+    const { ledger } = this.opts
+    if (!this.leaseValid()) {
+      this.waitingReason = this.lease === undefined ? 'no lease from the master yet' : 'the lease lapsed'
+      return { wanted, mayStart: false }
+    }
+    const mayStart = ledger.head.seq >= this.lease!.grant.minSeq
+    this.waitingReason = mayStart ? undefined : `waiting for the replica to reach seq ${this.lease!.grant.minSeq}`
+    for (const assignment of ledger.state.lookup('assignment', 'worker', this.opts.workerName)) {
+      const a = policyBody(assignment)
+      if (a.worker !== this.opts.workerName || typeof a.profile !== 'string') continue
+      const spec = this.specOf(assignment)
+      if (spec !== undefined) wanted.set(spec.assignmentId, spec)
+    }
+    return { wanted, mayStart }
+  }
+
+  private specOf (assignment: Policy): ProfileSpec | undefined {
+    const { ledger } = this.opts
+    const a = policyBody(assignment)
+    const assignmentId = String(a.id)
+    const profile = typeof a.profile_id === 'string' ? ledger.state.get(a.profile_id) : ledger.state.findByName('profile', String(a.profile))
+    const problem = (text: string): undefined => {
+      if (!this.warned.has(assignmentId + text)) { this.warned.add(assignmentId + text); this.opts.log.warn({ assignment: assignmentId, profile: a.profile }, text) }
+      return undefined
+    }
+    if (profile === undefined) return problem('assigned profile is not in the replica yet')
+    const p = policyBody(profile)
+    const kind = String(p.kind).toLowerCase()
+    const command = this.opts.runners[kind]
+    if (command === undefined) return problem(`no PROFILE_RUNNER for kind '${kind}' on this worker`)
+    const slaveName = typeof a.slave === 'string' ? a.slave : undefined
+    const slave = slaveName === undefined ? undefined : ledger.state.findByName('slave', slaveName)
+    if (slave === undefined) return problem(`the profile's slave '${String(slaveName)}' is not in the replica`)
+    const s = policyBody(slave)
+    return {
+      assignmentId,
+      profileId: String(p.id),
+      name: String(p.name),
+      kind,
+      settings: p.settings ?? {},
+      slaveUrl: `http://${String(s.ip)}:${String(s.rest_port)}`,
+      command
+    }
+  }
+
+  /** Starts what should run and is not, stops what runs and should not. */
+  private readonly reconcile = (): void => {
+    if (!this.started) return
+    const { wanted, mayStart } = this.desired()
+    const lapsed = this.lease !== undefined && !this.leaseValid()
+    for (const [id, process] of this.processes) {
+      if (wanted.has(id) || process.state === 'STOPPING') continue
+      if (process.state === 'STOPPED') { this.processes.delete(id); continue }
+      if (lapsed) this.opts.log.warn({ profile: process.spec.profileId, name: process.spec.name }, 'lease lapsed: stopping the profile before the master moves it')
+      void process.stop(this.killGraceMs()).then(() => {
+        if (this.processes.get(id) === process) this.processes.delete(id)
+        // tell the master at once, so a move waiting for this stop does not wait a renewal
+        if (this.started && this.leaseValid()) { clearTimeout(this.renewTimer); void this.renew() }
+      })
+    }
+    if (!mayStart) return
+    for (const [id, spec] of wanted) {
+      if (this.processes.has(id)) continue
+      const process = new ProfileProcess(spec, {
+        workerName: this.opts.workerName,
+        reaper: this.reaper,
+        log: this.opts.log,
+        onChange: () => { this.restartsTotal = [...this.processes.values()].reduce((n, p) => n + p.restarts, 0) }
+      })
+      this.processes.set(id, process)
+      process.start()
+    }
+  }
+
+  profiles (): ProfileProcessStatus[] {
+    return [...this.processes.values()].map(p => p.status()).sort((a, b) => a.name < b.name ? -1 : 1)
+  }
+
+  countByState (): Record<ProfileState, number> {
+    const counts: Record<ProfileState, number> = { STARTING: 0, RUNNING: 0, STOPPING: 0, STOPPED: 0, ERROR: 0 }
+    for (const p of this.processes.values()) counts[p.state]++
+    return counts
+  }
+
+  leaseSummary (): { valid: boolean, expires_in_ms: number | null, draining: boolean, renew_error: string | null, waiting: string | null } {
+    return {
+      valid: this.leaseValid(),
+      expires_in_ms: this.lease === undefined ? null : Math.round(this.lease.validUntil - performance.now()),
+      draining: this.draining,
+      renew_error: this.renewFailing ?? null,
+      waiting: this.waitingReason ?? null
+    }
+  }
+
+  status (): ProcessStatus {
+    if (!this.started) return { status: 'Stopped' }
+    const counts = this.countByState()
+    const lease = this.leaseValid() ? 'valid' : this.renewFailing !== undefined ? `not renewed (${this.renewFailing})` : 'none'
+    return { status: 'Running', details: `Profiles: ${counts.RUNNING} running, ${counts.ERROR} in error, ${counts.STARTING + counts.STOPPING} changing, Lease: ${lease}${this.draining ? ', draining' : ''}` }
+  }
+}

@@ -1,0 +1,171 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import type { Logger } from '../../node/logger.js'
+import type { Reaper } from './reaper.js'
+
+export const PROFILE_STATES = ['STARTING', 'RUNNING', 'STOPPING', 'STOPPED', 'ERROR'] as const
+export type ProfileState = typeof PROFILE_STATES[number]
+
+/** Restart backoff: BACKOFF_MIN_MS doubling per consecutive failure up to BACKOFF_MAX_MS. */
+export const BACKOFF_MIN_MS = 500
+export const BACKOFF_MAX_MS = 30_000
+/** A process up this long has recovered: the next failure starts the backoff from the bottom. */
+export const HEALTHY_AFTER_MS = 10_000
+
+/** What a worker runs for one assignment. */
+export interface ProfileSpec {
+  /** the assignment's policy id: one process per assignment */
+  assignmentId: string
+  profileId: string
+  name: string
+  kind: string
+  settings: unknown
+  slaveUrl: string
+  command: string
+}
+
+export interface ProfileProcessStatus {
+  assignment: string
+  profile_id: string
+  name: string
+  kind: string
+  state: ProfileState
+  pid: number | null
+  restarts: number
+  uptime_seconds: number | null
+  last_exit: string | null
+  next_restart_ms: number | null
+}
+
+/**
+ * One supervised profile process. It runs `command` through /bin/sh in its own process group
+ * (so a stop reaches whatever the command starts) with the profile in its environment,
+ * restarts it with exponential backoff when it exits, and stops it with SIGTERM, then SIGKILL
+ * after the grace period. Every state change is logged with the profile id.
+ */
+export class ProfileProcess {
+  state: ProfileState = 'STOPPED'
+  restarts = 0
+  private child?: ChildProcess
+  private startedAt?: number
+  private failures = 0
+  private lastExit?: string
+  private restartTimer?: NodeJS.Timeout
+  private restartAt?: number
+  private wanted = false
+  private exited?: Promise<void>
+
+  constructor (readonly spec: ProfileSpec, private readonly opts: { workerName: string, reaper: Reaper, log: Logger, onChange: () => void }) {}
+
+  private setState (state: ProfileState, fields: Record<string, unknown> = {}): void {
+    if (state === this.state) return
+    const from = this.state
+    this.state = state
+    const level = state === 'ERROR' ? 'warn' : 'info'
+    this.opts.log[level]({ profile: this.spec.profileId, name: this.spec.name, kind: this.spec.kind, from, to: state, ...fields }, `profile ${this.spec.name} ${state}`)
+    this.opts.onChange()
+  }
+
+  start (): void {
+    this.wanted = true
+    this.spawnChild()
+  }
+
+  private spawnChild (): void {
+    if (!this.wanted) return
+    this.restartAt = undefined
+    this.setState('STARTING', { command: this.spec.command })
+    const { spec } = this
+    const child = spawn('/bin/sh', ['-c', spec.command], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        PROFILE_ID: spec.profileId,
+        PROFILE_NAME: spec.name,
+        PROFILE_KIND: spec.kind,
+        PROFILE_SETTINGS: JSON.stringify(spec.settings ?? {}),
+        SLAVE_URL: spec.slaveUrl,
+        WORKER_NAME: this.opts.workerName
+      }
+    })
+    this.child = child
+    const pid = child.pid
+    if (pid !== undefined) this.opts.reaper.watch(pid)
+    let resolveExit!: () => void
+    this.exited = new Promise(resolve => { resolveExit = resolve })
+    for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
+      if (stream === null) continue
+      createInterface({ input: stream }).on('line', line => {
+        this.opts.log.info({ profile: spec.profileId, name: spec.name, stream: name, pid }, line)
+      })
+    }
+    child.on('spawn', () => {
+      this.startedAt = Date.now()
+      this.setState('RUNNING', { pid })
+    })
+    child.on('error', err => { this.lastExit = err.message })
+    child.on('close', (code, signal) => {
+      // whatever the command left behind in its group goes with it
+      if (pid !== undefined) {
+        try { process.kill(-pid, 'SIGKILL') } catch { /* group already empty */ }
+        this.opts.reaper.forget(pid)
+      }
+      this.child = undefined
+      const upMs = this.startedAt === undefined ? 0 : Date.now() - this.startedAt
+      this.startedAt = undefined
+      resolveExit()
+      if (!this.wanted) {
+        this.setState('STOPPED', { code, signal })
+        return
+      }
+      this.lastExit = signal !== null ? `killed by ${signal}` : `exit code ${String(code)}`
+      this.failures = upMs >= HEALTHY_AFTER_MS ? 1 : this.failures + 1
+      const delay = Math.min(BACKOFF_MIN_MS * 2 ** (this.failures - 1), BACKOFF_MAX_MS)
+      this.restarts++
+      this.restartAt = Date.now() + delay
+      this.setState('ERROR', { code, signal, restartInMs: delay, restarts: this.restarts })
+      this.restartTimer = setTimeout(() => { this.spawnChild() }, delay)
+    })
+  }
+
+  /** SIGTERM to the process group, SIGKILL after `graceMs`; resolves once it has exited. */
+  async stop (graceMs: number): Promise<void> {
+    this.wanted = false
+    clearTimeout(this.restartTimer)
+    this.restartAt = undefined
+    const child = this.child
+    if (child === undefined || child.pid === undefined) {
+      this.setState('STOPPED')
+      return
+    }
+    this.setState('STOPPING', { pid: child.pid, graceMs })
+    const pid = child.pid
+    const signal = (sig: NodeJS.Signals) => { try { process.kill(-pid, sig) } catch { /* gone */ } }
+    signal('SIGTERM')
+    const killer = setTimeout(() => {
+      this.opts.log.warn({ profile: this.spec.profileId, name: this.spec.name, pid, graceMs }, 'profile did not stop after SIGTERM: SIGKILL')
+      signal('SIGKILL')
+    }, graceMs)
+    await this.exited
+    clearTimeout(killer)
+  }
+
+  /** Not fully stopped: it runs, or will again after its backoff. */
+  get active (): boolean { return this.state !== 'STOPPED' }
+
+  status (): ProfileProcessStatus {
+    return {
+      assignment: this.spec.assignmentId,
+      profile_id: this.spec.profileId,
+      name: this.spec.name,
+      kind: this.spec.kind,
+      state: this.state,
+      pid: this.child?.pid ?? null,
+      restarts: this.restarts,
+      uptime_seconds: this.startedAt === undefined ? null : Math.round((Date.now() - this.startedAt) / 1000),
+      last_exit: this.lastExit ?? null,
+      next_restart_ms: this.restartAt === undefined ? null : Math.max(0, this.restartAt - Date.now())
+    }
+  }
+}

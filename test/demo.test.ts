@@ -1,0 +1,74 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { waitFor } from './helpers/net.js'
+import { ROOT } from './helpers/node-process.js'
+import { pidAlive } from './helpers/fleet.js'
+
+const OFFSETS = [0, 1, 100, 101, 200, 201, 300, 301]
+
+async function portFree (port: number): Promise<boolean> {
+  return await new Promise(resolve => {
+    const server = createServer()
+    server.once('error', () => { resolve(false) })
+    server.listen(port, '127.0.0.1', () => { server.close(() => { resolve(true) }) })
+  })
+}
+
+/** A base port whose demo ports (base + OFFSETS) are all free right now. */
+async function freeBase (): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 40_000 + Math.floor(Math.random() * 20_000)
+    if ((await Promise.all(OFFSETS.map(async o => await portFree(base + o)))).every(Boolean)) return base
+  }
+  throw new Error('no free demo port range found')
+}
+
+t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C stops all of it', async t => {
+  const base = await freeBase()
+  const home = mkdtempSync(join(tmpdir(), 'lm-demo-'))
+  t.teardown(() => { rmSync(home, { recursive: true, force: true }) })
+  // its own process group, like a shell job: Ctrl-C goes to the whole group
+  const npm = spawn('npm', ['start', '--silent', '--', '--port', String(base), '--home', home], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  npm.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  npm.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const exited = new Promise<number | null>(resolve => npm.once('exit', code => { resolve(code) }))
+  let done = false
+  t.teardown(async () => {
+    if (!done) { try { process.kill(-npm.pid!, 'SIGKILL') } catch {} }
+  })
+
+  await waitFor('the demo to be ready', () => {
+    if (npm.exitCode !== null) throw new Error(`npm start exited with ${npm.exitCode}:\n${out}`)
+    return out.includes('ledgermesh demo ready') ? true : undefined
+  }, { timeoutMs: 120_000, everyMs: 250 })
+
+  const profiles: Array<{ name: string, state: string, pid: number }> = []
+  for (const offset of [201, 301]) {
+    const body = await (await fetch(`http://127.0.0.1:${base + offset}/v1/profiles`)).json() as { profiles: typeof profiles }
+    profiles.push(...body.profiles)
+  }
+  t.same(profiles.map(p => p.name).sort(), ['acme-linkedin-1', 'acme-linkedin-2', 'acme-verify', 'globex-facebook', 'globex-mta'], 'the demo profiles, one process each')
+  t.ok(profiles.every(p => p.state === 'RUNNING' && pidAlive(p.pid)), 'every demo profile is RUNNING')
+  await waitFor('the slave to hear from every profile', async () => {
+    const body = await (await fetch(`http://127.0.0.1:${base + 101}/v1/profiles/reports`)).json() as { profiles: unknown[] }
+    return body.profiles.length === 5 ? true : undefined
+  })
+  t.pass('the slave hears from every profile')
+  t.match(out, /acme-linkedin-1\s*\|linkedin\s*\|acme/, 'the master\'s placement is printed')
+
+  process.kill(-npm.pid!, 'SIGINT')
+  const code = await Promise.race([exited, new Promise<string>(resolve => setTimeout(() => { resolve('timeout') }, 60_000).unref())])
+  done = code !== 'timeout'
+  t.not(code, 'timeout', 'npm start ends on Ctrl-C')
+  t.match(out, /ledgermesh demo: stopped/, 'the demo stopped its network before exiting')
+  await waitFor('every profile process to be gone', () => profiles.every(p => !pidAlive(p.pid)) ? true : undefined, { timeoutMs: 15_000 })
+  t.pass('no profile process is left')
+  for (const offset of OFFSETS) {
+    t.ok(await portFree(base + offset), `port ${base + offset} is free again (its node stopped)`)
+  }
+})
