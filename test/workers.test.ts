@@ -57,6 +57,8 @@ t.test('allocation respects slots and kinds; what has no capacity waits and is p
   })
   const slaveView = await slave.ok('get profiles')
   t.match(slaveView.text, /li-1\s*\|linkedin\s*\|w1\s*\|\d+/, 'get profiles on the slave shows where li-1 runs')
+  const li1Id = (await processesOf(w1))[0].profile_id
+  t.match(w1.logs(), new RegExp(`"profile":"${li1Id}".*"stream":"stdout".*linkedin profile li-1 started`), 'the runner\'s output is in the worker\'s log with the profile id')
   const w1View = await w1.ok('get profiles')
   t.match(w1View.text, /li-1\s*\|linkedin\s*\|RUNNING\s*\|\d+\s*\|0\s/, 'get profiles on the worker: state, pid, restarts')
 })
