@@ -11,7 +11,7 @@ export type StoreConfig =
 export function openStore (config: StoreConfig): LedgerStore {
   switch (config.type) {
     case 'level':
-      return new LevelStore({ path: config.path })
+      return new LevelStore({ path: config.path, durable: config.durable })
     case 'psql': {
       const { host, port, user, password, database, schema } = config
       return new PgStore({ host, port, user, password, database, schema })

@@ -1,0 +1,81 @@
+import t from 'tap'
+import { waitFor } from './helpers/net.js'
+import { type NodeProcess, startNode } from './helpers/node-process.js'
+import { TcpProxy } from './helpers/tcp-proxy.js'
+
+// Partitions (issue 8): a replica paused with SIGSTOP, and a replica cut off by a proxy, while
+// clients insert. Each comes back and converges; no node's head ever moves backwards (every
+// node's head is recorded throughout).
+
+const SYNC_MS = 2000
+
+async function headOf (node: NodeProcess): Promise<number | undefined> {
+  try {
+    const response = await fetch(`${node.url}/v1/ledger/head`, { signal: AbortSignal.timeout(1000) })
+    return response.ok ? (await response.json() as { seq: number }).seq : undefined
+  } catch { return undefined }
+}
+
+/** Polls every node's head until stopped; `backwards` lists any head that went down. */
+function recordHeads (nodes: NodeProcess[]): { stop: () => Promise<void>, backwards: string[], samples: () => number } {
+  const last = new Map<string, number>()
+  const backwards: string[] = []
+  let samples = 0
+  let running = true
+  const loop = (async () => {
+    while (running) {
+      await Promise.all(nodes.map(async node => {
+        const seq = await headOf(node)
+        if (seq === undefined) return
+        samples++
+        const before = last.get(node.name) ?? 0
+        if (seq < before) backwards.push(`${node.name}: ${before} → ${seq}`)
+        last.set(node.name, Math.max(before, seq))
+      }))
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  })()
+  return { stop: async () => { running = false; await loop }, backwards, samples: () => samples }
+}
+
+t.test('a replica paused (SIGSTOP) or cut off during inserts converges after it comes back; heads never move backwards', async t => {
+  const master = await startNode(t, { type: 'master', name: 'm' })
+  const proxy = new TcpProxy({ host: '127.0.0.1', port: master.tcpPort })
+  await proxy.start()
+  t.teardown(async () => { await proxy.stop() })
+  const paused = await startNode(t, { type: 'slave', name: 'paused', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: `${SYNC_MS} ms` } })
+  const cut = await startNode(t, { type: 'slave', name: 'cut', env: { LEDGER_CONN: `127.0.0.1:${proxy.port}`, BLOCKCHAIN_SYNC: `${SYNC_MS} ms` } })
+  const steady = await startNode(t, { type: 'slave', name: 'steady', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: `${SYNC_MS} ms` } })
+  const recorder = recordHeads([master, paused, cut, steady])
+
+  let inserted = 0
+  let stop = false
+  const client = (async () => {
+    for (let n = 0; n < 2000 && !stop; n++) {
+      const response = await fetch(`${master.url}/v1/policies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ item: { name: `i${n}` } }) })
+      if (response.status === 201) inserted++
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+  })()
+  await waitFor('some inserts', () => inserted >= 20 ? true : undefined)
+  paused.proc.kill('SIGSTOP')
+  proxy.partition()
+  const before = inserted
+  await waitFor('inserts while the two replicas are away', () => inserted >= before + 100 ? true : undefined, { timeoutMs: 30_000 })
+  const pausedHead = await headOf(steady)
+  t.ok(pausedHead !== undefined && pausedHead > before, 'the steady replica follows meanwhile')
+  paused.proc.kill('SIGCONT')
+  proxy.heal()
+  stop = true
+  await client
+  const masterHead = (await headOf(master))!
+  const comeBack = Date.now()
+  for (const node of [paused, cut, steady]) {
+    await waitFor(`${node.name} to converge on ${masterHead}`, async () => await headOf(node) === masterHead ? true : undefined, { timeoutMs: SYNC_MS + 15_000 })
+  }
+  t.comment(`both returned replicas converged ${Date.now() - comeBack} ms after coming back (sync interval ${SYNC_MS} ms)`)
+  t.pass('every replica converged on the master\'s head')
+  await recorder.stop()
+  t.ok(recorder.samples() > 50, `${recorder.samples()} head samples recorded`)
+  t.same(recorder.backwards, [], 'no head ever moved backwards')
+})
