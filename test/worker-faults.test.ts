@@ -86,3 +86,30 @@ t.test('a worker cut off from the master stops its profiles before they are reas
   const resumed = await w2.ok('worker resume')
   t.match(resumed.text, /takes profiles again/)
 })
+
+t.test('a frozen worker (SIGSTOP): the reaper kills its profiles when its lease runs out, before they move', async t => {
+  const master = await startMaster(t)
+  const slave = await startSlave(t, master, 'slave-a', 5)
+  const w1 = await startWorker(t, master, { name: 'w1', slave: 'slave-a', slots: 3, kinds: ['mta'] })
+  await insert(master, { subaccount: { name: 'acme' } })
+  await profile(master, 'm', 'mta', 'acme')
+  await waitRunning(w1, ['m'])
+  const w2 = await startWorker(t, master, { name: 'w2', slave: 'slave-a', slots: 3, kinds: ['mta'] })
+  const runner = await waitFor('m reporting from w1', async () => (await slaveRuns(slave)).runs.get('m')?.find(r => r.worker === 'w1')?.pid)
+
+  w1.proc.kill('SIGSTOP')
+  t.teardown(() => { w1.proc.kill('SIGCONT') })
+  await waitFor('the frozen worker\'s runner to be killed', () => pidAlive(runner) ? undefined : true, { timeoutMs: 20_000 })
+  t.pass('the reaper killed the profile of the frozen worker')
+  await waitRunning(w2, ['m'], 40_000)
+  const report = await waitFor('m reporting from w2', async () => {
+    const r = await slaveRuns(slave)
+    return r.runs.get('m')?.some(run => run.worker === 'w2') === true ? r : undefined
+  })
+  t.same(report.overlaps, [], 'no overlap between the frozen worker and the new one')
+
+  w1.proc.kill('SIGCONT')
+  await waitFor('w1 to hold a lease again', async () => (await getJson(w1, '/v1/profiles')).lease.valid === true ? true : undefined, { timeoutMs: 30_000 })
+  t.same(await processesOf(w1), [], 'w1, thawed, does not restart the moved profile')
+  t.same((await slaveRuns(slave)).overlaps, [], 'still no overlap after it thawed')
+})

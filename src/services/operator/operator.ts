@@ -110,6 +110,9 @@ export class Operator implements Service {
       const grant = await this.opts.lease.renew(this.opts.master, { worker: this.opts.workerName, running: [...new Set(running)], draining: this.draining })
       const wasValid = this.leaseValid()
       this.lease = { validUntil: sentAt + grant.ttlMs, grant }
+      // backstop if this process freezes: the reaper kills the profiles once the lease and
+      // the kill grace are over (the master waits the whole grace, twice as long)
+      this.reaper.killAfter(Date.now() + (this.lease.validUntil - performance.now()) + this.killGraceMs() + 100)
       if (!wasValid || this.renewFailing !== undefined) this.opts.log.info({ ttlMs: grant.ttlMs, graceMs: grant.graceMs, minSeq: grant.minSeq }, 'lease granted by the master')
       this.renewFailing = undefined
       next = Math.max(100, Math.floor(grant.ttlMs / 3))
@@ -200,7 +203,8 @@ export class Operator implements Service {
         workerName: this.opts.workerName,
         reaper: this.reaper,
         log: this.opts.log,
-        onChange: () => { this.restartsTotal = [...this.processes.values()].reduce((n, p) => n + p.restarts, 0) }
+        onChange: () => { this.restartsTotal = [...this.processes.values()].reduce((n, p) => n + p.restarts, 0) },
+        mayRun: () => this.leaseValid() && this.opts.ledger.head.seq >= (this.lease?.grant.minSeq ?? Infinity)
       })
       this.processes.set(id, process)
       process.start()

@@ -55,7 +55,14 @@ export class ProfileProcess {
   private wanted = false
   private exited?: Promise<void>
 
-  constructor (readonly spec: ProfileSpec, private readonly opts: { workerName: string, reaper: Reaper, log: Logger, onChange: () => void }) {}
+  constructor (readonly spec: ProfileSpec, private readonly opts: {
+    workerName: string
+    reaper: Reaper
+    log: Logger
+    onChange: () => void
+    /** asked before every restart: may this worker run profiles right now (lease valid, replica current)? */
+    mayRun: () => boolean
+  }) {}
 
   private setState (state: ProfileState, fields: Record<string, unknown> = {}): void {
     if (state === this.state) return
@@ -125,8 +132,15 @@ export class ProfileProcess {
       this.restarts++
       this.restartAt = Date.now() + delay
       this.setState('ERROR', { code, signal, restartInMs: delay, restarts: this.restarts })
-      this.restartTimer = setTimeout(() => { this.spawnChild() }, delay)
+      this.restartTimer = setTimeout(() => { this.restartWhenAllowed() }, delay)
     })
+  }
+
+  /** A restart waits while the worker may not run profiles (its lease lapsed meanwhile). */
+  private restartWhenAllowed (): void {
+    if (!this.wanted) return
+    if (this.opts.mayRun()) { this.spawnChild(); return }
+    this.restartTimer = setTimeout(() => { this.restartWhenAllowed() }, 200)
   }
 
   /** SIGTERM to the process group, SIGKILL after `graceMs`; resolves once it has exited. */

@@ -25,6 +25,8 @@ export class Reaper {
   /** A new process group to kill if the worker dies. */
   watch (pgid: number): void { this.child?.stdin?.write(`+${pgid}\n`) }
   forget (pgid: number): void { this.child?.stdin?.write(`-${pgid}\n`) }
+  /** After this wall-clock time without a newer call, the reaper kills every group it watches. */
+  killAfter (epochMs: number): void { this.child?.stdin?.write(`@${Math.ceil(epochMs)}\n`) }
 
   stop (): void {
     const child = this.child
