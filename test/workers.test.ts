@@ -35,8 +35,10 @@ t.test('allocation respects slots and kinds; what has no capacity waits and is p
   const metrics = await (await fetch(`${master.url}/metrics`)).text()
   t.match(metrics, /ledgermesh_unassigned\{[^}]*type="profile"[^}]*\} 2/, '/metrics counts the 2 waiting profiles')
   t.match(metrics, /ledgermesh_unassigned\{[^}]*type="subaccount"[^}]*\} 1/, '/metrics counts the waiting sub-account')
-  const status = await master.ok('get profiles')
-  t.match(status.text, /li-2.*unassigned/, 'get profiles on the master shows what waits')
+  const view = await master.ok('get profiles')
+  t.match(view.text, /li-2.*unassigned/, 'get profiles on the master shows what waits')
+  const status = await master.ok('get status')
+  t.match(status.text, /unassigned: .*profile li-2 \(no live worker/, 'get status on the master says what waits, and why')
 
   // capacity joins: a worker with room for both kinds, and a second slave
   const w2 = await startWorker(t, master, { name: 'w2', slave: 'slave-a', slots: 2, kinds: ['linkedin', 'email'] })

@@ -41,11 +41,16 @@ export function registerNodeCommands (executor: Executor, node: LedgerMeshNode):
             ...node.syncProtocol.stats,
             ...(node.sync instanceof Replicator ? { lag: node.sync.lag, recovered: node.sync.recovered, outbox: node.sync.outboxSize } : {}),
             ...(node.replicaRecovery !== undefined ? { rebuilt_from_zero: node.replicaRecovery } : {})
-          }
+          },
+      allocation: node.allocator?.summary(),
+      profiles: node.operator === undefined ? undefined : { lease: node.operator.leaseSummary(), by_state: node.operator.countByState() }
     }
     if (formatJson(new WhereArgs(cmd, ctx))) return jsonOutput(status)
     const head = node.hasLedger ? `, ledger head seq ${node.ledger.head.seq}` : ''
-    return textOutput(`${status.assigned_name} running (${node.role}${head})`, status)
+    const unplaced = status.allocation?.unplaced ?? []
+    const waiting = status.allocation === undefined ? '' : unplaced.length === 0 ? ', everything assigned' : `, unassigned: ${unplaced.map(u => `${u.type} ${u.name} (${u.reason})`).join('; ')}`
+    const profiles = status.profiles === undefined ? '' : `, ${status.profiles.by_state.RUNNING} profiles running, lease ${status.profiles.lease.valid ? 'valid' : 'not valid'}`
+    return textOutput(`${status.assigned_name} running (${node.role}${head})${waiting}${profiles}`, status)
   })
 
   executor.register('run tcp server', async (cmd, ctx) => {
