@@ -1,7 +1,8 @@
 import protobuf from 'protobufjs'
-import { LedgerMeshError, errorMessage } from '../../errors.js'
+import { LedgerMeshError } from '../../errors.js'
 import type { EntryOp } from '../entry.js'
 import { WIRE_VERSION } from './constants.js'
+import { decodeWire, malformed } from '../wire.js'
 
 /**
  * The insert protocol's two messages (proto3, read by protobufjs reflection): one request,
@@ -62,20 +63,8 @@ export interface InsertResponse {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
-function bad (what: string, problem: string, details: Record<string, unknown> = {}): LedgerMeshError {
-  return new LedgerMeshError('bad_message', `malformed ${what}: ${problem}`, details)
-}
-
-function decodeWire<T> (type: protobuf.Type, data: Uint8Array, what: string): T {
-  try {
-    return type.toObject(type.decode(data), TO_OBJECT) as T
-  } catch (err) {
-    throw bad(what, errorMessage(err))
-  }
-}
-
 function boundedString (value: unknown, max: number, what: string): string {
-  if (typeof value !== 'string' || value.length > max) throw bad(what, `a string of at most ${max} characters is expected`)
+  if (typeof value !== 'string' || value.length > max) throw malformed(what, `a string of at most ${max} characters is expected`)
   return value
 }
 
@@ -92,17 +81,17 @@ export function encodeInsertRequest (req: InsertRequest): Uint8Array {
  * with `details.insertError` = `unsupported_version`, before the other fields are read.
  */
 export function decodeInsertRequest (data: Uint8Array): InsertRequest {
-  const o = decodeWire<WireInsertRequest>(InsertRequestType, data, 'insert request')
+  const o = decodeWire<WireInsertRequest>(InsertRequestType, data, 'insert request', TO_OBJECT)
   if (o.version !== WIRE_VERSION) {
     throw new LedgerMeshError('bad_message', `insert wire version ${o.version} is not supported (this node speaks ${WIRE_VERSION})`,
       { insertError: 'unsupported_version', version: o.version })
   }
-  if (o.op !== 'PUT' && o.op !== 'DELETE') throw bad('insert request', `unknown op ${String(o.op)}`)
+  if (o.op !== 'PUT' && o.op !== 'DELETE') throw malformed('insert request', `unknown op ${String(o.op)}`)
   let policy: string
   try {
     policy = utf8.decode(o.policy)
   } catch {
-    throw bad('insert request', 'policy is not UTF-8')
+    throw malformed('insert request', 'policy is not UTF-8')
   }
   return { version: o.version, op: o.op === 'PUT' ? 'put' : 'delete', policy }
 }
@@ -118,8 +107,8 @@ export function encodeInsertResponse (res: InsertResponse): Uint8Array {
 }
 
 export function decodeInsertResponse (data: Uint8Array): InsertResponse {
-  const o = decodeWire<WireInsertResponse>(InsertResponseType, data, 'insert response')
-  if (!Number.isSafeInteger(o.seq) || o.seq < 0) throw bad('insert response', `seq ${String(o.seq)} is not a safe non-negative integer`)
+  const o = decodeWire<WireInsertResponse>(InsertResponseType, data, 'insert response', TO_OBJECT)
+  if (!Number.isSafeInteger(o.seq) || o.seq < 0) throw malformed('insert response', `seq ${String(o.seq)} is not a safe non-negative integer`)
   const response = {
     ok: o.ok,
     seq: o.seq,
@@ -128,7 +117,7 @@ export function decodeInsertResponse (data: Uint8Array): InsertResponse {
     errorMessage: boundedString(o.error_message, MAX_ERROR_MESSAGE_CHARS, 'insert response error_message')
   }
   if (response.ok ? response.seq === 0 : response.errorCode === '') {
-    throw bad('insert response', response.ok ? 'accepted without a seq' : 'refused without an error code')
+    throw malformed('insert response', response.ok ? 'accepted without a seq' : 'refused without an error code')
   }
   return response
 }

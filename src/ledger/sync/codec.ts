@@ -5,6 +5,7 @@ import { MAX_POLICY_BYTES, type Policy } from '../../policies/policy.js'
 import { type Entry, GENESIS_HASH } from '../entry.js'
 import type { SignedHead } from '../head.js'
 import { SYNC_ERROR, WIRE_VERSION } from './constants.js'
+import { decodeWire, malformed } from '../wire.js'
 import {
   SyncRequestType, SyncResponseType, TO_OBJECT, WireEntryType, WireHeadType,
   type WireEntry, type WireHead, type WireSyncRequest, type WireSyncResponse
@@ -59,32 +60,20 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 const toBytes = (hex: string): Uint8Array => Buffer.from(hex, 'hex')
 const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
 
-function bad (what: string, problem: string, details: Record<string, unknown> = {}): LedgerMeshError {
-  return new LedgerMeshError('bad_message', `malformed ${what}: ${problem}`, details)
-}
-
-function decodeWire<T> (type: protobuf.Type, data: Uint8Array, what: string): T {
-  try {
-    return type.toObject(type.decode(data), TO_OBJECT) as T
-  } catch (err) {
-    throw bad(what, errorMessage(err))
-  }
-}
-
 function seqOf (value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw bad(what, `seq ${String(value)} is not a safe non-negative integer`)
+    throw malformed(what, `seq ${String(value)} is not a safe non-negative integer`)
   }
   return value
 }
 
 function fixedBytes (value: Uint8Array, length: number, what: string): string {
-  if (value.byteLength !== length) throw bad(what, `${value.byteLength} bytes where ${length} are expected`)
+  if (value.byteLength !== length) throw malformed(what, `${value.byteLength} bytes where ${length} are expected`)
   return toHex(value)
 }
 
 function boundedString (value: unknown, max: number, what: string): string {
-  if (typeof value !== 'string' || value.length > max) throw bad(what, `a string of at most ${max} characters is expected`)
+  if (typeof value !== 'string' || value.length > max) throw malformed(what, `a string of at most ${max} characters is expected`)
   return value
 }
 
@@ -112,7 +101,7 @@ export function encodeRequest (req: SyncRequest): Uint8Array {
  * `unsupported_version`, before its other fields are looked at (they may mean other things).
  */
 export function decodeRequest (data: Uint8Array): SyncRequest {
-  const o = decodeWire<WireSyncRequest>(SyncRequestType, data, 'sync request')
+  const o = decodeWire<WireSyncRequest>(SyncRequestType, data, 'sync request', TO_OBJECT)
   if (o.version !== WIRE_VERSION) {
     throw new LedgerMeshError('bad_message', `sync wire version ${o.version} is not supported (this node speaks ${WIRE_VERSION})`,
       { syncError: SYNC_ERROR.unsupportedVersion, version: o.version })
@@ -180,21 +169,21 @@ export function encodeResponse (res: SyncResponse): Uint8Array {
 }
 
 function decodePolicy (bytes: Uint8Array, seq: number): Policy {
-  if (bytes.byteLength > MAX_POLICY_BYTES) throw bad(`sync entry ${seq}`, `policy of ${bytes.byteLength} bytes is over the ${MAX_POLICY_BYTES}-byte limit`)
+  if (bytes.byteLength > MAX_POLICY_BYTES) throw malformed(`sync entry ${seq}`, `policy of ${bytes.byteLength} bytes is over the ${MAX_POLICY_BYTES}-byte limit`)
   let value: unknown
   try {
     value = JSON.parse(utf8.decode(bytes))
   } catch (err) {
-    throw bad(`sync entry ${seq}`, `policy is not UTF-8 JSON: ${errorMessage(err)}`)
+    throw malformed(`sync entry ${seq}`, `policy is not UTF-8 JSON: ${errorMessage(err)}`)
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`sync entry ${seq}`, 'policy is not a JSON object')
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed(`sync entry ${seq}`, 'policy is not a JSON object')
   return value as Policy
 }
 
 function decodeEntry (e: WireEntry): Entry {
   const seq = seqOf(e.seq, 'sync entry')
-  if (seq === 0) throw bad('sync entry', 'seq 0 holds no entry')
-  if (e.op !== 'PUT' && e.op !== 'DELETE') throw bad(`sync entry ${seq}`, `unknown op ${String(e.op)}`)
+  if (seq === 0) throw malformed('sync entry', 'seq 0 holds no entry')
+  if (e.op !== 'PUT' && e.op !== 'DELETE') throw malformed(`sync entry ${seq}`, `unknown op ${String(e.op)}`)
   return {
     seq,
     op: e.op === 'PUT' ? 'put' : 'delete',
@@ -215,7 +204,7 @@ function decodeHead (h: WireHead): SignedHead {
 }
 
 export function decodeResponse (data: Uint8Array): SyncResponse {
-  const o = decodeWire<WireSyncResponse>(SyncResponseType, data, 'sync response')
+  const o = decodeWire<WireSyncResponse>(SyncResponseType, data, 'sync response', TO_OBJECT)
   const code = boundedString(o.error_code, MAX_ERROR_CODE_CHARS, 'sync response error_code')
   const message = boundedString(o.error_message, MAX_ERROR_MESSAGE_CHARS, 'sync response error_message')
   return {

@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs'
-import { LedgerMeshError, errorMessage } from '../../errors.js'
 import { MAX_RUNNING, WIRE_VERSION } from './constants.js'
+import { decodeWire, malformed } from '../../ledger/wire.js'
 
 /**
  * The lease protocol's two messages (proto3, read by protobufjs reflection). A worker says
@@ -49,28 +49,16 @@ export interface LeaseResponse {
   errorMessage: string
 }
 
-function bad (what: string, problem: string): LedgerMeshError {
-  return new LedgerMeshError('bad_message', `malformed ${what}: ${problem}`)
-}
-
-function decodeWire<T> (type: protobuf.Type, data: Uint8Array, what: string): T {
-  try {
-    return type.toObject(type.decode(data), TO_OBJECT) as T
-  } catch (err) {
-    throw bad(what, errorMessage(err))
-  }
-}
-
 export function encodeLeaseRequest (req: LeaseRequest): Uint8Array {
   return LeaseRequestType.encode(LeaseRequestType.fromObject(req)).finish()
 }
 
 export function decodeLeaseRequest (data: Uint8Array): LeaseRequest {
-  const o = decodeWire<LeaseRequest>(LeaseRequestType, data, 'lease request')
-  if (o.version !== WIRE_VERSION) throw bad('lease request', `wire version ${o.version} is not supported (this node speaks ${WIRE_VERSION})`)
-  if (o.worker === '' || o.worker.length > 128) throw bad('lease request', 'worker must be a name of 1 to 128 characters')
-  if (o.running.length > MAX_RUNNING) throw bad('lease request', `more than ${MAX_RUNNING} running profiles`)
-  if (o.running.some(id => !/^[0-9a-f]{64}$/.test(id))) throw bad('lease request', 'running holds something that is not a policy id')
+  const o = decodeWire<LeaseRequest>(LeaseRequestType, data, 'lease request', TO_OBJECT)
+  if (o.version !== WIRE_VERSION) throw malformed('lease request', `wire version ${o.version} is not supported (this node speaks ${WIRE_VERSION})`)
+  if (o.worker === '' || o.worker.length > 128) throw malformed('lease request', 'worker must be a name of 1 to 128 characters')
+  if (o.running.length > MAX_RUNNING) throw malformed('lease request', `more than ${MAX_RUNNING} running profiles`)
+  if (o.running.some(id => !/^[0-9a-f]{64}$/.test(id))) throw malformed('lease request', 'running holds something that is not a policy id')
   return o
 }
 
@@ -86,9 +74,9 @@ export function encodeLeaseResponse (res: LeaseResponse): Uint8Array {
 }
 
 export function decodeLeaseResponse (data: Uint8Array): LeaseResponse {
-  const o = decodeWire<{ ok: boolean, ttl_ms: number, grace_ms: number, min_seq: number, error_code: string, error_message: string }>(LeaseResponseType, data, 'lease response')
-  if (!Number.isSafeInteger(o.min_seq) || o.min_seq < 0) throw bad('lease response', `min_seq ${String(o.min_seq)} is not a safe integer`)
-  if (o.ok && o.ttl_ms === 0) throw bad('lease response', 'granted without a ttl')
-  if (!o.ok && o.error_code === '') throw bad('lease response', 'refused without an error code')
+  const o = decodeWire<{ ok: boolean, ttl_ms: number, grace_ms: number, min_seq: number, error_code: string, error_message: string }>(LeaseResponseType, data, 'lease response', TO_OBJECT)
+  if (!Number.isSafeInteger(o.min_seq) || o.min_seq < 0) throw malformed('lease response', `min_seq ${String(o.min_seq)} is not a safe integer`)
+  if (o.ok && o.ttl_ms === 0) throw malformed('lease response', 'granted without a ttl')
+  if (!o.ok && o.error_code === '') throw malformed('lease response', 'refused without an error code')
   return { ok: o.ok, ttlMs: o.ttl_ms, graceMs: o.grace_ms, minSeq: o.min_seq, errorCode: o.error_code.slice(0, 64), errorMessage: o.error_message.slice(0, 4096) }
 }
