@@ -92,7 +92,7 @@ t.test('kill -9 a replica during catch-up: it restarts from what it kept and con
   const replica = await startNode(t, { type: 'slave', name: 'r', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second' }, noWait: true })
   // kill it as soon as it has applied something (it may be mid-catch-up, or already done)
   const partial = await waitFor('the replica to apply its first batch', () => {
-    const line = replica.stderr.find(l => l.includes('"msg":"sync batch applied"') || l.includes('"msg":"ledger connected"') && !l.includes('"head":0'))
+    const line = replica.stderr.find(l => l.includes('"msg":"sync batch applied"') || l.includes('"msg":"sync pull applied entries"') || l.includes('"msg":"ledger connected"') && !l.includes('"head":0'))
     return line !== undefined ? line : undefined
   }, { timeoutMs: 30_000, everyMs: 5 })
   await replica.kill()

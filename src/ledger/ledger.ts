@@ -7,6 +7,7 @@ import { validatePolicy, verifyPolicy } from '../policies/validate.js'
 import { authorizeOp, type AuthContext } from '../policies/authorize.js'
 import { prepareTombstone } from '../policies/prepare.js'
 import { DECLARATION_TYPES } from '../policies/schemas.js'
+import { verifyPool } from '../policies/verify-pool.js'
 import { type Entry, type LedgerOp, GENESIS_HASH, verifyChainLinks } from './entry.js'
 import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
 import type { LedgerStore } from './store.js'
@@ -249,25 +250,42 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * exactly the same state. `record` applies an accepted op to the view.
    */
   private batchAuthContext (): { ctx: AuthContext, record: (op: LedgerOp) => void } {
+    // What the batch added and removed so far, indexed so each check is O(1): a catch-up
+    // batch holds thousands of entries.
     const added = new Map<string, Policy>()
     const removed = new Set<string>()
+    const addedByName = new Map<string, string>()
+    const addedAdminKeys = new Map<string, string>()
+    const nameKey = (type: string, name: unknown) => `${type}\u0000${String(name)}`
     const base = this.authContext()
     const ctx: AuthContext = {
       masterKey: this.trustedMasterKey,
-      isAdmin: key => [...added.values()].some(p => policyType(p) === 'admin' && policyBody(p).key === key) || base.isAdmin(key),
+      isAdmin: key => addedAdminKeys.has(key) || base.isAdmin(key),
       getPolicy: id => removed.has(id) ? undefined : added.get(id) ?? base.getPolicy(id),
       findByName: (type, name) => {
-        const inBatch = [...added.values()].reverse().find(p => policyType(p) === type && policyBody(p).name === name)
-        if (inBatch !== undefined) return inBatch
+        const inBatch = addedByName.get(nameKey(type, name))
+        if (inBatch !== undefined) return added.get(inBatch)
         const live = base.findByName(type, name)
         return live !== undefined && removed.has(policyId(live)) ? undefined : live
       }
     }
     const record = (op: LedgerOp): void => {
       if (op.op === 'put') {
-        added.set(policyId(op.policy), op.policy)
+        const id = policyId(op.policy)
+        const type = policyType(op.policy)
+        const body = policyBody(op.policy)
+        added.set(id, op.policy)
+        if (body.name !== undefined) addedByName.set(nameKey(type, body.name), id)
+        if (type === 'admin' && typeof body.key === 'string') addedAdminKeys.set(body.key, id)
       } else {
         const target = String(policyBody(op.policy).policy_id)
+        const policy = added.get(target)
+        if (policy !== undefined) {
+          const body = policyBody(policy)
+          const key = nameKey(policyType(policy), body.name)
+          if (addedByName.get(key) === target) addedByName.delete(key)
+          if (typeof body.key === 'string' && addedAdminKeys.get(body.key) === target) addedAdminKeys.delete(body.key)
+        }
         added.delete(target)
         removed.add(target)
       }
@@ -279,11 +297,13 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * Replicas re-check what the master checked: each policy's own signature and the
    * authorization rules, entry by entry, against the state as the batch changes it.
    */
-  private checkBatchAuthorization (entries: Entry[]): void {
+  private async checkBatchAuthorization (entries: Entry[]): Promise<void> {
+    // author signatures on every core first; errors are still reported in entry order
+    const badSignature = await verifyPool.firstInvalid(entries.map(e => e.policy))
     const { ctx, record } = this.batchAuthContext()
-    for (const entry of entries) {
+    for (const [i, entry] of entries.entries()) {
       validatePolicy(entry.policy)
-      verifyPolicy(entry.policy)
+      if (i === badSignature) verifyPolicy(entry.policy)
       try {
         authorizeOp({ op: entry.op, policy: entry.policy }, ctx)
       } catch (err) {
@@ -300,6 +320,21 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * authorization. A batch that fails any check is rejected whole; the replica stays put.
    */
   async applyBatch (entries: Entry[], head: SignedHead): Promise<void> {
+    // one batch at a time: the checks below read the head the previous batch left
+    const previous = this.applying
+    let done!: () => void
+    this.applying = new Promise(resolve => { done = resolve })
+    try {
+      await previous
+      await this.applyBatchNow(entries, head)
+    } finally {
+      done()
+    }
+  }
+
+  private applying: Promise<void> = Promise.resolve()
+
+  private async applyBatchNow (entries: Entry[], head: SignedHead): Promise<void> {
     if (this.trustedMasterKey === undefined) {
       // Trust on first use: the first signed head this replica accepts pins the master key.
       this.trustedMasterKey = head.publicKey
@@ -316,7 +351,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     if (last.seq !== head.seq || last.hash !== head.hash) {
       throw new LedgerMeshError('chain_broken', `sync batch ends at seq ${last.seq}, but the signed head is seq ${head.seq}`)
     }
-    this.checkBatchAuthorization(entries)
+    await this.checkBatchAuthorization(entries)
     await this.store.append(entries, head)
     this.applyToState(entries)
     this.currentSignedHead = head

@@ -1,0 +1,26 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { VerifyPool } from '../src/policies/verify-pool.js'
+import { Ed25519Signer } from '../src/policies/keys.js'
+import { preparePolicy } from '../src/policies/prepare.js'
+import type { Policy } from '../src/policies/policy.js'
+
+// The replica's parallel signature check finds the same first bad policy as a sequential one,
+// wherever it sits in the batch (the calling thread's share or a worker's).
+
+t.test('the pool reports the first policy whose signature does not verify', async t => {
+  const signer = new Ed25519Signer(randomBytes(32))
+  const policies: Policy[] = Array.from({ length: 900 }, (_, i) => preparePolicy({ item: { name: `p${i}` } }, signer))
+  const pool = new VerifyPool(1)
+  t.teardown(async () => { await pool.close() })
+  t.equal(await pool.firstInvalid(policies), -1, 'all valid')
+  for (const at of [3, 450, 899]) {
+    const tampered = policies.map(p => p)
+    tampered[at] = { item: { ...(policies[at] as { item: Record<string, string> }).item, name: 'changed' } }
+    t.equal(await pool.firstInvalid(tampered), at, `a tampered policy at ${at}`)
+  }
+  const two = policies.map(p => p)
+  for (const at of [700, 20]) two[at] = { item: { ...(policies[at] as { item: Record<string, string> }).item, name: 'changed' } }
+  t.equal(await pool.firstInvalid(two), 20, 'the first of two')
+  t.equal(await new VerifyPool(0).firstInvalid(two), 20, 'the same without threads')
+})
