@@ -1,35 +1,60 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { cpus } from 'node:os'
-import { propagation } from './propagation.js'
+import { cpus, loadavg, totalmem } from 'node:os'
+import { propagations } from './propagation.js'
+import { catchUp } from './catch-up.js'
+import { steadyState } from './steady-state.js'
+import { insertThroughput } from './insert-throughput.js'
+import { queryLatency } from './query-latency.js'
+import { replicaMemory } from './replica-memory.js'
+import { verifyRate } from './verify-rate.js'
 
 /**
- * `npm run bench` runs every benchmark; `npm run bench -- <name>` one of them. Each writes
- * bench/results/<name>.json and prints a summary table.
+ * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
+ * writes bench/results/<name>.json and prints a table. Sizes come from env vars, so a smoke
+ * run can use tiny ones:
+ *   BENCH_REPLICAS (propagation, default 5,20,50), BENCH_INSERTS (per replica count, 50),
+ *   BENCH_POLICIES (ledger size, default 100000; catch-up takes a list, default 10000,100000),
+ *   BENCH_RUNS, BENCH_ROUNDS (steady-state rounds, 20), BENCH_KEEPALIVE_WINDOW_MS,
+ *   BENCH_SEQUENTIAL_INSERTS (1000), BENCH_CONCURRENT_INSERTS (20000), BENCH_CLIENTS (64),
+ *   BENCH_STORES (level,psql), BENCH_QUERY_ITERATIONS (2000), BENCH_VERIFY (20000),
+ *   BENCH_VERIFY_BATCH (10000).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
-  propagation: async () => {
-    const sizes = (process.env.BENCH_REPLICAS ?? '20').split(',').map(Number)
-    const inserts = Number(process.env.BENCH_INSERTS ?? 50)
-    const rows: object[] = []
-    for (const replicas of sizes) rows.push(await propagation({ replicas, inserts }))
-    return rows
-  }
+  propagation: propagations,
+  'catch-up': catchUp,
+  'steady-state': steadyState,
+  'insert-throughput': insertThroughput,
+  'query-latency': queryLatency,
+  memory: replicaMemory,
+  verify: verifyRate
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))
 const names = requested.length > 0 ? requested : Object.keys(BENCHMARKS)
+const unknown = names.filter(n => BENCHMARKS[n] === undefined)
+if (unknown.length > 0) {
+  process.stderr.write(`unknown benchmark '${unknown.join(', ')}'; known: ${Object.keys(BENCHMARKS).join(', ')}\n`)
+  process.exit(2)
+}
 const resultsDir = join(import.meta.dirname, 'results')
 mkdirSync(resultsDir, { recursive: true })
+const machine = { cpus: cpus().length, model: cpus()[0]?.model, memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version }
 for (const name of names) {
-  const run = BENCHMARKS[name]
-  if (run === undefined) {
-    process.stderr.write(`unknown benchmark '${name}'; known: ${Object.keys(BENCHMARKS).join(', ')}\n`)
-    process.exit(2)
+  const started = Date.now()
+  const load = loadavg()[0]
+  const rows = await BENCHMARKS[name]()
+  const result = {
+    benchmark: name,
+    date: new Date().toISOString(),
+    seconds: Math.round((Date.now() - started) / 1000),
+    machine: { ...machine, loadavg_1m: { start: Number(load.toFixed(2)), end: Number(loadavg()[0].toFixed(2)) } },
+    rows
   }
-  const rows = await run()
-  const result = { benchmark: name, date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, rows }
   writeFileSync(join(resultsDir, `${name}.json`), JSON.stringify(result, null, 2) + '\n')
-  console.log(JSON.stringify(result))
+  console.log(`\n${name} (${result.seconds} s; ${machine.model}, ${machine.cpus} cores, node ${machine.node})`)
   console.table(rows)
 }
+// Worker threads (the verify pool) and libp2p timers may outlive the benchmarks; every child
+// process and database was cleaned up above.
+process.exit(0)
