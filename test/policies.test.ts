@@ -1,6 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { randomBytes } from 'node:crypto'
+import { LedgerMeshError } from '../src/errors.js'
 import {
   Ed25519Signer, canonicalJson, contentId, preparePolicy, parsePolicyJson, validatePolicy,
   verifyPolicy, withLedgerScope, type Policy
@@ -79,8 +80,18 @@ t.test('schemas name the field and what was expected', async t => {
   t.doesNotThrow(check({ worker: { name: 'w', custom_field: 'kept' } }), 'extra fields are allowed')
 })
 
-t.test('property: any JSON body prepares, validates and verifies; its id ignores key order', async t => {
+/** The ledger's rules for values: integers within ±2^53-1 (exact in JSON) and no U+0000. */
+function withinRules (value: unknown): boolean {
+  if (typeof value === 'number') return Math.abs(value) <= Number.MAX_SAFE_INTEGER
+  if (typeof value === 'string') return !value.includes('\u0000')
+  if (Array.isArray(value)) return value.every(withinRules)
+  if (typeof value === 'object' && value !== null) return Object.entries(value).every(([k, v]) => withinRules(k) && withinRules(v))
+  return true
+}
+
+t.test('property: any JSON body within the rules prepares, validates and verifies; its id ignores key order', async t => {
   const body = fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }).filter(k => !['id', 'date', 'ledger', 'public_key', 'signature'].includes(k)), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 6 })
+    .filter(withinRules)
   fc.assert(fc.property(body, b => {
     const policy: Policy = { sensor: JSON.parse(JSON.stringify(b)) }
     const prepared = preparePolicy(policy, signer)
@@ -90,4 +101,20 @@ t.test('property: any JSON body prepares, validates and verifies; its id ignores
     return contentId(reversed) === prepared.sensor.id
   }), { numRuns: 300 })
   t.pass('300 random bodies round-trip')
+})
+
+t.test('property: a value outside the rules is refused, naming where it is', async t => {
+  const outside = fc.oneof(
+    fc.tuple(fc.oneof(fc.constant(2 ** 53), fc.double({ min: 2 ** 53, noNaN: true, noDefaultInfinity: true })), fc.boolean()).map(([n, negative]) => negative ? -n : n),
+    fc.string().map(s => `${s}\u0000${s}`)
+  )
+  fc.assert(fc.property(outside, fc.string({ minLength: 1, maxLength: 8 }).filter(k => /^[a-z]+$/.test(k)), (value, key) => {
+    try {
+      validatePolicy({ sensor: { [key]: value } }, { requireSigned: false })
+      return false
+    } catch (err) {
+      return err instanceof LedgerMeshError && err.code === 'bad_policy' && err.message.includes(`sensor.${key}`)
+    }
+  }), { numRuns: 200 })
+  t.pass('200 out-of-rule values refused')
 })

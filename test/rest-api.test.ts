@@ -58,7 +58,7 @@ t.test('malformed bodies get 400 with a JSON error that names the problem', asyn
   t.equal(notJson.body.error, 'bad_command')
   const twoRoots = await postPolicy({ a: { name: 'x' }, b: { name: 'y' } })
   t.equal(twoRoots.status, 400)
-  t.match(twoRoots.body.message, /maxProperties|fewer than 1|more than 1|must NOT have more/i)
+  t.match(twoRoots.body, { error: 'bad_policy', message: /exactly one root key \(its type\), found 2: a, b/ })
   const wrongType = await postPolicy({ worker: { name: 'w', port: 'x' } })
   t.equal(wrongType.status, 400)
   t.match(wrongType.body, { error: 'bad_policy', message: /field 'port'/ })

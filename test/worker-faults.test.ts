@@ -11,7 +11,7 @@ t.test('kill -9 a worker: its profile processes die with it, and its profiles ru
   const master = await startMaster(t)
   const slave = await startSlave(t, master, 'slave-a', 5)
   const w1 = await startWorker(t, master, { name: 'w1', slave: 'slave-a', slots: 3, kinds: ['linkedin'] })
-  await insert(master, { subaccount: { name: 'acme' } })
+  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
   await profile(master, 'a', 'linkedin', 'acme')
   await profile(master, 'b', 'linkedin', 'acme')
   await waitRunning(w1, ['a', 'b'])
@@ -45,7 +45,7 @@ t.test('a worker cut off from the master stops its profiles before they are reas
   // w1 reaches the master (lease and sync) only through the proxy; its REST and its runners'
   // heartbeats to the slave do not go through it
   const w1 = await startWorker(t, master, { name: 'w1', slave: 'slave-a', slots: 3, kinds: ['linkedin'], ledgerConn: `127.0.0.1:${proxy.port}` })
-  await insert(master, { subaccount: { name: 'acme' } })
+  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
   await profile(master, 'a', 'linkedin', 'acme')
   await profile(master, 'b', 'linkedin', 'acme')
   await waitRunning(w1, ['a', 'b'])
@@ -91,7 +91,7 @@ t.test('a frozen worker (SIGSTOP): the reaper kills its profiles when its lease 
   const master = await startMaster(t)
   const slave = await startSlave(t, master, 'slave-a', 5)
   const w1 = await startWorker(t, master, { name: 'w1', slave: 'slave-a', slots: 3, kinds: ['mta'] })
-  await insert(master, { subaccount: { name: 'acme' } })
+  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
   await profile(master, 'm', 'mta', 'acme')
   await waitRunning(w1, ['m'])
   const w2 = await startWorker(t, master, { name: 'w2', slave: 'slave-a', slots: 3, kinds: ['mta'] })

@@ -69,7 +69,7 @@ t.test('a worker runs exactly its assignments: a deleted assignment stops its pr
   const master = await startMaster(t)
   await startSlave(t, master, 'slave-a', 5)
   const w1 = await startWorker(t, master, { name: 'w1', slave: 'slave-a', slots: 3, kinds: ['linkedin', 'mta'] })
-  await insert(master, { subaccount: { name: 'acme' } })
+  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
   await profile(master, 'li-1', 'linkedin', 'acme')
   await profile(master, 'li-2', 'linkedin', 'acme')
   const rows = await waitRunning(w1, ['li-1', 'li-2'])

@@ -19,9 +19,18 @@ interface Line { start: number, end: number }
  */
 export function parseScript (text: string, opts: { source?: string } = {}): Statement[] {
   const src = new Source(text, opts.source)
+  // Control characters (other than tab, CR and LF) are never part of a command: they come
+  // from binary pasted or sent by mistake, and would otherwise end up inside a value.
+  const control = CONTROL_CHARACTER.exec(text)
+  if (control !== null) {
+    throw src.error(control.index, `control character U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} is not allowed in a command`)
+  }
   const parser = new ScriptParser(src, splitLines(src))
   return parser.block(0)
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/
 
 /** Parses exactly one command (as REST and `ledgermesh cmd` send it). */
 export function parseCommandLine (text: string): CommandStatement {

@@ -41,6 +41,14 @@ export class WhereArgs {
     return n
   }
 
+  /** One of `allowed` (case-insensitive, lowercased), or undefined when absent. */
+  oneOf<T extends string> (key: string, allowed: readonly T[]): T | undefined {
+    const v = this.text(key)?.toLowerCase()
+    if (v === undefined) return undefined
+    if ((allowed as readonly string[]).includes(v)) return v as T
+    throw this.error(`'${key}' must be ${allowed.join(' or ')}, found ${JSON.stringify(v)}`)
+  }
+
   bool (key: string): boolean | undefined {
     const v = this.text(key)?.toLowerCase()
     if (v === undefined) return undefined
@@ -52,3 +60,6 @@ export class WhereArgs {
     return new LedgerMeshError('bad_command', `${this.cmd.name}: ${problem} (line ${this.cmd.pos.line})`, { line: this.cmd.pos.line, column: this.cmd.pos.column })
   }
 }
+
+/** `format=json` or `format=table` (the default); anything else is a bad_command. */
+export const formatJson = (where: WhereArgs): boolean => where.oneOf('format', ['json', 'table']) === 'json'

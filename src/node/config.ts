@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import { z } from 'zod'
 import { LedgerMeshError } from '../errors.js'
+import { decodeUtf8 } from '../utf8.js'
 
 /**
  * A node's configuration, read from an env file written the AnyLog way (the keys of
@@ -85,7 +86,7 @@ export class ConfigError extends LedgerMeshError {
 
 const port = (min: number) => z.coerce.number().int().min(min).max(65535)
 const nonEmpty = z.string().trim().min(1)
-const ipv4 = z.string().trim().regex(/^(\d{1,3})(\.\d{1,3}){3}$/)
+const ipv4 = z.string().trim().regex(/^(\d{1,3})(\.\d{1,3}){3}$/).refine(ip => ip.split('.').every(octet => Number(octet) <= 255))
 const hostPort = z.string().trim().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/)
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 
@@ -165,13 +166,38 @@ export function describeInterval (interval: SyncInterval): string {
 
 /** Reads and validates an env file. Throws ConfigError for the first bad key. */
 export function loadConfigFile (path: string, processEnv: NodeJS.ProcessEnv = process.env): NodeConfig {
-  let text: string
+  let bytes: Buffer
   try {
-    text = readFileSync(path, 'utf8')
+    bytes = readFileSync(path)
   } catch (err) {
     throw new LedgerMeshError('bad_config', `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { source: path })
   }
+  const text = decodeUtf8(bytes, `config file ${path}`, 'bad_config')
+  checkEnvLines(text, path)
   return parseConfig(parseEnv(text) as Record<string, string>, path, processEnv)
+}
+
+/**
+ * parseEnv skips lines it cannot read; a line such as `NODE_TYPE master` would then vanish and
+ * surface later as a confusing "missing" key. Name it instead. Lines inside a quoted multi-line
+ * value are not checked.
+ */
+function checkEnvLines (text: string, source: string): void {
+  let openQuote: string | undefined
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (openQuote !== undefined) {
+      if (line.includes(openQuote)) openQuote = undefined
+      return
+    }
+    const trimmed = line.trim()
+    if (trimmed === '' || trimmed.startsWith('#')) return
+    const match = /^(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*(["'`]?)(.*)$/.exec(trimmed)
+    if (match === null) {
+      throw new LedgerMeshError('bad_config', `line ${i + 1} of ${source} is not KEY=value: ${JSON.stringify(trimmed.slice(0, 80))}`, { source, line: i + 1 })
+    }
+    const [, quote, rest] = match
+    if (quote !== '' && !rest.includes(quote)) openQuote = quote
+  })
 }
 
 export function parseConfig (fileEnv: Record<string, string>, source: string, processEnv: NodeJS.ProcessEnv = {}): NodeConfig {

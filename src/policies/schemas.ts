@@ -47,7 +47,7 @@ export const SCHEMAS: Record<string, z.ZodType> = {
     slave: name.optional(),
     profile_kinds: z.array(z.string().min(1).max(64)).max(64).optional()
   }),
-  subaccount: z.looseObject({ name, account: text.optional(), slave: name.optional() }),
+  subaccount: z.looseObject({ name, account: text, slave: name.optional() }),
   profile: z.looseObject({
     name,
     kind: z.string().min(1).max(64),

@@ -67,9 +67,17 @@ function canonicalOrFail (value: unknown, type: string): string {
 function checkJsonValue (value: unknown, path: string, depth: number): void {
   if (depth > MAX_DEPTH) throw bad(`policy nests deeper than ${MAX_DEPTH} levels at ${path}`)
   switch (typeof value) {
-    case 'string': case 'boolean': return
+    case 'boolean': return
+    case 'string':
+      checkNoNul(value, path)
+      return
     case 'number':
       if (!Number.isFinite(value)) throw bad(`${path} is not a finite number`)
+      // Past 2^53 JSON numbers round silently (123456789012345678901 reads back as
+      // 123456789012345680000): refuse rather than store a value the author did not write.
+      if (Math.abs(value) > Number.MAX_SAFE_INTEGER) {
+        throw bad(`${path} is ${value}, beyond ±2^53-1 (${Number.MAX_SAFE_INTEGER}) where JSON numbers lose precision: send it as a string`)
+      }
       return
     case 'object':
       if (value === null) return
@@ -77,11 +85,19 @@ function checkJsonValue (value: unknown, path: string, depth: number): void {
         value.forEach((item, i) => { checkJsonValue(item, `${path}[${i}]`, depth + 1) })
         return
       }
-      for (const [key, item] of Object.entries(value)) checkJsonValue(item, `${path}.${key}`, depth + 1)
+      for (const [key, item] of Object.entries(value)) {
+        checkNoNul(key, `${path} (a field name)`)
+        checkJsonValue(item, `${path}.${key}`, depth + 1)
+      }
       return
     default:
       throw bad(`${path} is ${typeof value}, which is not a JSON value`)
   }
+}
+
+/** PostgreSQL's text and jsonb cannot hold U+0000; both stores refuse it so they stay alike. */
+function checkNoNul (text: string, path: string): void {
+  if (text.includes('\u0000')) throw bad(`${path} contains the NUL character (\\u0000), which the ledger stores cannot hold`)
 }
 
 const RESERVED_SCHEMA = z.object({

@@ -3,7 +3,8 @@ import { runQuery } from '../../ledger/query.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { checkPolicyShape, parsePolicyJson } from '../../policies/validate.js'
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
-import { type Policy, policyBody } from '../../policies/policy.js'
+import { signUnlessSigned } from '../../policies/sign-input.js'
+import type { Policy } from '../../policies/policy.js'
 import type { ValueNode } from '../ast.js'
 import type { ExecContext, Executor } from '../executor.js'
 import { jsonOutput, textOutput } from '../output.js'
@@ -12,11 +13,6 @@ import { WhereArgs } from '../where.js'
 /** A policy from a variable's value: a JSON object, or JSON text. */
 function policyFrom (value: unknown): Policy {
   return typeof value === 'string' ? parsePolicyJson(value) : checkPolicyShape(value)
-}
-
-/** Signs the policy as this node unless it already carries an author's signature. */
-function ensurePrepared (policy: Policy, node: LedgerMeshNode): Policy {
-  return typeof policyBody(policy).signature === 'string' ? policy : preparePolicy(policy, node.signer)
 }
 
 /** `blockchain ...`: prepare, insert, query and delete policies. */
@@ -32,7 +28,7 @@ export function registerLedgerCommands (executor: Executor, node: LedgerMeshNode
   executor.register('blockchain insert', async (cmd, ctx) => {
     const where = new WhereArgs(cmd, ctx)
     if (!where.has('policy')) throw where.error("needs 'policy=!<variable>'")
-    const policy = ensurePrepared(policyFrom(where.value('policy')), node)
+    const policy = signUnlessSigned(policyFrom(where.value('policy')), node.signer)
     const result = await node.insertPolicy({ op: 'put', policy }, { local: where.bool('local') ?? false, master: where.text('master') })
     return textOutput(`Policy ${result.id} inserted (${result.ledger}${result.seq !== undefined ? `, seq ${result.seq}` : ''})`, result)
   })

@@ -8,9 +8,8 @@ import { RestServer } from '../../services/rest/server.js'
 import { asText, type Executor } from '../executor.js'
 import { jsonOutput, textOutput } from '../output.js'
 import { formatTable } from '../table.js'
-import { WhereArgs } from '../where.js'
+import { WhereArgs, formatJson } from '../where.js'
 
-const formatJson = (where: WhereArgs) => where.text('format')?.toLowerCase() === 'json'
 
 /** Commands that start the node's services and report on them (AnyLog's deployment steps). */
 export function registerNodeCommands (executor: Executor, node: LedgerMeshNode): void {

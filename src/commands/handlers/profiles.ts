@@ -4,9 +4,8 @@ import { policyBody } from '../../policies/policy.js'
 import type { Executor } from '../executor.js'
 import { jsonOutput, textOutput } from '../output.js'
 import { formatTable } from '../table.js'
-import { WhereArgs } from '../where.js'
+import { WhereArgs, formatJson } from '../where.js'
 
-const formatJson = (where: WhereArgs) => where.text('format')?.toLowerCase() === 'json'
 
 /** `get profiles` as each role sees profiles: the master's placement, the slave's reports, the worker's processes. */
 export function profilesView (node: LedgerMeshNode): { text: string, json: unknown } {

@@ -4,6 +4,7 @@ import { Executor } from '../../commands/executor.js'
 import type { CommandOutput } from '../../commands/output.js'
 import { parseScript } from '../../commands/parser.js'
 import { Variables } from '../../commands/variables.js'
+import { decodeUtf8 } from '../../utf8.js'
 import { errorReply } from './errors.js'
 
 export interface AnyLogRouteOptions {
@@ -19,7 +20,13 @@ export interface AnyLogRouteOptions {
 export async function anylogRoutes (app: FastifyInstance, opts: AnyLogRouteOptions): Promise<void> {
   // AnyLog clients send bodies with all sorts of content types: read every body as text here.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 1024 * 1024 }, (_req, body, done) => { done(null, body) })
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 1024 * 1024 }, (_req, body, done) => {
+    try {
+      done(null, decodeUtf8(body as Buffer, 'the request body', 'bad_command'))
+    } catch (err) {
+      done(err as Error)
+    }
+  })
 
   const headers = {
     type: 'object',

@@ -3,8 +3,8 @@ import { LedgerMeshError } from '../../errors.js'
 import type { Condition, GetQuery } from '../../commands/ast.js'
 import { selectPolicies } from '../../ledger/query.js'
 import type { LedgerMeshNode } from '../../node/node.js'
-import { preparePolicy } from '../../policies/prepare.js'
-import { type Policy, policyBody } from '../../policies/policy.js'
+import { signUnlessSigned } from '../../policies/sign-input.js'
+import type { Policy } from '../../policies/policy.js'
 import { checkPolicyShape } from '../../policies/validate.js'
 import { parseInterval } from '../../node/config.js'
 import { Replicator } from '../replicator.js'
@@ -113,10 +113,12 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
   })
 
   app.post('/v1/policies', {
-    schema: described('Insert a policy (signed by this node unless it carries a signature)', { body: { type: 'object', minProperties: 1, maxProperties: 1 } })
+    schema: described('Insert a policy (signed by this node unless it carries a signature)', { body: { type: 'object', minProperties: 1, maxProperties: 1 } }),
+    // The schema documents the body; checkPolicyShape words the error (AnyLog's "Wrong policy structure").
+    attachValidation: true
   }, async (req, reply) => {
     const policy = checkPolicyShape(req.body)
-    const signed = typeof policyBody(policy).signature === 'string' ? policy : preparePolicy(policy, node.signer)
+    const signed = signUnlessSigned(policy, node.signer)
     const local = (req.query as { local?: string } | undefined)?.local === 'true'
     const result = await node.insertPolicy({ op: 'put', policy: signed }, { local })
     return await reply.code(201).send(result)

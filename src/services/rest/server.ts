@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify'
 import swagger from '@fastify/swagger'
+import type { Duplex } from 'node:stream'
 import { VERSION } from '../../version.js'
 import { LedgerMeshError, errorMessage } from '../../errors.js'
 import type { Executor } from '../../commands/executor.js'
@@ -11,6 +12,7 @@ import { anylogRoutes } from './anylog.js'
 import { apiRoutes } from './api.js'
 import { profileRoutes } from './profiles.js'
 import { errorReply } from './errors.js'
+import { decodeUtf8 } from '../../utf8.js'
 
 export interface RestServerOptions {
   ip: string
@@ -47,7 +49,8 @@ export class RestServer implements Service {
       loggerInstance: this.opts.log.child({ service: 'rest' }) as FastifyBaseLogger,
       // One log line per request would drown the node's own lines; commands log what matters.
       logController: new LogController({ disableRequestLogging: true }),
-      connectionTimeout: (this.opts.timeoutSeconds ?? 20) * 1000
+      connectionTimeout: (this.opts.timeoutSeconds ?? 20) * 1000,
+      clientErrorHandler: answerClientError
     })
     app.setErrorHandler(async (err, _req, reply) => {
       // fastify's own errors (bad JSON, schema failures, body too large) become our JSON error shape.
@@ -59,6 +62,27 @@ export class RestServer implements Service {
       const wrapped = status < 500 ? new LedgerMeshError('bad_command', errorMessage(err)) : err
       const { body } = errorReply(wrapped)
       return await reply.code(status).type('application/json').send(body)
+    })
+    // JSON bodies must be UTF-8: the default parser would turn bad bytes into U+FFFD silently.
+    const parseJson = app.getDefaultJsonParser('error', 'error')
+    app.removeContentTypeParser(['application/json', 'text/plain'])
+    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+      let text: string
+      try {
+        text = decodeUtf8(body as Buffer, 'the request body', 'bad_command')
+      } catch (err) {
+        done(err as Error)
+        return
+      }
+      parseJson(req, text, (err, body) => {
+        // secure-json-parse refuses __proto__ and constructor.prototype keys, but fastify then
+        // calls the body "not valid JSON": say what was actually refused.
+        if (err !== null && isPlainJson(text)) {
+          done(new LedgerMeshError('bad_command', 'the body has a "__proto__" or "constructor": {"prototype": ...} key, which is refused (prototype pollution)'))
+          return
+        }
+        done(err, body)
+      })
     })
     app.setNotFoundHandler(async (req, reply) => {
       await reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` })
@@ -112,4 +136,23 @@ export class RestServer implements Service {
     }
     return this.failure !== undefined ? { status: 'Error', details: this.failure } : { status: 'Not declared' }
   }
+}
+
+/**
+ * Requests Node's HTTP parser refuses before fastify sees them (headers over 16 KiB, broken
+ * framing) get the same JSON error shape as every other refusal.
+ */
+function answerClientError (err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, reason, message] = err.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'Request Header Fields Too Large', 'the request headers are over 16 KiB: put long policies in the POST body (`<p = {...}>`) and name them in the command']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'the request did not arrive in time']
+      : [400, 'Bad Request', `the HTTP request could not be parsed (${err.code ?? err.message})`]
+  const body = JSON.stringify({ error: status === 408 ? 'timeout' : 'bad_command', message })
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
+
+function isPlainJson (text: string): boolean {
+  try { JSON.parse(text); return true } catch { return false }
 }
