@@ -21,7 +21,12 @@ export interface MemoryRow {
   policies: number
   rss_mb: number
   heap_used_mb?: number
+  /** V8 heap reserved (used + free pages kept) */
+  heap_total_mb?: number
   external_mb?: number
+  /** RSS split: the process's own memory, and mapped files (LevelDB's tables) */
+  rss_anon_mb?: number
+  rss_file_mb?: number
   peak_rss_mb?: number
   goal?: string
 }
@@ -54,8 +59,8 @@ export async function replicaMemory (opts: { policies?: number, realNode?: boole
     const head = master.ready.head as number
     const rows: MemoryRow[] = []
     const replica = await spawnChild(t, 'replica-child.mjs', { addr: master.ready.addr, head }, { nodeArgs: ['--expose-gc'] })
-    const row = (name: string, held: number, m: NodeJS.MemoryUsage): MemoryRow => ({
-      process: name, policies: held, rss_mb: mb(m.rss), heap_used_mb: mb(m.heapUsed), external_mb: mb(m.external), ...(goal(mb(m.rss), held) !== undefined ? { goal: goal(mb(m.rss), held) } : {})
+    const row = (name: string, held: number, m: NodeJS.MemoryUsage & { rssAnon?: number, rssFile?: number }): MemoryRow => ({
+      process: name, policies: held, rss_mb: mb(m.rss), heap_used_mb: mb(m.heapUsed), heap_total_mb: mb(m.heapTotal), external_mb: mb(m.external), rss_anon_mb: mb(m.rssAnon ?? NaN), rss_file_mb: mb(m.rssFile ?? NaN), ...(goal(mb(m.rss), held) !== undefined ? { goal: goal(mb(m.rss), held) } : {})
     })
     rows.push(row('replica process, before sync (after GC)', 0, await replica.call('memory') as unknown as NodeJS.MemoryUsage))
     const synced = await replica.call<{ policies: number }>('sync')

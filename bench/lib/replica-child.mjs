@@ -11,7 +11,7 @@
  * from its store (a restarted replica: the state folded from disk) → {seconds, head, policies}.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -38,7 +38,11 @@ await sync.start()
 
 async function settledMemory () {
   for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise(resolve => setTimeout(resolve, 100)) }
-  return process.memoryUsage()
+  // RssAnon is the process's own memory; RssFile is mapped files (LevelDB maps its tables),
+  // pages the kernel can drop and re-read at will.
+  const status = readFileSync('/proc/self/status', 'utf8')
+  const kb = field => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024
+  return { ...process.memoryUsage(), rssAnon: kb('RssAnon'), rssFile: kb('RssFile') }
 }
 
 const handlers = {

@@ -28,7 +28,9 @@ export class LedgerState {
   private readonly byId = new Map<string, Stored>()
   private readonly byType = new Map<string, Set<string>>()
   /** type → field → value key → ids */
-  private readonly fieldIndex = new Map<string, Map<string, Map<string, Set<string>>>>()
+  private readonly fieldIndex = new Map<string, Map<string, FieldIndex>>()
+  /** one copy of each author key (see shareAuthorKey) */
+  private readonly authorKeys = new Map<string, string>()
   /** policies examined by scans, for tests that prove a lookup uses its index */
   readonly stats = { scanned: 0 }
 
@@ -38,6 +40,7 @@ export class LedgerState {
     this.byId.clear()
     this.byType.clear()
     this.fieldIndex.clear()
+    this.authorKeys.clear()
   }
 
   apply (entry: Entry): void {
@@ -82,7 +85,7 @@ export class LedgerState {
   * lookup (type: string, field: string, value: unknown): Iterable<Policy> {
     const key = indexKey(value)
     if (key === undefined) return
-    for (const id of this.index(type, field).get(key) ?? []) yield this.byId.get(id)!.policy
+    for (const id of idsOf(this.index(type, field).get(key))) yield this.byId.get(id)!.policy
   }
 
   findByName (type: string, name: string): Policy | undefined {
@@ -98,7 +101,7 @@ export class LedgerState {
     return withLedgerScope(policy, this.isLocal(id) ? 'local' : 'global')
   }
 
-  private index (type: string, field: string): Map<string, Set<string>> {
+  private index (type: string, field: string): FieldIndex {
     let fields = this.fieldIndex.get(type)
     if (fields === undefined) { fields = new Map(); this.fieldIndex.set(type, fields) }
     let index = fields.get(field)
@@ -116,6 +119,7 @@ export class LedgerState {
 
   private add (id: string, stored: Stored): void {
     this.byId.set(id, stored)
+    this.shareAuthorKey(policyBody(stored.policy))
     let ids = this.byType.get(stored.type)
     if (ids === undefined) { ids = new Set(); this.byType.set(stored.type, ids) }
     ids.add(id)
@@ -129,6 +133,18 @@ export class LedgerState {
     }
   }
 
+  /**
+   * A few keys sign most policies, but each parsed policy holds its own copy of the 64-hex
+   * public_key string: point every policy at one copy (an equal string, so nothing changes).
+   */
+  private shareAuthorKey (body: Record<string, JsonValue>): void {
+    const key = body.public_key
+    if (typeof key !== 'string') return
+    const shared = this.authorKeys.get(key)
+    if (shared === undefined) this.authorKeys.set(key, key)
+    else body.public_key = shared
+  }
+
   private remove (id: string): void {
     const stored = this.byId.get(id)
     if (stored === undefined) return
@@ -140,17 +156,31 @@ export class LedgerState {
     for (const [field, index] of this.fieldIndex.get(stored.type) ?? []) {
       const key = indexKey(body[field])
       if (key === undefined) continue
-      const set = index.get(key)
-      set?.delete(id)
-      if (set?.size === 0) index.delete(key)
+      const ids = index.get(key)
+      if (ids === id) {
+        index.delete(key)
+      } else if (typeof ids === 'object') {
+        ids.delete(id)
+        if (ids.size === 1) index.set(key, ids.values().next().value!)
+      }
     }
   }
 }
 
-function indexValue (index: Map<string, Set<string>>, value: JsonValue | undefined, id: string): void {
+/**
+ * value key → the ids holding it: one id as a plain string, more as a Set. Most indexed values
+ * (names, ids) are unique, and a Set per policy cost ~100 bytes each at 100,000 policies.
+ */
+type FieldIndex = Map<string, string | Set<string>>
+
+function idsOf (ids: string | Set<string> | undefined): Iterable<string> {
+  return ids === undefined ? [] : typeof ids === 'string' ? [ids] : ids
+}
+
+function indexValue (index: FieldIndex, value: JsonValue | undefined, id: string): void {
   const key = indexKey(value)
   if (key === undefined) return
-  let ids = index.get(key)
-  if (ids === undefined) { ids = new Set(); index.set(key, ids) }
-  ids.add(id)
+  const ids = index.get(key)
+  if (ids === undefined) index.set(key, id)
+  else if (typeof ids === 'string') { if (ids !== id) index.set(key, new Set([ids, id])) } else ids.add(id)
 }
