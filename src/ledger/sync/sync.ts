@@ -497,8 +497,10 @@ export class SyncProtocol {
     let tip = start
     let pending: Entry[] = []
     let applied = 0
+    let next: Promise<Answer> | undefined
     for (;;) {
-      const answer = await this.request(target, tip, this.maxEntries, progress, signal)
+      const answer = await (next ?? this.request(target, tip, this.maxEntries, progress, signal))
+      next = undefined
       pending.push(...answer.entries)
       tip = answer.tip
       const head = answer.head
@@ -523,11 +525,18 @@ export class SyncProtocol {
       if (tip.hash !== head.hash) {
         throw this.reject(new LedgerMeshError('chain_broken', `sync entries end at seq ${tip.seq} with hash ${short(tip.hash)}, but the signed head has ${short(head.hash)}`))
       }
+      if (answer.more) {
+        // Pipelined: the source reads and sends the next page while this run is verified and
+        // written. Its links are checked against this run's tip, so a run that fails to apply
+        // leaves the next answer unused (and its failure unobserved: the apply error is thrown).
+        next = this.request(target, tip, this.maxEntries, progress, signal)
+        next.catch(() => {})
+      }
       applied += await this.applyRun(pending, runStart, head, recovery)
       pending = []
       runStart = tip
       recovery = undefined
-      if (!answer.more) return applied
+      if (next === undefined) return applied
     }
   }
 
