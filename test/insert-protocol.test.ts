@@ -39,6 +39,20 @@ t.test('insert protocol', async t => {
     t.equal((await master.ledger.store.range(1, 1))[0].hash, master.ledger.head.hash, 'and it is durable in its store')
   })
 
+  await t.test('consecutive submits share one stream; a stream the master dropped is replaced', async t => {
+    const insertStreams = () => node.libp2p.getConnections(master.libp2p.peerId)
+      .flatMap(c => c.streams).filter(s => s.protocol === INSERT_PROTOCOL && s.status === 'open')
+    for (let i = 0; i < 5; i++) await client.submit(master.address, { op: 'put', policy: probe(`reuse-${i}`) })
+    t.equal(insertStreams().length, 1, 'five inserts in a row, one open stream')
+    // The master stops serving (its streams are reset) and starts again: the client's idle
+    // stream is dead, and the next submit goes through on a new one.
+    await serving.stop()
+    await serving.start()
+    const result = await client.submit(master.address, { op: 'put', policy: probe('after-restart') })
+    t.equal(master.ledger.state.seqOf(result.id), result.seq, 'stored once, at the seq it was answered with')
+    t.equal(insertStreams().length, 1, 'one open stream again')
+  })
+
   await t.test('a delete is a signed tombstone', async t => {
     const policy = probe('to-delete')
     const put = await client.submit(master.address, { op: 'put', policy })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { VerifyPool } from '../src/policies/verify-pool.js'
+import { InsertVerifier, VerifyPool } from '../src/policies/verify-pool.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { preparePolicy } from '../src/policies/prepare.js'
 import type { Policy } from '../src/policies/policy.js'
@@ -23,4 +23,19 @@ t.test('the pool reports the first policy whose signature does not verify', asyn
   for (const at of [700, 20]) two[at] = { item: { ...(policies[at] as { item: Record<string, string> }).item, name: 'changed' } }
   t.equal(await pool.firstInvalid(two), 20, 'the first of two')
   t.equal(await new VerifyPool(0).firstInvalid(two), 20, 'the same without threads')
+})
+
+t.test('concurrent inserts are verified in batches off the thread; a bad one gets its own error', async t => {
+  const signer = new Ed25519Signer(randomBytes(32))
+  const pool = new VerifyPool(1)
+  t.teardown(async () => { await pool.close() })
+  const verifier = new InsertVerifier(pool)
+  const policies: Policy[] = Array.from({ length: 60 }, (_, i) => preparePolicy({ item: { name: `c${i}` } }, signer))
+  for (const at of [7, 42]) policies[at] = { item: { ...(policies[at] as { item: Record<string, string> }).item, name: 'changed' } }
+  const results = await Promise.allSettled(policies.map(async p => { await verifier.verify(p, true) }))
+  t.same(results.flatMap((r, i) => r.status === 'rejected' ? [i] : []), [7, 42], 'exactly the tampered ones fail')
+  t.match((results[7] as PromiseRejectedResult).reason, { code: 'bad_signature', message: /does not match its content/ })
+  // alone (no commit running, nothing queued): checked on the spot, same answer
+  await t.rejects(verifier.verify(policies[42], false), { code: 'bad_signature' })
+  await verifier.verify(policies[0], false)
 })

@@ -7,7 +7,7 @@ import { validatePolicy, verifyPolicy } from '../policies/validate.js'
 import { authorizeOp, type AuthContext } from '../policies/authorize.js'
 import { prepareTombstone } from '../policies/prepare.js'
 import { DECLARATION_TYPES } from '../policies/schemas.js'
-import { verifyPool } from '../policies/verify-pool.js'
+import { InsertVerifier, verifyPool } from '../policies/verify-pool.js'
 import { type Entry, type LedgerOp, GENESIS_HASH, verifyChainLinks } from './entry.js'
 import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
 import type { LedgerStore } from './store.js'
@@ -47,6 +47,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   private trustedMasterKey?: string
   private readonly pending: PendingInsert[] = []
   private committing = false
+  /** author signatures of concurrent inserts, checked off this thread */
+  private readonly insertVerifier = new InsertVerifier()
 
   constructor (opts: { store: LedgerStore, log: Logger, masterSigner?: Signer, masterKey?: string }) {
     super()
@@ -139,7 +141,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       throw new LedgerMeshError('master_unreachable', 'this node is not the master: inserts go to the master')
     }
     validatePolicy(op.policy)
-    verifyPolicy(op.policy)
+    await this.insertVerifier.verify(op.policy, this.committing)
     const { promise, resolve, reject } = Promise.withResolvers<Entry>()
     this.pending.push({ op, resolve, reject })
     if (!this.committing) void this.commitPending()

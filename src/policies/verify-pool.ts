@@ -10,7 +10,8 @@ const MIN_PARALLEL = 256
 /** Threads end after this long without a batch. */
 const IDLE_MS = 2000
 
-interface Pending { resolve: (bad: number) => void, reject: (err: Error) => void }
+interface Reply { bad: number, invalid: number[] }
+interface Pending { resolve: (reply: Reply) => void, reject: (err: Error) => void }
 
 /**
  * Verifies the author signatures of many policies at once (a replica's catch-up) on every
@@ -32,8 +33,8 @@ export class VerifyPool {
     for (let i = 0; i < this.threads; i++) {
       const worker = spawnVerifyWorker()
       worker.unref()
-      worker.on('message', ({ id, bad }: { id: number, bad: number }) => {
-        this.pending.get(id)?.resolve(bad)
+      worker.on('message', ({ id, bad, invalid }: { id: number } & Reply) => {
+        this.pending.get(id)?.resolve({ bad, invalid })
         this.pending.delete(id)
       })
       worker.on('error', err => {
@@ -60,11 +61,7 @@ export class VerifyPool {
       const from = localSize + w * size
       const slice = policies.slice(from, from + size)
       if (slice.length === 0) return -1
-      const id = this.nextId++
-      const bad = await new Promise<number>((resolve, reject) => {
-        this.pending.set(id, { resolve, reject })
-        worker.postMessage({ id, policies: slice })
-      })
+      const { bad } = await this.send(worker, slice, false)
       return bad < 0 ? -1 : from + bad
     })
     const local = firstInvalidHere(policies, 0, Math.min(localSize, policies.length))
@@ -76,6 +73,36 @@ export class VerifyPool {
     }
     const results = [local, ...others].filter(i => i >= 0)
     return results.length === 0 ? -1 : Math.min(...results)
+  }
+
+  /**
+   * The indices of every policy whose id or signature does not verify, all checked on the
+   * pool's threads (without threads, here). For the master's inserts: its own thread has the
+   * network, the checks and the commits to run meanwhile.
+   */
+  async invalidAmong (policies: Policy[]): Promise<number[]> {
+    if (this.threads === 0 || this.broken !== undefined) return invalidHere(policies)
+    this.start()
+    this.armIdleTimer()
+    const size = Math.ceil(policies.length / this.workers.length)
+    try {
+      const parts = await Promise.all(this.workers.map(async (worker, w) => {
+        const slice = policies.slice(w * size, (w + 1) * size)
+        if (slice.length === 0) return []
+        return (await this.send(worker, slice, true)).invalid.map(i => w * size + i)
+      }))
+      return parts.flat()
+    } catch {
+      return invalidHere(policies)
+    }
+  }
+
+  private async send (worker: Worker, policies: Policy[], all: boolean): Promise<Reply> {
+    const id = this.nextId++
+    return await new Promise<Reply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
+      worker.postMessage({ id, policies, all })
+    })
   }
 
   private armIdleTimer (): void {
@@ -111,6 +138,54 @@ function firstInvalidHere (policies: Policy[], from: number, to: number): number
     try { verifyPolicy(policies[i]) } catch { return i }
   }
   return -1
+}
+
+function invalidHere (policies: Policy[]): number[] {
+  const invalid: number[] = []
+  policies.forEach((policy, i) => { try { verifyPolicy(policy) } catch { invalid.push(i) } })
+  return invalid
+}
+
+/**
+ * Verifies the author signatures of concurrent inserts in batches on the pool's threads. A lone
+ * insert (no commit running, nothing queued or in flight) is checked on the spot: handing one
+ * policy to a thread costs more latency than checking it. A policy that fails is checked again here, so its error
+ * names the problem exactly as verifyPolicy words it.
+ */
+export class InsertVerifier {
+  private queue: Array<{ policy: Policy, resolve: () => void, reject: (err: Error) => void }> = []
+  private inFlight = 0
+
+  constructor (private readonly pool: VerifyPool = verifyPool) {}
+
+  /** `busy`: other inserts are being committed, so this one will wait anyway. */
+  async verify (policy: Policy, busy: boolean): Promise<void> {
+    if (!busy && this.queue.length === 0 && this.inFlight === 0) {
+      verifyPolicy(policy)
+      return
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<void>()
+    this.queue.push({ policy, resolve, reject })
+    if (this.queue.length === 1) setImmediate(() => { void this.flush() })
+    return await promise
+  }
+
+  private async flush (): Promise<void> {
+    const batch = this.queue
+    this.queue = []
+    this.inFlight++
+    try {
+      const invalid = new Set(await this.pool.invalidAmong(batch.map(b => b.policy)))
+      batch.forEach(({ policy, resolve, reject }, i) => {
+        if (!invalid.has(i)) { resolve(); return }
+        try { verifyPolicy(policy); resolve() } catch (err) { reject(err as Error) }
+      })
+    } catch (err) {
+      for (const { reject } of batch) reject(err as Error)
+    } finally {
+      this.inFlight--
+    }
+  }
 }
 
 /** One pool per process, shared by every ledger in it. */

@@ -14,6 +14,11 @@ export const MAX_MESSAGE_BYTES = 128 * 1024
  * allows this long for dial + request + answer before it reports master_unreachable.
  */
 export const TIMEOUT_MS = 10_000
+/**
+ * A client keeps a stream open this long after an answer for its next insert (at most half
+ * of TIMEOUT_MS, which is how long the master waits for that next request).
+ */
+export const IDLE_STREAM_MS = 4_000
 /** inserts in flight from one connection at the master (group commit batches them) */
 export const MAX_INBOUND_STREAMS = 256
 /** inserts in flight from this node; further submits wait for a slot */

@@ -11,7 +11,7 @@ import { openStream, type P2PNode } from '../../services/p2p.js'
 import type { LedgerOp } from '../entry.js'
 import type { Ledger } from '../ledger.js'
 import { StreamSlots, deadlineSignal } from '../sync/sync.js'
-import { INSERT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
+import { IDLE_STREAM_MS, INSERT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
 import { type InsertResponse, decodeInsertRequest, decodeInsertResponse, encodeInsertRequest, encodeInsertResponse } from './messages.js'
 
 export interface InsertComponents {
@@ -64,6 +64,8 @@ export class InsertProtocol {
   private serving = false
   private shutdown = new AbortController()
   private readonly streams = new Set<Stream>()
+  /** open streams to each master, kept between inserts (see exchange()) */
+  private readonly idle = new Map<string, OpenStream[]>()
 
   constructor (components: InsertComponents, init: InsertInit = {}) {
     this.components = components
@@ -97,6 +99,11 @@ export class InsertProtocol {
     this.serving = false
     for (const stream of this.streams) stream.abort(new Error('insert protocol stopped'))
     this.streams.clear()
+    for (const open of [...this.idle.values()].flat()) {
+      clearTimeout(open.idleTimer)
+      open.stream.abort(new Error('insert protocol stopped'))
+    }
+    this.idle.clear()
   }
 
   private deadline (): AbortSignal {
@@ -115,17 +122,13 @@ export class InsertProtocol {
     this.streams.add(stream)
     const lp = lpStream(stream, { maxDataLength: this.maxMessageBytes })
     try {
-      const response = await this.answer(lp, stream, peer)
-      if (response === undefined) return
-      this.components.onServed?.(response.ok ? undefined : response.errorCode)
-      const signal = this.deadline()
-      await lp.write(encodeInsertResponse(response), { signal })
-      await stream.close({ signal })
-      if (stream.status === 'open') {
-        // the client has its answer; one that never closes its end is cut off
-        const timer = setTimeout(() => { stream.abort(new Error('insert client did not close the stream')) }, this.timeoutMs)
-        timer.unref()
-        stream.addEventListener('close', () => { clearTimeout(timer) }, { once: true })
+      // A client may send further requests on the same stream, each after the previous answer
+      // (a stream per insert costs more than the insert); it closes its side when done.
+      for (let first = true; ; first = false) {
+        const response = await this.answer(lp, stream, peer, first)
+        if (response === undefined) return
+        this.components.onServed?.(response.ok ? undefined : response.errorCode)
+        await lp.write(encodeInsertResponse(response), { signal: this.deadline() })
       }
     } catch (err) {
       log.debug({ peer, err: errorMessage(err) }, 'insert stream ended with an error')
@@ -136,7 +139,7 @@ export class InsertProtocol {
   }
 
   /** The answer to the request on `stream`, or undefined when the stream had to be aborted. */
-  private async answer (lp: LengthPrefixedStream, stream: Stream, peer: string): Promise<InsertResponse | undefined> {
+  private async answer (lp: LengthPrefixedStream, stream: Stream, peer: string, first: boolean): Promise<InsertResponse | undefined> {
     const { ledger, log } = this.components
     const refuse = (code: string, message: string): InsertResponse => {
       log.warn({ peer, code, err: message }, 'insert refused')
@@ -149,6 +152,11 @@ export class InsertProtocol {
     } catch (err) {
       if (this.shutdown.signal.aborted) {
         stream.abort(toError(err))
+        return undefined
+      }
+      if (!first && (signal.aborted || (err instanceof Error && err.name === 'UnexpectedEOFError'))) {
+        // after an answer: the client closed its side, or kept the stream idle too long
+        await stream.close({ signal: this.deadline() }).catch(() => { stream.abort(toError(err)) })
         return undefined
       }
       if (signal.aborted) return refuse('timeout', `no insert request within ${this.timeoutMs} ms`)
@@ -214,6 +222,7 @@ export class InsertProtocol {
     } catch (err) {
       throw new LedgerMeshError('bad_policy', `the policy has no canonical JSON form: ${errorMessage(err)}`)
     }
+    const request = encodeInsertRequest({ version: WIRE_VERSION, op: op.op, policy })
     const signal = this.deadline()
     let release: () => void
     try {
@@ -222,33 +231,95 @@ export class InsertProtocol {
       throw new LedgerMeshError('master_unreachable', `no free insert stream (${this.maxOutboundStreams} in flight) within ${this.timeoutMs} ms`)
     }
     try {
+      const idle = this.takeIdle(target)
+      if (idle !== undefined) {
+        try {
+          return await this.exchange(idle, target, request, signal)
+        } catch (err) {
+          // The master closed the idle stream (it restarted, or the connection dropped): once
+          // more on a new stream. If it had committed the insert, that gives duplicate_id,
+          // which an outbox treats as done.
+          if (!(err instanceof StaleStreamError)) throw err
+        }
+      }
       let stream: Stream
       try {
         stream = await openStream(this.components.libp2p, target, INSERT_PROTOCOL, signal)
       } catch (err) {
         throw new LedgerMeshError('master_unreachable', `cannot reach the master at ${target.toString()}: ${errorMessage(err)}`)
       }
-      const lp = lpStream(stream, { maxDataLength: this.maxMessageBytes })
-      let response: InsertResponse
-      try {
-        await lp.write(encodeInsertRequest({ version: WIRE_VERSION, op: op.op, policy }), { signal })
-        response = decodeInsertResponse((await lp.read({ signal })).subarray())
-        await stream.close({ signal }).catch(() => {})
-      } catch (err) {
-        stream.abort(toError(err))
-        if (err instanceof LedgerMeshError) throw err
-        const why = signal.aborted ? `no answer within ${this.timeoutMs} ms` : errorMessage(err)
-        throw new LedgerMeshError('master_unreachable', `the master at ${target.toString()} did not answer: ${why}`)
-      }
-      if (!response.ok) {
-        throw new LedgerMeshError(remoteCode(response.errorCode), response.errorMessage, { remoteCode: response.errorCode })
-      }
-      return { seq: response.seq, id: response.id }
+      return await this.exchange({ stream, lp: lpStream(stream, { maxDataLength: this.maxMessageBytes }) }, target, request, signal)
     } finally {
       release()
     }
   }
+
+  /** One request and its answer on `open`; the stream goes back to the idle ones afterwards. */
+  private async exchange (open: OpenStream, target: InsertTarget, request: Uint8Array, signal: AbortSignal): Promise<{ seq: number, id: string }> {
+    const { stream, lp } = open
+    let response: InsertResponse
+    let answered = false
+    try {
+      await lp.write(request, { signal })
+      const frame = await lp.read({ signal })
+      answered = true
+      response = decodeInsertResponse(frame.subarray())
+    } catch (err) {
+      stream.abort(toError(err))
+      if (err instanceof LedgerMeshError) throw err
+      if (open.reused === true && !answered && !signal.aborted) throw new StaleStreamError(errorMessage(err))
+      const why = signal.aborted ? `no answer within ${this.timeoutMs} ms` : errorMessage(err)
+      throw new LedgerMeshError('master_unreachable', `the master at ${target.toString()} did not answer: ${why}`)
+    }
+    this.putIdle(target, open)
+    if (!response.ok) {
+      throw new LedgerMeshError(remoteCode(response.errorCode), response.errorMessage, { remoteCode: response.errorCode })
+    }
+    return { seq: response.seq, id: response.id }
+  }
+
+  private takeIdle (target: InsertTarget): OpenStream | undefined {
+    const streams = this.idle.get(target.toString())
+    for (let open = streams?.pop(); open !== undefined; open = streams?.pop()) {
+      clearTimeout(open.idleTimer)
+      if (open.stream.status === 'open' && open.stream.writeStatus === 'writable' && open.stream.readStatus === 'readable') {
+        return { ...open, reused: true }
+      }
+      open.stream.abort(new Error('insert stream no longer open'))
+    }
+    return undefined
+  }
+
+  private putIdle (target: InsertTarget, open: OpenStream): void {
+    if (this.shutdown.signal.aborted) {
+      void open.stream.close().catch(() => {})
+      return
+    }
+    const key = target.toString()
+    let streams = this.idle.get(key)
+    if (streams === undefined) { streams = []; this.idle.set(key, streams) }
+    const entry: OpenStream = { stream: open.stream, lp: open.lp }
+    // closed well before the master's own wait for a next request (timeoutMs) runs out
+    entry.idleTimer = setTimeout(() => {
+      const i = streams.indexOf(entry)
+      if (i >= 0) streams.splice(i, 1)
+      void open.stream.close().catch(() => { open.stream.abort(new Error('idle insert stream')) })
+    }, Math.min(IDLE_STREAM_MS, this.timeoutMs / 2))
+    entry.idleTimer.unref()
+    streams.push(entry)
+  }
 }
+
+/** A stream to the master this node keeps between inserts. */
+interface OpenStream {
+  stream: Stream
+  lp: LengthPrefixedStream
+  reused?: boolean
+  idleTimer?: NodeJS.Timeout
+}
+
+/** A reused stream failed before its answer began: the master had closed it. */
+class StaleStreamError extends Error {}
 
 /** The protocol as a libp2p-style service factory: `insertProtocol(init)(components)`. */
 export function insertProtocol (init: InsertInit = {}): (components: InsertComponents) => InsertProtocol {
