@@ -2,7 +2,8 @@ import t from 'tap'
 import fc from 'fast-check'
 import { createHash } from 'node:crypto'
 import { LedgerState } from '../src/ledger/state.js'
-import type { Entry } from '../src/ledger/entry.js'
+import { type Entry, GENESIS_HASH, entryHash, entryHashOfText } from '../src/ledger/entry.js'
+import { canonicalJson } from '../src/policies/canonical.js'
 import { type Policy, policyBody } from '../src/policies/policy.js'
 
 // The state's indexes against a plain scan: any sequence of puts and deletes (names that
@@ -46,7 +47,7 @@ t.test('index lookups equal a scan after any puts and deletes', async t => {
   t.pass('500 random histories')
 })
 
-t.test('sharing one copy of an author's key keeps every policy's key as stored', async t => {
+t.test("sharing one copy of an author's key keeps every policy's key as stored", async t => {
   const state = new LedgerState()
   const key = 'ab'.repeat(32)
   // two distinct string objects with the same text, as two JSON.parse calls produce
@@ -56,4 +57,16 @@ t.test('sharing one copy of an author's key keeps every policy's key as stored',
   state.apply({ seq: 2, op: 'put', policy: b } as unknown as Entry)
   t.equal(policyBody(state.get(id(2))!).public_key, key)
   t.equal(policyBody(state.get(id(1))!).public_key, policyBody(state.get(id(2))!).public_key)
+})
+
+t.test('the chain hash from a policy\'s canonical text equals the hash from the policy', async t => {
+  fc.assert(fc.property(
+    fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 }),
+    fc.constantFrom('put', 'delete'),
+    fc.integer({ min: 1, max: 2 ** 40 }),
+    (body, op, seq) => {
+      const policy = { item: JSON.parse(JSON.stringify(body)) } as Policy
+      return entryHashOfText(GENESIS_HASH, seq, op as 'put' | 'delete', canonicalJson(policy)) === entryHash(GENESIS_HASH, seq, op as 'put' | 'delete', policy)
+    }), { numRuns: 500 })
+  t.pass('500 random policies')
 })

@@ -18,6 +18,11 @@ export interface Entry {
   policy: Policy
   prevHash: string
   hash: string
+  /**
+   * The policy's canonical JSON as it arrived in a sync batch: the chain check hashes this
+   * text rather than serializing the policy again. Absent on entries built or read locally.
+   */
+  policyText?: string
 }
 
 /** What the master is asked to order: an operation before it has a place in the chain. */
@@ -30,7 +35,15 @@ export interface LedgerOp {
 export const GENESIS_HASH = '0'.repeat(64)
 
 export function entryHash (prevHash: string, seq: number, op: EntryOp, policy: Policy): string {
-  return sha256Hex(`${prevHash}:${seq}:${canonicalJson({ op, policy })}`)
+  return entryHashOfText(prevHash, seq, op, canonicalJson(policy))
+}
+
+/**
+ * The same hash from the policy's canonical text: canonical({op, policy}) is exactly
+ * `{"op":"<op>","policy":<canonical policy>}` (RFC 8785 sorts "op" before "policy").
+ */
+export function entryHashOfText (prevHash: string, seq: number, op: EntryOp, policyText: string): string {
+  return sha256Hex(`${prevHash}:${seq}:{"op":"${op}","policy":${policyText}}`)
 }
 
 /** Gives ops their places after (seq, hash): the master's side of the chain. */
@@ -57,7 +70,9 @@ export function verifyChainLinks (after: { seq: number, hash: string }, entries:
   for (const entry of entries) {
     if (entry.seq !== seq + 1) return `entry seq ${entry.seq} does not follow seq ${seq}`
     if (entry.prevHash !== prevHash) return `entry ${entry.seq} links to prev_hash ${entry.prevHash.slice(0, 12)}…, expected ${prevHash.slice(0, 12)}…`
-    const hash = entryHash(entry.prevHash, entry.seq, entry.op, entry.policy)
+    const hash = entry.policyText !== undefined
+      ? entryHashOfText(entry.prevHash, entry.seq, entry.op, entry.policyText)
+      : entryHash(entry.prevHash, entry.seq, entry.op, entry.policy)
     if (hash !== entry.hash) return `entry ${entry.seq} hash does not match its content`
     prevHash = hash
     seq = entry.seq

@@ -121,7 +121,9 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const home = spec.home ?? join(dir, 'home')
   const tcpPort = spec.tcpPort ?? await freePort()
-  const restPort = spec.restPort ?? await freePort()
+  let restPort = spec.restPort ?? await freePort()
+  // freePort releases the port it found, so a second call can return the same one
+  while (restPort === tcpPort && spec.restPort === undefined) restPort = await freePort()
   const env: Record<string, string | number> = {
     NODE_TYPE: spec.type,
     NODE_NAME: spec.name,

@@ -120,7 +120,7 @@ export function encodeEntry (entry: Entry): Uint8Array {
   return WireEntryType.encode(WireEntryType.fromObject({
     seq: entry.seq,
     op: entry.op === 'put' ? 'PUT' : 'DELETE',
-    policy: Buffer.from(canonicalJson(entry.policy), 'utf8'),
+    policy: Buffer.from(entry.policyText ?? canonicalJson(entry.policy), 'utf8'),
     prev_hash: toBytes(entry.prevHash),
     hash: toBytes(entry.hash)
   })).finish()
@@ -168,28 +168,33 @@ export function encodeResponse (res: SyncResponse): Uint8Array {
   return encodeFrame({ ...res, entries: res.entries.map(encodeEntry) })
 }
 
-function decodePolicy (bytes: Uint8Array, seq: number): Policy {
+/** The policy and its text (kept for the chain check: see Entry.policyText). */
+function decodePolicy (bytes: Uint8Array, seq: number): { policy: Policy, text: string } {
   if (bytes.byteLength > MAX_POLICY_BYTES) throw malformed(`sync entry ${seq}`, `policy of ${bytes.byteLength} bytes is over the ${MAX_POLICY_BYTES}-byte limit`)
   let value: unknown
+  let text: string
   try {
-    value = JSON.parse(utf8.decode(bytes))
+    text = utf8.decode(bytes)
+    value = JSON.parse(text)
   } catch (err) {
     throw malformed(`sync entry ${seq}`, `policy is not UTF-8 JSON: ${errorMessage(err)}`)
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed(`sync entry ${seq}`, 'policy is not a JSON object')
-  return value as Policy
+  return { policy: value as Policy, text }
 }
 
 function decodeEntry (e: WireEntry): Entry {
   const seq = seqOf(e.seq, 'sync entry')
   if (seq === 0) throw malformed('sync entry', 'seq 0 holds no entry')
   if (e.op !== 'PUT' && e.op !== 'DELETE') throw malformed(`sync entry ${seq}`, `unknown op ${String(e.op)}`)
+  const { policy, text } = decodePolicy(e.policy, seq)
   return {
     seq,
     op: e.op === 'PUT' ? 'put' : 'delete',
-    policy: decodePolicy(e.policy, seq),
+    policy,
     prevHash: fixedBytes(e.prev_hash, HASH_BYTES, `sync entry ${seq} prev_hash`),
-    hash: fixedBytes(e.hash, HASH_BYTES, `sync entry ${seq} hash`)
+    hash: fixedBytes(e.hash, HASH_BYTES, `sync entry ${seq} hash`),
+    policyText: text
   }
 }
 
