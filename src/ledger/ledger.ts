@@ -182,15 +182,19 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     }
     if (accepted.length === 0) return
     let entries: Entry[]
+    let signed: SignedHead | undefined
     try {
-      entries = await this.store.commit(accepted.flatMap(a => a.ops), head => signHead(head, signer))
+      entries = await this.store.commit(accepted.flatMap(a => a.ops), head => (signed = signHead(head, signer)))
     } catch (err) {
       this.log.error({ err: errorMessage(err), batch: accepted.length }, 'ledger commit failed')
       for (const { insert } of accepted) insert.reject(err as Error)
       return
     }
     this.applyToState(entries)
-    this.currentSignedHead = signHead(this.currentHead, signer)
+    // the head the store signed with this commit is the ledger's new head
+    this.currentSignedHead = signed !== undefined && signed.seq === this.currentHead.seq && signed.hash === this.currentHead.hash
+      ? signed
+      : signHead(this.currentHead, signer)
     // Each insert is answered with its own entry: the last of its ops.
     let index = 0
     for (const { insert, ops } of accepted) {
