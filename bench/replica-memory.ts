@@ -86,7 +86,7 @@ export async function replicaMemory (opts: { policies?: number, realNode?: boole
       // let the start-up script finish and the sync settle
       await new Promise(resolve => setTimeout(resolve, 3000))
       const rss = procStatusMb(pid, 'VmRSS')
-      rows.push({ process: 'ledgermesh node (member, dist/), synced, no forced GC', policies: held, rss_mb: rss, peak_rss_mb: procStatusMb(pid, 'VmHWM'), ...(goal(rss, held) !== undefined ? { goal: goal(rss, held) } : {}) })
+      rows.push({ process: 'ledgermesh node (member, dist/), synced, 3 s later', policies: held, rss_mb: rss, peak_rss_mb: procStatusMb(pid, 'VmHWM'), ...(goal(rss, held) !== undefined ? { goal: goal(rss, held) } : {}) })
     }
     const masterMemory = await master.call<{ rss: number, heapUsed: number, external: number }>('memory')
     rows.push({ process: 'benchmark master process (for reference, no forced GC)', policies: head, rss_mb: mb(masterMemory.rss), heap_used_mb: mb(masterMemory.heapUsed), external_mb: mb(masterMemory.external) })

@@ -7,12 +7,17 @@ import type { InsertProtocol } from '../ledger/insert/index.js'
 import type { SyncProtocol } from '../ledger/sync/index.js'
 import { describeInterval, type SyncInterval } from '../node/config.js'
 import type { Logger } from '../node/logger.js'
+import { collectGarbage } from '../node/gc.js'
 import { policyBody, policyId, policyType } from '../policies/policy.js'
 import type { Scheduler } from './scheduler.js'
 import type { ProcessStatus, Service } from './service.js'
 
 /** Shortest and longest wait before re-opening a watch stream that closed. */
 const RECONNECT_MIN_MS = 200
+/** entries applied since the last collection that make a catch-up "bulk" (see noteApplied) */
+const BULK_APPLIED = 10_000
+/** quiet time after a bulk catch-up before the collection */
+const COLLECT_AFTER_MS = 1000
 const RECONNECT_MAX_MS = 5000
 
 export interface ReplicatorOptions {
@@ -44,6 +49,8 @@ export function tcpAddress (hostPort: string): Multiaddr {
 export class Replicator implements Service {
   readonly name = 'Blockchain Sync'
   private running = false
+  private appliedSinceCollect = 0
+  private collectTimer?: NodeJS.Timeout
   private watchHandle?: { close: () => void }
   private reconnectDelay = RECONNECT_MIN_MS
   private reconnectTimer?: NodeJS.Timeout
@@ -65,6 +72,7 @@ export class Replicator implements Service {
   }
 
   async stop (): Promise<void> {
+    clearTimeout(this.collectTimer)
     this.running = false
     clearTimeout(this.reconnectTimer)
     this.opts.scheduler.cancel('blockchain-sync')
@@ -92,6 +100,24 @@ export class Replicator implements Service {
     return this.opts.masterConn
   }
 
+  /**
+   * A catch-up leaves several times its data in garbage (frames, parsed pages, batches for
+   * the store); once a bulk one goes quiet, collect it so the replica shrinks back to the size
+   * of its ledger instead of staying at its peak.
+   */
+  private noteApplied (count: number): void {
+    this.appliedSinceCollect += count
+    if (this.appliedSinceCollect < BULK_APPLIED) return
+    clearTimeout(this.collectTimer)
+    this.collectTimer = setTimeout(() => {
+      const applied = this.appliedSinceCollect
+      this.appliedSinceCollect = 0
+      const before = process.memoryUsage().rss
+      if (collectGarbage()) this.opts.log.debug({ applied, rss_mb_before: Math.round(before / 2 ** 20), rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20) }, 'collected the garbage of a bulk catch-up')
+    }, COLLECT_AFTER_MS)
+    this.collectTimer.unref()
+  }
+
   async pullOnce (): Promise<void> {
     const conn = this.sourceConn()
     try {
@@ -99,6 +125,7 @@ export class Replicator implements Service {
       this.noteSync(conn, result.head.seq)
       if (result.recovered !== undefined) this.recovered = { ...result.recovered, at: new Date() }
       if (result.applied > 0) this.opts.log.info({ source: conn, applied: result.applied, head: result.head.seq }, 'sync pull applied entries')
+      this.noteApplied(result.applied)
     } catch (err) {
       this.lastError = errorMessage(err)
       this.opts.log.warn({ source: conn, err: this.lastError }, 'sync pull failed')
@@ -114,6 +141,7 @@ export class Replicator implements Service {
           this.reconnectDelay = RECONNECT_MIN_MS
           this.noteSync(conn, head.seq)
           if (count > 0) this.opts.log.info({ source: conn, applied: count, head: head.seq }, 'sync batch applied')
+          this.noteApplied(count)
         },
         onClose: (err) => {
           this.watchHandle = undefined
