@@ -83,8 +83,14 @@ t.test('a worker cut off from the master stops its profiles before they are reas
   t.same(report.overlaps, [], 'the drain moved every profile without overlap')
   const view = await getJson(master, '/v1/profiles')
   t.equal(view.leases.w2.draining, true, 'the master shows w2 draining')
-  const resumed = await w2.ok('worker resume')
+  // the drain outlives a restart of the worker
+  await w2.stop()
+  const w2again = await startWorker(t, master, { name: 'w2', slave: 'slave-a', slots: 3, kinds: ['linkedin'], restartOf: w2 })
+  t.equal((await getJson(w2again, '/v1/profiles')).lease.draining, true, 'w2 is still draining after its restart')
+  t.same(await processesOf(w2again), [], 'and runs nothing')
+  const resumed = await w2again.ok('worker resume')
   t.match(resumed.text, /takes profiles again/)
+  t.equal((await getJson(w2again, '/v1/profiles')).lease.draining, false, 'resumed')
 })
 
 t.test('a frozen worker (SIGSTOP): the reaper kills its profiles when its lease runs out, before they move', async t => {

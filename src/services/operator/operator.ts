@@ -28,6 +28,9 @@ export interface OperatorOptions {
   log: Logger
 }
 
+/** where the worker's replica store keeps its drain across restarts */
+const DRAINING_META_KEY = 'operator.draining'
+
 interface LeaseState {
   /** performance.now() until which the lease holds: from when the renewal was *sent* */
   validUntil: number
@@ -65,6 +68,8 @@ export class Operator implements Service {
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
+    // a drain outlives a restart, as Nomad's does: the worker asked to be emptied
+    this.draining = await this.opts.ledger.store.getMeta(DRAINING_META_KEY).catch(() => undefined) === 'true'
     this.reaper.start()
     this.opts.ledger.on('appended', this.reconcile)
     this.tick = setInterval(this.reconcile, TICK_MS)
@@ -85,6 +90,7 @@ export class Operator implements Service {
 
   /** Nomad's drain: the master moves this worker's profiles away and gives it no new ones. */
   async setDraining (draining: boolean): Promise<void> {
+    await this.opts.ledger.store.setMeta(DRAINING_META_KEY, String(draining))
     this.draining = draining
     clearTimeout(this.renewTimer)
     await this.renew()
