@@ -75,7 +75,8 @@ function textColumn (value: JsonValue | undefined): string | null {
 
 /**
  * jsonb cannot hold a NUL character (\u0000) or a lone UTF-16 surrogate, both valid in JSON
- * text. Such a policy keeps `policy` NULL; `policy_text` always holds it exactly.
+ * text. Such a policy keeps `policy` NULL; `policy_text` always holds it exactly. (Validation
+ * refuses NUL in new policies; this keeps older ledgers and lone surrogates readable.)
  */
 const JSONB_UNSUPPORTED_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i
 

@@ -95,9 +95,12 @@ function checkJsonValue (value: unknown, path: string, depth: number): void {
   }
 }
 
-/** PostgreSQL's text and jsonb cannot hold U+0000; both stores refuse it so they stay alike. */
+/**
+ * U+0000 is valid JSON but PostgreSQL's jsonb cannot hold it: the `policy` column that AnyLog's
+ * tools query would be NULL for that row. Refused for every store, so they stay alike.
+ */
 function checkNoNul (text: string, path: string): void {
-  if (text.includes('\u0000')) throw bad(`${path} contains the NUL character (\\u0000), which the ledger stores cannot hold`)
+  if (text.includes('\u0000')) throw bad(`${path} contains the NUL character (\\u0000), which the PostgreSQL ledger's jsonb column cannot hold`)
 }
 
 const RESERVED_SCHEMA = z.object({
