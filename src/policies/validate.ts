@@ -154,3 +154,15 @@ export function verifyPolicy (policy: Policy): void {
     throw new LedgerMeshError('bad_signature', `${type} policy ${expected.slice(0, 16)}… has a signature that does not verify with its public_key`, { id: body.id })
   }
 }
+
+/**
+ * The indices of the policies that fail verifyPolicy, in order: every one with `all`, else only
+ * the first (a batch that fails is rejected whole, so the rest need not be checked).
+ */
+export function invalidPolicies (policies: readonly Policy[], all: boolean): number[] {
+  const invalid: number[] = []
+  for (let i = 0; i < policies.length; i++) {
+    try { verifyPolicy(policies[i]) } catch { invalid.push(i); if (!all) break }
+  }
+  return invalid
+}

@@ -3,15 +3,14 @@ import { extname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { Policy } from './policy.js'
-import { verifyPolicy } from './validate.js'
+import { invalidPolicies, verifyPolicy } from './validate.js'
 
 /** Batches smaller than this are verified on the calling thread: handing them off costs more. */
 const MIN_PARALLEL = 256
 /** Threads end after this long without a batch. */
 const IDLE_MS = 2000
 
-interface Reply { bad: number, invalid: number[] }
-interface Pending { resolve: (reply: Reply) => void, reject: (err: Error) => void }
+interface Pending { resolve: (invalid: number[]) => void, reject: (err: Error) => void }
 
 /**
  * Verifies the author signatures of many policies at once (a replica's catch-up) on every
@@ -33,8 +32,8 @@ export class VerifyPool {
     for (let i = 0; i < this.threads; i++) {
       const worker = spawnVerifyWorker()
       worker.unref()
-      worker.on('message', ({ id, bad, invalid }: { id: number } & Reply) => {
-        this.pending.get(id)?.resolve({ bad, invalid })
+      worker.on('message', ({ id, invalid }: { id: number, invalid: number[] }) => {
+        this.pending.get(id)?.resolve(invalid)
         this.pending.delete(id)
       })
       worker.on('error', err => {
@@ -49,57 +48,44 @@ export class VerifyPool {
 
   /** The index of the first policy whose signature does not verify, or -1 when all do. */
   async firstInvalid (policies: Policy[]): Promise<number> {
-    if (policies.length < MIN_PARALLEL || this.threads === 0 || this.broken !== undefined) return firstInvalidHere(policies, 0, policies.length)
-    this.start()
-    // threads exist only around bursts (a catch-up): idle ones end, so none outlives its use
-    this.armIdleTimer()
-    // equal shares: measured faster here than giving the calling thread less (with only two
-    // cores, the threads also share the machine with the rest of the node)
-    const localSize = Math.ceil(policies.length / (this.workers.length + 1))
-    const size = Math.ceil((policies.length - localSize) / this.workers.length)
-    const remote = this.workers.map(async (worker, w) => {
-      const from = localSize + w * size
-      const slice = policies.slice(from, from + size)
-      if (slice.length === 0) return -1
-      const { bad } = await this.send(worker, slice, false)
-      return bad < 0 ? -1 : from + bad
-    })
-    const local = firstInvalidHere(policies, 0, Math.min(localSize, policies.length))
-    let others: number[]
-    try {
-      others = await Promise.all(remote)
-    } catch {
-      return firstInvalidHere(policies, 0, policies.length)
-    }
-    const results = [local, ...others].filter(i => i >= 0)
-    return results.length === 0 ? -1 : Math.min(...results)
+    const invalid = policies.length < MIN_PARALLEL ? invalidPolicies(policies, false) : await this.check(policies, false)
+    return invalid[0] ?? -1
   }
 
   /** The indices of every policy whose id or signature does not verify (the master's inserts). */
   async invalidAmong (policies: Policy[]): Promise<number[]> {
-    if (this.threads === 0 || this.broken !== undefined) return invalidHere(policies)
+    return await this.check(policies, true)
+  }
+
+  /**
+   * Checks `policies` in equal shares at once: one on the calling thread, one on each worker
+   * thread (equal shares measured faster here than giving the calling thread less; with two
+   * cores the threads share the machine with the rest of the node). Returns the failing
+   * indices in order: every one with `all`, else at least the first.
+   */
+  private async check (policies: Policy[], all: boolean): Promise<number[]> {
+    if (this.threads === 0 || this.broken !== undefined) return invalidPolicies(policies, all)
     this.start()
+    // threads exist only around bursts (a catch-up): idle ones end, so none outlives its use
     this.armIdleTimer()
-    // The calling thread checks an equal share while the threads check theirs: the inserts of
-    // a batch wait for all of them, so this thread would otherwise sit idle.
     const size = Math.ceil(policies.length / (this.workers.length + 1))
     const remote = this.workers.map(async (worker, w) => {
       const from = (w + 1) * size
       const slice = policies.slice(from, from + size)
       if (slice.length === 0) return []
-      return (await this.send(worker, slice, true)).invalid.map(i => from + i)
+      return (await this.send(worker, slice, all)).map(i => from + i)
     })
-    const local = invalidHere(policies.slice(0, size))
+    const local = invalidPolicies(policies.slice(0, size), all)
     try {
       return [...local, ...(await Promise.all(remote)).flat()]
     } catch {
-      return invalidHere(policies)
+      return invalidPolicies(policies, all)
     }
   }
 
-  private async send (worker: Worker, policies: Policy[], all: boolean): Promise<Reply> {
+  private async send (worker: Worker, policies: Policy[], all: boolean): Promise<number[]> {
     const id = this.nextId++
-    return await new Promise<Reply>((resolve, reject) => {
+    return await new Promise<number[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
       worker.postMessage({ id, policies, all })
     })
@@ -131,19 +117,6 @@ function spawnVerifyWorker (): Worker {
   if (file.endsWith('.js')) return new Worker(file)
   const bootstrap = `import('tsx/esm/api').then(tsx => { tsx.register(); return import(${JSON.stringify(pathToFileURL(file).href)}) })`
   return new Worker(bootstrap, { eval: true })
-}
-
-function firstInvalidHere (policies: Policy[], from: number, to: number): number {
-  for (let i = from; i < to; i++) {
-    try { verifyPolicy(policies[i]) } catch { return i }
-  }
-  return -1
-}
-
-function invalidHere (policies: Policy[]): number[] {
-  const invalid: number[] = []
-  policies.forEach((policy, i) => { try { verifyPolicy(policy) } catch { invalid.push(i) } })
-  return invalid
 }
 
 /**
