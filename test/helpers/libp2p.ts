@@ -6,6 +6,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { InsertProtocol, type InsertInit } from '../../src/ledger/insert/index.js'
 import { Ledger } from '../../src/ledger/ledger.js'
 import { LevelStore } from '../../src/ledger/level-store.js'
+import type { LedgerStore } from '../../src/ledger/store.js'
 import { SyncProtocol, type SyncInit } from '../../src/ledger/sync/index.js'
 import { libp2pPrivateKey } from '../../src/node/identity.js'
 import { type Logger, silentLogger } from '../../src/node/logger.js'
@@ -46,13 +47,14 @@ export interface LedgerPeer {
  * replica's with no signer (it pins the master key from the first signed head it accepts).
  * Stopped and removed at teardown, each step with a bounded wait.
  */
-export async function ledgerPeer (t: Teardown, opts: { master?: boolean, log?: Logger } = {}): Promise<LedgerPeer> {
+export async function ledgerPeer (t: Teardown, opts: { master?: boolean, log?: Logger, store?: (path: string) => LedgerStore } = {}): Promise<LedgerPeer> {
   const dir = mkdtempSync(join(tmpdir(), 'lm-peer-'))
   const log = opts.log ?? silentLogger()
   const signer = new Ed25519Signer(randomBytes(32))
   const host = new P2PHost({ privateKey: libp2pPrivateKey(signer), ip: '127.0.0.1', port: 0, allow: ['127.0.0.1'], log })
   await host.start()
-  const ledger = new Ledger({ store: new LevelStore({ path: join(dir, 'ledger') }), log, masterSigner: opts.master === true ? signer : undefined })
+  const store = opts.store?.(join(dir, 'ledger')) ?? new LevelStore({ path: join(dir, 'ledger') })
+  const ledger = new Ledger({ store, log, masterSigner: opts.master === true ? signer : undefined })
   await ledger.open()
   t.teardown(async () => {
     await within(STOP_WITHIN_MS, host.stop())
