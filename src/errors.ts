@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'master_unreachable'
   | 'bad_message'
   | 'timeout'
+  | 'overloaded'
   | 'internal'
 
 export class LedgerMeshError extends Error {
@@ -41,4 +42,18 @@ export function isLedgerMeshError (err: unknown): err is LedgerMeshError {
 /** The message of any thrown value, for logs and error replies. */
 export function errorMessage (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
+}
+
+/**
+ * Codes that refuse one policy for good: sending the same policy again can only get the same
+ * answer (it is malformed, badly signed, not allowed, or clashes with what the ledger holds).
+ * Every other code (the master unreachable, slow, overloaded or its store failing) is
+ * transient: the same insert may succeed later, so a durable outbox keeps it.
+ */
+const DEFINITIVE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'bad_policy', 'bad_signature', 'unauthorized', 'conflict', 'not_found', 'bad_message'
+])
+
+export function isDefinitiveRefusal (err: unknown): boolean {
+  return err instanceof LedgerMeshError && DEFINITIVE_REFUSALS.has(err.code)
 }

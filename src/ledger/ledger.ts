@@ -19,6 +19,15 @@ const FOLD_PAGE = 5000
 const MAX_COMMIT_BATCH = 1000
 /** Store meta key holding the master public key this ledger trusts. */
 const MASTER_KEY_META = 'master_public_key'
+/**
+ * Inserts the master queues for the group committer before it answers `overloaded`: a burst
+ * past this waits in its clients (who retry), not in the master's memory.
+ */
+const MAX_PENDING_INSERTS = 10_000
+/** Callers waiting at once for the head to reach a seq (blocking reads, read-your-writes). */
+const MAX_SEQ_WAITERS = 1000
+/** How many times one group commit is retried after the store refused a duplicate in it. */
+const MAX_DUPLICATE_RETRIES = 3
 
 export interface LedgerEvents {
   /** new entries were appended (by commit on the master, or by sync on a replica) */
@@ -31,14 +40,41 @@ interface PendingInsert {
   reject: (err: Error) => void
 }
 
+/** An insert that passed the checks, with the ops it commits (a replaced declaration's tombstone first). */
+interface Accepted { insert: PendingInsert, ops: LedgerOp[] }
+
+/** The ids a store refused as already in its log, when that is why a commit failed. */
+function refusedIds (err: unknown): Set<string> | undefined {
+  if (!(err instanceof LedgerMeshError) || err.code !== 'duplicate_id') return undefined
+  const ids = err.details.ids ?? (err.details.id === undefined ? undefined : [err.details.id])
+  return Array.isArray(ids) && ids.length > 0 ? new Set(ids.map(String)) : undefined
+}
+
+/**
+ * A policy id the log holds although the live state does not: the policy was deleted, and a
+ * deleted id stays retired (re-inserting it would make an old tombstone ambiguous and let a
+ * late retry of an insert bring back a policy someone deleted).
+ */
+function retiredIdError (id: string): LedgerMeshError {
+  return new LedgerMeshError('conflict', `policy ${id} was deleted from the ledger and its id is retired: a deleted policy cannot be inserted again with the same content (change a field, e.g. add a version)`, { id, retired: true })
+}
+
 /**
  * A ledger: the log in a store, its live state folded in memory, and the rules that decide
  * what may be appended. On the master it orders inserts (group commit); on a replica it
  * applies verified batches from sync. Readers query `state`.
  */
+export interface LedgerLimits {
+  /** see MAX_PENDING_INSERTS */
+  maxPendingInserts?: number
+  /** see MAX_SEQ_WAITERS */
+  maxSeqWaiters?: number
+}
+
 export class Ledger extends EventEmitter<LedgerEvents> {
   readonly store: LedgerStore
-  readonly state = new LedgerState()
+  /** Replaced whole (never emptied in place) when the log is folded again: see fold(). */
+  private currentState = new LedgerState()
   private readonly log: Logger
   /** Present on the master only: signs heads and the tombstones of replaced declarations. */
   private readonly masterSigner?: Signer
@@ -47,17 +83,33 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   private trustedMasterKey?: string
   private readonly pending: PendingInsert[] = []
   private committing = false
+  /**
+   * Set when a commit failed or its outcome is unknown (a COMMIT that errored after the server
+   * may have applied it): the store may hold entries the state lacks, so the next batch first
+   * reads the store's head and whatever it is missing.
+   */
+  private storeUncertain = false
+  private seqWaiters = 0
+  private readonly limits: Required<LedgerLimits>
   /** author signatures of concurrent inserts, checked off this thread */
   private readonly insertVerifier = new InsertVerifier()
 
-  constructor (opts: { store: LedgerStore, log: Logger, masterSigner?: Signer, masterKey?: string }) {
+  constructor (opts: { store: LedgerStore, log: Logger, masterSigner?: Signer, masterKey?: string, limits?: LedgerLimits }) {
     super()
     this.store = opts.store
     this.log = opts.log
+    this.limits = {
+      maxPendingInserts: opts.limits?.maxPendingInserts ?? MAX_PENDING_INSERTS,
+      maxSeqWaiters: opts.limits?.maxSeqWaiters ?? MAX_SEQ_WAITERS
+    }
+    // waitForSeq callers each listen to 'appended'; their number is capped by maxSeqWaiters
+    this.setMaxListeners(0)
     this.masterSigner = opts.masterSigner
     this.trustedMasterKey = opts.masterSigner?.publicKey ?? opts.masterKey
   }
 
+  /** The live policies. Read it afresh each time: a rewind swaps in a new one. */
+  get state (): LedgerState { return this.currentState }
   get head (): Head { return this.currentHead }
   get signedHead (): SignedHead | undefined { return this.currentSignedHead }
   get masterKey (): string | undefined { return this.trustedMasterKey }
@@ -85,8 +137,13 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     await this.store.close()
   }
 
+  /**
+   * Folds the whole log into a new state, built aside: readers keep the old one until the new
+   * one is complete and swapped in, so none ever sees a half-built ledger (an operator that
+   * saw an empty one would stop every profile). Policies waiting in this node's outbox stay.
+   */
   private async fold (): Promise<void> {
-    this.state.reset()
+    const state = new LedgerState()
     let head: Head = { seq: 0, hash: GENESIS_HASH }
     for (;;) {
       const page = await this.store.range(head.seq + 1, FOLD_PAGE)
@@ -95,7 +152,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       if (broken !== undefined) {
         throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location} does not verify: ${broken}`, { seq: head.seq + 1 })
       }
-      for (const entry of page) this.state.apply(entry)
+      for (const entry of page) state.apply(entry)
       const last = page[page.length - 1]
       head = { seq: last.seq, hash: last.hash }
     }
@@ -112,6 +169,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location}: the signed head at seq ${signed.seq} is not signed by the trusted master key`)
       }
     }
+    state.adoptLocal(this.currentState)
+    this.currentState = state
     this.currentHead = head
     this.currentSignedHead = signed
   }
@@ -141,11 +200,18 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       throw new LedgerMeshError('master_unreachable', 'this node is not the master: inserts go to the master')
     }
     validatePolicy(op.policy)
+    this.refuseWhenFull()
     await this.insertVerifier.verify(op.policy, this.committing)
+    this.refuseWhenFull()
     const { promise, resolve, reject } = Promise.withResolvers<Entry>()
     this.pending.push({ op, resolve, reject })
     if (!this.committing) void this.commitPending()
     return await promise
+  }
+
+  private refuseWhenFull (): void {
+    if (this.pending.length < this.limits.maxPendingInserts) return
+    throw new LedgerMeshError('overloaded', `the master has ${this.pending.length} inserts waiting to be committed (at most ${this.limits.maxPendingInserts}): try again shortly`, { retryAfterSeconds: 1 })
   }
 
   private async commitPending (): Promise<void> {
@@ -160,10 +226,56 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     }
   }
 
-  /** Checks each op against the state (and the batch so far), then commits the accepted ones. */
+  /**
+   * Checks each op against the state (and the batch so far), then commits the accepted ones.
+   * One bad op fails only its own insert: when the store refuses ids the state did not know
+   * (ids of deleted policies stay retired in the log), those inserts are refused and the rest
+   * of the batch is committed again.
+   */
   private async commitBatch (batch: PendingInsert[]): Promise<void> {
+    try {
+      await this.reloadIfUncertain()
+    } catch (err) {
+      for (const insert of batch) insert.reject(err as Error)
+      return
+    }
+    let accepted = this.acceptable(batch)
+    for (let attempt = 0; accepted.length > 0; attempt++) {
+      try {
+        await this.commitAccepted(accepted)
+        return
+      } catch (err) {
+        const refused = attempt < MAX_DUPLICATE_RETRIES ? refusedIds(err) : undefined
+        if (refused === undefined) {
+          // the store may or may not hold the batch: find out before ordering anything else
+          this.storeUncertain = true
+          this.log.error({ err: errorMessage(err), batch: accepted.length }, 'ledger commit failed')
+          for (const { insert } of accepted) insert.reject(err as Error)
+          return
+        }
+        // The store knows ids the state does not: see whether it moved on without us first.
+        this.storeUncertain = true
+        try {
+          await this.reloadIfUncertain()
+        } catch (reloadErr) {
+          for (const { insert } of accepted) insert.reject(reloadErr as Error)
+          return
+        }
+        const retry: PendingInsert[] = []
+        for (const { insert, ops } of accepted) {
+          const clash = ops.map(op => policyId(op.policy)).find(id => refused.has(id))
+          if (clash === undefined) retry.push(insert)
+          else insert.reject(this.state.has(clash) ? new LedgerMeshError('duplicate_id', `policy ${clash} is already in the ledger`, { id: clash }) : retiredIdError(clash))
+        }
+        accepted = this.acceptable(retry)
+      }
+    }
+  }
+
+  /** The inserts of `batch` that pass the state checks, each with the ops it expands to. */
+  private acceptable (batch: PendingInsert[]): Accepted[] {
     const signer = this.masterSigner!
-    const accepted: Array<{ insert: PendingInsert, ops: LedgerOp[] }> = []
+    const accepted: Accepted[] = []
     const idsInBatch = new Set<string>()
     const { ctx: auth, record } = this.batchAuthContext()
     for (const insert of batch) {
@@ -180,16 +292,14 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         insert.reject(err as Error)
       }
     }
-    if (accepted.length === 0) return
-    let entries: Entry[]
+    return accepted
+  }
+
+  /** One store transaction for the accepted inserts; each is answered with its own entry. */
+  private async commitAccepted (accepted: Accepted[]): Promise<void> {
+    const signer = this.masterSigner!
     let signed: SignedHead | undefined
-    try {
-      entries = await this.store.commit(accepted.flatMap(a => a.ops), head => (signed = signHead(head, signer)))
-    } catch (err) {
-      this.log.error({ err: errorMessage(err), batch: accepted.length }, 'ledger commit failed')
-      for (const { insert } of accepted) insert.reject(err as Error)
-      return
-    }
+    const entries = await this.store.commit(accepted.flatMap(a => a.ops), head => (signed = signHead(head, signer)))
     this.applyToState(entries)
     // the head the store signed with this commit is the ledger's new head
     this.currentSignedHead = signed !== undefined && signed.seq === this.currentHead.seq && signed.hash === this.currentHead.hash
@@ -202,6 +312,32 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       insert.resolve(entries[index - 1])
     }
     this.emit('appended', entries, this.currentSignedHead)
+  }
+
+  /**
+   * After a failed or ambiguous commit: reads what the store holds past the state's head and
+   * applies it (or folds the whole log again if the store no longer continues this head), so
+   * the master never orders on a head or a state the store has moved past.
+   */
+  private async reloadIfUncertain (): Promise<void> {
+    if (!this.storeUncertain) return
+    const stored = await this.store.head()
+    if (stored.seq !== this.currentHead.seq || stored.hash !== this.currentHead.hash) {
+      const missing = stored.seq > this.currentHead.seq ? await this.store.range(this.currentHead.seq + 1, stored.seq - this.currentHead.seq) : []
+      const continues = missing.length === stored.seq - this.currentHead.seq && verifyChainLinks(this.currentHead, missing) === undefined
+      if (continues && missing.length > 0) {
+        this.applyToState(missing)
+        this.currentSignedHead = (await this.store.signedHead()) ?? signHead(this.currentHead, this.masterSigner!)
+        this.log.warn({ applied: missing.length, head: this.currentHead.seq }, 'the store held entries of a commit reported as failed; applied them')
+        this.emit('appended', missing, this.currentSignedHead)
+      } else {
+        const from = this.currentHead.seq
+        await this.fold()
+        this.log.warn({ from, to: this.currentHead.seq }, 'the store no longer continues the ledger head after a failed commit; folded the log again')
+        this.emit('appended', [], this.currentSignedHead)
+      }
+    }
+    this.storeUncertain = false
   }
 
   /**
@@ -227,7 +363,11 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   /** Resolves once the head reaches `seq`, or after `timeoutMs` (false then). */
   async waitForSeq (seq: number, timeoutMs: number): Promise<boolean> {
     if (this.currentHead.seq >= seq) return true
-    return await new Promise(resolve => {
+    if (this.seqWaiters >= this.limits.maxSeqWaiters) {
+      throw new LedgerMeshError('overloaded', `${this.seqWaiters} callers already wait for the ledger head (at most ${this.limits.maxSeqWaiters}): try again shortly`, { retryAfterSeconds: 1 })
+    }
+    this.seqWaiters++
+    return await new Promise<boolean>(resolve => {
       const onAppended = (): void => {
         if (this.currentHead.seq < seq) return
         clearTimeout(timer)
@@ -236,7 +376,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       }
       const timer = setTimeout(() => { this.off('appended', onAppended); resolve(false) }, timeoutMs)
       this.on('appended', onAppended)
-    })
+    }).finally(() => { this.seqWaiters-- })
   }
 
   /**

@@ -111,9 +111,9 @@ export class LevelStore implements LedgerStore {
     const ids = uniqueIds(ops)
     return await this.serialised(async () => {
       const known = await this.attempt('check policy ids', async () => await this.ids.getMany(ids))
-      const index = known.findIndex((seq) => seq !== undefined)
-      if (index >= 0) {
-        throw new LedgerMeshError('duplicate_id', `policy ${ids[index]} is already in the ledger`, { id: ids[index] })
+      const duplicates = ids.filter((_, i) => known[i] !== undefined)
+      if (duplicates.length > 0) {
+        throw new LedgerMeshError('duplicate_id', `policy ${duplicates[0]} is already in the ledger`, { id: duplicates[0], ids: duplicates })
       }
       const { entries, signed } = chainAndSign(await this.head(), ops, signHead)
       await this.writeEntries(entries, signed)

@@ -13,8 +13,7 @@ export function openStore (config: StoreConfig): LedgerStore {
     case 'level':
       return new LevelStore({ path: config.path, durable: config.durable })
     case 'psql': {
-      const { host, port, user, password, database, schema } = config
-      return new PgStore({ host, port, user, password, database, schema })
+      return new PgStore(config)
     }
   }
 }

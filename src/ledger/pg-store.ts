@@ -14,11 +14,27 @@ export interface PgStoreConfig {
   database: string
   /** PostgreSQL schema for the tables; the connection's search_path (public) when absent */
   schema?: string
+  /** how long a writer waits for the ledger's row lock before its commit fails with `timeout` */
+  lockTimeoutMs?: number
+  /** how long any one statement may run before PostgreSQL cancels it */
+  statementTimeoutMs?: number
 }
+
+/**
+ * Defaults for the two timeouts. An insert's client waits 10 s for its answer: the master's
+ * commit gives up well before, so the client hears `timeout` (and a durable outbox keeps the
+ * insert) instead of a silence. A commit normally holds the lock for milliseconds.
+ */
+export const DEFAULT_LOCK_TIMEOUT_MS = 3000
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000
+/** A statement the server never answers (a half-open connection) fails this long after its own timeout. */
+const CLIENT_TIMEOUT_MARGIN_MS = 2000
 
 /** SQLSTATE codes this store reacts to. */
 const PG = {
   uniqueViolation: '23505',
+  lockNotAvailable: '55P03',
+  queryCanceled: '57014',
   invalidDatabase: '3D000',
   duplicateDatabase: '42P04',
   duplicateSchema: '42P06',
@@ -148,9 +164,10 @@ export class PgStore implements LedgerStore {
     return await this.transaction('commit', async (client) => {
       const head = await this.lockHead(client)
       const { rows } = await client.query<{ policy_id: string }>(
-        `SELECT policy_id FROM ${this.table.ledger} WHERE policy_id = ANY($1::text[]) LIMIT 1`, [ids])
+        `SELECT policy_id FROM ${this.table.ledger} WHERE policy_id = ANY($1::text[])`, [ids])
       if (rows.length > 0) {
-        throw new LedgerMeshError('duplicate_id', `policy ${rows[0].policy_id} is already in the ledger`, { id: rows[0].policy_id })
+        const duplicates = rows.map(row => row.policy_id)
+        throw new LedgerMeshError('duplicate_id', `policy ${duplicates[0]} is already in the ledger`, { id: duplicates[0], ids: duplicates })
       }
       const { entries, signed } = chainAndSign(head, ops, signHead)
       await this.writeEntries(client, entries, signed)
@@ -204,7 +221,25 @@ export class PgStore implements LedgerStore {
 
   private newPool (database: string): pg.Pool {
     const { host, port, user, password } = this.config
-    const pool = new pg.Pool({ host, port, user, password, database, max: 10, types: poolTypes, connectionTimeoutMillis: 10_000 })
+    const lockTimeout = this.config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS
+    const statementTimeout = this.config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS
+    // Every wait is bounded: the row lock (lock_timeout), each statement on the server
+    // (statement_timeout), an answer that never comes (query_timeout, client side), a
+    // connection (connectionTimeoutMillis) and a transaction left open (idle_in_transaction).
+    const pool = new pg.Pool({
+      host,
+      port,
+      user,
+      password,
+      database,
+      max: 10,
+      types: poolTypes,
+      connectionTimeoutMillis: 10_000,
+      lock_timeout: lockTimeout,
+      statement_timeout: statementTimeout,
+      query_timeout: statementTimeout + CLIENT_TIMEOUT_MARGIN_MS,
+      idle_in_transaction_session_timeout: statementTimeout + CLIENT_TIMEOUT_MARGIN_MS
+    })
     // An idle client whose server went away emits 'error' on the pool; unhandled, that would
     // crash the process. The next query reports the outage as store_unavailable instead.
     pool.on('error', () => {})
@@ -416,9 +451,16 @@ export class PgStore implements LedgerStore {
     return this.pool
   }
 
-  /** A duplicate policy_id is the caller's problem; anything else the database says is an outage. */
+  /** A duplicate policy_id is the caller's problem; a timeout says so; anything else is an outage. */
   private translate (what: string, err: unknown): LedgerMeshError {
     if (err instanceof LedgerMeshError) return err
+    const state = sqlState(err)
+    if (state === PG.lockNotAvailable || state === PG.queryCanceled || /query read timeout/i.test(errorMessage(err))) {
+      const waited = state === PG.lockNotAvailable
+        ? `waited more than ${this.config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS} ms for the ledger lock (another transaction holds it)`
+        : `took more than ${this.config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS} ms`
+      return new LedgerMeshError('timeout', `postgres store ${this.location}: could not ${what}: it ${waited}`, { location: this.location, ...(state === undefined ? {} : { causeCode: state }) })
+    }
     if (sqlState(err) === PG.uniqueViolation) {
       const constraint = (err as { constraint?: string }).constraint ?? ''
       const detail = (err as { detail?: string }).detail ?? ''

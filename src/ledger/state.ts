@@ -5,6 +5,13 @@ import type { Entry } from './entry.js'
 
 /** Fields indexed from the start; any other (type, field) is indexed on its first lookup. */
 const EAGER_FIELDS = ['name', 'company', 'kind', 'ip', 'slave', 'worker', 'profile', 'subaccount', 'policy_id', 'key']
+const EAGER = new Set(EAGER_FIELDS)
+/**
+ * Indexes built on demand (any other field a query names) kept at once; past this the least
+ * recently used is dropped and rebuilt if asked for again. Queries come from outside (REST),
+ * so without a cap every made-up field name would cost an index forever.
+ */
+export const MAX_ADHOC_INDEXES = 256
 
 interface Stored {
   policy: Policy
@@ -29,18 +36,19 @@ export class LedgerState {
   private readonly byType = new Map<string, Set<string>>()
   /** type → field → value key → ids */
   private readonly fieldIndex = new Map<string, Map<string, FieldIndex>>()
+  /** the on-demand indexes, least recently used first: `type NUL field` → true */
+  private readonly adhocIndexes = new Map<string, true>()
   /** one copy of each author key (see shareAuthorKey) */
   private readonly authorKeys = new Map<string, string>()
   /** policies examined by scans, for tests that prove a lookup uses its index */
   readonly stats = { scanned: 0 }
 
   get size (): number { return this.byId.size }
-
-  reset (): void {
-    this.byId.clear()
-    this.byType.clear()
-    this.fieldIndex.clear()
-    this.authorKeys.clear()
+  /** how many (type, field) indexes exist, eager and on-demand */
+  get indexCount (): number {
+    let count = 0
+    for (const fields of this.fieldIndex.values()) count += fields.size
+    return count
   }
 
   apply (entry: Entry): void {
@@ -57,6 +65,13 @@ export class LedgerState {
   addLocal (policy: Policy): void {
     const id = String(policyBody(policy).id)
     if (!this.byId.has(id)) this.add(id, { policy, type: policyType(policy) })
+  }
+
+  /** Takes over the outbox policies of `previous` (a state this one replaces). */
+  adoptLocal (previous: LedgerState): void {
+    for (const [id, stored] of previous.byId) {
+      if (stored.seq === undefined && !this.byId.has(id)) this.add(id, stored)
+    }
   }
 
   removeLocal (id: string): void {
@@ -102,8 +117,11 @@ export class LedgerState {
   }
 
   private index (type: string, field: string): FieldIndex {
+    // a type with no policies has nothing to index: answer empty, keep nothing
+    if (!this.byType.has(type)) return EMPTY_INDEX
     let fields = this.fieldIndex.get(type)
     if (fields === undefined) { fields = new Map(); this.fieldIndex.set(type, fields) }
+    if (!EAGER.has(field)) this.touchAdhoc(type, field)
     let index = fields.get(field)
     if (index === undefined) {
       // Built once, by one scan of the type; kept current by add/remove afterwards.
@@ -115,6 +133,19 @@ export class LedgerState {
       }
     }
     return index
+  }
+
+  /** Marks an on-demand index as just used, dropping the least recently used past the cap. */
+  private touchAdhoc (type: string, field: string): void {
+    const key = `${type}\u0000${field}`
+    this.adhocIndexes.delete(key)
+    this.adhocIndexes.set(key, true)
+    while (this.adhocIndexes.size > MAX_ADHOC_INDEXES) {
+      const oldest = this.adhocIndexes.keys().next().value!
+      this.adhocIndexes.delete(oldest)
+      const [oldType, oldField] = oldest.split('\u0000')
+      this.fieldIndex.get(oldType)?.delete(oldField)
+    }
   }
 
   private add (id: string, stored: Stored): void {
@@ -151,9 +182,16 @@ export class LedgerState {
     this.byId.delete(id)
     const ids = this.byType.get(stored.type)
     ids?.delete(id)
-    if (ids?.size === 0) this.byType.delete(stored.type)
     const body = policyBody(stored.policy)
-    for (const [field, index] of this.fieldIndex.get(stored.type) ?? []) {
+    const fields = this.fieldIndex.get(stored.type)
+    if (ids?.size === 0) {
+      // the type's last policy: its indexes go with it
+      this.byType.delete(stored.type)
+      this.fieldIndex.delete(stored.type)
+      for (const field of fields?.keys() ?? []) this.adhocIndexes.delete(`${stored.type}\u0000${field}`)
+      return
+    }
+    for (const [field, index] of fields ?? []) {
       const key = indexKey(body[field])
       if (key === undefined) continue
       const ids = index.get(key)
@@ -172,6 +210,9 @@ export class LedgerState {
  * (names, ids) are unique, and a Set per policy cost ~100 bytes each at 100,000 policies.
  */
 type FieldIndex = Map<string, string | Set<string>>
+
+/** What a lookup on a type with no policies reads; never written to (index() returns it only for such types). */
+const EMPTY_INDEX: FieldIndex = new Map()
 
 function idsOf (ids: string | Set<string> | undefined): Iterable<string> {
   return ids === undefined ? [] : typeof ids === 'string' ? [ids] : ids

@@ -28,7 +28,8 @@ export interface LedgerStore {
    * (a mutex for level, a row lock for psql, so several masters can share one database):
    * reads the head, chains `ops` after it, stores the entries and the head signed by
    * `signHead`, and returns the entries. Throws LedgerMeshError('duplicate_id') and writes
-   * nothing if a policy id in `ops` is already in the log (or twice in `ops`).
+   * nothing if a policy id in `ops` is already in the log, live or deleted (details.ids lists
+   * every such id, so the caller can drop those ops and commit the rest).
    */
   commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead): Promise<Entry[]>
 

@@ -3,7 +3,7 @@ import { mkdir, rename } from 'node:fs/promises'
 import { homedir, hostname } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { LedgerMeshError, errorMessage } from '../errors.js'
+import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../errors.js'
 import { Executor } from '../commands/executor.js'
 import { registerGeneralCommands } from '../commands/handlers/general.js'
 import { registerNodeCommands } from '../commands/handlers/node.js'
@@ -102,6 +102,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     this.metrics = new NodeMetrics({
       headSeq: () => this.currentLedger?.head.seq ?? 0,
       lag: () => this.sync instanceof Replicator ? this.sync.lag : undefined,
+      outbox: () => this.sync instanceof Replicator ? this.sync.outboxSize : undefined,
       sync: () => this.syncProtocol?.stats,
       profiles: () => this.operator?.countByState(),
       profileRestarts: () => this.operator?.restartsTotal,
@@ -230,9 +231,13 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
       await this.ledger.waitForSeq(seq, READ_YOUR_WRITES_MS)
       return { id, seq, ledger: 'global' }
     } catch (err) {
-      if (!(err instanceof LedgerMeshError && err.code === 'master_unreachable' && opts.local)) throw err
+      // local=true: anything but a refusal of this policy (the master unreachable, slow,
+      // overloaded, its store failing) keeps the insert in the durable outbox. The master may
+      // have committed it anyway; the outbox's re-submit then finds it already on the ledger.
+      if (!opts.local || !(err instanceof LedgerMeshError) || err.code === 'duplicate_id' || isDefinitiveRefusal(err)) throw err
       await this.sync.keepLocal(op)
-      this.log.warn({ id, type: policyType(op.policy) }, 'master unreachable: insert kept in the outbox')
+      this.log.warn({ id, type: policyType(op.policy), code: err.code, err: err.message }, 'the master did not take the insert now: kept in the outbox')
+      void this.sync.flushOutbox()
       return { id, ledger: 'local' }
     }
   }
@@ -267,7 +272,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
         log,
         source: opts.source,
         masterConn: opts.connection,
-        interval: opts.interval
+        interval: opts.interval,
+        onOutboxDrop: drop => { this.metrics.outboxDropped.inc({ reason: drop.code }) }
       })
     await service.start()
     this.sync = service

@@ -9,8 +9,16 @@ import { invalidPolicies, verifyPolicy } from './validate.js'
 const MIN_PARALLEL = 256
 /** Threads end after this long without a batch. */
 const IDLE_MS = 2000
+/**
+ * A thread's answer is due within this long plus a millisecond per policy (about ten times
+ * what a loaded thread needs); past it the thread is taken for stuck, ended, and its share
+ * is verified on the calling thread.
+ */
+const ANSWER_BASE_MS = 5000
+/** Thread failures (crash, exit, no answer) after which the pool verifies on the calling thread only. */
+const MAX_FAILURES = 3
 
-interface Pending { resolve: (invalid: number[]) => void, reject: (err: Error) => void }
+interface Pending { worker: Worker, timer: NodeJS.Timeout, resolve: (invalid: number[]) => void, reject: (err: Error) => void }
 
 /**
  * Verifies the author signatures of many policies at once (a replica's catch-up) on every
@@ -23,6 +31,7 @@ export class VerifyPool {
   private readonly pending = new Map<number, Pending>()
   private nextId = 0
   private broken?: string
+  private failures = 0
   private idleTimer?: NodeJS.Timeout
 
   constructor (private readonly threads = Math.max(0, availableParallelism() - 1)) {}
@@ -33,15 +42,15 @@ export class VerifyPool {
       const worker = spawnVerifyWorker()
       worker.unref()
       worker.on('message', ({ id, invalid }: { id: number, invalid: number[] }) => {
-        this.pending.get(id)?.resolve(invalid)
+        const pending = this.pending.get(id)
+        if (pending === undefined) return
+        clearTimeout(pending.timer)
         this.pending.delete(id)
+        pending.resolve(invalid)
       })
-      worker.on('error', err => {
-        // a pool that cannot run verifies on the calling thread from now on
-        this.broken = err.message
-        for (const p of this.pending.values()) p.reject(err)
-        this.pending.clear()
-      })
+      worker.on('error', err => { this.fail(worker, err) })
+      // a thread that ends on its own (killed, out of memory) would leave its batches unanswered
+      worker.on('exit', code => { if (this.workers.includes(worker)) this.fail(worker, new Error(`verify thread exited with code ${code}`)) })
       this.workers.push(worker)
     }
   }
@@ -86,9 +95,32 @@ export class VerifyPool {
   private async send (worker: Worker, policies: Policy[], all: boolean): Promise<number[]> {
     const id = this.nextId++
     return await new Promise<number[]>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject })
+      const timer = setTimeout(() => { this.fail(worker, new Error(`verify thread gave no answer within ${ANSWER_BASE_MS + policies.length} ms`)) }, ANSWER_BASE_MS + policies.length)
+      timer.unref()
+      this.pending.set(id, { worker, timer, resolve, reject })
       worker.postMessage({ id, policies, all })
     })
+  }
+
+  /**
+   * A thread crashed, ended or hung: its batches fail (check() then verifies them on the
+   * calling thread) and it is ended; the next batch starts a fresh one. After MAX_FAILURES the
+   * pool verifies on the calling thread from then on.
+   */
+  private fail (worker: Worker, err: Error): void {
+    const index = this.workers.indexOf(worker)
+    if (index < 0) return
+    this.workers.splice(index, 1)
+    void worker.terminate()
+    for (const [id, pending] of this.pending) {
+      if (pending.worker !== worker) continue
+      clearTimeout(pending.timer)
+      this.pending.delete(id)
+      pending.reject(err)
+    }
+    if (++this.failures >= MAX_FAILURES) this.broken = err.message
+    // the survivors are ended too, so the pool restarts whole (start() only runs when empty)
+    if (this.workers.length > 0 && this.pending.size === 0) void this.close()
   }
 
   private armIdleTimer (): void {

@@ -4,6 +4,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 export interface MetricsSource {
   headSeq: () => number
   lag: () => { seq: number, seconds: number | undefined } | undefined
+  /** a replica: inserts waiting in its outbox for the master */
+  outbox?: () => number | undefined
   sync: () => { bytesIn: number, bytesOut: number, entriesIn: number, entriesOut: number, rejected: number } | undefined
   /** worker: its profile processes by state */
   profiles?: () => Record<string, number> | undefined
@@ -22,6 +24,7 @@ export class NodeMetrics {
   readonly registry = new Registry()
   readonly inserts: Counter<'result' | 'reason'>
   readonly restRequests: Counter<'status'>
+  readonly outboxDropped: Counter<'reason'>
 
   constructor (source: MetricsSource, labels: { node: string, role: string }) {
     this.registry.setDefaultLabels(labels)
@@ -50,6 +53,8 @@ export class NodeMetrics {
     new Gauge({ name: 'ledgermesh_unassigned', help: 'Sub-accounts and profiles waiting for capacity (master)', labelNames: ['type'], registers, collect: byLabel('type', source.unassigned) })
     new Gauge({ name: 'ledgermesh_worker_leases', help: 'Workers\' leases by state (master)', labelNames: ['state'], registers, collect: byLabel('state', source.leases) })
     this.inserts = new Counter({ name: 'ledgermesh_inserts_total', help: 'Inserts handled by this node, by result and rejection reason', labelNames: ['result', 'reason'], registers })
+    new Gauge({ name: 'ledgermesh_outbox_pending', help: 'Inserts waiting in this replica\'s outbox for the master', registers, collect () { this.set(source.outbox?.() ?? 0) } })
+    this.outboxDropped = new Counter({ name: 'ledgermesh_outbox_dropped_total', help: 'Outbox inserts dropped because the master refused them for good, by error code', labelNames: ['reason'], registers })
     this.restRequests = new Counter({ name: 'ledgermesh_rest_requests_total', help: 'REST requests answered, by HTTP status', labelNames: ['status'], registers })
   }
 }

@@ -1,5 +1,5 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { LedgerMeshError, errorMessage } from '../errors.js'
+import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../errors.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
 import type { Outbox } from '../ledger/outbox.js'
@@ -19,6 +19,12 @@ const BULK_APPLIED = 10_000
 /** quiet time after a bulk catch-up before the collection */
 const COLLECT_AFTER_MS = 1000
 const RECONNECT_MAX_MS = 5000
+/** Backoff of the outbox after the master answered with a transient error, first and longest. */
+const OUTBOX_RETRY_MIN_MS = 1000
+const OUTBOX_RETRY_MAX_MS = 30_000
+
+/** An outbox insert the master refused for good, as `get status` shows it. */
+export interface OutboxDrop { id: string, type: string, code: string, message: string, at: Date }
 
 export interface ReplicatorOptions {
   ledger: Ledger
@@ -32,6 +38,8 @@ export interface ReplicatorOptions {
   /** the master's p2p address, ip:port (LEDGER_CONN) */
   masterConn: string
   interval: SyncInterval
+  /** told of every outbox insert dropped because the master refused it for good (for metrics) */
+  onOutboxDrop?: (drop: OutboxDrop) => void
 }
 
 /** `ip:port` as a libp2p TCP address. */
@@ -59,6 +67,14 @@ export class Replicator implements Service {
   private sourceHead?: number
   private sourceAddress?: string
   recovered?: { from: number, to: number, at: Date }
+  private flushing = false
+  /** performance.now() before which the outbox waits (backoff after a transient error) */
+  private outboxRetryAt = 0
+  private outboxRetryMs = OUTBOX_RETRY_MIN_MS
+  private outboxError?: string
+  /** outbox inserts dropped since start, and the last one */
+  outboxDropped = 0
+  lastOutboxDrop?: OutboxDrop
 
   constructor (private readonly opts: ReplicatorOptions) {}
 
@@ -170,8 +186,24 @@ export class Replicator implements Service {
     this.lastError = undefined
   }
 
-  /** Re-submits outbox inserts, oldest first; each leaves the outbox once the master has it. */
+  /**
+   * Re-submits outbox inserts, oldest first, one flush at a time. An insert leaves the outbox
+   * only when the master has it (accepted now, or already on the ledger) or refuses that
+   * policy for good (bad policy or signature, unauthorized, a conflict): such a drop is logged,
+   * counted in `get status` and /metrics. Any other answer (unreachable, timeout, overloaded,
+   * its store failing) keeps it, and the outbox backs off before trying again.
+   */
   async flushOutbox (): Promise<void> {
+    if (this.flushing || performance.now() < this.outboxRetryAt) return
+    this.flushing = true
+    try {
+      await this.flushPending()
+    } finally {
+      this.flushing = false
+    }
+  }
+
+  private async flushPending (): Promise<void> {
     const pending = await this.opts.outbox.list()
     this.outboxSize = pending.length
     for (const op of pending) {
@@ -183,18 +215,38 @@ export class Replicator implements Service {
       } catch (err) {
         if (err instanceof LedgerMeshError && err.code === 'duplicate_id') {
           this.opts.log.info({ id }, 'outbox insert was already on the ledger')
-        } else if (err instanceof LedgerMeshError && err.code === 'master_unreachable') {
-          return
+        } else if (isDefinitiveRefusal(err)) {
+          this.dropFromOutbox(op, err as LedgerMeshError)
         } else {
-          // The master refused it for good (bad policy, unauthorized): keeping it would retry forever.
-          this.opts.log.warn({ id, err: errorMessage(err) }, 'outbox insert rejected by the master; dropped')
-          this.opts.ledger.state.removeLocal(id)
+          this.backOff(id, err)
+          return
         }
       }
+      this.outboxRetryMs = OUTBOX_RETRY_MIN_MS
+      this.outboxError = undefined
       // Accepted ones stay visible: sync replaces the local copy with the ordered one.
       await this.opts.outbox.remove(id)
       this.outboxSize--
     }
+  }
+
+  private dropFromOutbox (op: LedgerOp, err: LedgerMeshError): void {
+    const id = policyId(op.policy)
+    const drop: OutboxDrop = { id, type: policyType(op.policy), code: err.code, message: err.message, at: new Date() }
+    this.opts.log.warn({ id, type: drop.type, code: err.code, err: err.message }, 'outbox insert refused by the master for good; dropped from the outbox')
+    this.opts.ledger.state.removeLocal(id)
+    this.outboxDropped++
+    this.lastOutboxDrop = drop
+    this.opts.onOutboxDrop?.(drop)
+  }
+
+  /** The master could not take the insert now: keep it, and wait longer each time. */
+  private backOff (id: string, err: unknown): void {
+    const message = errorMessage(err)
+    if (message !== this.outboxError) this.opts.log.warn({ id, err: message, retryInMs: this.outboxRetryMs }, 'outbox insert not accepted yet; kept for a retry')
+    this.outboxError = message
+    this.outboxRetryAt = performance.now() + this.outboxRetryMs
+    this.outboxRetryMs = Math.min(this.outboxRetryMs * 2, OUTBOX_RETRY_MAX_MS)
   }
 
   /** Puts an insert in the outbox (durable) and shows it locally as `"ledger": "local"`. */
@@ -225,6 +277,8 @@ export class Replicator implements Service {
       `last sync ${this.lastSync?.toISOString() ?? 'never'}`
     ]
     if (this.recovered !== undefined) parts.push(`recovered from seq ${this.recovered.from} to ${this.recovered.to} at ${this.recovered.at.toISOString()}`)
+    if (this.outboxSize > 0) parts.push(`outbox ${this.outboxSize}${this.outboxError === undefined ? '' : ` (retrying: ${this.outboxError})`}`)
+    if (this.lastOutboxDrop !== undefined) parts.push(`outbox inserts dropped ${this.outboxDropped}, last ${this.lastOutboxDrop.id.slice(0, 12)}… (${this.lastOutboxDrop.code}: ${this.lastOutboxDrop.message})`)
     if (this.lastError !== undefined) parts.push(`last error: ${this.lastError}`)
     return { status: 'Running', details: parts.join(', ') }
   }

@@ -38,7 +38,7 @@ export function registerNodeCommands (executor: Executor, node: LedgerMeshNode):
         ? undefined
         : {
             ...node.syncProtocol.stats,
-            ...(node.sync instanceof Replicator ? { lag: node.sync.lag, recovered: node.sync.recovered, outbox: node.sync.outboxSize } : {}),
+            ...(node.sync instanceof Replicator ? { lag: node.sync.lag, recovered: node.sync.recovered, outbox: node.sync.outboxSize, outbox_dropped: node.sync.outboxDropped, ...(node.sync.lastOutboxDrop !== undefined ? { last_outbox_drop: node.sync.lastOutboxDrop } : {}) } : {}),
             ...(node.replicaRecovery !== undefined ? { rebuilt_from_zero: node.replicaRecovery } : {})
           },
       allocation: node.allocator?.summary(),

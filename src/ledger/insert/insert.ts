@@ -37,7 +37,7 @@ export type InsertTarget = Multiaddr | PeerId
 /** Codes a master may answer with that this node maps to its own; anything else is `internal`. */
 const REMOTE_CODES = new Set<string>([
   'bad_policy', 'bad_signature', 'duplicate_id', 'unauthorized', 'not_found', 'store_unavailable', 'bad_message',
-  'master_unreachable', 'conflict', 'chain_broken', 'timeout', 'internal'
+  'master_unreachable', 'conflict', 'chain_broken', 'timeout', 'overloaded', 'internal'
 ])
 
 function remoteCode (code: string): ErrorCode {

@@ -64,8 +64,8 @@ export async function anylogRoutes (app: FastifyInstance, opts: AnyLogRouteOptio
       const outputs = results.flatMap(r => r.output === undefined ? [] : [r.output])
       send(reply, outputs)
     } catch (err) {
-      const { status, body } = errorReply(err)
-      await reply.code(status).type('application/json').send(body)
+      const { status, body, headers } = errorReply(err)
+      await reply.code(status).headers(headers).type('application/json').send(body)
     }
   }
 }

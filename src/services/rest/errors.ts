@@ -17,6 +17,7 @@ const STATUS: Record<ErrorCode, number> = {
   master_unreachable: 503,
   bad_message: 400,
   timeout: 504,
+  overloaded: 503,
   internal: 500
 }
 
@@ -38,9 +39,9 @@ export interface ErrorReply {
 }
 
 /** The JSON body and status for any error thrown while serving a request. */
-export function errorReply (err: unknown): { status: number, body: ErrorReply } {
+export function errorReply (err: unknown): { status: number, body: ErrorReply, headers: Record<string, string> } {
   if (!(err instanceof LedgerMeshError)) {
-    return { status: 500, body: { error: 'internal', message: errorMessage(err) } }
+    return { status: 500, body: { error: 'internal', message: errorMessage(err) }, headers: {} }
   }
   const anylog = ANYLOG_CODE[err.code]
   const { line, column, key, id } = err.details
@@ -54,6 +55,13 @@ export function errorReply (err: unknown): { status: number, body: ErrorReply } 
       ...(key !== undefined ? { key } : {}),
       ...(id !== undefined ? { id } : {}),
       ...(anylog !== undefined ? { err_code: anylog[0], err_text: anylog[1] } : {})
-    }
+    },
+    // an overloaded node says when to come back (RFC 9110 Retry-After, in seconds)
+    headers: err.code === 'overloaded' ? { 'Retry-After': String(retryAfterSeconds(err)) } : {}
   }
+}
+
+function retryAfterSeconds (err: LedgerMeshError): number {
+  const seconds = err.details.retryAfterSeconds
+  return typeof seconds === 'number' && seconds > 0 ? Math.ceil(seconds) : 1
 }

@@ -55,8 +55,8 @@ export class RestServer implements Service {
     app.setErrorHandler(async (err, _req, reply) => {
       // fastify's own errors (bad JSON, schema failures, body too large) become our JSON error shape.
       if (err instanceof LedgerMeshError) {
-        const { status, body } = errorReply(err)
-        return await reply.code(status).type('application/json').send(body)
+        const { status, body, headers } = errorReply(err)
+        return await reply.code(status).headers(headers).type('application/json').send(body)
       }
       const status = (err as { statusCode?: number }).statusCode ?? 500
       const wrapped = status < 500 ? new LedgerMeshError('bad_command', errorMessage(err)) : err
