@@ -4,10 +4,11 @@ import { createServer } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { waitFor } from './helpers/net.js'
+import { freePortBlock, waitFor } from './helpers/net.js'
 import { ROOT } from './helpers/node-process.js'
 import { pidAlive } from './helpers/fleet.js'
 
+/** the ports `ledgermesh demo --port <base>` uses: base + each */
 const OFFSETS = [0, 1, 100, 101, 200, 201, 300, 301]
 
 async function portFree (port: number): Promise<boolean> {
@@ -18,17 +19,8 @@ async function portFree (port: number): Promise<boolean> {
   })
 }
 
-/** A base port whose demo ports (base + OFFSETS) are all free right now. */
-async function freeBase (): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 40_000 + Math.floor(Math.random() * 20_000)
-    if ((await Promise.all(OFFSETS.map(async o => await portFree(base + o)))).every(Boolean)) return base
-  }
-  throw new Error('no free demo port range found')
-}
-
 t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C stops all of it', async t => {
-  const base = await freeBase()
+  const base = await freePortBlock(OFFSETS)
   const home = mkdtempSync(join(tmpdir(), 'lm-demo-'))
   t.teardown(() => { rmSync(home, { recursive: true, force: true }) })
   // its own process group, like a shell job: Ctrl-C goes to the whole group

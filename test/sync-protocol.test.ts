@@ -108,18 +108,25 @@ t.test('catch-up, incremental pull, relay and watch', async t => {
   await t.test('watch: an insert on the master reaches a watching replica without a pull', async t => {
     const applied: number[] = []
     let closed: { err?: Error } | undefined
+    // The replica is one entry behind when the watch starts, so the watch's own catch-up pull
+    // applies it and reports it: after that onApplied the watch never pulls again.
+    await master.ledger.submit({ op: 'put', policy: probe('watched-0') })
     const watch = aSync.watch(master.address, { onApplied: (n) => { applied.push(n) }, onClose: (err) => { closed = { err } } })
     t.teardown(() => { watch.close() })
-    // Let the stream open (its first answer is the head).
-    await new Promise(resolve => setTimeout(resolve, 300))
-    const sentBefore = aSync.stats.bytesOut
+    t.ok(await until(() => applied.length > 0), 'the watch starts with a catch-up pull')
+    t.same(applied, [1], 'which applies the entry the replica lacked')
+    // This entry can only come on the watch stream, after the watch request was sent (and
+    // counted in bytesOut): from here on every byte the replica sends would be a request.
     await master.ledger.submit({ op: 'put', policy: probe('watched-1') })
     t.ok(await until(() => a.ledger.head.seq === master.ledger.head.seq), 'pushed to the watching replica')
+    const sentBefore = aSync.stats.bytesOut
+    await master.ledger.submit({ op: 'put', policy: probe('watched-2') })
+    t.ok(await until(() => a.ledger.head.seq === master.ledger.head.seq), 'the next one too')
     await insertProbes(master.ledger, 20, 'watched-burst')
     t.ok(await until(() => a.ledger.head.seq === master.ledger.head.seq), 'a burst too')
     t.same(a.ledger.head, master.ledger.head)
     t.equal(aSync.stats.bytesOut, sentBefore, 'no request was sent: the entries were pushed')
-    t.equal(applied.reduce((sum, n) => sum + n, 0), 21)
+    t.equal(applied.reduce((sum, n) => sum + n, 0), 23)
     // A pull running alongside the watch is harmless: runs are applied one at a time.
     await Promise.all([insertProbes(master.ledger, 5, 'concurrent'), aSync.pull(master.address)])
     t.ok(await until(() => a.ledger.head.seq === master.ledger.head.seq))
@@ -161,9 +168,16 @@ t.test('catch-up, incremental pull, relay and watch', async t => {
 
   await t.test('stop() ends the watches it serves', async t => {
     let closed: { err?: Error } | undefined
-    const watch = aSync.watch(master.address, { onApplied: () => {}, onClose: (err) => { closed = { err } } })
+    // As above: once an entry inserted after the catch-up pull has been applied, it came on the
+    // watch stream, so the master is serving that stream when it stops.
+    await master.ledger.submit({ op: 'put', policy: probe('before-stop-0') })
+    let applied = 0
+    const watch = aSync.watch(master.address, { onApplied: () => { applied++ }, onClose: (err) => { closed = { err } } })
     t.teardown(() => { watch.close() })
-    await new Promise(resolve => setTimeout(resolve, 300))
+    t.ok(await until(() => applied === 1), 'the catch-up pull applied')
+    await master.ledger.submit({ op: 'put', policy: probe('before-stop-1') })
+    t.ok(await until(() => applied === 2), 'an entry pushed on the watch stream')
+    t.equal(closed, undefined, 'the watch is open')
     await masterSync.stop()
     t.ok(await until(() => closed !== undefined), 'the watching replica is told')
     t.ok(closed?.err instanceof Error, `with an error: ${closed?.err?.message}`)

@@ -4,8 +4,8 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path'
 
 /**
- * The baseline: a model of AnyLog's (EdgeLake's) blockchain sync, as observed and read in its
- * code (reference/edgelake-observed.md §2), over a real loopback TCP connection.
+ * The baseline: a model of AnyLog's blockchain sync as its open edition, EdgeLake, does it (its
+ * behaviour observed and its code read), over a real loopback TCP connection.
  *
  * - The master keeps the ledger as one file of JSON lines, one policy per line (blockchain.json).
  * - Every sync interval a node connects and sends `get_blockchain <md5 of its own file>`.

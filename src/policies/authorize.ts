@@ -12,15 +12,16 @@ export interface AuthContext {
   findByName: (type: string, name: string) => Policy | undefined
 }
 
-/** Names the allocator keys on: one live policy per name (DESIGN: names are unique per type). */
+/** Names the allocator keys on: one live policy per name (README, "Workers, profiles and allocation"). */
 const UNIQUE_NAME_TYPES = ['subaccount', 'profile'] as const
 
 const short = (key: unknown) => `${String(key).slice(0, 12)}…`
 
 /**
- * DESIGN.md: a node may write and delete only its own declaration; only the master and admin
- * keys may write `assignment` and `admin` policies and others' policies. The master checks
- * this before ordering; replicas check it again when verifying.
+ * The rules (README, "Policies and the ledger"): a node may write and delete only its own
+ * declaration; only the master and admin keys may write `assignment` and `admin` policies and
+ * others' policies. The master checks this before ordering; replicas check it again when
+ * verifying.
  */
 export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
   const type = policyType(op.policy)

@@ -120,10 +120,9 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
   const dir = mkdtempSync(join(tmpdir(), `lm-${spec.name}-`))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const home = spec.home ?? join(dir, 'home')
+  // freePort never hands out the same port twice, in this process or another one
   const tcpPort = spec.tcpPort ?? await freePort()
-  let restPort = spec.restPort ?? await freePort()
-  // freePort releases the port it found, so a second call can return the same one
-  while (restPort === tcpPort && spec.restPort === undefined) restPort = await freePort()
+  const restPort = spec.restPort ?? await freePort()
   const env: Record<string, string | number> = {
     NODE_TYPE: spec.type,
     NODE_NAME: spec.name,

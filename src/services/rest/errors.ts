@@ -21,7 +21,10 @@ const STATUS: Record<ErrorCode, number> = {
   internal: 500
 }
 
-/** AnyLog's numeric error codes, for clients written against it (see edgelake-observed.md). */
+/**
+ * AnyLog's numeric error codes and texts (`err_code`, `err_text`) as its open edition, EdgeLake,
+ * returns them, for clients written against it.
+ */
 const ANYLOG_CODE: Partial<Record<ErrorCode, [number, string]>> = {
   wrong_method: [156, 'Wrong HTTP method used'],
   duplicate_id: [70, 'Duplicate blockchain object id'],
