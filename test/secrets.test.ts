@@ -119,5 +119,10 @@ t.test('no reply body and no log line holds a secret', async t => {
   for (const { command, text } of bodies) noSecretIn(t, `the reply to '${command}'`, text)
   await node.stop()
   t.ok(node.stderr.length > 5, 'the node logged')
+  const configLine = node.stderr.find(line => line.includes('"msg":"config loaded"'))
+  t.ok(configLine !== undefined, 'the log shows the config the node loaded (LOG_LEVEL=debug)')
+  if (configLine !== undefined) {
+    t.match(JSON.parse(configLine).env, { NODE_NAME: 'secrets-m', DB_PASSWD: '***', REST_TOKEN: '***', PARTNER_API_KEY: '***' }, 'with *** for its secrets')
+  }
   noSecretIn(t, 'the node\'s output and log', node.logs())
 })
