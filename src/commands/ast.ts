@@ -21,7 +21,7 @@ export type ValueNode =
   | { kind: 'literal', text: string, pos: Position }
   /** `!name` or `!name.int`. */
   | { kind: 'var', name: string, cast?: Cast, pos: Position }
-  /** `$NAME`: the process environment, then the node's variables. */
+  /** `$NAME`: the node's env (its env file, its config, allow-listed process variables), then its variables. */
   | { kind: 'env', name: string, pos: Position }
   /** A word that mixes text and references, e.g. `!ip:!port` or `$HOME/data`: joined as text. */
   | { kind: 'concat', parts: ValueNode[], pos: Position }

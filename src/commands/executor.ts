@@ -1,4 +1,5 @@
 import { LedgerMeshError } from '../errors.js'
+import { MASK, SecretMask, allowedProcessEnv, isSecretName } from '../secrets.js'
 import type { CommandStatement, IfCondition, Statement, ValueNode, Cast } from './ast.js'
 import { commandSpec } from './catalog.js'
 import { type CommandOutput, EMPTY_OUTPUT, jsonOutput, textOutput } from './output.js'
@@ -27,16 +28,23 @@ export interface StatementResult {
 /**
  * The one command executor: the REPL, REST, start-up scripts and tests all parse text with
  * `parseScript` and run it here, so a command behaves the same whichever way it came in.
+ *
+ * Secrets (src/secrets.ts): commands get the real values; what a statement shows (its
+ * output, its error) is masked here, the one place every statement passes, and references
+ * made through a scope that hides secrets (REST reads, a bare `!x`, `echo`) resolve to `***`.
  */
 export class Executor {
   private readonly handlers = new Map<string, CommandHandler>()
   readonly vars: Variables
-  /** `$NAME` lookups: the node's effective config first, then the process environment. */
+  /** the secret values known so far: masked in every output and error */
+  readonly secrets: SecretMask
+  /** `$NAME` lookups: the node's effective config first, then an allow-list of the process environment. */
   private readonly env: (name: string) => string | undefined
 
-  constructor (opts: { vars?: Variables, env?: (name: string) => string | undefined } = {}) {
+  constructor (opts: { vars?: Variables, env?: (name: string) => string | undefined, secrets?: SecretMask } = {}) {
     this.vars = opts.vars ?? new Variables()
-    this.env = opts.env ?? (name => process.env[name])
+    this.env = opts.env ?? allowedProcessEnv
+    this.secrets = opts.secrets ?? new SecretMask()
   }
 
   register (name: string, handler: CommandHandler): void {
@@ -65,19 +73,35 @@ export class Executor {
     return results
   }
 
+  /** Runs one statement; its output and its error are masked (no secret value shows). */
   private async runStatement (statement: Statement, ctx: ExecContext): Promise<StatementResult[]> {
+    let results: StatementResult[]
+    try {
+      results = await this.runStatementUnmasked(statement, ctx)
+    } catch (err) {
+      throw this.maskError(err)
+    }
+    return results.map(r => r.output === undefined ? r : { ...r, output: this.maskOutput(r.output) })
+  }
+
+  private async runStatementUnmasked (statement: Statement, ctx: ExecContext): Promise<StatementResult[]> {
     switch (statement.kind) {
       case 'assign': {
         const value = statement.value.kind === 'command'
           ? (await this.runCommand(statement.value, ctx)).value
           : this.resolve(statement.value, ctx.vars)
+        // A secret-named variable's value is a secret wherever it goes next (unless it was
+        // set through a scope that hides secrets: then it is not one, and a REST read must
+        // not be able to make arbitrary text masked).
+        if (isSecretName(statement.name) && !ctx.vars.hidesSecrets) this.secrets.add(value)
         ctx.vars.set(statement.name, value)
         return [{ statement }]
       }
       case 'command':
         return [{ statement, output: await this.runCommand(statement, ctx) }]
       case 'value': {
-        const value = this.resolve(statement.value, ctx.vars)
+        // A bare `!x` or `$X` shows the value: what it shows hides secrets.
+        const value = this.resolve(statement.value, ctx.vars.hidingSecrets())
         return [{ statement, output: showValue(value) }]
       }
       case 'if': {
@@ -102,6 +126,30 @@ export class Executor {
       }
       throw err
     }
+  }
+
+  /** An output with every secret value in its text and value replaced by `***`. */
+  maskOutput (output: CommandOutput): CommandOutput {
+    if (this.secrets.size === 0) return output
+    const text = this.secrets.text(output.text)
+    if (text === output.text && output.contentType === 'json') return output
+    const value = output.value === output.text ? text : this.secrets.value(output.value)
+    return text === output.text && value === output.value ? output : { ...output, text, value }
+  }
+
+  /** The error, its message (and its details' texts) masked. */
+  maskError (err: unknown): unknown {
+    if (this.secrets.size === 0 || !(err instanceof Error)) return err
+    try {
+      err.message = this.secrets.text(err.message)
+      if (err instanceof LedgerMeshError) {
+        for (const [key, value] of Object.entries(err.details)) err.details[key] = this.secrets.value(value)
+      }
+    } catch {
+      // a frozen error: answer with a masked copy instead
+      return new LedgerMeshError(err instanceof LedgerMeshError ? err.code : 'internal', this.secrets.text(err.message))
+    }
+    return err
   }
 
   /** The HTTP method a statement needs over REST: POST if it runs any write command. */
@@ -130,15 +178,31 @@ export class Executor {
       case 'literal': return node.text
       case 'var': {
         const value = vars.get(node.name)
-        return value === undefined ? undefined : applyCast(value, node.cast, `!${node.name}`)
+        return value === undefined ? undefined : applyCast(this.reveal(node.name, value, vars), node.cast, `!${node.name}`)
       }
-      case 'env': return this.env(node.name) ?? vars.get(node.name)
+      case 'env': {
+        const value = this.env(node.name) ?? vars.get(node.name)
+        return value === undefined ? undefined : this.reveal(node.name, value, vars)
+      }
       case 'concat': {
         const parts = node.parts.map(p => this.resolve(p, vars))
         return parts.map(asText).join('')
       }
       case 'json': return this.resolveJson(node, vars)
     }
+  }
+
+  /**
+   * What a reference to `name` stands for: its value, which is registered as a secret when
+   * the name is a secret's; through a scope that hides secrets, `***` for a secret-named
+   * reference and the value masked otherwise (a copy of a secret under another name).
+   */
+  private reveal (name: string, value: unknown, vars: Variables): unknown {
+    if (!vars.hidesSecrets) {
+      if (isSecretName(name)) this.secrets.add(value)
+      return value
+    }
+    return isSecretName(name) ? MASK : this.secrets.value(value)
   }
 
   /** Substitutes the references of a JSON template, then parses it. */

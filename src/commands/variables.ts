@@ -2,6 +2,10 @@
  * The node's variables (AnyLog's dictionary): `x = 5` sets, `!x` reads. A scope may have a
  * parent: a REST request binds the variables of its body in its own scope, so concurrent
  * requests never see each other's `new_policy`, while reads fall through to the node's.
+ *
+ * A scope may hide secrets (REST reads, what a REPL shows): the executor then resolves every
+ * reference made through it to its displayable form, `***` for a secret (see src/secrets.ts).
+ * Scopes below a hiding scope hide too.
  */
 export class Variables {
   private readonly values = new Map<string, unknown>()
@@ -11,7 +15,21 @@ export class Variables {
    * @param writeTarget where writes go instead of this scope (a REST command's assignments
    *   set the node's variables, as in AnyLog, while it still reads its request's bindings)
    */
-  constructor (private readonly parent?: Variables, private readonly writeTarget?: Variables) {}
+  constructor (
+    private readonly parent?: Variables,
+    private readonly writeTarget?: Variables,
+    private readonly opts: { hideSecrets?: boolean } = {}
+  ) {}
+
+  /** True when references made through this scope must not see secrets. */
+  get hidesSecrets (): boolean {
+    return this.opts.hideSecrets === true || (this.parent?.hidesSecrets ?? false)
+  }
+
+  /** A view of these variables that hides secrets: reads fall through, writes land here. */
+  hidingSecrets (): Variables {
+    return this.hidesSecrets ? this : new Variables(this, this, { hideSecrets: true })
+  }
 
   get (name: string): unknown {
     const key = name.toLowerCase()

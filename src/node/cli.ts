@@ -6,7 +6,7 @@ import { Executor } from '../commands/executor.js'
 import { parseScript } from '../commands/parser.js'
 import { VERSION } from '../version.js'
 import { loadConfigFile, type NodeConfig } from './config.js'
-import { createLogger } from './logger.js'
+import { createNodeLogger } from './logger.js'
 import { LedgerMeshNode, PACKAGE_ROOT } from './node.js'
 import { needsMoreInput, runRepl } from './repl.js'
 import { runDemo } from './demo.js'
@@ -31,8 +31,8 @@ function loadConfigOrExit (path: string): NodeConfig {
 /** Starts a node from its env file and keeps it running until `exit node` or a signal. */
 async function startNode (opts: { config: string, home?: string, repl?: boolean, script?: string }): Promise<void> {
   const config = loadConfigOrExit(opts.config)
-  const log = createLogger({ name: config.nodeName, role: config.nodeType, level: config.logLevel })
-  const node = new LedgerMeshNode({ config, home: opts.home, log })
+  const { log, secrets } = createNodeLogger(config)
+  const node = new LedgerMeshNode({ config, home: opts.home, log, secrets })
 
   let stopping = false
   const stopAndExit = async (code: number): Promise<void> => {

@@ -3,6 +3,7 @@ import { parseEnv } from 'node:util'
 import { z } from 'zod'
 import { LedgerMeshError } from '../errors.js'
 import { decodeUtf8 } from '../utf8.js'
+import { MASK, isSecretName } from '../secrets.js'
 
 /**
  * A node's configuration, read from an env file written the AnyLog way (the keys of
@@ -79,8 +80,10 @@ export interface NodeConfig {
 
 export class ConfigError extends LedgerMeshError {
   constructor (key: string, value: string | undefined, expected: string, source: string) {
-    const shown = value === undefined ? 'missing' : JSON.stringify(value)
-    super('bad_config', `${key}=${shown} in ${source}: expected ${expected}`, { key, value, expected, source })
+    // A secret's value is not shown even when it is wrong (a mistyped token is nearly the token).
+    const secret = value !== undefined && isSecretName(key)
+    const shown = value === undefined ? 'missing' : secret ? `${MASK} (${value.length} characters)` : JSON.stringify(value)
+    super('bad_config', `${key}=${shown} in ${source}: expected ${expected}`, { key, value: secret ? MASK : value, expected, source })
   }
 }
 
@@ -128,6 +131,18 @@ const RULES: Record<string, KeyRule> = {
   LEASE_TTL: { schema: nonEmpty, expected: 'an interval such as "6 seconds"', default: '6 seconds' },
   LEASE_GRACE: { schema: nonEmpty, expected: 'an interval such as "4 seconds"', default: '4 seconds' },
   PROFILE_STOP_GRACE: { schema: nonEmpty, expected: 'an interval such as "2 seconds"', default: '2 seconds' }
+}
+
+/**
+ * The values of the config's secrets: every key named like a secret (DB_PASSWD, REST_TOKEN,
+ * MY_API_KEY, ...; see isSecretName), for masking in answers and log lines.
+ */
+export function configSecrets (config: NodeConfig): { keys: string[], values: string[] } {
+  const keys = Object.keys(config.env).filter(isSecretName)
+  const values = keys.map(key => config.env[key])
+  if (config.db.password !== undefined) values.push(config.db.password)
+  if (config.restToken !== undefined) values.push(config.restToken)
+  return { keys, values: values.filter(v => v !== '') }
 }
 
 /** Default SLOTS by role: sub-accounts per slave, profiles per worker. */

@@ -3,7 +3,7 @@ import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { errorMessage } from '../errors.js'
 import { loadConfigFile } from './config.js'
-import { createLogger } from './logger.js'
+import { createNodeLogger } from './logger.js'
 import { LedgerMeshNode, PACKAGE_ROOT, SCRIPTS_DIR } from './node.js'
 import { runRepl } from './repl.js'
 
@@ -69,8 +69,8 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
 
   const [masterSpec, ...others] = nodes
   const config = loadConfigFile(join(configDir, `${masterSpec.name}.env`))
-  const log = createLogger({ name: config.nodeName, role: config.nodeType, level: config.logLevel, file: join(logDir, `${masterSpec.name}.log`) })
-  const master = new LedgerMeshNode({ config, home: join(opts.home, masterSpec.name), log })
+  const { log, secrets } = createNodeLogger(config, { file: join(logDir, `${masterSpec.name}.log`) })
+  const master = new LedgerMeshNode({ config, home: join(opts.home, masterSpec.name), log, secrets })
   const children = new Map<string, ChildProcess>()
 
   let stopping: Promise<void> | undefined

@@ -28,7 +28,8 @@ import { LeaseProtocol } from '../services/lease/index.js'
 import { Operator } from '../services/operator/index.js'
 import { ProfileReports } from '../services/profile-reports.js'
 import type { ProcessStatus, Service } from '../services/service.js'
-import type { NodeConfig, SyncInterval } from './config.js'
+import { configSecrets, type NodeConfig, type SyncInterval } from './config.js'
+import { SecretMask, allowedProcessEnv } from '../secrets.js'
 import { loadOrCreateIdentity } from './identity.js'
 import type { Logger } from './logger.js'
 
@@ -93,9 +94,17 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   private currentLedger?: Ledger
   private stopping?: Promise<void>
 
-  constructor (opts: { config: NodeConfig, home?: string, log: Logger }) {
+  /** the node's secret values (its config's, and secret-named variables'): never shown */
+  readonly secrets: SecretMask
+
+  /**
+   * @param opts.secrets the mask the node's logger uses (the CLI builds it from the config);
+   *   by default one is made from the config's secrets
+   */
+  constructor (opts: { config: NodeConfig, home?: string, log: Logger, secrets?: SecretMask }) {
     super()
     this.config = opts.config
+    this.secrets = opts.secrets ?? new SecretMask(configSecrets(opts.config).values)
     this.home = opts.home ?? defaultHome(opts.config.nodeName)
     this.log = opts.log
     this.scheduler = new Scheduler(this.log)
@@ -119,7 +128,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
         return counts
       }
     }, { node: opts.config.nodeName, role: opts.config.nodeType })
-    this.executor = new Executor({ env: name => this.envValue(name) })
+    this.executor = new Executor({ env: name => this.envValue(name), secrets: this.secrets })
     registerGeneralCommands(this.executor, this)
     registerNodeCommands(this.executor, this)
     registerLedgerCommands(this.executor, this)
@@ -138,9 +147,13 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
 
   get hasLedger (): boolean { return this.currentLedger !== undefined }
 
-  /** `$NAME` in scripts: the config's effective values (defaults applied), then the environment. */
+  /**
+   * `$NAME` in scripts: the config's effective values (defaults applied), the env file's keys,
+   * then only the allow-listed process environment variables (PROCESS_ENV_ALLOWED), never the
+   * rest of the process environment.
+   */
   private envValue (name: string): string | undefined {
-    return effectiveConfigEnv(this.config)[name] ?? this.config.env[name] ?? process.env[name]
+    return effectiveConfigEnv(this.config)[name] ?? this.config.env[name] ?? allowedProcessEnv(name)
   }
 
   /** Loads the identity and runs the role's start-up script. */
@@ -149,6 +162,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     const identity = await loadOrCreateIdentity(this.home)
     this.signer = identity.signer
     this.log.info({ home: this.home, publicKey: this.signer.publicKey, created: identity.created }, 'node identity loaded')
+    // The env as the node reads it; secret keys are redacted by the logger.
+    this.log.debug({ source: this.config.source, env: this.config.env }, 'config loaded')
     this.executor.vars.set('local_scripts', SCRIPTS_DIR)
     this.executor.vars.set('hostname', hostname())
     const script = opts.script ?? join(SCRIPTS_DIR, `${this.role}.al`)

@@ -10,11 +10,12 @@ import { EMPTY_OUTPUT, textOutput } from '../output.js'
 import { formatTable } from '../table.js'
 
 import { VERSION } from '../../version.js'
+import { MASK, isSecretName } from '../../secrets.js'
 
 /** Commands about the language itself: help, echo, variables, scripts, exit. */
 export function registerGeneralCommands (executor: Executor, node: LedgerMeshNode): void {
   executor.register('help', (cmd, ctx) => {
-    const topic = (cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, ctx.vars))).join(' ').trim().toLowerCase()
+    const topic = (cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, ctx.vars.hidingSecrets()))).join(' ').trim().toLowerCase()
     if (topic !== '') {
       const matches = COMMANDS.filter(c => c.name === topic || c.name.startsWith(topic))
       if (matches.length === 0) throw new LedgerMeshError('unknown_command', `no command '${topic}'; type 'help' for the list`)
@@ -23,7 +24,7 @@ export function registerGeneralCommands (executor: Executor, node: LedgerMeshNod
     const rows = COMMANDS.map(c => [c.name, c.method, c.summary])
     const extra = [
       '',
-      'Language: `x = value` sets a variable, `!x` reads it, `$NAME` reads the environment,',
+      'Language: `x = value` sets a variable, `!x` reads it, `$NAME` reads the env file,',
       '`<x = {...}>` spans lines, `#` starts a comment, `if (cond) then <command>` or',
       '`if (cond) { ... } else { ... }`, `process <file>` runs a script.'
     ]
@@ -31,12 +32,16 @@ export function registerGeneralCommands (executor: Executor, node: LedgerMeshNod
   })
 
   executor.register('echo', (cmd, ctx) => {
-    const text = (cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, ctx.vars))).join(' ')
+    // echo prints what it resolves: secrets show as ***
+    const shown = ctx.vars.hidingSecrets()
+    const text = (cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, shown))).join(' ')
     return textOutput(text)
   })
 
   executor.register('get variables', (_cmd, ctx) => {
-    const entries = ctx.vars.entries()
+    // Secret-named variables show ***, the others masked before they are cut to 100 characters
+    // (a cut must not leave half a secret that masking no longer recognizes).
+    const entries = ctx.vars.entries().map(([k, v]): [string, unknown] => [k, isSecretName(k) ? MASK : ctx.executor.secrets.value(v)])
     return textOutput(formatTable(['Name', 'Value'], entries.map(([k, v]) => [k, asText(v).slice(0, 100)])), Object.fromEntries(entries))
   })
 

@@ -15,7 +15,8 @@ export interface AnyLogRouteOptions {
  * AnyLog's REST interface: `GET /` and `POST /` with the command in the `command` header
  * (AnyLog clients send `User-Agent: AnyLog/1.23`; any User-Agent works here). Reads go by
  * GET, writes by POST. A POST body may hold statements such as `<new_policy = {...}>` that
- * bind the variables the command names; they live only for that request.
+ * bind the variables the command names; they live only for that request. Reads never see a
+ * secret (src/secrets.ts), and every answer is masked by the executor.
  */
 export async function anylogRoutes (app: FastifyInstance, opts: AnyLogRouteOptions): Promise<void> {
   // AnyLog clients send bodies with all sorts of content types: read every body as text here.
@@ -59,7 +60,10 @@ export async function anylogRoutes (app: FastifyInstance, opts: AnyLogRouteOptio
       }
       // Body bindings live only in this request; the command's own assignments set node variables.
       await opts.executor.runStatements(body, { vars, via: 'rest', executor: opts.executor })
-      const commandVars = new Variables(vars, opts.executor.vars)
+      // A read (GET, which needs no token by default) never sees a secret: every `!x` and `$X`
+      // it makes resolves to what may be shown, `***` for a secret, so no read can print,
+      // compare or cast one. Writes (POST, which need the token) use the real values.
+      const commandVars = new Variables(vars, opts.executor.vars, { hideSecrets: method === 'GET' })
       const results = await opts.executor.runStatements(statements, { vars: commandVars, via: 'rest', executor: opts.executor })
       const outputs = results.flatMap(r => r.output === undefined ? [] : [r.output])
       send(reply, outputs)
