@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { errorMessage } from '../../errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
@@ -54,7 +55,16 @@ export class Operator implements Service {
   private lease?: LeaseState
   private started = false
   private draining = false
+  /** the one renewal loop's next renewal; set only while no renewal is in flight */
   private renewTimer?: NodeJS.Timeout
+  private renewing = false
+  /** an early renewal was asked for while one was in flight: send the next one as soon as it ends */
+  private renewAgain = false
+  /** callers waiting for a renewal that was sent after they asked (setDraining) */
+  private renewWaiters: Array<() => void> = []
+  /** this process's id for the master, new at every start: the master orders renewals by (boot, seq) */
+  private boot = ''
+  private seq = 0
   private tick?: NodeJS.Timeout
   private renewFailing?: string
   private waitingReason?: string
@@ -74,13 +84,18 @@ export class Operator implements Service {
     this.opts.ledger.on('appended', this.reconcile)
     this.tick = setInterval(this.reconcile, TICK_MS)
     this.tick.unref()
-    void this.renew()
+    // a restarted worker counts its renewals from 1 again: a new boot id tells the master so
+    this.boot = randomBytes(16).toString('hex')
+    this.seq = 0
+    this.renewNow()
   }
 
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
     clearTimeout(this.renewTimer)
+    this.renewTimer = undefined
+    for (const resolve of this.renewWaiters.splice(0)) resolve()
     clearInterval(this.tick)
     this.opts.ledger.off('appended', this.reconcile)
     await Promise.all([...this.processes.values()].map(async p => { await p.stop(this.killGraceMs()) }))
@@ -92,8 +107,7 @@ export class Operator implements Service {
   async setDraining (draining: boolean): Promise<void> {
     await this.opts.ledger.store.setMeta(DRAINING_META_KEY, String(draining))
     this.draining = draining
-    clearTimeout(this.renewTimer)
-    await this.renew()
+    await this.renewSoon()
   }
 
   get isDraining (): boolean { return this.draining }
@@ -107,13 +121,46 @@ export class Operator implements Service {
     return this.lease !== undefined && now < this.lease.validUntil
   }
 
-  private async renew (): Promise<void> {
+  /**
+   * Renews as soon as possible and resolves once a renewal sent after this call has ended
+   * (granted or not), so the master has heard what changed before the caller goes on.
+   */
+  private async renewSoon (): Promise<void> {
     if (!this.started) return
+    const { promise, resolve } = Promise.withResolvers<void>()
+    this.renewWaiters.push(resolve)
+    this.renewNow()
+    await promise
+  }
+
+  /**
+   * Starts a renewal now, unless one is in flight: then that one is followed at once by
+   * another. Either way there stays one renewal loop with at most one renewal in flight, so
+   * renewals reach the master in the order they were sent.
+   */
+  private renewNow (): void {
+    if (!this.started) return
+    if (this.renewing) { this.renewAgain = true; return }
+    clearTimeout(this.renewTimer)
+    this.renewTimer = undefined
+    void this.renew()
+  }
+
+  private async renew (): Promise<void> {
+    this.renewing = true
+    this.renewAgain = false
+    const waiters = this.renewWaiters.splice(0)
     const sentAt = performance.now()
     let next = RETRY_MS
     try {
       const running = [...this.processes.values()].filter(p => p.active).map(p => p.spec.profileId)
-      const grant = await this.opts.lease.renew(this.opts.master, { worker: this.opts.workerName, running: [...new Set(running)], draining: this.draining })
+      const grant = await this.opts.lease.renew(this.opts.master, {
+        worker: this.opts.workerName,
+        running: [...new Set(running)],
+        draining: this.draining,
+        boot: this.boot,
+        seq: ++this.seq
+      })
       const wasValid = this.leaseValid()
       this.lease = { validUntil: sentAt + grant.ttlMs, grant }
       // backstop if this process freezes: the reaper kills the profiles once the lease and
@@ -128,11 +175,16 @@ export class Operator implements Service {
       this.renewFailing = message
       next = this.lease === undefined ? FIRST_RENEW_MS : RETRY_MS
     }
-    this.reconcile()
-    if (this.started) {
-      this.renewTimer = setTimeout(() => { void this.renew() }, next)
-      this.renewTimer.unref()
+    this.renewing = false
+    try {
+      this.reconcile()
+    } finally {
+      for (const resolve of waiters) resolve()
     }
+    if (!this.started) return
+    if (this.renewAgain) { this.renewNow(); return }
+    this.renewTimer = setTimeout(() => { this.renewTimer = undefined; this.renewNow() }, next)
+    this.renewTimer.unref()
   }
 
   /**
@@ -199,7 +251,7 @@ export class Operator implements Service {
       void process.stop(this.killGraceMs()).then(() => {
         if (this.processes.get(id) === process) this.processes.delete(id)
         // tell the master at once, so a move waiting for this stop does not wait a renewal
-        if (this.started && this.leaseValid()) { clearTimeout(this.renewTimer); void this.renew() }
+        if (this.started && this.leaseValid()) this.renewNow()
       })
     }
     if (!mayStart) return
