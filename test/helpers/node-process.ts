@@ -113,6 +113,8 @@ export interface NodeSpec {
   repl?: boolean
   /** do not wait for the REST server (for nodes expected to fail at start) */
   noWait?: boolean
+  /** node options before the CLI (e.g. ['--import', preload]) */
+  nodeArgs?: string[]
 }
 
 /** Writes an env file and starts `ledgermesh start` on it; stops the process at teardown. */
@@ -137,7 +139,7 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
   }
   const envFile = join(dir, `${spec.name}.env`)
   writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n')
-  const args = ['--import', POLYFILL, CLI, 'start', '--config', envFile, '--home', home, ...(spec.repl === true ? ['--repl'] : [])]
+  const args = [...(spec.nodeArgs ?? []), '--import', POLYFILL, CLI, 'start', '--config', envFile, '--home', home, ...(spec.repl === true ? ['--repl'] : [])]
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LEDGERMESH_HOME: undefined } })
   const node = new NodeProcess(spec.name, proc, envFile, home, tcpPort, restPort)
   t.teardown(async () => { await node.stop() })
