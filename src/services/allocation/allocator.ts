@@ -28,6 +28,7 @@ const RETIRED_BOOTS_KEPT = 16
 
 interface LeaseRecord {
   peer: string
+  /** performance.now() when the renewal was applied */
   renewedAt: number
   running: Set<string>
   draining: boolean
@@ -58,7 +59,12 @@ export class Allocator implements Service {
   private readonly leases = new Map<string, LeaseRecord>()
   /** per worker, the boot ids of its processes that a newer process replaced, newest last */
   private readonly retiredBoots = new Map<string, string[]>()
-  private readonly startedAt = Date.now()
+  /**
+   * Leases and deadlines count on the monotonic clock (performance.now()), never the wall
+   * clock: a step of the wall clock (NTP, `date -s`) must neither lapse a lease that still
+   * holds nor extend one that lapsed.
+   */
+  private readonly startedAt = performance.now()
   private started = false
   private dirty = false
   private round?: Promise<void>
@@ -90,7 +96,7 @@ export class Allocator implements Service {
   private readonly onAppended = (): void => { this.schedule() }
 
   /** A lease's state as the placement rules see it. */
-  private leaseOf (worker: string, now = Date.now()): WorkerLease {
+  private leaseOf (worker: string, now = performance.now()): WorkerLease {
     const record = this.leases.get(worker)
     const limit = this.opts.ttlMs + this.opts.graceMs
     if (record === undefined) {
@@ -101,14 +107,14 @@ export class Allocator implements Service {
 
   /** Marks leases that lapsed past TTL + grace; their profiles move in the next round. */
   private checkLeases (): void {
-    const now = Date.now()
+    const now = performance.now()
     const limit = this.opts.ttlMs + this.opts.graceMs
     let changed = false
     for (const [worker, record] of this.leases) {
       if (!record.expired && now - record.renewedAt > limit) {
         record.expired = true
         changed = true
-        this.opts.log.warn({ worker, silentMs: now - record.renewedAt }, 'worker lease lapsed: its profiles will move')
+        this.opts.log.warn({ worker, silentMs: Math.round(now - record.renewedAt) }, 'worker lease lapsed: its profiles will move')
       }
     }
     // workers not heard from since the master started become `expired` at startedAt + limit
@@ -156,7 +162,7 @@ export class Allocator implements Service {
       this.retiredBoots.set(request.worker, retired.slice(-RETIRED_BOOTS_KEPT))
       this.opts.log.info({ worker: request.worker, boot: request.boot, previousBoot: previous.boot }, 'worker lease renewed by a new process of the worker')
     }
-    this.leases.set(request.worker, { peer: remotePeer, renewedAt: Date.now(), running, draining: request.draining, expired: false, boot: request.boot, seq: request.seq })
+    this.leases.set(request.worker, { peer: remotePeer, renewedAt: performance.now(), running, draining: request.draining, expired: false, boot: request.boot, seq: request.seq })
     if (changed) {
       this.schedule()
       if (request.draining) await this.settled()
@@ -247,7 +253,7 @@ export class Allocator implements Service {
   private placementInput (): PlacementInput {
     const state = this.opts.ledger.state
     const global = (type: string) => [...state.policiesOfType(type)].filter(p => !state.isLocal(String(policyBody(p).id)))
-    const now = Date.now()
+    const now = performance.now()
     return {
       slaves: global('slave').map(p => { const b = policyBody(p); return { name: String(b.name), slots: num(b.slots) } }),
       workers: global('worker').map(p => {
@@ -271,13 +277,13 @@ export class Allocator implements Service {
 
   /** For `get status`, `get profiles` and /metrics. */
   summary (): AllocationSummary {
-    const now = Date.now()
+    const now = performance.now()
     const names = new Set([...this.leases.keys(), ...[...this.opts.ledger.state.policiesOfType('worker')].map(p => String(policyBody(p).name))])
     const leases: AllocationSummary['leases'] = {}
     for (const name of [...names].sort()) {
       const lease = this.leaseOf(name, now)
       const record = this.leases.get(name)
-      leases[name] = { state: lease.state, draining: lease.draining, running: lease.running.size, ...(record !== undefined ? { renewed_ms_ago: now - record.renewedAt } : {}) }
+      leases[name] = { state: lease.state, draining: lease.draining, running: lease.running.size, ...(record !== undefined ? { renewed_ms_ago: Math.round(now - record.renewedAt) } : {}) }
     }
     return { unplaced: this.lastPlan?.unplaced ?? [], moving: this.lastPlan?.moving ?? [], leases }
   }

@@ -164,8 +164,10 @@ export class Operator implements Service {
       const wasValid = this.leaseValid()
       this.lease = { validUntil: sentAt + grant.ttlMs, grant }
       // backstop if this process freezes: the reaper kills the profiles once the lease and
-      // the kill grace are over (the master waits the whole grace, twice as long)
-      this.reaper.killAfter(Date.now() + (this.lease.validUntil - performance.now()) + this.killGraceMs() + 100)
+      // the kill grace are over (the master waits the whole grace, twice as long). Sent as a
+      // delay from now, which the reaper counts on its own monotonic clock: a wall-clock
+      // deadline would move with a clock step (a step ahead would disarm it).
+      this.reaper.killAfter((this.lease.validUntil - performance.now()) + this.killGraceMs() + 100)
       if (!wasValid || this.renewFailing !== undefined) this.opts.log.info({ ttlMs: grant.ttlMs, graceMs: grant.graceMs, minSeq: grant.minSeq }, 'lease granted by the master')
       this.renewFailing = undefined
       next = Math.max(100, Math.floor(grant.ttlMs / 3))

@@ -25,8 +25,14 @@ export class Reaper {
   /** A new process group to kill if the worker dies. */
   watch (pgid: number): void { this.child?.stdin?.write(`+${pgid}\n`) }
   forget (pgid: number): void { this.child?.stdin?.write(`-${pgid}\n`) }
-  /** After this wall-clock time without a newer call, the reaper kills every group it watches. */
-  killAfter (epochMs: number): void { this.child?.stdin?.write(`@${Math.ceil(epochMs)}\n`) }
+  /**
+   * If `delayMs` pass without a newer call, the reaper kills every group it watches. A delay,
+   * not a time: the reaper counts it on its own monotonic clock, so no wall-clock step (and no
+   * difference between the two processes' clocks) can move the kill earlier or later. It
+   * starts counting when it reads the line, a moment after it was written; the margin between
+   * the kill grace and the master's grace covers that.
+   */
+  killAfter (delayMs: number): void { this.child?.stdin?.write(`~${Math.max(0, Math.ceil(delayMs))}\n`) }
 
   stop (): void {
     const child = this.child
