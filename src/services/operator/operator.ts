@@ -6,6 +6,7 @@ import type { Logger } from '../../node/logger.js'
 import { type Policy, policyBody } from '../../policies/policy.js'
 import type { LeaseGrant, LeaseProtocol } from '../lease/index.js'
 import type { ProcessStatus, Service } from '../service.js'
+import { AssignmentWarnings } from './assignment-warnings.js'
 import { ProfileProcess, type ProfileProcessStatus, type ProfileSpec, type ProfileState } from './profile-process.js'
 import { Reaper } from './reaper.js'
 
@@ -68,11 +69,13 @@ export class Operator implements Service {
   private tick?: NodeJS.Timeout
   private renewFailing?: string
   private waitingReason?: string
-  private readonly warned = new Set<string>()
+  /** problems with assignments, each logged once; bounded (see AssignmentWarnings) */
+  private readonly warned: AssignmentWarnings
   restartsTotal = 0
 
   constructor (private readonly opts: OperatorOptions) {
     this.reaper = new Reaper(opts.log)
+    this.warned = new AssignmentWarnings(opts.log)
   }
 
   async start (): Promise<void> {
@@ -203,12 +206,16 @@ export class Operator implements Service {
     }
     const mayStart = ledger.head.seq >= this.lease!.grant.minSeq
     this.waitingReason = mayStart ? undefined : `waiting for the replica to reach seq ${this.lease!.grant.minSeq}`
+    const present = new Set<string>()
     for (const assignment of ledger.state.lookup('assignment', 'worker', this.opts.workerName)) {
       const a = policyBody(assignment)
       if (a.worker !== this.opts.workerName || typeof a.profile !== 'string') continue
+      present.add(String(a.id))
       const spec = this.specOf(assignment)
       if (spec !== undefined) wanted.set(spec.assignmentId, spec)
     }
+    // a deleted assignment never comes back (ids are content hashes with an epoch)
+    this.warned.retainOnly(present)
     return { wanted, mayStart }
   }
 
@@ -218,7 +225,7 @@ export class Operator implements Service {
     const assignmentId = String(a.id)
     const profile = typeof a.profile_id === 'string' ? ledger.state.get(a.profile_id) : ledger.state.findByName('profile', String(a.profile))
     const problem = (text: string): undefined => {
-      if (!this.warned.has(assignmentId + text)) { this.warned.add(assignmentId + text); this.opts.log.warn({ assignment: assignmentId, profile: a.profile }, text) }
+      this.warned.warn(assignmentId, text, { profile: a.profile })
       return undefined
     }
     if (profile === undefined) return problem('assigned profile is not in the replica yet')
