@@ -204,6 +204,12 @@ export class Operator implements Service {
       this.waitingReason = this.lease === undefined ? 'no lease from the master yet' : 'the lease lapsed'
       return { wanted, mayStart: false }
     }
+    if (!this.reaper.alive) {
+      // Without a reaper nothing would kill the profiles if this worker died or froze, and the
+      // one-worker rule counts on that: run none until a reaper is up again (Reaper restarts it).
+      this.waitingReason = 'no profile reaper running'
+      return { wanted, mayStart: false }
+    }
     const mayStart = ledger.head.seq >= this.lease!.grant.minSeq
     this.waitingReason = mayStart ? undefined : `waiting for the replica to reach seq ${this.lease!.grant.minSeq}`
     const present = new Set<string>()
@@ -253,10 +259,12 @@ export class Operator implements Service {
     if (!this.started) return
     const { wanted, mayStart } = this.desired()
     const lapsed = this.lease !== undefined && !this.leaseValid()
+    const noReaper = !this.reaper.alive
     for (const [id, process] of this.processes) {
       if (wanted.has(id) || process.state === 'STOPPING') continue
       if (process.state === 'STOPPED') { this.processes.delete(id); continue }
       if (lapsed) this.opts.log.warn({ profile: process.spec.profileId, name: process.spec.name }, 'lease lapsed: stopping the profile before the master moves it')
+      else if (noReaper) this.opts.log.warn({ profile: process.spec.profileId, name: process.spec.name }, 'no profile reaper running: stopping the profile')
       void process.stop(this.killGraceMs()).then(() => {
         if (this.processes.get(id) === process) this.processes.delete(id)
         // tell the master at once, so a move waiting for this stop does not wait a renewal
@@ -271,7 +279,7 @@ export class Operator implements Service {
         reaper: this.reaper,
         log: this.opts.log,
         onChange: () => { this.restartsTotal = [...this.processes.values()].reduce((n, p) => n + p.restarts, 0) },
-        mayRun: () => this.leaseValid() && this.opts.ledger.head.seq >= (this.lease?.grant.minSeq ?? Infinity)
+        mayRun: () => this.leaseValid() && this.reaper.alive && this.opts.ledger.head.seq >= (this.lease?.grant.minSeq ?? Infinity)
       })
       this.processes.set(id, process)
       process.start()
