@@ -21,7 +21,7 @@ export async function startSlave (t: T, master: NodeProcess, name: string, slots
   return await startNode(t, { type: 'slave', name, env: { LEDGER_CONN: master.ledgerConn, SLOTS: slots } })
 }
 
-export async function startWorker (t: T, master: NodeProcess, spec: { name: string, slave: string, slots: number, kinds: string[], ledgerConn?: string, restartOf?: NodeProcess }): Promise<NodeProcess> {
+export async function startWorker (t: T, master: NodeProcess, spec: { name: string, slave: string, slots: number, kinds: string[], ledgerConn?: string, restartOf?: NodeProcess, nodeArgs?: string[] }): Promise<NodeProcess> {
   const runners = Object.fromEntries(spec.kinds.map(kind => [`PROFILE_RUNNER_${kind.toUpperCase().replace(/-/g, '_')}`, RUNNER]))
   const previous = spec.restartOf
   return await startNode(t, {
@@ -29,6 +29,7 @@ export async function startWorker (t: T, master: NodeProcess, spec: { name: stri
     name: spec.name,
     // a restart: the same home (identity, replica) and ports
     ...(previous === undefined ? {} : { home: previous.home, tcpPort: previous.tcpPort, restPort: previous.restPort }),
+    nodeArgs: spec.nodeArgs,
     env: {
       LEDGER_CONN: spec.ledgerConn ?? master.ledgerConn,
       BLOCKCHAIN_SOURCE: 'master',

@@ -115,6 +115,8 @@ export interface NodeSpec {
   noWait?: boolean
   /** extra variables in the child's process environment (not in its env file) */
   processEnv?: Record<string, string>
+  /** node options before the CLI (e.g. ['--import', preload]) */
+  nodeArgs?: string[]
 }
 
 /** Writes an env file and starts `ledgermesh start` on it; stops the process at teardown. */
@@ -138,7 +140,7 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
   }
   const envFile = join(dir, `${spec.name}.env`)
   writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n')
-  const args = ['--import', POLYFILL, CLI, 'start', '--config', envFile, '--home', home, ...(spec.repl === true ? ['--repl'] : [])]
+  const args = [...(spec.nodeArgs ?? []), '--import', POLYFILL, CLI, 'start', '--config', envFile, '--home', home, ...(spec.repl === true ? ['--repl'] : [])]
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...spec.processEnv, LEDGERMESH_HOME: undefined } })
   const node = new NodeProcess(spec.name, proc, envFile, home, tcpPort, restPort)
   t.teardown(async () => { await node.stop() })

@@ -23,12 +23,19 @@ export interface AllocatorOptions {
   graceMs: number
 }
 
+/** How many superseded boot ids of each worker are remembered (their renewals are refused). */
+const RETIRED_BOOTS_KEPT = 16
+
 interface LeaseRecord {
   peer: string
+  /** performance.now() when the renewal was applied */
   renewedAt: number
   running: Set<string>
   draining: boolean
   expired: boolean
+  /** the (boot, seq) of the renewal applied last; boot '' for a worker without them */
+  boot: string
+  seq: number
 }
 
 export interface AllocationSummary {
@@ -50,7 +57,14 @@ const num = (v: JsonValue | undefined): number => typeof v === 'number' ? v : 0
 export class Allocator implements Service {
   readonly name = 'Allocator'
   private readonly leases = new Map<string, LeaseRecord>()
-  private readonly startedAt = Date.now()
+  /** per worker, the boot ids of its processes that a newer process replaced, newest last */
+  private readonly retiredBoots = new Map<string, string[]>()
+  /**
+   * Leases and deadlines count on the monotonic clock (performance.now()), never the wall
+   * clock: a step of the wall clock (NTP, `date -s`) must neither lapse a lease that still
+   * holds nor extend one that lapsed.
+   */
+  private readonly startedAt = performance.now()
   private started = false
   private dirty = false
   private round?: Promise<void>
@@ -82,7 +96,7 @@ export class Allocator implements Service {
   private readonly onAppended = (): void => { this.schedule() }
 
   /** A lease's state as the placement rules see it. */
-  private leaseOf (worker: string, now = Date.now()): WorkerLease {
+  private leaseOf (worker: string, now = performance.now()): WorkerLease {
     const record = this.leases.get(worker)
     const limit = this.opts.ttlMs + this.opts.graceMs
     if (record === undefined) {
@@ -93,14 +107,14 @@ export class Allocator implements Service {
 
   /** Marks leases that lapsed past TTL + grace; their profiles move in the next round. */
   private checkLeases (): void {
-    const now = Date.now()
+    const now = performance.now()
     const limit = this.opts.ttlMs + this.opts.graceMs
     let changed = false
     for (const [worker, record] of this.leases) {
       if (!record.expired && now - record.renewedAt > limit) {
         record.expired = true
         changed = true
-        this.opts.log.warn({ worker, silentMs: now - record.renewedAt }, 'worker lease lapsed: its profiles will move')
+        this.opts.log.warn({ worker, silentMs: Math.round(now - record.renewedAt) }, 'worker lease lapsed: its profiles will move')
       }
     }
     // workers not heard from since the master started become `expired` at startedAt + limit
@@ -124,27 +138,56 @@ export class Allocator implements Service {
       throw new LedgerMeshError('unauthorized', `peer ${remotePeer} is not worker '${request.worker}' (declared peer ${String(policyBody(declaration).peer_id)})`)
     }
     this.checkLeases()
+    this.refuseStale(request)
+    if (this.leases.get(request.worker)?.expired === true) {
+      // Its profiles were (or are being) moved: the worker must see those deletes before it
+      // starts anything, so answer only once the round that wrote them is done.
+      await this.settled()
+      // a newer renewal of this worker may have been applied while this one waited
+      this.refuseStale(request)
+      this.opts.log.info({ worker: request.worker }, 'worker lease renewed after it lapsed')
+    }
     const previous = this.leases.get(request.worker)
     const running = new Set(request.running)
     const changed = previous === undefined || previous.expired || previous.draining !== request.draining ||
       previous.running.size !== running.size || [...running].some(id => !previous.running.has(id))
-    if (previous?.expired === true) {
-      // Its profiles were (or are being) moved: the worker must see those deletes before it
-      // starts anything, so answer only once the round that wrote them is done.
-      await this.settled()
-      this.opts.log.info({ worker: request.worker }, 'worker lease renewed after it lapsed')
-    } else if (previous === undefined) {
+    if (previous === undefined) {
       this.opts.log.info({ worker: request.worker, peer: remotePeer }, 'worker lease granted')
-    }
-    if (previous !== undefined && previous.draining !== request.draining) {
+    } else if (previous.draining !== request.draining) {
       this.opts.log.info({ worker: request.worker, draining: request.draining }, request.draining ? 'worker draining: moving its profiles' : 'worker drain ended')
     }
-    this.leases.set(request.worker, { peer: remotePeer, renewedAt: Date.now(), running, draining: request.draining, expired: false })
+    if (previous !== undefined && previous.boot !== request.boot && previous.boot !== '') {
+      const retired = this.retiredBoots.get(request.worker) ?? []
+      retired.push(previous.boot)
+      this.retiredBoots.set(request.worker, retired.slice(-RETIRED_BOOTS_KEPT))
+      this.opts.log.info({ worker: request.worker, boot: request.boot, previousBoot: previous.boot }, 'worker lease renewed by a new process of the worker')
+    }
+    this.leases.set(request.worker, { peer: remotePeer, renewedAt: performance.now(), running, draining: request.draining, expired: false, boot: request.boot, seq: request.seq })
     if (changed) {
       this.schedule()
       if (request.draining) await this.settled()
     }
     return { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs, minSeq: ledger.head.seq }
+  }
+
+  /**
+   * Refuses a renewal older than the one applied last for its worker, so a renewal that took
+   * longer on its way (or waited here) cannot put back an older running set or drain state:
+   * the same boot with a seq not above the last applied one, or a boot a newer process of the
+   * worker has replaced. Refused rather than granted: a worker sends one renewal at a time, so
+   * only a renewal it has already given up on, or one from a process that should no longer run
+   * profiles (a second copy of the worker), can be stale, and neither should hold a lease.
+   * A worker that predates boot ids (boot '') is applied in arrival order, as it always was.
+   */
+  private refuseStale (request: LeaseRequest): void {
+    if (request.boot === '') return
+    const last = this.leases.get(request.worker)
+    if (last !== undefined && last.boot === request.boot && request.seq <= last.seq) {
+      throw new LedgerMeshError('conflict', `stale lease renewal from worker '${request.worker}': seq ${request.seq} arrived after seq ${last.seq} was applied`)
+    }
+    if (this.retiredBoots.get(request.worker)?.includes(request.boot) === true) {
+      throw new LedgerMeshError('conflict', `lease renewal from a replaced process of worker '${request.worker}' (boot ${request.boot}): a newer process of the worker holds the lease`)
+    }
   }
 
   /** Runs a round soon; rounds never overlap, and a request during a round runs one more. */
@@ -210,7 +253,7 @@ export class Allocator implements Service {
   private placementInput (): PlacementInput {
     const state = this.opts.ledger.state
     const global = (type: string) => [...state.policiesOfType(type)].filter(p => !state.isLocal(String(policyBody(p).id)))
-    const now = Date.now()
+    const now = performance.now()
     return {
       slaves: global('slave').map(p => { const b = policyBody(p); return { name: String(b.name), slots: num(b.slots) } }),
       workers: global('worker').map(p => {
@@ -234,13 +277,13 @@ export class Allocator implements Service {
 
   /** For `get status`, `get profiles` and /metrics. */
   summary (): AllocationSummary {
-    const now = Date.now()
+    const now = performance.now()
     const names = new Set([...this.leases.keys(), ...[...this.opts.ledger.state.policiesOfType('worker')].map(p => String(policyBody(p).name))])
     const leases: AllocationSummary['leases'] = {}
     for (const name of [...names].sort()) {
       const lease = this.leaseOf(name, now)
       const record = this.leases.get(name)
-      leases[name] = { state: lease.state, draining: lease.draining, running: lease.running.size, ...(record !== undefined ? { renewed_ms_ago: now - record.renewedAt } : {}) }
+      leases[name] = { state: lease.state, draining: lease.draining, running: lease.running.size, ...(record !== undefined ? { renewed_ms_ago: Math.round(now - record.renewedAt) } : {}) }
     }
     return { unplaced: this.lastPlan?.unplaced ?? [], moving: this.lastPlan?.moving ?? [], leases }
   }

@@ -8,6 +8,8 @@ export const LEASE_PROTOCOL = `/${PROTOCOL_PREFIX}/${PROTOCOL_NAME}/${PROTOCOL_V
 export const WIRE_VERSION = 1
 /** a request lists at most this many running profiles */
 export const MAX_RUNNING = 10_000
+/** a request's boot id is at most this long (workers send 32 hex characters) */
+export const MAX_BOOT_LENGTH = 64
 export const MAX_MESSAGE_BYTES = 1024 * 1024
 /** one renewal: dial + request + answer */
 export const TIMEOUT_MS = 3000

@@ -4,7 +4,7 @@
  * ```ts
  * const lease = new LeaseProtocol({ libp2p, log })
  * await lease.serve(allocator.renewLease)           // on the master
- * const grant = await lease.renew(masterAddr, { worker: 'w1', running: [...], draining: false })
+ * const grant = await lease.renew(masterAddr, { worker: 'w1', running: [...], draining: false, boot, seq })
  * ```
  */
 export { LeaseProtocol, type LeaseComponents, type LeaseInit, type LeaseGrant, type LeaseGrantor } from './lease.js'

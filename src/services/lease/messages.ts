@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs'
-import { MAX_RUNNING, WIRE_VERSION } from './constants.js'
+import { MAX_BOOT_LENGTH, MAX_RUNNING, WIRE_VERSION } from './constants.js'
 import { decodeWire, malformed } from '../../ledger/wire.js'
 
 /**
@@ -16,6 +16,10 @@ message LeaseRequest {
   string worker = 2;            // the worker's NODE_NAME; must match the peer id it declared
   repeated string running = 3;  // profile ids whose processes may still be running here
   bool draining = 4;            // the worker asked to be drained: move its profiles away
+  // Added after 1.0.0 without a version bump (absent = empty): a random id per worker process
+  // and that process's renewal counter. The master applies renewals in (boot, seq) order only.
+  string boot = 5;
+  uint64 seq = 6;
 }
 
 message LeaseResponse {
@@ -38,6 +42,10 @@ export interface LeaseRequest {
   worker: string
   running: string[]
   draining: boolean
+  /** a random id of the worker process (its Operator's start); '' from a worker that predates it */
+  boot: string
+  /** counts this boot's renewals from 1; 0 when `boot` is '' */
+  seq: number
 }
 
 export interface LeaseResponse {
@@ -59,6 +67,8 @@ export function decodeLeaseRequest (data: Uint8Array): LeaseRequest {
   if (o.worker === '' || o.worker.length > 128) throw malformed('lease request', 'worker must be a name of 1 to 128 characters')
   if (o.running.length > MAX_RUNNING) throw malformed('lease request', `more than ${MAX_RUNNING} running profiles`)
   if (o.running.some(id => !/^[0-9a-f]{64}$/.test(id))) throw malformed('lease request', 'running holds something that is not a policy id')
+  if (o.boot.length > MAX_BOOT_LENGTH) throw malformed('lease request', `boot id longer than ${MAX_BOOT_LENGTH} characters`)
+  if (!Number.isSafeInteger(o.seq) || o.seq < 0) throw malformed('lease request', `seq ${String(o.seq)} is not a safe integer`)
   return o
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { errorMessage } from '../../errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
@@ -5,6 +6,7 @@ import type { Logger } from '../../node/logger.js'
 import { type Policy, policyBody } from '../../policies/policy.js'
 import type { LeaseGrant, LeaseProtocol } from '../lease/index.js'
 import type { ProcessStatus, Service } from '../service.js'
+import { AssignmentWarnings } from './assignment-warnings.js'
 import { ProfileProcess, type ProfileProcessStatus, type ProfileSpec, type ProfileState } from './profile-process.js'
 import { Reaper } from './reaper.js'
 
@@ -54,15 +56,26 @@ export class Operator implements Service {
   private lease?: LeaseState
   private started = false
   private draining = false
+  /** the one renewal loop's next renewal; set only while no renewal is in flight */
   private renewTimer?: NodeJS.Timeout
+  private renewing = false
+  /** an early renewal was asked for while one was in flight: send the next one as soon as it ends */
+  private renewAgain = false
+  /** callers waiting for a renewal that was sent after they asked (setDraining) */
+  private renewWaiters: Array<() => void> = []
+  /** this process's id for the master, new at every start: the master orders renewals by (boot, seq) */
+  private boot = ''
+  private seq = 0
   private tick?: NodeJS.Timeout
   private renewFailing?: string
   private waitingReason?: string
-  private readonly warned = new Set<string>()
+  /** problems with assignments, each logged once; bounded (see AssignmentWarnings) */
+  private readonly warned: AssignmentWarnings
   restartsTotal = 0
 
   constructor (private readonly opts: OperatorOptions) {
     this.reaper = new Reaper(opts.log)
+    this.warned = new AssignmentWarnings(opts.log)
   }
 
   async start (): Promise<void> {
@@ -74,13 +87,18 @@ export class Operator implements Service {
     this.opts.ledger.on('appended', this.reconcile)
     this.tick = setInterval(this.reconcile, TICK_MS)
     this.tick.unref()
-    void this.renew()
+    // a restarted worker counts its renewals from 1 again: a new boot id tells the master so
+    this.boot = randomBytes(16).toString('hex')
+    this.seq = 0
+    this.renewNow()
   }
 
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
     clearTimeout(this.renewTimer)
+    this.renewTimer = undefined
+    for (const resolve of this.renewWaiters.splice(0)) resolve()
     clearInterval(this.tick)
     this.opts.ledger.off('appended', this.reconcile)
     await Promise.all([...this.processes.values()].map(async p => { await p.stop(this.killGraceMs()) }))
@@ -92,8 +110,7 @@ export class Operator implements Service {
   async setDraining (draining: boolean): Promise<void> {
     await this.opts.ledger.store.setMeta(DRAINING_META_KEY, String(draining))
     this.draining = draining
-    clearTimeout(this.renewTimer)
-    await this.renew()
+    await this.renewSoon()
   }
 
   get isDraining (): boolean { return this.draining }
@@ -107,18 +124,53 @@ export class Operator implements Service {
     return this.lease !== undefined && now < this.lease.validUntil
   }
 
-  private async renew (): Promise<void> {
+  /**
+   * Renews as soon as possible and resolves once a renewal sent after this call has ended
+   * (granted or not), so the master has heard what changed before the caller goes on.
+   */
+  private async renewSoon (): Promise<void> {
     if (!this.started) return
+    const { promise, resolve } = Promise.withResolvers<void>()
+    this.renewWaiters.push(resolve)
+    this.renewNow()
+    await promise
+  }
+
+  /**
+   * Starts a renewal now, unless one is in flight: then that one is followed at once by
+   * another. Either way there stays one renewal loop with at most one renewal in flight, so
+   * renewals reach the master in the order they were sent.
+   */
+  private renewNow (): void {
+    if (!this.started) return
+    if (this.renewing) { this.renewAgain = true; return }
+    clearTimeout(this.renewTimer)
+    this.renewTimer = undefined
+    void this.renew()
+  }
+
+  private async renew (): Promise<void> {
+    this.renewing = true
+    this.renewAgain = false
+    const waiters = this.renewWaiters.splice(0)
     const sentAt = performance.now()
     let next = RETRY_MS
     try {
       const running = [...this.processes.values()].filter(p => p.active).map(p => p.spec.profileId)
-      const grant = await this.opts.lease.renew(this.opts.master, { worker: this.opts.workerName, running: [...new Set(running)], draining: this.draining })
+      const grant = await this.opts.lease.renew(this.opts.master, {
+        worker: this.opts.workerName,
+        running: [...new Set(running)],
+        draining: this.draining,
+        boot: this.boot,
+        seq: ++this.seq
+      })
       const wasValid = this.leaseValid()
       this.lease = { validUntil: sentAt + grant.ttlMs, grant }
       // backstop if this process freezes: the reaper kills the profiles once the lease and
-      // the kill grace are over (the master waits the whole grace, twice as long)
-      this.reaper.killAfter(Date.now() + (this.lease.validUntil - performance.now()) + this.killGraceMs() + 100)
+      // the kill grace are over (the master waits the whole grace, twice as long). Sent as a
+      // delay from now, which the reaper counts on its own monotonic clock: a wall-clock
+      // deadline would move with a clock step (a step ahead would disarm it).
+      this.reaper.killAfter((this.lease.validUntil - performance.now()) + this.killGraceMs() + 100)
       if (!wasValid || this.renewFailing !== undefined) this.opts.log.info({ ttlMs: grant.ttlMs, graceMs: grant.graceMs, minSeq: grant.minSeq }, 'lease granted by the master')
       this.renewFailing = undefined
       next = Math.max(100, Math.floor(grant.ttlMs / 3))
@@ -128,11 +180,16 @@ export class Operator implements Service {
       this.renewFailing = message
       next = this.lease === undefined ? FIRST_RENEW_MS : RETRY_MS
     }
-    this.reconcile()
-    if (this.started) {
-      this.renewTimer = setTimeout(() => { void this.renew() }, next)
-      this.renewTimer.unref()
+    this.renewing = false
+    try {
+      this.reconcile()
+    } finally {
+      for (const resolve of waiters) resolve()
     }
+    if (!this.started) return
+    if (this.renewAgain) { this.renewNow(); return }
+    this.renewTimer = setTimeout(() => { this.renewTimer = undefined; this.renewNow() }, next)
+    this.renewTimer.unref()
   }
 
   /**
@@ -147,14 +204,24 @@ export class Operator implements Service {
       this.waitingReason = this.lease === undefined ? 'no lease from the master yet' : 'the lease lapsed'
       return { wanted, mayStart: false }
     }
+    if (!this.reaper.alive) {
+      // Without a reaper nothing would kill the profiles if this worker died or froze, and the
+      // one-worker rule counts on that: run none until a reaper is up again (Reaper restarts it).
+      this.waitingReason = 'no profile reaper running'
+      return { wanted, mayStart: false }
+    }
     const mayStart = ledger.head.seq >= this.lease!.grant.minSeq
     this.waitingReason = mayStart ? undefined : `waiting for the replica to reach seq ${this.lease!.grant.minSeq}`
+    const present = new Set<string>()
     for (const assignment of ledger.state.lookup('assignment', 'worker', this.opts.workerName)) {
       const a = policyBody(assignment)
       if (a.worker !== this.opts.workerName || typeof a.profile !== 'string') continue
+      present.add(String(a.id))
       const spec = this.specOf(assignment)
       if (spec !== undefined) wanted.set(spec.assignmentId, spec)
     }
+    // a deleted assignment never comes back (ids are content hashes with an epoch)
+    this.warned.retainOnly(present)
     return { wanted, mayStart }
   }
 
@@ -164,7 +231,7 @@ export class Operator implements Service {
     const assignmentId = String(a.id)
     const profile = typeof a.profile_id === 'string' ? ledger.state.get(a.profile_id) : ledger.state.findByName('profile', String(a.profile))
     const problem = (text: string): undefined => {
-      if (!this.warned.has(assignmentId + text)) { this.warned.add(assignmentId + text); this.opts.log.warn({ assignment: assignmentId, profile: a.profile }, text) }
+      this.warned.warn(assignmentId, text, { profile: a.profile })
       return undefined
     }
     if (profile === undefined) return problem('assigned profile is not in the replica yet')
@@ -192,14 +259,16 @@ export class Operator implements Service {
     if (!this.started) return
     const { wanted, mayStart } = this.desired()
     const lapsed = this.lease !== undefined && !this.leaseValid()
+    const noReaper = !this.reaper.alive
     for (const [id, process] of this.processes) {
       if (wanted.has(id) || process.state === 'STOPPING') continue
       if (process.state === 'STOPPED') { this.processes.delete(id); continue }
       if (lapsed) this.opts.log.warn({ profile: process.spec.profileId, name: process.spec.name }, 'lease lapsed: stopping the profile before the master moves it')
+      else if (noReaper) this.opts.log.warn({ profile: process.spec.profileId, name: process.spec.name }, 'no profile reaper running: stopping the profile')
       void process.stop(this.killGraceMs()).then(() => {
         if (this.processes.get(id) === process) this.processes.delete(id)
         // tell the master at once, so a move waiting for this stop does not wait a renewal
-        if (this.started && this.leaseValid()) { clearTimeout(this.renewTimer); void this.renew() }
+        if (this.started && this.leaseValid()) this.renewNow()
       })
     }
     if (!mayStart) return
@@ -210,7 +279,7 @@ export class Operator implements Service {
         reaper: this.reaper,
         log: this.opts.log,
         onChange: () => { this.restartsTotal = [...this.processes.values()].reduce((n, p) => n + p.restarts, 0) },
-        mayRun: () => this.leaseValid() && this.opts.ledger.head.seq >= (this.lease?.grant.minSeq ?? Infinity)
+        mayRun: () => this.leaseValid() && this.reaper.alive && this.opts.ledger.head.seq >= (this.lease?.grant.minSeq ?? Infinity)
       })
       this.processes.set(id, process)
       process.start()

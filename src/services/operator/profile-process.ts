@@ -47,6 +47,7 @@ export class ProfileProcess {
   state: ProfileState = 'STOPPED'
   restarts = 0
   private child?: ChildProcess
+  /** performance.now() times: uptime and backoff must not follow wall-clock steps */
   private startedAt?: number
   private failures = 0
   private lastExit?: string
@@ -108,7 +109,7 @@ export class ProfileProcess {
       })
     }
     child.on('spawn', () => {
-      this.startedAt = Date.now()
+      this.startedAt = performance.now()
       this.setState('RUNNING', { pid })
     })
     child.on('error', err => { this.lastExit = err.message })
@@ -119,7 +120,7 @@ export class ProfileProcess {
         this.opts.reaper.forget(pid)
       }
       this.child = undefined
-      const upMs = this.startedAt === undefined ? 0 : Date.now() - this.startedAt
+      const upMs = this.startedAt === undefined ? 0 : performance.now() - this.startedAt
       this.startedAt = undefined
       resolveExit()
       if (!this.wanted) {
@@ -130,7 +131,7 @@ export class ProfileProcess {
       this.failures = upMs >= HEALTHY_AFTER_MS ? 1 : this.failures + 1
       const delay = Math.min(BACKOFF_MIN_MS * 2 ** (this.failures - 1), BACKOFF_MAX_MS)
       this.restarts++
-      this.restartAt = Date.now() + delay
+      this.restartAt = performance.now() + delay
       this.setState('ERROR', { code, signal, restartInMs: delay, restarts: this.restarts })
       this.restartTimer = setTimeout(() => { this.restartWhenAllowed() }, delay)
     })
@@ -177,9 +178,9 @@ export class ProfileProcess {
       state: this.state,
       pid: this.child?.pid ?? null,
       restarts: this.restarts,
-      uptime_seconds: this.startedAt === undefined ? null : Math.round((Date.now() - this.startedAt) / 1000),
+      uptime_seconds: this.startedAt === undefined ? null : Math.round((performance.now() - this.startedAt) / 1000),
       last_exit: this.lastExit ?? null,
-      next_restart_ms: this.restartAt === undefined ? null : Math.max(0, this.restartAt - Date.now())
+      next_restart_ms: this.restartAt === undefined ? null : Math.max(0, Math.round(this.restartAt - performance.now()))
     }
   }
 }

@@ -5,14 +5,17 @@
  * when the worker exits, however it exits) the reaper SIGKILLs every group still listed.
  * Node has no prctl(PR_SET_PDEATHSIG); a pipe's end-of-file is the portable equivalent.
  *
- * It also enforces the worker's lease when the worker cannot: the worker writes `@<ms>` (the
- * wall-clock time by which its lease and the profiles' kill grace have run out) after every
- * renewal; if that time passes without a newer one — the worker is frozen (SIGSTOP, a stuck
+ * It also enforces the worker's lease when the worker cannot: the worker writes `~<ms>` (how
+ * long from now until its lease and the profiles' kill grace have run out) after every
+ * renewal; if that long passes without a newer one — the worker is frozen (SIGSTOP, a stuck
  * event loop) — the reaper SIGKILLs every group, before the master may move the profiles.
+ * The deadline is kept on this process's monotonic clock: a wall-clock step must neither kill
+ * a worker's profiles early nor let a frozen worker's profiles outlive its lease.
  */
 import { createInterface } from 'node:readline'
 
 const groups = new Set<number>()
+/** performance.now() after which the worker's lease is over */
 let deadline: number | undefined
 
 function killAll (): void {
@@ -22,8 +25,8 @@ function killAll (): void {
 }
 
 setInterval(() => {
-  if (deadline !== undefined && Date.now() > deadline && groups.size > 0) {
-    process.stderr.write(`ledgermesh reaper: the worker's lease ran out at ${new Date(deadline).toISOString()} without renewal: killing ${groups.size} profile process group(s)\n`)
+  if (deadline !== undefined && performance.now() > deadline && groups.size > 0) {
+    process.stderr.write(`ledgermesh reaper: the worker's lease ran out ${Math.round(performance.now() - deadline)} ms ago without renewal: killing ${groups.size} profile process group(s)\n`)
     killAll()
     groups.clear()
   }
@@ -34,9 +37,13 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal
 
 const lines = createInterface({ input: process.stdin })
 lines.on('line', line => {
-  const pgid = Number(line.slice(1))
+  const value = Number(line.slice(1))
+  if (line.startsWith('~')) {
+    if (Number.isSafeInteger(value) && value >= 0) deadline = performance.now() + value
+    return
+  }
+  const pgid = value
   if (!Number.isSafeInteger(pgid) || pgid <= 1) return
-  if (line.startsWith('@')) { deadline = pgid; return }
   if (line.startsWith('+')) groups.add(pgid)
   else if (line.startsWith('-')) groups.delete(pgid)
 })
