@@ -44,7 +44,7 @@ t.test('a replica paused (SIGSTOP) or cut off during inserts converges after it 
   await proxy.start()
   t.teardown(async () => { await proxy.stop() })
   const paused = await startNode(t, { type: 'slave', name: 'paused', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: `${SYNC_MS} ms` } })
-  const cut = await startNode(t, { type: 'slave', name: 'cut', env: { LEDGER_CONN: `127.0.0.1:${proxy.port}`, BLOCKCHAIN_SYNC: `${SYNC_MS} ms` } })
+  const cut = await startNode(t, { type: 'slave', name: 'cut', master, env: { LEDGER_CONN: `127.0.0.1:${proxy.port}`, BLOCKCHAIN_SYNC: `${SYNC_MS} ms` } })
   const steady = await startNode(t, { type: 'slave', name: 'steady', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: `${SYNC_MS} ms` } })
   const recorder = recordHeads([master, paused, cut, steady])
 

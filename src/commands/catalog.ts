@@ -38,6 +38,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'run operator', method: 'POST', grammar: 'none', usage: 'run operator', summary: 'Worker: keeps the lease with the master and runs one process per assigned profile.' },
   { name: 'worker drain', method: 'POST', grammar: 'none', usage: 'worker drain', summary: 'Worker: moves this worker\'s profiles to other workers and takes no new ones.' },
   { name: 'worker resume', method: 'POST', grammar: 'none', usage: 'worker resume', summary: 'Worker: ends a drain; the worker takes profiles again.' },
+  { name: 'create join token', method: 'POST', grammar: 'where', usage: 'create join token [where ttl = <duration, default 1 hour> and uses = <n, default 1>]', summary: 'Master: a token that admits up to `uses` nodes (JOIN_TOKEN in their env) until it expires.' },
+  { name: 'admit node', method: 'POST', grammar: 'where', usage: 'admit node where key = <public key> [and name = <node name>]', summary: 'Master: admits a node\'s key by hand (and lifts a revocation of it).' },
+  { name: 'revoke node', method: 'POST', grammar: 'where', usage: 'revoke node where key = <public key> [and reason = <text>]', summary: 'Master: the key may no longer sync, renew its lease or write; its declarations are deleted and its profiles move once its lease lapses.' },
   { name: 'process', method: 'POST', grammar: 'value', usage: 'process <file>', summary: 'Runs a script file in the command language.' },
   { name: 'exit node', method: 'POST', grammar: 'none', usage: 'exit node', summary: 'Stops the node cleanly.' }
 ]

@@ -40,6 +40,30 @@ interface PendingInsert {
   reject: (err: Error) => void
 }
 
+/** Policy types about one key (`key` field): admin rights, admission, revocation. */
+const KEYED_TYPES: ReadonlySet<string> = new Set(['admin', 'admission', 'revocation'])
+
+/** Admitted: a live admission for the key and no live revocation of it. */
+export function isAdmittedIn (state: LedgerState, key: string): boolean {
+  return holdsKey(state, 'admission', key) && !holdsKey(state, 'revocation', key)
+}
+
+/** Whether a live policy of `type` names `key` (and passes `keep`, for a batch's deletes). */
+export function holdsKey (state: LedgerState, type: string, key: string, keep: (policy: Policy) => boolean = () => true): boolean {
+  for (const policy of state.lookup(type, 'key', key)) {
+    if (policyBody(policy).key === key && keep(policy)) return true
+  }
+  return false
+}
+
+/** Admission is required once a live `network` policy says so. */
+function requiresAdmission (networkPolicies: Iterable<Policy>): boolean {
+  for (const policy of networkPolicies) {
+    if (policyBody(policy).admission === 'required') return true
+  }
+  return false
+}
+
 /** An insert that passed the checks, with the ops it commits (a replaced declaration's tombstone first). */
 interface Accepted { insert: PendingInsert, ops: LedgerOp[] }
 
@@ -115,6 +139,19 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   get masterKey (): string | undefined { return this.trustedMasterKey }
   get isMaster (): boolean { return this.masterSigner !== undefined }
 
+  /** Whether the network requires admission (a live `network` policy says so). */
+  get admissionRequired (): boolean { return requiresAdmission(this.state.policiesOfType('network')) }
+
+  /**
+   * Whether `key` may take part (sync, renew a lease, write): always while the network does
+   * not require admission; else the master, admins and admitted keys only.
+   */
+  admits (key: string | undefined): boolean {
+    if (!this.admissionRequired) return true
+    if (key === undefined) return false
+    return key === this.trustedMasterKey || holdsKey(this.state, 'admin', key) || isAdmittedIn(this.state, key)
+  }
+
   /**
    * Opens the store and folds the log into the state, verifying every chain link and the
    * signed head on the way. A log that does not verify is reported, never half-loaded.
@@ -173,21 +210,6 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     this.currentState = state
     this.currentHead = head
     this.currentSignedHead = signed
-  }
-
-  /** What authorization rules see: the live state plus what a batch has accepted so far. */
-  private authContext (): AuthContext {
-    return {
-      masterKey: this.trustedMasterKey,
-      isAdmin: (key) => {
-        for (const admin of this.state.lookup('admin', 'key', key)) {
-          if (policyBody(admin).key === key) return true
-        }
-        return false
-      },
-      getPolicy: (id) => this.state.get(id),
-      findByName: (type, name) => this.state.findByName(type, name)
-    }
   }
 
   /**
@@ -401,19 +423,25 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     const added = new Map<string, Policy>()
     const removed = new Set<string>()
     const addedByName = new Map<string, string>()
-    const addedAdminKeys = new Map<string, string>()
+    /** `type NUL key` → id, for the keyed types (admin, admission) the batch added */
+    const addedKeys = new Map<string, string>()
+    const addedNetwork = new Map<string, Policy>()
     const nameKey = (type: string, name: unknown) => `${type}\u0000${String(name)}`
-    const base = this.authContext()
+    const live = (policy: Policy): boolean => !removed.has(policyId(policy))
+    const keyedBy = (type: string, key: string): boolean =>
+      addedKeys.has(nameKey(type, key)) || holdsKey(this.state, type, key, live)
     const ctx: AuthContext = {
       masterKey: this.trustedMasterKey,
-      isAdmin: key => addedAdminKeys.has(key) || base.isAdmin(key),
-      getPolicy: id => removed.has(id) ? undefined : added.get(id) ?? base.getPolicy(id),
+      isAdmin: key => keyedBy('admin', key),
+      getPolicy: id => removed.has(id) ? undefined : added.get(id) ?? this.state.get(id),
       findByName: (type, name) => {
         const inBatch = addedByName.get(nameKey(type, name))
         if (inBatch !== undefined) return added.get(inBatch)
-        const live = base.findByName(type, name)
-        return live !== undefined && removed.has(policyId(live)) ? undefined : live
-      }
+        const found = this.state.findByName(type, name)
+        return found !== undefined && removed.has(policyId(found)) ? undefined : found
+      },
+      admissionRequired: () => requiresAdmission([...[...this.state.policiesOfType('network')].filter(live), ...addedNetwork.values()]),
+      isAdmitted: key => keyedBy('admission', key) && !keyedBy('revocation', key)
     }
     const record = (op: LedgerOp): void => {
       if (op.op === 'put') {
@@ -422,7 +450,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         const body = policyBody(op.policy)
         added.set(id, op.policy)
         if (body.name !== undefined) addedByName.set(nameKey(type, body.name), id)
-        if (type === 'admin' && typeof body.key === 'string') addedAdminKeys.set(body.key, id)
+        if (KEYED_TYPES.has(type) && typeof body.key === 'string') addedKeys.set(nameKey(type, body.key), id)
+        if (type === 'network') addedNetwork.set(id, op.policy)
       } else {
         const target = String(policyBody(op.policy).policy_id)
         const policy = added.get(target)
@@ -430,7 +459,9 @@ export class Ledger extends EventEmitter<LedgerEvents> {
           const body = policyBody(policy)
           const key = nameKey(policyType(policy), body.name)
           if (addedByName.get(key) === target) addedByName.delete(key)
-          if (typeof body.key === 'string' && addedAdminKeys.get(body.key) === target) addedAdminKeys.delete(body.key)
+          const keyed = nameKey(policyType(policy), body.key)
+          if (addedKeys.get(keyed) === target) addedKeys.delete(keyed)
+          addedNetwork.delete(target)
         }
         added.delete(target)
         removed.add(target)

@@ -59,6 +59,10 @@ export interface NodeConfig {
   restToken?: string
   /** reads need the token too (REST_READ_AUTH=true) */
   restReadAuth: boolean
+  /** master: whether only admitted keys take part (ADMISSION, default required) */
+  admission: 'required' | 'open'
+  /** a token from the master's `create join token`, presented on first contact (JOIN_TOKEN) */
+  joinToken?: string
   /** capacity declared in the node's policy: sub-accounts a slave hosts, profiles a worker runs */
   slots: number
   /** a worker's slave (SLAVE_NAME) */
@@ -125,6 +129,8 @@ const RULES: Record<string, KeyRule> = {
   LOG_LEVEL: { schema: z.string().trim().toLowerCase().pipe(z.enum(logLevels)), expected: `one of ${logLevels.join(', ')}`, default: 'info' },
   REST_TOKEN: { schema: z.string().min(8), expected: 'a token of at least 8 characters' },
   REST_READ_AUTH: { schema: z.enum(['true', 'false']), expected: 'true or false', default: 'false' },
+  ADMISSION: { schema: z.string().trim().toLowerCase().pipe(z.enum(['required', 'open'])), expected: 'required (only admitted nodes sync and write) or open', default: 'required' },
+  JOIN_TOKEN: { schema: z.string().trim().regex(/^lmjt\.[0-9a-f]{16}\.[0-9a-f]{64}$/), expected: "a join token as the master's 'create join token' prints it (lmjt.<16 hex>.<64 hex>)" },
   SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
   SLAVE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'the NODE_NAME of this worker\'s slave' },
   PROFILE_KINDS: { schema: z.string().trim().regex(/^[a-z0-9_-]+(\s*,\s*[a-z0-9_-]+)*$/i), expected: 'comma-separated profile kinds, e.g. linkedin,email-verification' },
@@ -301,6 +307,8 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     logLevel: value<string>('LOG_LEVEL')!,
     restToken: value<string>('REST_TOKEN'),
     restReadAuth: value<string>('REST_READ_AUTH') === 'true',
+    admission: value<'required' | 'open'>('ADMISSION')!,
+    joinToken: value<string>('JOIN_TOKEN'),
     slots: value<number>('SLOTS') ?? DEFAULT_SLOTS[nodeType],
     slaveName,
     profileKinds,

@@ -9,6 +9,7 @@ import { registerGeneralCommands } from '../commands/handlers/general.js'
 import { registerNodeCommands } from '../commands/handlers/node.js'
 import { registerLedgerCommands } from '../commands/handlers/ledger.js'
 import { registerProfileCommands } from '../commands/handlers/profiles.js'
+import { registerAdmissionCommands } from '../commands/handlers/admission.js'
 import { Ledger } from '../ledger/ledger.js'
 import { openStore } from '../ledger/open-store.js'
 import type { LedgerOp } from '../ledger/entry.js'
@@ -27,6 +28,7 @@ import { Allocator } from '../services/allocation/index.js'
 import { LeaseProtocol } from '../services/lease/index.js'
 import { Operator } from '../services/operator/index.js'
 import { ProfileReports } from '../services/profile-reports.js'
+import { Gatekeeper, JoinProtocol } from '../services/admission/index.js'
 import type { ProcessStatus, Service } from '../services/service.js'
 import { configSecrets, type NodeConfig, type SyncInterval } from './config.js'
 import { SecretMask, allowedProcessEnv } from '../secrets.js'
@@ -86,6 +88,9 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   allocator?: Allocator
   /** worker: runs the profiles assigned to it */
   operator?: Operator
+  /** master: admission (join tokens, admit, revoke) */
+  gatekeeper?: Gatekeeper
+  joinProtocol?: JoinProtocol
   /** slave: which worker runs which profile, from the profiles' heartbeats */
   readonly profileReports = new ProfileReports()
   private outbox?: Outbox
@@ -133,6 +138,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     registerNodeCommands(this.executor, this)
     registerLedgerCommands(this.executor, this)
     registerProfileCommands(this.executor, this)
+    registerAdmissionCommands(this.executor, this)
   }
 
   get role (): NodeConfig['nodeType'] { return this.config.nodeType }
@@ -267,15 +273,22 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     const ledger = this.ledger
     const libp2p = this.tcp.libp2p
     const log = this.log.child({ service: 'sync' })
-    this.syncProtocol = new SyncProtocol({ libp2p, ledger, log })
+    this.syncProtocol = new SyncProtocol({ libp2p, ledger, log, onRefused: () => { this.metrics.unadmitted.inc({ what: 'sync' }) } })
     await this.syncProtocol.start()
+    this.joinProtocol = new JoinProtocol({ libp2p, log: this.log.child({ service: 'admission' }) })
     this.insertProtocol = new InsertProtocol({
       libp2p,
       ledger,
       log: this.log.child({ service: 'insert' }),
-      onServed: code => { this.metrics.inserts.inc(code === undefined ? { result: 'accepted', reason: '' } : { result: 'rejected', reason: code }) }
+      onServed: (code, reason) => {
+        this.metrics.inserts.inc(code === undefined ? { result: 'accepted', reason: '' } : { result: 'rejected', reason: code })
+        if (reason === 'not_admitted') this.metrics.unadmitted.inc({ what: 'insert' })
+      }
     })
     await this.insertProtocol.start()
+    if (ledger.isMaster) await this.startGatekeeper(ledger, this.joinProtocol)
+    const joinToken = this.config.joinToken
+    const joinProtocol = this.joinProtocol
     const service: BlockchainSync | Replicator = ledger.isMaster
       ? new BlockchainSync({ source: 'master', connection: opts.connection, interval: opts.interval, isMaster: true })
       : new Replicator({
@@ -288,11 +301,31 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
         source: opts.source,
         masterConn: opts.connection,
         interval: opts.interval,
-        onOutboxDrop: drop => { this.metrics.outboxDropped.inc({ reason: drop.code }) }
+        onOutboxDrop: drop => { this.metrics.outboxDropped.inc({ reason: drop.code }) },
+        // JOIN_TOKEN: presented to the master on first contact, before the first pull
+        join: joinToken === undefined
+          ? undefined
+          : async () => {
+            const { seq } = await joinProtocol.join(tcpAddress(opts.connection), joinToken, this.name)
+            this.log.info({ seq }, 'admitted to the network by the master')
+          }
       })
     await service.start()
     this.sync = service
     return service
+  }
+
+  /** Master: serves joins and keeps the ledger's admission mode as ADMISSION says. */
+  private async startGatekeeper (ledger: Ledger, joinProtocol: JoinProtocol): Promise<void> {
+    const gatekeeper = new Gatekeeper({
+      ledger,
+      signer: this.signer,
+      log: this.log.child({ service: 'admission' }),
+      onRefused: () => { this.metrics.unadmitted.inc({ what: 'join' }) }
+    })
+    await joinProtocol.serve(gatekeeper.redeem)
+    await gatekeeper.ensureMode(this.config.admission)
+    this.gatekeeper = gatekeeper
   }
 
   /** `run allocator` (master): serves lease renewals and writes assignments. */
@@ -307,7 +340,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
       lease: this.leaseProtocol,
       log: this.log.child({ service: 'allocator' }),
       ttlMs: this.config.leaseTtl.ms,
-      graceMs: this.config.leaseGrace.ms
+      graceMs: this.config.leaseGrace.ms,
+      onUnadmitted: () => { this.metrics.unadmitted.inc({ what: 'lease' }) }
     })
     await allocator.start()
     this.allocator = allocator

@@ -1,7 +1,7 @@
 import { LedgerMeshError } from '../errors.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import { type Policy, policyBody, policyType } from './policy.js'
-import { NAMED_TYPES } from './schemas.js'
+import { NAMED_TYPES, PRIVILEGED_TYPES } from './schemas.js'
 
 /** What the authorization rules need to know about the ledger. */
 export interface AuthContext {
@@ -10,6 +10,10 @@ export interface AuthContext {
   isAdmin: (key: string) => boolean
   getPolicy: (id: string) => Policy | undefined
   findByName: (type: string, name: string) => Policy | undefined
+  /** true once the ledger holds a `network` policy with `admission: required` */
+  admissionRequired: () => boolean
+  /** whether a live `admission` policy admits this key */
+  isAdmitted: (key: string) => boolean
 }
 
 /** Names the allocator keys on: one live policy per name (README, "Workers, profiles and allocation"). */
@@ -18,10 +22,11 @@ const UNIQUE_NAME_TYPES = ['subaccount', 'profile'] as const
 const short = (key: unknown) => `${String(key).slice(0, 12)}…`
 
 /**
- * The rules (README, "Policies and the ledger"): a node may write and delete only its own
- * declaration; only the master and admin keys may write `assignment` and `admin` policies and
- * others' policies. The master checks this before ordering; replicas check it again when
- * verifying.
+ * The rules (README, "Policies and the ledger" and "Security model"): once the network
+ * requires admission, only the master, admins and admitted keys write at all; a node may write
+ * and delete only its own declaration; only the master and admin keys may write assignments,
+ * admin, network, admission and join-token policies and others' policies. The master checks
+ * this before ordering; replicas check it again when verifying.
  */
 export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
   const type = policyType(op.policy)
@@ -29,6 +34,10 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
   const author = String(body.public_key)
   const privileged = author === ctx.masterKey || ctx.isAdmin(author)
   const deny = (message: string): never => { throw new LedgerMeshError('unauthorized', message, { id: body.id }) }
+
+  if (!privileged && ctx.admissionRequired() && !ctx.isAdmitted(author)) {
+    throw new LedgerMeshError('unauthorized', `key ${author} is not admitted to this network: start the node with JOIN_TOKEN=<a token from 'create join token' on the master>, or run 'admit node where key = ${author}' on the master`, { id: body.id, key: author, reason: 'not_admitted' })
+  }
 
   if (op.op === 'delete') {
     const targetId = String(body.policy_id)
@@ -41,7 +50,7 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
     return
   }
 
-  if (type === 'assignment' || type === 'admin') {
+  if ((PRIVILEGED_TYPES as readonly string[]).includes(type)) {
     if (!privileged) deny(`key ${short(author)} may not write ${type} policies: only the master or an admin may`)
     return
   }

@@ -60,3 +60,14 @@ export function verifySignature (publicKeyHex: string, message: string | Uint8Ar
     return false
   }
 }
+
+/**
+ * The hex Ed25519 public key of a libp2p peer: a node's peer id is its identity key, so the
+ * key that signs its policies is the one its connections authenticate with (undefined for a
+ * peer id without an embedded Ed25519 key).
+ */
+export function publicKeyHexOf (peer: { publicKey?: { type?: string, raw: Uint8Array } }): string | undefined {
+  const key = peer.publicKey
+  if (key === undefined || key.raw.length !== 32 || (key.type !== undefined && key.type !== 'Ed25519')) return undefined
+  return Buffer.from(key.raw).toString('hex')
+}

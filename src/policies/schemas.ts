@@ -56,11 +56,19 @@ export const SCHEMAS: Record<string, z.ZodType> = {
   }),
   assignment,
   admin: z.looseObject({ name, key: hex64 }),
+  // Admission control (see admission.ts): written by the master (or an admin) only.
+  network: z.looseObject({ admission: z.enum(['required', 'open']) }),
+  admission: z.looseObject({ key: hex64, name: name.optional(), token: z.string().regex(/^[0-9a-f]{16}$/).optional(), via: z.enum(['join_token', 'admin']) }),
+  revocation: z.looseObject({ key: hex64, reason: text.optional() }),
+  join_token: z.looseObject({ token_id: z.string().regex(/^[0-9a-f]{16}$/), secret_sha256: hex64, expires: z.iso.datetime({ offset: true }), uses: z.number().int().min(1).max(1_000_000) }),
   delete: z.looseObject({ policy_id: hex64 })
 }
 
 /** Node declarations: a node re-declaring itself replaces its previous declaration. */
 export const DECLARATION_TYPES = ['master', 'slave', 'worker'] as const
+
+/** Types only the master or an admin may write. */
+export const PRIVILEGED_TYPES = ['assignment', 'admin', 'network', 'admission', 'revocation', 'join_token'] as const
 
 /** Types whose policies are identified by a `name`. */
 export const NAMED_TYPES = ['master', 'slave', 'worker', 'subaccount', 'profile', 'admin'] as const

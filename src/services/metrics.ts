@@ -25,6 +25,7 @@ export class NodeMetrics {
   readonly inserts: Counter<'result' | 'reason'>
   readonly restRequests: Counter<'status'>
   readonly outboxDropped: Counter<'reason'>
+  readonly unadmitted: Counter<'what'>
 
   constructor (source: MetricsSource, labels: { node: string, role: string }) {
     this.registry.setDefaultLabels(labels)
@@ -55,6 +56,7 @@ export class NodeMetrics {
     this.inserts = new Counter({ name: 'ledgermesh_inserts_total', help: 'Inserts handled by this node, by result and rejection reason', labelNames: ['result', 'reason'], registers })
     new Gauge({ name: 'ledgermesh_outbox_pending', help: 'Inserts waiting in this replica\'s outbox for the master', registers, collect () { this.set(source.outbox?.() ?? 0) } })
     this.outboxDropped = new Counter({ name: 'ledgermesh_outbox_dropped_total', help: 'Outbox inserts dropped because the master refused them for good, by error code', labelNames: ['reason'], registers })
+    this.unadmitted = new Counter({ name: 'ledgermesh_unadmitted_total', help: 'Requests refused because the key is not admitted (or its join token is bad), by what was asked: join, sync, lease, insert', labelNames: ['what'], registers })
     this.restRequests = new Counter({ name: 'ledgermesh_rest_requests_total', help: 'REST requests answered, by HTTP status', labelNames: ['status'], registers })
   }
 }

@@ -38,6 +38,8 @@ export interface ReplicatorOptions {
   /** the master's p2p address, ip:port (LEDGER_CONN) */
   masterConn: string
   interval: SyncInterval
+  /** presents this node's join token to the master; run before pulls until it succeeds once */
+  join?: () => Promise<void>
   /** told of every outbox insert dropped because the master refused it for good (for metrics) */
   onOutboxDrop?: (drop: OutboxDrop) => void
 }
@@ -68,6 +70,8 @@ export class Replicator implements Service {
   private sourceAddress?: string
   recovered?: { from: number, to: number, at: Date }
   private flushing = false
+  private joined = false
+  private joinError?: string
   /** performance.now() before which the outbox waits (backoff after a transient error) */
   private outboxRetryAt = 0
   private outboxRetryMs = OUTBOX_RETRY_MIN_MS
@@ -135,6 +139,7 @@ export class Replicator implements Service {
   }
 
   async pullOnce (): Promise<void> {
+    await this.joinOnce()
     const conn = this.sourceConn()
     try {
       const result = await this.opts.sync.pull(tcpAddress(conn))
@@ -145,6 +150,21 @@ export class Replicator implements Service {
     } catch (err) {
       this.lastError = errorMessage(err)
       this.opts.log.warn({ source: conn, err: this.lastError }, 'sync pull failed')
+    }
+  }
+
+  /** Joins the network (JOIN_TOKEN) once; until then every pull tries again. */
+  private async joinOnce (): Promise<void> {
+    if (this.opts.join === undefined || this.joined) return
+    try {
+      await this.opts.join()
+      this.joined = true
+      this.joinError = undefined
+    } catch (err) {
+      const message = errorMessage(err)
+      if (message !== this.joinError) this.opts.log.warn({ err: message }, 'join refused or not answered; trying again at the next pull')
+      this.joinError = message
+      this.lastError = `join: ${message}`
     }
   }
 

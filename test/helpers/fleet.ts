@@ -30,6 +30,7 @@ export async function startWorker (t: T, master: NodeProcess, spec: { name: stri
     // a restart: the same home (identity, replica) and ports
     ...(previous === undefined ? {} : { home: previous.home, tcpPort: previous.tcpPort, restPort: previous.restPort }),
     nodeArgs: spec.nodeArgs,
+    master,
     env: {
       LEDGER_CONN: spec.ledgerConn ?? master.ledgerConn,
       BLOCKCHAIN_SOURCE: 'master',

@@ -117,6 +117,31 @@ export interface NodeSpec {
   processEnv?: Record<string, string>
   /** node options before the CLI (e.g. ['--import', preload]) */
   nodeArgs?: string[]
+  /**
+   * A node whose LEDGER_CONN is a master started by startNode gets a join token from it
+   * (JOIN_TOKEN), as an operator would hand one out; `join: false` starts it without one.
+   */
+  join?: boolean
+  /** the master to get the join token from, when LEDGER_CONN is not its own address (a proxy) */
+  master?: NodeProcess
+}
+
+/** Masters started here, by p2p address: nodes pointed at one are given a join token from it. */
+const masters = new Map<string, { node: NodeProcess, restToken?: string }>()
+
+async function joinTokenFrom (conn: string): Promise<string | undefined> {
+  const master = masters.get(conn)
+  if (master === undefined || master.node.exitCode !== undefined) return undefined
+  return await createJoinToken(master.node, master.restToken)
+}
+
+/** `create join token` on a master started here: a token admitting one node. */
+export async function createJoinToken (node: NodeProcess, restToken = [...masters.values()].find(m => m.node === node)?.restToken): Promise<string | undefined> {
+  const master = { node, restToken }
+  const reply = await master.node.command('create join token where uses = 1', {
+    headers: master.restToken === undefined ? {} : { Authorization: `Bearer ${master.restToken}` }
+  }).catch(() => undefined)
+  return reply?.status === 200 ? reply.text.trim() : undefined
 }
 
 /** Writes an env file and starts `ledgermesh start` on it; stops the process at teardown. */
@@ -138,12 +163,21 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
     ...(spec.type === 'master' ? { LEDGER_CONN: `127.0.0.1:${tcpPort}` } : {}),
     ...spec.env
   }
+  if (spec.type !== 'master' && spec.join !== false && env.JOIN_TOKEN === undefined && env.LEDGER_CONN !== undefined) {
+    const token = spec.master !== undefined ? await createJoinToken(spec.master) : await joinTokenFrom(String(env.LEDGER_CONN))
+    if (token !== undefined) env.JOIN_TOKEN = token
+  }
   const envFile = join(dir, `${spec.name}.env`)
   writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n')
   const args = [...(spec.nodeArgs ?? []), '--import', POLYFILL, CLI, 'start', '--config', envFile, '--home', home, ...(spec.repl === true ? ['--repl'] : [])]
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...spec.processEnv, LEDGERMESH_HOME: undefined } })
   const node = new NodeProcess(spec.name, proc, envFile, home, tcpPort, restPort)
   t.teardown(async () => { await node.stop() })
+  if (spec.type === 'master') {
+    const conn = String(env.LEDGER_CONN)
+    masters.set(conn, { node, restToken: env.REST_TOKEN === undefined ? undefined : String(env.REST_TOKEN) })
+    t.teardown(() => { if (masters.get(conn)?.node === node) masters.delete(conn) })
+  }
   if (spec.noWait !== true) {
     // Started = the start-up script has run to its end (the node logs "node started").
     await waitFor(`${spec.name} to start`, () => {

@@ -18,8 +18,8 @@ export interface InsertComponents {
   libp2p: P2PNode
   ledger: Ledger
   log: Logger
-  /** told of every insert served: undefined when accepted, else the error code (for metrics) */
-  onServed?: (errorCode?: string) => void
+  /** told of every insert served: undefined when accepted, else the error code and its reason, if any (for metrics) */
+  onServed?: (errorCode?: string, reason?: string) => void
 }
 
 export interface InsertInit {
@@ -127,7 +127,7 @@ export class InsertProtocol {
       for (let first = true; ; first = false) {
         const response = await this.answer(lp, stream, peer, first)
         if (response === undefined) return
-        this.components.onServed?.(response.ok ? undefined : response.errorCode)
+        this.components.onServed?.(response.ok ? undefined : response.errorCode, response.reason)
         await lp.write(encodeInsertResponse(response), { signal: this.deadline() })
       }
     } catch (err) {
@@ -139,11 +139,11 @@ export class InsertProtocol {
   }
 
   /** The answer to the request on `stream`, or undefined when the stream had to be aborted. */
-  private async answer (lp: LengthPrefixedStream, stream: Stream, peer: string, first: boolean): Promise<InsertResponse | undefined> {
+  private async answer (lp: LengthPrefixedStream, stream: Stream, peer: string, first: boolean): Promise<(InsertResponse & { reason?: string }) | undefined> {
     const { ledger, log } = this.components
-    const refuse = (code: string, message: string): InsertResponse => {
-      log.warn({ peer, code, err: message }, 'insert refused')
-      return { ok: false, seq: 0, id: '', errorCode: code, errorMessage: message }
+    const refuse = (code: string, message: string, reason?: string): InsertResponse & { reason?: string } => {
+      log.warn({ peer, code, reason, err: message }, 'insert refused')
+      return { ok: false, seq: 0, id: '', errorCode: code, errorMessage: message, reason }
     }
     const signal = this.deadline()
     let frame: Uint8Array
@@ -190,7 +190,8 @@ export class InsertProtocol {
       log.info({ peer, id, seq: entry.seq }, 'policy accepted')
       return { ok: true, seq: entry.seq, id, errorCode: '', errorMessage: '' }
     } catch (err) {
-      return refuse(err instanceof LedgerMeshError ? err.code : 'internal', errorMessage(err))
+      const reason = err instanceof LedgerMeshError && typeof err.details.reason === 'string' ? err.details.reason : undefined
+      return refuse(err instanceof LedgerMeshError ? err.code : 'internal', errorMessage(err), reason)
     }
   }
 

@@ -39,5 +39,7 @@ export const SYNC_ERROR = {
   diverged: 'diverged',
   badMessage: 'bad_message',
   timeout: 'timeout',
+  /** the network requires admission and the client's key is not admitted */
+  unauthorized: 'unauthorized',
   internal: 'internal'
 } as const

@@ -4,6 +4,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { type ErrorCode, LedgerMeshError, errorMessage } from '../../errors.js'
 import type { Logger } from '../../node/logger.js'
+import { publicKeyHexOf } from '../../policies/keys.js'
 import { openStream, type P2PNode } from '../../services/p2p.js'
 import { type Entry, GENESIS_HASH, verifyChainLinks } from '../entry.js'
 import { type Head, type SignedHead, verifyHead } from '../head.js'
@@ -21,6 +22,8 @@ export interface SyncComponents {
   libp2p: P2PNode
   ledger: Ledger
   log: Logger
+  /** told of every sync refused because the peer is not admitted (for metrics) */
+  onRefused?: (peer: string) => void
 }
 
 export interface SyncInit {
@@ -100,7 +103,9 @@ const FRAMING_ERRORS = new Set(['InvalidDataLengthError', 'InvalidDataLengthLeng
 function remoteError (error: SyncError, head: SignedHead | undefined): LedgerMeshError {
   const code: ErrorCode = error.code === SYNC_ERROR.diverged
     ? 'conflict'
-    : error.code === SYNC_ERROR.timeout ? 'timeout' : error.code === SYNC_ERROR.internal ? 'internal' : 'bad_message'
+    : error.code === SYNC_ERROR.timeout
+      ? 'timeout'
+      : error.code === SYNC_ERROR.internal ? 'internal' : error.code === SYNC_ERROR.unauthorized ? 'unauthorized' : 'bad_message'
   return new LedgerMeshError(code, `sync source says ${error.code}: ${error.message}`, { syncError: error.code, sourceHead: head?.seq })
 }
 
@@ -264,6 +269,13 @@ export class SyncProtocol {
     try {
       const request = await this.readRequest(lp, stream, peer)
       if (request === undefined) return
+      const key = publicKeyHexOf(connection.remotePeer)
+      if (!this.components.ledger.admits(key)) {
+        log.warn({ peer, key }, 'sync refused: the peer\'s key is not admitted')
+        this.components.onRefused?.(peer)
+        await this.sendError(lp, stream, { code: SYNC_ERROR.unauthorized, message: `key ${key ?? '(none)'} is not admitted to this network: start the node with JOIN_TOKEN=<a token from 'create join token' on the master>` })
+        return
+      }
       const problem = await this.divergence(request)
       if (problem !== undefined) {
         log.info({ peer, afterSeq: request.afterSeq, head: this.components.ledger.head.seq }, 'sync client diverged from this node\'s chain')

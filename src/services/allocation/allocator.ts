@@ -21,6 +21,8 @@ export interface AllocatorOptions {
   log: Logger
   ttlMs: number
   graceMs: number
+  /** told of every renewal refused because the worker's key is not admitted (for metrics) */
+  onUnadmitted?: () => void
 }
 
 /** How many superseded boot ids of each worker are remembered (their renewals are refused). */
@@ -136,6 +138,11 @@ export class Allocator implements Service {
     }
     if (policyBody(declaration).peer_id !== remotePeer) {
       throw new LedgerMeshError('unauthorized', `peer ${remotePeer} is not worker '${request.worker}' (declared peer ${String(policyBody(declaration).peer_id)})`)
+    }
+    const key = String(policyBody(declaration).public_key)
+    if (!ledger.admits(key)) {
+      this.opts.onUnadmitted?.()
+      throw new LedgerMeshError('unauthorized', `worker '${request.worker}' (key ${key.slice(0, 12)}…) is not admitted to this network (or was revoked): no lease`, { reason: 'not_admitted' })
     }
     this.checkLeases()
     this.refuseStale(request)
@@ -256,7 +263,7 @@ export class Allocator implements Service {
     const now = performance.now()
     return {
       slaves: global('slave').map(p => { const b = policyBody(p); return { name: String(b.name), slots: num(b.slots) } }),
-      workers: global('worker').map(p => {
+      workers: global('worker').filter(p => this.opts.ledger.admits(String(policyBody(p).public_key))).map(p => {
         const b = policyBody(p)
         return { name: String(b.name), slave: str(b.slave), slots: num(b.slots), kinds: Array.isArray(b.profile_kinds) ? b.profile_kinds.map(k => String(k).toLowerCase()) : [] }
       }),

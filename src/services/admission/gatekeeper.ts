@@ -1,0 +1,145 @@
+import { LedgerMeshError, errorMessage } from '../../errors.js'
+import { type Ledger, holdsKey, isAdmittedIn } from '../../ledger/ledger.js'
+import type { Logger } from '../../node/logger.js'
+import type { Signer } from '../../policies/keys.js'
+import { type Policy, policyBody, policyId } from '../../policies/policy.js'
+import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
+import { DEFAULT_TOKEN_TTL_MS, DEFAULT_TOKEN_USES, MAX_TOKEN_TTL_MS } from './constants.js'
+import type { JoinGrantor } from './join.js'
+import { newJoinToken, parseJoinToken, secretDigest, secretMatches } from './tokens.js'
+
+export interface GatekeeperOptions {
+  ledger: Ledger
+  /** the master's key: admission policies are signed with it */
+  signer: Signer
+  log: Logger
+  /** told of every join refused (for metrics) */
+  onRefused?: (reason: string) => void
+}
+
+/** What a node's declaration types are: a revoked key's declarations are deleted. */
+const DECLARATION_TYPES = ['slave', 'worker', 'member'] as const
+
+const short = (key: string): string => `${key.slice(0, 12)}…`
+
+/**
+ * The master's gatekeeper: keeps the network's admission mode on the ledger, creates join
+ * tokens, admits keys (for a token, or by hand) and revokes them. Everything it decides is a
+ * master-signed policy (`network`, `join_token`, `admission`, `revocation`), so every replica
+ * checks the same rules when it verifies the ledger. Joins are decided one at a time, so a
+ * token's uses are counted exactly.
+ */
+export class Gatekeeper {
+  private joins: Promise<unknown> = Promise.resolve()
+
+  constructor (private readonly opts: GatekeeperOptions) {}
+
+  /** Makes the ledger say what ADMISSION says: `required` writes the network policy, `open` deletes it. */
+  async ensureMode (mode: 'required' | 'open'): Promise<void> {
+    const { ledger, signer, log } = this.opts
+    const live = [...ledger.state.policiesOfType('network')]
+    const required = live.filter(p => policyBody(p).admission === 'required')
+    if (mode === 'required' && required.length === 0) {
+      await ledger.submit({ op: 'put', policy: preparePolicy({ network: { admission: 'required' } }, signer) })
+      log.info('admission required: only the master, admins and admitted keys may sync, renew leases and write')
+    } else if (mode === 'open') {
+      for (const policy of required) await ledger.submit({ op: 'delete', policy: prepareTombstone(policyId(policy), signer) })
+      if (required.length > 0) log.warn('ADMISSION=open: any key may now sync and write')
+    }
+  }
+
+  /** `create join token`: a token that admits up to `uses` keys until `ttlMs` from now. */
+  async createToken (opts: { ttlMs?: number, uses?: number } = {}): Promise<{ token: string, tokenId: string, expires: string, uses: number }> {
+    const ttlMs = opts.ttlMs ?? DEFAULT_TOKEN_TTL_MS
+    const uses = opts.uses ?? DEFAULT_TOKEN_USES
+    if (!(ttlMs > 0 && ttlMs <= MAX_TOKEN_TTL_MS)) throw new LedgerMeshError('bad_command', `a join token's ttl must be more than 0 and at most 365 days, found ${ttlMs} ms`)
+    if (!Number.isInteger(uses) || uses < 1 || uses > 1_000_000) throw new LedgerMeshError('bad_command', `a join token's uses must be a whole number from 1 to 1000000, found ${uses}`)
+    const token = newJoinToken()
+    const expires = new Date(Date.now() + ttlMs).toISOString()
+    await this.opts.ledger.submit({
+      op: 'put',
+      policy: preparePolicy({ join_token: { token_id: token.tokenId, secret_sha256: secretDigest(token.secret), expires, uses } }, this.opts.signer)
+    })
+    this.opts.log.info({ tokenId: token.tokenId, expires, uses }, 'join token created')
+    return { token: token.text, tokenId: token.tokenId, expires, uses }
+  }
+
+  /** `admit node`: admits `key` (lifting a revocation of it). Idempotent. */
+  async admit (key: string, opts: { name?: string, via: 'admin' | 'join_token', token?: string }): Promise<{ seq: number, already: boolean }> {
+    const { ledger, signer, log } = this.opts
+    for (const revocation of [...ledger.state.lookup('revocation', 'key', key)]) {
+      await ledger.submit({ op: 'delete', policy: prepareTombstone(policyId(revocation), signer) })
+      log.info({ key }, 'revocation lifted')
+    }
+    const existing = [...ledger.state.lookup('admission', 'key', key)].find(p => policyBody(p).key === key)
+    if (existing !== undefined) return { seq: ledger.state.seqOf(policyId(existing)) ?? ledger.head.seq, already: true }
+    const body: Record<string, string> = { key, via: opts.via }
+    if (opts.name !== undefined && opts.name !== '') body.name = opts.name
+    if (opts.token !== undefined) body.token = opts.token
+    const entry = await ledger.submit({ op: 'put', policy: preparePolicy({ admission: body }, signer) })
+    log.info({ key, name: opts.name, via: opts.via, token: opts.token, seq: entry.seq }, 'node admitted')
+    return { seq: entry.seq, already: false }
+  }
+
+  /**
+   * `revoke node`: the key may no longer sync, renew its lease or write, and its declarations
+   * are deleted. Its lease then lapses (the allocator refuses renewals), so its profiles move
+   * once the lease and its grace are over, never while it may still run them.
+   */
+  async revoke (key: string, reason?: string): Promise<{ declarations: string[], already: boolean }> {
+    const { ledger, signer, log } = this.opts
+    if (key === signer.publicKey) throw new LedgerMeshError('bad_command', 'revoke node: the master cannot revoke its own key')
+    const already = holdsKey(ledger.state, 'revocation', key)
+    if (!already) {
+      const body: Record<string, string> = { key }
+      if (reason !== undefined && reason !== '') body.reason = reason
+      await ledger.submit({ op: 'put', policy: preparePolicy({ revocation: body }, signer) })
+    }
+    const declarations: string[] = []
+    for (const type of DECLARATION_TYPES) {
+      for (const policy of [...ledger.state.policiesOfType(type)]) {
+        if (policyBody(policy).public_key !== key) continue
+        await ledger.submit({ op: 'delete', policy: prepareTombstone(policyId(policy), signer) })
+        declarations.push(`${type} ${String(policyBody(policy).name)}`)
+      }
+    }
+    log.warn({ key, declarations }, 'node revoked')
+    return { declarations, already }
+  }
+
+  /** The join protocol's grantor: admits the connecting key for a valid token. */
+  readonly redeem: JoinGrantor = async (request) => {
+    const run = this.joins.then(async () => await this.redeemNow(request))
+    this.joins = run.catch(() => {})
+    return await run
+  }
+
+  private async redeemNow ({ token: text, name, key, peer }: Parameters<JoinGrantor>[0]): Promise<{ seq: number }> {
+    const { ledger, log } = this.opts
+    try {
+      const token = parseJoinToken(text)
+      const record = this.tokenPolicy(token.tokenId)
+      const refuse = (reason: string, message: string): never => {
+        throw new LedgerMeshError('unauthorized', message, { reason, tokenId: token.tokenId })
+      }
+      if (record === undefined) refuse('unknown_token', `join token ${token.tokenId} is not on the ledger (never created, or deleted)`)
+      const body = policyBody(record!)
+      if (!secretMatches(token.secret, String(body.secret_sha256))) refuse('bad_token', `join token ${token.tokenId}: the secret does not match`)
+      if (holdsKey(ledger.state, 'revocation', key)) refuse('revoked', `key ${short(key)} was revoked: only an admin's 'admit node where key = ${key}' lets it back`)
+      if (isAdmittedIn(ledger.state, key)) return await this.admit(key, { via: 'join_token' })
+      if (Date.now() >= Date.parse(String(body.expires))) refuse('expired', `join token ${token.tokenId} expired at ${String(body.expires)}`)
+      const used = [...ledger.state.lookup('admission', 'token', token.tokenId)].length
+      if (used >= Number(body.uses)) refuse('used_up', `join token ${token.tokenId} has admitted ${used} node${used === 1 ? '' : 's'}, its limit`)
+      return await this.admit(key, { name, via: 'join_token', token: token.tokenId })
+    } catch (err) {
+      const reason = err instanceof LedgerMeshError && typeof err.details.reason === 'string' ? err.details.reason : 'error'
+      log.warn({ peer, key, name, reason, err: errorMessage(err) }, 'join refused')
+      this.opts.onRefused?.(reason)
+      throw err
+    }
+  }
+
+  private tokenPolicy (tokenId: string): Policy | undefined {
+    return [...this.opts.ledger.state.lookup('join_token', 'token_id', tokenId)].find(p => policyBody(p).token_id === tokenId)
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * Admission: who may take part in a network that requires it.
+ *
+ * ```ts
+ * const gatekeeper = new Gatekeeper({ ledger, signer, log })      // on the master
+ * const { text } = await gatekeeper.createToken({ ttlMs, uses })   // `create join token`
+ * await join.serve(gatekeeper.redeem)                              // `/ledgermesh/join/1.0.0`
+ * await join.join(masterAddr, process.env.JOIN_TOKEN, 'w1')        // on a joining node
+ * ```
+ */
+export { Gatekeeper, type GatekeeperOptions } from './gatekeeper.js'
+export { JoinProtocol, type JoinComponents, type JoinInit, type JoinGrantor } from './join.js'
+export { JOIN_PROTOCOL, WIRE_VERSION, DEFAULT_TOKEN_TTL_MS, DEFAULT_TOKEN_USES, MAX_TOKEN_TTL_MS } from './constants.js'
+export { JOIN_PROTO, encodeJoinRequest, decodeJoinRequest, encodeJoinResponse, decodeJoinResponse, type JoinRequest, type JoinResponse } from './messages.js'
+export { newJoinToken, parseJoinToken } from './tokens.js'

@@ -1,0 +1,54 @@
+import t from 'tap'
+import { waitFor } from './helpers/net.js'
+import { type NodeProcess, startNode } from './helpers/node-process.js'
+import { getJson, insert, placement, processesOf, profile, slaveRuns, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
+
+// Only admitted nodes join and write (issue 13): a node nobody invited cannot sync, declare
+// itself or get work; join tokens admit up to their uses until they expire; an admin admits
+// and revokes keys by hand, and a revoked worker's profiles move without overlap.
+
+async function statusOf (node: NodeProcess): Promise<any> {
+  return (await node.ok('get status where format=json')).json
+}
+
+async function metric (node: NodeProcess, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+  const line = text.split('\n').find(l => l.startsWith(`${name}{`) && l.includes(labels))
+  return line === undefined ? 0 : Number(line.split(' ').at(-1))
+}
+
+/** The node's replica never holds the master's declaration while `probe` runs: it is not syncing. */
+async function notSyncing (node: NodeProcess): Promise<boolean> {
+  return (await node.ok('blockchain get master bring.count')).text === '0'
+}
+
+t.test('a node nobody invited cannot sync, declare itself or get work; the admitted worker gets every profile', async t => {
+  const master = await startMaster(t)
+  const slave = await startSlave(t, master, 'slave-a', 5)
+  const w1 = await startWorker(t, master, { name: 'w1', slave: 'slave-a', slots: 4, kinds: ['linkedin'] })
+
+  // the attacker: a fresh key, the master's address, a worker of the same slave with 50 slots
+  const evil = await startNode(t, {
+    type: 'worker',
+    name: 'evil',
+    join: false,
+    noWait: true,
+    env: { LEDGER_CONN: master.ledgerConn, SLAVE_NAME: 'slave-a', SLOTS: 50, PROFILE_KINDS: 'linkedin', PROFILE_RUNNER_LINKEDIN: 'sleep 60' }
+  })
+  t.equal(await evil.waitForExit(30_000), 1, 'the attacker\'s node cannot start: the master refuses its declaration')
+  const evilKey = /"publicKey":"([0-9a-f]{64})"/.exec(evil.logs())?.[1] ?? '(no key logged)'
+  t.match(evil.logs(), /start-up failed: key [0-9a-f]{64} is not admitted to this network: start the node with JOIN_TOKEN=/, 'its error says why and what to do')
+  t.match(evil.logs(), /sync source says unauthorized/, 'its sync was refused too')
+  t.equal((await master.ok('blockchain get worker where name = evil bring.count')).text, '0', 'its declaration is not on the ledger')
+  t.match(master.logs(), /sync refused: the peer's key is not admitted/, 'the master logs the refusal')
+  t.match(master.logs(), new RegExp(`"key":"${evilKey}"`), 'naming the key')
+  t.ok(await metric(master, 'ledgermesh_unadmitted_total', 'what="sync"') > 0, '/metrics counts the refused sync')
+  t.ok(await metric(master, 'ledgermesh_unadmitted_total', 'what="insert"') > 0, 'and the refused declaration')
+
+  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
+  for (const name of ['p1', 'p2', 'p3', 'p4']) await profile(master, name, 'linkedin', 'acme', { password: `secret-${name}` })
+  await waitRunning(w1, ['p1', 'p2', 'p3', 'p4'], 40_000)
+  const placed = await placement(master)
+  t.same([...placed.values()].map(p => p.worker), ['w1', 'w1', 'w1', 'w1'], 'every profile went to the admitted worker')
+  t.same((await slaveRuns(slave)).overlaps, [])
+})

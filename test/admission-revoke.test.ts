@@ -1,0 +1,61 @@
+import t from 'tap'
+import { waitFor } from './helpers/net.js'
+import { type NodeProcess, startNode } from './helpers/node-process.js'
+import { getJson, insert, placement, processesOf, profile, slaveRuns, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
+
+// Only admitted nodes join and write (issue 13): a node nobody invited cannot sync, declare
+// itself or get work; join tokens admit up to their uses until they expire; an admin admits
+// and revokes keys by hand, and a revoked worker's profiles move without overlap.
+
+async function statusOf (node: NodeProcess): Promise<any> {
+  return (await node.ok('get status where format=json')).json
+}
+
+async function metric (node: NodeProcess, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+  const line = text.split('\n').find(l => l.startsWith(`${name}{`) && l.includes(labels))
+  return line === undefined ? 0 : Number(line.split(' ').at(-1))
+}
+
+/** The node's replica never holds the master's declaration while `probe` runs: it is not syncing. */
+async function notSyncing (node: NodeProcess): Promise<boolean> {
+  return (await node.ok('blockchain get master bring.count')).text === '0'
+}
+
+t.test('admit by hand; revoke a worker: its writes are refused and its profiles move with no overlap', async t => {
+  const master = await startMaster(t)
+  const slave = await startSlave(t, master, 'slave-a', 5)
+
+  // started without a token, the node says its key and what to do, and stops
+  const first = await startNode(t, { type: 'member', name: 'by-hand', join: false, noWait: true, env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second' } })
+  t.equal(await first.waitForExit(30_000), 1, 'not admitted yet: it cannot start')
+  const key = /run 'admit node where key = ([0-9a-f]{64})' on the master/.exec(first.logs())?.[1]
+  t.ok(key !== undefined, 'its error names the command that admits it')
+  const admitted = await master.command(`admit node where key = ${key!} and name = by-hand`, { method: 'POST' })
+  t.equal(admitted.status, 200, admitted.text)
+  const byHand = await startNode(t, { type: 'member', name: 'by-hand', join: false, home: first.home, env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second' } })
+  await waitFor('the node admitted by hand to sync', async () => await notSyncing(byHand) ? undefined : true, { timeoutMs: 30_000 })
+
+  const w1 = await startWorker(t, master, { name: 'w1', slave: 'slave-a', slots: 3, kinds: ['linkedin'] })
+  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
+  await profile(master, 'a', 'linkedin', 'acme')
+  await profile(master, 'b', 'linkedin', 'acme')
+  await waitRunning(w1, ['a', 'b'])
+  const w2 = await startWorker(t, master, { name: 'w2', slave: 'slave-a', slots: 3, kinds: ['linkedin'] })
+  await waitFor('w2 to hold a lease', async () => (await getJson(w2, '/v1/profiles')).lease.valid === true ? true : undefined)
+
+  const w1Key = String((await statusOf(w1)).public_key)
+  const revoked = await master.command(`revoke node where key = ${w1Key} and reason = test`, { method: 'POST' })
+  t.equal(revoked.status, 200, revoked.text)
+  t.match(revoked.text, /declarations removed: worker w1/)
+  await waitRunning(w2, ['a', 'b'], 40_000)
+  await waitFor('the revoked worker to run nothing', async () => (await processesOf(w1)).length === 0 ? true : undefined)
+  const report = await waitFor('w2 runs reported to the slave', async () => {
+    const r = await slaveRuns(slave)
+    return ['a', 'b'].every(name => r.runs.get(name)?.some(run => run.worker === 'w2')) ? r : undefined
+  })
+  t.same(report.overlaps, [], 'the slave never saw a profile on two workers at once')
+  const write = await w1.command('blockchain insert where policy = !p', { method: 'POST', body: '<p = {"note": {"name": "after-revoke"}}>' })
+  t.equal(write.status, 403, 'a revoked node\'s writes are refused')
+  t.equal((await master.ok('blockchain get worker where name = w1 bring.count')).text, '0', 'its declaration is gone')
+})

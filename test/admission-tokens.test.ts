@@ -1,0 +1,63 @@
+import t from 'tap'
+import { waitFor } from './helpers/net.js'
+import { type NodeProcess, startNode } from './helpers/node-process.js'
+import { getJson, insert, placement, processesOf, profile, slaveRuns, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
+
+// Only admitted nodes join and write (issue 13): a node nobody invited cannot sync, declare
+// itself or get work; join tokens admit up to their uses until they expire; an admin admits
+// and revokes keys by hand, and a revoked worker's profiles move without overlap.
+
+async function statusOf (node: NodeProcess): Promise<any> {
+  return (await node.ok('get status where format=json')).json
+}
+
+async function metric (node: NodeProcess, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+  const line = text.split('\n').find(l => l.startsWith(`${name}{`) && l.includes(labels))
+  return line === undefined ? 0 : Number(line.split(' ').at(-1))
+}
+
+/** The node's replica never holds the master's declaration while `probe` runs: it is not syncing. */
+async function notSyncing (node: NodeProcess): Promise<boolean> {
+  return (await node.ok('blockchain get master bring.count')).text === '0'
+}
+
+t.test('a join token admits up to its uses and not after its ttl; a restart with a used token still works', async t => {
+  const master = await startNode(t, { type: 'master', name: 'gate' })
+  const token = (await master.ok('create join token where ttl = 1 hour and uses = 2', { method: 'POST' })).text.trim()
+  t.match(token, /^lmjt\.[0-9a-f]{16}\.[0-9a-f]{64}$/, 'a token as the README shows it')
+  const member = async (name: string, joinToken: string, extra: object = {}) =>
+    await startNode(t, { type: 'member', name, join: false, env: { LEDGER_CONN: master.ledgerConn, JOIN_TOKEN: joinToken, BLOCKCHAIN_SYNC: '1 second' }, ...extra })
+  /** A node whose join is refused cannot declare itself: its start-up fails, saying why. */
+  const refused = async (name: string, joinToken: string, why: RegExp) => {
+    const node = await member(name, joinToken, { noWait: true })
+    t.equal(await node.waitForExit(30_000), 1, `${name} cannot start`)
+    t.match(node.logs(), why, `${name}'s log says why`)
+    t.match(node.logs(), /start-up failed: key [0-9a-f]{64} is not admitted/)
+  }
+  const synced = async (node: NodeProcess) => await waitFor(`${node.name} to sync`, async () => await notSyncing(node) ? undefined : true, { timeoutMs: 30_000 })
+
+  const n1 = await member('n1', token)
+  const n2 = await member('n2', token)
+  await synced(n1)
+  await synced(n2)
+  t.equal((await master.ok('blockchain get admission bring.count')).text, '2', 'two admissions on the ledger')
+
+  await refused('n3', token, /join token [0-9a-f]{16} has admitted 2 nodes, its limit/)
+  t.match(master.logs(), /has admitted 2 nodes, its limit/, 'the master logs the refused third use')
+
+  await n1.stop()
+  const again = await member('n1', token, { home: n1.home, tcpPort: n1.tcpPort, restPort: n1.restPort })
+  await synced(again)
+  t.pass('an admitted node restarted with its (now used up) token still syncs')
+
+  const short = (await master.ok('create join token where ttl = 1 second', { method: 'POST' }))
+  const expires = [...master.logs().matchAll(/"expires":"([^"]+)"/g)].at(-1)?.[1]
+  t.ok(expires !== undefined, `the master logged the token's expiry (${short.text.length} characters answered)`)
+  await waitFor('the short token to expire', () => Date.now() > Date.parse(expires!) + 100 ? true : undefined, { timeoutMs: 10_000 })
+  await refused('late', short.text.trim(), /join token [0-9a-f]{16} expired at/)
+
+  await refused('forged', `${token.slice(0, 22)}${'0'.repeat(64)}`, /the secret does not match/)
+  t.ok(await metric(master, 'ledgermesh_unadmitted_total', 'what="join"') >= 3, '/metrics counts the refused joins')
+  t.notMatch(master.logs(), new RegExp(token.split('.')[2]), 'the token\'s secret is in no log line')
+})
