@@ -25,7 +25,7 @@ interface HttpCase {
   body_base64?: string
   expect: Expect
 }
-interface EnvCase { name: string, env?: string, env_base64?: string, expect: { exit_code: number, message: string } }
+interface EnvCase { name: string, env?: string, env_base64?: string, expect: { exit_code: number, message: string, not_shown?: string[] } }
 interface InjectionCase { name: string, body: string, stored: boolean, expect?: Expect }
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'bad-input')
@@ -160,6 +160,7 @@ t.test('bad env files: the node refuses to start, exit code 2, and names the key
       t.equal(results[j].code, c.expect.exit_code, `${c.name}: exit code ${c.expect.exit_code}`, { stderr: results[j].stderr })
       t.match(results[j].stderr, /ledgermesh: config error: /, `${c.name}: a config error`)
       t.match(results[j].stderr, new RegExp(c.expect.message), `${c.name}: names the problem`)
+      for (const secret of c.expect.not_shown ?? []) t.notOk(results[j].stderr.includes(secret), `${c.name}: does not show ${secret.slice(0, 4)}…`)
     })
   }
 })

@@ -1,15 +1,16 @@
 import t from 'tap'
-import { writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfigFile, parseConfig, parseInterval } from '../src/node/config.js'
+import { configSecrets, loadConfigFile, parseConfig, parseInterval } from '../src/node/config.js'
 import { LedgerMeshError } from '../src/errors.js'
 
 const base = { NODE_TYPE: 'master', NODE_NAME: 'm1' }
 
-function configError (env: Record<string, string>): LedgerMeshError {
+function configError (env: Record<string, string>, source = 'test.env'): LedgerMeshError {
   try {
-    parseConfig(env, 'test.env')
+    parseConfig(env, source)
   } catch (err) {
     if (err instanceof LedgerMeshError) return err
     throw err
@@ -125,4 +126,80 @@ t.test('sync intervals', async t => {
   t.equal(parseInterval('30')?.ms, 30_000)
   t.equal(parseInterval('soon'), undefined)
   t.equal(parseInterval('5 fortnights'), undefined)
+})
+
+t.test('NETWORK_KEY: 64 hex characters, or a key file in either format, relative to the env file', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'lm-config-netkey-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const hex = randomBytes(32).toString('hex')
+  const bytes = Uint8Array.from(Buffer.from(hex, 'hex'))
+
+  t.equal(parseConfig(base, 'test.env').networkKey, undefined, 'no key: an open network')
+  const inline = parseConfig({ ...base, NETWORK_KEY: hex }, 'test.env').networkKey!
+  t.same(inline.key, bytes, 'the 32 bytes of the hex value')
+  t.equal(inline.file, undefined)
+  t.match(inline.id, /^[0-9a-f]{16}$/, 'a fingerprint')
+  t.not(inline.id, hex.slice(0, 16), 'the fingerprint is not a piece of the key')
+  t.same(parseConfig({ ...base, NETWORK_KEY: ` ${hex.toUpperCase()} ` }, 'test.env').networkKey!.key, bytes, 'upper case and spaces around are fine')
+  const other = parseConfig({ ...base, NETWORK_KEY: randomBytes(32).toString('hex') }, 'test.env').networkKey!
+  t.not(other.id, inline.id, 'another key, another fingerprint')
+
+  mkdirSync(join(dir, 'keys'))
+  writeFileSync(join(dir, 'keys', 'network.hex'), hex + '\n')
+  writeFileSync(join(dir, 'keys', 'swarm.key'), `/key/swarm/psk/1.0.0/\r\n/base16/\r\n${hex}\r\n`)
+  writeFileSync(join(dir, 'node.env'), 'NODE_TYPE=master\nNODE_NAME=m1\nNETWORK_KEY=keys/swarm.key\n')
+  const elsewhere = mkdtempSync(join(tmpdir(), 'lm-config-cwd-'))
+  t.teardown(() => rmSync(elsewhere, { recursive: true, force: true }))
+  const cwd = process.cwd()
+  process.chdir(elsewhere)
+  t.teardown(() => process.chdir(cwd))
+  const fromSwarm = loadConfigFile(join(dir, 'node.env'), {}).networkKey!
+  t.same(fromSwarm.key, bytes, 'a swarm key file (CRLF lines), relative to the env file, not to the working directory')
+  t.equal(fromSwarm.file, join(dir, 'keys', 'swarm.key'))
+  t.equal(fromSwarm.id, inline.id, 'the same key, the same fingerprint')
+  const fromHex = parseConfig({ ...base, NETWORK_KEY: join(dir, 'keys', 'network.hex') }, join(dir, 'node.env')).networkKey!
+  t.same(fromHex.key, bytes, 'a file holding the hex key')
+  const fromProcessEnv = loadConfigFile(join(dir, 'node.env'), { NETWORK_KEY: 'ignored, the file wins' }).networkKey!
+  t.same(fromProcessEnv.key, bytes, 'the env file wins over the process environment')
+  writeFileSync(join(dir, 'open.env'), 'NODE_TYPE=master\nNODE_NAME=m1\n')
+  t.same(loadConfigFile(join(dir, 'open.env'), { NETWORK_KEY: hex }).networkKey!.key, bytes, 'or it comes from the process environment')
+
+  const secrets = configSecrets(parseConfig({ ...base, NETWORK_KEY: join(dir, 'keys', 'swarm.key') }, 'test.env'))
+  t.ok(secrets.values.includes(hex), 'a key read from a file is among the values masked in answers and logs')
+  t.ok(secrets.keys.includes('NETWORK_KEY'))
+})
+
+t.test('a bad NETWORK_KEY names the problem and never shows the key', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'lm-config-badkey-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const hex = randomBytes(32).toString('hex')
+  const file = (name: string, content: string | Buffer): string => { writeFileSync(join(dir, name), content); return join(dir, name) }
+  mkdirSync(join(dir, 'a-directory'))
+  const cases: Array<[string, RegExp]> = [
+    [hex.slice(0, 62), /NETWORK_KEY=\*\*\* \(62 characters\) in .*: expected 64 hex characters .*found 62 hex characters, not 64/],
+    [hex + 'ab', /NETWORK_KEY=\*\*\* \(66 characters\).*found 66 hex characters, not 64/],
+    [`0x${hex}`, /NETWORK_KEY=\*\*\* \(66 characters\).*found characters that are not hex, and no key file of that name/],
+    [hex.slice(0, 60) + 'zzzz', /NETWORK_KEY=\*\*\* \(64 characters\).*not hex/],
+    [join(dir, 'missing.key'), /NETWORK_KEY=file ".*missing\.key" in .*cannot read the key file .*missing\.key \(ENOENT\)/],
+    ['./missing.key', new RegExp(`cannot read the key file ${join(dir, 'missing.key').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(ENOENT\\)`)],
+    [join(dir, 'a-directory'), /the key file .*a-directory is not a regular file/],
+    [file('short.key', hex.slice(0, 63) + '\n'), /the key file .*short\.key holds 63 hex characters, not 64/],
+    [file('big.key', 'a'.repeat(5000)), /the key file .*big\.key has 5000 bytes/],
+    [file('binary.key', Buffer.from([0xff, 0xfe, 0x00, 0x41])), /the key file .*binary\.key is not text/],
+    [file('words.key', `my key is ${hex}\n`), /holds neither 64 hex characters nor a swarm key/],
+    [file('b64.key', `/key/swarm/psk/1.0.0/\n/base64/\n${Buffer.from(hex, 'hex').toString('base64')}\n`), /second line is not \/base16\//],
+    [file('short-swarm.key', `/key/swarm/psk/1.0.0/\n/base16/\n${hex.slice(2)}\n`), /third line is not the key in 64 hex characters/],
+    [file('long-swarm.key', `/key/swarm/psk/1.0.0/\n/base16/\n${hex}\n${hex}\n`), /has 4 lines, not 3/],
+    [file('empty.key', ''), /holds neither 64 hex characters nor a swarm key/]
+  ]
+  for (const [value, message] of cases) {
+    const err = configError({ ...base, NETWORK_KEY: value }, join(dir, 'node.env'))
+    t.equal(err.code, 'bad_config')
+    t.equal(err.details.key, 'NETWORK_KEY')
+    t.match(err.message, message)
+    for (const piece of [hex.slice(0, 16), hex.slice(24, 40), hex.slice(-16)]) {
+      t.notOk(err.message.includes(piece), `the message shows no part of the key (${message.source.slice(0, 40)})`)
+      t.notOk(JSON.stringify(err.details).includes(piece), 'nor do the details')
+    }
+  }
 })

@@ -1,11 +1,12 @@
-import { Command, Option } from 'commander'
+import { Argument, Command, Option } from 'commander'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { isLedgerMeshError, errorMessage } from '../errors.js'
 import { createInterface } from 'node:readline'
 import { Executor } from '../commands/executor.js'
 import { parseScript } from '../commands/parser.js'
 import { VERSION } from '../version.js'
-import { loadConfigFile, type NodeConfig } from './config.js'
+import { SWARM_KEY_HEADER, loadConfigFile, type NodeConfig } from './config.js'
 import { createNodeLogger } from './logger.js'
 import { LedgerMeshNode, PACKAGE_ROOT } from './node.js'
 import { needsMoreInput, runRepl } from './repl.js'
@@ -141,6 +142,15 @@ program.command('attach')
   .requiredOption('-n, --node <url>', 'the node\'s REST address, e.g. http://127.0.0.1:32049')
   .option('-t, --token <token>', 'bearer token for write commands (default $REST_TOKEN)', process.env.REST_TOKEN)
   .action(attach)
+
+program.command('keygen')
+  .description('print a new random key: `keygen network` gives a NETWORK_KEY (64 hex characters, 32 bytes)')
+  .addArgument(new Argument('<kind>', 'the kind of key').choices(['network']))
+  .option('--swarm', 'print it as a swarm key file (/key/swarm/psk/1.0.0/, /base16/, the key) instead')
+  .action((_kind: string, opts: { swarm?: boolean }) => {
+    const hex = randomBytes(32).toString('hex')
+    process.stdout.write(opts.swarm === true ? `${SWARM_KEY_HEADER}\n/base16/\n${hex}\n` : `${hex}\n`)
+  })
 
 program.command('demo')
   .description('start a demo network on loopback (master, slave, two workers, profiles) with the master\'s REPL (npm start)')

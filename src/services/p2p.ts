@@ -4,9 +4,11 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
-import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { preSharedKey } from '@libp2p/pnet'
+import type { Connection, ConnectionProtector, MultiaddrConnection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { LedgerMeshError, errorMessage } from '../errors.js'
+import { SWARM_KEY_HEADER, type NetworkKey } from '../node/config.js'
 import type { Logger } from '../node/logger.js'
 import type { ProcessStatus, Service } from './service.js'
 
@@ -20,8 +22,44 @@ export interface P2PHostOptions {
   port: number
   /** hosts exempt from libp2p's inbound rate limit (many nodes on one machine in tests) */
   allow?: string[]
+  /** NETWORK_KEY: a private network; peers without the same key cannot connect at all */
+  networkKey?: Pick<NetworkKey, 'key' | 'id'>
   log: Logger
 }
+
+/** A remote host's failed inbound handshakes are logged at most once per this long. */
+const HANDSHAKE_WARN_EVERY_MS = 60_000
+/** remote hosts whose failed handshakes are being counted (a bound on the map) */
+const MAX_HANDSHAKE_HOSTS = 1024
+
+/** The name of the error a private network's nonce exchange fails with. */
+const PRIVATE_NETWORK_ERROR = 'PrivateNetworkError'
+
+/** The names of the errors of a dial whose TCP connection was made but whose handshake (pnet, noise) failed. */
+const HANDSHAKE_ERRORS = new Set(['EncryptionFailedError', PRIVATE_NETWORK_ERROR])
+
+/** The private network's protector (libp2p pnet: XSalsa20 with the pre-shared key), its failures named. */
+function privateNetwork (key: Uint8Array): () => ConnectionProtector {
+  const psk = new TextEncoder().encode(`${SWARM_KEY_HEADER}\n/base16/\n${Buffer.from(key).toString('hex')}`)
+  const pnet = preSharedKey({ psk })
+  return () => {
+    const inner = pnet()
+    return {
+      async protect (connection, options) {
+        try {
+          return await inner.protect(connection, options)
+        } catch (err) {
+          const named = new Error(`private network handshake failed: ${errorMessage(err)}`, { cause: err })
+          named.name = PRIVATE_NETWORK_ERROR
+          throw named
+        }
+      }
+    }
+  }
+}
+
+/** Whether each running host is on a private network, for the hints on failed dials. */
+const privateHosts = new WeakMap<P2PNode, boolean>()
 
 /**
  * The node's p2p server (AnyLog's "TCP server"): a libp2p host with TCP, noise and yamux.
@@ -32,6 +70,10 @@ export class P2PHost implements Service {
   readonly name = 'TCP'
   private node?: P2PNode
   private failure?: string
+  /** inbound connections that got through the handshake (pnet, noise) */
+  private readonly handshaken = new WeakSet<MultiaddrConnection>()
+  /** remote host → failed inbound handshakes not yet logged, and when the last line was */
+  private readonly failedHandshakes = new Map<string, { loggedAt: number, unlogged: number }>()
 
   constructor (private readonly opts: P2PHostOptions) {}
 
@@ -55,24 +97,64 @@ export class P2PHost implements Service {
   }
 
   async start (): Promise<void> {
-    const { ip, port, privateKey, allow } = this.opts
+    const { ip, port, privateKey, allow, networkKey } = this.opts
     try {
       this.node = await createLibp2p({
         privateKey,
         addresses: { listen: [`/ip4/${ip}/tcp/${port}`] },
         transports: [tcp()],
+        // NETWORK_KEY: every connection is wrapped in the pre-shared key's cipher before noise
+        // starts, so a peer without the key cannot complete one.
+        ...(networkKey !== undefined ? { connectionProtector: privateNetwork(networkKey.key) } : {}),
         connectionEncrypters: [noise()],
         // A master answers bursts of inserts from fresh connections: allow more streams to
         // arrive before the connection is fully set up than yamux's default of 10.
         streamMuxers: [yamux({ maxEarlyStreams: 256 })],
         connectionManager: { allow: (allow ?? [ip]).map(host => `/ip4/${host}`) },
+        // Not a filter (everything is allowed): it sees which inbound connections fail their
+        // handshake, which libp2p itself does not report.
+        connectionGater: {
+          denyInboundConnection: maConn => { this.watchHandshake(maConn); return false },
+          denyInboundEncryptedConnection: (_peer, maConn) => { this.handshaken.add(maConn); return false }
+        },
         services: { identify: identify(), ping: ping() }
       })
     } catch (err) {
       this.failure = errorMessage(err)
       throw new LedgerMeshError('bad_config', `cannot start the p2p server on ${ip}:${port}: ${this.failure}`)
     }
-    this.opts.log.info({ addrs: this.addresses(), peerId: this.peerId }, 'p2p server listening')
+    privateHosts.set(this.node, networkKey !== undefined)
+    this.opts.log.info({ addrs: this.addresses(), peerId: this.peerId, ...(networkKey !== undefined ? { privateNetwork: networkKey.id } : {}) }, networkKey !== undefined ? 'p2p server listening on a private network' : 'p2p server listening')
+  }
+
+  /**
+   * An inbound connection that closes before its handshake completed is logged, once a minute
+   * per remote host at most. On a private network that is what a peer without the key (or
+   * with another one) looks like: a warning. Elsewhere it is rarely more than a port probe.
+   */
+  private watchHandshake (maConn: MultiaddrConnection): void {
+    maConn.addEventListener('close', evt => {
+      if (this.handshaken.has(maConn) || this.node === undefined) return
+      const remote = maConn.remoteAddr.toString()
+      const host = remote.split('/')[2] ?? remote
+      const now = Date.now()
+      let seen = this.failedHandshakes.get(host)
+      if (seen === undefined) {
+        if (this.failedHandshakes.size >= MAX_HANDSHAKE_HOSTS) this.failedHandshakes.clear()
+        seen = { loggedAt: -Infinity, unlogged: 0 }
+        this.failedHandshakes.set(host, seen)
+      }
+      seen.unlogged++
+      if (now - seen.loggedAt < HANDSHAKE_WARN_EVERY_MS) return
+      const fields = { remote, failures: seen.unlogged, ...(evt.error !== undefined ? { err: errorMessage(evt.error) } : {}) }
+      seen.loggedAt = now
+      seen.unlogged = 0
+      if (this.opts.networkKey !== undefined) {
+        this.opts.log.warn(fields, 'inbound connection failed its handshake: this node is on a private network, and a peer without its NETWORK_KEY (or with another one) cannot connect')
+      } else {
+        this.opts.log.debug(fields, 'inbound connection failed its handshake (a peer on a private network cannot connect to a node without its NETWORK_KEY)')
+      }
+    }, { once: true })
   }
 
   async stop (): Promise<void> {
@@ -85,7 +167,8 @@ export class P2PHost implements Service {
 
   status (): ProcessStatus {
     if (this.node !== undefined) {
-      return { status: 'Running', details: `Listening on: ${this.opts.ip}:${this.port}, Peer: ${this.peerId}, Connections: ${this.node.getConnections().length}` }
+      const network = this.opts.networkKey !== undefined ? `, Private network: key ${this.opts.networkKey.id}` : ''
+      return { status: 'Running', details: `Listening on: ${this.opts.ip}:${this.port}, Peer: ${this.peerId}, Connections: ${this.node.getConnections().length}${network}` }
     }
     return this.failure !== undefined ? { status: 'Error', details: this.failure } : { status: 'Not declared' }
   }
@@ -108,6 +191,25 @@ export async function openStream (libp2p: P2PNode, target: Multiaddr | PeerId, p
     dials.set(key, connecting)
     connecting.catch(() => {}).finally(() => { dials.delete(key) })
   }
-  const connection = await connecting
+  let connection: Connection
+  try {
+    connection = await connecting
+  } catch (err) {
+    throw withHandshakeHint(libp2p, err)
+  }
   return await connection.newStream(protocol, { signal })
+}
+
+/**
+ * A dial whose handshake failed says what a private network has to do with it: libp2p's own
+ * message ("read ECONNRESET", a timeout) does not.
+ */
+function withHandshakeHint (libp2p: P2PNode, err: unknown): unknown {
+  if (!(err instanceof Error) || !HANDSHAKE_ERRORS.has(err.name)) return err
+  const hint = privateHosts.get(libp2p) === true
+    ? 'this node is on a private network: the peer needs the same NETWORK_KEY'
+    : 'if the peer is on a private network, this node needs its NETWORK_KEY'
+  const hinted = new Error(`${err.message} (${hint})`, { cause: err })
+  hinted.name = err.name
+  return hinted
 }

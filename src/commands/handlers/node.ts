@@ -29,6 +29,8 @@ export function registerNodeCommands (executor: Executor, node: LedgerMeshNode):
       role: node.role,
       node: node.name,
       peer_id: node.tcp?.running === true ? node.tcp.peerId : undefined,
+      // NETWORK_KEY: the key's fingerprint, to compare nodes' keys without showing them
+      private_network: node.config.networkKey === undefined ? false : { key_id: node.config.networkKey.id },
       public_key: node.signer.publicKey,
       uptime_seconds: Math.round((Date.now() - node.startedAt.getTime()) / 1000),
       ledger: node.hasLedger
@@ -61,6 +63,7 @@ export function registerNodeCommands (executor: Executor, node: LedgerMeshNode):
       ip,
       port,
       allow: [...new Set([ip, node.config.externalIp, '127.0.0.1'])],
+      networkKey: node.config.networkKey,
       log: node.log.child({ service: 'p2p' })
     }))
     ctx.vars.set('peer_id', host.peerId)
