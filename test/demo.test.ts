@@ -53,6 +53,13 @@ t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C 
   t.pass('the slave hears from every profile')
   t.match(out, /acme-linkedin-1\s*\|linkedin\s*\|acme/, 'the master\'s placement is printed')
 
+  // set up as a deployment would be: a private network, admission required, a token per node
+  const ask = async (command: string) => await (await fetch(`http://127.0.0.1:${base + 1}`, { headers: { command } })).text()
+  t.equal(await ask('blockchain get network where admission = required bring.count'), '1', 'the network requires admission')
+  t.equal(await ask('blockchain get admission where via = join_token bring.count'), '3', 'the slave and both workers joined with tokens')
+  const status = JSON.parse(await ask('get status where format=json')) as { private_network: unknown }
+  t.match(status.private_network, { key_id: /^[0-9a-f]{16}$/ }, 'the master runs a private network (NETWORK_KEY)')
+
   process.kill(-npm.pid!, 'SIGINT')
   const code = await Promise.race([exited, new Promise<string>(resolve => setTimeout(() => { resolve('timeout') }, 60_000).unref())])
   done = code !== 'timeout'

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { errorMessage } from '../errors.js'
@@ -16,6 +17,10 @@ import { runRepl } from './repl.js'
  *
  * Ports: the master at `port` (p2p) and `port + 1` (REST); the slave at +100/+101, the workers
  * at +200/+201 and +300/+301.
+ *
+ * Set up as a real deployment would be: a private network (a fresh NETWORK_KEY in
+ * config/network.key, readable by its owner only) that requires admission, and each node
+ * admitted with its own single-use join token, created on the master before the node starts.
  */
 export interface DemoOptions {
   home: string
@@ -25,12 +30,14 @@ export interface DemoOptions {
 }
 
 const START_TIMEOUT_MS = 60_000
+/** a join token needs to live only until its node has started */
+const JOIN_TOKEN_TTL_MS = 10 * 60_000
 const RUNNER = `${process.execPath} ${join(SCRIPTS_DIR, 'demo-runner.mjs')}`
 
 interface DemoNode { name: string, env: Record<string, string | number>, restPort: number }
 
 function demoNodes (port: number): DemoNode[] {
-  const common = { COMPANY_NAME: 'ledgermesh-demo', INTERNAL_IP: '127.0.0.1', LEDGER_CONN: `127.0.0.1:${port}`, BLOCKCHAIN_SYNC: '30 seconds', LOG_LEVEL: 'info' }
+  const common = { COMPANY_NAME: 'ledgermesh-demo', INTERNAL_IP: '127.0.0.1', LEDGER_CONN: `127.0.0.1:${port}`, BLOCKCHAIN_SYNC: '30 seconds', LOG_LEVEL: 'info', NETWORK_KEY: 'network.key', ADMISSION: 'required' }
   const node = (name: string, offset: number, env: Record<string, string | number>): DemoNode => ({
     name,
     restPort: port + offset + 1,
@@ -63,11 +70,13 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
   mkdirSync(configDir, { recursive: true })
   mkdirSync(logDir, { recursive: true })
   const nodes = demoNodes(opts.port)
-  for (const n of nodes) {
-    writeFileSync(join(configDir, `${n.name}.env`), Object.entries(n.env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n')
+  writeFileSync(join(configDir, 'network.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
+  const writeEnv = (n: DemoNode): void => {
+    writeFileSync(join(configDir, `${n.name}.env`), Object.entries(n.env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 })
   }
 
   const [masterSpec, ...others] = nodes
+  writeEnv(masterSpec)
   const config = loadConfigFile(join(configDir, `${masterSpec.name}.env`))
   const { log, secrets } = createNodeLogger(config, { file: join(logDir, `${masterSpec.name}.log`) })
   const master = new LedgerMeshNode({ config, home: join(opts.home, masterSpec.name), log, secrets })
@@ -100,6 +109,9 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
     await master.start()
     say(`  master-1  p2p 127.0.0.1:${opts.port}  REST http://127.0.0.1:${masterSpec.restPort}`)
     for (const n of others) {
+      // each node joins with its own single-use token, as an operator would hand them out
+      const token = await master.gatekeeper!.createToken({ ttlMs: JOIN_TOKEN_TTL_MS, uses: 1 })
+      writeEnv({ ...n, env: { ...n.env, JOIN_TOKEN: token.token } })
       const out = openSync(join(logDir, `${n.name}.log`), 'a')
       const child = spawn(process.execPath, ['--import', join(SCRIPTS_DIR, 'with-resolvers.mjs'), join(PACKAGE_ROOT, 'dist', 'node', 'cli.js'), 'start', '--config', join(configDir, `${n.name}.env`), '--home', join(opts.home, n.name)], {
         cwd: PACKAGE_ROOT,
