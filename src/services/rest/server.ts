@@ -89,8 +89,17 @@ export class RestServer implements Service {
     })
     app.addHook('onRequest', async (req, reply) => {
       const token = this.opts.token
-      if (token === undefined) return
       const isWrite = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS'
+      if (token === undefined) {
+        // Without a token only this host may write: a write is signed with the node's own key.
+        if (isWrite && !isLoopback(req.socket.remoteAddress)) {
+          await reply.code(403).send({
+            error: 'unauthorized',
+            message: `writes from other hosts (${String(req.socket.remoteAddress)}) need REST_TOKEN to be set on this node, and the header 'Authorization: Bearer <REST_TOKEN>'`
+          })
+        }
+        return
+      }
       if (!isWrite && this.opts.readAuth !== true) return
       if (req.headers.authorization !== `Bearer ${token}`) {
         await reply.code(401).header('WWW-Authenticate', 'Bearer').send({
@@ -155,4 +164,11 @@ function answerClientError (err: Error & { code?: string }, socket: Duplex): voi
 
 function isPlainJson (text: string): boolean {
   try { JSON.parse(text); return true } catch { return false }
+}
+
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 addresses. */
+export function isLoopback (address: string | undefined): boolean {
+  if (address === undefined) return false
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address
+  return v4.startsWith('127.') || address === '::1'
 }
