@@ -1,26 +1,12 @@
 import t from 'tap'
 import { waitFor } from './helpers/net.js'
-import { type NodeProcess, startNode } from './helpers/node-process.js'
-import { getJson, insert, placement, processesOf, profile, slaveRuns, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
+import { notSyncing, statusOf } from './helpers/admission.js'
+import { startNode } from './helpers/node-process.js'
+import { getJson, insert, processesOf, profile, slaveRuns, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
 
-// Only admitted nodes join and write (issue 13): a node nobody invited cannot sync, declare
-// itself or get work; join tokens admit up to their uses until they expire; an admin admits
-// and revokes keys by hand, and a revoked worker's profiles move without overlap.
-
-async function statusOf (node: NodeProcess): Promise<any> {
-  return (await node.ok('get status where format=json')).json
-}
-
-async function metric (node: NodeProcess, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
-  const line = text.split('\n').find(l => l.startsWith(`${name}{`) && l.includes(labels))
-  return line === undefined ? 0 : Number(line.split(' ').at(-1))
-}
-
-/** The node's replica never holds the master's declaration while `probe` runs: it is not syncing. */
-async function notSyncing (node: NodeProcess): Promise<boolean> {
-  return (await node.ok('blockchain get master bring.count')).text === '0'
-}
+// Admission by hand and revocation, with real nodes: a node started without a token names the
+// command that admits it; a revoked worker's writes are refused and its profiles move to
+// another worker with no overlap.
 
 t.test('admit by hand; revoke a worker: its writes are refused and its profiles move with no overlap', async t => {
   const master = await startMaster(t)

@@ -1,26 +1,10 @@
 import t from 'tap'
 import { waitFor } from './helpers/net.js'
+import { metric, notSyncing } from './helpers/admission.js'
 import { type NodeProcess, startNode } from './helpers/node-process.js'
-import { getJson, insert, placement, processesOf, profile, slaveRuns, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
 
-// Only admitted nodes join and write (issue 13): a node nobody invited cannot sync, declare
-// itself or get work; join tokens admit up to their uses until they expire; an admin admits
-// and revokes keys by hand, and a revoked worker's profiles move without overlap.
-
-async function statusOf (node: NodeProcess): Promise<any> {
-  return (await node.ok('get status where format=json')).json
-}
-
-async function metric (node: NodeProcess, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
-  const line = text.split('\n').find(l => l.startsWith(`${name}{`) && l.includes(labels))
-  return line === undefined ? 0 : Number(line.split(' ').at(-1))
-}
-
-/** The node's replica never holds the master's declaration while `probe` runs: it is not syncing. */
-async function notSyncing (node: NodeProcess): Promise<boolean> {
-  return (await node.ok('blockchain get master bring.count')).text === '0'
-}
+// Join tokens, with real nodes: a token admits up to its uses and not after its ttl, a wrong
+// secret admits nothing, and a node admitted once may restart with its used token.
 
 t.test('a join token admits up to its uses and not after its ttl; a restart with a used token still works', async t => {
   const master = await startNode(t, { type: 'master', name: 'gate' })
