@@ -14,11 +14,14 @@ const ctx: AuthContext = {
   masterKey: master.publicKey,
   isAdmin: key => key === admin.publicKey,
   getPolicy: id => live.get(id),
-  findByName: (type, name) => [...live.values()].find(p => Object.keys(p)[0] === type && policyBody(p).name === name)
+  findByName: (type, name) => [...live.values()].find(p => Object.keys(p)[0] === type && policyBody(p).name === name),
+  // this suite is about the rules of an open network; admission has its own (admission-rules)
+  admissionRequired: () => false,
+  isAdmitted: () => false
 }
 const put = (policy: Policy, signer: Ed25519Signer) => ({ op: 'put' as const, policy: preparePolicy(policy, signer) })
 
-t.test('assignment and admin policies: master and admins only', async t => {
+t.test('assignment, admin and admission policies: master and admins only', async t => {
   for (const type of ['assignment', 'admin']) {
     const body = type === 'admin' ? { name: 'a', key: nodeB.publicKey } : { profile: 'p', worker: 'w1' }
     t.throws(() => authorizeOp(put({ [type]: body }, nodeA), ctx), { code: 'unauthorized', message: new RegExp(`may not write ${type} policies`) })
@@ -48,4 +51,17 @@ t.test('deletes: the author, the master or an admin', async t => {
   t.doesNotThrow(() => authorizeOp({ op: 'delete', policy: prepareTombstone(id, nodeA) }, ctx))
   t.doesNotThrow(() => authorizeOp({ op: 'delete', policy: prepareTombstone(id, admin) }, ctx))
   t.throws(() => authorizeOp({ op: 'delete', policy: prepareTombstone('f'.repeat(64), master) }, ctx), { code: 'not_found' })
+})
+
+t.test('a network that requires admission: only the master, admins and admitted keys write', async t => {
+  const admitted = new Set([nodeA.publicKey])
+  const closed: AuthContext = { ...ctx, admissionRequired: () => true, isAdmitted: key => admitted.has(key) }
+  t.doesNotThrow(() => authorizeOp(put({ note: { name: 'n' } }, nodeA), closed), 'an admitted key')
+  t.throws(() => authorizeOp(put({ note: { name: 'n' } }, nodeB), closed), { code: 'unauthorized', message: /not admitted to this network/, details: { reason: 'not_admitted' } })
+  t.doesNotThrow(() => authorizeOp(put({ note: { name: 'n' } }, master), closed), 'the master')
+  t.doesNotThrow(() => authorizeOp(put({ note: { name: 'n' } }, admin), closed), 'an admin')
+  for (const [type, body] of [['admission', { key: nodeB.publicKey, via: 'admin' }], ['revocation', { key: nodeB.publicKey }], ['network', { admission: 'open' }]] as const) {
+    t.throws(() => authorizeOp(put({ [type]: body }, nodeA), closed), { code: 'unauthorized', message: new RegExp(`may not write ${type} policies`) }, `${type}: not by an admitted node`)
+    t.doesNotThrow(() => authorizeOp(put({ [type]: body }, master), closed), `${type}: by the master`)
+  }
 })
