@@ -35,6 +35,9 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
   const privileged = author === ctx.masterKey || ctx.isAdmin(author)
   const deny = (message: string): never => { throw new LedgerMeshError('unauthorized', message, { id: body.id }) }
 
+  if (op.op === 'put' && (PRIVILEGED_TYPES as readonly string[]).includes(type) && !privileged) {
+    deny(`key ${short(author)} may not write ${type} policies: only the master or an admin may`)
+  }
   if (!privileged && ctx.admissionRequired() && !ctx.isAdmitted(author)) {
     throw new LedgerMeshError('unauthorized', `key ${author} is not admitted to this network: start the node with JOIN_TOKEN=<a token from 'create join token' on the master>, or run 'admit node where key = ${author}' on the master`, { id: body.id, key: author, reason: 'not_admitted' })
   }
