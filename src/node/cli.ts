@@ -8,9 +8,10 @@ import { parseScript } from '../commands/parser.js'
 import { VERSION } from '../version.js'
 import { SWARM_KEY_HEADER, loadConfigFile, type NodeConfig } from './config.js'
 import { createNodeLogger } from './logger.js'
-import { LedgerMeshNode, PACKAGE_ROOT } from './node.js'
+import { PACKAGE_ROOT } from './paths.js'
 import { needsMoreInput, runRepl } from './repl.js'
-import { runDemo } from './demo.js'
+// The node, the REPL and the demo load libp2p and the stores (seconds on a busy machine):
+// they are imported once the config is known to be good, so a bad env file fails at once.
 
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage. */
 const EXIT_FAILURE = 1
@@ -33,6 +34,7 @@ function loadConfigOrExit (path: string): NodeConfig {
 async function startNode (opts: { config: string, home?: string, repl?: boolean, script?: string }): Promise<void> {
   const config = loadConfigOrExit(opts.config)
   const { log, secrets } = createNodeLogger(config)
+  const { LedgerMeshNode } = await import('./node.js')
   const node = new LedgerMeshNode({ config, home: opts.home, log, secrets })
 
   let stopping = false
@@ -160,6 +162,7 @@ program.command('demo')
   .action(async (opts: { home: string, port: string, repl?: boolean }) => {
     const port = Number(opts.port)
     if (!Number.isInteger(port) || port < 1024 || port > 65_000) fail(`--port ${opts.port}: expected a base port from 1024 to 65000`, EXIT_CONFIG)
+    const { runDemo } = await import('./demo.js')
     await runDemo({ home: opts.home, port, repl: opts.repl })
   })
 

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { errorMessage } from '../errors.js'
 import { loadConfigFile } from './config.js'
 import { createNodeLogger } from './logger.js'
-import { LedgerMeshNode, PACKAGE_ROOT, SCRIPTS_DIR } from './node.js'
+import { LedgerMeshNode } from './node.js'
+import { PACKAGE_ROOT, SCRIPTS_DIR } from './paths.js'
 import { runRepl } from './repl.js'
 
 /**

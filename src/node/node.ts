@@ -1,8 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { mkdir, rename } from 'node:fs/promises'
 import { homedir, hostname } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../errors.js'
 import { Executor } from '../commands/executor.js'
 import { registerGeneralCommands } from '../commands/handlers/general.js'
@@ -35,9 +34,8 @@ import { SecretMask, allowedProcessEnv } from '../secrets.js'
 import { loadOrCreateIdentity } from './identity.js'
 import type { Logger } from './logger.js'
 
-/** The package root: scripts/ and configs/ live there. */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const SCRIPTS_DIR = join(PACKAGE_ROOT, 'scripts')
+export { PACKAGE_ROOT, SCRIPTS_DIR } from './paths.js'
+import { SCRIPTS_DIR } from './paths.js'
 
 /** The rows of `get processes`, in AnyLog's order, then ledgermesh's own. */
 export const PROCESS_NAMES = [
