@@ -87,8 +87,8 @@ t.test('a private network: the same key syncs, another key or none cannot connec
   })
 
   t.test('a member with another key, and one with none, get nothing and are told why', async t => {
-    const wrong = await startNode(t, { type: 'member', name: 'pnet-wrong', env: { ...conn, NETWORK_KEY: otherHex } })
-    const open = await startNode(t, { type: 'member', name: 'pnet-open', env: conn })
+    const wrong = await startNode(t, { type: 'member', name: 'pnet-wrong', join: false, env: { ...conn, NETWORK_KEY: otherHex } })
+    const open = await startNode(t, { type: 'member', name: 'pnet-open', join: false, env: conn })
     t.not((await status(wrong)).private_network.key_id, masterId, 'another key, another fingerprint')
     t.equal((await status(open)).private_network, false, 'no key: not on a private network')
 
