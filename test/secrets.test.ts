@@ -96,6 +96,16 @@ t.test('GET cannot test a secret: casts, comparisons and queries see ***', async
   t.not(ordered.text, 'after', 'an ordering comparison sees *** too')
 })
 
+t.test('a GET cannot change the node\'s variables; a POST with the token can', async t => {
+  const overwrite = await read('db_passwd = attacker-chosen')
+  t.equal(overwrite.status, 200, 'an assignment over GET runs')
+  t.equal((await read('ledger_conn = 10.6.6.6:1')).status, 200)
+  t.equal((await read('!ledger_conn')).text, node.ledgerConn, 'but it lived only in its request: the node\'s ledger_conn is unchanged')
+  t.equal((await node.command('my_var = 5', { method: 'POST' })).status, 401, 'setting a node variable is a write: it needs the token')
+  t.equal((await node.command('my_var = 5', { method: 'POST', headers: { authorization: `Bearer ${REST_SECRET}` } })).status, 200)
+  t.equal((await read('!my_var')).text, '5', 'a POST assignment sets the node variable')
+})
+
 t.test('$X reads the env file and an allow-list, not the whole process environment', async t => {
   const hidden = await read('$LM_TEST_SECRET_ENV')
   t.equal(hidden.status, 400, 'a process variable outside the env file is not readable')

@@ -69,7 +69,8 @@ interface RemoteReply { ok: boolean, status: number, text: string }
 async function requestCommand (command: string, opts: { node: string, token?: string }): Promise<RemoteReply> {
   let method: 'GET' | 'POST' = 'GET'
   try {
-    method = parseScript(command).some(s => Executor.methodOf(s) === 'POST') ? 'POST' : 'GET'
+    // assignments go by POST: only a write sets the node's variables
+    method = parseScript(command).some(s => Executor.methodOf(s) === 'POST' || s.kind === 'assign') ? 'POST' : 'GET'
   } catch {
     // Not valid here: a GET lets the node explain what is wrong with it.
   }

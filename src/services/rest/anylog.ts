@@ -53,17 +53,21 @@ export async function anylogRoutes (app: FastifyInstance, opts: AnyLogRouteOptio
       const body = method === 'POST' && bodyText !== '' ? parseScript(bodyText, { source: 'request body' }) : []
       const statements = parseScript(command, { source: 'command header' })
       const needed = [...body, ...statements].some(s => Executor.methodOf(s) === 'POST') ? 'POST' : 'GET'
-      if (needed !== method) {
+      // Setting node variables is a write: a POST of assignments (`x = 5`) sets them
+      const setsVariables = method === 'POST' && statements.some(s => s.kind === 'assign')
+      if (needed !== method && !setsVariables) {
         throw new LedgerMeshError('wrong_method', method === 'GET'
           ? `'${command}' changes the node: send it with POST`
           : `'${command}' only reads: send it with GET`)
       }
-      // Body bindings live only in this request; the command's own assignments set node variables.
+      // Body bindings live only in this request; the command's own assignments set node
+      // variables over POST (which needs the token), and live only in the request over GET:
+      // a read must not change what the node's scripts and later commands see.
       await opts.executor.runStatements(body, { vars, via: 'rest', executor: opts.executor })
       // A read (GET, which needs no token by default) never sees a secret: every `!x` and `$X`
       // it makes resolves to what may be shown, `***` for a secret, so no read can print,
       // compare or cast one. Writes (POST, which need the token) use the real values.
-      const commandVars = new Variables(vars, opts.executor.vars, { hideSecrets: method === 'GET' })
+      const commandVars = method === 'POST' ? new Variables(vars, opts.executor.vars) : new Variables(vars, undefined, { hideSecrets: true })
       const results = await opts.executor.runStatements(statements, { vars: commandVars, via: 'rest', executor: opts.executor })
       const outputs = results.flatMap(r => r.output === undefined ? [] : [r.output])
       send(reply, outputs)
