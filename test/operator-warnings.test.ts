@@ -36,7 +36,7 @@ async function setup (t: Teardown, assignments: number): Promise<Setup & { ids: 
   }))
   const logs: string[] = []
   const log = pino({ level: 'warn' }, new Writable({ write (chunk, _encoding, done) { logs.push(String(chunk)); done() } }))
-  const operator = new Operator({ ledger: master.ledger, lease: new LeaseProtocol({ libp2p: worker.libp2p, log }), master: master.address, workerName: 'w1', runners: {}, stopGraceMs: 500, log })
+  const operator = new Operator({ ledger: master.ledger, lease: new LeaseProtocol({ libp2p: worker.libp2p, log }), master: master.address, workerName: 'w1', signer: worker.signer, runners: {}, stopGraceMs: 500, log })
   await operator.start()
   t.teardown(async () => { await operator.stop() })
   const remembered = (): number => (operator as unknown as { warned: { size: number } }).warned.size

@@ -14,6 +14,7 @@ import { openStore } from '../ledger/open-store.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import { policyId, policyType, type LedgerScope } from '../policies/policy.js'
 import type { Ed25519Signer } from '../policies/keys.js'
+import { checkSealedForMaster } from '../policies/sealed-settings.js'
 import { BlockchainSync } from '../services/blockchain-sync.js'
 import { Replicator, tcpAddress } from '../services/replicator.js'
 import { InsertProtocol } from '../ledger/insert/index.js'
@@ -218,6 +219,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     const type = policyType(op.policy)
     try {
       if (this.ledger.isMaster) {
+        checkSealedForMaster(op, this.signer)
         const entry = await this.ledger.submit(op)
         this.log.info({ id, type, op: op.op, seq: entry.seq }, 'policy accepted')
         this.metrics.inserts.inc({ result: 'accepted', reason: '' })
@@ -281,7 +283,9 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
       onServed: (code, reason) => {
         this.metrics.inserts.inc(code === undefined ? { result: 'accepted', reason: '' } : { result: 'rejected', reason: code })
         if (reason === 'not_admitted') this.metrics.unadmitted.inc({ what: 'insert' })
-      }
+      },
+      // the master keeps plain profile settings off the ledger (README, "Sealed settings")
+      check: ledger.isMaster ? op => { checkSealedForMaster(op, this.signer) } : undefined
     })
     await this.insertProtocol.start()
     if (ledger.isMaster) await this.startGatekeeper(ledger, this.joinProtocol)
@@ -360,6 +364,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
       master: tcpAddress(this.config.ledgerConn),
       workerName: this.name,
       runners: this.config.profileRunners,
+      // opens the profile settings the master sealed to this worker in its assignments
+      signer: this.signer,
       stopGraceMs: this.config.profileStopGrace.ms,
       log: this.log.child({ service: 'operator' })
     })

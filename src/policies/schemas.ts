@@ -10,6 +10,23 @@ const text = z.string().max(1024)
 const port = z.number().int().min(1).max(65535)
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters')
 
+/** The one algorithm suite of sealed boxes, version 1 (see seal.ts). */
+export const SEALED_BOX_ALG = 'x25519-hkdf-sha256-xchacha20poly1305'
+
+/** The inside of a sealed box, `{"sealed": <this>}` (see seal.ts for what each field is). */
+export const sealedBoxSchema = z.strictObject({
+  v: z.literal(1),
+  alg: z.literal(SEALED_BOX_ALG),
+  to: hex64,
+  epk: hex64,
+  nonce: z.string().regex(/^[0-9a-f]{48}$/, 'must be 48 lowercase hex characters (24 bytes)'),
+  // at least the 16-byte tag; standard base64 with padding
+  ct: z.string().min(24).regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'must be base64')
+})
+
+/** A field whose whole value is a sealed box: `{"sealed": {...}}`. */
+const sealed = z.strictObject({ sealed: sealedBoxSchema })
+
 const nodeDeclaration = {
   name,
   company: text.optional(),
@@ -33,7 +50,9 @@ const assignment = z.looseObject({
   worker: name.optional(),
   subaccount: name.optional(),
   slave: name.optional(),
-  epoch: z.number().int().min(0).optional()
+  epoch: z.number().int().min(0).optional(),
+  // a profile's settings, sealed by the master to the assigned worker's key
+  settings: sealed.optional()
 }).refine(
   a => (a.profile !== undefined && a.worker !== undefined) || (a.subaccount !== undefined && a.slave !== undefined && a.profile === undefined),
   { message: 'an assignment names either a profile and its worker, or a subaccount and its slave' }
@@ -52,6 +71,8 @@ export const SCHEMAS: Record<string, z.ZodType> = {
     name,
     kind: z.string().min(1).max(64),
     subaccount: name,
+    // sealed to the master's key (see sealed-settings.ts); the master refuses plain settings
+    // in new profiles, and replicas still accept the plain ones older ledgers hold
     settings: z.record(z.string(), z.unknown()).optional()
   }),
   assignment,

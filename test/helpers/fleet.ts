@@ -21,8 +21,9 @@ export async function startSlave (t: T, master: NodeProcess, name: string, slots
   return await startNode(t, { type: 'slave', name, env: { LEDGER_CONN: master.ledgerConn, SLOTS: slots } })
 }
 
-export async function startWorker (t: T, master: NodeProcess, spec: { name: string, slave: string, slots: number, kinds: string[], ledgerConn?: string, restartOf?: NodeProcess, nodeArgs?: string[] }): Promise<NodeProcess> {
-  const runners = Object.fromEntries(spec.kinds.map(kind => [`PROFILE_RUNNER_${kind.toUpperCase().replace(/-/g, '_')}`, RUNNER]))
+/** `runner`: the command for every kind (default RUNNER, the demo runner). */
+export async function startWorker (t: T, master: NodeProcess, spec: { name: string, slave: string, slots: number, kinds: string[], ledgerConn?: string, restartOf?: NodeProcess, nodeArgs?: string[], runner?: string }): Promise<NodeProcess> {
+  const runners = Object.fromEntries(spec.kinds.map(kind => [`PROFILE_RUNNER_${kind.toUpperCase().replace(/-/g, '_')}`, spec.runner ?? RUNNER]))
   const previous = spec.restartOf
   return await startNode(t, {
     type: 'worker',

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import type { Logger } from '../../src/node/logger.js'
 import { Ed25519Signer } from '../../src/policies/keys.js'
 import { type Policy, policyBody } from '../../src/policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../src/policies/prepare.js'
@@ -84,11 +85,12 @@ export async function eventually (check: () => boolean, ms = 10_000): Promise<bo
 
 /**
  * The master (allocator on), the worker's declaration, its slave and one sub-account, and the
- * worker's Operator started. Everything stops at teardown, the operator first.
+ * worker's Operator started (its profiles run `opts.runner`, default RUNNER; both log to
+ * `opts.log`, default nowhere). Everything stops at teardown, the operator first.
  */
-export async function leaseFleet (t: T, opts: { ttlMs: number, graceMs: number }): Promise<LeaseFleet> {
-  const master = await ledgerPeer(t, { master: true })
-  const worker = await ledgerPeer(t)
+export async function leaseFleet (t: T, opts: { ttlMs: number, graceMs: number, runner?: string, log?: Logger }): Promise<LeaseFleet> {
+  const master = await ledgerPeer(t, { master: true, log: opts.log })
+  const worker = await ledgerPeer(t, { log: opts.log })
   const lease = new CountingLease({ libp2p: master.libp2p, log: master.log })
   const allocator = new Allocator({ ledger: master.ledger, signer: master.signer, lease, log: master.log, ttlMs: opts.ttlMs, graceMs: opts.graceMs })
   const put = async (policy: Policy, signer = author): Promise<void> => { await master.ledger.submit({ op: 'put', policy: preparePolicy(policy, signer) }) }
@@ -102,13 +104,14 @@ export async function leaseFleet (t: T, opts: { ttlMs: number, graceMs: number }
     lease: new LeaseProtocol({ libp2p: worker.libp2p, log: worker.log }),
     master: master.address,
     workerName: WORKER,
-    runners: { [KIND]: RUNNER },
+    signer: worker.signer,
+    runners: { [KIND]: opts.runner ?? RUNNER },
     stopGraceMs: 500,
     log: worker.log
   })
   await operator.start()
   t.teardown(async () => { await operator.stop() })
-  return { master, worker, lease, allocator, operator, ...opts }
+  return { master, worker, lease, allocator, operator, ttlMs: opts.ttlMs, graceMs: opts.graceMs }
 }
 
 /** Inserts a profile of the fleet's kind under its sub-account. */

@@ -2,8 +2,8 @@ import { LedgerMeshError } from '../../errors.js'
 import { runQuery } from '../../ledger/query.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { checkPolicyShape, parsePolicyJson } from '../../policies/validate.js'
-import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
-import { signUnlessSigned } from '../../policies/sign-input.js'
+import { prepareTombstone } from '../../policies/prepare.js'
+import { prepareSealed, signUnlessSigned } from '../../policies/sign-input.js'
 import type { Policy } from '../../policies/policy.js'
 import type { ValueNode } from '../ast.js'
 import type { ExecContext, Executor } from '../executor.js'
@@ -17,9 +17,12 @@ function policyFrom (value: unknown): Policy {
 
 /** `blockchain ...`: prepare, insert, query and delete policies. */
 export function registerLedgerCommands (executor: Executor, node: LedgerMeshNode): void {
+  /** what a profile's plain settings are sealed to before this node signs it (README, "Sealed settings") */
+  const seal = () => ({ masterKey: node.hasLedger ? node.ledger.masterKey : undefined })
+
   executor.register('blockchain prepare policy', (cmd, ctx) => {
     const target: ValueNode = cmd.value!
-    const prepared = preparePolicy(policyFrom(ctx.executor.resolve(target, ctx.vars)), node.signer)
+    const prepared = prepareSealed(policyFrom(ctx.executor.resolve(target, ctx.vars)), node.signer, seal())
     // AnyLog updates the variable in place: `blockchain prepare policy !new_policy`.
     if (target.kind === 'var') ctx.vars.set(target.name, prepared)
     return jsonOutput(prepared)
@@ -28,7 +31,7 @@ export function registerLedgerCommands (executor: Executor, node: LedgerMeshNode
   executor.register('blockchain insert', async (cmd, ctx) => {
     const where = new WhereArgs(cmd, ctx)
     if (!where.has('policy')) throw where.error("needs 'policy=!<variable>'")
-    const policy = signUnlessSigned(policyFrom(where.value('policy')), node.signer)
+    const policy = signUnlessSigned(policyFrom(where.value('policy')), node.signer, seal())
     const result = await node.insertPolicy({ op: 'put', policy }, { local: where.bool('local') ?? false, master: where.text('master') })
     return textOutput(`Policy ${result.id} inserted (${result.ledger}${result.seq !== undefined ? `, seq ${result.seq}` : ''})`, result)
   })

@@ -11,7 +11,7 @@ import { WhereArgs, formatJson } from '../where.js'
 export function profilesView (node: LedgerMeshNode): { text: string, json: unknown } {
   if (node.operator !== undefined) {
     const profiles = node.operator.profiles()
-    const rows = profiles.map(p => [p.name, p.kind, p.state, String(p.pid ?? ''), String(p.restarts), p.uptime_seconds === null ? '' : `${p.uptime_seconds} s`, p.last_exit ?? ''])
+    const rows = profiles.map(p => [p.name, p.kind, p.state, String(p.pid ?? ''), String(p.restarts), p.uptime_seconds === null ? '' : `${p.uptime_seconds} s`, p.problem ?? p.last_exit ?? ''])
     const lease = node.operator.leaseSummary()
     const head = `Worker ${node.name}: ${profiles.length} profile${profiles.length === 1 ? '' : 's'}, lease ${lease.valid ? 'valid' : 'not valid'}${lease.draining ? ', draining' : ''}${lease.waiting !== null ? ` (${lease.waiting})` : ''}`
     return { text: `${head}\n${formatTable(['Profile', 'Kind', 'State', 'PID', 'Restarts', 'Uptime', 'Last exit'], rows)}`, json: { worker: node.name, lease, profiles } }

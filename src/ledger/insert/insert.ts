@@ -20,6 +20,8 @@ export interface InsertComponents {
   log: Logger
   /** told of every insert served: undefined when accepted, else the error code and its reason, if any (for metrics) */
   onServed?: (errorCode?: string, reason?: string) => void
+  /** the master's own checks of an op before Ledger.submit (sealed profile settings); throws to refuse it */
+  check?: (op: LedgerOp) => void
 }
 
 export interface InsertInit {
@@ -186,6 +188,7 @@ export class InsertProtocol {
     try {
       // Bounded: a commit slower than timeoutMs is answered `timeout` (it may still land:
       // a retry then gets duplicate_id, which an outbox treats as done).
+      this.components.check?.(op)
       const entry = await this.withinTimeout(ledger.submit(op), `the commit did not complete within ${this.timeoutMs} ms`)
       log.info({ peer, id, seq: entry.seq }, 'policy accepted')
       return { ok: true, seq: entry.seq, id, errorCode: '', errorMessage: '' }

@@ -2,8 +2,10 @@ import { LedgerMeshError, errorMessage } from '../../errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
 import type { Logger } from '../../node/logger.js'
 import type { Signer } from '../../policies/keys.js'
-import { type JsonValue, type Policy, policyBody } from '../../policies/policy.js'
+import { type JsonValue, type Policy, type PolicyBody, policyBody } from '../../policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
+import { type JsonObject, type SealKey, sealTo } from '../../policies/seal.js'
+import { assignmentContext, hasSettings, openProfileSettings } from '../../policies/sealed-settings.js'
 import type { LeaseGrant, LeaseProtocol, LeaseRequest } from '../lease/index.js'
 import type { ProcessStatus, Service } from '../service.js'
 import { type Plan, type PlacementInput, type WorkerLease, planPlacement } from './placement.js'
@@ -15,8 +17,8 @@ const RETRY_MS = 1000
 
 export interface AllocatorOptions {
   ledger: Ledger
-  /** the master's key: assignments are signed with it */
-  signer: Signer
+  /** the master's key: assignments are signed with it, and profile settings opened with it */
+  signer: Signer & SealKey
   lease: LeaseProtocol
   log: Logger
   ttlMs: number
@@ -27,6 +29,9 @@ export interface AllocatorOptions {
 
 /** How many superseded boot ids of each worker are remembered (their renewals are refused). */
 const RETIRED_BOOTS_KEPT = 16
+
+/** At most this many profiles' settings verdicts are kept (one per live profile id). */
+const MAX_VERDICTS = 100_000
 
 interface LeaseRecord {
   peer: string
@@ -74,6 +79,14 @@ export class Allocator implements Service {
   private lastPlan?: Plan
   private lastError?: string
   private rounds = 0
+  /**
+   * Per profile id: why its settings cannot be opened with the master's key (so it is not
+   * placed), or null when they can (or it has none). A profile's id covers its settings, so a
+   * verdict never changes; verdicts of profiles no longer on the ledger are dropped each round.
+   */
+  private readonly verdicts = new Map<string, string | null>()
+  /** the profiles of the last round not placed because of their settings: name → reason */
+  private sealRefused = new Map<string, string>()
 
   constructor (private readonly opts: AllocatorOptions) {}
 
@@ -228,19 +241,80 @@ export class Allocator implements Service {
   private async allocateOnce (): Promise<void> {
     const { ledger, signer, log } = this.opts
     const plan = planPlacement(this.placementInput())
+    for (const [name, reason] of this.sealRefused) plan.unplaced.push({ type: 'profile', name, reason })
     this.rounds++
     this.lastPlan = plan
     for (const { id, reason } of plan.deletes) {
       const assignment = ledger.state.get(id)
+      const body = assignment !== undefined ? policyBody(assignment) : {}
+      // the box is ciphertext, but a log line has no use for it
+      const { settings: _sealed, ...shown } = body
       await this.write({ op: 'delete', policy: prepareTombstone(id, signer) })
-      log.info({ assignment: id, ...(assignment !== undefined ? policyBody(assignment) : {}), reason }, 'assignment removed')
+      log.info({ assignment: id, ...shown, reason: (typeof body.profile === 'string' ? this.sealRefused.get(body.profile) : undefined) ?? reason }, 'assignment removed')
     }
     for (const put of plan.puts) {
       // epoch: a profile placed again on the same worker gets a new policy id (a deleted id is retired)
-      const policy: Policy = { assignment: { ...put, epoch: ledger.head.seq + 1 } }
-      const entry = await this.write({ op: 'put', policy: preparePolicy(policy, signer) })
-      log.info({ ...put, seq: entry.seq }, 'profile' in put ? 'profile assigned to worker' : 'sub-account assigned to slave')
+      const body: PolicyBody = { ...put, epoch: ledger.head.seq + 1 }
+      if ('profile' in put) {
+        const settings = this.sealedForWorker(put.profile, put.profile_id, put.worker)
+        if (settings === undefined) continue
+        if (settings !== null) body.settings = settings
+      }
+      const entry = await this.write({ op: 'put', policy: preparePolicy({ assignment: body }, signer) })
+      log.info({ ...put, seq: entry.seq, ...('profile' in put ? { settings: body.settings !== undefined ? 'sealed to the worker' : 'none' } : {}) }, 'profile' in put ? 'profile assigned to worker' : 'sub-account assigned to slave')
     }
+  }
+
+  /**
+   * The profile's settings, opened with the master's key and sealed to the worker's (the key
+   * of its declaration): a new box for every assignment. null when the profile has none;
+   * undefined when the put must not be written (the profile or worker changed meanwhile; the
+   * next round sees it).
+   */
+  private sealedForWorker (profileName: string, profileId: string, workerName: string): PolicyBody | null | undefined {
+    const { ledger, signer } = this.opts
+    const profile = ledger.state.get(profileId)
+    const worker = ledger.state.findByName('worker', workerName)
+    // changed since the plan (a write in between): the change's own round places it
+    if (profile === undefined || worker === undefined) return undefined
+    if (!hasSettings(policyBody(profile).settings)) return null
+    let settings: JsonObject
+    try {
+      settings = openProfileSettings(profile, signer)
+    } catch (err) {
+      // (its verdict said it opens: only a bug gets here) the next round leaves it unplaced, saying why
+      this.verdicts.set(profileId, errorMessage(err))
+      this.opts.log.warn({ profile: profileName, id: profileId, err: errorMessage(err) }, 'profile not placed: its settings cannot be opened with the master\'s key')
+      this.dirty = true
+      return undefined
+    }
+    const box = sealTo(String(policyBody(worker).public_key), settings, assignmentContext(profileName, profileId, workerName))
+    return box as unknown as PolicyBody
+  }
+
+  /**
+   * Whether the master can open a profile's settings; refused profiles are logged once and
+   * kept out of placement (README, "Sealed settings"): a worker must never run a profile with
+   * settings other than those its author sealed, and without them a runner would start with
+   * none (an empty session, a missing key).
+   */
+  private settingsVerdict (profile: Policy): string | null {
+    const body = policyBody(profile)
+    const id = String(body.id)
+    const known = this.verdicts.get(id)
+    if (known !== undefined) return known
+    let verdict: string | null = null
+    if (hasSettings(body.settings)) {
+      try {
+        openProfileSettings(profile, this.opts.signer)
+      } catch (err) {
+        verdict = errorMessage(err)
+        this.opts.log.warn({ profile: body.name, id, err: verdict }, 'profile not placed: its settings cannot be opened with the master\'s key')
+      }
+    }
+    if (this.verdicts.size >= MAX_VERDICTS) this.verdicts.clear()
+    this.verdicts.set(id, verdict)
+    return verdict
   }
 
   private async write (op: Parameters<Ledger['submit']>[0]): Promise<{ seq: number }> {
@@ -261,6 +335,17 @@ export class Allocator implements Service {
     const state = this.opts.ledger.state
     const global = (type: string) => [...state.policiesOfType(type)].filter(p => !state.isLocal(String(policyBody(p).id)))
     const now = performance.now()
+    // profiles whose settings the master cannot open are not placed (their assignments go)
+    const profiles = global('profile')
+    const live = new Set(profiles.map(p => String(policyBody(p).id)))
+    for (const id of this.verdicts.keys()) if (!live.has(id)) this.verdicts.delete(id)
+    const refused = new Map<string, string>()
+    const placeable = profiles.filter(p => {
+      const verdict = this.settingsVerdict(p)
+      if (verdict !== null) refused.set(String(policyBody(p).name), verdict)
+      return verdict === null
+    })
+    this.sealRefused = refused
     return {
       slaves: global('slave').map(p => { const b = policyBody(p); return { name: String(b.name), slots: num(b.slots) } }),
       workers: global('worker').filter(p => this.opts.ledger.admits(String(policyBody(p).public_key))).map(p => {
@@ -268,7 +353,7 @@ export class Allocator implements Service {
         return { name: String(b.name), slave: str(b.slave), slots: num(b.slots), kinds: Array.isArray(b.profile_kinds) ? b.profile_kinds.map(k => String(k).toLowerCase()) : [] }
       }),
       subaccounts: global('subaccount').map(p => { const b = policyBody(p); return { id: String(b.id), name: String(b.name), slave: str(b.slave) } }),
-      profiles: global('profile').map(p => { const b = policyBody(p); return { id: String(b.id), name: String(b.name), kind: String(b.kind).toLowerCase(), subaccount: String(b.subaccount) } }),
+      profiles: placeable.map(p => { const b = policyBody(p); return { id: String(b.id), name: String(b.name), kind: String(b.kind).toLowerCase(), subaccount: String(b.subaccount) } }),
       subaccountAssignments: global('assignment').flatMap(p => {
         const b = policyBody(p)
         return b.profile === undefined && typeof b.subaccount === 'string' && typeof b.slave === 'string' ? [{ id: String(b.id), subaccount: b.subaccount, slave: b.slave }] : []

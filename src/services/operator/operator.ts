@@ -4,6 +4,8 @@ import { errorMessage } from '../../errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
 import type { Logger } from '../../node/logger.js'
 import { type Policy, policyBody } from '../../policies/policy.js'
+import { type JsonObject, type SealKey, isSealedBox, openSealed } from '../../policies/seal.js'
+import { assignmentContext, hasSettings } from '../../policies/sealed-settings.js'
 import type { LeaseGrant, LeaseProtocol } from '../lease/index.js'
 import type { ProcessStatus, Service } from '../service.js'
 import { AssignmentWarnings } from './assignment-warnings.js'
@@ -23,6 +25,8 @@ export interface OperatorOptions {
   /** the master's p2p address (LEDGER_CONN) */
   master: Multiaddr
   workerName: string
+  /** the worker's identity key: it opens the profile settings the master sealed to this worker */
+  signer: SealKey
   /** kind → command (PROFILE_RUNNER_<KIND>) */
   runners: Record<string, string>
   /** SIGTERM → SIGKILL when stopping a profile (capped at half the master's grace) */
@@ -71,6 +75,14 @@ export class Operator implements Service {
   private waitingReason?: string
   /** problems with assignments, each logged once; bounded (see AssignmentWarnings) */
   private readonly warned: AssignmentWarnings
+  /**
+   * Per assignment id: its settings, opened, or why they cannot be. An assignment never
+   * changes (its id is its content's hash), so each box is opened once; entries go with their
+   * assignment. The plain settings live here and in the process's spec, nowhere else.
+   */
+  private readonly opened = new Map<string, { settings: JsonObject } | { problem: string }>()
+  /** assignments not started because their settings do not open here, as `get profiles` rows */
+  private refused = new Map<string, ProfileProcessStatus>()
   restartsTotal = 0
 
   constructor (private readonly opts: OperatorOptions) {
@@ -200,6 +212,7 @@ export class Operator implements Service {
   private desired (): { wanted: Map<string, ProfileSpec>, mayStart: boolean } {
     const wanted = new Map<string, ProfileSpec>()
     const { ledger } = this.opts
+    this.refused = new Map()
     if (!this.leaseValid()) {
       this.waitingReason = this.lease === undefined ? 'no lease from the master yet' : 'the lease lapsed'
       return { wanted, mayStart: false }
@@ -222,6 +235,7 @@ export class Operator implements Service {
     }
     // a deleted assignment never comes back (ids are content hashes with an epoch)
     this.warned.retainOnly(present)
+    for (const id of this.opened.keys()) if (!present.has(id)) this.opened.delete(id)
     return { wanted, mayStart }
   }
 
@@ -243,15 +257,54 @@ export class Operator implements Service {
     const slave = slaveName === undefined ? undefined : ledger.state.findByName('slave', slaveName)
     if (slave === undefined) return problem(`the profile's slave '${String(slaveName)}' is not in the replica`)
     const s = policyBody(slave)
+    const settings = this.settingsOf(assignment, profile)
+    if ('problem' in settings) {
+      this.refused.set(assignmentId, {
+        assignment: assignmentId, profile_id: String(p.id), name: String(p.name), kind, state: 'ERROR', pid: null,
+        restarts: 0, uptime_seconds: null, last_exit: null, next_restart_ms: null, problem: settings.problem
+      })
+      return problem(settings.problem)
+    }
     return {
       assignmentId,
       profileId: String(p.id),
       name: String(p.name),
       kind,
-      settings: p.settings ?? {},
+      settings: settings.settings,
       slaveUrl: `http://${String(s.ip)}:${String(s.rest_port)}`,
       command
     }
+  }
+
+  /**
+   * The settings the master sealed to this worker in the assignment, opened with this
+   * worker's key (README, "Sealed settings"). A box this worker cannot open (sealed to another
+   * worker, tampered with, moved from another assignment) means the profile does not start:
+   * running it without its settings could only fail, or act with none. The problem never
+   * quotes the settings.
+   */
+  private settingsOf (assignment: Policy, profile: Policy): { settings: JsonObject } | { problem: string } {
+    const a = policyBody(assignment)
+    const id = String(a.id)
+    const known = this.opened.get(id)
+    if (known !== undefined) return known
+    let result: { settings: JsonObject } | { problem: string }
+    if (a.settings === undefined) {
+      result = hasSettings(policyBody(profile).settings)
+        ? { problem: 'not started: the profile has settings, but its assignment carries none sealed to this worker' }
+        : { settings: {} }
+    } else if (!isSealedBox(a.settings)) {
+      result = { problem: 'not started: the assignment\'s settings are not a sealed box' }
+    } else {
+      try {
+        const context = assignmentContext(String(a.profile), String(a.profile_id), String(a.worker))
+        result = { settings: openSealed(a.settings, this.opts.signer, context) }
+      } catch (err) {
+        result = { problem: `not started: its settings do not open with this worker's key: ${errorMessage(err)}` }
+      }
+    }
+    this.opened.set(id, result)
+    return result
   }
 
   /** Starts what should run and is not, stops what runs and should not. */
@@ -286,13 +339,15 @@ export class Operator implements Service {
     }
   }
 
+  /** Every profile process, and every assignment not started because of its settings (with its `problem`). */
   profiles (): ProfileProcessStatus[] {
-    return [...this.processes.values()].map(p => p.status()).sort((a, b) => a.name < b.name ? -1 : 1)
+    return [...[...this.processes.values()].map(p => p.status()), ...this.refused.values()].sort((a, b) => a.name < b.name ? -1 : 1)
   }
 
   countByState (): Record<ProfileState, number> {
     const counts: Record<ProfileState, number> = { STARTING: 0, RUNNING: 0, STOPPING: 0, STOPPED: 0, ERROR: 0 }
     for (const p of this.processes.values()) counts[p.state]++
+    counts.ERROR += this.refused.size
     return counts
   }
 
@@ -310,6 +365,7 @@ export class Operator implements Service {
     if (!this.started) return { status: 'Stopped' }
     const counts = this.countByState()
     const lease = this.leaseValid() ? 'valid' : this.renewFailing !== undefined ? `not renewed (${this.renewFailing})` : 'none'
-    return { status: 'Running', details: `Profiles: ${counts.RUNNING} running, ${counts.ERROR} in error, ${counts.STARTING + counts.STOPPING} changing, Lease: ${lease}${this.draining ? ', draining' : ''}` }
+    const refused = this.refused.size > 0 ? ` (${this.refused.size} not started: settings do not open, see get profiles)` : ''
+    return { status: 'Running', details: `Profiles: ${counts.RUNNING} running, ${counts.ERROR} in error${refused}, ${counts.STARTING + counts.STOPPING} changing, Lease: ${lease}${this.draining ? ', draining' : ''}` }
   }
 }

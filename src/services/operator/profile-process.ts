@@ -19,6 +19,7 @@ export interface ProfileSpec {
   profileId: string
   name: string
   kind: string
+  /** the profile's plain settings (opened from its assignment's box): only PROFILE_SETTINGS gets them, no log line */
   settings: unknown
   slaveUrl: string
   command: string
@@ -35,6 +36,8 @@ export interface ProfileProcessStatus {
   uptime_seconds: number | null
   last_exit: string | null
   next_restart_ms: number | null
+  /** why the worker does not start this profile (its settings do not open here); null for a process */
+  problem: string | null
 }
 
 /**
@@ -180,7 +183,8 @@ export class ProfileProcess {
       restarts: this.restarts,
       uptime_seconds: this.startedAt === undefined ? null : Math.round((performance.now() - this.startedAt) / 1000),
       last_exit: this.lastExit ?? null,
-      next_restart_ms: this.restartAt === undefined ? null : Math.max(0, Math.round(this.restartAt - performance.now()))
+      next_restart_ms: this.restartAt === undefined ? null : Math.max(0, Math.round(this.restartAt - performance.now())),
+      problem: null
     }
   }
 }

@@ -113,12 +113,13 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
   })
 
   app.post('/v1/policies', {
-    schema: described('Insert a policy (signed by this node unless it carries a signature)', { body: { type: 'object', minProperties: 1, maxProperties: 1 } }),
+    schema: described('Insert a policy (signed by this node unless it carries a signature; a profile\'s plain settings are sealed to the master\'s key first)', { body: { type: 'object', minProperties: 1, maxProperties: 1 } }),
     // The schema documents the body; checkPolicyShape words the error (AnyLog's "Wrong policy structure").
     attachValidation: true
   }, async (req, reply) => {
     const policy = checkPolicyShape(req.body)
-    const signed = signUnlessSigned(policy, node.signer)
+    // an unsigned profile's plain settings are sealed to the master's key before signing
+    const signed = signUnlessSigned(policy, node.signer, { masterKey: node.hasLedger ? node.ledger.masterKey : undefined })
     const local = (req.query as { local?: string } | undefined)?.local === 'true'
     const result = await node.insertPolicy({ op: 'put', policy: signed }, { local })
     return await reply.code(201).send(result)

@@ -1,0 +1,105 @@
+import { LedgerMeshError } from '../errors.js'
+import type { LedgerOp } from '../ledger/entry.js'
+import { type Policy, type PolicyBody, policyBody, policyType } from './policy.js'
+import { type JsonObject, type SealKey, isSealedBox, openSealed, sealTo, sealedTo } from './seal.js'
+
+/**
+ * A profile's settings (sessions, passwords, API keys) are confidential (README, "Sealed
+ * settings"). Their plain text exists in three places only: the memory of the node a user
+ * hands the profile to, the master, and the environment of the runner of the worker the
+ * profile is assigned to. On the ledger they are sealed boxes (seal.ts):
+ *
+ * - in the `profile` policy, sealed to the master's key for the context
+ *   profileContext(name, author): the node that signs the profile seals them (sealForMaster);
+ *   the master refuses a profile whose settings are anything else (checkSealedForMaster);
+ * - in each `assignment` of the profile, sealed by the master to the assigned worker's key for
+ *   assignmentContext(profile, profile id, worker): a new box for every assignment.
+ *
+ * Absent or empty settings (`{}`) need no box.
+ */
+
+const short = (key: string) => `${key.slice(0, 12)}…`
+
+/** The context of the box in a profile policy: it opens only in the profile of that name by that author. */
+export function profileContext (name: string, author: string): string {
+  return `profile:${name}|author:${author}`
+}
+
+/** The context of the box in an assignment: it opens only for that profile on that worker. */
+export function assignmentContext (profile: string, profileId: string, worker: string): string {
+  return `assignment|profile:${profile}|profile_id:${profileId}|worker:${worker}`
+}
+
+/** Whether a settings value holds anything: absent, null and `{}` need no box. */
+export function hasSettings (settings: unknown): boolean {
+  if (settings === undefined || settings === null) return false
+  return !(typeof settings === 'object' && !Array.isArray(settings) && Object.keys(settings).length === 0)
+}
+
+/**
+ * A node about to sign `policy` as `author`: a profile's plain settings are sealed to the
+ * master's key (other policies, boxes and empty settings are returned as they are). Refuses
+ * when the master's key is not known yet, rather than sign plain text.
+ */
+export function sealForMaster (policy: Policy, opts: { masterKey: string | undefined, author: string }): Policy {
+  if (policyType(policy) !== 'profile') return policy
+  const body = policyBody(policy)
+  const settings = body.settings
+  if (!hasSettings(settings) || isSealedBox(settings)) return policy
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) return policy // the schema words this refusal
+  const name = body.name
+  if (typeof name !== 'string') return policy // the schema refuses it, naming the field
+  if (opts.masterKey === undefined) {
+    throw new LedgerMeshError('master_unreachable', `profile '${name}': its settings must be sealed to the master's key, which this node does not know yet (its replica has not synced with the master): try again once it has`)
+  }
+  const box = sealTo(opts.masterKey, settings, profileContext(name, opts.author))
+  const sealedBody: PolicyBody = { ...body, settings: box as unknown as PolicyBody }
+  return { profile: sealedBody }
+}
+
+/**
+ * The master, before ordering a put: a profile's settings must be absent, empty, or a box
+ * sealed to the master's key that opens for the profile's name and author. This keeps plain
+ * settings off the ledger even from a client that signs its own policies. The refusal never
+ * quotes the settings.
+ */
+export function checkSealedForMaster (op: LedgerOp, master: SealKey): void {
+  if (op.op !== 'put' || policyType(op.policy) !== 'profile') return
+  const body = policyBody(op.policy)
+  const settings = body.settings
+  if (!hasSettings(settings)) return
+  const name = typeof body.name === 'string' ? body.name : '(no name)'
+  const refuse = (why: string, reason: string): never => {
+    throw new LedgerMeshError('bad_policy', `profile '${name}': ${why}`, { id: body.id, reason })
+  }
+  if (!isSealedBox(settings)) {
+    refuse(`its settings are plain text, and plain settings never go on the ledger: insert the profile unsigned through a node (it seals the settings to the master's key ${short(master.publicKey)} before signing), or seal them to that key yourself`, 'settings_not_sealed')
+  }
+  const to = sealedTo(settings)
+  if (to !== undefined && to !== master.publicKey) {
+    refuse(`its settings are sealed to key ${short(to)}, not to the master's key ${short(master.publicKey)}`, 'settings_not_for_master')
+  }
+  try {
+    openSealed(settings, master, profileContext(name, String(body.public_key)))
+  } catch (err) {
+    refuse(`its sealed settings do not open with the master's key: ${(err as Error).message}`, 'settings_not_opened')
+  }
+}
+
+/**
+ * The master opens a profile's settings (an empty object when it has none). Throws, saying
+ * why, for plain settings (a profile written before settings were sealed) and for a box that
+ * does not open with the master's key.
+ */
+export function openProfileSettings (profile: Policy, master: SealKey): JsonObject {
+  const body = policyBody(profile)
+  if (!hasSettings(body.settings)) return {}
+  if (!isSealedBox(body.settings)) {
+    throw new LedgerMeshError('bad_policy', 'its settings are plain text on the ledger (written before settings were sealed): delete the profile and insert it again through a node, which seals them to the master\'s key', { reason: 'settings_not_sealed' })
+  }
+  try {
+    return openSealed(body.settings, master, profileContext(String(body.name), String(body.public_key)))
+  } catch (err) {
+    throw new LedgerMeshError('bad_policy', `its sealed settings do not open with the master's key: ${(err as Error).message}`, { reason: 'settings_not_opened' })
+  }
+}
