@@ -3,10 +3,10 @@ import { waitFor } from './helpers/net.js'
 import { metric, notSyncing } from './helpers/admission.js'
 import { type NodeProcess, startNode } from './helpers/node-process.js'
 
-// Join tokens, with real nodes: a token admits up to its uses and not after its ttl, a wrong
-// secret admits nothing, and a node admitted once may restart with its used token.
+// Join tokens, with real nodes: a token admits up to its uses, a wrong secret admits nothing,
+// and a node admitted once may restart with its used token (expiry: admission-rules).
 
-t.test('a join token admits up to its uses and not after its ttl; a restart with a used token still works', async t => {
+t.test('a join token admits up to its uses, not with a wrong secret; a restart with a used token still works', async t => {
   const master = await startNode(t, { type: 'master', name: 'gate' })
   const token = (await master.ok('create join token where ttl = 1 hour and uses = 2', { method: 'POST' })).text.trim()
   t.match(token, /^lmjt\.[0-9a-f]{16}\.[0-9a-f]{64}$/, 'a token as the README shows it')
@@ -35,13 +35,8 @@ t.test('a join token admits up to its uses and not after its ttl; a restart with
   await synced(again)
   t.pass('an admitted node restarted with its (now used up) token still syncs')
 
-  const short = (await master.ok('create join token where ttl = 1 second', { method: 'POST' }))
-  const expires = [...master.logs().matchAll(/"expires":"([^"]+)"/g)].at(-1)?.[1]
-  t.ok(expires !== undefined, `the master logged the token's expiry (${short.text.length} characters answered)`)
-  await waitFor('the short token to expire', () => Date.now() > Date.parse(expires!) + 100 ? true : undefined, { timeoutMs: 10_000 })
-  await refused('late', short.text.trim(), /join token [0-9a-f]{16} expired at/)
-
+  // an expired token, a wrong secret, an unknown id: test/admission-rules.test.ts, in-process
   await refused('forged', `${token.slice(0, 22)}${'0'.repeat(64)}`, /the secret does not match/)
-  t.ok(await metric(master, 'ledgermesh_unadmitted_total', 'what="join"') >= 3, '/metrics counts the refused joins')
+  t.ok(await metric(master, 'ledgermesh_unadmitted_total', 'what="join"') >= 2, '/metrics counts the refused joins')
   t.notMatch(master.logs(), new RegExp(token.split('.')[2]), 'the token\'s secret is in no log line')
 })

@@ -19,8 +19,8 @@ function stepWallClock (t: { teardown: (fn: () => void) => void }, ms: number): 
 }
 
 t.test('the wall clock jumps an hour ahead: a worker holding a valid lease keeps its profile', async t => {
-  const ttlMs = 4000
-  const fleet = await leaseFleet(t, { ttlMs, graceMs: 3000 })
+  const ttlMs = 3000
+  const fleet = await leaseFleet(t, { ttlMs, graceMs: 2000 })
   await addProfile(fleet, 'p1')
   t.ok(await eventually(() => runsExactly(fleet, ['p1'])), 'the worker runs p1')
   const assignment = assignments(fleet).get('p1')
