@@ -11,6 +11,9 @@ import { addProfile, assignments, eventually, leaseFleet, runsExactly } from './
 
 const HOUR_MS = 3_600_000
 
+/** Frozen-worker runs take half a minute each: they run in `npm run torture` (TORTURE=1), not in `npm test`. */
+const LONG_FAULT_RUN = process.env.TORTURE === '1' ? false : 'a long fault run: npm run torture runs it'
+
 /** Steps this process's Date.now by `ms` until the test ends. */
 function stepWallClock (t: { teardown: (fn: () => void) => void }, ms: number): void {
   const realNow = Date.now
@@ -54,7 +57,7 @@ t.test('the wall clock jumps an hour back: a worker that stopped renewing still 
   t.ok(await eventually(() => assignments(fleet).get('p1') !== assignment, 20_000), 'and removed the silent worker\'s assignment')
 })
 
-t.test('the wall clock of a worker jumps an hour ahead, then it freezes: its reaper still kills the profile at the lease\'s end', async t => {
+t.test('the wall clock of a worker jumps an hour ahead, then it freezes: its reaper still kills the profile at the lease\'s end', { skip: LONG_FAULT_RUN }, async t => {
   const master = await startMaster(t)
   const slave = await startSlave(t, master, 'slave-a', 5)
   // the worker process (not its reaper, nor the master) gets a wall clock a test can step
