@@ -108,7 +108,8 @@ t.test('insert protocol', async t => {
     await silent.libp2p.handle(INSERT_PROTOCOL, (_stream: Stream) => { /* never answers */ })
     const impatient = await startInsert(t, node, { timeoutMs: 500 })
     const started = Date.now()
-    await t.rejects(impatient.submit(silent.address, { op: 'put', policy: probe('to-silence') }), { code: 'master_unreachable', message: /did not answer: no answer within 500 ms/ })
+    // the 500 ms cover the dial too: on a loaded machine the deadline may already pass while dialling
+    await t.rejects(impatient.submit(silent.address, { op: 'put', policy: probe('to-silence') }), { code: 'master_unreachable', message: /did not answer: no answer within 500 ms|cannot reach the master at .*aborted due to timeout/ })
     t.ok(Date.now() - started < 2000, 'within its timeout')
 
     const gone = await ledgerPeer(t, { master: true })
