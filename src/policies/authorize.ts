@@ -35,7 +35,8 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
   const privileged = author === ctx.masterKey || ctx.isAdmin(author)
   const deny = (message: string): never => { throw new LedgerMeshError('unauthorized', message, { id: body.id }) }
 
-  if (op.op === 'put' && (PRIVILEGED_TYPES as readonly string[]).includes(type) && !privileged) {
+  const privilegedType = (PRIVILEGED_TYPES as readonly string[]).includes(type)
+  if (op.op === 'put' && privilegedType && !privileged) {
     deny(`key ${short(author)} may not write ${type} policies: only the master or an admin may`)
   }
   if (!privileged && ctx.admissionRequired() && !ctx.isAdmitted(author)) {
@@ -53,10 +54,8 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
     return
   }
 
-  if ((PRIVILEGED_TYPES as readonly string[]).includes(type)) {
-    if (!privileged) deny(`key ${short(author)} may not write ${type} policies: only the master or an admin may`)
-    return
-  }
+  // written by the master or an admin (checked above): no name rules apply
+  if (privilegedType) return
   if (type === 'master' && ctx.masterKey !== undefined && !privileged) {
     deny(`key ${short(author)} may not declare a master: the master is ${short(ctx.masterKey)}`)
   }
