@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { configSecrets, loadConfigFile, parseConfig, parseInterval } from '../src/node/config.js'
-import { LedgerMeshError } from '../src/errors.js'
+import { configSecrets, loadConfigFile, parseConfig } from '../src/node/config.js'
+import { parseDuration } from '../src/base/duration.js'
+import { LedgerMeshError } from '../src/base/errors.js'
 
 const base = { NODE_TYPE: 'master', NODE_NAME: 'm1' }
 
@@ -120,12 +121,12 @@ t.test('a missing file is a clear error', async t => {
 })
 
 t.test('sync intervals', async t => {
-  t.same(parseInterval('30 seconds'), { ms: 30_000, text: '30 seconds' })
-  t.same(parseInterval('500 ms'), { ms: 500, text: '500 ms' })
-  t.same(parseInterval('2 minute'), { ms: 120_000, text: '2 minute' })
-  t.equal(parseInterval('30')?.ms, 30_000)
-  t.equal(parseInterval('soon'), undefined)
-  t.equal(parseInterval('5 fortnights'), undefined)
+  t.same(parseDuration('30 seconds'), { ms: 30_000, text: '30 seconds' })
+  t.same(parseDuration('500 ms'), { ms: 500, text: '500 ms' })
+  t.same(parseDuration('2 minute'), { ms: 120_000, text: '2 minute' })
+  t.equal(parseDuration('30')?.ms, 30_000)
+  t.equal(parseDuration('soon'), undefined)
+  t.equal(parseDuration('5 fortnights'), undefined)
 })
 
 t.test('NETWORK_KEY: 64 hex characters, or a key file in either format, relative to the env file', async t => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { collectGarbage } from '../src/node/gc.js'
+import { collectGarbage } from '../src/base/gc.js'
 
 // A replica collects its garbage after a bulk catch-up (Replicator.noteApplied): the call
 // must work without --expose-gc on the command line, and must actually free memory.

@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { parseScript } from '../src/commands/parser.js'
-import { LedgerMeshError } from '../src/errors.js'
+import { LedgerMeshError } from '../src/base/errors.js'
 
 const RUNS = process.env.TORTURE === '1' ? 200_000 : 3000
 

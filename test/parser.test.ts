@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { parseScript, parseCommandLine, COMMANDS, type CommandStatement } from '../src/commands/index.js'
-import { LedgerMeshError } from '../src/errors.js'
+import { LedgerMeshError } from '../src/base/errors.js'
 
 /** The tree without positions, for readable comparisons. */
 const strip = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (k, v) => k === 'pos' ? undefined : v))

@@ -1,7 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { randomBytes } from 'node:crypto'
-import { LedgerMeshError } from '../src/errors.js'
+import { LedgerMeshError } from '../src/base/errors.js'
 import {
   Ed25519Signer, canonicalJson, contentId, preparePolicy, parsePolicyJson, validatePolicy,
   verifyPolicy, withLedgerScope, type Policy

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseConfig } from '../src/node/config.js'
-import { silentLogger } from '../src/node/logger.js'
+import { silentLogger } from '../src/base/logger.js'
 import { LedgerMeshNode } from '../src/node/node.js'
 import { complete, needsMoreInput, runRepl } from '../src/node/repl.js'
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { LedgerMeshError } from '../src/errors.js'
+import { LedgerMeshError } from '../src/base/errors.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { policyBody } from '../src/policies/policy.js'
 import { preparePolicy } from '../src/policies/prepare.js'

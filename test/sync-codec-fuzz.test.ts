@@ -8,7 +8,7 @@ import {
   encodeFrame, encodeRequest, encodeResponse, type SyncResponse
 } from '../src/ledger/sync/index.js'
 import { INSERT_PROTOCOL, decodeInsertRequest, decodeInsertResponse } from '../src/ledger/insert/index.js'
-import { LedgerMeshError } from '../src/errors.js'
+import { LedgerMeshError } from '../src/base/errors.js'
 import { canonicalJson } from '../src/policies/canonical.js'
 import type { Entry } from '../src/ledger/entry.js'
 import type { SignedHead } from '../src/ledger/head.js'

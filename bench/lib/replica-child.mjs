@@ -20,7 +20,7 @@ import { Ledger } from '../../dist/ledger/ledger.js'
 import { LevelStore } from '../../dist/ledger/level-store.js'
 import { SyncProtocol } from '../../dist/ledger/sync/index.js'
 import { libp2pPrivateKey } from '../../dist/node/identity.js'
-import { silentLogger } from '../../dist/node/logger.js'
+import { silentLogger } from '../../dist/base/logger.js'
 import { Ed25519Signer } from '../../dist/policies/keys.js'
 import { P2PHost } from '../../dist/services/p2p.js'
 

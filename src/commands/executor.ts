@@ -1,5 +1,5 @@
-import { LedgerMeshError } from '../errors.js'
-import { MASK, SecretMask, allowedProcessEnv, isSecretName } from '../secrets.js'
+import { LedgerMeshError } from '../base/errors.js'
+import { MASK, SecretMask, allowedProcessEnv, isSecretName } from '../base/secrets.js'
 import type { CommandStatement, IfCondition, Statement, ValueNode, Cast } from './ast.js'
 import { commandSpec } from './catalog.js'
 import { type CommandOutput, EMPTY_OUTPUT, jsonOutput, textOutput } from './output.js'

@@ -1,4 +1,4 @@
-import { LedgerMeshError } from '../errors.js'
+import { LedgerMeshError } from '../base/errors.js'
 import type { Cast, JsonRef, Position, ValueNode } from './ast.js'
 
 /**

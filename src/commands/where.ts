@@ -1,4 +1,4 @@
-import { LedgerMeshError } from '../errors.js'
+import { LedgerMeshError } from '../base/errors.js'
 import type { CommandStatement } from './ast.js'
 import { asText, type ExecContext } from './executor.js'
 

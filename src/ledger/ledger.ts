@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
-import { LedgerMeshError, errorMessage } from '../errors.js'
-import type { Logger } from '../node/logger.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
+import type { Logger } from '../base/logger.js'
 import type { Signer } from '../policies/keys.js'
 import { type Policy, policyType, policyBody, policyId } from '../policies/policy.js'
 import { validatePolicy, verifyPolicy } from '../policies/validate.js'

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { Level } from 'level'
-import { LedgerMeshError, errorMessage } from '../errors.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'

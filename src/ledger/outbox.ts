@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { Level } from 'level'
-import { LedgerMeshError, errorMessage } from '../errors.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { policyId } from '../policies/policy.js'
 import type { LedgerOp } from './entry.js'
 

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { LedgerMeshError, errorMessage } from '../errors.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { type JsonValue, policyBody, policyType } from '../policies/policy.js'
 import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'

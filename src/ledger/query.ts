@@ -1,4 +1,4 @@
-import { LedgerMeshError } from '../errors.js'
+import { LedgerMeshError } from '../base/errors.js'
 import type { BringItem, Condition, GetQuery, ValueNode } from '../commands/ast.js'
 import type { CommandOutput } from '../commands/output.js'
 import { formatTable } from '../commands/table.js'

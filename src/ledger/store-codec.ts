@@ -1,4 +1,4 @@
-import { LedgerMeshError, errorMessage } from '../errors.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { type Policy, type PolicyBody, policyBody, policyId } from '../policies/policy.js'
 import { type Entry, type EntryOp, type LedgerOp, chainEntries } from './entry.js'
 import type { Head, SignedHead } from './head.js'

@@ -1,5 +1,5 @@
 import type protobuf from 'protobufjs'
-import { LedgerMeshError, errorMessage } from '../errors.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
 
 /**
  * What every protocol's message codec shares (insert, sync, lease): a malformed frame is

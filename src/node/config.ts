@@ -3,9 +3,10 @@ import { readFileSync, statSync, type Stats } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { parseEnv } from 'node:util'
 import { z } from 'zod'
-import { LedgerMeshError, errorMessage } from '../errors.js'
-import { decodeUtf8 } from '../utf8.js'
-import { MASK, isSecretName } from '../secrets.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
+import { decodeUtf8 } from '../base/utf8.js'
+import { MASK, isSecretName } from '../base/secrets.js'
+import { parseDuration, type Duration } from '../base/duration.js'
 
 /**
  * A node's configuration, read from an env file written the AnyLog way (the keys of
@@ -18,13 +19,6 @@ import { MASK, isSecretName } from '../secrets.js'
 
 export const NODE_TYPES = ['master', 'slave', 'worker', 'member'] as const
 export type NodeType = typeof NODE_TYPES[number]
-
-export interface SyncInterval {
-  /** milliseconds between anti-entropy pulls */
-  ms: number
-  /** as written, for `get processes` ("30 second") */
-  text: string
-}
 
 export interface NodeConfig {
   nodeType: NodeType
@@ -50,7 +44,7 @@ export interface NodeConfig {
     password?: string
     name: string
   }
-  blockchainSync: SyncInterval
+  blockchainSync: Duration
   /** `master`, or the name or ip:port of the peer this node syncs from */
   blockchainSource: string
   loc: string
@@ -74,10 +68,10 @@ export interface NodeConfig {
   /** kind → the shell command that runs one profile of that kind (PROFILE_RUNNER_<KIND>) */
   profileRunners: Record<string, string>
   /** master: how long a worker's lease lasts without renewal, and the grace after it */
-  leaseTtl: SyncInterval
-  leaseGrace: SyncInterval
+  leaseTtl: Duration
+  leaseGrace: Duration
   /** worker: SIGTERM to SIGKILL, when a profile process is stopped */
-  profileStopGrace: SyncInterval
+  profileStopGrace: Duration
   /** NETWORK_KEY: the pre-shared key of a private libp2p network; none = an open network */
   networkKey?: NetworkKey
   /** the raw key/value pairs, for `$KEY` expansion in scripts and for later features */
@@ -179,32 +173,6 @@ export function runnerKey (kind: string): string {
   return `PROFILE_RUNNER_${kind.toUpperCase().replace(/-/g, '_')}`
 }
 
-const INTERVAL_UNITS: Record<string, number> = {
-  ms: 1, millisecond: 1, milliseconds: 1,
-  s: 1000, sec: 1000, second: 1000, seconds: 1000,
-  m: 60_000, min: 60_000, minute: 60_000, minutes: 60_000,
-  h: 3_600_000, hour: 3_600_000, hours: 3_600_000
-}
-
-/** "30 second", "30 seconds", "500 ms", "1 minute", "30" (seconds). */
-export function parseInterval (text: string): SyncInterval | undefined {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text)
-  if (match === null) return undefined
-  const unit = match[2] === '' ? 'second' : match[2].toLowerCase()
-  const factor = INTERVAL_UNITS[unit]
-  if (factor === undefined) return undefined
-  const ms = Math.round(Number(match[1]) * factor)
-  if (ms < 50 || ms > 86_400_000) return undefined
-  return { ms, text: text.trim() }
-}
-
-/** "30 seconds", "500 ms", as `get processes` shows an interval. */
-export function describeInterval (interval: SyncInterval): string {
-  if (interval.ms % 1000 !== 0) return `${interval.ms} ms`
-  const seconds = interval.ms / 1000
-  return `${seconds} second${seconds === 1 ? '' : 's'}`
-}
-
 /** Reads and validates an env file. Throws ConfigError for the first bad key. */
 export function loadConfigFile (path: string, processEnv: NodeJS.ProcessEnv = process.env): NodeConfig {
   let bytes: Buffer
@@ -271,14 +239,14 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   const ledgerConn = value<string>('LEDGER_CONN', nodeType !== 'master') ?? `${ip}:${serverPort}`
   const requestedDb = value<string>('DB_TYPE')!
   const syncText = value<string>('BLOCKCHAIN_SYNC')!
-  const blockchainSync = parseInterval(syncText)
+  const blockchainSync = parseDuration(syncText)
   if (blockchainSync === undefined) {
     throw new ConfigError('BLOCKCHAIN_SYNC', syncText, RULES.BLOCKCHAIN_SYNC.expected + ' (from 50 ms to 24 hours)', source)
   }
 
-  const interval = (key: string): SyncInterval => {
+  const interval = (key: string): Duration => {
     const text = value<string>(key)!
-    const parsed = parseInterval(text)
+    const parsed = parseDuration(text)
     if (parsed === undefined) throw new ConfigError(key, text, RULES[key].expected + ' (from 50 ms to 24 hours)', source)
     return parsed
   }

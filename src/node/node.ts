@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events'
 import { mkdir, rename } from 'node:fs/promises'
 import { homedir, hostname } from 'node:os'
 import { join } from 'node:path'
-import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../errors.js'
+import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/errors.js'
 import { Executor } from '../commands/executor.js'
 import { registerGeneralCommands } from '../commands/handlers/general.js'
 import { registerNodeCommands } from '../commands/handlers/node.js'
@@ -30,10 +30,11 @@ import { Operator } from '../services/operator/index.js'
 import { ProfileReports } from '../services/profile-reports.js'
 import { Gatekeeper, JoinProtocol } from '../services/admission/index.js'
 import type { ProcessStatus, Service } from '../services/service.js'
-import { configSecrets, type NodeConfig, type SyncInterval } from './config.js'
-import { SecretMask, allowedProcessEnv } from '../secrets.js'
+import { configSecrets, type NodeConfig } from './config.js'
+import type { Duration } from '../base/duration.js'
+import { SecretMask, allowedProcessEnv } from '../base/secrets.js'
 import { loadOrCreateIdentity } from './identity.js'
-import type { Logger } from './logger.js'
+import type { Logger } from '../base/logger.js'
 
 export { PACKAGE_ROOT, SCRIPTS_DIR } from './paths.js'
 import { SCRIPTS_DIR } from './paths.js'
@@ -267,7 +268,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
    * `run blockchain sync`: serves the sync protocol (every node can relay) and, on a replica,
    * keeps the replica current from its source and drains the outbox.
    */
-  async startBlockchainSync (opts: { source: string, connection: string, interval: SyncInterval }): Promise<Service> {
+  async startBlockchainSync (opts: { source: string, connection: string, interval: Duration }): Promise<Service> {
     if (this.sync !== undefined) return this.sync
     if (this.tcp?.running !== true) throw new LedgerMeshError('bad_command', 'run blockchain sync needs the p2p server: run tcp server first')
     const ledger = this.ledger

@@ -1,7 +1,7 @@
 import { createInterface, type Interface } from 'node:readline'
 import { appendFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { isLedgerMeshError, errorMessage } from '../errors.js'
+import { isLedgerMeshError, errorMessage } from '../base/errors.js'
 import { COMMANDS } from '../commands/catalog.js'
 import type { LedgerMeshNode } from './node.js'
 

@@ -1,4 +1,4 @@
-import { LedgerMeshError } from '../errors.js'
+import { LedgerMeshError } from '../base/errors.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import { type Policy, policyBody, policyType } from './policy.js'
 import { NAMED_TYPES, PRIVILEGED_TYPES } from './schemas.js'

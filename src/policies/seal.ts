@@ -3,7 +3,7 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { ed25519, x25519 } from '@noble/curves/ed25519.js'
 import { hkdf } from '@noble/hashes/hkdf.js'
 import { sha256 } from '@noble/hashes/sha2.js'
-import { LedgerMeshError } from '../errors.js'
+import { LedgerMeshError } from '../base/errors.js'
 import type { JsonValue } from './policy.js'
 import { SEALED_BOX_ALG, sealedBoxSchema } from './schemas.js'
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { LedgerMeshError } from '../errors.js'
+import { LedgerMeshError } from '../base/errors.js'
 import { canonicalJson } from './canonical.js'
 import { verifySignature } from './keys.js'
 import { MAX_POLICY_BYTES, type Policy, policyType } from './policy.js'

@@ -1,12 +1,12 @@
 import type { ProcessStatus, Service } from './service.js'
-import { describeInterval, type SyncInterval } from '../node/config.js'
+import { describeDuration, type Duration } from '../base/duration.js'
 
 export interface BlockchainSyncOptions {
   /** `master` or the peer this node syncs from */
   source: string
   /** the master's (or source's) p2p address, ip:port */
   connection: string
-  interval: SyncInterval
+  interval: Duration
   /** true on the master: its ledger is the source, there is nothing to pull */
   isMaster: boolean
 }
@@ -26,7 +26,7 @@ export class BlockchainSync implements Service {
 
   status (): ProcessStatus {
     if (!this.running) return { status: 'Not declared' }
-    const every = `Sync every ${describeInterval(this.opts.interval)}`
+    const every = `Sync every ${describeDuration(this.opts.interval)}`
     return { status: 'Running', details: `${every} with ${this.opts.source} using: ${this.opts.connection}` }
   }
 }

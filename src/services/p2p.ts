@@ -7,9 +7,9 @@ import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
 import type { Connection, ConnectionProtector, MultiaddrConnection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { LedgerMeshError, errorMessage } from '../errors.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { SWARM_KEY_HEADER, type NetworkKey } from '../node/config.js'
-import type { Logger } from '../node/logger.js'
+import type { Logger } from '../base/logger.js'
 import type { ProcessStatus, Service } from './service.js'
 
 export type P2PServices = { identify: Identify, ping: Ping }

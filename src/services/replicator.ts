@@ -1,13 +1,13 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../errors.js'
+import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/errors.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
 import type { Outbox } from '../ledger/outbox.js'
 import type { InsertProtocol } from '../ledger/insert/index.js'
 import type { SyncProtocol } from '../ledger/sync/index.js'
-import { describeInterval, type SyncInterval } from '../node/config.js'
-import type { Logger } from '../node/logger.js'
-import { collectGarbage } from '../node/gc.js'
+import { describeDuration, type Duration } from '../base/duration.js'
+import type { Logger } from '../base/logger.js'
+import { collectGarbage } from '../base/gc.js'
 import { policyBody, policyId, policyType } from '../policies/policy.js'
 import type { Scheduler } from './scheduler.js'
 import type { ProcessStatus, Service } from './service.js'
@@ -37,7 +37,7 @@ export interface ReplicatorOptions {
   source: string
   /** the master's p2p address, ip:port (LEDGER_CONN) */
   masterConn: string
-  interval: SyncInterval
+  interval: Duration
   /** presents this node's join token to the master; run before pulls until it succeeds once */
   join?: () => Promise<void>
   /** told of every outbox insert dropped because the master refused it for good (for metrics) */
@@ -288,7 +288,7 @@ export class Replicator implements Service {
 
   status (): ProcessStatus {
     if (!this.running) return { status: 'Not declared' }
-    const every = `Sync every ${describeInterval(this.opts.interval)}`
+    const every = `Sync every ${describeDuration(this.opts.interval)}`
     const source = this.opts.source === 'master' ? 'master' : `${this.opts.source} (relay)`
     const parts = [
       `${every} with ${source} using: ${this.sourceAddress ?? this.sourceConn()}`,

@@ -1,5 +1,5 @@
-import type { Logger } from '../node/logger.js'
-import { errorMessage } from '../errors.js'
+import type { Logger } from '../base/logger.js'
+import { errorMessage } from '../base/errors.js'
 import type { ProcessStatus, Service } from './service.js'
 
 interface Job {

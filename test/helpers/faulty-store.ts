@@ -1,4 +1,4 @@
-import { LedgerMeshError } from '../../src/errors.js'
+import { LedgerMeshError } from '../../src/base/errors.js'
 import type { Entry, LedgerOp } from '../../src/ledger/entry.js'
 import type { Head, SignedHead } from '../../src/ledger/head.js'
 import type { LedgerStore } from '../../src/ledger/store.js'

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { Logger } from '../../src/node/logger.js'
+import type { Logger } from '../../src/base/logger.js'
 import { Ed25519Signer } from '../../src/policies/keys.js'
 import { type Policy, policyBody } from '../../src/policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../src/policies/prepare.js'

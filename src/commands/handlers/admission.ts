@@ -1,6 +1,6 @@
-import { LedgerMeshError } from '../../errors.js'
+import { LedgerMeshError } from '../../base/errors.js'
 import type { LedgerMeshNode } from '../../node/node.js'
-import { parseInterval } from '../../node/config.js'
+import { parseDuration } from '../../base/duration.js'
 import type { Executor } from '../executor.js'
 import { textOutput } from '../output.js'
 import { WhereArgs } from '../where.js'
@@ -11,7 +11,7 @@ const DAY_MS = 24 * 60 * 60 * 1000
 function ttlMs (text: string): number | undefined {
   const days = /^\s*(\d+)\s*days?\s*$/i.exec(text)
   if (days !== null) return Number(days[1]) * DAY_MS
-  return parseInterval(text)?.ms
+  return parseDuration(text)?.ms
 }
 
 /** Admission commands, on the master: join tokens, admitting and revoking node keys. */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
-import { LedgerMeshError } from '../../errors.js'
+import { LedgerMeshError } from '../../base/errors.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { parseScript } from '../parser.js'
 import { COMMANDS } from '../catalog.js'
@@ -9,8 +9,8 @@ import { asText, type Executor } from '../executor.js'
 import { EMPTY_OUTPUT, textOutput } from '../output.js'
 import { formatTable } from '../table.js'
 
-import { VERSION } from '../../version.js'
-import { MASK, isSecretName } from '../../secrets.js'
+import { VERSION } from '../../base/version.js'
+import { MASK, isSecretName } from '../../base/secrets.js'
 
 /** Commands about the language itself: help, echo, variables, scripts, exit. */
 export function registerGeneralCommands (executor: Executor, node: LedgerMeshNode): void {

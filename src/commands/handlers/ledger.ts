@@ -1,4 +1,4 @@
-import { LedgerMeshError } from '../../errors.js'
+import { LedgerMeshError } from '../../base/errors.js'
 import { runQuery } from '../../ledger/query.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { checkPolicyShape, parsePolicyJson } from '../../policies/validate.js'

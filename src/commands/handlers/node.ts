@@ -1,5 +1,5 @@
-import { LedgerMeshError } from '../../errors.js'
-import { parseInterval } from '../../node/config.js'
+import { LedgerMeshError } from '../../base/errors.js'
+import { parseDuration } from '../../base/duration.js'
 import { libp2pPrivateKey } from '../../node/identity.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { P2PHost } from '../../services/p2p.js'
@@ -122,7 +122,7 @@ export function registerNodeCommands (executor: Executor, node: LedgerMeshNode):
   executor.register('run blockchain sync', async (cmd, ctx) => {
     const where = new WhereArgs(cmd, ctx)
     const timeText = where.text('time') ?? node.config.blockchainSync.text
-    const interval = parseInterval(timeText)
+    const interval = parseDuration(timeText)
     if (interval === undefined) throw where.error(`'time' must be an interval such as "30 seconds", found ${JSON.stringify(timeText)}`)
     const source = where.text('source') ?? node.config.blockchainSource
     const connection = where.text('connection') ?? node.config.ledgerConn

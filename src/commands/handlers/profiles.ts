@@ -1,4 +1,4 @@
-import { LedgerMeshError } from '../../errors.js'
+import { LedgerMeshError } from '../../base/errors.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { policyBody } from '../../policies/policy.js'
 import type { Executor } from '../executor.js'

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs'
-import { LedgerMeshError } from '../../errors.js'
+import { LedgerMeshError } from '../../base/errors.js'
 import type { EntryOp } from '../entry.js'
 import { WIRE_VERSION } from './constants.js'
 import { decodeWire, malformed } from '../wire.js'

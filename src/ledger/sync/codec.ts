@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs'
-import { LedgerMeshError, errorMessage } from '../../errors.js'
+import { LedgerMeshError, errorMessage } from '../../base/errors.js'
 import { canonicalJson } from '../../policies/canonical.js'
 import { MAX_POLICY_BYTES, type Policy } from '../../policies/policy.js'
 import { type Entry, GENESIS_HASH } from '../entry.js'

@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
-import { LedgerMeshError } from '../../errors.js'
+import { LedgerMeshError } from '../../base/errors.js'
 import { sha256Hex } from '../../policies/canonical.js'
 
 /**

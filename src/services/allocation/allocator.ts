@@ -1,6 +1,6 @@
-import { LedgerMeshError, errorMessage } from '../../errors.js'
+import { LedgerMeshError, errorMessage } from '../../base/errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
-import type { Logger } from '../../node/logger.js'
+import type { Logger } from '../../base/logger.js'
 import type { Signer } from '../../policies/keys.js'
 import { type JsonValue, type Policy, type PolicyBody, policyBody } from '../../policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'

@@ -1,4 +1,4 @@
-import type { Logger } from '../../node/logger.js'
+import type { Logger } from '../../base/logger.js'
 
 /** At most this many (assignment, problem) pairs are remembered, whatever the ledger holds. */
 export const MAX_REMEMBERED_WARNINGS = 1000

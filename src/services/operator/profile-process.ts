@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import type { Logger } from '../../node/logger.js'
+import type { Logger } from '../../base/logger.js'
 import type { Reaper } from './reaper.js'
 
 export const PROFILE_STATES = ['STARTING', 'RUNNING', 'STOPPING', 'STOPPED', 'ERROR'] as const

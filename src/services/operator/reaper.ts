@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { extname, join } from 'node:path'
-import type { Logger } from '../../node/logger.js'
+import type { Logger } from '../../base/logger.js'
 
 /** A reaper that exits sooner than this after it started is failing to start, not killed. */
 const STAYS_UP_MS = 1000

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { LedgerMeshError } from '../../errors.js'
+import { LedgerMeshError } from '../../base/errors.js'
 import { Executor } from '../../commands/executor.js'
 import type { CommandOutput } from '../../commands/output.js'
 import { parseScript } from '../../commands/parser.js'
 import { Variables } from '../../commands/variables.js'
-import { decodeUtf8 } from '../../utf8.js'
+import { decodeUtf8 } from '../../base/utf8.js'
 import { errorReply } from './errors.js'
 
 export interface AnyLogRouteOptions {

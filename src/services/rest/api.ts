@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifySchema } from 'fastify'
-import { LedgerMeshError } from '../../errors.js'
+import { LedgerMeshError } from '../../base/errors.js'
 import type { Condition, GetQuery } from '../../commands/ast.js'
 import { selectPolicies } from '../../ledger/query.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { signUnlessSigned } from '../../policies/sign-input.js'
 import type { Policy } from '../../policies/policy.js'
 import { checkPolicyShape } from '../../policies/validate.js'
-import { parseInterval } from '../../node/config.js'
+import { parseDuration } from '../../base/duration.js'
 import { Replicator } from '../replicator.js'
 import type { NodeMetrics } from '../metrics.js'
 import { errorReply } from './errors.js'
@@ -89,7 +89,7 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
     const query = req.query as Record<string, string> & { limit?: number, index?: number }
     if (query.index !== undefined) {
       const waitText = query.wait ?? '5 minutes'
-      const wait = parseInterval(waitText.replace(/^(\d+)(ms|s|m)$/, '$1 $2'))
+      const wait = parseDuration(waitText.replace(/^(\d+)(ms|s|m)$/, '$1 $2'))
       if (wait === undefined) throw new LedgerMeshError('bad_command', `wait=${JSON.stringify(waitText)} is not a duration such as 30s, 500ms or 2m`)
       await node.ledger.waitForSeq(Number(query.index) + 1, Math.min(wait.ms, MAX_WAIT_MS))
     }

@@ -1,4 +1,4 @@
-import { type ErrorCode, LedgerMeshError, errorMessage } from '../../errors.js'
+import { type ErrorCode, LedgerMeshError, errorMessage } from '../../base/errors.js'
 
 /** HTTP status for each error code a command can fail with. */
 const STATUS: Record<ErrorCode, number> = {

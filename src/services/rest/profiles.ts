@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifySchema } from 'fastify'
-import { LedgerMeshError } from '../../errors.js'
+import { LedgerMeshError } from '../../base/errors.js'
 import { profilesView } from '../../commands/handlers/profiles.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import type { Heartbeat } from '../profile-reports.js'

@@ -1,10 +1,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify'
 import swagger from '@fastify/swagger'
 import type { Duplex } from 'node:stream'
-import { VERSION } from '../../version.js'
-import { LedgerMeshError, errorMessage } from '../../errors.js'
+import { VERSION } from '../../base/version.js'
+import { LedgerMeshError, errorMessage } from '../../base/errors.js'
 import type { Executor } from '../../commands/executor.js'
-import type { Logger } from '../../node/logger.js'
+import type { Logger } from '../../base/logger.js'
 import type { ProcessStatus, Service } from '../service.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import type { NodeMetrics } from '../metrics.js'
@@ -12,7 +12,7 @@ import { anylogRoutes } from './anylog.js'
 import { apiRoutes } from './api.js'
 import { profileRoutes } from './profiles.js'
 import { errorReply } from './errors.js'
-import { decodeUtf8 } from '../../utf8.js'
+import { decodeUtf8 } from '../../base/utf8.js'
 
 export interface RestServerOptions {
   ip: string
