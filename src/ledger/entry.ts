@@ -1,5 +1,7 @@
 import { canonicalJson, sha256Hex } from '../policies/canonical.js'
-import type { Policy } from '../policies/policy.js'
+import type { EntryOp, LedgerOp, Policy } from '../policies/policy.js'
+
+export type { EntryOp, LedgerOp }
 
 /**
  * The log: an append-only chain of entries. Each entry's hash covers the previous hash, its
@@ -10,8 +12,6 @@ import type { Policy } from '../policies/policy.js'
  * A `put` carries the signed policy; a `delete` carries a signed tombstone policy
  * `{"delete": {"policy_id": <id of the deleted policy>, ...reserved fields}}`.
  */
-export type EntryOp = 'put' | 'delete'
-
 export interface Entry {
   seq: number
   op: EntryOp
@@ -23,12 +23,6 @@ export interface Entry {
    * text rather than serializing the policy again. Absent on entries built or read locally.
    */
   policyText?: string
-}
-
-/** What the master is asked to order: an operation before it has a place in the chain. */
-export interface LedgerOp {
-  op: EntryOp
-  policy: Policy
 }
 
 /** The prev_hash of entry 1, and the hash of an empty ledger. */

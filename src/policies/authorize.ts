@@ -1,6 +1,5 @@
 import { LedgerMeshError } from '../base/errors.js'
-import type { LedgerOp } from '../ledger/entry.js'
-import { type Policy, policyBody, policyType } from './policy.js'
+import { type LedgerOp, type Policy, policyBody, policyType } from './policy.js'
 import { NAMED_TYPES, PRIVILEGED_TYPES } from './schemas.js'
 
 /** What the authorization rules need to know about the ledger. */

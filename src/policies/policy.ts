@@ -23,6 +23,15 @@ export const MAX_POLICY_BYTES = 64 * 1024
 
 export type LedgerScope = 'global' | 'local'
 
+/** A put carries a signed policy; a delete carries a signed tombstone naming the deleted one. */
+export type EntryOp = 'put' | 'delete'
+
+/** What the master is asked to order: an operation before it has a place in the chain. */
+export interface LedgerOp {
+  op: EntryOp
+  policy: Policy
+}
+
 /** The policy's type: its single root key. Callers must have validated the shape. */
 export function policyType (policy: Policy): string {
   const keys = Object.keys(policy)

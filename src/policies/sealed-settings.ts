@@ -1,6 +1,5 @@
 import { LedgerMeshError } from '../base/errors.js'
-import type { LedgerOp } from '../ledger/entry.js'
-import { type Policy, type PolicyBody, policyBody, policyType } from './policy.js'
+import { type LedgerOp, type Policy, type PolicyBody, policyBody, policyType } from './policy.js'
 import { type JsonObject, type SealKey, isSealedBox, openSealed, sealTo, sealedTo } from './seal.js'
 
 /**
