@@ -1,9 +1,9 @@
 import pg from 'pg'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
-import { type JsonValue, policyBody, policyType } from '../policies/policy.js'
 import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'
+import { INSERT_CHUNK, LEDGER_COLUMNS, PG, type PgTables, connectCreatingDatabase, createTables, ledgerRow, poolTypes, sqlState } from './pg-schema.js'
 import { chainAndSign, checkAppendable, decodeJson, opIds, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
 
 export interface PgStoreConfig {
@@ -30,79 +30,6 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000
 /** A statement the server never answers (a half-open connection) fails this long after its own timeout. */
 const CLIENT_TIMEOUT_MARGIN_MS = 2000
 
-/** SQLSTATE codes this store reacts to. */
-const PG = {
-  uniqueViolation: '23505',
-  lockNotAvailable: '55P03',
-  queryCanceled: '57014',
-  invalidDatabase: '3D000',
-  duplicateDatabase: '42P04',
-  duplicateSchema: '42P06',
-  duplicateTable: '42P07',
-  duplicateObject: '42710'
-} as const
-
-/** Errors two processes can get when they create the same database or tables at once. */
-const CREATE_RACE_CODES: ReadonlySet<string> = new Set([PG.uniqueViolation, PG.duplicateDatabase, PG.duplicateSchema, PG.duplicateTable, PG.duplicateObject])
-
-/** Rows per INSERT statement: 12 parameters each stays far below PostgreSQL's 65535 limit. */
-const INSERT_CHUNK = 1000
-
-/** The columns of `ledger`: AnyLog's, then the chain's. `open()` checks an existing table has them. */
-const LEDGER_COLUMNS = [
-  'policy_type', 'policy_id', 'company', 'date', 'host', 'status', 'policy',
-  'seq', 'op', 'prev_hash', 'hash', 'policy_text'
-] as const
-
-const BIGINT_OID = 20
-
-/**
- * BIGINT (seq) as a JS number, for this pool only: pg's default is a string, and changing
- * the global parser would change it for every other pg user in the process.
- */
-const poolTypes: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
-    if (oid === BIGINT_OID) return parseSafeInteger
-    return pg.types.getTypeParser(oid, format)
-  }) as pg.CustomTypesConfig['getTypeParser']
-}
-
-function parseSafeInteger (text: string): number {
-  const value = Number(text)
-  if (!Number.isSafeInteger(value)) throw new RangeError(`bigint ${text} is beyond JavaScript's safe integers`)
-  return value
-}
-
-function sqlState (err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : undefined
-}
-
-/**
- * A policy field for AnyLog's informational text columns (company, host, date). PostgreSQL
- * text cannot hold NUL, and these columns are only a view: NULs are dropped there, while the
- * exact policy stays in policy_text.
- */
-function textColumn (value: JsonValue | undefined): string | null {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '')
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
-  return null
-}
-
-/**
- * jsonb cannot hold a NUL character (\u0000) or a lone UTF-16 surrogate, both valid in JSON
- * text. Such a policy keeps `policy` NULL; `policy_text` always holds it exactly. (Validation
- * refuses NUL in new policies; this keeps older ledgers and lone surrogates readable.)
- */
-const JSONB_UNSUPPORTED_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i
-
-/** True when the JSON text (as JSON.stringify writes it) has something jsonb rejects. */
-function jsonbCannotHold (json: string): boolean {
-  // JSON.stringify escapes NUL as \u0000 and writes paired surrogates as raw characters, lone
-  // ones as \udXXX: so an unescaped-backslash \u0000 or \ud800-\udfff escape is exactly the case.
-  return JSONB_UNSUPPORTED_ESCAPE.test(json)
-}
-
 type Queryable = Pick<pg.PoolClient, 'query'>
 
 /**
@@ -117,7 +44,7 @@ export class PgStore implements LedgerStore {
   readonly kind = 'psql' as const
   readonly location: string
   private readonly config: PgStoreConfig
-  private readonly table: { ledger: string, head: string, meta: string }
+  private readonly table: PgTables
   private pool?: pg.Pool
 
   constructor (config: PgStoreConfig) {
@@ -132,8 +59,8 @@ export class PgStore implements LedgerStore {
     if (this.pool !== undefined) return
     const pool = this.newPool(this.config.database)
     try {
-      await this.connectCreatingDatabase(pool)
-      await this.createTables(pool)
+      await connectCreatingDatabase(pool, this.config.database, () => this.newPool('postgres'))
+      await createTables(pool, this.table, this.config.schema, this.location)
     } catch (err) {
       await pool.end().catch(() => {})
       throw this.unavailable('open', err)
@@ -246,87 +173,6 @@ export class PgStore implements LedgerStore {
     return pool
   }
 
-  /** Connects; when the database does not exist, creates it (as `connect dbms blockchain` does). */
-  private async connectCreatingDatabase (pool: pg.Pool): Promise<void> {
-    try {
-      await pool.query('SELECT 1')
-      return
-    } catch (err) {
-      if (sqlState(err) !== PG.invalidDatabase) throw err
-    }
-    const admin = this.newPool('postgres')
-    try {
-      await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(this.config.database)}`)
-    } catch (err) {
-      // Another store (or process) may have created it a moment ago.
-      if (!CREATE_RACE_CODES.has(sqlState(err) ?? '')) throw err
-    } finally {
-      await admin.end().catch(() => {})
-    }
-    await pool.query('SELECT 1')
-  }
-
-  /** Idempotent, and safe when several stores open the same empty database at once. */
-  private async createTables (pool: pg.Pool): Promise<void> {
-    const { ledger, head, meta } = this.table
-    const statements: Array<[sql: string, values?: unknown[]]> = [
-      ...(this.config.schema === undefined ? [] : [[`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(this.config.schema)}`] as [string]]),
-      [`CREATE TABLE IF NOT EXISTS ${ledger} (
-        policy_type text NOT NULL,
-        policy_id   text NOT NULL UNIQUE,
-        company     text,
-        date        text,
-        host        text,
-        status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'deleted')),
-        policy      jsonb,
-        seq         bigint PRIMARY KEY,
-        op          text NOT NULL CHECK (op IN ('put', 'delete')),
-        prev_hash   text NOT NULL,
-        hash        text NOT NULL,
-        policy_text text NOT NULL
-      )`],
-      [`CREATE TABLE IF NOT EXISTS ${head} (
-        id          integer PRIMARY KEY CHECK (id = 1),
-        seq         bigint NOT NULL,
-        hash        text NOT NULL,
-        signed_head jsonb
-      )`],
-      [`INSERT INTO ${head} (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING`, [GENESIS_HASH]],
-      [`CREATE TABLE IF NOT EXISTS ${meta} (key text PRIMARY KEY, value text NOT NULL)`]
-    ]
-    // Concurrent CREATE ... IF NOT EXISTS can collide in PostgreSQL's catalog (23505 on
-    // pg_type): one transaction at a time creates, under a transaction-scoped advisory lock.
-    for (let attempt = 1; ; attempt++) {
-      const client = await pool.connect()
-      try {
-        await client.query('BEGIN')
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['ledgermesh:create-tables'])
-        for (const [sql, values] of statements) await client.query(sql, values)
-        await client.query('COMMIT')
-        break
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {})
-        // the database itself may still be settling after a concurrent CREATE DATABASE
-        if (attempt >= 3 || !CREATE_RACE_CODES.has(sqlState(err) ?? '')) throw err
-      } finally {
-        client.release()
-      }
-    }
-    await this.checkLedgerColumns(pool)
-  }
-
-  /** A `ledger` table left by something else (e.g. AnyLog itself) must have our columns. */
-  private async checkLedgerColumns (pool: pg.Pool): Promise<void> {
-    const { rows } = await pool.query<{ column_name: string }>(
-      `SELECT column_name FROM information_schema.columns
-        WHERE table_name = 'ledger' AND table_schema = COALESCE($1, current_schema())`, [this.config.schema ?? null])
-    const present = new Set(rows.map((row) => row.column_name))
-    const missing = LEDGER_COLUMNS.filter((column) => !present.has(column))
-    if (missing.length > 0) {
-      throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger exists but lacks columns ${missing.join(', ')}`, { missing })
-    }
-  }
-
   /** Takes the row lock that orders every writer, and returns the head under it. */
   private async lockHead (client: Queryable): Promise<Head> {
     const { rows } = await client.query<{ seq: number, hash: string }>(`SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE`)
@@ -347,7 +193,7 @@ export class PgStore implements LedgerStore {
       const chunk = entries.slice(start, start + INSERT_CHUNK)
       const values: unknown[] = []
       const rowsSql = chunk.map((entry, i) => {
-        values.push(...this.ledgerRow(entry, ids[start + i]))
+        values.push(...ledgerRow(entry, ids[start + i]))
         const base = i * LEDGER_COLUMNS.length
         return `(${LEDGER_COLUMNS.map((_, column) => `$${base + column + 1}`).join(', ')})`
       })
@@ -361,27 +207,6 @@ export class PgStore implements LedgerStore {
     const head: Head = last === undefined ? await this.lockHead(client) : { seq: last.seq, hash: last.hash }
     await client.query(`UPDATE ${this.table.head} SET seq = $1, hash = $2, signed_head = $3 WHERE id = 1`,
       [head.seq, head.hash, JSON.stringify(signed)])
-  }
-
-  /** Column values in LEDGER_COLUMNS order. Every value goes as a parameter, never into SQL text. */
-  private ledgerRow (entry: Entry, id: string): unknown[] {
-    if (id.includes('\u0000')) throw new LedgerMeshError('bad_policy', 'a policy id cannot contain a NUL character', { seq: entry.seq })
-    const body = policyBody(entry.policy)
-    const text = JSON.stringify(entry.policy)
-    return [
-      textColumn(policyType(entry.policy)),
-      id,
-      textColumn(body.company),
-      textColumn(body.date),
-      textColumn(body.ip ?? body.hostname),
-      'active',
-      jsonbCannotHold(text) ? null : text,
-      entry.seq,
-      entry.op,
-      entry.prevHash,
-      entry.hash,
-      text
-    ]
   }
 
   /** After a truncate, policies whose tombstones were removed are live again. */
