@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events'
+import { Mutex } from 'async-mutex'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
 import type { Signer } from '../policies/keys.js'
-import { type Policy, policyType, policyBody, policyId } from '../policies/policy.js'
+import { policyType, policyBody, policyId } from '../policies/policy.js'
 import { validatePolicy, verifyPolicy } from '../policies/validate.js'
-import { authorizeOp, type AuthContext } from '../policies/authorize.js'
+import { authorizeOp } from '../policies/authorize.js'
 import { prepareTombstone } from '../policies/prepare.js'
 import { DECLARATION_TYPES } from '../policies/schemas.js'
 import { InsertVerifier, verifyPool } from '../policies/verify-pool.js'
@@ -12,6 +13,7 @@ import { type Entry, type LedgerOp, GENESIS_HASH, verifyChainLinks } from './ent
 import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
+import { batchAuthContext, holdsKey, isAdmittedIn, refusedIds, requiresAdmission, retiredIdError } from './ledger-rules.js'
 
 /** How many entries one store read brings while folding the log at open. */
 const FOLD_PAGE = 5000
@@ -40,48 +42,8 @@ interface PendingInsert {
   reject: (err: Error) => void
 }
 
-/** Policy types about one key (`key` field): admin rights, admission, revocation. */
-const KEYED_TYPES: ReadonlySet<string> = new Set(['admin', 'admission', 'revocation'])
-
-/** Admitted: a live admission for the key and no live revocation of it. */
-export function isAdmittedIn (state: LedgerState, key: string): boolean {
-  return holdsKey(state, 'admission', key) && !holdsKey(state, 'revocation', key)
-}
-
-/** Whether a live policy of `type` names `key` (and passes `keep`, for a batch's deletes). */
-export function holdsKey (state: LedgerState, type: string, key: string, keep: (policy: Policy) => boolean = () => true): boolean {
-  for (const policy of state.lookup(type, 'key', key)) {
-    if (policyBody(policy).key === key && keep(policy)) return true
-  }
-  return false
-}
-
-/** Admission is required once a live `network` policy says so. */
-function requiresAdmission (networkPolicies: Iterable<Policy>): boolean {
-  for (const policy of networkPolicies) {
-    if (policyBody(policy).admission === 'required') return true
-  }
-  return false
-}
-
 /** An insert that passed the checks, with the ops it commits (a replaced declaration's tombstone first). */
 interface Accepted { insert: PendingInsert, ops: LedgerOp[] }
-
-/** The ids a store refused as already in its log, when that is why a commit failed. */
-function refusedIds (err: unknown): Set<string> | undefined {
-  if (!(err instanceof LedgerMeshError) || err.code !== 'duplicate_id') return undefined
-  const ids = err.details.ids ?? (err.details.id === undefined ? undefined : [err.details.id])
-  return Array.isArray(ids) && ids.length > 0 ? new Set(ids.map(String)) : undefined
-}
-
-/**
- * A policy id the log holds although the live state does not: the policy was deleted, and a
- * deleted id stays retired (re-inserting it would make an old tombstone ambiguous and let a
- * late retry of an insert bring back a policy someone deleted).
- */
-function retiredIdError (id: string): LedgerMeshError {
-  return new LedgerMeshError('conflict', `policy ${id} was deleted from the ledger and its id is retired: a deleted policy cannot be inserted again with the same content (change a field, e.g. add a version)`, { id, retired: true })
-}
 
 /**
  * A ledger: the log in a store, its live state folded in memory, and the rules that decide
@@ -299,7 +261,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     const signer = this.masterSigner!
     const accepted: Accepted[] = []
     const idsInBatch = new Set<string>()
-    const { ctx: auth, record } = this.batchAuthContext()
+    const { ctx: auth, record } = batchAuthContext(this.state, this.trustedMasterKey)
     for (const insert of batch) {
       try {
         const id = policyId(insert.op.policy)
@@ -413,71 +375,13 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   }
 
   /**
-   * An authorization context that sees the state as a batch changes it, so the master (when
-   * it orders a batch) and every replica (when it verifies one) judge each entry against
-   * exactly the same state. `record` applies an accepted op to the view.
-   */
-  private batchAuthContext (): { ctx: AuthContext, record: (op: LedgerOp) => void } {
-    // What the batch added and removed so far, indexed so each check is O(1): a catch-up
-    // batch holds thousands of entries.
-    const added = new Map<string, Policy>()
-    const removed = new Set<string>()
-    const addedByName = new Map<string, string>()
-    /** `type NUL key` → id, for the keyed types (admin, admission) the batch added */
-    const addedKeys = new Map<string, string>()
-    const addedNetwork = new Map<string, Policy>()
-    const nameKey = (type: string, name: unknown) => `${type}\u0000${String(name)}`
-    const live = (policy: Policy): boolean => !removed.has(policyId(policy))
-    const keyedBy = (type: string, key: string): boolean =>
-      addedKeys.has(nameKey(type, key)) || holdsKey(this.state, type, key, live)
-    const ctx: AuthContext = {
-      masterKey: this.trustedMasterKey,
-      isAdmin: key => keyedBy('admin', key),
-      getPolicy: id => removed.has(id) ? undefined : added.get(id) ?? this.state.get(id),
-      findByName: (type, name) => {
-        const inBatch = addedByName.get(nameKey(type, name))
-        if (inBatch !== undefined) return added.get(inBatch)
-        const found = this.state.findByName(type, name)
-        return found !== undefined && removed.has(policyId(found)) ? undefined : found
-      },
-      admissionRequired: () => requiresAdmission([...[...this.state.policiesOfType('network')].filter(live), ...addedNetwork.values()]),
-      isAdmitted: key => keyedBy('admission', key) && !keyedBy('revocation', key)
-    }
-    const record = (op: LedgerOp): void => {
-      if (op.op === 'put') {
-        const id = policyId(op.policy)
-        const type = policyType(op.policy)
-        const body = policyBody(op.policy)
-        added.set(id, op.policy)
-        if (body.name !== undefined) addedByName.set(nameKey(type, body.name), id)
-        if (KEYED_TYPES.has(type) && typeof body.key === 'string') addedKeys.set(nameKey(type, body.key), id)
-        if (type === 'network') addedNetwork.set(id, op.policy)
-      } else {
-        const target = String(policyBody(op.policy).policy_id)
-        const policy = added.get(target)
-        if (policy !== undefined) {
-          const body = policyBody(policy)
-          const key = nameKey(policyType(policy), body.name)
-          if (addedByName.get(key) === target) addedByName.delete(key)
-          const keyed = nameKey(policyType(policy), body.key)
-          if (addedKeys.get(keyed) === target) addedKeys.delete(keyed)
-          addedNetwork.delete(target)
-        }
-        added.delete(target)
-        removed.add(target)
-      }
-    }
-    return { ctx, record }
-  }
-
-  /**
    * Replicas re-check what the master checked: each policy's own signature and the
    * authorization rules, entry by entry, against the state as the batch changes it.
    */
   private async checkBatchAuthorization (entries: Entry[]): Promise<void> {
     // author signatures on every core first; errors are still reported in entry order
     const badSignature = await verifyPool.firstInvalid(entries.map(e => e.policy))
-    const { ctx, record } = this.batchAuthContext()
+    const { ctx, record } = batchAuthContext(this.state, this.trustedMasterKey)
     for (const [i, entry] of entries.entries()) {
       validatePolicy(entry.policy)
       if (i === badSignature) verifyPolicy(entry.policy)
@@ -497,19 +401,11 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * authorization. A batch that fails any check is rejected whole; the replica stays put.
    */
   async applyBatch (entries: Entry[], head: SignedHead): Promise<void> {
-    // one batch at a time: the checks below read the head the previous batch left
-    const previous = this.applying
-    let done!: () => void
-    this.applying = new Promise(resolve => { done = resolve })
-    try {
-      await previous
-      await this.applyBatchNow(entries, head)
-    } finally {
-      done()
-    }
+    // one batch at a time: the checks read the head the previous batch left
+    await this.applying.runExclusive(async () => { await this.applyBatchNow(entries, head) })
   }
 
-  private applying: Promise<void> = Promise.resolve()
+  private readonly applying = new Mutex()
 
   private async applyBatchNow (entries: Entry[], head: SignedHead): Promise<void> {
     if (this.trustedMasterKey === undefined) {

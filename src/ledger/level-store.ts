@@ -1,3 +1,4 @@
+import { Mutex } from 'async-mutex'
 import { mkdir } from 'node:fs/promises'
 import { Level } from 'level'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
@@ -53,7 +54,8 @@ export class LevelStore implements LedgerStore {
   private heads!: Sublevel
   private meta!: Sublevel
   /** Tail of the promise chain that serialises writers (commit, append, truncate). */
-  private writeQueue: Promise<unknown> = Promise.resolve()
+  /** the in-process write mutex: one writer at a time */
+  private readonly writer = new Mutex()
 
   /** fsync on write unless configured otherwise: commit() resolving means the entries are on disk */
   private readonly writeOptions: { sync: boolean }
@@ -91,7 +93,7 @@ export class LevelStore implements LedgerStore {
     const db = this.db
     if (db === undefined) return
     this.db = undefined
-    await this.writeQueue.catch(() => {})
+    await this.writer.waitForUnlock()
     await db.close()
   }
 
@@ -109,7 +111,7 @@ export class LevelStore implements LedgerStore {
   async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead): Promise<Entry[]> {
     if (ops.length === 0) return []
     const ids = uniqueIds(ops)
-    return await this.serialised(async () => {
+    return await this.writer.runExclusive(async () => {
       const known = await this.attempt('check policy ids', async () => await this.ids.getMany(ids))
       const duplicates = ids.filter((_, i) => known[i] !== undefined)
       if (duplicates.length > 0) {
@@ -122,7 +124,7 @@ export class LevelStore implements LedgerStore {
   }
 
   async append (entries: Entry[], head: SignedHead): Promise<void> {
-    await this.serialised(async () => {
+    await this.writer.runExclusive(async () => {
       checkAppendable(await this.head(), entries, head, this.location)
       await this.writeEntries(entries, head)
     })
@@ -139,7 +141,7 @@ export class LevelStore implements LedgerStore {
   }
 
   async truncate (seq: number): Promise<void> {
-    await this.serialised(async () => {
+    await this.writer.runExclusive(async () => {
       const current = await this.head()
       const removed = seq < current.seq ? await this.range(seq + 1, Infinity) : []
       let newHead: Head = current
@@ -192,13 +194,6 @@ export class LevelStore implements LedgerStore {
       batch.put(SIGNED_HEAD_KEY, JSON.stringify(signed), { sublevel: this.heads })
       await batch.write(this.writeOptions)
     })
-  }
-
-  /** Runs `fn` after every earlier writer has finished: the in-process write mutex. */
-  private async serialised<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.writeQueue.then(fn, fn)
-    this.writeQueue = run.catch(() => {})
-    return await run
   }
 
   /** Runs one LevelDB operation, reporting any failure as store_unavailable. */

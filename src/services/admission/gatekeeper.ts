@@ -1,5 +1,7 @@
+import { Mutex } from 'async-mutex'
 import { LedgerMeshError, errorMessage } from '../../base/errors.js'
-import { type Ledger, holdsKey, isAdmittedIn } from '../../ledger/ledger.js'
+import type { Ledger } from '../../ledger/ledger.js'
+import { holdsKey, isAdmittedIn } from '../../ledger/ledger-rules.js'
 import type { Logger } from '../../base/logger.js'
 import type { Signer } from '../../policies/keys.js'
 import { type Policy, policyBody, policyId } from '../../policies/policy.js'
@@ -30,7 +32,8 @@ const short = (key: string): string => `${key.slice(0, 12)}…`
  * token's uses are counted exactly.
  */
 export class Gatekeeper {
-  private joins: Promise<unknown> = Promise.resolve()
+  /** joins are decided one at a time */
+  private readonly joins = new Mutex()
 
   constructor (private readonly opts: GatekeeperOptions) {}
 
@@ -109,9 +112,7 @@ export class Gatekeeper {
 
   /** The join protocol's grantor: admits the connecting key for a valid token. */
   readonly redeem: JoinGrantor = async (request) => {
-    const run = this.joins.then(async () => await this.redeemNow(request))
-    this.joins = run.catch(() => {})
-    return await run
+    return await this.joins.runExclusive(async () => await this.redeemNow(request))
   }
 
   private async redeemNow ({ token: text, name, key, peer }: Parameters<JoinGrantor>[0]): Promise<{ seq: number }> {

@@ -1,0 +1,112 @@
+import { LedgerMeshError } from '../base/errors.js'
+import type { AuthContext } from '../policies/authorize.js'
+import { type LedgerOp, type Policy, policyBody, policyId, policyType } from '../policies/policy.js'
+import type { LedgerState } from './state.js'
+
+/**
+ * The ledger's rules that read its live state: who is admitted, and the authorization view
+ * of a batch (the master ordering one, a replica verifying one), plus the errors the group
+ * committer gives for ids the log already holds.
+ */
+
+/** Policy types about one key (`key` field): admin rights, admission, revocation. */
+const KEYED_TYPES: ReadonlySet<string> = new Set(['admin', 'admission', 'revocation'])
+
+/** Admitted: a live admission for the key and no live revocation of it. */
+export function isAdmittedIn (state: LedgerState, key: string): boolean {
+  return holdsKey(state, 'admission', key) && !holdsKey(state, 'revocation', key)
+}
+
+/** Whether a live policy of `type` names `key` (and passes `keep`, for a batch's deletes). */
+export function holdsKey (state: LedgerState, type: string, key: string, keep: (policy: Policy) => boolean = () => true): boolean {
+  for (const policy of state.lookup(type, 'key', key)) {
+    if (policyBody(policy).key === key && keep(policy)) return true
+  }
+  return false
+}
+
+/** Admission is required once a live `network` policy says so. */
+export function requiresAdmission (networkPolicies: Iterable<Policy>): boolean {
+  for (const policy of networkPolicies) {
+    if (policyBody(policy).admission === 'required') return true
+  }
+  return false
+}
+
+/** An authorization view of the state as a batch changes it; `record` applies an accepted op. */
+export interface BatchAuth { ctx: AuthContext, record: (op: LedgerOp) => void }
+
+/**
+ * An authorization context that sees the state as a batch changes it, so the master (when
+ * it orders a batch) and every replica (when it verifies one) judge each entry against
+ * exactly the same state. `record` applies an accepted op to the view.
+ */
+export function batchAuthContext (state: LedgerState, masterKey: string | undefined): BatchAuth {
+  // What the batch added and removed so far, indexed so each check is O(1): a catch-up
+  // batch holds thousands of entries.
+  const added = new Map<string, Policy>()
+  const removed = new Set<string>()
+  const addedByName = new Map<string, string>()
+  /** `type NUL key` → id, for the keyed types (admin, admission) the batch added */
+  const addedKeys = new Map<string, string>()
+  const addedNetwork = new Map<string, Policy>()
+  const nameKey = (type: string, name: unknown) => `${type}\u0000${String(name)}`
+  const live = (policy: Policy): boolean => !removed.has(policyId(policy))
+  const keyedBy = (type: string, key: string): boolean =>
+    addedKeys.has(nameKey(type, key)) || holdsKey(state, type, key, live)
+  const ctx: AuthContext = {
+    masterKey: masterKey,
+    isAdmin: key => keyedBy('admin', key),
+    getPolicy: id => removed.has(id) ? undefined : added.get(id) ?? state.get(id),
+    findByName: (type, name) => {
+      const inBatch = addedByName.get(nameKey(type, name))
+      if (inBatch !== undefined) return added.get(inBatch)
+      const found = state.findByName(type, name)
+      return found !== undefined && removed.has(policyId(found)) ? undefined : found
+    },
+    admissionRequired: () => requiresAdmission([...[...state.policiesOfType('network')].filter(live), ...addedNetwork.values()]),
+    isAdmitted: key => keyedBy('admission', key) && !keyedBy('revocation', key)
+  }
+  const record = (op: LedgerOp): void => {
+    if (op.op === 'put') {
+      const id = policyId(op.policy)
+      const type = policyType(op.policy)
+      const body = policyBody(op.policy)
+      added.set(id, op.policy)
+      if (body.name !== undefined) addedByName.set(nameKey(type, body.name), id)
+      if (KEYED_TYPES.has(type) && typeof body.key === 'string') addedKeys.set(nameKey(type, body.key), id)
+      if (type === 'network') addedNetwork.set(id, op.policy)
+    } else {
+      const target = String(policyBody(op.policy).policy_id)
+      const policy = added.get(target)
+      if (policy !== undefined) {
+        const body = policyBody(policy)
+        const key = nameKey(policyType(policy), body.name)
+        if (addedByName.get(key) === target) addedByName.delete(key)
+        const keyed = nameKey(policyType(policy), body.key)
+        if (addedKeys.get(keyed) === target) addedKeys.delete(keyed)
+        addedNetwork.delete(target)
+      }
+      added.delete(target)
+      removed.add(target)
+    }
+  }
+  return { ctx, record }
+}
+
+
+/** The ids a store refused as already in its log, when that is why a commit failed. */
+export function refusedIds (err: unknown): Set<string> | undefined {
+  if (!(err instanceof LedgerMeshError) || err.code !== 'duplicate_id') return undefined
+  const ids = err.details.ids ?? (err.details.id === undefined ? undefined : [err.details.id])
+  return Array.isArray(ids) && ids.length > 0 ? new Set(ids.map(String)) : undefined
+}
+
+/**
+ * A policy id the log holds although the live state does not: the policy was deleted, and a
+ * deleted id stays retired (re-inserting it would make an old tombstone ambiguous and let a
+ * late retry of an insert bring back a policy someone deleted).
+ */
+export function retiredIdError (id: string): LedgerMeshError {
+  return new LedgerMeshError('conflict', `policy ${id} was deleted from the ledger and its id is retired: a deleted policy cannot be inserted again with the same content (change a field, e.g. add a version)`, { id, retired: true })
+}
