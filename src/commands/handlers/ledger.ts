@@ -1,5 +1,5 @@
 import { LedgerMeshError } from '../../base/errors.js'
-import { runQuery } from '../../ledger/query.js'
+import { runQuery } from '../bring.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { checkPolicyShape, parsePolicyJson } from '../../policies/validate.js'
 import { prepareTombstone } from '../../policies/prepare.js'

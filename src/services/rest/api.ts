@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import { LedgerMeshError } from '../../base/errors.js'
-import type { Condition, GetQuery } from '../../commands/ast.js'
-import { selectPolicies } from '../../ledger/query.js'
+import { type Predicate, selectPolicies } from '../../ledger/select.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { signUnlessSigned } from '../../policies/sign-input.js'
 import type { Policy } from '../../policies/policy.js'
@@ -19,16 +18,15 @@ export interface ApiRouteOptions {
 /** Longest a blocking read may wait (`wait=` is capped to it). */
 const MAX_WAIT_MS = 5 * 60_000
 const RESERVED_PARAMS = new Set(['type', 'limit', 'index', 'wait'])
-const POS = { offset: 0, line: 1, column: 1 }
 
 /** A route schema with its OpenAPI summary (fastify's type knows only the validation keys). */
 const described = (summary: string, schema: FastifySchema = {}): FastifySchema => ({ summary, ...schema }) as FastifySchema
 
 /** Turns `?name=w1&company=acme` into an `and` of equality conditions. */
-function filtersOf (query: Record<string, string>): Condition | undefined {
-  const terms: Condition[] = Object.entries(query)
+function filtersOf (query: Record<string, string>): Predicate | undefined {
+  const terms: Predicate[] = Object.entries(query)
     .filter(([key]) => !RESERVED_PARAMS.has(key))
-    .map(([field, value]) => ({ kind: 'cmp', field, op: '=', value: { kind: 'literal', text: value, pos: POS }, pos: POS }))
+    .map(([field, value]) => ({ kind: 'cmp', field, op: '=', value }))
   return terms.length === 0 ? undefined : terms.length === 1 ? terms[0] : { kind: 'and', terms }
 }
 
@@ -93,8 +91,7 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
       if (wait === undefined) throw new LedgerMeshError('bad_command', `wait=${JSON.stringify(waitText)} is not a duration such as 30s, 500ms or 2m`)
       await node.ledger.waitForSeq(Number(query.index) + 1, Math.min(wait.ms, MAX_WAIT_MS))
     }
-    const get: GetQuery = { types: [query.type ?? '*'], where: filtersOf(query) }
-    let policies: Policy[] = selectPolicies(node.ledger.state, get, v => v.kind === 'literal' ? v.text : undefined)
+    let policies: Policy[] = selectPolicies(node.ledger.state, { types: [query.type ?? '*'], where: filtersOf(query) })
     if (query.limit !== undefined) policies = policies.slice(0, Number(query.limit))
     void reply.header('X-Ledgermesh-Index', String(node.ledger.head.seq))
     return { index: node.ledger.head.seq, policies: policies.map(p => node.ledger.state.view(p)) }
