@@ -17,6 +17,7 @@ import type { Ed25519Signer } from '../policies/keys.js'
 import { checkSealedForMaster } from '../policies/sealed-settings.js'
 import { BlockchainSync } from '../services/blockchain-sync.js'
 import { Replicator, tcpAddress } from '../services/replicator.js'
+import type { ReplicaSync } from '../services/replica-sync.js'
 import { InsertProtocol } from '../ledger/insert/index.js'
 import { SyncProtocol } from '../ledger/sync/index.js'
 import { Outbox } from '../ledger/outbox.js'
@@ -80,7 +81,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   signer!: Ed25519Signer
   tcp?: P2PHost
   rest?: RestServer
-  sync?: BlockchainSync | Replicator
+  sync?: ReplicaSync
   syncProtocol?: SyncProtocol
   insertProtocol?: InsertProtocol
   leaseProtocol?: LeaseProtocol
@@ -115,8 +116,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     this.scheduler = new Scheduler(this.log)
     this.metrics = new NodeMetrics({
       headSeq: () => this.currentLedger?.head.seq ?? 0,
-      lag: () => this.sync instanceof Replicator ? this.sync.lag : undefined,
-      outbox: () => this.sync instanceof Replicator ? this.sync.outboxSize : undefined,
+      lag: () => this.sync?.lag,
+      outbox: () => this.sync?.outboxSize,
       sync: () => this.syncProtocol?.stats,
       profiles: () => this.operator?.countByState(),
       profileRestarts: () => this.operator?.restartsTotal,
@@ -244,7 +245,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
    */
   private async insertThroughMaster (op: LedgerOp, opts: { local: boolean, master?: string }): Promise<InsertResult> {
     const id = policyId(op.policy)
-    if (this.insertProtocol === undefined || !(this.sync instanceof Replicator)) {
+    if (this.insertProtocol === undefined || this.sync?.keepsReplica !== true) {
       throw new LedgerMeshError('master_unreachable', 'blockchain sync is not running on this node (run blockchain sync first)')
     }
     try {
@@ -292,7 +293,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     if (ledger.isMaster) await this.startGatekeeper(ledger, this.joinProtocol)
     const joinToken = this.config.joinToken
     const joinProtocol = this.joinProtocol
-    const service: BlockchainSync | Replicator = ledger.isMaster
+    const service: ReplicaSync = ledger.isMaster
       ? new BlockchainSync({ source: 'master', connection: opts.connection, interval: opts.interval, isMaster: true })
       : new Replicator({
         ledger,
@@ -355,7 +356,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   async startOperator (): Promise<Operator> {
     if (this.operator !== undefined) return this.operator
     if (this.role !== 'worker') throw new LedgerMeshError('bad_command', `run operator: only a worker runs profiles (this node is a ${this.role})`)
-    if (this.tcp?.running !== true || !(this.sync instanceof Replicator)) {
+    if (this.tcp?.running !== true || this.sync?.keepsReplica !== true) {
       throw new LedgerMeshError('bad_command', 'run operator needs the p2p server and blockchain sync: run them first')
     }
     this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })

@@ -3,7 +3,6 @@ import { parseDuration } from '../../base/duration.js'
 import { libp2pPrivateKey } from '../../node/identity.js'
 import type { LedgerMeshNode } from '../../node/node.js'
 import { P2PHost } from '../../services/p2p.js'
-import { Replicator } from '../../services/replicator.js'
 import { RestServer } from '../../services/rest/server.js'
 import { asText, type Executor } from '../executor.js'
 import { jsonOutput, textOutput } from '../output.js'
@@ -40,7 +39,7 @@ export function registerNodeCommands (executor: Executor, node: LedgerMeshNode):
         ? undefined
         : {
             ...node.syncProtocol.stats,
-            ...(node.sync instanceof Replicator ? { lag: node.sync.lag, recovered: node.sync.recovered, outbox: node.sync.outboxSize, outbox_dropped: node.sync.outboxDropped, ...(node.sync.lastOutboxDrop !== undefined ? { last_outbox_drop: node.sync.lastOutboxDrop } : {}) } : {}),
+            ...(node.sync?.keepsReplica === true ? { lag: node.sync.lag, recovered: node.sync.recovered, outbox: node.sync.outboxSize, outbox_dropped: node.sync.outboxDropped, ...(node.sync.lastOutboxDrop !== undefined ? { last_outbox_drop: node.sync.lastOutboxDrop } : {}) } : {}),
             ...(node.replicaRecovery !== undefined ? { rebuilt_from_zero: node.replicaRecovery } : {})
           },
       allocation: node.allocator?.summary(),

@@ -6,7 +6,6 @@ import { signUnlessSigned } from '../../policies/sign-input.js'
 import type { Policy } from '../../policies/policy.js'
 import { checkPolicyShape } from '../../policies/validate.js'
 import { parseDuration } from '../../base/duration.js'
-import { Replicator } from '../replicator.js'
 import type { NodeMetrics } from '../metrics.js'
 import { errorReply } from './errors.js'
 
@@ -48,8 +47,8 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
     } catch (err) {
       return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: `ledger store ${node.ledger.store.location} unreachable: ${err instanceof Error ? err.message : String(err)}` })
     }
-    if (node.sync instanceof Replicator) {
-      const lag = node.sync.lag
+    const lag = node.sync?.lag
+    if (lag !== undefined) {
       const limit = (node.config.blockchainSync.ms * 3) / 1000 + 5
       if (lag.seconds === undefined || lag.seconds > limit) {
         return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: lag.seconds === undefined ? 'the replica has never synced with its source' : `sync stalled: last heard from the source ${Math.round(lag.seconds)} s ago (limit ${limit} s)` })
