@@ -1,17 +1,22 @@
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import { LedgerMeshError } from '../../base/errors.js'
 import { type Predicate, selectPolicies } from '../../ledger/select.js'
-import type { LedgerMeshNode } from '../../node/node.js'
+import type { NodePort } from '../../commands/port.js'
 import { signUnlessSigned } from '../../policies/sign-input.js'
 import type { Policy } from '../../policies/policy.js'
 import { checkPolicyShape } from '../../policies/validate.js'
 import { parseDuration } from '../../base/duration.js'
 import type { NodeMetrics } from '../metrics.js'
+import type { ReplicaSync } from '../replica-sync.js'
 import { errorReply } from './errors.js'
 
 export interface ApiRouteOptions {
-  node: LedgerMeshNode
+  node: NodePort
   metrics: NodeMetrics
+  /** the node's Blockchain Sync, once running */
+  sync: () => ReplicaSync | undefined
+  /** BLOCKCHAIN_SYNC, in ms */
+  syncIntervalMs: number
 }
 
 /** Longest a blocking read may wait (`wait=` is capped to it). */
@@ -34,7 +39,7 @@ function filtersOf (query: Record<string, string>): Predicate | undefined {
  * `index` + `wait` make a blocking read (Consul's blocking queries): the answer comes as soon
  * as the ledger passes `index`, or when `wait` runs out.
  */
-export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRouteOptions): Promise<void> {
+export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, syncIntervalMs }: ApiRouteOptions): Promise<void> {
   app.get('/health', { schema: described('Node health: 200 while healthy, 503 with the reason otherwise') }, async (_req, reply) => {
     const base = { node: node.name, role: node.role }
     if (!node.hasLedger) return await reply.code(503).send({ ...base, status: 'unhealthy', reason: 'no ledger store is connected' })
@@ -47,9 +52,9 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
     } catch (err) {
       return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: `ledger store ${node.ledger.store.location} unreachable: ${err instanceof Error ? err.message : String(err)}` })
     }
-    const lag = node.sync?.lag
+    const lag = sync()?.lag
     if (lag !== undefined) {
-      const limit = (node.config.blockchainSync.ms * 3) / 1000 + 5
+      const limit = (syncIntervalMs * 3) / 1000 + 5
       if (lag.seconds === undefined || lag.seconds > limit) {
         return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: lag.seconds === undefined ? 'the replica has never synced with its source' : `sync stalled: last heard from the source ${Math.round(lag.seconds)} s ago (limit ${limit} s)` })
       }
@@ -117,7 +122,7 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
     // an unsigned profile's plain settings are sealed to the master's key before signing
     const signed = signUnlessSigned(policy, node.signer, { masterKey: node.hasLedger ? node.ledger.masterKey : undefined })
     const local = (req.query as { local?: string } | undefined)?.local === 'true'
-    const result = await node.insertPolicy({ op: 'put', policy: signed }, { local })
+    const result = await node.insert({ op: 'put', policy: signed }, { local })
     return await reply.code(201).send(result)
   })
 }
