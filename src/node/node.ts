@@ -68,7 +68,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   readonly startedAt = new Date()
   signer!: Ed25519Signer
   /** puts and deletes: ordered here on the master, through the master on a replica */
-  readonly writePath: WritePath
+  private readonly writePath: WritePath
   private tcp?: P2PHost
   private rest?: RestServer
   private sync?: ReplicaSync
