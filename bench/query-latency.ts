@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Executor } from '../src/commands/executor.js'
-import { runQuery } from '../src/ledger/query.js'
+import { runQuery } from '../src/commands/bring.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { benchPolicies, buildLedger, envInt, percentile, round, tempDir, withCleanup } from './lib/harness.js'

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { LedgerState } from '../src/ledger/state.js'
-import { runQuery } from '../src/ledger/query.js'
+import { runQuery } from '../src/commands/bring.js'
 import { chainEntries, GENESIS_HASH, type LedgerOp } from '../src/ledger/entry.js'
 import { parseCommandLine } from '../src/commands/parser.js'
 import type { ValueNode } from '../src/commands/ast.js'

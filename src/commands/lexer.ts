@@ -219,3 +219,14 @@ export function tokenValue (token: Token): ValueNode {
     default: return wordValue(token.text, token.pos)
   }
 }
+
+/** The next token must be `punct`; otherwise `message`, and what was found instead. */
+export function expectPunct (cursor: Cursor, punct: string, message: string): void {
+  const token = cursor.next()
+  if (token?.text !== punct || (token.kind !== 'punct')) throw cursor.src.error(token?.pos.offset ?? cursor.end, `${message}, found ${describe(token)}`)
+}
+
+/** A token as error messages quote it. */
+export function describe (token: Token | undefined): string {
+  return token === undefined ? 'the end of the line' : `'${token.text.slice(0, 40)}'`
+}

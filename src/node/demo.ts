@@ -111,7 +111,7 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
     say(`  master-1  p2p 127.0.0.1:${opts.port}  REST http://127.0.0.1:${masterSpec.restPort}`)
     for (const n of others) {
       // each node joins with its own single-use token, as an operator would hand them out
-      const token = await master.gatekeeper!.createToken({ ttlMs: JOIN_TOKEN_TTL_MS, uses: 1 })
+      const token = await master.admission!.createToken({ ttlMs: JOIN_TOKEN_TTL_MS, uses: 1 })
       writeEnv({ ...n, env: { ...n.env, JOIN_TOKEN: token.token } })
       const out = openSync(join(logDir, `${n.name}.log`), 'a')
       const child = spawn(process.execPath, ['--import', join(SCRIPTS_DIR, 'with-resolvers.mjs'), join(PACKAGE_ROOT, 'dist', 'node', 'cli.js'), 'start', '--config', join(configDir, `${n.name}.env`), '--home', join(opts.home, n.name)], {

@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events'
 import { mkdir, rename } from 'node:fs/promises'
 import { homedir, hostname } from 'node:os'
 import { join } from 'node:path'
-import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/errors.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { Executor } from '../commands/executor.js'
+import type { InsertResult, NodePort, ProcessRow, ProfilesData, NodeStatus } from '../commands/port.js'
 import { registerGeneralCommands } from '../commands/handlers/general.js'
 import { registerNodeCommands } from '../commands/handlers/node.js'
 import { registerLedgerCommands } from '../commands/handlers/ledger.js'
@@ -12,16 +13,16 @@ import { registerAdmissionCommands } from '../commands/handlers/admission.js'
 import { Ledger } from '../ledger/ledger.js'
 import { openStore } from '../ledger/open-store.js'
 import type { LedgerOp } from '../ledger/entry.js'
-import { policyId, policyType, type LedgerScope } from '../policies/policy.js'
 import type { Ed25519Signer } from '../policies/keys.js'
 import { checkSealedForMaster } from '../policies/sealed-settings.js'
 import { BlockchainSync } from '../services/blockchain-sync.js'
 import { Replicator, tcpAddress } from '../services/replicator.js'
+import type { ReplicaSync } from '../services/replica-sync.js'
 import { InsertProtocol } from '../ledger/insert/index.js'
 import { SyncProtocol } from '../ledger/sync/index.js'
 import { Outbox } from '../ledger/outbox.js'
-import type { P2PHost } from '../services/p2p.js'
-import type { RestServer } from '../services/rest/server.js'
+import { P2PHost } from '../services/p2p.js'
+import { RestServer } from '../services/rest/server.js'
 import { Scheduler } from '../services/scheduler.js'
 import { NodeMetrics } from '../services/metrics.js'
 import { Allocator } from '../services/allocation/index.js'
@@ -29,34 +30,21 @@ import { LeaseProtocol } from '../services/lease/index.js'
 import { Operator } from '../services/operator/index.js'
 import { ProfileReports } from '../services/profile-reports.js'
 import { Gatekeeper, JoinProtocol } from '../services/admission/index.js'
-import type { ProcessStatus, Service } from '../services/service.js'
+import type { ProcessStatus } from '../services/service.js'
+import { WritePath } from '../services/write-path.js'
 import { configSecrets, type NodeConfig } from './config.js'
 import type { Duration } from '../base/duration.js'
 import { SecretMask, allowedProcessEnv } from '../base/secrets.js'
-import { loadOrCreateIdentity } from './identity.js'
+import { libp2pPrivateKey, loadOrCreateIdentity } from './identity.js'
 import type { Logger } from '../base/logger.js'
 
 export { PACKAGE_ROOT, SCRIPTS_DIR } from './paths.js'
 import { SCRIPTS_DIR } from './paths.js'
-
-/** The rows of `get processes`, in AnyLog's order, then ledgermesh's own. */
-export const PROCESS_NAMES = [
-  'TCP', 'REST', 'Operator', 'Publisher', 'Blockchain Sync', 'Scheduler', 'Distributor',
-  'Consumer', 'MQTT', 'Message Broker', 'SMTP', 'Streamer', 'Query Pool', 'Allocator'
-] as const
-
-/** How long a replica's insert waits for its own replica to hold the new entry. */
-const READ_YOUR_WRITES_MS = 3000
+import { effectiveConfigEnv, metricsSource, nodeStatus, processRows, processesJson, profilesData, type NodeView } from './status.js'
+export { PROCESS_NAMES } from './status.js'
 
 export function defaultHome (nodeName: string): string {
   return process.env.LEDGERMESH_HOME ?? join(homedir(), '.ledgermesh', nodeName)
-}
-
-export interface InsertResult {
-  id: string
-  /** the entry's seq once ordered by the master */
-  seq?: number
-  ledger: LedgerScope
 }
 
 interface NodeEvents {
@@ -67,9 +55,10 @@ interface NodeEvents {
 /**
  * One ledgermesh node: its config, identity, command executor, ledger and services.
  * Start-up runs the role's script (scripts/<role>.al) through the same executor the REPL
- * and REST use; the script's commands start the services.
+ * and REST use; the script's commands start the services. The node is the only place that
+ * builds and wires services: commands (and the REST server) reach it through NodePort.
  */
-export class LedgerMeshNode extends EventEmitter<NodeEvents> {
+export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort {
   readonly config: NodeConfig
   readonly home: string
   readonly log: Logger
@@ -78,24 +67,26 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   readonly metrics: NodeMetrics
   readonly startedAt = new Date()
   signer!: Ed25519Signer
-  tcp?: P2PHost
-  rest?: RestServer
-  sync?: BlockchainSync | Replicator
-  syncProtocol?: SyncProtocol
-  insertProtocol?: InsertProtocol
-  leaseProtocol?: LeaseProtocol
+  /** puts and deletes: ordered here on the master, through the master on a replica */
+  private readonly writePath: WritePath
+  private tcp?: P2PHost
+  private rest?: RestServer
+  private sync?: ReplicaSync
+  private syncProtocol?: SyncProtocol
+  private insertProtocol?: InsertProtocol
+  private leaseProtocol?: LeaseProtocol
   /** master: places sub-accounts and profiles, keeps workers' leases */
-  allocator?: Allocator
+  private allocator?: Allocator
   /** worker: runs the profiles assigned to it */
-  operator?: Operator
+  private operator?: Operator
   /** master: admission (join tokens, admit, revoke) */
-  gatekeeper?: Gatekeeper
-  joinProtocol?: JoinProtocol
+  private gatekeeper?: Gatekeeper
+  private joinProtocol?: JoinProtocol
   /** slave: which worker runs which profile, from the profiles' heartbeats */
-  readonly profileReports = new ProfileReports()
+  private readonly profileReports = new ProfileReports()
   private outbox?: Outbox
   /** set when the replica was found corrupt at start and rebuilt from its source */
-  replicaRecovery?: { reason: string, at: Date }
+  private replicaRecovery?: { reason: string, at: Date }
   private currentLedger?: Ledger
   private stopping?: Promise<void>
 
@@ -113,26 +104,16 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     this.home = opts.home ?? defaultHome(opts.config.nodeName)
     this.log = opts.log
     this.scheduler = new Scheduler(this.log)
-    this.metrics = new NodeMetrics({
-      headSeq: () => this.currentLedger?.head.seq ?? 0,
-      lag: () => this.sync instanceof Replicator ? this.sync.lag : undefined,
-      outbox: () => this.sync instanceof Replicator ? this.sync.outboxSize : undefined,
-      sync: () => this.syncProtocol?.stats,
-      profiles: () => this.operator?.countByState(),
-      profileRestarts: () => this.operator?.restartsTotal,
-      unassigned: () => {
-        const unplaced = this.allocator?.summary().unplaced
-        if (unplaced === undefined) return undefined
-        return { subaccount: unplaced.filter(u => u.type === 'subaccount').length, profile: unplaced.filter(u => u.type === 'profile').length }
-      },
-      leases: () => {
-        const leases = this.allocator?.summary().leases
-        if (leases === undefined) return undefined
-        const counts = { live: 0, expired: 0, unknown: 0, draining: 0 }
-        for (const lease of Object.values(leases)) { counts[lease.state]++; if (lease.draining) counts.draining++ }
-        return counts
-      }
-    }, { node: opts.config.nodeName, role: opts.config.nodeType })
+    this.metrics = new NodeMetrics(metricsSource(() => this.view()), { node: opts.config.nodeName, role: opts.config.nodeType })
+    this.writePath = new WritePath({
+      ledger: () => this.ledger,
+      signer: () => this.signer,
+      sync: () => this.sync,
+      insert: () => this.insertProtocol,
+      masterConn: opts.config.ledgerConn,
+      metrics: this.metrics,
+      log: this.log
+    })
     this.executor = new Executor({ env: name => this.envValue(name), secrets: this.secrets })
     registerGeneralCommands(this.executor, this)
     registerNodeCommands(this.executor, this)
@@ -178,8 +159,16 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     this.log.info('node started')
   }
 
+  /** `connect dbms`: options left out take the config's DB_* values. */
+  async connectDbms (opts: { database: string, type?: string, ip?: string, port?: number, user?: string, password?: string }): Promise<Ledger> {
+    const { db } = this.config
+    const type = (opts.type ?? db.type).toLowerCase() === 'psql' ? 'psql' : 'level'
+    // an empty password (`password=""`) means the config's, as no password
+    return await this.connectLedger({ type, ip: opts.ip ?? db.ip, port: opts.port ?? db.port, user: opts.user ?? db.user, password: opts.password || db.password || undefined, database: opts.database })
+  }
+
   /** Opens the ledger on the store named by `connect dbms` (idempotent for the same store). */
-  async connectLedger (store: { type: 'psql' | 'level', ip: string, port: number, user: string, password?: string, database: string }): Promise<Ledger> {
+  private async connectLedger (store: { type: 'psql' | 'level', ip: string, port: number, user: string, password?: string, database: string }): Promise<Ledger> {
     if (this.currentLedger !== undefined) return this.currentLedger
     if (store.type === 'level' && this.config.db.type !== 'psql' && this.config.db.requested.toLowerCase() !== 'level') {
       this.log.info({ requested: this.config.db.requested }, `DB_TYPE=${this.config.db.requested}: the ledger uses the embedded LevelDB store`)
@@ -211,65 +200,17 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     return ledger
   }
 
-  /**
-   * Inserts a put or delete through the master. On the master it is ordered here; the result
-   * comes once the write is durable.
-   */
-  async insertPolicy (op: LedgerOp, opts: { local: boolean, master?: string }): Promise<InsertResult> {
-    const id = policyId(op.policy)
-    const type = policyType(op.policy)
-    try {
-      if (this.ledger.isMaster) {
-        checkSealedForMaster(op, this.signer)
-        const entry = await this.ledger.submit(op)
-        this.log.info({ id, type, op: op.op, seq: entry.seq }, 'policy accepted')
-        this.metrics.inserts.inc({ result: 'accepted', reason: '' })
-        return { id, seq: entry.seq, ledger: 'global' }
-      }
-      const result = await this.insertThroughMaster(op, opts)
-      this.metrics.inserts.inc({ result: result.ledger === 'local' ? 'queued' : 'accepted', reason: '' })
-      return result
-    } catch (err) {
-      this.metrics.inserts.inc({ result: 'rejected', reason: err instanceof LedgerMeshError ? err.code : 'internal' })
-      this.log.warn({ id, type, op: op.op, code: (err as LedgerMeshError).code, err: errorMessage(err) }, 'policy rejected')
-      throw err
-    }
-  }
-
-  /**
-   * A replica's insert: sent to the master over `/ledgermesh/insert/1.0.0`. With local=true
-   * and the master unreachable, it waits in the durable outbox (visible here as "local") and
-   * goes out when the master is back. On success the call returns once the replica itself
-   * holds the entry (read-your-writes), or after a short wait if sync is slow.
-   */
-  private async insertThroughMaster (op: LedgerOp, opts: { local: boolean, master?: string }): Promise<InsertResult> {
-    const id = policyId(op.policy)
-    if (this.insertProtocol === undefined || !(this.sync instanceof Replicator)) {
-      throw new LedgerMeshError('master_unreachable', 'blockchain sync is not running on this node (run blockchain sync first)')
-    }
-    try {
-      const { seq } = await this.insertProtocol.submit(tcpAddress(opts.master ?? this.config.ledgerConn), op)
-      this.log.info({ id, type: policyType(op.policy), seq }, 'policy accepted by the master')
-      await this.ledger.waitForSeq(seq, READ_YOUR_WRITES_MS)
-      return { id, seq, ledger: 'global' }
-    } catch (err) {
-      // local=true: anything but a refusal of this policy (the master unreachable, slow,
-      // overloaded, its store failing) keeps the insert in the durable outbox. The master may
-      // have committed it anyway; the outbox's re-submit then finds it already on the ledger.
-      if (!opts.local || !(err instanceof LedgerMeshError) || err.code === 'duplicate_id' || isDefinitiveRefusal(err)) throw err
-      await this.sync.keepLocal(op)
-      this.log.warn({ id, type: policyType(op.policy), code: err.code, err: err.message }, 'the master did not take the insert now: kept in the outbox')
-      void this.sync.flushOutbox()
-      return { id, ledger: 'local' }
-    }
+  insert (op: LedgerOp, opts: { local: boolean, master?: string }): Promise<InsertResult> {
+    return this.writePath.insert(op, opts)
   }
 
   /**
    * `run blockchain sync`: serves the sync protocol (every node can relay) and, on a replica,
    * keeps the replica current from its source and drains the outbox.
    */
-  async startBlockchainSync (opts: { source: string, connection: string, interval: Duration }): Promise<Service> {
-    if (this.sync !== undefined) return this.sync
+  async startBlockchainSync (args: { source?: string, connection?: string, interval?: Duration }): Promise<{ source: string, connection: string, interval: Duration }> {
+    const opts = { source: args.source ?? this.config.blockchainSource, connection: args.connection ?? this.config.ledgerConn, interval: args.interval ?? this.config.blockchainSync }
+    if (this.sync !== undefined) return opts
     if (this.tcp?.running !== true) throw new LedgerMeshError('bad_command', 'run blockchain sync needs the p2p server: run tcp server first')
     const ledger = this.ledger
     const libp2p = this.tcp.libp2p
@@ -292,7 +233,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     if (ledger.isMaster) await this.startGatekeeper(ledger, this.joinProtocol)
     const joinToken = this.config.joinToken
     const joinProtocol = this.joinProtocol
-    const service: BlockchainSync | Replicator = ledger.isMaster
+    const service: ReplicaSync = ledger.isMaster
       ? new BlockchainSync({ source: 'master', connection: opts.connection, interval: opts.interval, isMaster: true })
       : new Replicator({
         ledger,
@@ -315,7 +256,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
       })
     await service.start()
     this.sync = service
-    return service
+    return opts
   }
 
   /** Master: serves joins and keeps the ledger's admission mode as ADMISSION says. */
@@ -332,8 +273,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   }
 
   /** `run allocator` (master): serves lease renewals and writes assignments. */
-  async startAllocator (): Promise<Allocator> {
-    if (this.allocator !== undefined) return this.allocator
+  async startAllocator (): Promise<ProcessStatus> {
+    if (this.allocator !== undefined) return this.allocator.status()
     if (!this.hasLedger || !this.ledger.isMaster) throw new LedgerMeshError('bad_command', 'run allocator: only the master allocates (this node is a ' + this.role + ')')
     if (this.tcp?.running !== true) throw new LedgerMeshError('bad_command', 'run allocator needs the p2p server: run tcp server first')
     this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })
@@ -348,14 +289,15 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     })
     await allocator.start()
     this.allocator = allocator
-    return allocator
+    return allocator.status()
   }
 
   /** `run operator` (worker): keeps the lease and runs the profiles assigned to this worker. */
-  async startOperator (): Promise<Operator> {
-    if (this.operator !== undefined) return this.operator
+  async startOperator (): Promise<{ worker: string, kinds: string[] }> {
+    const started = { worker: this.name, kinds: this.config.profileKinds }
+    if (this.operator !== undefined) return started
     if (this.role !== 'worker') throw new LedgerMeshError('bad_command', `run operator: only a worker runs profiles (this node is a ${this.role})`)
-    if (this.tcp?.running !== true || !(this.sync instanceof Replicator)) {
+    if (this.tcp?.running !== true || this.sync?.keepsReplica !== true) {
       throw new LedgerMeshError('bad_command', 'run operator needs the p2p server and blockchain sync: run them first')
     }
     this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })
@@ -372,8 +314,17 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     })
     await operator.start()
     this.operator = operator
-    return operator
+    return started
   }
+
+  /** `worker drain` / `worker resume`: false when this node runs no operator. */
+  async setDraining (draining: boolean): Promise<boolean> {
+    if (this.operator === undefined) return false
+    await this.operator.setDraining(draining)
+    return true
+  }
+
+  get admission (): Gatekeeper | undefined { return this.gatekeeper }
 
   /** The outbox of a replica; what it holds is shown locally as "ledger": "local". */
   private async openOutbox (): Promise<Outbox> {
@@ -384,28 +335,55 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
     return outbox
   }
 
-  /** Starts a service once; the command that declares it is idempotent. */
-  async startService<S extends Service> (slot: 'tcp' | 'rest', service: S): Promise<S> {
-    const existing = this[slot]
-    if (existing !== undefined) return existing as unknown as S
-    await service.start()
-    ;(this as Record<typeof slot, Service | undefined>)[slot] = service
-    return service
+  /** `run tcp server`: the p2p host, started once (the command that declares it is idempotent). */
+  async startTcpServer (opts: { ip?: string, port?: number }): Promise<{ ip: string, port: number, peerId: string }> {
+    const ip = opts.ip ?? this.config.ip
+    this.tcp ??= await started(new P2PHost({
+      privateKey: libp2pPrivateKey(this.signer),
+      ip,
+      port: opts.port ?? this.config.serverPort,
+      allow: [...new Set([ip, this.config.externalIp, '127.0.0.1'])],
+      networkKey: this.config.networkKey,
+      log: this.log.child({ service: 'p2p' })
+    }))
+    return { ip, port: this.tcp.port, peerId: this.tcp.peerId }
   }
 
-  processes (): Array<{ name: string } & ProcessStatus> {
-    const services: Service[] = [this.tcp, this.rest, this.operator, this.sync, this.scheduler, this.allocator].filter((s): s is NonNullable<typeof s> => s !== undefined)
-    const byName = new Map(services.map(s => [s.name, s.status()]))
-    return PROCESS_NAMES.map(name => ({ name, ...(byName.get(name) ?? { status: 'Not declared' as const }) }))
+  /** `run rest server`: the AnyLog command interface and the JSON API, started once. */
+  async startRestServer (opts: { ip?: string, port?: number, timeoutSeconds?: number }): Promise<{ ip: string, port: number | undefined }> {
+    const ip = opts.ip ?? this.config.restBind
+    this.rest ??= await started(new RestServer({
+      ip,
+      port: opts.port ?? this.config.restPort,
+      timeoutSeconds: opts.timeoutSeconds,
+      executor: this.executor,
+      log: this.log,
+      node: this,
+      metrics: this.metrics,
+      profileReports: this.profileReports,
+      sync: () => this.sync,
+      syncIntervalMs: this.config.blockchainSync.ms,
+      token: this.config.restToken,
+      readAuth: this.config.restReadAuth
+    }))
+    return { ip, port: this.rest.port }
   }
 
-  /** `get processes where format=json`: AnyLog's shape, `{"TCP": {"Status": ..., "Details": ...}, ...}`. */
-  processesJson (): Record<string, { Status: string, Details?: string }> {
-    return Object.fromEntries(this.processes().map(p => [p.name, p.details === undefined ? { Status: p.status } : { Status: p.status, Details: p.details }]))
+  async runScheduler (id: number): Promise<void> { await this.scheduler.runScheduler(id) }
+
+  processes (): ProcessRow[] { return processRows(this.view()) }
+  processesJson (): Record<string, { Status: string, Details?: string }> { return processesJson(this.processes()) }
+  status (): NodeStatus { return nodeStatus(this.view()) }
+  profiles (): ProfilesData | undefined { return profilesData(this.view()) }
+
+  /** What the node's reports read of it (status.ts). */
+  private view (): NodeView {
+    const { config, signer, startedAt, currentLedger: ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, allocator, operator } = this
+    return { config, signer, startedAt, ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.syncProtocol?.stats, allocator, operator }
   }
 
   /** Asks the CLI to stop the node and exit with `code`. */
-  requestExit (code = 0): void {
+  exit (code = 0): void {
     this.emit('exit', code)
   }
 
@@ -430,33 +408,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> {
   }
 }
 
-/** The config keys with their effective values (defaults applied), as `$KEY` sees them. */
-function effectiveConfigEnv (config: NodeConfig): Record<string, string> {
-  const values: Record<string, string | number | undefined> = {
-    NODE_TYPE: config.nodeType,
-    NODE_NAME: config.nodeName,
-    COMPANY_NAME: config.companyName,
-    INTERNAL_IP: config.ip,
-    EXTERNAL_IP: config.externalIp,
-    ANYLOG_SERVER_PORT: config.serverPort,
-    ANYLOG_REST_PORT: config.restPort,
-    REST_BIND: config.restBind,
-    LEDGER_CONN: config.ledgerConn,
-    DB_TYPE: config.db.type,
-    DB_IP: config.db.ip,
-    DB_PORT: config.db.port,
-    DB_USER: config.db.user,
-    DB_PASSWD: config.db.password ?? '',
-    DB_NAME: config.db.name,
-    BLOCKCHAIN_SYNC: config.blockchainSync.text,
-    BLOCKCHAIN_SOURCE: config.blockchainSource,
-    LOC: config.loc,
-    COUNTRY: config.country,
-    STATE: config.state,
-    CITY: config.city,
-    SLOTS: config.slots,
-    SLAVE_NAME: config.slaveName,
-    PROFILE_KINDS: config.profileKinds.join(',')
-  }
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
+/** Starts a service and answers with it. */
+async function started<S extends { start: () => Promise<void> }> (service: S): Promise<S> {
+  await service.start()
+  return service
 }

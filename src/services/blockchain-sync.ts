@@ -1,5 +1,7 @@
-import type { ProcessStatus, Service } from './service.js'
+import { LedgerMeshError } from '../base/errors.js'
 import { describeDuration, type Duration } from '../base/duration.js'
+import type { ReplicaSync } from './replica-sync.js'
+import type { ProcessStatus } from './service.js'
 
 export interface BlockchainSyncOptions {
   /** `master` or the peer this node syncs from */
@@ -13,16 +15,30 @@ export interface BlockchainSyncOptions {
 
 /**
  * AnyLog's "Blockchain Sync" process: keeps the local replica current from its source.
- * On the master the ledger itself is the source, so the process only reports.
+ * On the master the ledger itself is the source, so the process only reports: it keeps no
+ * replica, has no lag and no outbox (a replica's is the Replicator).
  */
-export class BlockchainSync implements Service {
+export class BlockchainSync implements ReplicaSync {
   readonly name = 'Blockchain Sync'
+  readonly keepsReplica = false
+  readonly lag = undefined
+  readonly recovered = undefined
+  readonly outboxSize = undefined
+  readonly outboxDropped = undefined
+  readonly lastOutboxDrop = undefined
   private running = false
 
   constructor (private readonly opts: BlockchainSyncOptions) {}
 
   async start (): Promise<void> { this.running = true }
   async stop (): Promise<void> { this.running = false }
+
+  /** The master orders its inserts itself: it has no outbox to keep them in. */
+  async keepLocal (): Promise<void> {
+    throw new LedgerMeshError('bad_command', 'the master keeps no outbox: its inserts are ordered on its own ledger')
+  }
+
+  async flushOutbox (): Promise<void> {}
 
   status (): ProcessStatus {
     if (!this.running) return { status: 'Not declared' }

@@ -10,7 +10,8 @@ import type { Logger } from '../base/logger.js'
 import { collectGarbage } from '../base/gc.js'
 import { policyBody, policyId, policyType } from '../policies/policy.js'
 import type { Scheduler } from './scheduler.js'
-import type { ProcessStatus, Service } from './service.js'
+import type { OutboxDrop, ReplicaSync, SyncLag } from './replica-sync.js'
+import type { ProcessStatus } from './service.js'
 
 /** Shortest and longest wait before re-opening a watch stream that closed. */
 const RECONNECT_MIN_MS = 200
@@ -23,8 +24,7 @@ const RECONNECT_MAX_MS = 5000
 const OUTBOX_RETRY_MIN_MS = 1000
 const OUTBOX_RETRY_MAX_MS = 30_000
 
-/** An outbox insert the master refused for good, as `get status` shows it. */
-export interface OutboxDrop { id: string, type: string, code: string, message: string, at: Date }
+export type { OutboxDrop } from './replica-sync.js'
 
 export interface ReplicatorOptions {
   ledger: Ledger
@@ -56,8 +56,9 @@ export function tcpAddress (hostPort: string): Multiaddr {
  * pull every BLOCKCHAIN_SYNC interval is the anti-entropy fallback for anything a dropped
  * stream missed. It also drains the outbox of inserts made while the master was away.
  */
-export class Replicator implements Service {
+export class Replicator implements ReplicaSync {
   readonly name = 'Blockchain Sync'
+  readonly keepsReplica = true
   private running = false
   private appliedSinceCollect = 0
   private collectTimer?: NodeJS.Timeout
@@ -279,7 +280,7 @@ export class Replicator implements Service {
   /** inserts waiting for the master, as last counted */
   outboxSize = 0
 
-  get lag (): { seq: number, seconds: number | undefined } {
+  get lag (): SyncLag {
     return {
       seq: Math.max(0, (this.sourceHead ?? this.opts.ledger.head.seq) - this.opts.ledger.head.seq),
       seconds: this.lastSync === undefined ? undefined : (Date.now() - this.lastSync.getTime()) / 1000

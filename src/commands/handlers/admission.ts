@@ -1,8 +1,8 @@
 import { LedgerMeshError } from '../../base/errors.js'
-import type { LedgerMeshNode } from '../../node/node.js'
 import { parseDuration } from '../../base/duration.js'
 import type { Executor } from '../executor.js'
 import { textOutput } from '../output.js'
+import type { NodePort } from '../port.js'
 import { WhereArgs } from '../where.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -15,12 +15,13 @@ function ttlMs (text: string): number | undefined {
 }
 
 /** Admission commands, on the master: join tokens, admitting and revoking node keys. */
-export function registerAdmissionCommands (executor: Executor, node: LedgerMeshNode): void {
+export function registerAdmissionCommands (executor: Executor, node: NodePort): void {
   const gatekeeperOf = (command: string) => {
-    if (node.gatekeeper === undefined) {
+    const admission = node.admission
+    if (admission === undefined) {
       throw new LedgerMeshError('bad_command', `${command}: only the master admits nodes (this node is a ${node.role}${node.role === 'master' ? ' whose blockchain sync is not running yet' : ''})`)
     }
-    return node.gatekeeper
+    return admission
   }
   const keyOf = (where: WhereArgs): string => {
     const key = where.requireText('key').toLowerCase()

@@ -2,18 +2,18 @@ import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { LedgerMeshError } from '../../base/errors.js'
-import type { LedgerMeshNode } from '../../node/node.js'
 import { parseScript } from '../parser.js'
 import { COMMANDS } from '../catalog.js'
 import { asText, type Executor } from '../executor.js'
 import { EMPTY_OUTPUT, textOutput } from '../output.js'
+import type { NodePort } from '../port.js'
 import { formatTable } from '../table.js'
 
 import { VERSION } from '../../base/version.js'
 import { MASK, isSecretName } from '../../base/secrets.js'
 
 /** Commands about the language itself: help, echo, variables, scripts, exit. */
-export function registerGeneralCommands (executor: Executor, node: LedgerMeshNode): void {
+export function registerGeneralCommands (executor: Executor, node: NodePort): void {
   executor.register('help', (cmd, ctx) => {
     const topic = (cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, ctx.vars.hidingSecrets()))).join(' ').trim().toLowerCase()
     if (topic !== '') {
@@ -64,7 +64,7 @@ export function registerGeneralCommands (executor: Executor, node: LedgerMeshNod
 
   executor.register('exit node', () => {
     // Answer first, then stop: the REPL and REST callers get their reply before shutdown.
-    setImmediate(() => node.requestExit(0))
+    setImmediate(() => { node.exit(0) })
     return textOutput('Node is stopping', { stopping: true })
   })
 }

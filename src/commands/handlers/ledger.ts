@@ -1,6 +1,5 @@
 import { LedgerMeshError } from '../../base/errors.js'
-import { runQuery } from '../../ledger/query.js'
-import type { LedgerMeshNode } from '../../node/node.js'
+import { runQuery } from '../bring.js'
 import { checkPolicyShape, parsePolicyJson } from '../../policies/validate.js'
 import { prepareTombstone } from '../../policies/prepare.js'
 import { prepareSealed, signUnlessSigned } from '../../policies/sign-input.js'
@@ -8,6 +7,7 @@ import type { Policy } from '../../policies/policy.js'
 import type { ValueNode } from '../ast.js'
 import type { ExecContext, Executor } from '../executor.js'
 import { jsonOutput, textOutput } from '../output.js'
+import type { NodePort } from '../port.js'
 import { WhereArgs } from '../where.js'
 
 /** A policy from a variable's value: a JSON object, or JSON text. */
@@ -16,7 +16,7 @@ function policyFrom (value: unknown): Policy {
 }
 
 /** `blockchain ...`: prepare, insert, query and delete policies. */
-export function registerLedgerCommands (executor: Executor, node: LedgerMeshNode): void {
+export function registerLedgerCommands (executor: Executor, node: NodePort): void {
   /** what a profile's plain settings are sealed to before this node signs it (README, "Sealed settings") */
   const seal = () => ({ masterKey: node.hasLedger ? node.ledger.masterKey : undefined })
 
@@ -32,7 +32,7 @@ export function registerLedgerCommands (executor: Executor, node: LedgerMeshNode
     const where = new WhereArgs(cmd, ctx)
     if (!where.has('policy')) throw where.error("needs 'policy=!<variable>'")
     const policy = signUnlessSigned(policyFrom(where.value('policy')), node.signer, seal())
-    const result = await node.insertPolicy({ op: 'put', policy }, { local: where.bool('local') ?? false, master: where.text('master') })
+    const result = await node.insert({ op: 'put', policy }, { local: where.bool('local') ?? false, master: where.text('master') })
     return textOutput(`Policy ${result.id} inserted (${result.ledger}${result.seq !== undefined ? `, seq ${result.seq}` : ''})`, result)
   })
 
@@ -46,7 +46,7 @@ export function registerLedgerCommands (executor: Executor, node: LedgerMeshNode
     if (!node.ledger.state.has(id)) {
       throw new LedgerMeshError('not_found', `blockchain delete policy: no policy with id ${id} in the ledger`, { id })
     }
-    const result = await node.insertPolicy({ op: 'delete', policy: prepareTombstone(id, node.signer) }, { local: false })
+    const result = await node.insert({ op: 'delete', policy: prepareTombstone(id, node.signer) }, { local: false })
     return textOutput(`Policy ${id} deleted (seq ${result.seq})`, { ...result, deleted: id })
   })
 }

@@ -1,34 +1,36 @@
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import { LedgerMeshError } from '../../base/errors.js'
-import type { Condition, GetQuery } from '../../commands/ast.js'
-import { selectPolicies } from '../../ledger/query.js'
-import type { LedgerMeshNode } from '../../node/node.js'
+import { type Predicate, selectPolicies } from '../../ledger/select.js'
+import type { NodePort } from '../../commands/port.js'
 import { signUnlessSigned } from '../../policies/sign-input.js'
 import type { Policy } from '../../policies/policy.js'
 import { checkPolicyShape } from '../../policies/validate.js'
 import { parseDuration } from '../../base/duration.js'
-import { Replicator } from '../replicator.js'
 import type { NodeMetrics } from '../metrics.js'
+import type { ReplicaSync } from '../replica-sync.js'
 import { errorReply } from './errors.js'
 
 export interface ApiRouteOptions {
-  node: LedgerMeshNode
+  node: NodePort
   metrics: NodeMetrics
+  /** the node's Blockchain Sync, once running */
+  sync: () => ReplicaSync | undefined
+  /** BLOCKCHAIN_SYNC, in ms */
+  syncIntervalMs: number
 }
 
 /** Longest a blocking read may wait (`wait=` is capped to it). */
 const MAX_WAIT_MS = 5 * 60_000
 const RESERVED_PARAMS = new Set(['type', 'limit', 'index', 'wait'])
-const POS = { offset: 0, line: 1, column: 1 }
 
 /** A route schema with its OpenAPI summary (fastify's type knows only the validation keys). */
 const described = (summary: string, schema: FastifySchema = {}): FastifySchema => ({ summary, ...schema }) as FastifySchema
 
 /** Turns `?name=w1&company=acme` into an `and` of equality conditions. */
-function filtersOf (query: Record<string, string>): Condition | undefined {
-  const terms: Condition[] = Object.entries(query)
+function filtersOf (query: Record<string, string>): Predicate | undefined {
+  const terms: Predicate[] = Object.entries(query)
     .filter(([key]) => !RESERVED_PARAMS.has(key))
-    .map(([field, value]) => ({ kind: 'cmp', field, op: '=', value: { kind: 'literal', text: value, pos: POS }, pos: POS }))
+    .map(([field, value]) => ({ kind: 'cmp', field, op: '=', value }))
   return terms.length === 0 ? undefined : terms.length === 1 ? terms[0] : { kind: 'and', terms }
 }
 
@@ -37,7 +39,7 @@ function filtersOf (query: Record<string, string>): Condition | undefined {
  * `index` + `wait` make a blocking read (Consul's blocking queries): the answer comes as soon
  * as the ledger passes `index`, or when `wait` runs out.
  */
-export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRouteOptions): Promise<void> {
+export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, syncIntervalMs }: ApiRouteOptions): Promise<void> {
   app.get('/health', { schema: described('Node health: 200 while healthy, 503 with the reason otherwise') }, async (_req, reply) => {
     const base = { node: node.name, role: node.role }
     if (!node.hasLedger) return await reply.code(503).send({ ...base, status: 'unhealthy', reason: 'no ledger store is connected' })
@@ -50,9 +52,9 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
     } catch (err) {
       return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: `ledger store ${node.ledger.store.location} unreachable: ${err instanceof Error ? err.message : String(err)}` })
     }
-    if (node.sync instanceof Replicator) {
-      const lag = node.sync.lag
-      const limit = (node.config.blockchainSync.ms * 3) / 1000 + 5
+    const lag = sync()?.lag
+    if (lag !== undefined) {
+      const limit = (syncIntervalMs * 3) / 1000 + 5
       if (lag.seconds === undefined || lag.seconds > limit) {
         return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: lag.seconds === undefined ? 'the replica has never synced with its source' : `sync stalled: last heard from the source ${Math.round(lag.seconds)} s ago (limit ${limit} s)` })
       }
@@ -93,8 +95,7 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
       if (wait === undefined) throw new LedgerMeshError('bad_command', `wait=${JSON.stringify(waitText)} is not a duration such as 30s, 500ms or 2m`)
       await node.ledger.waitForSeq(Number(query.index) + 1, Math.min(wait.ms, MAX_WAIT_MS))
     }
-    const get: GetQuery = { types: [query.type ?? '*'], where: filtersOf(query) }
-    let policies: Policy[] = selectPolicies(node.ledger.state, get, v => v.kind === 'literal' ? v.text : undefined)
+    let policies: Policy[] = selectPolicies(node.ledger.state, { types: [query.type ?? '*'], where: filtersOf(query) })
     if (query.limit !== undefined) policies = policies.slice(0, Number(query.limit))
     void reply.header('X-Ledgermesh-Index', String(node.ledger.head.seq))
     return { index: node.ledger.head.seq, policies: policies.map(p => node.ledger.state.view(p)) }
@@ -121,7 +122,7 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics }: ApiRou
     // an unsigned profile's plain settings are sealed to the master's key before signing
     const signed = signUnlessSigned(policy, node.signer, { masterKey: node.hasLedger ? node.ledger.masterKey : undefined })
     const local = (req.query as { local?: string } | undefined)?.local === 'true'
-    const result = await node.insertPolicy({ op: 'put', policy: signed }, { local })
+    const result = await node.insert({ op: 'put', policy: signed }, { local })
     return await reply.code(201).send(result)
   })
 }

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import { LedgerMeshError } from '../../base/errors.js'
-import { profilesView } from '../../commands/handlers/profiles.js'
-import type { LedgerMeshNode } from '../../node/node.js'
-import type { Heartbeat } from '../profile-reports.js'
+import type { NodePort } from '../../commands/port.js'
+import { profilesView } from '../../commands/profiles-view.js'
+import type { Heartbeat, ProfileReports } from '../profile-reports.js'
 
 const described = (summary: string, schema: FastifySchema = {}): FastifySchema => ({ summary, ...schema }) as FastifySchema
 
@@ -11,7 +11,7 @@ const described = (summary: string, schema: FastifySchema = {}): FastifySchema =
  * heartbeat routes are the slave's: profile processes POST a heartbeat every few seconds to
  * their SLAVE_URL, and the slave answers which worker runs which profile.
  */
-export async function profileRoutes (app: FastifyInstance, { node }: { node: LedgerMeshNode }): Promise<void> {
+export async function profileRoutes (app: FastifyInstance, { node, reports }: { node: NodePort, reports: ProfileReports }): Promise<void> {
   app.get('/v1/profiles', { schema: described('Profiles as this node sees them: a worker\'s processes, a slave\'s reports, the master\'s placement') }, async () => {
     return profilesView(node).json
   })
@@ -38,12 +38,12 @@ export async function profileRoutes (app: FastifyInstance, { node }: { node: Led
     })
   }, async (req, reply) => {
     slaveOnly()
-    node.profileReports.record(req.body as Heartbeat)
+    reports.record(req.body as Heartbeat)
     return await reply.code(204).send()
   })
 
   app.get('/v1/profiles/reports', { schema: described('Which worker runs which profile, with each profile\'s recent runs (slave)') }, async () => {
     slaveOnly()
-    return { slave: node.name, profiles: node.profileReports.list() }
+    return { slave: node.name, profiles: reports.list() }
   })
 }

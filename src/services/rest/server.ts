@@ -6,8 +6,10 @@ import { LedgerMeshError, errorMessage } from '../../base/errors.js'
 import type { Executor } from '../../commands/executor.js'
 import type { Logger } from '../../base/logger.js'
 import type { ProcessStatus, Service } from '../service.js'
-import type { LedgerMeshNode } from '../../node/node.js'
+import type { NodePort } from '../../commands/port.js'
 import type { NodeMetrics } from '../metrics.js'
+import type { ProfileReports } from '../profile-reports.js'
+import type { ReplicaSync } from '../replica-sync.js'
 import { anylogRoutes } from './anylog.js'
 import { apiRoutes } from './api.js'
 import { profileRoutes } from './profiles.js'
@@ -19,9 +21,15 @@ export interface RestServerOptions {
   port: number
   executor: Executor
   log: Logger
-  /** the node behind the JSON API, /health and /metrics */
-  node: LedgerMeshNode
+  /** the node behind the JSON API and /health, as the commands see it */
+  node: NodePort
   metrics: NodeMetrics
+  /** a slave's record of the profiles' heartbeats */
+  profileReports: ProfileReports
+  /** the node's Blockchain Sync, once running: /health reports a replica's stalled sync */
+  sync: () => ReplicaSync | undefined
+  /** BLOCKCHAIN_SYNC, in ms: how often a replica hears from its source at the latest */
+  syncIntervalMs: number
   /** when set, writes (POST) need `Authorization: Bearer <token>` */
   token?: string
   /** reads need the token too */
@@ -118,8 +126,8 @@ export class RestServer implements Service {
     })
     app.get('/openapi.json', { schema: { hide: true } as FastifySchema }, async () => app.swagger())
     await app.register(anylogRoutes, { executor: this.opts.executor })
-    await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics })
-    await app.register(profileRoutes, { node: this.opts.node })
+    await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics, sync: this.opts.sync, syncIntervalMs: this.opts.syncIntervalMs })
+    await app.register(profileRoutes, { node: this.opts.node, reports: this.opts.profileReports })
     try {
       await app.listen({ host: this.opts.ip, port: this.opts.port })
     } catch (err) {

@@ -1,100 +1,22 @@
 import { LedgerMeshError } from '../base/errors.js'
-import type { BringItem, Condition, GetQuery, ValueNode } from '../commands/ast.js'
-import type { CommandOutput } from '../commands/output.js'
-import { formatTable } from '../commands/table.js'
+import { type Predicate, fieldValue, selectPolicies } from '../ledger/select.js'
+import type { LedgerState } from '../ledger/state.js'
 import { type Policy, policyBody, policyType } from '../policies/policy.js'
-import { type LedgerState, indexKey } from './state.js'
+import type { BringItem, Condition, GetQuery, ValueNode } from './ast.js'
+import type { CommandOutput } from './output.js'
+import { formatTable } from './table.js'
 
 type Resolve = (v: ValueNode) => unknown
-type ResolvedCondition =
-  | { kind: 'cmp', field: string, op: string, value: unknown }
-  | { kind: 'and' | 'or', terms: ResolvedCondition[] }
 
-function resolveCondition (cond: Condition, resolve: Resolve): ResolvedCondition {
+/** A `where` condition of the command language as the ledger's predicate, its values resolved. */
+export function predicateOf (cond: Condition, resolve: Resolve): Predicate {
   if (cond.kind === 'cmp') return { kind: 'cmp', field: cond.field, op: cond.op, value: resolve(cond.value) }
-  return { kind: cond.kind, terms: cond.terms.map(t => resolveCondition(t, resolve)) }
+  return { kind: cond.kind, terms: cond.terms.map(t => predicateOf(t, resolve)) }
 }
 
-function fieldValue (policy: Policy, path: string): unknown {
-  let value: unknown = policyBody(policy)
-  for (const key of path.split('.')) {
-    if (typeof value !== 'object' || value === null) return undefined
-    value = (value as Record<string, unknown>)[key]
-  }
-  return value
-}
-
-function asNumber (value: unknown): number | undefined {
-  if (typeof value === 'number') return value
-  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value)
-  return undefined
-}
-
-function matches (policy: Policy, cond: ResolvedCondition): boolean {
-  if (cond.kind !== 'cmp') return cond.kind === 'and' ? cond.terms.every(t => matches(policy, t)) : cond.terms.some(t => matches(policy, t))
-  const actual = fieldValue(policy, cond.field)
-  if (actual === undefined) return cond.op === '!='
-  if (cond.op === '=' || cond.op === '!=') {
-    const equal = indexKey(actual) !== undefined && indexKey(actual) === indexKey(cond.value)
-    return cond.op === '=' ? equal : !equal
-  }
-  const a = asNumber(actual)
-  const b = asNumber(cond.value)
-  const order = a !== undefined && b !== undefined
-    ? Math.sign(a - b)
-    : String(actual).toLowerCase().localeCompare(String(cond.value).toLowerCase())
-  switch (cond.op) {
-    case '<': return order < 0
-    case '<=': return order <= 0
-    case '>': return order > 0
-    default: return order >= 0
-  }
-}
-
-/**
- * Candidate policies of one type for a condition, from indexes where the condition allows:
- * an equality (or an `and` holding one) looks up that field's index; an `or` of indexable
- * terms is the union of their lookups; anything else scans the type.
- */
-function candidates (state: LedgerState, type: string, cond: ResolvedCondition | undefined): Iterable<Policy> {
-  const plan = indexPlan(state, type, cond)
-  return plan ?? state.policiesOfType(type)
-}
-
-function indexPlan (state: LedgerState, type: string, cond: ResolvedCondition | undefined): Policy[] | undefined {
-  if (cond === undefined) return undefined
-  if (cond.kind === 'cmp') {
-    if (cond.op !== '=' || cond.field.includes('.') || indexKey(cond.value) === undefined) return undefined
-    return [...state.lookup(type, cond.field, cond.value)]
-  }
-  if (cond.kind === 'and') {
-    for (const term of cond.terms) {
-      const plan = indexPlan(state, type, term)
-      if (plan !== undefined) return plan
-    }
-    return undefined
-  }
-  const union = new Map<string, Policy>()
-  for (const term of cond.terms) {
-    const plan = indexPlan(state, type, term)
-    if (plan === undefined) return undefined
-    for (const p of plan) union.set(String(policyBody(p).id), p)
-  }
-  return [...union.values()]
-}
-
-/** The matching policies, in the order of the asked types, then ledger order (local last). */
-export function selectPolicies (state: LedgerState, query: GetQuery, resolve: Resolve): Policy[] {
-  const cond = query.where === undefined ? undefined : resolveCondition(query.where, resolve)
-  const types = query.types.includes('*') ? state.types() : [...new Set(query.types)]
-  const result: Policy[] = []
-  for (const type of types) {
-    const found = [...candidates(state, type, cond)].filter(p => policyType(p) === type && (cond === undefined || matches(p, cond)))
-    const order = (p: Policy) => state.seqOf(String(policyBody(p).id)) ?? Number.MAX_SAFE_INTEGER
-    found.sort((a, b) => order(a) - order(b))
-    result.push(...found)
-  }
-  return result
+/** The policies a `blockchain get` selects, in the order of the asked types, then ledger order. */
+export function selectForQuery (state: LedgerState, query: GetQuery, resolve: Resolve): Policy[] {
+  return selectPolicies(state, { types: query.types, where: query.where === undefined ? undefined : predicateOf(query.where, resolve) })
 }
 
 function asText (value: unknown): string {
@@ -129,7 +51,7 @@ function textResult (values: string[], separator: string): CommandOutput {
 
 /** `blockchain get`: select, then shape the result as `bring` asks. */
 export function runQuery (state: LedgerState, query: GetQuery, resolve: Resolve): CommandOutput {
-  let policies = selectPolicies(state, query, resolve)
+  let policies = selectForQuery(state, query, resolve)
   const bring = query.bring
   if (bring === undefined) {
     const value = policies.map(p => state.view(p))

@@ -1,0 +1,135 @@
+import type { Duration } from '../base/duration.js'
+import type { LedgerOp } from '../ledger/entry.js'
+import type { Ledger } from '../ledger/ledger.js'
+import type { Ed25519Signer } from '../policies/keys.js'
+import type { LedgerScope } from '../policies/policy.js'
+
+/**
+ * The node as the command language sees it: the one door through which the command handlers
+ * (src/commands/handlers) and the REST routes reach the node. Handlers parse arguments, call
+ * the port and format its answer; they never see the node's services or build them. The
+ * types here are the commands' own: the services' real types satisfy them structurally.
+ */
+export interface NodePort {
+  readonly name: string
+  readonly role: NodeRole
+  /** the node's key: prepares, signs and seals what its commands write */
+  readonly signer: Ed25519Signer
+  /** whether `connect dbms` has connected the ledger store yet */
+  readonly hasLedger: boolean
+  /** the ledger; throws store_unavailable while no store is connected */
+  readonly ledger: Ledger
+
+  /** `blockchain insert` and `delete policy`: through the write path (ordered by the master) */
+  insert: (op: LedgerOp, opts: { local: boolean, master?: string }) => Promise<InsertResult>
+
+  /** the rows of `get processes`, in AnyLog's order */
+  processes: () => ProcessRow[]
+  /** `get processes where format=json`: `{"TCP": {"Status": ..., "Details": ...}, ...}` */
+  processesJson: () => Record<string, { Status: string, Details?: string }>
+  /** what `get status` shows */
+  status: () => NodeStatus
+  /** what `get profiles` shows, by what this node runs; undefined when it has no profiles */
+  profiles: () => ProfilesData | undefined
+
+  /** `run tcp server`: the p2p host (idempotent); options left out take the config's values */
+  startTcpServer: (opts: { ip?: string, port?: number }) => Promise<{ ip: string, port: number, peerId: string }>
+  /** `run rest server` (idempotent) */
+  startRestServer: (opts: { ip?: string, port?: number, timeoutSeconds?: number }) => Promise<{ ip: string, port: number | undefined }>
+  /** `connect dbms`: opens the ledger on that store (idempotent for the same store) */
+  connectDbms: (opts: { database: string, type?: string, ip?: string, port?: number, user?: string, password?: string }) => Promise<Ledger>
+  /** `run blockchain sync`; answers with the values it runs with */
+  startBlockchainSync: (opts: { source?: string, connection?: string, interval?: Duration }) => Promise<{ source: string, connection: string, interval: Duration }>
+  /** `run scheduler <id>` */
+  runScheduler: (id: number) => Promise<void>
+  /** `run allocator` (master) */
+  startAllocator: () => Promise<ProcessRowStatus>
+  /** `run operator` (worker) */
+  startOperator: () => Promise<{ worker: string, kinds: string[] }>
+  /** `worker drain` / `worker resume`; false when this node runs no operator */
+  setDraining: (draining: boolean) => Promise<boolean>
+  /** join tokens, admitting and revoking keys: the master's, once its blockchain sync runs */
+  readonly admission: Admission | undefined
+  /** `exit node`: asks the node to stop and the process to exit with `code` */
+  exit: (code: number) => void
+}
+
+export type NodeRole = 'master' | 'slave' | 'worker' | 'member'
+
+export interface InsertResult {
+  id: string
+  /** the entry's seq once ordered by the master */
+  seq?: number
+  ledger: LedgerScope
+}
+
+export interface ProcessRowStatus {
+  status: string
+  details?: string
+}
+
+export type ProcessRow = { name: string } & ProcessRowStatus
+
+export interface Admission {
+  createToken: (opts: { ttlMs?: number, uses?: number }) => Promise<{ token: string, tokenId: string, expires: string, uses: number }>
+  admit: (key: string, opts: { name?: string, via: 'admin' }) => Promise<{ seq: number, already: boolean }>
+  revoke: (key: string, reason?: string) => Promise<{ declarations: string[], already: boolean }>
+}
+
+/** The master's placement, as its allocator last computed it. */
+export interface AllocationView {
+  unplaced: Array<{ type: string, name: string, reason: string }>
+  leases: Record<string, { state: string, draining: boolean }>
+}
+
+/** A worker's lease with the master. */
+export interface LeaseView {
+  valid: boolean
+  draining: boolean
+  waiting: string | null
+}
+
+/** One of a worker's profile processes. */
+export interface WorkerProfileView {
+  name: string
+  kind: string
+  state: string
+  pid: number | null
+  restarts: number
+  uptime_seconds: number | null
+  last_exit: string | null
+  problem: string | null
+}
+
+/** A profile as a slave knows it from its heartbeats. */
+export interface ProfileReportView {
+  profile_id: string
+  profile_name: string | null
+  kind: string | null
+  worker: string
+  pid: number
+  last_seen: string
+  runs: unknown[]
+}
+
+/** What `get profiles` is made of: a worker's processes, the master's placement, a slave's reports. */
+export type ProfilesData =
+  | { role: 'worker', lease: LeaseView, profiles: WorkerProfileView[] }
+  | { role: 'master', allocation: AllocationView }
+  | { role: 'slave', reports: ProfileReportView[] }
+
+/** `get status where format=json`. */
+export interface NodeStatus {
+  assigned_name: string
+  status: 'running'
+  role: NodeRole
+  node: string
+  peer_id: string | undefined
+  private_network: false | { key_id: string }
+  public_key: string
+  uptime_seconds: number
+  ledger: { store: string, head: { seq: number }, policies: number, master_key: string | undefined } | undefined
+  sync: Record<string, unknown> | undefined
+  allocation: AllocationView | undefined
+  profiles: { lease: LeaseView, by_state: Record<string, number> } | undefined
+}

@@ -1,0 +1,142 @@
+import type { NodeStatus, ProcessRow, ProfilesData } from '../commands/port.js'
+import type { Ledger } from '../ledger/ledger.js'
+import type { Ed25519Signer } from '../policies/keys.js'
+import type { Allocator } from '../services/allocation/index.js'
+import type { MetricsSource } from '../services/metrics.js'
+import type { Operator } from '../services/operator/index.js'
+import type { P2PHost } from '../services/p2p.js'
+import type { ProfileReports } from '../services/profile-reports.js'
+import type { ReplicaSync } from '../services/replica-sync.js'
+import type { RestServer } from '../services/rest/server.js'
+import type { Scheduler } from '../services/scheduler.js'
+import type { Service } from '../services/service.js'
+import type { NodeConfig } from './config.js'
+
+/** The rows of `get processes`, in AnyLog's order, then ledgermesh's own. */
+export const PROCESS_NAMES = [
+  'TCP', 'REST', 'Operator', 'Publisher', 'Blockchain Sync', 'Scheduler', 'Distributor',
+  'Consumer', 'MQTT', 'Message Broker', 'SMTP', 'Streamer', 'Query Pool', 'Allocator'
+] as const
+
+/** What the node's reports (`get processes`, `get status`, `get profiles`, /metrics) read of it. */
+export interface NodeView {
+  config: NodeConfig
+  signer: Ed25519Signer
+  startedAt: Date
+  /** the ledger, once connected */
+  ledger?: Ledger
+  /** set when the replica was found corrupt at start and rebuilt from its source */
+  replicaRecovery?: { reason: string, at: Date }
+  scheduler: Scheduler
+  profileReports: ProfileReports
+  tcp?: P2PHost
+  rest?: RestServer
+  sync?: ReplicaSync
+  /** the sync protocol's counters, once it serves */
+  syncStats?: { bytesIn: number, bytesOut: number, entriesIn: number, entriesOut: number, rejected: number }
+  allocator?: Allocator
+  operator?: Operator
+}
+
+export function processRows (node: NodeView): ProcessRow[] {
+  const services: Service[] = [node.tcp, node.rest, node.operator, node.sync, node.scheduler, node.allocator].filter((s): s is NonNullable<typeof s> => s !== undefined)
+  const byName = new Map(services.map(s => [s.name, s.status()]))
+  return PROCESS_NAMES.map(name => ({ name, ...(byName.get(name) ?? { status: 'Not declared' as const }) }))
+}
+
+/** `get processes where format=json`: AnyLog's shape, `{"TCP": {"Status": ..., "Details": ...}, ...}`. */
+export function processesJson (rows: ProcessRow[]): Record<string, { Status: string, Details?: string }> {
+  return Object.fromEntries(rows.map(p => [p.name, p.details === undefined ? { Status: p.status } : { Status: p.status, Details: p.details }]))
+}
+
+/** `get status`: who the node is, its ledger, its sync, and what its allocator or operator does. */
+export function nodeStatus (node: NodeView): NodeStatus {
+  const { config, tcp, sync, ledger } = node
+  const address = `${config.externalIp}:${tcp?.running === true ? tcp.port : config.serverPort}`
+  return {
+    assigned_name: `${config.nodeName}@${address}`,
+    status: 'running',
+    role: config.nodeType,
+    node: config.nodeName,
+    peer_id: tcp?.running === true ? tcp.peerId : undefined,
+    // NETWORK_KEY: the key's fingerprint, to compare nodes' keys without showing them
+    private_network: config.networkKey === undefined ? false : { key_id: config.networkKey.id },
+    public_key: node.signer.publicKey,
+    uptime_seconds: Math.round((Date.now() - node.startedAt.getTime()) / 1000),
+    ledger: ledger !== undefined
+      ? { store: ledger.store.kind, head: ledger.head, policies: ledger.state.size, master_key: ledger.masterKey }
+      : undefined,
+    sync: node.syncStats === undefined
+      ? undefined
+      : {
+          ...node.syncStats,
+          ...(sync?.keepsReplica === true ? { lag: sync.lag, recovered: sync.recovered, outbox: sync.outboxSize, outbox_dropped: sync.outboxDropped, ...(sync.lastOutboxDrop !== undefined ? { last_outbox_drop: sync.lastOutboxDrop } : {}) } : {}),
+          ...(node.replicaRecovery !== undefined ? { rebuilt_from_zero: node.replicaRecovery } : {})
+        },
+    allocation: node.allocator?.summary(),
+    profiles: node.operator === undefined ? undefined : { lease: node.operator.leaseSummary(), by_state: node.operator.countByState() }
+  }
+}
+
+/** What `get profiles` shows: a worker's processes, the master's placement, a slave's reports. */
+export function profilesData (node: NodeView): ProfilesData | undefined {
+  if (node.operator !== undefined) return { role: 'worker', lease: node.operator.leaseSummary(), profiles: node.operator.profiles() }
+  if (node.allocator !== undefined) return { role: 'master', allocation: node.allocator.summary() }
+  if (node.config.nodeType === 'slave') return { role: 'slave', reports: node.profileReports.list() }
+  return undefined
+}
+
+/** What /metrics reads of the node at each scrape. */
+export function metricsSource (view: () => NodeView): MetricsSource {
+  return {
+    headSeq: () => view().ledger?.head.seq ?? 0,
+    lag: () => view().sync?.lag,
+    outbox: () => view().sync?.outboxSize,
+    sync: () => view().syncStats,
+    profiles: () => view().operator?.countByState(),
+    profileRestarts: () => view().operator?.restartsTotal,
+    unassigned: () => {
+      const unplaced = view().allocator?.summary().unplaced
+      if (unplaced === undefined) return undefined
+      return { subaccount: unplaced.filter(u => u.type === 'subaccount').length, profile: unplaced.filter(u => u.type === 'profile').length }
+    },
+    leases: () => {
+      const leases = view().allocator?.summary().leases
+      if (leases === undefined) return undefined
+      const counts = { live: 0, expired: 0, unknown: 0, draining: 0 }
+      for (const lease of Object.values(leases)) { counts[lease.state]++; if (lease.draining) counts.draining++ }
+      return counts
+    }
+  }
+}
+
+/** The config keys with their effective values (defaults applied), as `$KEY` sees them. */
+export function effectiveConfigEnv (config: NodeConfig): Record<string, string> {
+  const values: Record<string, string | number | undefined> = {
+    NODE_TYPE: config.nodeType,
+    NODE_NAME: config.nodeName,
+    COMPANY_NAME: config.companyName,
+    INTERNAL_IP: config.ip,
+    EXTERNAL_IP: config.externalIp,
+    ANYLOG_SERVER_PORT: config.serverPort,
+    ANYLOG_REST_PORT: config.restPort,
+    REST_BIND: config.restBind,
+    LEDGER_CONN: config.ledgerConn,
+    DB_TYPE: config.db.type,
+    DB_IP: config.db.ip,
+    DB_PORT: config.db.port,
+    DB_USER: config.db.user,
+    DB_PASSWD: config.db.password ?? '',
+    DB_NAME: config.db.name,
+    BLOCKCHAIN_SYNC: config.blockchainSync.text,
+    BLOCKCHAIN_SOURCE: config.blockchainSource,
+    LOC: config.loc,
+    COUNTRY: config.country,
+    STATE: config.state,
+    CITY: config.city,
+    SLOTS: config.slots,
+    SLAVE_NAME: config.slaveName,
+    PROFILE_KINDS: config.profileKinds.join(',')
+  }
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
+}

@@ -1,0 +1,32 @@
+import type { LedgerOp } from '../ledger/entry.js'
+import type { Service } from './service.js'
+
+/** An outbox insert the master refused for good, as `get status` shows it. */
+export interface OutboxDrop { id: string, type: string, code: string, message: string, at: Date }
+
+/** How far a replica is behind its sync source. */
+export interface SyncLag { seq: number, seconds: number | undefined }
+
+/**
+ * The node's "Blockchain Sync" process, whichever role runs it. A replica's (Replicator)
+ * keeps its copy of the ledger current and drains the outbox of inserts made while the master
+ * was away; the master's (BlockchainSync) has nothing to pull, so it answers with undefined
+ * for the replica's figures, and has no outbox.
+ */
+export interface ReplicaSync extends Service {
+  /** true when this node keeps a replica of the master's ledger; false on the master */
+  readonly keepsReplica: boolean
+  /** entries and seconds behind the source (undefined on the master, which is the source) */
+  readonly lag: SyncLag | undefined
+  /** when a pull found the replica diverged and rebuilt it, from which seq to which */
+  readonly recovered?: { from: number, to: number, at: Date }
+  /** inserts waiting in the outbox for the master, as last counted */
+  readonly outboxSize: number | undefined
+  /** outbox inserts the master refused for good since start, and the last one */
+  readonly outboxDropped: number | undefined
+  readonly lastOutboxDrop?: OutboxDrop
+  /** Puts an insert in the durable outbox and shows it locally as `"ledger": "local"`. */
+  keepLocal: (op: LedgerOp) => Promise<void>
+  /** Re-submits what the outbox holds, if it holds anything and is not backing off. */
+  flushOutbox: () => Promise<void>
+}

@@ -1,0 +1,106 @@
+import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/errors.js'
+import type { Logger } from '../base/logger.js'
+import type { LedgerOp } from '../ledger/entry.js'
+import type { Ledger } from '../ledger/ledger.js'
+import type { Ed25519Signer } from '../policies/keys.js'
+import { policyId, policyType, type LedgerScope } from '../policies/policy.js'
+import { checkSealedForMaster } from '../policies/sealed-settings.js'
+import type { NodeMetrics } from './metrics.js'
+import type { ReplicaSync } from './replica-sync.js'
+import { tcpAddress } from './replicator.js'
+
+/** What the write path needs of the insert protocol: submitting an op to the master. */
+export interface InsertSubmitter {
+  submit: (target: ReturnType<typeof tcpAddress>, op: LedgerOp) => Promise<{ seq: number }>
+}
+
+/** How long a replica's insert waits for its own replica to hold the new entry. */
+const READ_YOUR_WRITES_MS = 3000
+
+export interface InsertResult {
+  id: string
+  /** the entry's seq once ordered by the master */
+  seq?: number
+  ledger: LedgerScope
+}
+
+export interface WritePathOptions {
+  /** the node's ledger; throws store_unavailable while no store is connected */
+  ledger: () => Ledger
+  /** the node's key (the master checks sealed settings against it) */
+  signer: () => Ed25519Signer
+  /** the node's Blockchain Sync, once `run blockchain sync` started it */
+  sync: () => ReplicaSync | undefined
+  /** the insert protocol, once `run blockchain sync` started it */
+  insert: () => InsertSubmitter | undefined
+  /** the master's p2p address, ip:port (LEDGER_CONN) */
+  masterConn: string
+  metrics: Pick<NodeMetrics, 'inserts'>
+  log: Logger
+}
+
+/**
+ * The node's write path: `blockchain insert`, `blockchain delete policy` and `POST
+ * /v1/policies` all come here. On the master the write is ordered on its own ledger; on a
+ * replica it goes to the master over `/ledgermesh/insert/1.0.0`, waits in the durable outbox
+ * when asked to (`local=true`) and the master cannot take it now, and returns once the
+ * replica holds it (read-your-writes). The result comes once the write is durable.
+ */
+export class WritePath {
+  constructor (private readonly opts: WritePathOptions) {}
+
+  /** Inserts a put or delete through the master. On the master it is ordered here. */
+  async insert (op: LedgerOp, opts: { local: boolean, master?: string }): Promise<InsertResult> {
+    const { log, metrics } = this.opts
+    const id = policyId(op.policy)
+    const type = policyType(op.policy)
+    try {
+      const ledger = this.opts.ledger()
+      if (ledger.isMaster) {
+        checkSealedForMaster(op, this.opts.signer())
+        const entry = await ledger.submit(op)
+        log.info({ id, type, op: op.op, seq: entry.seq }, 'policy accepted')
+        metrics.inserts.inc({ result: 'accepted', reason: '' })
+        return { id, seq: entry.seq, ledger: 'global' }
+      }
+      const result = await this.insertThroughMaster(ledger, op, opts)
+      metrics.inserts.inc({ result: result.ledger === 'local' ? 'queued' : 'accepted', reason: '' })
+      return result
+    } catch (err) {
+      metrics.inserts.inc({ result: 'rejected', reason: err instanceof LedgerMeshError ? err.code : 'internal' })
+      log.warn({ id, type, op: op.op, code: (err as LedgerMeshError).code, err: errorMessage(err) }, 'policy rejected')
+      throw err
+    }
+  }
+
+  /**
+   * A replica's insert: sent to the master over `/ledgermesh/insert/1.0.0`. With local=true
+   * and the master unreachable, it waits in the durable outbox (visible here as "local") and
+   * goes out when the master is back. On success the call returns once the replica itself
+   * holds the entry (read-your-writes), or after a short wait if sync is slow.
+   */
+  private async insertThroughMaster (ledger: Ledger, op: LedgerOp, opts: { local: boolean, master?: string }): Promise<InsertResult> {
+    const { log } = this.opts
+    const id = policyId(op.policy)
+    const insert = this.opts.insert()
+    const sync = this.opts.sync()
+    if (insert === undefined || sync?.keepsReplica !== true) {
+      throw new LedgerMeshError('master_unreachable', 'blockchain sync is not running on this node (run blockchain sync first)')
+    }
+    try {
+      const { seq } = await insert.submit(tcpAddress(opts.master ?? this.opts.masterConn), op)
+      log.info({ id, type: policyType(op.policy), seq }, 'policy accepted by the master')
+      await ledger.waitForSeq(seq, READ_YOUR_WRITES_MS)
+      return { id, seq, ledger: 'global' }
+    } catch (err) {
+      // local=true: anything but a refusal of this policy (the master unreachable, slow,
+      // overloaded, its store failing) keeps the insert in the durable outbox. The master may
+      // have committed it anyway; the outbox's re-submit then finds it already on the ledger.
+      if (!opts.local || !(err instanceof LedgerMeshError) || err.code === 'duplicate_id' || isDefinitiveRefusal(err)) throw err
+      await sync.keepLocal(op)
+      log.warn({ id, type: policyType(op.policy), code: err.code, err: err.message }, 'the master did not take the insert now: kept in the outbox')
+      void sync.flushOutbox()
+      return { id, ledger: 'local' }
+    }
+  }
+}
