@@ -1,3 +1,4 @@
+import pTimeout from 'p-timeout'
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import { LedgerMeshError } from '../../base/errors.js'
 import { type Predicate, selectPolicies } from '../../ledger/select.js'
@@ -9,6 +10,9 @@ import { parseDuration } from '../../base/duration.js'
 import type { NodeMetrics } from '../metrics.js'
 import type { ReplicaSync } from '../replica-sync.js'
 import { errorReply } from './errors.js'
+
+/** How long /health waits for the ledger store to answer before calling the node unhealthy. */
+const STORE_HEALTH_TIMEOUT_MS = 2000
 
 export interface ApiRouteOptions {
   node: NodePort
@@ -45,10 +49,7 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
     if (!node.hasLedger) return await reply.code(503).send({ ...base, status: 'unhealthy', reason: 'no ledger store is connected' })
     const head = node.ledger.head
     try {
-      await Promise.race([
-        node.ledger.store.head(),
-        new Promise((_resolve, reject) => setTimeout(() => { reject(new Error('no answer within 2 s')) }, 2000).unref())
-      ])
+      await pTimeout(node.ledger.store.head(), { milliseconds: STORE_HEALTH_TIMEOUT_MS, message: `no answer within ${STORE_HEALTH_TIMEOUT_MS} ms` })
     } catch (err) {
       return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: `ledger store ${node.ledger.store.location} unreachable: ${err instanceof Error ? err.message : String(err)}` })
     }
