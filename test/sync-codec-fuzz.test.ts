@@ -4,9 +4,10 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { lpStream } from '@libp2p/utils'
 import {
-  SYNC_PROTOCOL, SyncResponseType, WireEntryType, deadlineSignal, WIRE_VERSION, decodeRequest, decodeResponse, encodeEntry,
+  SYNC_PROTOCOL, SyncResponseType, WireEntryType, WIRE_VERSION, decodeRequest, decodeResponse, encodeEntry,
   encodeFrame, encodeRequest, encodeResponse, type SyncResponse
 } from '../src/ledger/sync/index.js'
+import { deadlineSignal } from '../src/net/deadline.js'
 import { INSERT_PROTOCOL, decodeInsertRequest, decodeInsertResponse } from '../src/ledger/insert/index.js'
 import { LedgerMeshError } from '../src/base/errors.js'
 import { canonicalJson } from '../src/policies/canonical.js'

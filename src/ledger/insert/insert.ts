@@ -2,20 +2,21 @@ import { setMaxListeners } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { type ErrorCode, LedgerMeshError, errorMessage } from '../../base/errors.js'
+import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../../base/errors.js'
 import type { Logger } from '../../base/logger.js'
 import { canonicalJson } from '../../policies/canonical.js'
 import { policyId } from '../../policies/policy.js'
 import { parsePolicyJson } from '../../policies/validate.js'
-import { openStream, type P2PNode } from '../../services/p2p.js'
+import { deadlineSignal } from '../../net/deadline.js'
+import { StreamSlots } from '../../net/slots.js'
+import { openStream, type NetNode } from '../../net/stream.js'
 import type { LedgerOp } from '../entry.js'
 import type { Ledger } from '../ledger.js'
-import { StreamSlots, deadlineSignal } from '../sync/sync.js'
 import { IDLE_STREAM_MS, INSERT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
 import { type InsertResponse, decodeInsertRequest, decodeInsertResponse, encodeInsertRequest, encodeInsertResponse } from './messages.js'
 
 export interface InsertComponents {
-  libp2p: P2PNode
+  libp2p: NetNode
   ledger: Ledger
   log: Logger
   /** told of every insert served: undefined when accepted, else the error code and its reason, if any (for metrics) */
@@ -46,8 +47,6 @@ function remoteCode (code: string): ErrorCode {
   if (REMOTE_CODES.has(code)) return code as ErrorCode
   return code === 'unsupported_version' ? 'bad_message' : 'internal'
 }
-
-const toError = (err: unknown): Error => err instanceof Error ? err : new Error(String(err))
 
 /**
  * `/ledgermesh/insert/1.0.0`. The master serves it (start() registers the handler only when

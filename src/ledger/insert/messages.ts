@@ -2,7 +2,7 @@ import protobuf from 'protobufjs'
 import { LedgerMeshError } from '../../base/errors.js'
 import type { EntryOp } from '../entry.js'
 import { WIRE_VERSION } from './constants.js'
-import { decodeWire, malformed } from '../wire.js'
+import { decodeWire, malformed } from '../../net/wire.js'
 
 /**
  * The insert protocol's two messages (proto3, read by protobufjs reflection): one request,

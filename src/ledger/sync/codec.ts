@@ -5,7 +5,7 @@ import { MAX_POLICY_BYTES, type Policy } from '../../policies/policy.js'
 import { type Entry, GENESIS_HASH } from '../entry.js'
 import type { SignedHead } from '../head.js'
 import { SYNC_ERROR, WIRE_VERSION } from './constants.js'
-import { decodeWire, malformed } from '../wire.js'
+import { decodeWire, malformed } from '../../net/wire.js'
 import {
   SyncRequestType, SyncResponseType, TO_OBJECT, WireEntryType, WireHeadType,
   type WireEntry, type WireHead, type WireSyncRequest, type WireSyncResponse

@@ -2,10 +2,12 @@ import { setMaxListeners } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { type ErrorCode, LedgerMeshError, errorMessage } from '../../base/errors.js'
+import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../../base/errors.js'
 import type { Logger } from '../../base/logger.js'
 import { publicKeyHexOf } from '../../policies/keys.js'
-import { openStream, type P2PNode } from '../../services/p2p.js'
+import { deadlineSignal } from '../../net/deadline.js'
+import { StreamSlots } from '../../net/slots.js'
+import { openStream, type NetNode } from '../../net/stream.js'
 import { type Entry, GENESIS_HASH, verifyChainLinks } from '../entry.js'
 import { type Head, type SignedHead, verifyHead } from '../head.js'
 import type { Ledger } from '../ledger.js'
@@ -19,7 +21,7 @@ import {
 } from './codec.js'
 
 export interface SyncComponents {
-  libp2p: P2PNode
+  libp2p: NetNode
   ledger: Ledger
   log: Logger
   /** told of every sync refused because the peer is not admitted (for metrics) */
@@ -92,7 +94,6 @@ interface Answer { entries: Entry[], tip: Head, head?: SignedHead, more: boolean
 
 interface Recovery { rewound: boolean }
 
-const toError = (err: unknown): Error => err instanceof Error ? err : new Error(String(err))
 const isDiverged = (err: unknown): boolean => err instanceof LedgerMeshError && err.details.syncError === SYNC_ERROR.diverged
 const short = (hash: string): string => `${hash.slice(0, 12)}…`
 
@@ -107,60 +108,6 @@ function remoteError (error: SyncError, head: SignedHead | undefined): LedgerMes
       ? 'timeout'
       : error.code === SYNC_ERROR.internal ? 'internal' : error.code === SYNC_ERROR.unauthorized ? 'unauthorized' : 'bad_message'
   return new LedgerMeshError(code, `sync source says ${error.code}: ${error.message}`, { syncError: error.code, sourceHead: head?.seq })
-}
-
-const keepAlive = (): void => {}
-
-/**
- * A signal that aborts after `ms`, or when any of `signals` does. Node 20's AbortSignal.any
- * holds its sources weakly, and an AbortSignal.timeout that nothing listens to directly can
- * be garbage-collected before it fires — the composite then never aborts (a stalled peer
- * would hang a stream forever). The listener keeps the timeout alive until it fires.
- */
-export function deadlineSignal (ms: number, ...signals: Array<AbortSignal | undefined>): AbortSignal {
-  const timeout = AbortSignal.timeout(ms)
-  timeout.addEventListener('abort', keepAlive, { once: true })
-  const signal = AbortSignal.any([timeout, ...signals.filter((s): s is AbortSignal => s !== undefined)])
-  setMaxListeners(Infinity, signal)
-  return signal
-}
-
-/**
- * A counting semaphore for outbound streams: callers over `max` wait (bounded by their
- * signal) instead of being reset by libp2p's per-protocol stream limit.
- */
-export class StreamSlots {
-  private active = 0
-  private readonly waiting: Array<() => void> = []
-
-  constructor (readonly max: number) {}
-
-  async acquire (signal: AbortSignal): Promise<() => void> {
-    if (this.active < this.max) {
-      this.active++
-    } else {
-      signal.throwIfAborted()
-      await new Promise<void>((resolve, reject) => {
-        const go = (): void => { signal.removeEventListener('abort', onAbort); resolve() }
-        const onAbort = (): void => {
-          const i = this.waiting.indexOf(go)
-          if (i >= 0) this.waiting.splice(i, 1)
-          reject(signal.reason)
-        }
-        this.waiting.push(go)
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    }
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      // hand the slot straight to the next waiter, or give it back
-      const next = this.waiting.shift()
-      if (next !== undefined) next()
-      else this.active--
-    }
-  }
 }
 
 /**

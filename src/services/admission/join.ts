@@ -2,16 +2,17 @@ import { setMaxListeners } from 'node:events'
 import type { Connection, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
-import { type ErrorCode, LedgerMeshError, errorMessage } from '../../base/errors.js'
-import { StreamSlots, deadlineSignal } from '../../ledger/sync/sync.js'
+import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../../base/errors.js'
 import type { Logger } from '../../base/logger.js'
 import { publicKeyHexOf } from '../../policies/keys.js'
-import { openStream, type P2PNode } from '../p2p.js'
+import { deadlineSignal } from '../../net/deadline.js'
+import { StreamSlots } from '../../net/slots.js'
+import { openStream, type NetNode } from '../../net/stream.js'
 import { JOIN_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
 import { type JoinResponse, decodeJoinRequest, decodeJoinResponse, encodeJoinRequest, encodeJoinResponse } from './messages.js'
 
 export interface JoinComponents {
-  libp2p: P2PNode
+  libp2p: NetNode
   log: Logger
 }
 
@@ -21,8 +22,6 @@ export interface JoinInit {
 
 /** The master's side: admits `key` for `token`, resolving with the admission's seq (throws LedgerMeshError to refuse). */
 export type JoinGrantor = (request: { token: string, name: string, key: string, peer: string }) => Promise<{ seq: number }>
-
-const toError = (err: unknown): Error => err instanceof Error ? err : new Error(String(err))
 
 /**
  * `/ledgermesh/join/1.0.0`: one request and one answer per stream. The master serves it with

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs'
-import { decodeWire, malformed } from '../../ledger/wire.js'
+import { decodeWire, malformed } from '../../net/wire.js'
 import { WIRE_VERSION } from './constants.js'
 
 /**

@@ -2,15 +2,16 @@ import { setMaxListeners } from 'node:events'
 import type { Connection, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
-import { type ErrorCode, LedgerMeshError, errorMessage } from '../../base/errors.js'
-import { StreamSlots, deadlineSignal } from '../../ledger/sync/sync.js'
+import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../../base/errors.js'
 import type { Logger } from '../../base/logger.js'
-import { openStream, type P2PNode } from '../p2p.js'
+import { deadlineSignal } from '../../net/deadline.js'
+import { StreamSlots } from '../../net/slots.js'
+import { openStream, type NetNode } from '../../net/stream.js'
 import { LEASE_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
 import { type LeaseRequest, type LeaseResponse, decodeLeaseRequest, decodeLeaseResponse, encodeLeaseRequest, encodeLeaseResponse } from './messages.js'
 
 export interface LeaseComponents {
-  libp2p: P2PNode
+  libp2p: NetNode
   log: Logger
 }
 
@@ -27,8 +28,6 @@ export interface LeaseGrant {
 
 /** The master's side: decides a renewal (throws LedgerMeshError to refuse it). */
 export type LeaseGrantor = (request: LeaseRequest, remotePeer: string) => Promise<LeaseGrant>
-
-const toError = (err: unknown): Error => err instanceof Error ? err : new Error(String(err))
 
 /**
  * `/ledgermesh/lease/1.0.0`: one request and one answer per stream. The master serves it

@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs'
 import { MAX_BOOT_LENGTH, MAX_RUNNING, WIRE_VERSION } from './constants.js'
-import { decodeWire, malformed } from '../../ledger/wire.js'
+import { decodeWire, malformed } from '../../net/wire.js'
 
 /**
  * The lease protocol's two messages (proto3, read by protobufjs reflection). A worker says
