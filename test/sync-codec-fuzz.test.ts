@@ -6,9 +6,9 @@ import { lpStream } from '@libp2p/utils'
 import {
   SYNC_PROTOCOL, SyncResponseType, WireEntryType, WIRE_VERSION, decodeRequest, decodeResponse, encodeEntry,
   encodeFrame, encodeRequest, encodeResponse, type SyncResponse
-} from '../src/ledger/sync/index.js'
+} from '../src/protocols/sync/index.js'
 import { deadlineSignal } from '../src/net/deadline.js'
-import { INSERT_PROTOCOL, decodeInsertRequest, decodeInsertResponse } from '../src/ledger/insert/index.js'
+import { INSERT_PROTOCOL, decodeInsertRequest, decodeInsertResponse } from '../src/protocols/insert/index.js'
 import { LedgerMeshError } from '../src/base/errors.js'
 import { canonicalJson } from '../src/policies/canonical.js'
 import type { Entry } from '../src/ledger/entry.js'

@@ -8,9 +8,9 @@ import { publicKeyHexOf } from '../../policies/keys.js'
 import { deadlineSignal } from '../../net/deadline.js'
 import { StreamSlots } from '../../net/slots.js'
 import { openStream, type NetNode } from '../../net/stream.js'
-import { type Entry, GENESIS_HASH, verifyChainLinks } from '../entry.js'
-import { type Head, type SignedHead, verifyHead } from '../head.js'
-import type { Ledger } from '../ledger.js'
+import { type Entry, GENESIS_HASH, verifyChainLinks } from '../../ledger/entry.js'
+import { type Head, type SignedHead, verifyHead } from '../../ledger/head.js'
+import type { Ledger } from '../../ledger/ledger.js'
 import {
   FRAME_RESERVE_BYTES, MAX_ENTRIES_PER_RESPONSE, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS,
   READ_PAGE, SYNC_ERROR, SYNC_PROTOCOL, TIMEOUT_MS, WATCH_KEEPALIVE_MS, WATCH_MISSED_KEEPALIVES, WIRE_VERSION

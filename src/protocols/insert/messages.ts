@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs'
 import { LedgerMeshError } from '../../base/errors.js'
-import type { EntryOp } from '../entry.js'
+import type { EntryOp } from '../../ledger/entry.js'
 import { WIRE_VERSION } from './constants.js'
 import { decodeWire, malformed } from '../../net/wire.js'
 
