@@ -1,24 +1,19 @@
-import { setMaxListeners } from 'node:events'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import type { LengthPrefixedStream } from '@libp2p/utils'
+import pTimeout from 'p-timeout'
 import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../../base/errors.js'
-import type { Logger } from '../../base/logger.js'
+import { type ProtocolComponents, RequestResponseProtocol } from '../../net/protocol.js'
 import { canonicalJson } from '../../policies/canonical.js'
 import { policyId } from '../../policies/policy.js'
 import { parsePolicyJson } from '../../policies/validate.js'
-import { deadlineSignal } from '../../net/deadline.js'
-import { StreamSlots } from '../../net/slots.js'
-import { openStream, type NetNode } from '../../net/stream.js'
 import type { LedgerOp } from '../../ledger/entry.js'
 import type { Ledger } from '../../ledger/ledger.js'
 import { IDLE_STREAM_MS, INSERT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
-import { type InsertResponse, decodeInsertRequest, decodeInsertResponse, encodeInsertRequest, encodeInsertResponse } from './messages.js'
+import { type InsertRequest, type InsertResponse, decodeInsertRequest, decodeInsertResponse, encodeInsertRequest, encodeInsertResponse } from './messages.js'
 
-export interface InsertComponents {
-  libp2p: NetNode
+export interface InsertComponents extends ProtocolComponents {
   ledger: Ledger
-  log: Logger
   /** told of every insert served: undefined when accepted, else the error code and its reason, if any (for metrics) */
   onServed?: (errorCode?: string, reason?: string) => void
   /** the master's own checks of an op before Ledger.submit (sealed profile settings); throws to refuse it */
@@ -48,58 +43,52 @@ function remoteCode (code: string): ErrorCode {
   return code === 'unsupported_version' ? 'bad_message' : 'internal'
 }
 
+/** An answer, with the refusal's reason (for metrics; it does not travel). */
+type InsertAnswer = InsertResponse & { reason?: string }
+
+/** What `f` returns; anything it throws that is not a LedgerMeshError is `bad_policy`. */
+function asPolicy<T> (f: () => T): T {
+  try {
+    return f()
+  } catch (err) {
+    throw err instanceof LedgerMeshError ? err : new LedgerMeshError('bad_policy', errorMessage(err))
+  }
+}
+
 /**
  * `/ledgermesh/insert/1.0.0`. The master serves it (start() registers the handler only when
  * the ledger is the master's): each request is parsed, then validated, authorized and
  * group-committed by `Ledger.submit`, and answered with its seq once the commit is durable,
  * or with the error's code and message. Any node submits with `submit()`.
  */
-export class InsertProtocol {
-  readonly protocol = INSERT_PROTOCOL
-  private readonly components: InsertComponents
-  private readonly timeoutMs: number
-  private readonly maxMessageBytes: number
-  private readonly maxInboundStreams: number
-  private readonly maxOutboundStreams: number
-  private readonly outbound: StreamSlots
-  private serving = false
-  private shutdown = new AbortController()
-  private readonly streams = new Set<Stream>()
+export class InsertProtocol extends RequestResponseProtocol<InsertRequest, InsertAnswer, InsertComponents> {
   /** open streams to each master, kept between inserts (see exchange()) */
   private readonly idle = new Map<string, OpenStream[]>()
 
   constructor (components: InsertComponents, init: InsertInit = {}) {
-    this.components = components
-    this.timeoutMs = init.timeoutMs ?? TIMEOUT_MS
-    this.maxMessageBytes = init.maxMessageBytes ?? MAX_MESSAGE_BYTES
-    this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
-    this.maxOutboundStreams = init.maxOutboundStreams ?? MAX_OUTBOUND_STREAMS
-    this.outbound = new StreamSlots(this.maxOutboundStreams)
-    setMaxListeners(Infinity, this.shutdown.signal)
+    super(components, {
+      protocol: INSERT_PROTOCOL,
+      name: 'insert',
+      timeoutMs: init.timeoutMs ?? TIMEOUT_MS,
+      maxMessageBytes: init.maxMessageBytes ?? MAX_MESSAGE_BYTES,
+      maxInboundStreams: init.maxInboundStreams ?? MAX_INBOUND_STREAMS,
+      maxOutboundStreams: init.maxOutboundStreams ?? MAX_OUTBOUND_STREAMS
+    }, { encodeRequest: encodeInsertRequest, decodeRequest: decodeInsertRequest, encodeResponse: encodeInsertResponse, decodeResponse: decodeInsertResponse })
   }
 
   readonly [Symbol.toStringTag] = '@ledgermesh/insert'
 
   /** true while this node serves inserts (it is the master and start() ran) */
-  isServing (): boolean { return this.serving }
+  isServing (): boolean { return this.handles() }
 
   async start (): Promise<void> {
-    this.shutdown = new AbortController()
-    setMaxListeners(Infinity, this.shutdown.signal)
-    if (!this.components.ledger.isMaster || this.serving) return
-    await this.components.libp2p.handle(INSERT_PROTOCOL, this.onStream, {
-      maxInboundStreams: this.maxInboundStreams,
-      maxOutboundStreams: this.maxOutboundStreams
-    })
-    this.serving = true
+    this.renewShutdown()
+    if (!this.components.ledger.isMaster) return
+    await this.handle()
   }
 
   async stop (): Promise<void> {
-    this.shutdown.abort(new LedgerMeshError('timeout', 'the insert protocol is stopping'))
-    if (this.serving) await this.components.libp2p.unhandle(INSERT_PROTOCOL).catch(() => {})
-    this.serving = false
-    for (const stream of this.streams) stream.abort(new Error('insert protocol stopped'))
-    this.streams.clear()
+    await this.stopServing(new LedgerMeshError('timeout', 'the insert protocol is stopping'))
     for (const open of [...this.idle.values()].flat()) {
       clearTimeout(open.idleTimer)
       open.stream.abort(new Error('insert protocol stopped'))
@@ -107,26 +96,17 @@ export class InsertProtocol {
     this.idle.clear()
   }
 
-  private deadline (): AbortSignal {
-    return deadlineSignal(this.timeoutMs, this.shutdown.signal)
-  }
-
   // ---- serving (master) ----
 
-  private readonly onStream = (stream: Stream, connection: Connection): void => {
-    void this.serve(stream, connection)
-  }
-
-  private async serve (stream: Stream, connection: Connection): Promise<void> {
+  protected override async serveStream (stream: Stream, connection: Connection): Promise<void> {
     const { log } = this.components
     const peer = connection.remotePeer.toString()
-    this.streams.add(stream)
-    const lp = lpStream(stream, { maxDataLength: this.maxMessageBytes })
+    const lp = this.frames(stream)
     try {
       // A client may send further requests on the same stream, each after the previous answer
       // (a stream per insert costs more than the insert); it closes its side when done.
       for (let first = true; ; first = false) {
-        const response = await this.answer(lp, stream, peer, first)
+        const response = await this.next(lp, stream, connection, first)
         if (response === undefined) return
         this.components.onServed?.(response.ok ? undefined : response.errorCode, response.reason)
         await lp.write(encodeInsertResponse(response), { signal: this.deadline() })
@@ -134,18 +114,12 @@ export class InsertProtocol {
     } catch (err) {
       log.debug({ peer, err: errorMessage(err) }, 'insert stream ended with an error')
       stream.abort(toError(err))
-    } finally {
-      this.streams.delete(stream)
     }
   }
 
-  /** The answer to the request on `stream`, or undefined when the stream had to be aborted. */
-  private async answer (lp: LengthPrefixedStream, stream: Stream, peer: string, first: boolean): Promise<(InsertResponse & { reason?: string }) | undefined> {
-    const { ledger, log } = this.components
-    const refuse = (code: string, message: string, reason?: string): InsertResponse & { reason?: string } => {
-      log.warn({ peer, code, reason, err: message }, 'insert refused')
-      return { ok: false, seq: 0, id: '', errorCode: code, errorMessage: message, reason }
-    }
+  /** The answer to the next request on `stream`, or undefined when the stream is done (closed or aborted). */
+  private async next (lp: LengthPrefixedStream, stream: Stream, connection: Connection, first: boolean): Promise<InsertAnswer | undefined> {
+    const peer = connection.remotePeer.toString()
     const signal = this.deadline()
     let frame: Uint8Array
     try {
@@ -160,55 +134,44 @@ export class InsertProtocol {
         await stream.close({ signal: this.deadline() }).catch(() => { stream.abort(toError(err)) })
         return undefined
       }
-      if (signal.aborted) return refuse('timeout', `no insert request within ${this.timeoutMs} ms`)
-      if (err instanceof Error && err.name === 'UnexpectedEOFError') return refuse('bad_message', `truncated insert request: ${err.message}`)
+      if (signal.aborted) return this.refusal(new LedgerMeshError('timeout', `no insert request within ${this.timeoutMs} ms`), peer)
+      if (err instanceof Error && err.name === 'UnexpectedEOFError') return this.refusal(new LedgerMeshError('bad_message', `truncated insert request: ${err.message}`), peer)
       // an oversized length prefix and the like: the framing is lost
-      log.debug({ peer, err: errorMessage(err) }, 'unreadable insert request; stream aborted')
+      this.components.log.debug({ peer, err: errorMessage(err) }, 'unreadable insert request; stream aborted')
       stream.abort(toError(err))
       return undefined
     }
-    let op: LedgerOp
-    try {
-      if (frame.byteLength === 0) throw new LedgerMeshError('bad_message', 'empty insert request')
-      const request = decodeInsertRequest(frame)
-      op = { op: request.op, policy: parsePolicyJson(request.policy) }
-    } catch (err) {
-      if (err instanceof LedgerMeshError) {
-        return refuse(typeof err.details.insertError === 'string' ? err.details.insertError : err.code, err.message)
-      }
-      return refuse('bad_policy', errorMessage(err))
-    }
-    let id: string
-    try {
-      id = policyId(op.policy)
-    } catch (err) {
-      return refuse('bad_policy', errorMessage(err))
-    }
+    if (frame.byteLength === 0) return this.refusal(new LedgerMeshError('bad_message', 'empty insert request'), peer)
+    return await this.answer(frame, connection)
+  }
+
+  protected async respond (request: InsertRequest, connection: Connection): Promise<InsertAnswer> {
+    const { ledger, log } = this.components
+    const op: LedgerOp = { op: request.op, policy: asPolicy(() => parsePolicyJson(request.policy)) }
+    const id = asPolicy(() => policyId(op.policy))
+    let seq: number
     try {
       // Bounded: a commit slower than timeoutMs is answered `timeout` (it may still land:
       // a retry then gets duplicate_id, which an outbox treats as done).
       this.components.check?.(op)
-      const entry = await this.withinTimeout(ledger.submit(op), `the commit did not complete within ${this.timeoutMs} ms`)
-      log.info({ peer, id, seq: entry.seq }, 'policy accepted')
-      return { ok: true, seq: entry.seq, id, errorCode: '', errorMessage: '' }
+      const message = new LedgerMeshError('timeout', `the commit did not complete within ${this.timeoutMs} ms`)
+      seq = (await pTimeout(ledger.submit(op), { milliseconds: this.timeoutMs, message })).seq
     } catch (err) {
-      const reason = err instanceof LedgerMeshError && typeof err.details.reason === 'string' ? err.details.reason : undefined
-      return refuse(err instanceof LedgerMeshError ? err.code : 'internal', errorMessage(err), reason)
+      throw err instanceof LedgerMeshError ? err : new LedgerMeshError('internal', errorMessage(err))
     }
+    log.info({ peer: connection.remotePeer.toString(), id, seq }, 'policy accepted')
+    return { ok: true, seq, id, errorCode: '', errorMessage: '' }
   }
 
-  private async withinTimeout<T> (promise: Promise<T>, message: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
-    try {
-      return await Promise.race([
-        promise,
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => { reject(new LedgerMeshError('timeout', message)) }, this.timeoutMs)
-        })
-      ])
-    } finally {
-      clearTimeout(timer)
-    }
+  protected refusal (err: LedgerMeshError, peer: string): InsertAnswer {
+    const code = typeof err.details.insertError === 'string' ? err.details.insertError : err.code
+    const reason = typeof err.details.reason === 'string' ? err.details.reason : undefined
+    this.components.log.warn({ peer, code, reason, err: err.message }, 'insert refused')
+    return { ok: false, seq: 0, id: '', errorCode: code, errorMessage: err.message, reason }
+  }
+
+  protected override refused (response: InsertResponse): LedgerMeshError {
+    return new LedgerMeshError(remoteCode(response.errorCode), response.errorMessage, { remoteCode: response.errorCode })
   }
 
   // ---- client ----
@@ -225,14 +188,9 @@ export class InsertProtocol {
     } catch (err) {
       throw new LedgerMeshError('bad_policy', `the policy has no canonical JSON form: ${errorMessage(err)}`)
     }
-    const request = encodeInsertRequest({ version: WIRE_VERSION, op: op.op, policy })
+    const request: InsertRequest = { version: WIRE_VERSION, op: op.op, policy }
     const signal = this.deadline()
-    let release: () => void
-    try {
-      release = await this.outbound.acquire(signal)
-    } catch {
-      throw new LedgerMeshError('master_unreachable', `no free insert stream (${this.maxOutboundStreams} in flight) within ${this.timeoutMs} ms`)
-    }
+    const release = await this.slot(signal, () => new LedgerMeshError('master_unreachable', `no free insert stream (${this.maxOutboundStreams} in flight) within ${this.timeoutMs} ms`))
     try {
       const idle = this.takeIdle(target)
       if (idle !== undefined) {
@@ -245,39 +203,27 @@ export class InsertProtocol {
           if (!(err instanceof StaleStreamError)) throw err
         }
       }
-      let stream: Stream
-      try {
-        stream = await openStream(this.components.libp2p, target, INSERT_PROTOCOL, signal)
-      } catch (err) {
-        throw new LedgerMeshError('master_unreachable', `cannot reach the master at ${target.toString()}: ${errorMessage(err)}`)
-      }
-      return await this.exchange({ stream, lp: lpStream(stream, { maxDataLength: this.maxMessageBytes }) }, target, request, signal)
+      const stream = await this.dial(target, signal, this.unreachable(target).unreachable)
+      return await this.exchange({ stream, lp: this.frames(stream) }, target, request, signal)
     } finally {
       release()
     }
   }
 
   /** One request and its answer on `open`; the stream goes back to the idle ones afterwards. */
-  private async exchange (open: OpenStream, target: InsertTarget, request: Uint8Array, signal: AbortSignal): Promise<{ seq: number, id: string }> {
-    const { stream, lp } = open
+  private async exchange (open: OpenStream, target: InsertTarget, request: InsertRequest, signal: AbortSignal): Promise<{ seq: number, id: string }> {
     let response: InsertResponse
-    let answered = false
     try {
-      await lp.write(request, { signal })
-      const frame = await lp.read({ signal })
-      answered = true
-      response = decodeInsertResponse(frame.subarray())
+      response = await this.roundTrip(open.lp, request, signal)
     } catch (err) {
-      stream.abort(toError(err))
+      open.stream.abort(toError(err))
       if (err instanceof LedgerMeshError) throw err
-      if (open.reused === true && !answered && !signal.aborted) throw new StaleStreamError(errorMessage(err))
-      const why = signal.aborted ? `no answer within ${this.timeoutMs} ms` : errorMessage(err)
-      throw new LedgerMeshError('master_unreachable', `the master at ${target.toString()} did not answer: ${why}`)
+      // a reused stream that fails before its answer (a malformed answer is a LedgerMeshError) was closed by the master
+      if (open.reused === true && !signal.aborted) throw new StaleStreamError(errorMessage(err))
+      throw this.noAnswer(target, '', signal, err)
     }
     this.putIdle(target, open)
-    if (!response.ok) {
-      throw new LedgerMeshError(remoteCode(response.errorCode), response.errorMessage, { remoteCode: response.errorCode })
-    }
+    if (!response.ok) throw this.refused(response)
     return { seq: response.seq, id: response.id }
   }
 
@@ -323,8 +269,3 @@ interface OpenStream {
 
 /** A reused stream failed before its answer began: the master had closed it. */
 class StaleStreamError extends Error {}
-
-/** The protocol as a libp2p-style service factory: `insertProtocol(init)(components)`. */
-export function insertProtocol (init: InsertInit = {}): (components: InsertComponents) => InsertProtocol {
-  return (components) => new InsertProtocol(components, init)
-}

@@ -1,19 +1,11 @@
-import { setMaxListeners } from 'node:events'
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { lpStream } from '@libp2p/utils'
-import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../../base/errors.js'
-import type { Logger } from '../../base/logger.js'
-import { deadlineSignal } from '../../net/deadline.js'
-import { StreamSlots } from '../../net/slots.js'
-import { openStream, type NetNode } from '../../net/stream.js'
+import { LedgerMeshError } from '../../base/errors.js'
+import { type ProtocolComponents, RequestResponseProtocol } from '../../net/protocol.js'
 import { LEASE_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
 import { type LeaseRequest, type LeaseResponse, decodeLeaseRequest, decodeLeaseResponse, encodeLeaseRequest, encodeLeaseResponse } from './messages.js'
 
-export interface LeaseComponents {
-  libp2p: NetNode
-  log: Logger
-}
+export type LeaseComponents = ProtocolComponents
 
 export interface LeaseInit {
   timeoutMs?: number
@@ -34,16 +26,18 @@ export type LeaseGrantor = (request: LeaseRequest, remotePeer: string) => Promis
  * (serve() with the allocator's grantor); a worker calls renew() every few seconds. Leases
  * live outside the ledger, like Kubernetes Lease objects: they change too often to order.
  */
-export class LeaseProtocol {
-  readonly protocol = LEASE_PROTOCOL
-  private readonly timeoutMs: number
-  private readonly outbound = new StreamSlots(MAX_OUTBOUND_STREAMS)
+export class LeaseProtocol extends RequestResponseProtocol<LeaseRequest, LeaseResponse, LeaseComponents> {
   private grantor?: LeaseGrantor
-  private shutdown = new AbortController()
 
-  constructor (private readonly components: LeaseComponents, init: LeaseInit = {}) {
-    this.timeoutMs = init.timeoutMs ?? TIMEOUT_MS
-    setMaxListeners(Infinity, this.shutdown.signal)
+  constructor (components: LeaseComponents, init: LeaseInit = {}) {
+    super(components, {
+      protocol: LEASE_PROTOCOL,
+      name: 'lease',
+      timeoutMs: init.timeoutMs ?? TIMEOUT_MS,
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      maxInboundStreams: MAX_INBOUND_STREAMS,
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS
+    }, { encodeRequest: encodeLeaseRequest, decodeRequest: decodeLeaseRequest, encodeResponse: encodeLeaseResponse, decodeResponse: decodeLeaseResponse })
   }
 
   readonly [Symbol.toStringTag] = '@ledgermesh/lease'
@@ -52,41 +46,23 @@ export class LeaseProtocol {
   async serve (grantor: LeaseGrantor): Promise<void> {
     if (this.grantor !== undefined) return
     this.grantor = grantor
-    await this.components.libp2p.handle(LEASE_PROTOCOL, (stream, connection) => { void this.answer(stream, connection) }, {
-      maxInboundStreams: MAX_INBOUND_STREAMS,
-      maxOutboundStreams: MAX_OUTBOUND_STREAMS
-    })
+    await this.handle()
   }
 
   async stop (): Promise<void> {
-    this.shutdown.abort(new Error('the lease protocol is stopping'))
-    this.shutdown = new AbortController()
-    setMaxListeners(Infinity, this.shutdown.signal)
-    if (this.grantor !== undefined) await this.components.libp2p.unhandle(LEASE_PROTOCOL).catch(() => {})
+    await this.stopServing(new Error('the lease protocol is stopping'))
+    this.renewShutdown()
     this.grantor = undefined
   }
 
-  private async answer (stream: Stream, connection: Connection): Promise<void> {
-    const peer = connection.remotePeer.toString()
-    const signal = deadlineSignal(this.timeoutMs, this.shutdown.signal)
-    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
-    try {
-      let response: LeaseResponse
-      try {
-        const request = decodeLeaseRequest((await lp.read({ signal })).subarray())
-        const grant = await this.grantor!(request, peer)
-        response = { ok: true, ...grant, errorCode: '', errorMessage: '' }
-      } catch (err) {
-        if (!(err instanceof LedgerMeshError)) throw err
-        this.components.log.warn({ peer, code: err.code, err: err.message }, 'lease renewal refused')
-        response = { ok: false, ttlMs: 0, graceMs: 0, minSeq: 0, errorCode: err.code, errorMessage: err.message }
-      }
-      await lp.write(encodeLeaseResponse(response), { signal })
-      await stream.close({ signal })
-    } catch (err) {
-      this.components.log.debug({ peer, err: errorMessage(err) }, 'lease stream ended with an error')
-      stream.abort(toError(err))
-    }
+  protected async respond (request: LeaseRequest, connection: Connection): Promise<LeaseResponse> {
+    const grant = await this.grantor!(request, connection.remotePeer.toString())
+    return { ok: true, ...grant, errorCode: '', errorMessage: '' }
+  }
+
+  protected refusal (err: LedgerMeshError, peer: string): LeaseResponse {
+    this.components.log.warn({ peer, code: err.code, err: err.message }, 'lease renewal refused')
+    return { ok: false, ttlMs: 0, graceMs: 0, minSeq: 0, errorCode: err.code, errorMessage: err.message }
   }
 
   /**
@@ -94,35 +70,7 @@ export class LeaseProtocol {
    * `master_unreachable` when the master cannot be reached in time, or the master's refusal.
    */
   async renew (target: Multiaddr, request: Omit<LeaseRequest, 'version'>): Promise<LeaseGrant> {
-    const signal = deadlineSignal(this.timeoutMs, this.shutdown.signal)
-    let release: () => void
-    try {
-      release = await this.outbound.acquire(signal)
-    } catch {
-      throw new LedgerMeshError('master_unreachable', `no free lease stream within ${this.timeoutMs} ms`)
-    }
-    try {
-      let stream: Stream
-      try {
-        stream = await openStream(this.components.libp2p, target, LEASE_PROTOCOL, signal)
-      } catch (err) {
-        throw new LedgerMeshError('master_unreachable', `cannot reach the master at ${target.toString()}: ${errorMessage(err)}`)
-      }
-      const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
-      let response: LeaseResponse
-      try {
-        await lp.write(encodeLeaseRequest({ version: WIRE_VERSION, ...request }), { signal })
-        response = decodeLeaseResponse((await lp.read({ signal })).subarray())
-        await stream.close({ signal }).catch(() => {})
-      } catch (err) {
-        stream.abort(toError(err))
-        if (err instanceof LedgerMeshError) throw err
-        throw new LedgerMeshError('master_unreachable', `the master at ${target.toString()} did not answer the lease renewal: ${signal.aborted ? `no answer within ${this.timeoutMs} ms` : errorMessage(err)}`)
-      }
-      if (!response.ok) throw new LedgerMeshError(response.errorCode as ErrorCode, response.errorMessage)
-      return { ttlMs: response.ttlMs, graceMs: response.graceMs, minSeq: response.minSeq }
-    } finally {
-      release()
-    }
+    const response = await this.request(target, { version: WIRE_VERSION, ...request }, ' the lease renewal')
+    return { ttlMs: response.ttlMs, graceMs: response.graceMs, minSeq: response.minSeq }
   }
 }
