@@ -4,6 +4,7 @@ import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../base/
 import type { Logger } from '../base/logger.js'
 import { deadlineSignal, shutdownController } from './deadline.js'
 import { StreamSlots } from './slots.js'
+import type { Outcome } from './wire.js'
 import { openStream, type NetNode, type StreamTarget } from './stream.js'
 
 /** What every protocol receives from the node (a protocol may ask for more). */
@@ -139,14 +140,6 @@ export abstract class StreamProtocol<C extends ProtocolComponents = ProtocolComp
   }
 }
 
-/** The fields every answer of a request/response protocol carries. */
-export interface Answer {
-  ok: boolean
-  /** '' when ok */
-  errorCode: string
-  errorMessage: string
-}
-
 /** A request/response protocol's four message codecs. */
 export interface MessageCodec<Req, Res> {
   encodeRequest: (request: Req) => Uint8Array
@@ -162,7 +155,7 @@ export interface MessageCodec<Req, Res> {
  * reads the answer, closes; an unreachable or silent master is `master_unreachable`, and a
  * refusal is thrown with the master's code.
  */
-export abstract class RequestResponseProtocol<Req, Res extends Answer, C extends ProtocolComponents = ProtocolComponents> extends StreamProtocol<C> {
+export abstract class RequestResponseProtocol<Req, Res extends Outcome, C extends ProtocolComponents = ProtocolComponents> extends StreamProtocol<C> {
   constructor (components: C, limits: ProtocolLimits, protected readonly codec: MessageCodec<Req, Res>) {
     super(components, limits)
   }
@@ -242,5 +235,28 @@ export abstract class RequestResponseProtocol<Req, Res extends Answer, C extends
     }
     if (!response.ok) throw this.refused(response)
     return response
+  }
+}
+
+/**
+ * A request/response protocol that the master serves with a handler (lease: the allocator's
+ * grantor; join: the gatekeeper's): serve(handler) starts serving, stop() ends it. Its client
+ * side needs neither, and works again after stop().
+ */
+export abstract class HandledProtocol<Req, Res extends Outcome, H, C extends ProtocolComponents = ProtocolComponents> extends RequestResponseProtocol<Req, Res, C> {
+  /** set while this node serves the protocol */
+  protected handler?: H
+
+  /** Serves the protocol on this node with `handler` (a second call is ignored). */
+  async serve (handler: H): Promise<void> {
+    if (this.handler !== undefined) return
+    this.handler = handler
+    await this.handle()
+  }
+
+  async stop (): Promise<void> {
+    await this.stopServing(new Error(`the ${this.name} protocol is stopping`))
+    this.renewShutdown()
+    this.handler = undefined
   }
 }

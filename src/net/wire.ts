@@ -18,3 +18,25 @@ export function decodeWire<T> (type: protobuf.Type, data: Uint8Array, what: stri
     throw malformed(what, errorMessage(err))
   }
 }
+
+/** An answer's outcome: accepted, or refused with a code and a message. */
+export interface Outcome {
+  ok: boolean
+  /** '' when ok */
+  errorCode: string
+  errorMessage: string
+}
+
+const MAX_ERROR_CODE_CHARS = 64
+const MAX_ERROR_MESSAGE_CHARS = 4096
+
+/** An outcome's wire fields (`ok`, `error_code`, `error_message`); a long message is cut. */
+export function encodeOutcome (res: Outcome): { ok: boolean, error_code: string, error_message: string } {
+  return { ok: res.ok, error_code: res.errorCode, error_message: res.errorMessage.slice(0, MAX_ERROR_MESSAGE_CHARS) }
+}
+
+/** An outcome from its wire fields: a refusal must name its code; long codes and messages are cut. */
+export function decodeOutcome (o: { ok: boolean, error_code: string, error_message: string }, what: string): Outcome {
+  if (!o.ok && o.error_code === '') throw malformed(what, 'refused without an error code')
+  return { ok: o.ok, errorCode: o.error_code.slice(0, MAX_ERROR_CODE_CHARS), errorMessage: o.error_message.slice(0, MAX_ERROR_MESSAGE_CHARS) }
+}

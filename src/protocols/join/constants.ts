@@ -13,3 +13,12 @@ export const TIMEOUT_MS = 10_000
 export const MAX_INBOUND_STREAMS = 2
 export const MAX_OUTBOUND_STREAMS = 1
 
+/** The protocol's id and bounds, as the protocol skeleton (src/net/protocol.ts) takes them. */
+export const LIMITS = {
+  protocol: JOIN_PROTOCOL,
+  name: PROTOCOL_NAME,
+  timeoutMs: TIMEOUT_MS,
+  maxMessageBytes: MAX_MESSAGE_BYTES,
+  maxInboundStreams: MAX_INBOUND_STREAMS,
+  maxOutboundStreams: MAX_OUTBOUND_STREAMS
+}

@@ -1,10 +1,10 @@
 import type { Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { LedgerMeshError } from '../../base/errors.js'
-import { type ProtocolComponents, RequestResponseProtocol } from '../../net/protocol.js'
+import { HandledProtocol, type ProtocolComponents } from '../../net/protocol.js'
 import { publicKeyHexOf } from '../../policies/keys.js'
-import { JOIN_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
-import { type JoinRequest, type JoinResponse, decodeJoinRequest, decodeJoinResponse, encodeJoinRequest, encodeJoinResponse } from './messages.js'
+import { LIMITS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
+import { JOIN_CODEC, type JoinRequest, type JoinResponse } from './messages.js'
 
 export type JoinComponents = ProtocolComponents
 
@@ -20,40 +20,18 @@ export type JoinGrantor = (request: { token: string, name: string, key: string, 
  * its gatekeeper; a node started with JOIN_TOKEN calls join() on first contact. The key being
  * admitted is the connection's own (noise authenticates it), never one named in the request.
  */
-export class JoinProtocol extends RequestResponseProtocol<JoinRequest, JoinResponse, JoinComponents> {
-  private grantor?: JoinGrantor
-
+export class JoinProtocol extends HandledProtocol<JoinRequest, JoinResponse, JoinGrantor, JoinComponents> {
   constructor (components: JoinComponents, init: JoinInit = {}) {
-    super(components, {
-      protocol: JOIN_PROTOCOL,
-      name: 'join',
-      timeoutMs: init.timeoutMs ?? TIMEOUT_MS,
-      maxMessageBytes: MAX_MESSAGE_BYTES,
-      maxInboundStreams: MAX_INBOUND_STREAMS,
-      maxOutboundStreams: MAX_OUTBOUND_STREAMS
-    }, { encodeRequest: encodeJoinRequest, decodeRequest: decodeJoinRequest, encodeResponse: encodeJoinResponse, decodeResponse: decodeJoinResponse })
+    super(components, { ...LIMITS, timeoutMs: init.timeoutMs ?? TIMEOUT_MS }, JOIN_CODEC)
   }
 
   readonly [Symbol.toStringTag] = '@ledgermesh/join'
-
-  /** Serves joins on this node (the master). */
-  async serve (grantor: JoinGrantor): Promise<void> {
-    if (this.grantor !== undefined) return
-    this.grantor = grantor
-    await this.handle()
-  }
-
-  async stop (): Promise<void> {
-    await this.stopServing(new Error('the join protocol is stopping'))
-    this.renewShutdown()
-    this.grantor = undefined
-  }
 
   protected async respond (request: JoinRequest, connection: Connection): Promise<JoinResponse> {
     const peer = connection.remotePeer.toString()
     const key = publicKeyHexOf(connection.remotePeer)
     if (key === undefined) throw new LedgerMeshError('unauthorized', `peer ${peer} has no Ed25519 identity key to admit`)
-    const { seq } = await this.grantor!({ token: request.token, name: request.name, key, peer })
+    const { seq } = await this.handler!({ token: request.token, name: request.name, key, peer })
     return { ok: true, seq, errorCode: '', errorMessage: '' }
   }
 

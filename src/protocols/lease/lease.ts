@@ -1,9 +1,9 @@
 import type { Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { LedgerMeshError } from '../../base/errors.js'
-import { type ProtocolComponents, RequestResponseProtocol } from '../../net/protocol.js'
-import { LEASE_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
-import { type LeaseRequest, type LeaseResponse, decodeLeaseRequest, decodeLeaseResponse, encodeLeaseRequest, encodeLeaseResponse } from './messages.js'
+import { HandledProtocol, type ProtocolComponents } from '../../net/protocol.js'
+import { LIMITS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
+import { LEASE_CODEC, type LeaseRequest, type LeaseResponse } from './messages.js'
 
 export type LeaseComponents = ProtocolComponents
 
@@ -26,37 +26,15 @@ export type LeaseGrantor = (request: LeaseRequest, remotePeer: string) => Promis
  * (serve() with the allocator's grantor); a worker calls renew() every few seconds. Leases
  * live outside the ledger, like Kubernetes Lease objects: they change too often to order.
  */
-export class LeaseProtocol extends RequestResponseProtocol<LeaseRequest, LeaseResponse, LeaseComponents> {
-  private grantor?: LeaseGrantor
-
+export class LeaseProtocol extends HandledProtocol<LeaseRequest, LeaseResponse, LeaseGrantor, LeaseComponents> {
   constructor (components: LeaseComponents, init: LeaseInit = {}) {
-    super(components, {
-      protocol: LEASE_PROTOCOL,
-      name: 'lease',
-      timeoutMs: init.timeoutMs ?? TIMEOUT_MS,
-      maxMessageBytes: MAX_MESSAGE_BYTES,
-      maxInboundStreams: MAX_INBOUND_STREAMS,
-      maxOutboundStreams: MAX_OUTBOUND_STREAMS
-    }, { encodeRequest: encodeLeaseRequest, decodeRequest: decodeLeaseRequest, encodeResponse: encodeLeaseResponse, decodeResponse: decodeLeaseResponse })
+    super(components, { ...LIMITS, timeoutMs: init.timeoutMs ?? TIMEOUT_MS }, LEASE_CODEC)
   }
 
   readonly [Symbol.toStringTag] = '@ledgermesh/lease'
 
-  /** Serves renewals on this node (the master). */
-  async serve (grantor: LeaseGrantor): Promise<void> {
-    if (this.grantor !== undefined) return
-    this.grantor = grantor
-    await this.handle()
-  }
-
-  async stop (): Promise<void> {
-    await this.stopServing(new Error('the lease protocol is stopping'))
-    this.renewShutdown()
-    this.grantor = undefined
-  }
-
   protected async respond (request: LeaseRequest, connection: Connection): Promise<LeaseResponse> {
-    const grant = await this.grantor!(request, connection.remotePeer.toString())
+    const grant = await this.handler!(request, connection.remotePeer.toString())
     return { ok: true, ...grant, errorCode: '', errorMessage: '' }
   }
 
