@@ -260,3 +260,17 @@ export abstract class HandledProtocol<Req, Res extends Outcome, H, C extends Pro
     this.handler = undefined
   }
 }
+
+/** The bounds a protocol's init may override. */
+export type LimitOverrides = Partial<Pick<ProtocolLimits, 'timeoutMs' | 'maxMessageBytes' | 'maxInboundStreams' | 'maxOutboundStreams'>>
+
+/** A protocol's limits: its defaults (constants.ts's LIMITS), with what `init` sets. */
+export function limitsOf (defaults: ProtocolLimits, init: LimitOverrides): ProtocolLimits {
+  return {
+    ...defaults,
+    timeoutMs: init.timeoutMs ?? defaults.timeoutMs,
+    maxMessageBytes: init.maxMessageBytes ?? defaults.maxMessageBytes,
+    maxInboundStreams: init.maxInboundStreams ?? defaults.maxInboundStreams,
+    maxOutboundStreams: init.maxOutboundStreams ?? defaults.maxOutboundStreams
+  }
+}

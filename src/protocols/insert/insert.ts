@@ -3,14 +3,14 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 import pTimeout from 'p-timeout'
 import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../../base/errors.js'
-import { type ProtocolComponents, RequestResponseProtocol } from '../../net/protocol.js'
+import { type ProtocolComponents, RequestResponseProtocol, limitsOf } from '../../net/protocol.js'
 import { canonicalJson } from '../../policies/canonical.js'
 import { policyId } from '../../policies/policy.js'
 import { parsePolicyJson } from '../../policies/validate.js'
 import type { LedgerOp } from '../../ledger/entry.js'
 import type { Ledger } from '../../ledger/ledger.js'
-import { IDLE_STREAM_MS, INSERT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
-import { type InsertRequest, type InsertResponse, decodeInsertRequest, decodeInsertResponse, encodeInsertRequest, encodeInsertResponse } from './messages.js'
+import { IDLE_STREAM_MS, LIMITS, WIRE_VERSION } from './constants.js'
+import { INSERT_CODEC, type InsertRequest, type InsertResponse, encodeInsertResponse } from './messages.js'
 
 export interface InsertComponents extends ProtocolComponents {
   ledger: Ledger
@@ -66,14 +66,7 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
   private readonly idle = new Map<string, OpenStream[]>()
 
   constructor (components: InsertComponents, init: InsertInit = {}) {
-    super(components, {
-      protocol: INSERT_PROTOCOL,
-      name: 'insert',
-      timeoutMs: init.timeoutMs ?? TIMEOUT_MS,
-      maxMessageBytes: init.maxMessageBytes ?? MAX_MESSAGE_BYTES,
-      maxInboundStreams: init.maxInboundStreams ?? MAX_INBOUND_STREAMS,
-      maxOutboundStreams: init.maxOutboundStreams ?? MAX_OUTBOUND_STREAMS
-    }, { encodeRequest: encodeInsertRequest, decodeRequest: decodeInsertRequest, encodeResponse: encodeInsertResponse, decodeResponse: decodeInsertResponse })
+    super(components, limitsOf(LIMITS, init), INSERT_CODEC)
   }
 
   readonly [Symbol.toStringTag] = '@ledgermesh/insert'

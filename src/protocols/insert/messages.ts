@@ -119,3 +119,11 @@ export function decodeInsertResponse (data: Uint8Array): InsertResponse {
   }
   return response
 }
+
+/** The four codecs, as the protocol skeleton takes them. */
+export const INSERT_CODEC = {
+  encodeRequest: encodeInsertRequest,
+  decodeRequest: decodeInsertRequest,
+  encodeResponse: encodeInsertResponse,
+  decodeResponse: decodeInsertResponse
+}

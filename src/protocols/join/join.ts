@@ -1,9 +1,9 @@
 import type { Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { LedgerMeshError } from '../../base/errors.js'
-import { HandledProtocol, type ProtocolComponents } from '../../net/protocol.js'
+import { HandledProtocol, type ProtocolComponents, limitsOf } from '../../net/protocol.js'
 import { publicKeyHexOf } from '../../policies/keys.js'
-import { LIMITS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
+import { LIMITS, WIRE_VERSION } from './constants.js'
 import { JOIN_CODEC, type JoinRequest, type JoinResponse } from './messages.js'
 
 export type JoinComponents = ProtocolComponents
@@ -22,7 +22,7 @@ export type JoinGrantor = (request: { token: string, name: string, key: string, 
  */
 export class JoinProtocol extends HandledProtocol<JoinRequest, JoinResponse, JoinGrantor, JoinComponents> {
   constructor (components: JoinComponents, init: JoinInit = {}) {
-    super(components, { ...LIMITS, timeoutMs: init.timeoutMs ?? TIMEOUT_MS }, JOIN_CODEC)
+    super(components, limitsOf(LIMITS, init), JOIN_CODEC)
   }
 
   readonly [Symbol.toStringTag] = '@ledgermesh/join'

@@ -1,8 +1,8 @@
 import type { Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { LedgerMeshError } from '../../base/errors.js'
-import { HandledProtocol, type ProtocolComponents } from '../../net/protocol.js'
-import { LIMITS, TIMEOUT_MS, WIRE_VERSION } from './constants.js'
+import { HandledProtocol, type ProtocolComponents, limitsOf } from '../../net/protocol.js'
+import { LIMITS, WIRE_VERSION } from './constants.js'
 import { LEASE_CODEC, type LeaseRequest, type LeaseResponse } from './messages.js'
 
 export type LeaseComponents = ProtocolComponents
@@ -28,7 +28,7 @@ export type LeaseGrantor = (request: LeaseRequest, remotePeer: string) => Promis
  */
 export class LeaseProtocol extends HandledProtocol<LeaseRequest, LeaseResponse, LeaseGrantor, LeaseComponents> {
   constructor (components: LeaseComponents, init: LeaseInit = {}) {
-    super(components, { ...LIMITS, timeoutMs: init.timeoutMs ?? TIMEOUT_MS }, LEASE_CODEC)
+    super(components, limitsOf(LIMITS, init), LEASE_CODEC)
   }
 
   readonly [Symbol.toStringTag] = '@ledgermesh/lease'

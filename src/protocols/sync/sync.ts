@@ -1,7 +1,7 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { LedgerMeshError, errorMessage } from '../../base/errors.js'
-import { StreamProtocol } from '../../net/protocol.js'
-import { MAX_ENTRIES_PER_RESPONSE, MAX_INBOUND_STREAMS, MAX_MESSAGE_BYTES, MAX_OUTBOUND_STREAMS, SYNC_PROTOCOL, TIMEOUT_MS, WATCH_KEEPALIVE_MS } from './constants.js'
+import { StreamProtocol, limitsOf } from '../../net/protocol.js'
+import { LIMITS, MAX_ENTRIES_PER_RESPONSE, WATCH_KEEPALIVE_MS } from './constants.js'
 import type {
   PullOptions, PullResult, SyncComponents, SyncContext, SyncInit, SyncStats, SyncTarget, WatchHandle, WatchHandlers
 } from './context.js'
@@ -39,14 +39,7 @@ export class SyncProtocol extends StreamProtocol<SyncComponents> {
   private readonly watches = new Set<WatchHandle>()
 
   constructor (components: SyncComponents, init: SyncInit = {}) {
-    super(components, {
-      protocol: SYNC_PROTOCOL,
-      name: 'sync',
-      timeoutMs: init.timeoutMs ?? TIMEOUT_MS,
-      maxMessageBytes: init.maxMessageBytes ?? MAX_MESSAGE_BYTES,
-      maxInboundStreams: init.maxInboundStreams ?? MAX_INBOUND_STREAMS,
-      maxOutboundStreams: init.maxOutboundStreams ?? MAX_OUTBOUND_STREAMS
-    })
+    super(components, limitsOf(LIMITS, init))
     this.ctx = {
       components,
       stats: this.stats,
