@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { InsertProtocol } from '../src/ledger/insert/index.js'
+import { InsertProtocol } from '../src/protocols/insert/index.js'
 import { Ledger } from '../src/ledger/ledger.js'
 import { openStore } from '../src/ledger/open-store.js'
 import type { LedgerStore } from '../src/ledger/store.js'

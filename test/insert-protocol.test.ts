@@ -4,7 +4,7 @@ import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import {
   INSERT_PROTOCOL, WIRE_VERSION, decodeInsertResponse, encodeInsertRequest, type InsertResponse
-} from '../src/ledger/insert/index.js'
+} from '../src/protocols/insert/index.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { policyId } from '../src/policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'

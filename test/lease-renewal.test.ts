@@ -2,7 +2,7 @@ import t from 'tap'
 import { ledgerPeer } from './helpers/libp2p.js'
 import { preparePolicy } from '../src/policies/prepare.js'
 import { Allocator } from '../src/services/allocation/index.js'
-import { LeaseProtocol, decodeLeaseRequest, encodeLeaseRequest, type LeaseRequest } from '../src/services/lease/index.js'
+import { LeaseProtocol, decodeLeaseRequest, encodeLeaseRequest, type LeaseRequest } from '../src/protocols/lease/index.js'
 import { WORKER, addProfile, eventually, leaseFleet, runsExactly, sleep } from './helpers/lease-fleet.js'
 
 // Lease renewals (issue 12, defect 4): a worker keeps exactly one renewal loop with at most one

@@ -4,10 +4,11 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { lpStream } from '@libp2p/utils'
 import {
-  SYNC_PROTOCOL, SyncResponseType, WireEntryType, deadlineSignal, WIRE_VERSION, decodeRequest, decodeResponse, encodeEntry,
+  SYNC_PROTOCOL, SyncResponseType, WireEntryType, WIRE_VERSION, decodeRequest, decodeResponse, encodeEntry,
   encodeFrame, encodeRequest, encodeResponse, type SyncResponse
-} from '../src/ledger/sync/index.js'
-import { INSERT_PROTOCOL, decodeInsertRequest, decodeInsertResponse } from '../src/ledger/insert/index.js'
+} from '../src/protocols/sync/index.js'
+import { deadlineSignal } from '../src/net/deadline.js'
+import { INSERT_PROTOCOL, decodeInsertRequest, decodeInsertResponse } from '../src/protocols/insert/index.js'
 import { LedgerMeshError } from '../src/base/errors.js'
 import { canonicalJson } from '../src/policies/canonical.js'
 import type { Entry } from '../src/ledger/entry.js'

@@ -5,7 +5,7 @@ import { lpStream } from '@libp2p/utils'
 import {
   SYNC_PROTOCOL, WIRE_VERSION, decodeRequest, decodeResponse, encodeRequest, encodeResponse,
   type PullResult, type SyncRequest, type SyncResponse
-} from '../src/ledger/sync/index.js'
+} from '../src/protocols/sync/index.js'
 import { chainEntries } from '../src/ledger/entry.js'
 import { signHead, type SignedHead } from '../src/ledger/head.js'
 import { Ed25519Signer } from '../src/policies/keys.js'

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
-import { InsertProtocol } from '../../src/ledger/insert/index.js'
+import { InsertProtocol } from '../../src/protocols/insert/index.js'
 import { Ledger } from '../../src/ledger/ledger.js'
 import type { LedgerStore } from '../../src/ledger/store.js'
 import { libp2pPrivateKey } from '../../src/node/identity.js'

@@ -57,3 +57,8 @@ const DEFINITIVE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 export function isDefinitiveRefusal (err: unknown): boolean {
   return err instanceof LedgerMeshError && DEFINITIVE_REFUSALS.has(err.code)
 }
+
+/** Any thrown value as an Error (a stream's abort wants one). */
+export function toError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}

@@ -407,6 +407,25 @@ export class Ledger extends EventEmitter<LedgerEvents> {
 
   private readonly applying = new Mutex()
 
+  /** the last head checkSignedHead() verified, with the key it was verified against */
+  private verifiedHead?: string
+
+  /**
+   * Throws bad_signature unless `head` is signed by the trusted master key (when one is pinned:
+   * before that there is nothing to check it against). A head is verified once: sync checks a
+   * run's head before it collects entries toward it, and applyBatch does not check it again.
+   */
+  checkSignedHead (head: SignedHead): void {
+    const key = this.trustedMasterKey
+    if (key === undefined) return
+    const verified = `${key} ${head.seq} ${head.hash} ${head.time} ${head.publicKey} ${head.signature}`
+    if (verified === this.verifiedHead) return
+    if (!verifyHead(head, key)) {
+      throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key`)
+    }
+    this.verifiedHead = verified
+  }
+
   private async applyBatchNow (entries: Entry[], head: SignedHead): Promise<void> {
     if (this.trustedMasterKey === undefined) {
       // Trust on first use: the first signed head this replica accepts pins the master key.
@@ -414,9 +433,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       await this.store.setMeta(MASTER_KEY_META, head.publicKey)
       this.log.info({ masterKey: head.publicKey }, 'pinned the master key from the first signed head')
     }
-    if (!verifyHead(head, this.trustedMasterKey)) {
-      throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key`)
-    }
+    this.checkSignedHead(head)
     if (entries.length === 0) return
     const broken = verifyChainLinks(this.currentHead, entries)
     if (broken !== undefined) throw new LedgerMeshError('chain_broken', `sync batch rejected: ${broken}`)

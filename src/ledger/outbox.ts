@@ -59,10 +59,4 @@ export class Outbox {
       if (key.endsWith(`!${id}`)) await this.store.del(key, { sync: true })
     }
   }
-
-  async size (): Promise<number> {
-    let n = 0
-    for await (const _key of this.store.keys()) n++
-    return n
-  }
 }

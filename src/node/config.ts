@@ -7,6 +7,9 @@ import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { decodeUtf8 } from '../base/utf8.js'
 import { MASK, isSecretName } from '../base/secrets.js'
 import { parseDuration, type Duration } from '../base/duration.js'
+import { SWARM_KEY_HEADER } from '../net/private-network.js'
+
+export { SWARM_KEY_HEADER }
 
 /**
  * A node's configuration, read from an env file written the AnyLog way (the keys of
@@ -313,8 +316,6 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
 }
 
 const HEX_KEY = /^[0-9a-fA-F]{64}$/
-/** The first line of the libp2p/IPFS swarm key format (`/key/swarm/psk/1.0.0/`, `/base16/`, the key). */
-export const SWARM_KEY_HEADER = '/key/swarm/psk/1.0.0/'
 /** A key file is a few lines; anything larger is not one (and is not read into memory whole). */
 const MAX_KEY_FILE_BYTES = 4096
 

@@ -53,7 +53,3 @@ export function withLedgerScope (policy: Policy, scope: LedgerScope): Policy {
   if (!placed) body.ledger = scope
   return { [type]: body }
 }
-
-export function stripLedgerScope (policy: Policy): Policy {
-  return withoutFields(policy, ['ledger'])
-}

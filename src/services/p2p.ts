@@ -4,11 +4,10 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
-import { preSharedKey } from '@libp2p/pnet'
-import type { Connection, ConnectionProtector, MultiaddrConnection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import type { MultiaddrConnection, PrivateKey } from '@libp2p/interface'
+import pTimeout from 'p-timeout'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
-import { SWARM_KEY_HEADER, type NetworkKey } from '../node/config.js'
+import { markPrivateNetwork, privateNetwork } from '../net/private-network.js'
 import type { Logger } from '../base/logger.js'
 import type { ProcessStatus, Service } from './service.js'
 
@@ -23,43 +22,17 @@ export interface P2PHostOptions {
   /** hosts exempt from libp2p's inbound rate limit (many nodes on one machine in tests) */
   allow?: string[]
   /** NETWORK_KEY: a private network; peers without the same key cannot connect at all */
-  networkKey?: Pick<NetworkKey, 'key' | 'id'>
+  networkKey?: { key: Uint8Array, id: string }
   log: Logger
 }
+
+/** How long stop() waits for libp2p to stop before it lets go. */
+const STOP_TIMEOUT_MS = 3000
 
 /** A remote host's failed inbound handshakes are logged at most once per this long. */
 const HANDSHAKE_WARN_EVERY_MS = 60_000
 /** remote hosts whose failed handshakes are being counted (a bound on the map) */
 const MAX_HANDSHAKE_HOSTS = 1024
-
-/** The name of the error a private network's nonce exchange fails with. */
-const PRIVATE_NETWORK_ERROR = 'PrivateNetworkError'
-
-/** The names of the errors of a dial whose TCP connection was made but whose handshake (pnet, noise) failed. */
-const HANDSHAKE_ERRORS = new Set(['EncryptionFailedError', PRIVATE_NETWORK_ERROR])
-
-/** The private network's protector (libp2p pnet: XSalsa20 with the pre-shared key), its failures named. */
-function privateNetwork (key: Uint8Array): () => ConnectionProtector {
-  const psk = new TextEncoder().encode(`${SWARM_KEY_HEADER}\n/base16/\n${Buffer.from(key).toString('hex')}`)
-  const pnet = preSharedKey({ psk })
-  return () => {
-    const inner = pnet()
-    return {
-      async protect (connection, options) {
-        try {
-          return await inner.protect(connection, options)
-        } catch (err) {
-          const named = new Error(`private network handshake failed: ${errorMessage(err)}`, { cause: err })
-          named.name = PRIVATE_NETWORK_ERROR
-          throw named
-        }
-      }
-    }
-  }
-}
-
-/** Whether each running host is on a private network, for the hints on failed dials. */
-const privateHosts = new WeakMap<P2PNode, boolean>()
 
 /**
  * The node's p2p server (AnyLog's "TCP server"): a libp2p host with TCP, noise and yamux.
@@ -123,7 +96,7 @@ export class P2PHost implements Service {
       this.failure = errorMessage(err)
       throw new LedgerMeshError('bad_config', `cannot start the p2p server on ${ip}:${port}: ${this.failure}`)
     }
-    privateHosts.set(this.node, networkKey !== undefined)
+    markPrivateNetwork(this.node, networkKey !== undefined)
     this.opts.log.info({ addrs: this.addresses(), peerId: this.peerId, ...(networkKey !== undefined ? { privateNetwork: networkKey.id } : {}) }, networkKey !== undefined ? 'p2p server listening on a private network' : 'p2p server listening')
   }
 
@@ -162,7 +135,7 @@ export class P2PHost implements Service {
     this.node = undefined
     if (node === undefined) return
     // node.stop() can take ~500 ms per peer; never let it hold up shutdown for long.
-    await Promise.race([node.stop(), new Promise(resolve => setTimeout(resolve, 3000).unref())])
+    await pTimeout(Promise.resolve(node.stop()), { milliseconds: STOP_TIMEOUT_MS, fallback: () => {} })
   }
 
   status (): ProcessStatus {
@@ -172,44 +145,4 @@ export class P2PHost implements Service {
     }
     return this.failure !== undefined ? { status: 'Error', details: this.failure } : { status: 'Not declared' }
   }
-}
-
-const pendingDials = new WeakMap<P2PNode, Map<string, Promise<Connection>>>()
-
-/**
- * Opens a protocol stream to `target`, sharing one connection per target. Many concurrent
- * dials to a peer not yet connected would otherwise race to open several connections, and
- * libp2p resets the streams of the duplicates it closes.
- */
-export async function openStream (libp2p: P2PNode, target: Multiaddr | PeerId, protocol: string, signal: AbortSignal): Promise<Stream> {
-  let dials = pendingDials.get(libp2p)
-  if (dials === undefined) { dials = new Map(); pendingDials.set(libp2p, dials) }
-  const key = target.toString()
-  let connecting = dials.get(key)
-  if (connecting === undefined) {
-    connecting = libp2p.dial(target, { signal })
-    dials.set(key, connecting)
-    connecting.catch(() => {}).finally(() => { dials.delete(key) })
-  }
-  let connection: Connection
-  try {
-    connection = await connecting
-  } catch (err) {
-    throw withHandshakeHint(libp2p, err)
-  }
-  return await connection.newStream(protocol, { signal })
-}
-
-/**
- * A dial whose handshake failed says what a private network has to do with it: libp2p's own
- * message ("read ECONNRESET", a timeout) does not.
- */
-function withHandshakeHint (libp2p: P2PNode, err: unknown): unknown {
-  if (!(err instanceof Error) || !HANDSHAKE_ERRORS.has(err.name)) return err
-  const hint = privateHosts.get(libp2p) === true
-    ? 'this node is on a private network: the peer needs the same NETWORK_KEY'
-    : 'if the peer is on a private network, this node needs its NETWORK_KEY'
-  const hinted = new Error(`${err.message} (${hint})`, { cause: err })
-  hinted.name = err.name
-  return hinted
 }

@@ -4,7 +4,7 @@ import { Ed25519Signer } from '../../src/policies/keys.js'
 import { type Policy, policyBody } from '../../src/policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../src/policies/prepare.js'
 import { Allocator } from '../../src/services/allocation/index.js'
-import { type LeaseGrantor, LeaseProtocol, type LeaseRequest } from '../../src/services/lease/index.js'
+import { type LeaseGrantor, LeaseProtocol, type LeaseRequest } from '../../src/protocols/lease/index.js'
 import { Operator } from '../../src/services/operator/index.js'
 import { type LedgerPeer, author, ledgerPeer } from './libp2p.js'
 

@@ -1,17 +1,4 @@
-/** `/ledgermesh/join/1.0.0`: a node presents a join token to the master and is admitted. */
-export const PROTOCOL_PREFIX = 'ledgermesh'
-export const PROTOCOL_NAME = 'join'
-export const PROTOCOL_VERSION = '1.0.0'
-export const JOIN_PROTOCOL = `/${PROTOCOL_PREFIX}/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
-
-/** the `version` field a request carries; the master refuses others */
-export const WIRE_VERSION = 1
-export const MAX_MESSAGE_BYTES = 4096
-/** one join: dial + request + the admission's durable commit + answer */
-export const TIMEOUT_MS = 10_000
-/** joins in flight per connection at the master (a node joins once) */
-export const MAX_INBOUND_STREAMS = 2
-export const MAX_OUTBOUND_STREAMS = 1
+/** Join tokens (the join protocol's own constants are in src/protocols/join/constants.ts). */
 
 /** `create join token` without `ttl` / `uses` */
 export const DEFAULT_TOKEN_TTL_MS = 60 * 60 * 1000

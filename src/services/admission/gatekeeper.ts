@@ -7,7 +7,7 @@ import type { Signer } from '../../policies/keys.js'
 import { type Policy, policyBody, policyId } from '../../policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
 import { DEFAULT_TOKEN_TTL_MS, DEFAULT_TOKEN_USES, MAX_TOKEN_TTL_MS } from './constants.js'
-import type { JoinGrantor } from './join.js'
+import type { JoinGrantor } from '../../protocols/join/index.js'
 import { newJoinToken, parseJoinToken, secretDigest, secretMatches } from './tokens.js'
 
 export interface GatekeeperOptions {

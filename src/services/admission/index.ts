@@ -9,7 +9,9 @@
  * ```
  */
 export { Gatekeeper, type GatekeeperOptions } from './gatekeeper.js'
-export { JoinProtocol, type JoinComponents, type JoinInit, type JoinGrantor } from './join.js'
-export { JOIN_PROTOCOL, WIRE_VERSION, DEFAULT_TOKEN_TTL_MS, DEFAULT_TOKEN_USES, MAX_TOKEN_TTL_MS } from './constants.js'
-export { JOIN_PROTO, encodeJoinRequest, decodeJoinRequest, encodeJoinResponse, decodeJoinResponse, type JoinRequest, type JoinResponse } from './messages.js'
+export {
+  JoinProtocol, JOIN_PROTOCOL, WIRE_VERSION, JOIN_PROTO, encodeJoinRequest, decodeJoinRequest, encodeJoinResponse, decodeJoinResponse,
+  type JoinComponents, type JoinInit, type JoinGrantor, type JoinRequest, type JoinResponse
+} from '../../protocols/join/index.js'
+export { DEFAULT_TOKEN_TTL_MS, DEFAULT_TOKEN_USES, MAX_TOKEN_TTL_MS } from './constants.js'
 export { newJoinToken, parseJoinToken } from './tokens.js'

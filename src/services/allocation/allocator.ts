@@ -6,7 +6,7 @@ import { type JsonValue, type Policy, type PolicyBody, policyBody } from '../../
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
 import { type JsonObject, type SealKey, sealTo } from '../../policies/seal.js'
 import { assignmentContext, hasSettings, openProfileSettings } from '../../policies/sealed-settings.js'
-import type { LeaseGrant, LeaseProtocol, LeaseRequest } from '../lease/index.js'
+import type { LeaseGrant, LeaseProtocol, LeaseRequest } from '../../protocols/lease/index.js'
 import type { ProcessStatus, Service } from '../service.js'
 import { type Plan, type PlacementInput, type WorkerLease, planPlacement } from './placement.js'
 

@@ -9,7 +9,7 @@
  * ```
  */
 export {
-  SyncProtocol, StreamSlots, deadlineSignal, syncProtocol,
+  SyncProtocol,
   type SyncComponents, type SyncInit, type SyncTarget, type PullOptions, type PullResult,
   type SyncStats, type WatchHandlers, type WatchHandle
 } from './sync.js'

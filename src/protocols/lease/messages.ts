@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs'
 import { MAX_BOOT_LENGTH, MAX_RUNNING, WIRE_VERSION } from './constants.js'
-import { decodeWire, malformed } from '../../ledger/wire.js'
+import { decodeOutcome, decodeWire, encodeOutcome, malformed } from '../../net/wire.js'
 
 /**
  * The lease protocol's two messages (proto3, read by protobufjs reflection). A worker says
@@ -74,12 +74,10 @@ export function decodeLeaseRequest (data: Uint8Array): LeaseRequest {
 
 export function encodeLeaseResponse (res: LeaseResponse): Uint8Array {
   return LeaseResponseType.encode(LeaseResponseType.fromObject({
-    ok: res.ok,
+    ...encodeOutcome(res),
     ttl_ms: res.ttlMs,
     grace_ms: res.graceMs,
-    min_seq: res.minSeq,
-    error_code: res.errorCode,
-    error_message: res.errorMessage.slice(0, 4096)
+    min_seq: res.minSeq
   })).finish()
 }
 
@@ -87,6 +85,13 @@ export function decodeLeaseResponse (data: Uint8Array): LeaseResponse {
   const o = decodeWire<{ ok: boolean, ttl_ms: number, grace_ms: number, min_seq: number, error_code: string, error_message: string }>(LeaseResponseType, data, 'lease response', TO_OBJECT)
   if (!Number.isSafeInteger(o.min_seq) || o.min_seq < 0) throw malformed('lease response', `min_seq ${String(o.min_seq)} is not a safe integer`)
   if (o.ok && o.ttl_ms === 0) throw malformed('lease response', 'granted without a ttl')
-  if (!o.ok && o.error_code === '') throw malformed('lease response', 'refused without an error code')
-  return { ok: o.ok, ttlMs: o.ttl_ms, graceMs: o.grace_ms, minSeq: o.min_seq, errorCode: o.error_code.slice(0, 64), errorMessage: o.error_message.slice(0, 4096) }
+  return { ...decodeOutcome(o, 'lease response'), ttlMs: o.ttl_ms, graceMs: o.grace_ms, minSeq: o.min_seq }
+}
+
+/** The four codecs, as the protocol skeleton takes them. */
+export const LEASE_CODEC = {
+  encodeRequest: encodeLeaseRequest,
+  decodeRequest: decodeLeaseRequest,
+  encodeResponse: encodeLeaseResponse,
+  decodeResponse: decodeLeaseResponse
 }

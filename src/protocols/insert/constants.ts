@@ -23,3 +23,13 @@ export const IDLE_STREAM_MS = 4_000
 export const MAX_INBOUND_STREAMS = 256
 /** inserts in flight from this node; further submits wait for a slot */
 export const MAX_OUTBOUND_STREAMS = 64
+
+/** The protocol's id and bounds, as the protocol skeleton (src/net/protocol.ts) takes them. */
+export const LIMITS = {
+  protocol: INSERT_PROTOCOL,
+  name: PROTOCOL_NAME,
+  timeoutMs: TIMEOUT_MS,
+  maxMessageBytes: MAX_MESSAGE_BYTES,
+  maxInboundStreams: MAX_INBOUND_STREAMS,
+  maxOutboundStreams: MAX_OUTBOUND_STREAMS
+}

@@ -1,8 +1,8 @@
 import protobuf from 'protobufjs'
 import { LedgerMeshError } from '../../base/errors.js'
-import type { EntryOp } from '../entry.js'
+import type { EntryOp } from '../../ledger/entry.js'
 import { WIRE_VERSION } from './constants.js'
-import { decodeWire, malformed } from '../wire.js'
+import { decodeWire, encodeOutcome, malformed } from '../../net/wire.js'
 
 /**
  * The insert protocol's two messages (proto3, read by protobufjs reflection): one request,
@@ -98,11 +98,9 @@ export function decodeInsertRequest (data: Uint8Array): InsertRequest {
 
 export function encodeInsertResponse (res: InsertResponse): Uint8Array {
   return InsertResponseType.encode(InsertResponseType.fromObject({
-    ok: res.ok,
+    ...encodeOutcome(res),
     seq: res.seq,
-    id: res.id,
-    error_code: res.errorCode,
-    error_message: res.errorMessage.slice(0, MAX_ERROR_MESSAGE_CHARS)
+    id: res.id
   })).finish()
 }
 
@@ -120,4 +118,12 @@ export function decodeInsertResponse (data: Uint8Array): InsertResponse {
     throw malformed('insert response', response.ok ? 'accepted without a seq' : 'refused without an error code')
   }
   return response
+}
+
+/** The four codecs, as the protocol skeleton takes them. */
+export const INSERT_CODEC = {
+  encodeRequest: encodeInsertRequest,
+  decodeRequest: decodeInsertRequest,
+  encodeResponse: encodeInsertResponse,
+  decodeResponse: decodeInsertResponse
 }

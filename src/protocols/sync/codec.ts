@@ -2,10 +2,10 @@ import protobuf from 'protobufjs'
 import { LedgerMeshError, errorMessage } from '../../base/errors.js'
 import { canonicalJson } from '../../policies/canonical.js'
 import { MAX_POLICY_BYTES, type Policy } from '../../policies/policy.js'
-import { type Entry, GENESIS_HASH } from '../entry.js'
-import type { SignedHead } from '../head.js'
+import { type Entry, GENESIS_HASH } from '../../ledger/entry.js'
+import type { SignedHead } from '../../ledger/head.js'
 import { SYNC_ERROR, WIRE_VERSION } from './constants.js'
-import { decodeWire, malformed } from '../wire.js'
+import { decodeWire, malformed } from '../../net/wire.js'
 import {
   SyncRequestType, SyncResponseType, TO_OBJECT, WireEntryType, WireHeadType,
   type WireEntry, type WireHead, type WireSyncRequest, type WireSyncResponse

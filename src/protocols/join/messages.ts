@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs'
-import { decodeWire, malformed } from '../../ledger/wire.js'
+import { decodeOutcome, decodeWire, encodeOutcome, malformed } from '../../net/wire.js'
 import { WIRE_VERSION } from './constants.js'
 
 /**
@@ -46,16 +46,21 @@ export function decodeJoinRequest (data: Uint8Array): JoinRequest {
 
 export function encodeJoinResponse (res: JoinResponse): Uint8Array {
   return JoinResponseType.encode(JoinResponseType.fromObject({
-    ok: res.ok,
-    seq: res.seq,
-    error_code: res.errorCode,
-    error_message: res.errorMessage.slice(0, 4096)
+    ...encodeOutcome(res),
+    seq: res.seq
   })).finish()
 }
 
 export function decodeJoinResponse (data: Uint8Array): JoinResponse {
   const o = decodeWire<{ ok: boolean, seq: number, error_code: string, error_message: string }>(JoinResponseType, data, 'join response', TO_OBJECT)
   if (!Number.isSafeInteger(o.seq) || o.seq < 0) throw malformed('join response', `seq ${String(o.seq)} is not a safe integer`)
-  if (!o.ok && o.error_code === '') throw malformed('join response', 'refused without an error code')
-  return { ok: o.ok, seq: o.seq, errorCode: o.error_code.slice(0, 64), errorMessage: o.error_message.slice(0, 4096) }
+  return { ...decodeOutcome(o, 'join response'), seq: o.seq }
+}
+
+/** The four codecs, as the protocol skeleton takes them. */
+export const JOIN_CODEC = {
+  encodeRequest: encodeJoinRequest,
+  decodeRequest: decodeJoinRequest,
+  encodeResponse: encodeJoinResponse,
+  decodeResponse: decodeJoinResponse
 }

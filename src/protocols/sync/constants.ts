@@ -43,3 +43,13 @@ export const SYNC_ERROR = {
   unauthorized: 'unauthorized',
   internal: 'internal'
 } as const
+
+/** The protocol's id and bounds, as the protocol skeleton (src/net/protocol.ts) takes them. */
+export const LIMITS = {
+  protocol: SYNC_PROTOCOL,
+  name: PROTOCOL_NAME,
+  timeoutMs: TIMEOUT_MS,
+  maxMessageBytes: MAX_MESSAGE_BYTES,
+  maxInboundStreams: MAX_INBOUND_STREAMS,
+  maxOutboundStreams: MAX_OUTBOUND_STREAMS
+}

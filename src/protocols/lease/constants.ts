@@ -16,3 +16,13 @@ export const TIMEOUT_MS = 3000
 /** renewals in flight per connection at the master (a worker has one at a time) */
 export const MAX_INBOUND_STREAMS = 8
 export const MAX_OUTBOUND_STREAMS = 2
+
+/** The protocol's id and bounds, as the protocol skeleton (src/net/protocol.ts) takes them. */
+export const LIMITS = {
+  protocol: LEASE_PROTOCOL,
+  name: PROTOCOL_NAME,
+  timeoutMs: TIMEOUT_MS,
+  maxMessageBytes: MAX_MESSAGE_BYTES,
+  maxInboundStreams: MAX_INBOUND_STREAMS,
+  maxOutboundStreams: MAX_OUTBOUND_STREAMS
+}

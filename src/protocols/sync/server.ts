@@ -1,0 +1,235 @@
+import type { Connection, Stream } from '@libp2p/interface'
+import type { LengthPrefixedStream } from '@libp2p/utils'
+import { LedgerMeshError, errorMessage, toError } from '../../base/errors.js'
+import type { Head, SignedHead } from '../../ledger/head.js'
+import { publicKeyHexOf } from '../../policies/keys.js'
+import { FRAME_RESERVE_BYTES, READ_PAGE, SYNC_ERROR } from './constants.js'
+import { type EncodedResponse, type SyncError, type SyncRequest, decodeRequest, encodeEntry, encodeFrame, entryFrameSize, varintSize } from './codec.js'
+import { type SyncContext, short } from './context.js'
+
+/**
+ * The serving side of `/ledgermesh/sync/1.0.0` (any node with a ledger: the master, or a
+ * replica relaying to its workers): one request, then the entries after the client's head in
+ * frames of at most maxMessageBytes and at most maxEntries per request, then the
+ * master-signed head. A client whose head is not on this node's chain gets a `diverged`
+ * error frame. In watch mode the stream stays open and every append is pushed as a new run,
+ * with the head as a keepalive.
+ */
+export class SyncServer {
+  /** serving watch streams waiting for the ledger to append */
+  private readonly waiters = new Set<() => void>()
+
+  constructor (private readonly ctx: SyncContext) {}
+
+  /** Wakes every watch stream being served (an append, or stop()). */
+  readonly wake = (): void => {
+    for (const wake of this.waiters) wake()
+  }
+
+  async serve (stream: Stream, connection: Connection): Promise<void> {
+    const log = this.ctx.components.log
+    const peer = connection.remotePeer.toString()
+    const lp = this.ctx.frames(stream)
+    try {
+      const request = await this.readRequest(lp, stream, peer)
+      if (request === undefined) return
+      const key = publicKeyHexOf(connection.remotePeer)
+      if (!this.ctx.components.ledger.admits(key)) {
+        log.warn({ peer, key }, 'sync refused: the peer\'s key is not admitted')
+        this.ctx.components.onRefused?.(peer)
+        await this.sendError(lp, stream, { code: SYNC_ERROR.unauthorized, message: `key ${key ?? '(none)'} is not admitted to this network: start the node with JOIN_TOKEN=<a token from 'create join token' on the master>` })
+        return
+      }
+      const problem = await this.divergence(request)
+      if (problem !== undefined) {
+        log.info({ peer, afterSeq: request.afterSeq, head: this.ctx.components.ledger.head.seq }, 'sync client diverged from this node\'s chain')
+        await this.sendError(lp, stream, { code: SYNC_ERROR.diverged, message: problem }, this.ctx.components.ledger.signedHead)
+        return
+      }
+      if (request.watch) {
+        await this.serveWatch(lp, stream, request)
+        return
+      }
+      const signal = this.ctx.deadline()
+      await this.sendRun(lp, request.afterSeq, Math.min(request.limit, this.ctx.maxEntries), signal)
+      await this.finish(stream, signal)
+    } catch (err) {
+      // A peer that stopped reading (backpressure), a reset, stop(), or a store failure.
+      log.debug({ peer, err: errorMessage(err) }, 'sync stream ended with an error')
+      if (err instanceof LedgerMeshError && err.code !== 'timeout' && stream.writeStatus === 'writable') {
+        await this.sendError(lp, stream, { code: SYNC_ERROR.internal, message: err.message }).catch(() => {})
+      }
+      stream.abort(toError(err))
+    }
+  }
+
+  /** The request, or undefined once a bad one has been answered (error frame) or cut off. */
+  private async readRequest (lp: LengthPrefixedStream, stream: Stream, peer: string): Promise<SyncRequest | undefined> {
+    const log = this.ctx.components.log
+    const signal = this.ctx.deadline()
+    let frame: Uint8Array
+    try {
+      frame = (await lp.read({ signal })).subarray()
+    } catch (err) {
+      if (this.ctx.shutdown().aborted) {
+        stream.abort(toError(err))
+      } else if (signal.aborted) {
+        log.debug({ peer }, 'sync client sent no request in time')
+        await this.sendError(lp, stream, { code: SYNC_ERROR.timeout, message: `no sync request within ${this.ctx.timeoutMs} ms` })
+      } else if (err instanceof Error && err.name === 'UnexpectedEOFError') {
+        await this.sendError(lp, stream, { code: SYNC_ERROR.badMessage, message: `truncated sync request: ${err.message}` })
+      } else {
+        // An oversized length prefix and the like: the framing is lost, nothing more can be read.
+        log.debug({ peer, err: errorMessage(err) }, 'unreadable sync request; stream aborted')
+        stream.abort(toError(err))
+      }
+      return undefined
+    }
+    this.ctx.stats.bytesIn += frame.byteLength + varintSize(frame.byteLength)
+    try {
+      if (frame.byteLength === 0) throw new LedgerMeshError('bad_message', 'empty sync request')
+      return decodeRequest(frame)
+    } catch (err) {
+      const code = err instanceof LedgerMeshError && typeof err.details.syncError === 'string' ? err.details.syncError : SYNC_ERROR.badMessage
+      log.debug({ peer, code, err: errorMessage(err) }, 'bad sync request')
+      await this.sendError(lp, stream, { code, message: errorMessage(err) })
+      return undefined
+    }
+  }
+
+  /** Why the client's head is not on this node's chain; undefined when it is, or cannot be told here. */
+  private async divergence (request: SyncRequest): Promise<string | undefined> {
+    const { ledger } = this.ctx.components
+    if (request.afterSeq === 0 || request.afterSeq > ledger.head.seq) return undefined
+    const [entry] = await ledger.store.range(request.afterSeq, 1)
+    if (entry === undefined || entry.seq !== request.afterSeq || entry.hash === request.afterHash) return undefined
+    return `entry ${request.afterSeq} has hash ${short(entry.hash)} here, not ${short(request.afterHash)}; this node's head is seq ${ledger.head.seq}`
+  }
+
+  private async writeFrame (lp: LengthPrefixedStream, response: EncodedResponse, signal: AbortSignal): Promise<void> {
+    const frame = encodeFrame(response)
+    if (frame.byteLength > this.ctx.maxMessageBytes) {
+      throw new LedgerMeshError('internal', `a sync frame of ${frame.byteLength} bytes is over the ${this.ctx.maxMessageBytes}-byte message limit`)
+    }
+    this.ctx.stats.bytesOut += frame.byteLength + varintSize(frame.byteLength)
+    this.ctx.stats.entriesOut += response.entries.length
+    // Backpressure: a peer that does not read for timeoutMs makes this throw, and the stream closes.
+    await lp.write(frame, { signal })
+  }
+
+  /** Error frame, then close. */
+  private async sendError (lp: LengthPrefixedStream, stream: Stream, error: SyncError, head?: SignedHead): Promise<void> {
+    const signal = this.ctx.deadline()
+    try {
+      await this.writeFrame(lp, { entries: [], more: false, error, ...(head !== undefined ? { head } : {}) }, signal)
+      await this.finish(stream, signal)
+    } catch (err) {
+      stream.abort(toError(err))
+    }
+  }
+
+  /** Closes our end; a peer that never closes its own is cut off after timeoutMs. */
+  private async finish (stream: Stream, signal: AbortSignal): Promise<void> {
+    await stream.close({ signal })
+    if (stream.status !== 'open') return
+    const timer = setTimeout(() => { stream.abort(new Error('sync peer did not close the stream')) }, this.ctx.timeoutMs)
+    timer.unref()
+    stream.addEventListener('close', () => { clearTimeout(timer) }, { once: true })
+  }
+
+  /**
+   * Sends the entries in (afterSeq, min(head, afterSeq + limit)] in frames under the size
+   * limit, then the signed head with `more` when it stopped short of it. Returns the last seq
+   * sent (and its hash).
+   */
+  private async sendRun (lp: LengthPrefixedStream, afterSeq: number, limit: number, signal: AbortSignal): Promise<Head | undefined> {
+    const { ledger } = this.ctx.components
+    const head = ledger.signedHead
+    if (head === undefined) {
+      // Nothing signed here yet: an empty answer with no head.
+      await this.writeFrame(lp, { entries: [], more: false }, signal)
+      return undefined
+    }
+    const last = Math.min(head.seq, afterSeq + limit)
+    const budget = this.ctx.maxMessageBytes - FRAME_RESERVE_BYTES
+    let batch: Uint8Array[] = []
+    let batchBytes = 0
+    let sent: Head = { seq: afterSeq, hash: '' }
+    for (let next = afterSeq + 1; next <= last;) {
+      const page = await ledger.store.range(next, Math.min(READ_PAGE, last - next + 1))
+      if (page.length === 0 || page[0].seq !== next) {
+        throw new LedgerMeshError('internal', `this node's store has no entry ${next} below its head ${head.seq}`)
+      }
+      for (const entry of page) {
+        if (entry.seq > last) break
+        const encoded = encodeEntry(entry)
+        const size = entryFrameSize(encoded)
+        if (batch.length > 0 && batchBytes + size > budget) {
+          await this.writeFrame(lp, { entries: batch, more: false }, signal)
+          batch = []
+          batchBytes = 0
+        }
+        batch.push(encoded)
+        batchBytes += size
+        sent = { seq: entry.seq, hash: entry.hash }
+      }
+      next = page[page.length - 1].seq + 1
+    }
+    await this.writeFrame(lp, { entries: batch, head, more: last < head.seq }, signal)
+    return sent.seq === afterSeq ? undefined : sent
+  }
+
+  /**
+   * Watch mode: what the client misses, then every append as it happens, and the head every
+   * keepaliveMs when idle. Ends when the client closes, on stop(), when a write stays blocked
+   * for timeoutMs (a client too far behind re-syncs by pull), or when this node's own chain
+   * no longer holds what it sent (a relay that was rewound): the client then re-syncs by pull.
+   */
+  private async serveWatch (lp: LengthPrefixedStream, stream: Stream, request: SyncRequest): Promise<void> {
+    const { ledger, log } = this.ctx.components
+    const limit = request.limit > 0 ? Math.min(request.limit, this.ctx.maxEntries) : this.ctx.maxEntries
+    let sent: Head = { seq: request.afterSeq, hash: request.afterHash }
+    let wake = (): void => {}
+    const onEvent = (): void => { wake() }
+    this.waiters.add(onEvent)
+    stream.addEventListener('close', onEvent)
+    stream.addEventListener('remoteCloseWrite', onEvent)
+    const open = (): boolean => this.ctx.started() && stream.status === 'open' && stream.remoteWriteStatus === 'writable'
+    // only what a signed head covers is served (a relay just rewound has entries but no head yet)
+    const servable = (): number => ledger.signedHead?.seq ?? 0
+    try {
+      let keepaliveDue = false
+      while (open()) {
+        if (servable() > sent.seq) {
+          if (sent.seq > 0) {
+            const [entry] = await ledger.store.range(sent.seq, 1)
+            if (entry?.hash !== sent.hash) {
+              log.warn({ seq: sent.seq }, 'this node\'s chain changed under a watch stream; closing it')
+              await this.sendError(lp, stream, { code: SYNC_ERROR.diverged, message: `this node's entry ${sent.seq} changed while you watched` }, ledger.signedHead)
+              return
+            }
+          }
+          sent = await this.sendRun(lp, sent.seq, limit, this.ctx.deadline()) ?? sent
+          continue
+        }
+        if (keepaliveDue) {
+          const head = ledger.signedHead
+          await this.writeFrame(lp, { entries: [], more: false, ...(head !== undefined ? { head } : {}) }, this.ctx.deadline())
+          keepaliveDue = false
+        }
+        await new Promise<void>(resolve => {
+          const timer = setTimeout(() => { keepaliveDue = true; resolve() }, this.ctx.keepaliveMs)
+          wake = () => { clearTimeout(timer); resolve() }
+          // an append or a close may have happened while the last frame was written
+          if (!open() || servable() > sent.seq) wake()
+        })
+        wake = () => {}
+      }
+      if (stream.status === 'open') await this.finish(stream, this.ctx.deadline())
+    } finally {
+      this.waiters.delete(onEvent)
+      stream.removeEventListener('close', onEvent)
+      stream.removeEventListener('remoteCloseWrite', onEvent)
+    }
+  }
+}
