@@ -106,6 +106,7 @@ export interface ProfileReportView {
   profile_id: string
   profile_name: string | null
   kind: string | null
+  /** the worker of the latest run */
   worker: string
   pid: number
   last_seen: string

@@ -1,3 +1,5 @@
+import type { ProfileReportView } from '../commands/port.js'
+
 /**
  * The slave's record of which worker runs which profile, from the heartbeats profile
  * processes send to it (POST /v1/profiles/heartbeat). Each profile keeps its recent runs: one
@@ -25,14 +27,8 @@ export interface ProfileRun {
   state: string
 }
 
-export interface ProfileReport {
-  profile_id: string
-  profile_name: string | null
-  kind: string | null
-  /** the worker of the latest run */
-  worker: string
-  pid: number
-  last_seen: string
+/** A profile as its heartbeats show it: the view `get profiles` shows (ProfileReportView), with its runs. */
+export interface ProfileReport extends ProfileReportView {
   runs: ProfileRun[]
 }
 

@@ -3,7 +3,8 @@ import type { Logger } from '../base/logger.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
 import type { Ed25519Signer } from '../policies/keys.js'
-import { policyId, policyType, type LedgerScope } from '../policies/policy.js'
+import { policyId, policyType } from '../policies/policy.js'
+import type { InsertResult } from '../commands/port.js'
 import { checkSealedForMaster } from '../policies/sealed-settings.js'
 import type { NodeMetrics } from './metrics.js'
 import type { ReplicaSync } from './replica-sync.js'
@@ -16,13 +17,6 @@ export interface InsertSubmitter {
 
 /** How long a replica's insert waits for its own replica to hold the new entry. */
 const READ_YOUR_WRITES_MS = 3000
-
-export interface InsertResult {
-  id: string
-  /** the entry's seq once ordered by the master */
-  seq?: number
-  ledger: LedgerScope
-}
 
 export interface WritePathOptions {
   /** the node's ledger; throws store_unavailable while no store is connected */
