@@ -1,3 +1,4 @@
+import { Mutex } from 'async-mutex'
 import { LedgerMeshError } from '../../base/errors.js'
 import type { Entry } from '../../ledger/entry.js'
 import type { Head, SignedHead } from '../../ledger/head.js'
@@ -43,13 +44,13 @@ function checkHead (ctx: SyncContext, head: SignedHead): void {
  * older than the replica's own.
  */
 export class RunApplier {
-  private applying: Promise<unknown> = Promise.resolve()
+  private readonly applying = new Mutex()
 
   constructor (private readonly ctx: SyncContext) {}
 
   async apply (run: Entry[], runStart: Head, head: SignedHead, recovery?: Recovery): Promise<number> {
     const { ledger } = this.ctx.components
-    const task = this.applying.then(async () => {
+    return await this.applying.runExclusive(async () => {
       if (recovery !== undefined) {
         checkHead(this.ctx, head)
         const ours = ledger.signedHead
@@ -76,8 +77,6 @@ export class RunApplier {
       }
       return entries.length
     })
-    this.applying = task.catch(() => {})
-    return await task
   }
 }
 
