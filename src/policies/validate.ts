@@ -110,6 +110,8 @@ const RESERVED_SCHEMA = z.object({
   public_key: z.string().regex(/^[0-9a-f]{64}$/, 'must be a 64-hex Ed25519 public key'),
   signature: z.string().regex(/^[0-9a-f]{128}$/, 'must be a 128-hex Ed25519 signature')
 })
+/** the same before signing: each reserved field optional (built once: zod schemas are costly to build) */
+const RESERVED_SCHEMA_UNSIGNED = RESERVED_SCHEMA.partial()
 
 /** One line from zod's issues: the field path and what was expected. */
 function describeIssues (type: string, error: z.ZodError, value: Record<string, unknown>): string {
@@ -137,7 +139,7 @@ export function validatePolicy (policy: Policy, opts: { requireSigned?: boolean 
     const result = schema.safeParse(body)
     if (!result.success) throw bad(describeIssues(type, result.error, body))
   }
-  const reserved = opts.requireSigned === false ? RESERVED_SCHEMA.partial() : RESERVED_SCHEMA
+  const reserved = opts.requireSigned === false ? RESERVED_SCHEMA_UNSIGNED : RESERVED_SCHEMA
   const result = reserved.safeParse(body)
   if (!result.success) throw bad(describeIssues(type, result.error, body))
 }

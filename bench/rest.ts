@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { Client } from 'undici'
+import { openStore } from '../src/ledger/open-store.js'
+import { loadOrCreateIdentity } from '../src/node/identity.js'
+import { Ed25519Signer, type Signer } from '../src/policies/keys.js'
+import type { Policy } from '../src/policies/policy.js'
+import { preparePolicy } from '../src/policies/prepare.js'
+import { startNode, type NodeProcess } from '../test/helpers/node-process.js'
+import { createTestDatabase } from '../test/helpers/pg.js'
+import { type Cleanup, envInt, envInts, fillStore, percentile, round, tempDir, withCleanup } from './lib/harness.js'
+
+/**
+ * REST as a user meets it: real `ledgermesh start` nodes (dist/, default LOG_LEVEL info) and
+ * one keep-alive HTTP/1.1 client (undici's Client, one connection) sending AnyLog's requests
+ * one after another, each waiting for its answer:
+ *
+ * - rest-insert: `POST /` with `command: blockchain insert where policy=!p and local=true and
+ *   master=!ledger_conn` and the body `<p={"probe": {...}}>`, at the master on LevelDB, at a
+ *   master on PostgreSQL, and at a member node (whose insert goes to the LevelDB master over
+ *   libp2p), each with BENCH_REST_SIZES policies already on the ledger (default 1,000 and
+ *   100,000; written to the store before the node starts, signed by the node's own key).
+ *   Every answer is checked to say the policy was ordered (`global`).
+ * - rest-query: `GET /` with `command: blockchain get probe where name = <a different name
+ *   each call> bring.count` at a master holding 100,000 policies.
+ * BENCH_REST_INSERTS (default 3,000) requests per row after 200 warm-up requests.
+ */
+export interface RestRow {
+  bench: 'rest-insert' | 'rest-query'
+  at: string
+  store: 'level' | 'psql'
+  policies_before: number
+  requests: number
+  per_s: number
+  p50_ms: number
+  p99_ms: number
+  max_ms: number
+  goal?: string
+}
+
+const INSERT_COMMAND = 'blockchain insert where policy=!p and local=true and master=!ledger_conn'
+const WARM_UP = 200
+
+/** The probe policies on a benchmark ledger: the type the clients insert and query. */
+function probe (i: number, tag: string, signer: Signer, now: Date): Policy {
+  return preparePolicy({ probe: { name: `${tag}-${i}`, group: `g-${i % 100}` } }, signer, now)
+}
+
+/**
+ * A master's home with `size` probe policies already on its ledger (LevelDB in the home, or
+ * the PostgreSQL database `psql`), ordered and signed under the key the node will load.
+ */
+async function preparedHome (t: Cleanup, size: number, psql?: { host: string, port: number, user: string, database: string }): Promise<string> {
+  const home = join(tempDir(t, 'lm-bench-rest-'), 'home')
+  const { signer } = await loadOrCreateIdentity(home)
+  const store = psql === undefined
+    ? openStore({ type: 'level', path: join(home, 'ledger'), durable: true })
+    : openStore({ type: 'psql', ...psql })
+  const now = new Date()
+  const author = new Ed25519Signer(randomBytes(32))
+  const chunk = 5000
+  await store.open()
+  for (let from = 0; from < size; from += chunk) {
+    const policies = Array.from({ length: Math.min(chunk, size - from) }, (_, i) => probe(from + i, 'pre', author, now))
+    await fillStore(store, policies, signer)
+  }
+  await store.close()
+  return home
+}
+
+/** Sends `count` requests one after another on one keep-alive connection; latencies in ms. */
+async function sequential (node: NodeProcess, count: number, request: (i: number) => { method: 'GET' | 'POST', command: string, body?: string }, check: (status: number, text: string) => void): Promise<{ latencies: number[], seconds: number }> {
+  const client = new Client(node.url, { pipelining: 1, keepAliveTimeout: 30_000 })
+  try {
+    const send = async (i: number): Promise<void> => {
+      const { method, command, body } = request(i)
+      const response = await client.request({ path: '/', method, headers: { command, 'user-agent': 'AnyLog/1.23', ...(body === undefined ? {} : { 'content-type': 'text/plain' }) }, body })
+      check(response.statusCode, await response.body.text())
+    }
+    for (let i = 0; i < Math.min(WARM_UP, count); i++) await send(-1 - i)
+    const latencies: number[] = []
+    const started = performance.now()
+    for (let i = 0; i < count; i++) {
+      const sent = performance.now()
+      await send(i)
+      latencies.push(performance.now() - sent)
+    }
+    return { latencies, seconds: (performance.now() - started) / 1000 }
+  } finally {
+    await client.close()
+  }
+}
+
+function row (bench: RestRow['bench'], at: string, store: RestRow['store'], size: number, run: { latencies: number[], seconds: number }, goal: (r: RestRow) => string | undefined): RestRow {
+  const r: RestRow = {
+    bench,
+    at,
+    store,
+    policies_before: size,
+    requests: run.latencies.length,
+    per_s: Math.round(run.latencies.length / run.seconds),
+    p50_ms: round(percentile(run.latencies, 50), 3),
+    p99_ms: round(percentile(run.latencies, 99), 3),
+    max_ms: round(Math.max(...run.latencies), 1)
+  }
+  const verdict = goal(r)
+  return verdict === undefined ? r : { ...r, goal: verdict }
+}
+
+function insertGoal (r: RestRow): string | undefined {
+  if (r.at === 'member') return `>= 500/s: ${r.per_s >= 500 ? 'met' : 'missed'}`
+  if (r.store === 'psql') return `>= 500/s: ${r.per_s >= 500 ? 'met' : 'missed'}`
+  return `>= 1,000/s and p99 < 3 ms: ${r.per_s >= 1000 && r.p99_ms < 3 ? 'met' : 'missed'}`
+}
+
+function expectOrdered (status: number, text: string): void {
+  if (status !== 200 || !/inserted \(global, seq \d+\)/.test(text)) throw new Error(`insert not ordered: HTTP ${status}: ${text.slice(0, 300)}`)
+}
+
+function insertRequest (tag: string): (i: number) => { method: 'POST', command: string, body: string } {
+  return i => ({ method: 'POST', command: INSERT_COMMAND, body: `<p={"probe": {"name": "${tag}-${i}", "group": "bench"}}>` })
+}
+
+async function masterNode (t: Cleanup, store: 'level' | 'psql', size: number): Promise<NodeProcess> {
+  const db = store === 'psql' ? await createTestDatabase(t) : undefined
+  const home = await preparedHome(t, size, db)
+  const env: Record<string, string | number> = { LOG_LEVEL: 'info', ...(db === undefined ? {} : { DB_TYPE: 'psql', DB_IP: db.host, DB_PORT: db.port, DB_USER: db.user, DB_NAME: db.database }) }
+  const master = await startNode(t, { type: 'master', name: `bench-${store}-master`, home, env })
+  t.teardown(async () => { await master.stop() })
+  return master
+}
+
+export async function restInsert (opts: { sizes?: number[], inserts?: number, stores?: Array<'level' | 'psql'> } = {}): Promise<RestRow[]> {
+  const sizes = opts.sizes ?? envInts('BENCH_REST_SIZES', [1000, 100_000])
+  const inserts = opts.inserts ?? envInt('BENCH_REST_INSERTS', 3000)
+  const stores = opts.stores ?? ['level', 'psql']
+  const rows: RestRow[] = []
+  for (const size of sizes) {
+    for (const store of stores) {
+      rows.push(await withCleanup(async t => {
+        const master = await masterNode(t, store, size)
+        const run = await sequential(master, inserts, insertRequest(`m-${store}`), expectOrdered)
+        return row('rest-insert', 'master', store, size, run, insertGoal)
+      }))
+    }
+    rows.push(await withCleanup(async t => {
+      const master = await masterNode(t, 'level', size)
+      const member = await startNode(t, { type: 'member', name: 'bench-member', env: { LEDGER_CONN: `127.0.0.1:${master.tcpPort}`, LOG_LEVEL: 'info' } })
+      t.teardown(async () => { await member.stop() })
+      await waitForHead(member, size)
+      const run = await sequential(member, inserts, insertRequest('member'), expectOrdered)
+      return row('rest-insert', 'member', 'level', size, run, insertGoal)
+    }))
+  }
+  return rows
+}
+
+export async function restQuery (opts: { size?: number, queries?: number } = {}): Promise<RestRow[]> {
+  const size = opts.size ?? Math.max(...envInts('BENCH_REST_SIZES', [100_000]))
+  const queries = opts.queries ?? envInt('BENCH_REST_INSERTS', 3000)
+  return await withCleanup(async t => {
+    const master = await masterNode(t, 'level', size)
+    const run = await sequential(master, queries, i => ({ method: 'GET', command: `blockchain get probe where name = pre-${Math.abs(i * 7919) % size} bring.count` }), (status, text) => {
+      if (status !== 200 || text.trim() !== '1') throw new Error(`query answered HTTP ${status}: ${text.slice(0, 200)}`)
+    })
+    return [row('rest-query', 'master', 'level', size, run, r => `p99 < 1 ms: ${r.p99_ms < 1 ? 'met' : 'missed'}`)]
+  })
+}
+
+/** Waits (bounded) until a node's replica holds at least `seq` entries. */
+async function waitForHead (node: NodeProcess, seq: number): Promise<void> {
+  const deadline = Date.now() + 180_000
+  while (Date.now() < deadline) {
+    const response = await fetch(`${node.url}/v1/ledger/head`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+    const head = response?.ok === true ? await response.json() as { seq: number } : undefined
+    if (head !== undefined && head.seq >= seq) return
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+  throw new Error(`${node.name} did not reach seq ${seq} within 180 s`)
+}
