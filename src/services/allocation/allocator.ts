@@ -1,14 +1,21 @@
 import { LedgerMeshError, errorMessage } from '../../base/errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
+import type { Entry } from '../../ledger/entry.js'
 import type { Logger } from '../../base/logger.js'
 import type { Signer } from '../../policies/keys.js'
-import { type JsonValue, type Policy, type PolicyBody, policyBody } from '../../policies/policy.js'
+import { type JsonValue, type Policy, type PolicyBody, policyBody, policyType } from '../../policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
 import { type JsonObject, type SealKey, sealTo } from '../../policies/seal.js'
 import { assignmentContext, hasSettings, openProfileSettings } from '../../policies/sealed-settings.js'
 import type { LeaseGrant, LeaseProtocol, LeaseRequest } from '../../protocols/lease/index.js'
 import type { ProcessStatus, Service } from '../service.js'
 import { type Plan, type PlacementInput, type WorkerLease, planPlacement } from './placement.js'
+
+/**
+ * The policy types placement reads (placementInput): nodes, sub-accounts, profiles, their
+ * assignments, and what decides whether a worker is admitted. Deletes always count.
+ */
+const PLACEMENT_TYPES: ReadonlySet<string> = new Set(['slave', 'worker', 'subaccount', 'profile', 'assignment', 'admission', 'revocation', 'admin', 'network'])
 
 /** How often lapsed leases are looked for. */
 const TICK_MS = 250
@@ -108,7 +115,10 @@ export class Allocator implements Service {
     await this.round
   }
 
-  private readonly onAppended = (): void => { this.schedule() }
+  /** Only changes placement can see start a round: a burst of other policies costs no rounds. */
+  private readonly onAppended = (entries: Entry[]): void => {
+    if (entries.length === 0 || entries.some(e => e.op === 'delete' || PLACEMENT_TYPES.has(policyType(e.policy)))) this.schedule()
+  }
 
   /** A lease's state as the placement rules see it. */
   private leaseOf (worker: string, now = performance.now()): WorkerLease {
