@@ -6,6 +6,7 @@ import { insertThroughput } from '../bench/insert-throughput.js'
 import { queryLatency } from '../bench/query-latency.js'
 import { replicaMemory } from '../bench/replica-memory.js'
 import { verifyRate } from '../bench/verify-rate.js'
+import { restInsert, restQuery } from '../bench/rest.js'
 
 // Every benchmark at its smallest, so none can rot; timings are not asserted here, only that
 // each runs to the end and reports what it should.
@@ -64,4 +65,13 @@ t.test('verification rates, 300 signatures', async t => {
   const rows = await verifyRate({ entries: 300, batch: 100 })
   t.ok(rows.length >= 4)
   t.ok(rows.every(r => r.entries === 300 && r.entries_per_s > 0 && finite(r.vs_raw)))
+})
+
+t.test('REST inserts at masters on LevelDB and PostgreSQL and at a member, and REST queries, tiny', async t => {
+  const rows = await restInsert({ sizes: [50], inserts: 20 })
+  t.same(rows.map(r => `${r.at}/${r.store}`), ['master/level', 'master/psql', 'member/level'])
+  t.ok(rows.every(r => r.requests === 20 && r.per_s > 0 && r.p50_ms <= r.p99_ms && r.policies_before === 50))
+  const [query] = await restQuery({ size: 50, queries: 20 })
+  t.equal(query.requests, 20)
+  t.ok(finite(query.p99_ms))
 })

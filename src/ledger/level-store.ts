@@ -53,9 +53,13 @@ export class LevelStore implements LedgerStore {
   private ids!: Sublevel
   private heads!: Sublevel
   private meta!: Sublevel
-  /** Tail of the promise chain that serialises writers (commit, append, truncate). */
-  /** the in-process write mutex: one writer at a time */
+  /** the in-process write mutex: one writer at a time (commit, append, truncate) */
   private readonly writer = new Mutex()
+  /**
+   * The head as the last write left it, so a commit need not read it back from disk; dropped
+   * when a write fails (its outcome unknown) and read again then.
+   */
+  private writtenHead?: Head
 
   /** fsync on write unless configured otherwise: commit() resolving means the entries are on disk */
   private readonly writeOptions: { sync: boolean }
@@ -93,6 +97,7 @@ export class LevelStore implements LedgerStore {
     const db = this.db
     if (db === undefined) return
     this.db = undefined
+    this.writtenHead = undefined
     await this.writer.waitForUnlock()
     await db.close()
   }
@@ -117,7 +122,7 @@ export class LevelStore implements LedgerStore {
       if (duplicates.length > 0) {
         throw new LedgerMeshError('duplicate_id', `policy ${duplicates[0]} is already in the ledger`, { id: duplicates[0], ids: duplicates })
       }
-      const { entries, signed } = chainAndSign(await this.head(), ops, signHead)
+      const { entries, signed } = chainAndSign(await this.lastHead(), ops, signHead)
       await this.writeEntries(entries, signed)
       return entries
     })
@@ -125,7 +130,7 @@ export class LevelStore implements LedgerStore {
 
   async append (entries: Entry[], head: SignedHead): Promise<void> {
     await this.writer.runExclusive(async () => {
-      checkAppendable(await this.head(), entries, head, this.location)
+      checkAppendable(await this.lastHead(), entries, head, this.location)
       await this.writeEntries(entries, head)
     })
   }
@@ -142,6 +147,7 @@ export class LevelStore implements LedgerStore {
 
   async truncate (seq: number): Promise<void> {
     await this.writer.runExclusive(async () => {
+      this.writtenHead = undefined
       const current = await this.head()
       const removed = seq < current.seq ? await this.range(seq + 1, Infinity) : []
       let newHead: Head = current
@@ -165,6 +171,7 @@ export class LevelStore implements LedgerStore {
         batch.del(SIGNED_HEAD_KEY, { sublevel: this.heads })
         await batch.write(this.writeOptions)
       })
+      this.writtenHead = newHead
     })
   }
 
@@ -181,8 +188,9 @@ export class LevelStore implements LedgerStore {
   /** One atomic batch: the entries, their id index rows, the new head and its signature. */
   private async writeEntries (entries: Entry[], signed: SignedHead): Promise<void> {
     const last = entries[entries.length - 1]
-    const head: Head = last === undefined ? await this.head() : { seq: last.seq, hash: last.hash }
+    const head: Head = last === undefined ? await this.lastHead() : { seq: last.seq, hash: last.hash }
     const ids = opIds(entries)
+    this.writtenHead = undefined
     await this.attempt('write entries', async () => {
       const batch = this.db!.batch()
       entries.forEach((entry, i) => {
@@ -194,6 +202,13 @@ export class LevelStore implements LedgerStore {
       batch.put(SIGNED_HEAD_KEY, JSON.stringify(signed), { sublevel: this.heads })
       await batch.write(this.writeOptions)
     })
+    this.writtenHead = head
+  }
+
+  /** The head for a writer (under the write mutex): as the last write left it, else from disk. */
+  private async lastHead (): Promise<Head> {
+    this.writtenHead ??= await this.head()
+    return this.writtenHead
   }
 
   /** Runs one LevelDB operation, reporting any failure as store_unavailable. */
