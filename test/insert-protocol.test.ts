@@ -9,6 +9,8 @@ import { Ed25519Signer } from '../src/policies/keys.js'
 import { policyId } from '../src/policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'
 import { author, ledgerPeer, probe, startInsert } from './helpers/libp2p.js'
+import { GENESIS_HASH } from '../src/ledger/entry.js'
+import { verifyHead } from '../src/ledger/head.js'
 
 const CONCURRENT = 100
 
@@ -33,7 +35,8 @@ t.test('insert protocol', async t => {
   await t.test('a submit from a non-master node gets its seq; the policy is in the master state', async t => {
     const policy = probe('first')
     const result = await client.submit(master.address, { op: 'put', policy })
-    t.same(result, { seq: 1, id: policyId(policy) })
+    t.same(result, { seq: 1, id: policyId(policy), link: { prevHash: GENESIS_HASH, hash: master.ledger.head.hash }, head: master.ledger.signedHead })
+    t.ok(verifyHead(result.head!, master.ledger.masterKey!), "the answer's head is signed by the master: a replica may apply the entry at once")
     t.same(master.ledger.state.get(result.id), policy, 'the master holds it')
     t.equal(master.ledger.state.seqOf(result.id), 1)
     t.equal((await master.ledger.store.range(1, 1))[0].hash, master.ledger.head.hash, 'and it is durable in its store')

@@ -2,6 +2,7 @@ import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/erro
 import type { Logger } from '../base/logger.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
+import type { SignedHead } from '../ledger/head.js'
 import type { Ed25519Signer } from '../policies/keys.js'
 import { policyId, policyType } from '../policies/policy.js'
 import type { InsertResult } from '../commands/port.js'
@@ -12,7 +13,7 @@ import { tcpAddress } from './replicator.js'
 
 /** What the write path needs of the insert protocol: submitting an op to the master. */
 export interface InsertSubmitter {
-  submit: (target: ReturnType<typeof tcpAddress>, op: LedgerOp) => Promise<{ seq: number }>
+  submit: (target: ReturnType<typeof tcpAddress>, op: LedgerOp) => Promise<{ seq: number, link?: { prevHash: string, hash: string }, head?: SignedHead }>
 }
 
 /** How long a replica's insert waits for its own replica to hold the new entry. */
@@ -82,8 +83,10 @@ export class WritePath {
       throw new LedgerMeshError('master_unreachable', 'blockchain sync is not running on this node (run blockchain sync first)')
     }
     try {
-      const { seq } = await insert.submit(tcpAddress(opts.master ?? this.opts.masterConn), op)
+      const answer = await insert.submit(tcpAddress(opts.master ?? this.opts.masterConn), op)
+      const seq = answer.seq
       log.info({ id, type: policyType(op.policy), seq }, 'policy accepted by the master')
+      await this.applyAnswered(ledger, op, answer)
       await ledger.waitForSeq(seq, READ_YOUR_WRITES_MS)
       return { id, seq, ledger: 'global' }
     } catch (err) {
@@ -95,6 +98,25 @@ export class WritePath {
       log.warn({ id, type: policyType(op.policy), code: err.code, err: err.message }, 'the master did not take the insert now: kept in the outbox')
       void sync.flushOutbox()
       return { id, ledger: 'local' }
+    }
+  }
+
+  /**
+   * Read-your-writes without waiting for sync: when the master's answer carries the entry's
+   * chain link and its own signed head, and this replica's head is the entry's predecessor,
+   * the entry is applied here at once, through the same checks as any sync batch (chain link,
+   * the master's signature on the head, the policy's signature and authorization). Anything
+   * else (a batched commit, a replica behind, a check failing) leaves it to sync.
+   */
+  private async applyAnswered (ledger: Ledger, op: LedgerOp, answer: Awaited<ReturnType<InsertSubmitter['submit']>>): Promise<void> {
+    const { link, head, seq } = answer
+    if (link === undefined || head === undefined || head.seq !== seq || head.hash !== link.hash) return
+    const current = ledger.head
+    if (current.seq !== seq - 1 || current.hash !== link.prevHash) return
+    try {
+      await ledger.applyBatch([{ seq, op: op.op, policy: op.policy, prevHash: link.prevHash, hash: link.hash }], head)
+    } catch (err) {
+      this.opts.log.debug({ seq, err: errorMessage(err) }, 'the answered entry was not applied here; sync brings it')
     }
   }
 }

@@ -7,8 +7,9 @@ import { type ProtocolComponents, RequestResponseProtocol, limitsOf } from '../.
 import { canonicalJson } from '../../policies/canonical.js'
 import { policyId } from '../../policies/policy.js'
 import { parsePolicyJson } from '../../policies/validate.js'
-import type { LedgerOp } from '../../ledger/entry.js'
+import type { Entry, LedgerOp } from '../../ledger/entry.js'
 import type { Ledger } from '../../ledger/ledger.js'
+import type { SignedHead } from '../../ledger/head.js'
 import { IDLE_STREAM_MS, LIMITS, WIRE_VERSION } from './constants.js'
 import { INSERT_CODEC, type InsertRequest, type InsertResponse, encodeInsertResponse } from './messages.js'
 
@@ -31,6 +32,14 @@ export interface InsertInit {
 }
 
 export type InsertTarget = Multiaddr | PeerId
+
+/** A submit the master ordered: its seq and id, and (from masters that send them) its chain link and signed head. */
+export interface Submitted {
+  seq: number
+  id: string
+  link?: { prevHash: string, hash: string }
+  head?: SignedHead
+}
 
 /** Codes a master may answer with that this node maps to its own; anything else is `internal`. */
 const REMOTE_CODES = new Set<string>([
@@ -142,18 +151,21 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
     const { ledger, log } = this.components
     const op: LedgerOp = { op: request.op, policy: asPolicy(() => parsePolicyJson(request.policy)) }
     const id = asPolicy(() => policyId(op.policy))
-    let seq: number
+    let entry: Entry
     try {
       // Bounded: a commit slower than timeoutMs is answered `timeout` (it may still land:
       // a retry then gets duplicate_id, which an outbox treats as done).
       this.components.check?.(op)
       const message = new LedgerMeshError('timeout', `the commit did not complete within ${this.timeoutMs} ms`)
-      seq = (await pTimeout(ledger.submit(op), { milliseconds: this.timeoutMs, message })).seq
+      entry = await pTimeout(ledger.submit(op), { milliseconds: this.timeoutMs, message })
     } catch (err) {
       throw err instanceof LedgerMeshError ? err : new LedgerMeshError('internal', errorMessage(err))
     }
+    const { seq, prevHash, hash } = entry
     log.info({ peer: connection.remotePeer.toString(), id, seq }, 'policy accepted')
-    return { ok: true, seq, id, errorCode: '', errorMessage: '' }
+    // the signed head, when it is this entry's own (the entry ended its commit)
+    const head = ledger.signedHead
+    return { ok: true, seq, id, errorCode: '', errorMessage: '', link: { prevHash, hash }, ...(head?.seq === seq && head.hash === hash ? { head } : {}) }
   }
 
   protected refusal (err: LedgerMeshError, peer: string): InsertAnswer {
@@ -174,7 +186,7 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
    * it durably. Throws LedgerMeshError with the master's code and message when it refuses,
    * or `master_unreachable` when it cannot be reached or does not answer within timeoutMs.
    */
-  async submit (target: InsertTarget, op: LedgerOp): Promise<{ seq: number, id: string }> {
+  async submit (target: InsertTarget, op: LedgerOp): Promise<Submitted> {
     let policy: string
     try {
       policy = canonicalJson(op.policy)
@@ -204,7 +216,7 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
   }
 
   /** One request and its answer on `open`; the stream goes back to the idle ones afterwards. */
-  private async exchange (open: OpenStream, target: InsertTarget, request: InsertRequest, signal: AbortSignal): Promise<{ seq: number, id: string }> {
+  private async exchange (open: OpenStream, target: InsertTarget, request: InsertRequest, signal: AbortSignal): Promise<Submitted> {
     let response: InsertResponse
     try {
       response = await this.roundTrip(open.lp, request, signal)
@@ -217,7 +229,7 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
     }
     this.putIdle(target, open)
     if (!response.ok) throw this.refused(response)
-    return { seq: response.seq, id: response.id }
+    return { seq: response.seq, id: response.id, ...(response.link === undefined ? {} : { link: response.link }), ...(response.head === undefined ? {} : { head: response.head }) }
   }
 
   private takeIdle (target: InsertTarget): OpenStream | undefined {

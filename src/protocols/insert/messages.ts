@@ -1,6 +1,7 @@
 import protobuf from 'protobufjs'
 import { LedgerMeshError } from '../../base/errors.js'
 import type { EntryOp } from '../../ledger/entry.js'
+import type { SignedHead } from '../../ledger/head.js'
 import { WIRE_VERSION } from './constants.js'
 import { decodeWire, encodeOutcome, malformed } from '../../net/wire.js'
 
@@ -29,6 +30,19 @@ message InsertResponse {
   string id = 3;           // the policy id
   string error_code = 4;   // when not ok: bad_policy, bad_signature, duplicate_id, unauthorized, timeout, ...
   string error_message = 5;
+  // When ok, the entry's chain link and, when the entry ended its commit, the master's signed
+  // head over it: a replica holding the entry before it applies the entry at once
+  // (read-your-writes without waiting for sync to bring it). Absent from older masters.
+  bytes prev_hash = 6;
+  bytes hash = 7;
+  Head head = 8;
+}
+message Head {
+  uint64 seq = 1;
+  bytes hash = 2;          // 32 bytes
+  string time = 3;         // when the master signed it, UTC ISO-8601
+  bytes public_key = 4;    // 32 bytes
+  bytes signature = 5;     // 64 bytes
 }
 `
 
@@ -40,10 +54,12 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, d
 const MAX_ID_CHARS = 128
 const MAX_ERROR_CODE_CHARS = 64
 const MAX_ERROR_MESSAGE_CHARS = 4096
+const MAX_TIME_CHARS = 64
 
 /** The wire shapes `toObject` returns. */
 interface WireInsertRequest { version: number, op: string | number, policy: Uint8Array }
-interface WireInsertResponse { ok: boolean, seq: number, id: string, error_code: string, error_message: string }
+interface WireHead { seq: number, hash: Uint8Array, time: string, public_key: Uint8Array, signature: Uint8Array }
+interface WireInsertResponse { ok: boolean, seq: number, id: string, error_code: string, error_message: string, prev_hash: Uint8Array, hash: Uint8Array, head?: WireHead | null }
 
 export interface InsertRequest {
   version: number
@@ -59,6 +75,10 @@ export interface InsertResponse {
   /** '' when ok */
   errorCode: string
   errorMessage: string
+  /** when ok (from masters that send it): the entry's place in the chain */
+  link?: { prevHash: string, hash: string }
+  /** when ok and the entry ended its commit: the master's signed head at the entry */
+  head?: SignedHead
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -100,7 +120,11 @@ export function encodeInsertResponse (res: InsertResponse): Uint8Array {
   return InsertResponseType.encode(InsertResponseType.fromObject({
     ...encodeOutcome(res),
     seq: res.seq,
-    id: res.id
+    id: res.id,
+    ...(res.link === undefined ? {} : { prev_hash: hexBytes(res.link.prevHash), hash: hexBytes(res.link.hash) }),
+    ...(res.head === undefined
+      ? {}
+      : { head: { seq: res.head.seq, hash: hexBytes(res.head.hash), time: res.head.time, public_key: hexBytes(res.head.publicKey), signature: hexBytes(res.head.signature) } })
   })).finish()
 }
 
@@ -112,12 +136,32 @@ export function decodeInsertResponse (data: Uint8Array): InsertResponse {
     seq: o.seq,
     id: boundedString(o.id, MAX_ID_CHARS, 'insert response id'),
     errorCode: boundedString(o.error_code, MAX_ERROR_CODE_CHARS, 'insert response error_code'),
-    errorMessage: boundedString(o.error_message, MAX_ERROR_MESSAGE_CHARS, 'insert response error_message')
+    errorMessage: boundedString(o.error_message, MAX_ERROR_MESSAGE_CHARS, 'insert response error_message'),
+    ...(o.ok && o.hash.length > 0 ? { link: { prevHash: fixedHex(o.prev_hash, 32, 'prev_hash'), hash: fixedHex(o.hash, 32, 'hash') } } : {}),
+    ...(o.ok && o.head !== undefined && o.head !== null ? { head: decodeHead(o.head) } : {})
   }
   if (response.ok ? response.seq === 0 : response.errorCode === '') {
     throw malformed('insert response', response.ok ? 'accepted without a seq' : 'refused without an error code')
   }
   return response
+}
+
+const hexBytes = (hex: string): Buffer => Buffer.from(hex, 'hex')
+
+function fixedHex (bytes: Uint8Array, length: number, what: string): string {
+  if (bytes.length !== length) throw malformed('insert response', `${what} must be ${length} bytes, found ${bytes.length}`)
+  return Buffer.from(bytes).toString('hex')
+}
+
+function decodeHead (h: WireHead): SignedHead {
+  if (!Number.isSafeInteger(h.seq) || h.seq < 1) throw malformed('insert response', `head seq ${String(h.seq)} is not a safe positive integer`)
+  return {
+    seq: h.seq,
+    hash: fixedHex(h.hash, 32, 'head hash'),
+    time: boundedString(h.time, MAX_TIME_CHARS, 'head time'),
+    publicKey: fixedHex(h.public_key, 32, 'head public_key'),
+    signature: fixedHex(h.signature, 64, 'head signature')
+  }
 }
 
 /** The four codecs, as the protocol skeleton takes them. */
