@@ -12,6 +12,7 @@ import { type Head, signHead, verifyHead } from '../src/ledger/head.js'
 import type { LedgerStore } from '../src/ledger/store.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { PgStore } from '../src/ledger/pg-store.js'
+import { sqlLiteral } from '../src/ledger/pg-write.js'
 import { openStore } from '../src/ledger/open-store.js'
 import { createTestDatabase, pgQuery, testServer } from './helpers/pg.js'
 import { tmpDir } from './helpers/tmp.js'
@@ -116,6 +117,37 @@ function storeSuite (t: Test, name: string, freshStorage: FreshStorage): void {
     t.same(await store.signedHead(), signed, 'signed head unchanged')
     t.equal((await allEntries(store)).length, 3, 'no entries written')
     t.equal((await store.commit([again], sign))[0].seq, 4, 'the rejected batch left no trace: its ids still commit, at seq 4')
+  })
+
+  t.test(`${name}: a batch with several ids already in the log names them all, in batch order`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    const [live, retired] = puts(2)
+    const retiredId = retired.policy.worker.id as string
+    await store.commit([live, retired, tombstone(retiredId)], sign)
+    const head = await store.head()
+    const batch = [...puts(1), retired, ...puts(2), live, ...puts(1)]
+    const err = await rejectsWithCode(t, store.commit(batch, sign), 'duplicate_id', 'a live id and a deleted (retired) id')
+    t.same(err?.details.ids, [retiredId, live.policy.worker.id], 'details.ids carries both refused ids')
+    t.equal(err?.details.id, retiredId, 'details.id is the first')
+    t.same(await store.head(), head, 'head unchanged')
+    t.equal((await allEntries(store)).length, 3, 'nothing written')
+  })
+
+  t.test(`${name}: a batch of more than one insert statement (1000 rows) with a tombstone is refused or written whole`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    const [target, present] = puts(2)
+    await store.commit([target, present], sign)
+    const signed = await store.signedHead()
+    const big = puts(1200)
+    const kill = tombstone(target.policy.worker.id as string)
+    const err = await rejectsWithCode(t, store.commit([...big, kill, present], sign), 'duplicate_id', 'an id already present at the end of the batch')
+    t.same(err?.details.ids, [present.policy.worker.id], 'names it')
+    t.same(await store.signedHead(), signed, 'signed head unchanged')
+    t.equal((await allEntries(store)).length, 2, 'nothing written')
+    const entries = await store.commit([...big, kill], sign)
+    t.equal(entries.length, 1201, 'the same batch without it commits')
+    checkChain(t, await allEntries(store), 1203)
+    t.match(await store.signedHead(), { seq: 1203, hash: entries[1200].hash }, 'the signed head covers its last entry')
   })
 
   t.test(`${name}: range honours fromSeq and limit`, async (t) => {
@@ -364,6 +396,50 @@ t.test('PgStore', async (t) => {
 
     await store.truncate(2)
     t.same(await status(), { [targetId]: 'active', [otherId]: 'active' }, 'the target is live again once its tombstone is gone')
+  })
+
+  t.test('psql: a refused commit leaves no transaction open and no row changed', async (t) => {
+    const database = await createTestDatabase(t)
+    const store = await opened(t, () => new PgStore(database))
+    const [target, present] = puts(2)
+    const targetId = target.policy.worker.id as string
+    await store.commit([target, present], sign)
+    const openTransactions = async () => (await pgQuery(database,
+      "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND state LIKE 'idle in transaction%'", [database.database])).length
+    // one statement and COMMIT in one message; then several statements (a tombstone, 1000+ rows)
+    for (const batch of [[...puts(1), present], [tombstone(targetId), present], [...puts(1001), present]]) {
+      const err = await rejectsWithCode(t, store.commit(batch, sign), 'duplicate_id', `a batch of ${batch.length}`)
+      t.same(err?.details.ids, [present.policy.worker.id], 'names the present id')
+      t.equal(await openTransactions(), 0, 'no connection is left inside a transaction')
+      const rows = await pgQuery<{ policy_id: string, status: string }>(database, 'SELECT policy_id, status FROM ledger ORDER BY seq')
+      t.same(rows.map((row) => row.status), ['active', 'active'], 'the two rows, both still active (the tombstone target too)')
+    }
+    t.equal((await store.commit(puts(1), sign))[0].seq, 3, 'the next commit continues at seq 3')
+  })
+
+  t.test('psql: sqlLiteral writes strings PostgreSQL reads back exactly, and refuses what it cannot write', async (t) => {
+    const database = await createTestDatabase(t)
+    const strings = ["it's", 'back\\slash \\', "\\'; DROP TABLE ledger; --", '$1 $$ $a$', 'héllo 𝄞 \n\t\r', '']
+    const rows = await pgQuery<{ v: string | null }>(database, strings.map((value) => `SELECT ${sqlLiteral(value)}::text AS v`).join(' UNION ALL '))
+    t.same(rows.map((row) => row.v), strings, 'each string comes back as it went')
+    t.equal(sqlLiteral(null), 'NULL')
+    t.equal(sqlLiteral(42), '42')
+    t.throws(() => sqlLiteral('a\u0000b'), { code: 'bad_policy' }, 'a NUL would cut the query text short: refused')
+    t.throws(() => sqlLiteral(1.5), { code: 'internal' }, 'only safe integers')
+    t.throws(() => sqlLiteral(2 ** 53), { code: 'internal' })
+    t.throws(() => sqlLiteral(undefined), { code: 'internal' })
+  })
+
+  t.test('psql: a replica appends a catch-up batch of more than one insert statement', async (t) => {
+    const master = await opened(t, await pgStorage(t))
+    const replica = await opened(t, await pgStorage(t))
+    const entries = await master.commit(puts(2500), sign)
+    const head = sign({ seq: 2500, hash: entries[2499].hash })
+    await replica.append(entries, head)
+    t.same(await allEntries(replica), entries, 'the replica holds the whole log')
+    t.same(await replica.signedHead(), head, 'and the signed head')
+    await replica.append([], head)
+    t.same(await replica.signedHead(), head, 'an empty batch at the head is accepted')
   })
 
   t.test('psql: two stores on one database commit concurrently without gaps', async (t) => {

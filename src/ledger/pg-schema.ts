@@ -26,7 +26,7 @@ export const PG = {
 /** Errors two processes can get when they create the same database or tables at once. */
 export const CREATE_RACE_CODES: ReadonlySet<string> = new Set([PG.uniqueViolation, PG.duplicateDatabase, PG.duplicateSchema, PG.duplicateTable, PG.duplicateObject])
 
-/** Rows per INSERT statement: 12 parameters each stays far below PostgreSQL's 65535 limit. */
+/** Rows per INSERT statement: bounds the size of one statement's text in a large batch. */
 export const INSERT_CHUNK = 1000
 
 /** The columns of `ledger`: AnyLog's, then the chain's. `open()` checks an existing table has them. */
@@ -165,7 +165,7 @@ export async function checkLedgerColumns (pool: pg.Pool, schema: string | undefi
   }
 }
 
-/** Column values in LEDGER_COLUMNS order. Every value goes as a parameter, never into SQL text. */
+/** Column values in LEDGER_COLUMNS order, for pg-write.ts to write as escaped literals (sqlLiteral). */
 export function ledgerRow (entry: Entry, id: string): unknown[] {
   if (id.includes('\u0000')) throw new LedgerMeshError('bad_policy', 'a policy id cannot contain a NUL character', { seq: entry.seq })
   const body = policyBody(entry.policy)

@@ -3,8 +3,9 @@ import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'
-import { INSERT_CHUNK, LEDGER_COLUMNS, PG, type PgTables, connectCreatingDatabase, createTables, ledgerRow, poolTypes, sqlState } from './pg-schema.js'
-import { chainAndSign, checkAppendable, decodeJson, opIds, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
+import { PG, type PgTables, connectCreatingDatabase, createTables, poolTypes, sqlState } from './pg-schema.js'
+import { writeStatements } from './pg-write.js'
+import { chainAndSign, checkAppendable, decodeJson, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
 
 export interface PgStoreConfig {
   host: string
@@ -36,6 +37,9 @@ type Queryable = Pick<pg.PoolClient, 'query'>
  * The master's store when DB_TYPE=psql, keeping AnyLog's `ledger` table. Ordering comes from a
  * row lock on the one-row `ledger_head` table, so several masters (processes or machines) can
  * share one database.
+ *
+ * A commit is two round trips: BEGIN with the lock, then the rows, the head and COMMIT in one
+ * message (the duplicate check inside it, see writeStatements).
  *
  * The policy is stored twice: `policy_text` holds the exact JSON that range() returns (so hashes
  * recompute byte for byte), `policy` is the same as jsonb for SQL queries.
@@ -88,24 +92,21 @@ export class PgStore implements LedgerStore {
   async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead): Promise<Entry[]> {
     if (ops.length === 0) return []
     const ids = uniqueIds(ops)
-    return await this.transaction('commit', async (client) => {
-      const head = await this.lockHead(client)
-      const { rows } = await client.query<{ policy_id: string }>(
-        `SELECT policy_id FROM ${this.table.ledger} WHERE policy_id = ANY($1::text[])`, [ids])
-      if (rows.length > 0) {
-        const duplicates = rows.map(row => row.policy_id)
-        throw new LedgerMeshError('duplicate_id', `policy ${duplicates[0]} is already in the ledger`, { id: duplicates[0], ids: duplicates })
-      }
+    const { entries, found } = await this.transaction('commit', async (client, head) => {
       const { entries, signed } = chainAndSign(head, ops, signHead)
-      await this.writeEntries(client, entries, signed)
-      return entries
+      return { entries, found: new Set(await this.writeEntries(client, head, entries, signed, true)) }
     })
+    if (found.size > 0) {
+      const present = ids.filter((id) => found.has(id))
+      throw new LedgerMeshError('duplicate_id', `policy ${present[0]} is already in the ledger`, { id: present[0], ids: present })
+    }
+    return entries
   }
 
   async append (entries: Entry[], head: SignedHead): Promise<void> {
-    await this.transaction('append', async (client) => {
-      checkAppendable(await this.lockHead(client), entries, head, this.location)
-      await this.writeEntries(client, entries, head)
+    await this.transaction('append', async (client, stored) => {
+      checkAppendable(stored, entries, head, this.location)
+      await this.writeEntries(client, stored, entries, head, false)
     })
   }
 
@@ -123,8 +124,7 @@ export class PgStore implements LedgerStore {
   }
 
   async truncate (seq: number): Promise<void> {
-    await this.transaction('truncate', async (client) => {
-      const current = await this.lockHead(client)
+    await this.transaction('truncate', async (client, current) => {
       let newHead = current
       if (seq < current.seq) {
         newHead = seq <= 0 ? { seq: 0, hash: GENESIS_HASH } : await this.entryHead(client, seq)
@@ -133,6 +133,7 @@ export class PgStore implements LedgerStore {
         await this.undeleteTargetsOf(client, removed.rows)
       }
       await client.query(`UPDATE ${this.table.head} SET seq = $1, hash = $2, signed_head = NULL WHERE id = 1`, [newHead.seq, newHead.hash])
+      await this.commitTransaction(client, 'COMMIT')
     })
   }
 
@@ -173,40 +174,41 @@ export class PgStore implements LedgerStore {
     return pool
   }
 
-  /** Takes the row lock that orders every writer, and returns the head under it. */
-  private async lockHead (client: Queryable): Promise<Head> {
-    const { rows } = await client.query<{ seq: number, hash: string }>(`SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE`)
-    if (rows.length === 0) throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger_head has no row`)
-    return rows[0]
-  }
-
   private async entryHead (client: Queryable, seq: number): Promise<Head> {
     const { rows } = await client.query<{ seq: number, hash: string }>(`SELECT seq, hash FROM ${this.table.ledger} WHERE seq = $1`, [seq])
     if (rows.length === 0) throw new LedgerMeshError('chain_broken', `postgres store ${this.location} has no entry ${seq} to truncate to`, { seq })
     return rows[0]
   }
 
-  /** Inserts entries, marks the targets of their tombstones deleted, and moves the head. */
-  private async writeEntries (client: Queryable, entries: Entry[], signed: SignedHead): Promise<void> {
-    const ids = opIds(entries)
-    for (let start = 0; start < entries.length; start += INSERT_CHUNK) {
-      const chunk = entries.slice(start, start + INSERT_CHUNK)
-      const values: unknown[] = []
-      const rowsSql = chunk.map((entry, i) => {
-        values.push(...ledgerRow(entry, ids[start + i]))
-        const base = i * LEDGER_COLUMNS.length
-        return `(${LEDGER_COLUMNS.map((_, column) => `$${base + column + 1}`).join(', ')})`
-      })
-      await client.query(`INSERT INTO ${this.table.ledger} (${LEDGER_COLUMNS.join(', ')}) VALUES ${rowsSql.join(', ')}`, values)
-    }
-    const targets = entries.filter((entry) => entry.op === 'delete').map((entry) => tombstoneTarget(entry.policy)).filter((id) => id !== undefined)
-    if (targets.length > 0) {
-      await client.query(`UPDATE ${this.table.ledger} SET status = 'deleted' WHERE policy_id = ANY($1::text[])`, [targets])
-    }
+  /**
+   * Inserts entries, marks the targets of their tombstones deleted, moves the head, and
+   * commits: the last statement goes with COMMIT in one message. With `checkIds` it returns
+   * the batch's ids the ledger already holds, having written nothing and ended the transaction.
+   */
+  private async writeEntries (client: Queryable, locked: Head, entries: Entry[], signed: SignedHead, checkIds: boolean): Promise<string[]> {
     const last = entries[entries.length - 1]
-    const head: Head = last === undefined ? await this.lockHead(client) : { seq: last.seq, hash: last.hash }
-    await client.query(`UPDATE ${this.table.head} SET seq = $1, hash = $2, signed_head = $3 WHERE id = 1`,
-      [head.seq, head.hash, JSON.stringify(signed)])
+    const head: Head = last === undefined ? locked : { seq: last.seq, hash: last.hash }
+    const statements = writeStatements(this.table, entries, head, signed, checkIds)
+    for (const [index, statement] of statements.entries()) {
+      const final = index === statements.length - 1
+      const results = final ? await this.commitTransaction(client, `${statement}; COMMIT`) : resultsOf(await client.query(statement))
+      if (index === 0 && checkIds) {
+        const present = (results[0]?.rows as Array<{ policy_id: string }> | undefined ?? []).map((row) => row.policy_id)
+        if (present.length > 0) {
+          if (!final) await client.query('ROLLBACK')
+          return present
+        }
+      }
+    }
+    return []
+  }
+
+  /** Runs `text`, which ends with COMMIT, and makes sure the server committed (not rolled back). */
+  private async commitTransaction (client: Queryable, text: string): Promise<pg.QueryResult[]> {
+    const results = resultsOf(await client.query(text))
+    const tag = results[results.length - 1]?.command
+    if (tag !== 'COMMIT') throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: the transaction ended with ${tag ?? 'nothing'}, not COMMIT`, { location: this.location })
+    return results
   }
 
   /** After a truncate, policies whose tombstones were removed are live again. */
@@ -227,15 +229,20 @@ export class PgStore implements LedgerStore {
       [targets])
   }
 
-  /** BEGIN … COMMIT on one pooled connection; the write is durable when this resolves. */
-  private async transaction<T> (what: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * A transaction on one pooled connection, holding the row lock that orders every writer:
+   * BEGIN and the locking SELECT go in one message, and `fn` gets the head read under the
+   * lock. `fn` ends the transaction (its last statement carries COMMIT); the write is durable
+   * when this resolves. If `fn` throws, the transaction is rolled back.
+   */
+  private async transaction<T> (what: string, fn: (client: pg.PoolClient, head: Head) => Promise<T>): Promise<T> {
     const client = await this.connect(what)
     let broken: unknown
     try {
-      await client.query('BEGIN')
-      const result = await fn(client)
-      await client.query('COMMIT')
-      return result
+      const locked = resultsOf(await client.query(`BEGIN; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE`))
+      const head = locked[1]?.rows[0] as Head | undefined
+      if (head === undefined) throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger_head has no row`)
+      return await fn(client, head)
     } catch (err) {
       await client.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr })
       throw this.translate(what, err)
@@ -310,6 +317,11 @@ export class PgStore implements LedgerStore {
 }
 
 function ignoreClientError (): void {}
+
+/** A simple-protocol query of several statements answers with one result per statement. */
+function resultsOf (result: pg.QueryResult | pg.QueryResult[]): pg.QueryResult[] {
+  return Array.isArray(result) ? result : [result]
+}
 
 /** pg's connection errors are sometimes AggregateErrors with an empty message (IPv4 + IPv6). */
 function describeCause (err: unknown): string {
