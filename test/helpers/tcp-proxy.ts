@@ -10,6 +10,8 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>()
   private cut = false
   port = 0
+  /** TCP payload bytes copied so far, both directions (client to target, and back) */
+  bytes = 0
 
   constructor (private readonly target: { host: string, port: number }) {}
 
@@ -22,6 +24,8 @@ export class TcpProxy {
         socket.on('close', () => { this.sockets.delete(socket) })
         socket.on('error', () => { client.destroy(); upstream.destroy() })
       }
+      client.on('data', (chunk: Buffer) => { this.bytes += chunk.byteLength })
+      upstream.on('data', (chunk: Buffer) => { this.bytes += chunk.byteLength })
       client.pipe(upstream)
       upstream.pipe(client)
     })

@@ -26,6 +26,10 @@ export interface SyncRequest {
   afterHash: string
   limit: number
   watch: boolean
+  /** the client would send its next request on this stream (a session; see SyncResponse.open) */
+  keepOpen?: boolean
+  /** the client holds a master-signed head at exactly afterSeq/afterHash (see SyncResponse.currentSeq) */
+  holdsHead?: boolean
 }
 
 export interface SyncError {
@@ -34,7 +38,15 @@ export interface SyncError {
   message: string
 }
 
-export interface SyncResponse {
+/** What ends a run besides its entries: the head, or that the client's is still current, and whether the stream stays open. */
+interface RunEnd {
+  /** on the frame that ends a run: the server reads another request on this stream */
+  open?: boolean
+  /** instead of a head: the signed head the client said it holds is still the server's, at this seq (> 0) */
+  currentSeq?: number
+}
+
+export interface SyncResponse extends RunEnd {
   entries: Entry[]
   head?: SignedHead
   more: boolean
@@ -42,7 +54,7 @@ export interface SyncResponse {
 }
 
 /** A response whose entries are already encoded (WireEntry bytes): what a server builds frames from. */
-export interface EncodedResponse {
+export interface EncodedResponse extends RunEnd {
   entries: Uint8Array[]
   head?: SignedHead
   more: boolean
@@ -92,7 +104,9 @@ export function encodeRequest (req: SyncRequest): Uint8Array {
     after_seq: req.afterSeq,
     after_hash: toBytes(req.afterHash),
     limit: req.limit,
-    watch: req.watch
+    watch: req.watch,
+    keep_open: req.keepOpen === true,
+    holds_head: req.holdsHead === true
   })).finish()
 }
 
@@ -110,7 +124,7 @@ export function decodeRequest (data: Uint8Array): SyncRequest {
   const afterHash = afterSeq === 0 && o.after_hash.byteLength === 0
     ? GENESIS_HASH
     : fixedBytes(o.after_hash, HASH_BYTES, 'sync request after_hash')
-  return { version: o.version, afterSeq, afterHash, limit: o.limit, watch: o.watch }
+  return { version: o.version, afterSeq, afterHash, limit: o.limit, watch: o.watch, keepOpen: o.keep_open, holdsHead: o.holds_head && afterSeq > 0 }
 }
 
 // ---- responses ----
@@ -161,6 +175,8 @@ export function encodeFrame (res: EncodedResponse): Uint8Array {
   if (res.error !== undefined && res.error.message !== '') {
     w.uint32(tag(RESPONSE_FIELDS.error_message, LENGTH_DELIMITED)).string(res.error.message.slice(0, MAX_ERROR_MESSAGE_CHARS))
   }
+  if (res.open === true) w.uint32(tag(RESPONSE_FIELDS.open, VARINT)).bool(true)
+  if (res.currentSeq !== undefined && res.currentSeq > 0) w.uint32(tag(RESPONSE_FIELDS.current_seq, VARINT)).uint64(res.currentSeq)
   return w.finish()
 }
 
@@ -212,10 +228,17 @@ export function decodeResponse (data: Uint8Array): SyncResponse {
   const o = decodeWire<WireSyncResponse>(SyncResponseType, data, 'sync response', TO_OBJECT)
   const code = boundedString(o.error_code, MAX_ERROR_CODE_CHARS, 'sync response error_code')
   const message = boundedString(o.error_message, MAX_ERROR_MESSAGE_CHARS, 'sync response error_message')
+  const currentSeq = seqOf(o.current_seq, 'sync response current_seq')
+  const head = o.head !== undefined && o.head !== null ? decodeHead(o.head) : undefined
+  if (currentSeq > 0 && (head !== undefined || o.entries.length > 0 || o.more)) {
+    throw malformed('sync response', 'current_seq comes alone, without entries, a head or more')
+  }
   return {
     entries: o.entries.map(decodeEntry),
-    ...(o.head !== undefined && o.head !== null ? { head: decodeHead(o.head) } : {}),
+    ...(head !== undefined ? { head } : {}),
     more: o.more,
-    ...(code !== '' ? { error: { code, message } } : {})
+    ...(code !== '' ? { error: { code, message } } : {}),
+    ...(o.open ? { open: true } : {}),
+    ...(currentSeq > 0 ? { currentSeq } : {})
   }
 }

@@ -25,6 +25,12 @@ export const READ_PAGE = 1000
  * is closed.
  */
 export const TIMEOUT_MS = 10_000
+/**
+ * A session stream (a client's keep_open requests) that carries no new request for this long
+ * is closed by its server; the client opens a new one for its next round. Above the default
+ * anti-entropy interval (BLOCKCHAIN_SYNC, 30 s), so one stream carries round after round.
+ */
+export const SESSION_IDLE_MS = 120_000
 /** a watch stream sends the head at least this often, so both sides notice a dead peer */
 export const WATCH_KEEPALIVE_MS = 5_000
 /** a watching client gives up after this many keepalive periods without a frame */

@@ -24,6 +24,8 @@ export interface SyncInit {
   maxMessageBytes?: number
   /** how often a watch stream carries the head when nothing is appended */
   watchKeepaliveMs?: number
+  /** how long a served session stream waits for the client's next request before it is closed */
+  sessionIdleMs?: number
 }
 
 export type SyncTarget = Multiaddr | PeerId
@@ -40,7 +42,7 @@ export interface PullResult {
   head: Head
   /** frame bytes received for this pull, length prefixes included */
   bytesReceived: number
-  /** streams opened: one per request, probes of a recovery included */
+  /** requests made, probes of a recovery included (each on a stream of its own, or on a session stream kept open from an earlier one) */
   requests: number
   /** set when the replica had diverged from the source and was rewound before catching up */
   recovered?: { from: number, to: number }
@@ -79,6 +81,8 @@ export interface SyncContext {
   readonly maxEntries: number
   readonly maxMessageBytes: number
   readonly keepaliveMs: number
+  /** a served session stream closes after this long without a request */
+  readonly sessionIdleMs: number
   /** aborted by stop() */
   shutdown: () => AbortSignal
   /** true between start() and stop() */
@@ -86,6 +90,8 @@ export interface SyncContext {
   /** timeoutMs, stop(), and any of `signals` */
   deadline: (...signals: Array<AbortSignal | undefined>) => AbortSignal
   frames: (stream: Stream) => LengthPrefixedStream
+  /** an outbound slot (for a request on a session stream already open); call the release once done */
+  reserve: (signal: AbortSignal) => Promise<() => void>
   /** a stream to `target` within an outbound slot; dial failures are `master_unreachable` */
   open: (target: SyncTarget, signal: AbortSignal) => Promise<{ stream: Stream, release: () => void }>
 }

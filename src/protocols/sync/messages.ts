@@ -9,6 +9,14 @@ import protobuf from 'protobufjs'
  * open and the server sends a new run (entries + head) after each append, and the head alone
  * as a keepalive. An error frame (error_code set) is the last frame of a stream.
  *
+ * Sessions (fields 6 and 7, added within wire version 1: a peer that does not know them
+ * ignores them and behaves as before). A client that sets keep_open may send its next
+ * request on the same stream once a run has ended with open = true (a server that leaves
+ * open false, or an older one, closes the stream as before). A client that sets holds_head
+ * holds, verified, a master-signed head at exactly after_seq/after_hash: when that is still
+ * the server's signed head, the server answers current_seq = after_seq (and no head) instead
+ * of re-sending the head, and a watch's keepalives are current_seq frames too.
+ *
  * Hashes, keys and signatures travel as raw bytes (32, 32 and 64), policies as their
  * canonical JSON (UTF-8), so a probe-sized entry costs about 440 bytes on the wire.
  */
@@ -22,6 +30,8 @@ message SyncRequest {
   bytes after_hash = 3;    // its hash (32 bytes), so the server can tell a diverged replica
   uint32 limit = 4;        // most entries before a head frame (0: only the head)
   bool watch = 5;          // keep the stream open and push new entries as they are appended
+  bool keep_open = 6;      // the client would send its next request on this stream (see open)
+  bool holds_head = 7;     // the client holds a master-signed head at after_seq/after_hash (see current_seq)
 }
 
 message WireEntry {
@@ -50,6 +60,8 @@ message SyncResponse {
   bool more = 3;           // the server stopped at the limit before reaching this head
   string error_code = 4;   // unsupported_version, diverged, bad_message, timeout, internal
   string error_message = 5;
+  bool open = 6;           // on the frame that ends a run: the server reads another request on this stream
+  uint64 current_seq = 7;  // instead of a head: the head the client holds (holds_head) is still this server's
 }
 `
 
@@ -70,6 +82,8 @@ export interface WireSyncRequest {
   after_hash: Uint8Array
   limit: number
   watch: boolean
+  keep_open: boolean
+  holds_head: boolean
 }
 
 export interface WireEntry {
@@ -95,4 +109,6 @@ export interface WireSyncResponse {
   more: boolean
   error_code: string
   error_message: string
+  open: boolean
+  current_seq: number
 }

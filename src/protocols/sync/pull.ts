@@ -5,8 +5,10 @@ import { type Progress, clientError, isDiverged, readResponse, reject, writeRequ
 import { WIRE_VERSION } from './constants.js'
 import type { PullOptions, PullResult, SyncContext, SyncTarget } from './context.js'
 import { type Recovery, type RunApplier, RunAssembler, link } from './run.js'
+import type { SyncRequest } from './codec.js'
+import type { Sessions } from './session.js'
 
-/** One request's answer, its entries already checked to link on from `after`. */
+/** One request's answer, its entries already checked to link on from `after` (no entries and no head: the source has nothing newer, or nothing signed). */
 interface Answer { entries: Entry[], tip: Head, head?: SignedHead, more: boolean }
 
 /**
@@ -15,7 +17,7 @@ interface Answer { entries: Entry[], tip: Head, head?: SignedHead, more: boolean
  * with the source, and is rewound to it only once the source's run from there has verified.
  */
 export class Puller {
-  constructor (private readonly ctx: SyncContext, private readonly applier: RunApplier) {}
+  constructor (private readonly ctx: SyncContext, private readonly applier: RunApplier, private readonly sessions: Sessions) {}
 
   async pull (target: SyncTarget, opts: PullOptions = {}): Promise<PullResult> {
     const { ledger, log } = this.ctx.components
@@ -74,33 +76,51 @@ export class Puller {
     }
   }
 
-  /** One request on its own stream: the entries after `after` (links checked), and the head. */
+  /**
+   * One request: the entries after `after` (links checked), and the head, or only that the
+   * head the replica holds is still the source's (current). It goes on the session stream
+   * kept from the last request to `target` when there is one (once more on a new stream when
+   * that one turns out closed before any answer), and leaves its stream there when the
+   * source keeps it open.
+   */
   private async request (target: SyncTarget, after: Head, limit: number, progress: Progress, callerSignal?: AbortSignal): Promise<Answer> {
     progress.requests++
     const signal = this.ctx.deadline(callerSignal)
-    const { stream, release } = await this.ctx.open(target, signal)
-    try {
-      const lp = this.ctx.frames(stream)
-      await writeRequest(this.ctx, lp, { version: WIRE_VERSION, afterSeq: after.seq, afterHash: after.hash, limit, watch: false }, signal)
-      const entries: Entry[] = []
-      let tip = after
-      for (;;) {
-        const response = await readResponse(this.ctx, lp, signal, progress)
-        tip = link(this.ctx, tip, response.entries)
-        entries.push(...response.entries)
-        if (entries.length > limit) {
-          throw reject(this.ctx, new LedgerMeshError('bad_message', `sync source sent more than the ${limit} entries asked for`))
+    const held = this.ctx.components.ledger.signedHead
+    const holdsHead = after.seq > 0 && held?.seq === after.seq && held.hash === after.hash
+    const request: SyncRequest = { version: WIRE_VERSION, afterSeq: after.seq, afterHash: after.hash, limit, watch: false, keepOpen: true, holdsHead }
+    for (let retry = true; ; retry = false) {
+      const session = await this.sessions.take(target, signal)
+      let answered = false
+      try {
+        await writeRequest(this.ctx, session.lp, request, signal)
+        const entries: Entry[] = []
+        let tip = after
+        for (;;) {
+          const response = await readResponse(this.ctx, session.lp, signal, progress)
+          answered = true
+          if (response.currentSeq !== undefined && (!holdsHead || response.currentSeq !== after.seq)) {
+            throw reject(this.ctx, new LedgerMeshError('bad_message', `sync source says current at seq ${response.currentSeq}, but this replica holds no signed head there (it asked after seq ${after.seq})`))
+          }
+          tip = link(this.ctx, tip, response.entries)
+          entries.push(...response.entries)
+          if (entries.length > limit) {
+            throw reject(this.ctx, new LedgerMeshError('bad_message', `sync source sent more than the ${limit} entries asked for`))
+          }
+          if (response.head !== undefined || response.entries.length === 0) {
+            if (response.open === true) this.sessions.park(target, session)
+            else await session.stream.close({ signal }).catch(() => {})
+            return { entries, tip, head: response.head, more: response.more }
+          }
         }
-        if (response.head !== undefined || response.entries.length === 0) {
-          await stream.close({ signal }).catch(() => {})
-          return { entries, tip, head: response.head, more: response.more }
-        }
+      } catch (err) {
+        session.stream.abort(toError(err))
+        // a kept stream the source closed (its idle timeout) just as this request went out
+        if (retry && session.reused && !answered && !(err instanceof LedgerMeshError) && !signal.aborted) continue
+        throw clientError(this.ctx, err, target, signal, callerSignal)
+      } finally {
+        session.release()
       }
-    } catch (err) {
-      stream.abort(toError(err))
-      throw clientError(this.ctx, err, target, signal, callerSignal)
-    } finally {
-      release()
     }
   }
 

@@ -3,6 +3,7 @@ import type { LengthPrefixedStream } from '@libp2p/utils'
 import { LedgerMeshError, errorMessage, toError } from '../../base/errors.js'
 import type { Head, SignedHead } from '../../ledger/head.js'
 import { publicKeyHexOf } from '../../policies/keys.js'
+import { deadlineSignal } from '../../net/deadline.js'
 import { FRAME_RESERVE_BYTES, READ_PAGE, SYNC_ERROR } from './constants.js'
 import { type EncodedResponse, type SyncError, type SyncRequest, decodeRequest, encodeEntry, encodeFrame, entryFrameSize, varintSize } from './codec.js'
 import { type SyncContext, short } from './context.js'
@@ -11,7 +12,9 @@ import { type SyncContext, short } from './context.js'
  * The serving side of `/ledgermesh/sync/1.0.0` (any node with a ledger: the master, or a
  * replica relaying to its workers): one request, then the entries after the client's head in
  * frames of at most maxMessageBytes and at most maxEntries per request, then the
- * master-signed head. A client whose head is not on this node's chain gets a `diverged`
+ * master-signed head (or, to a client that holds that very head, only its seq). A client
+ * that asks to keep the stream open (a session) sends its next request on it, until it
+ * closes it or stays silent for sessionIdleMs. A client whose head is not on this node's chain gets a `diverged`
  * error frame. In watch mode the stream stays open and every append is pushed as a new run,
  * with the head as a keepalive.
  */
@@ -31,28 +34,41 @@ export class SyncServer {
     const peer = connection.remotePeer.toString()
     const lp = this.ctx.frames(stream)
     try {
-      const request = await this.readRequest(lp, stream, peer)
-      if (request === undefined) return
-      const key = publicKeyHexOf(connection.remotePeer)
-      if (!this.ctx.components.ledger.admits(key)) {
-        log.warn({ peer, key }, 'sync refused: the peer\'s key is not admitted')
-        this.ctx.components.onRefused?.(peer)
-        await this.sendError(lp, stream, { code: SYNC_ERROR.unauthorized, message: `key ${key ?? '(none)'} is not admitted to this network: start the node with JOIN_TOKEN=<a token from 'create join token' on the master>` })
-        return
+      // One request, or a session's requests one after another (keep_open): each is checked
+      // (admission, divergence) and answered on its own.
+      for (let idle = false; ; idle = true) {
+        const request = await this.readRequest(lp, stream, peer, idle)
+        if (request === undefined) return
+        const key = publicKeyHexOf(connection.remotePeer)
+        if (!this.ctx.components.ledger.admits(key)) {
+          log.warn({ peer, key }, 'sync refused: the peer\'s key is not admitted')
+          this.ctx.components.onRefused?.(peer)
+          await this.sendError(lp, stream, { code: SYNC_ERROR.unauthorized, message: `key ${key ?? '(none)'} is not admitted to this network: start the node with JOIN_TOKEN=<a token from 'create join token' on the master>` })
+          return
+        }
+        const problem = await this.divergence(request)
+        if (problem !== undefined) {
+          log.info({ peer, afterSeq: request.afterSeq, head: this.ctx.components.ledger.head.seq }, 'sync client diverged from this node\'s chain')
+          await this.sendError(lp, stream, { code: SYNC_ERROR.diverged, message: problem }, this.ctx.components.ledger.signedHead)
+          return
+        }
+        if (request.watch) {
+          await this.serveWatch(lp, stream, request)
+          return
+        }
+        const signal = this.ctx.deadline()
+        const open = request.keepOpen === true && this.ctx.started()
+        if (this.holdsCurrentHead(request)) {
+          // The client verified this very head already: say so instead of sending it again.
+          await this.writeFrame(lp, { entries: [], more: false, currentSeq: request.afterSeq, open }, signal)
+        } else {
+          await this.sendRun(lp, request.afterSeq, Math.min(request.limit, this.ctx.maxEntries), signal, open)
+        }
+        if (!open) {
+          await this.finish(stream, signal)
+          return
+        }
       }
-      const problem = await this.divergence(request)
-      if (problem !== undefined) {
-        log.info({ peer, afterSeq: request.afterSeq, head: this.ctx.components.ledger.head.seq }, 'sync client diverged from this node\'s chain')
-        await this.sendError(lp, stream, { code: SYNC_ERROR.diverged, message: problem }, this.ctx.components.ledger.signedHead)
-        return
-      }
-      if (request.watch) {
-        await this.serveWatch(lp, stream, request)
-        return
-      }
-      const signal = this.ctx.deadline()
-      await this.sendRun(lp, request.afterSeq, Math.min(request.limit, this.ctx.maxEntries), signal)
-      await this.finish(stream, signal)
     } catch (err) {
       // A peer that stopped reading (backpressure), a reset, stop(), or a store failure.
       log.debug({ peer, err: errorMessage(err) }, 'sync stream ended with an error')
@@ -63,16 +79,29 @@ export class SyncServer {
     }
   }
 
-  /** The request, or undefined once a bad one has been answered (error frame) or cut off. */
-  private async readRequest (lp: LengthPrefixedStream, stream: Stream, peer: string): Promise<SyncRequest | undefined> {
+  /** Whether the client holds (holds_head) the very head this node has signed: then only current_seq is sent. */
+  private holdsCurrentHead (request: SyncRequest): boolean {
+    const head = this.ctx.components.ledger.signedHead
+    return request.holdsHead === true && head !== undefined && head.seq === request.afterSeq && head.hash === request.afterHash
+  }
+
+  /**
+   * The request, or undefined once a bad one has been answered (error frame) or cut off. On a
+   * session (`idle`: a run was answered with open), a client that closes the stream or sends
+   * nothing for sessionIdleMs ends it quietly.
+   */
+  private async readRequest (lp: LengthPrefixedStream, stream: Stream, peer: string, idle: boolean): Promise<SyncRequest | undefined> {
     const log = this.ctx.components.log
-    const signal = this.ctx.deadline()
+    const signal = idle ? deadlineSignal(this.ctx.sessionIdleMs, this.ctx.shutdown()) : this.ctx.deadline()
     let frame: Uint8Array
     try {
       frame = (await lp.read({ signal })).subarray()
     } catch (err) {
       if (this.ctx.shutdown().aborted) {
         stream.abort(toError(err))
+      } else if (idle && (signal.aborted || stream.remoteWriteStatus !== 'writable')) {
+        log.debug({ peer, timedOut: signal.aborted }, 'sync session ended')
+        await this.finish(stream, this.ctx.deadline()).catch(() => { stream.abort(toError(err)) })
       } else if (signal.aborted) {
         log.debug({ peer }, 'sync client sent no request in time')
         await this.sendError(lp, stream, { code: SYNC_ERROR.timeout, message: `no sync request within ${this.ctx.timeoutMs} ms` })
@@ -142,12 +171,12 @@ export class SyncServer {
    * limit, then the signed head with `more` when it stopped short of it. Returns the last seq
    * sent (and its hash).
    */
-  private async sendRun (lp: LengthPrefixedStream, afterSeq: number, limit: number, signal: AbortSignal): Promise<Head | undefined> {
+  private async sendRun (lp: LengthPrefixedStream, afterSeq: number, limit: number, signal: AbortSignal, open = false): Promise<Head | undefined> {
     const { ledger } = this.ctx.components
     const head = ledger.signedHead
     if (head === undefined) {
       // Nothing signed here yet: an empty answer with no head.
-      await this.writeFrame(lp, { entries: [], more: false }, signal)
+      await this.writeFrame(lp, { entries: [], more: false, open }, signal)
       return undefined
     }
     const last = Math.min(head.seq, afterSeq + limit)
@@ -175,7 +204,7 @@ export class SyncServer {
       }
       next = page[page.length - 1].seq + 1
     }
-    await this.writeFrame(lp, { entries: batch, head, more: last < head.seq }, signal)
+    await this.writeFrame(lp, { entries: batch, head, more: last < head.seq, open }, signal)
     return sent.seq === afterSeq ? undefined : sent
   }
 
@@ -214,7 +243,9 @@ export class SyncServer {
         }
         if (keepaliveDue) {
           const head = ledger.signedHead
-          await this.writeFrame(lp, { entries: [], more: false, ...(head !== undefined ? { head } : {}) }, this.ctx.deadline())
+          // a client that holds the head sent last (holds_head) is told only its seq
+          const current = request.holdsHead === true && head !== undefined && head.seq === sent.seq && head.hash === sent.hash
+          await this.writeFrame(lp, current ? { entries: [], more: false, currentSeq: head.seq } : { entries: [], more: false, ...(head !== undefined ? { head } : {}) }, this.ctx.deadline())
           keepaliveDue = false
         }
         await new Promise<void>(resolve => {

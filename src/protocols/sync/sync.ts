@@ -1,13 +1,14 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { LedgerMeshError, errorMessage } from '../../base/errors.js'
 import { StreamProtocol, limitsOf } from '../../net/protocol.js'
-import { LIMITS, MAX_ENTRIES_PER_RESPONSE, WATCH_KEEPALIVE_MS } from './constants.js'
+import { LIMITS, MAX_ENTRIES_PER_RESPONSE, SESSION_IDLE_MS, WATCH_KEEPALIVE_MS } from './constants.js'
 import type {
   PullOptions, PullResult, SyncComponents, SyncContext, SyncInit, SyncStats, SyncTarget, WatchHandle, WatchHandlers
 } from './context.js'
 import { Puller } from './pull.js'
 import { RunApplier } from './run.js'
 import { SyncServer } from './server.js'
+import { Sessions } from './session.js'
 import { watch } from './watch.js'
 
 export type { PullOptions, PullResult, SyncComponents, SyncInit, SyncStats, SyncTarget, WatchHandle, WatchHandlers } from './context.js'
@@ -20,6 +21,9 @@ export type { PullOptions, PullResult, SyncComponents, SyncInit, SyncStats, Sync
  * every append is pushed as it happens.
  *
  * Client: `pull` (pull.ts) catches the local replica up, `watch` (watch.ts) keeps it current.
+ * A pull's requests to a source go on one session stream kept open between pulls
+ * (session.ts), and a round that finds the replica at the source's signed head costs a
+ * request and a few-byte answer (no head re-sent: the replica verified it already).
  * Entries are held in memory until a signed head covers them exactly (run.ts); then
  * `Ledger.applyBatch` checks the signature against the trusted master key, hashes the links,
  * checks every policy, and appends the run atomically. Anything that fails is rejected whole
@@ -34,12 +38,15 @@ export class SyncProtocol extends StreamProtocol<SyncComponents> {
   private readonly server: SyncServer
   private readonly puller: Puller
   private readonly applier: RunApplier
+  /** the pulls' session streams, one idle per source at most */
+  private readonly sessions: Sessions
   private started = false
   /** this node's open watches (client side), closed on stop() */
   private readonly watches = new Set<WatchHandle>()
 
   constructor (components: SyncComponents, init: SyncInit = {}) {
     super(components, limitsOf(LIMITS, init))
+    const busy = (): LedgerMeshError => new LedgerMeshError('timeout', `no free outbound sync stream (${this.maxOutboundStreams} in use) within ${this.timeoutMs} ms`)
     this.ctx = {
       components,
       stats: this.stats,
@@ -47,18 +54,21 @@ export class SyncProtocol extends StreamProtocol<SyncComponents> {
       maxEntries: Math.max(1, init.maxEntriesPerResponse ?? MAX_ENTRIES_PER_RESPONSE),
       maxMessageBytes: this.maxMessageBytes,
       keepaliveMs: init.watchKeepaliveMs ?? WATCH_KEEPALIVE_MS,
+      sessionIdleMs: init.sessionIdleMs ?? SESSION_IDLE_MS,
       shutdown: () => this.shutdown.signal,
       started: () => this.started,
       deadline: (...signals) => this.deadline(...signals),
       frames: stream => this.frames(stream),
+      reserve: async signal => await this.slot(signal, busy),
       open: async (target, signal) => await this.open(target, signal, {
-        busy: () => new LedgerMeshError('timeout', `no free outbound sync stream (${this.maxOutboundStreams} in use) within ${this.timeoutMs} ms`),
+        busy,
         unreachable: err => new LedgerMeshError('master_unreachable', `cannot open a sync stream to ${target.toString()}: ${errorMessage(err)}`)
       })
     }
     this.server = new SyncServer(this.ctx)
     this.applier = new RunApplier(this.ctx)
-    this.puller = new Puller(this.ctx, this.applier)
+    this.sessions = new Sessions(this.ctx)
+    this.puller = new Puller(this.ctx, this.applier, this.sessions)
   }
 
   readonly [Symbol.toStringTag] = '@ledgermesh/sync'
@@ -83,6 +93,7 @@ export class SyncProtocol extends StreamProtocol<SyncComponents> {
     this.components.ledger.off('appended', this.server.wake)
     await this.stopServing(new LedgerMeshError('timeout', 'the sync protocol is stopping'))
     for (const handle of [...this.watches]) handle.close()
+    this.sessions.closeAll()
     this.server.wake()
   }
 

@@ -37,7 +37,9 @@ export function watch (
       if (controller.signal.aborted) return
       const lp = ctx.frames(stream)
       const start = ledger.head
-      await writeRequest(ctx, lp, { version: WIRE_VERSION, afterSeq: start.seq, afterHash: start.hash, limit: ctx.maxEntries, watch: true }, openSignal)
+      const held = ledger.signedHead
+      const holdsHead = start.seq > 0 && held?.seq === start.seq && held.hash === start.hash
+      await writeRequest(ctx, lp, { version: WIRE_VERSION, afterSeq: start.seq, afterHash: start.hash, limit: ctx.maxEntries, watch: true, holdsHead }, openSignal)
       const pushed = new RunAssembler(ctx, applier, start)
       let sinceHead = 0
       const silence = ctx.keepaliveMs * WATCH_MISSED_KEEPALIVES
@@ -48,6 +50,13 @@ export function watch (
           response = await readResponse(ctx, lp, signal)
         } catch (err) {
           throw clientError(ctx, err, target, signal, controller.signal, `no frame from the sync source in ${silence} ms`)
+        }
+        if (response.currentSeq !== undefined) {
+          // a short keepalive: the source's head is the one this replica holds (it asked with holds_head)
+          if (!holdsHead || pushed.size > 0 || response.currentSeq !== pushed.tip.seq) {
+            throw reject(ctx, new LedgerMeshError('bad_message', `sync source says current at seq ${response.currentSeq}, where this replica holds seq ${pushed.tip.seq}${pushed.size > 0 ? ' unsigned' : ''}`))
+          }
+          continue
         }
         pushed.take(response.entries, link(ctx, pushed.tip, response.entries))
         sinceHead += response.entries.length
