@@ -60,3 +60,24 @@ t.test('a replica that is behind does not apply an answered entry that does not 
   t.equal(replica.ledger.head.seq, 0, 'the replica applied nothing: the entry does not follow its head (sync brings both)')
   t.notOk(replica.ledger.state.has(policyId(policy)))
 })
+
+t.test('a sync batch overlapping entries the replica already applied (from an answer) applies only what is new', async t => {
+  const master = await ledgerPeer(t, { master: true })
+  const replica = await ledgerPeer(t)
+  await master.ledger.submit({ op: 'put', policy: probe('overlap-1') })
+  const head1 = master.ledger.signedHead!
+  await master.ledger.submit({ op: 'put', policy: probe('overlap-2') })
+  const head2 = master.ledger.signedHead!
+  const [e1, e2] = await master.ledger.store.range(1, 2)
+  await replica.ledger.applyBatch([e1], head1)
+  t.equal(replica.ledger.head.seq, 1)
+  await replica.ledger.applyBatch([e1, e2], head2)
+  t.same(replica.ledger.head, master.ledger.head, 'the batch from seq 1 moved the replica to seq 2 without refusing entry 1')
+  await replica.ledger.applyBatch([e1], head1)
+  t.same(replica.ledger.signedHead, head2, 'a batch wholly behind the head changes nothing (its older head is not taken)')
+  const other = await ledgerPeer(t)
+  await other.ledger.applyBatch([e1], head1)
+  const forged = { ...e1, hash: e2.hash }
+  await t.rejects(other.ledger.applyBatch([forged, e2], head2), { code: 'chain_broken' }, 'an overlapping entry that is not the one held is still refused')
+  t.equal(other.ledger.head.seq, 1, 'and nothing of that batch is applied')
+})

@@ -73,3 +73,18 @@ export function verifyChainLinks (after: { seq: number, hash: string }, entries:
   }
   return undefined
 }
+
+/**
+ * The entries of a batch that come after `current`, when the batch overlaps what a ledger
+ * already holds (another apply got there first while the batch waited): those up to
+ * current.seq are dropped when the one at current.seq carries current's hash (the chain
+ * vouches for the ones before it). The batch comes back whole when it starts after current or
+ * disagrees with it (the chain check then says so); undefined when it lies wholly at or
+ * before current (the caller compares its last entry with its own log).
+ */
+export function afterHeld (current: { seq: number, hash: string }, entries: Entry[]): Entry[] | undefined {
+  if (entries.length === 0 || entries[0].seq > current.seq) return entries
+  if (entries[entries.length - 1].seq < current.seq) return undefined
+  const index = entries.findIndex(entry => entry.seq === current.seq)
+  return index >= 0 && entries[index].hash === current.hash ? entries.slice(index + 1) : entries
+}

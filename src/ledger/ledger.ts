@@ -9,14 +9,13 @@ import { authorizeOp } from '../policies/authorize.js'
 import { prepareTombstone } from '../policies/prepare.js'
 import { DECLARATION_TYPES } from '../policies/schemas.js'
 import { InsertVerifier, verifyPool } from '../policies/verify-pool.js'
-import { type Entry, type LedgerOp, GENESIS_HASH, verifyChainLinks } from './entry.js'
+import { type Entry, type LedgerOp, GENESIS_HASH, afterHeld, verifyChainLinks } from './entry.js'
 import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
+import { foldLog } from './fold.js'
 import { batchAuthContext, holdsKey, isAdmittedIn, refusedIds, requiresAdmission, retiredIdError } from './ledger-rules.js'
 
-/** How many entries one store read brings while folding the log at open. */
-const FOLD_PAGE = 5000
 /** Most ops committed in one store transaction by the group committer. */
 const MAX_COMMIT_BATCH = 1000
 /** Store meta key holding the master public key this ledger trusts. */
@@ -142,32 +141,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * saw an empty one would stop every profile). Policies waiting in this node's outbox stay.
    */
   private async fold (): Promise<void> {
-    const state = new LedgerState()
-    let head: Head = { seq: 0, hash: GENESIS_HASH }
-    for (;;) {
-      const page = await this.store.range(head.seq + 1, FOLD_PAGE)
-      if (page.length === 0) break
-      const broken = verifyChainLinks(head, page)
-      if (broken !== undefined) {
-        throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location} does not verify: ${broken}`, { seq: head.seq + 1 })
-      }
-      for (const entry of page) state.apply(entry)
-      const last = page[page.length - 1]
-      head = { seq: last.seq, hash: last.hash }
-    }
-    const stored = await this.store.head()
-    if (stored.seq !== head.seq || stored.hash !== head.hash) {
-      throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location} says its head is seq ${stored.seq}, but its log ends at seq ${head.seq}`)
-    }
-    const signed = await this.store.signedHead()
-    if (signed !== undefined) {
-      if (signed.seq !== head.seq || signed.hash !== head.hash) {
-        throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location}: signed head seq ${signed.seq} does not match the log's head seq ${head.seq}`)
-      }
-      if (this.trustedMasterKey !== undefined && !verifyHead(signed, this.trustedMasterKey)) {
-        throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location}: the signed head at seq ${signed.seq} is not signed by the trusted master key`)
-      }
-    }
+    const { state, head, signed } = await foldLog(this.store, this.trustedMasterKey)
     state.adoptLocal(this.currentState)
     this.currentState = state
     this.currentHead = head
@@ -434,6 +408,14 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       this.log.info({ masterKey: head.publicKey }, 'pinned the master key from the first signed head')
     }
     this.checkSignedHead(head)
+    const fresh = afterHeld(this.currentHead, entries)
+    if (fresh === undefined) {
+      // wholly at or before this ledger's head: nothing to do if it is the same chain
+      const last = entries[entries.length - 1]
+      if ((await this.store.range(last.seq, 1))[0]?.hash === last.hash) return
+    } else if (fresh !== entries) {
+      return await this.applyBatchNow(fresh, head)
+    }
     if (entries.length === 0) return
     const broken = verifyChainLinks(this.currentHead, entries)
     if (broken !== undefined) throw new LedgerMeshError('chain_broken', `sync batch rejected: ${broken}`)
