@@ -8,7 +8,7 @@ import { insertThroughput } from './insert-throughput.js'
 import { queryLatency } from './query-latency.js'
 import { replicaMemory } from './replica-memory.js'
 import { verifyRate } from './verify-rate.js'
-import { restInsert, restQuery } from './rest.js'
+import { restInsert, restInsertConcurrent, restQuery } from './rest.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -19,7 +19,8 @@ import { restInsert, restQuery } from './rest.js'
  *   BENCH_RUNS, BENCH_ROUNDS (steady-state rounds, 20), BENCH_KEEPALIVE_WINDOW_MS,
  *   BENCH_SEQUENTIAL_INSERTS (1000), BENCH_CONCURRENT_INSERTS (20000), BENCH_CLIENTS (64),
  *   BENCH_STORES (level,psql), BENCH_QUERY_ITERATIONS (2000), BENCH_VERIFY (20000),
- *   BENCH_VERIFY_BATCH (10000), BENCH_REST_SIZES (1000,100000), BENCH_REST_INSERTS (3000).
+ *   BENCH_VERIFY_BATCH (10000), BENCH_REST_SIZES (1000,100000), BENCH_REST_INSERTS (3000),
+ *   BENCH_REST_CLIENTS (64), BENCH_REST_CONCURRENT_INSERTS (20000).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -30,7 +31,8 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   memory: replicaMemory,
   verify: verifyRate,
   'rest-insert': restInsert,
-  'rest-query': restQuery
+  'rest-query': restQuery,
+  'rest-insert-concurrent': restInsertConcurrent
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))

@@ -6,7 +6,7 @@ import { insertThroughput } from '../bench/insert-throughput.js'
 import { queryLatency } from '../bench/query-latency.js'
 import { replicaMemory } from '../bench/replica-memory.js'
 import { verifyRate } from '../bench/verify-rate.js'
-import { restInsert, restQuery } from '../bench/rest.js'
+import { restInsert, restInsertConcurrent, restQuery } from '../bench/rest.js'
 
 // Every benchmark at its smallest, so none can rot; timings are not asserted here, only that
 // each runs to the end and reports what it should.
@@ -74,4 +74,7 @@ t.test('REST inserts at masters on LevelDB and PostgreSQL and at a member, and R
   const [query] = await restQuery({ size: 50, queries: 20 })
   t.equal(query.requests, 20)
   t.ok(finite(query.p99_ms))
+  const [concurrent] = await restInsertConcurrent({ clients: 4, inserts: 40 })
+  t.equal(concurrent.requests, 40)
+  t.match(concurrent.goal, /raw verify on one core/)
 })

