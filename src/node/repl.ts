@@ -29,14 +29,22 @@ export async function runRepl (node: LedgerMeshNode, opts: { input?: NodeJS.Read
     completer: (line: string) => complete(node, line)
   })
   const prompt = `LM ${node.name} > `
+  // Input may end (Ctrl-D, a closed pipe) while a command runs: Node 22+ then refuses prompts.
+  let closed = false
+  rl.once('close', () => { closed = true })
+  const showPrompt = (text: string): void => {
+    if (!terminal || closed) return
+    rl.setPrompt(text)
+    rl.prompt()
+  }
   rl.setPrompt(prompt)
-  if (terminal) rl.prompt()
+  showPrompt(prompt)
 
   let buffer = ''
   for await (const line of rl) {
     buffer = buffer === '' ? line : `${buffer}\n${line}`
     if (needsMoreInput(buffer)) {
-      if (terminal) { rl.setPrompt('... '); rl.prompt() }
+      showPrompt('... ')
       continue
     }
     const text = buffer
@@ -45,7 +53,7 @@ export async function runRepl (node: LedgerMeshNode, opts: { input?: NodeJS.Read
       if (terminal) await appendFile(historyPath, text.replace(/\n/g, ' ') + '\n').catch(() => {})
       await runLine(node, text, output)
     }
-    if (terminal) { rl.setPrompt(prompt); rl.prompt() }
+    showPrompt(prompt)
   }
   closeQuietly(rl)
 }
