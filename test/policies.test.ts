@@ -6,6 +6,7 @@ import {
   Ed25519Signer, canonicalJson, contentId, preparePolicy, parsePolicyJson, validatePolicy,
   verifyPolicy, withLedgerScope, type Policy
 } from '../src/policies/index.js'
+import { signingPayload } from '../src/policies/prepare.js'
 
 const signer = new Ed25519Signer(randomBytes(32))
 const worker: Policy = { worker: { name: 'w1', company: 'acme', ip: '127.0.0.1', port: 4000 } }
@@ -117,4 +118,16 @@ t.test('property: a value outside the rules is refused, naming where it is', asy
     }
   }), { numRuns: 200 })
   t.pass('200 out-of-rule values refused')
+})
+
+t.test('a node skips re-verifying only policies it prepared itself, unchanged', async t => {
+  const prepared = preparePolicy({ probe: { name: 'own' } }, signer)
+  t.doesNotThrow(() => { verifyPolicy(prepared) }, 'its own prepared policy verifies')
+  const body = prepared.probe
+  // signed here too, but by hand over a payload whose id is not the content's: verified in full
+  const forged = { probe: { ...body, name: 'changed', signature: '' } }
+  forged.probe.signature = signer.sign(signingPayload(forged))
+  t.throws(() => { verifyPolicy(forged) }, { code: 'bad_signature', message: /does not match its content/ })
+  const altered = { probe: { ...body, name: 'altered' } }
+  t.throws(() => { verifyPolicy(altered) }, { code: 'bad_signature' }, 'a prepared policy changed afterwards is verified in full')
 })

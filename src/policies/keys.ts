@@ -32,27 +32,33 @@ export class Ed25519Signer implements Signer {
   }
 
   sign (message: string | Uint8Array): string {
-    const signature = sign(null, typeof message === 'string' ? Buffer.from(message) : message, this.key).toString('hex')
-    if (typeof message === 'string') rememberSignature(signature, this.publicKey, message)
-    return signature
+    return sign(null, typeof message === 'string' ? Buffer.from(message) : message, this.key).toString('hex')
   }
 }
 
 /**
- * Signatures this process made itself, with the key and the exact message: a node that signs
- * a policy and then checks it (a master inserting what its own REST client sent) need not run
- * the verification again. Ed25519 is deterministic, so a policy whose key, signature and
- * signing payload equal one made here verifies; anything else is verified in full.
+ * Policies this process prepared and signed itself (preparePolicy records them), with the key
+ * and the exact signing payload: a node that signs a policy and then checks it (a master
+ * inserting what its own REST client sent) need not verify it again. Ed25519 is
+ * deterministic, so a policy whose key, signature and payload equal one made here verifies,
+ * and its id is the one preparePolicy computed from that content; anything else is verified
+ * in full.
  */
 const MAX_REMEMBERED_SIGNATURES = 1024
 const ownSignatures = new Map<string, { publicKey: string, message: string }>()
+
+/** Whether this process made exactly this signature, with this key, over this message. */
+export function isOwnSignature (publicKeyHex: string, message: string | Uint8Array, signatureHex: string): boolean {
+  const own = ownSignatures.get(signatureHex)
+  return own !== undefined && own.publicKey === publicKeyHex && own.message === message
+}
 
 /** Forgets the signatures made here (benchmarks that measure verification of their own policies). */
 export function forgetOwnSignatures (): void {
   ownSignatures.clear()
 }
 
-function rememberSignature (signature: string, publicKey: string, message: string): void {
+export function rememberOwnSignature (signature: string, publicKey: string, message: string): void {
   if (ownSignatures.size >= MAX_REMEMBERED_SIGNATURES) ownSignatures.delete(ownSignatures.keys().next().value as string)
   ownSignatures.set(signature, { publicKey, message })
 }
@@ -73,8 +79,7 @@ function publicKeyObject (publicKeyHex: string): KeyObject | undefined {
 /** True only for a well-formed public key and signature that verify over the message. */
 export function verifySignature (publicKeyHex: string, message: string | Uint8Array, signatureHex: string): boolean {
   if (!/^[0-9a-f]{128}$/.test(signatureHex)) return false
-  const own = ownSignatures.get(signatureHex)
-  if (own !== undefined && own.publicKey === publicKeyHex && own.message === message) return true
+  if (isOwnSignature(publicKeyHex, message, signatureHex)) return true
   const key = publicKeyObject(publicKeyHex)
   if (key === undefined) return false
   try {

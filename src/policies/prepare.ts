@@ -1,5 +1,5 @@
 import { canonicalJson, sha256Hex } from './canonical.js'
-import type { Signer } from './keys.js'
+import { rememberOwnSignature, type Signer } from './keys.js'
 import { type LedgerScope, type Policy, type PolicyBody, RESERVED_FIELDS, policyType } from './policy.js'
 
 function withoutFields (policy: Policy, fields: readonly string[]): Policy {
@@ -31,8 +31,10 @@ export function preparePolicy (policy: Policy, signer: Signer, now = new Date())
   const base = withoutFields(policy, RESERVED_FIELDS)
   const type = policyType(base)
   const body: PolicyBody = { ...base[type], id: contentId(base), date: policyDate(now), public_key: signer.publicKey }
-  const unsigned = { [type]: body }
-  return { [type]: { ...body, signature: signer.sign(signingPayload(unsigned)) } }
+  const payload = signingPayload({ [type]: body })
+  const signature = signer.sign(payload)
+  rememberOwnSignature(signature, signer.publicKey, payload)
+  return { [type]: { ...body, signature } }
 }
 
 /** The signed tombstone that deletes policy `policyId`. */
