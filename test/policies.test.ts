@@ -131,3 +131,13 @@ t.test('a node skips re-verifying only policies it prepared itself, unchanged', 
   const altered = { probe: { ...body, name: 'altered' } }
   t.throws(() => { verifyPolicy(altered) }, { code: 'bad_signature' }, 'a prepared policy changed afterwards is verified in full')
 })
+
+t.test('a policy is measured by JSON.stringify: the same byte count as its canonical form, for every JSON value', async t => {
+  fc.assert(fc.property(fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 4 })), body => {
+    const policy = JSON.parse(JSON.stringify({ probe: body })) as Policy
+    return Buffer.byteLength(JSON.stringify(policy)) === Buffer.byteLength(canonicalJson(policy))
+  }), { numRuns: 500 })
+  t.pass('500 random policies: equal sizes')
+  const big = { probe: { blob: 'é'.repeat(40_000) } }
+  t.throws(() => validatePolicy(big, { requireSigned: false }), { code: 'bad_policy', message: /80021 bytes; the limit is 65536/ }, 'the limit counts UTF-8 bytes')
+})
