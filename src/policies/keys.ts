@@ -79,7 +79,6 @@ function publicKeyObject (publicKeyHex: string): KeyObject | undefined {
 /** True only for a well-formed public key and signature that verify over the message. */
 export function verifySignature (publicKeyHex: string, message: string | Uint8Array, signatureHex: string): boolean {
   if (!/^[0-9a-f]{128}$/.test(signatureHex)) return false
-  if (isOwnSignature(publicKeyHex, message, signatureHex)) return true
   const key = publicKeyObject(publicKeyHex)
   if (key === undefined) return false
   try {

@@ -142,15 +142,16 @@ export function validatePolicy (policy: Policy, opts: { requireSigned?: boolean 
 export function verifyPolicy (policy: Policy): void {
   const type = policyType(policy)
   const body = policy[type]
-  // A policy this node signed itself, unchanged: its id was computed here from the content
-  // the signature covers, so neither needs checking again.
-  if (typeof body.public_key === 'string' && typeof body.signature === 'string' && isOwnSignature(body.public_key, signingPayload(policy), body.signature)) return
+  const { public_key: key, signature } = body
+  const payload = signingPayload(policy)
+  // A policy this node prepared and signed itself, unchanged: its id was computed here from
+  // the content the signature covers, so neither needs checking again.
+  if (typeof key === 'string' && typeof signature === 'string' && isOwnSignature(key, payload, signature)) return
   const expected = contentId(policy)
   if (body.id !== expected) {
     throw new LedgerMeshError('bad_signature', `${type} policy id ${String(body.id).slice(0, 16)}… does not match its content (expected ${expected.slice(0, 16)}…)`, { id: body.id })
   }
-  if (typeof body.public_key !== 'string' || typeof body.signature !== 'string' ||
-      !verifySignature(body.public_key, signingPayload(policy), body.signature)) {
+  if (typeof key !== 'string' || typeof signature !== 'string' || !verifySignature(key, payload, signature)) {
     throw new LedgerMeshError('bad_signature', `${type} policy ${expected.slice(0, 16)}… has a signature that does not verify with its public_key`, { id: body.id })
   }
 }
