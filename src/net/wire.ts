@@ -19,6 +19,23 @@ export function decodeWire<T> (type: protobuf.Type, data: Uint8Array, what: stri
   }
 }
 
+/** Hex (hashes, keys, signatures) as the bytes a message carries. */
+export function hexBytes (hex: string): Uint8Array {
+  return Buffer.from(hex, 'hex')
+}
+
+/** A fixed-length bytes field as hex, or `malformed` when it has another length. */
+export function fixedHex (value: Uint8Array, length: number, what: string): string {
+  if (value.byteLength !== length) throw malformed(what, `${value.byteLength} bytes where ${length} are expected`)
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')
+}
+
+/** A string field of at most `max` characters, or `malformed`. */
+export function boundedString (value: unknown, max: number, what: string): string {
+  if (typeof value !== 'string' || value.length > max) throw malformed(what, `a string of at most ${max} characters is expected`)
+  return value
+}
+
 /** An answer's outcome: accepted, or refused with a code and a message. */
 export interface Outcome {
   ok: boolean

@@ -3,7 +3,8 @@ import { LedgerMeshError } from '../../base/errors.js'
 import type { EntryOp } from '../../ledger/entry.js'
 import type { SignedHead } from '../../ledger/head.js'
 import { WIRE_VERSION } from './constants.js'
-import { decodeWire, encodeOutcome, malformed } from '../../net/wire.js'
+import { boundedString, decodeWire, encodeOutcome, fixedHex, hexBytes, malformed } from '../../net/wire.js'
+import { type WireSignedHead, signedHeadFromWire, signedHeadToWire } from '../signed-head.js'
 
 /**
  * The insert protocol's two messages (proto3, read by protobufjs reflection): one request,
@@ -54,12 +55,10 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, d
 const MAX_ID_CHARS = 128
 const MAX_ERROR_CODE_CHARS = 64
 const MAX_ERROR_MESSAGE_CHARS = 4096
-const MAX_TIME_CHARS = 64
 
 /** The wire shapes `toObject` returns. */
 interface WireInsertRequest { version: number, op: string | number, policy: Uint8Array }
-interface WireHead { seq: number, hash: Uint8Array, time: string, public_key: Uint8Array, signature: Uint8Array }
-interface WireInsertResponse { ok: boolean, seq: number, id: string, error_code: string, error_message: string, prev_hash: Uint8Array, hash: Uint8Array, head?: WireHead | null }
+interface WireInsertResponse { ok: boolean, seq: number, id: string, error_code: string, error_message: string, prev_hash: Uint8Array, hash: Uint8Array, head?: WireSignedHead | null }
 
 export interface InsertRequest {
   version: number
@@ -82,11 +81,6 @@ export interface InsertResponse {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
-
-function boundedString (value: unknown, max: number, what: string): string {
-  if (typeof value !== 'string' || value.length > max) throw malformed(what, `a string of at most ${max} characters is expected`)
-  return value
-}
 
 export function encodeInsertRequest (req: InsertRequest): Uint8Array {
   return InsertRequestType.encode(InsertRequestType.fromObject({
@@ -124,7 +118,7 @@ export function encodeInsertResponse (res: InsertResponse): Uint8Array {
     ...(res.link === undefined ? {} : { prev_hash: hexBytes(res.link.prevHash), hash: hexBytes(res.link.hash) }),
     ...(res.head === undefined
       ? {}
-      : { head: { seq: res.head.seq, hash: hexBytes(res.head.hash), time: res.head.time, public_key: hexBytes(res.head.publicKey), signature: hexBytes(res.head.signature) } })
+      : { head: signedHeadToWire(res.head) })
   })).finish()
 }
 
@@ -137,7 +131,7 @@ export function decodeInsertResponse (data: Uint8Array): InsertResponse {
     id: boundedString(o.id, MAX_ID_CHARS, 'insert response id'),
     errorCode: boundedString(o.error_code, MAX_ERROR_CODE_CHARS, 'insert response error_code'),
     errorMessage: boundedString(o.error_message, MAX_ERROR_MESSAGE_CHARS, 'insert response error_message'),
-    ...(o.ok && o.hash.length > 0 ? { link: { prevHash: fixedHex(o.prev_hash, 32, 'prev_hash'), hash: fixedHex(o.hash, 32, 'hash') } } : {}),
+    ...(o.ok && o.hash.length > 0 ? { link: { prevHash: fixedHex(o.prev_hash, 32, 'insert response prev_hash'), hash: fixedHex(o.hash, 32, 'insert response hash') } } : {}),
     ...(o.ok && o.head !== undefined && o.head !== null ? { head: decodeHead(o.head) } : {})
   }
   if (response.ok ? response.seq === 0 : response.errorCode === '') {
@@ -146,22 +140,11 @@ export function decodeInsertResponse (data: Uint8Array): InsertResponse {
   return response
 }
 
-const hexBytes = (hex: string): Buffer => Buffer.from(hex, 'hex')
-
-function fixedHex (bytes: Uint8Array, length: number, what: string): string {
-  if (bytes.length !== length) throw malformed('insert response', `${what} must be ${length} bytes, found ${bytes.length}`)
-  return Buffer.from(bytes).toString('hex')
-}
-
-function decodeHead (h: WireHead): SignedHead {
-  if (!Number.isSafeInteger(h.seq) || h.seq < 1) throw malformed('insert response', `head seq ${String(h.seq)} is not a safe positive integer`)
-  return {
-    seq: h.seq,
-    hash: fixedHex(h.hash, 32, 'head hash'),
-    time: boundedString(h.time, MAX_TIME_CHARS, 'head time'),
-    publicKey: fixedHex(h.public_key, 32, 'head public_key'),
-    signature: fixedHex(h.signature, 64, 'head signature')
-  }
+/** The head an answer carries: the entry's own, so never seq 0. */
+function decodeHead (h: WireSignedHead): SignedHead {
+  const head = signedHeadFromWire(h, 'insert response head')
+  if (head.seq < 1) throw malformed('insert response', `head seq ${head.seq} is not a positive integer`)
+  return head
 }
 
 /** The four codecs, as the protocol skeleton takes them. */

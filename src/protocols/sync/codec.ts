@@ -5,10 +5,11 @@ import { MAX_POLICY_BYTES, type Policy } from '../../policies/policy.js'
 import { type Entry, GENESIS_HASH } from '../../ledger/entry.js'
 import type { SignedHead } from '../../ledger/head.js'
 import { SYNC_ERROR, WIRE_VERSION } from './constants.js'
-import { decodeWire, malformed } from '../../net/wire.js'
+import { boundedString, decodeWire, fixedHex, hexBytes, malformed } from '../../net/wire.js'
+import { signedHeadToWire, signedHeadFromWire } from '../signed-head.js'
 import {
   SyncRequestType, SyncResponseType, TO_OBJECT, WireEntryType, WireHeadType,
-  type WireEntry, type WireHead, type WireSyncRequest, type WireSyncResponse
+  type WireEntry, type WireSyncRequest, type WireSyncResponse
 } from './messages.js'
 
 /**
@@ -62,30 +63,15 @@ export interface EncodedResponse extends RunEnd {
 }
 
 const HASH_BYTES = 32
-const KEY_BYTES = 32
-const SIGNATURE_BYTES = 64
-const MAX_TIME_CHARS = 64
 const MAX_ERROR_CODE_CHARS = 64
 const MAX_ERROR_MESSAGE_CHARS = 4096
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
-const toBytes = (hex: string): Uint8Array => Buffer.from(hex, 'hex')
-const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
 
 function seqOf (value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw malformed(what, `seq ${String(value)} is not a safe non-negative integer`)
   }
-  return value
-}
-
-function fixedBytes (value: Uint8Array, length: number, what: string): string {
-  if (value.byteLength !== length) throw malformed(what, `${value.byteLength} bytes where ${length} are expected`)
-  return toHex(value)
-}
-
-function boundedString (value: unknown, max: number, what: string): string {
-  if (typeof value !== 'string' || value.length > max) throw malformed(what, `a string of at most ${max} characters is expected`)
   return value
 }
 
@@ -102,7 +88,7 @@ export function encodeRequest (req: SyncRequest): Uint8Array {
   return SyncRequestType.encode(SyncRequestType.fromObject({
     version: req.version,
     after_seq: req.afterSeq,
-    after_hash: toBytes(req.afterHash),
+    after_hash: hexBytes(req.afterHash),
     limit: req.limit,
     watch: req.watch,
     keep_open: req.keepOpen === true,
@@ -123,7 +109,7 @@ export function decodeRequest (data: Uint8Array): SyncRequest {
   const afterSeq = seqOf(o.after_seq, 'sync request')
   const afterHash = afterSeq === 0 && o.after_hash.byteLength === 0
     ? GENESIS_HASH
-    : fixedBytes(o.after_hash, HASH_BYTES, 'sync request after_hash')
+    : fixedHex(o.after_hash, HASH_BYTES, 'sync request after_hash')
   return { version: o.version, afterSeq, afterHash, limit: o.limit, watch: o.watch, keepOpen: o.keep_open, holdsHead: o.holds_head && afterSeq > 0 }
 }
 
@@ -135,19 +121,13 @@ export function encodeEntry (entry: Entry): Uint8Array {
     seq: entry.seq,
     op: entry.op === 'put' ? 'PUT' : 'DELETE',
     policy: Buffer.from(entry.policyText ?? canonicalJson(entry.policy), 'utf8'),
-    prev_hash: toBytes(entry.prevHash),
-    hash: toBytes(entry.hash)
+    prev_hash: hexBytes(entry.prevHash),
+    hash: hexBytes(entry.hash)
   })).finish()
 }
 
 function encodeHead (head: SignedHead): Uint8Array {
-  return WireHeadType.encode(WireHeadType.fromObject({
-    seq: head.seq,
-    hash: toBytes(head.hash),
-    time: head.time,
-    public_key: toBytes(head.publicKey),
-    signature: toBytes(head.signature)
-  })).finish()
+  return WireHeadType.encode(WireHeadType.fromObject(signedHeadToWire(head))).finish()
 }
 
 const RESPONSE_FIELDS = SyncResponseType.fields
@@ -208,19 +188,9 @@ function decodeEntry (e: WireEntry): Entry {
     seq,
     op: e.op === 'PUT' ? 'put' : 'delete',
     policy,
-    prevHash: fixedBytes(e.prev_hash, HASH_BYTES, `sync entry ${seq} prev_hash`),
-    hash: fixedBytes(e.hash, HASH_BYTES, `sync entry ${seq} hash`),
+    prevHash: fixedHex(e.prev_hash, HASH_BYTES, `sync entry ${seq} prev_hash`),
+    hash: fixedHex(e.hash, HASH_BYTES, `sync entry ${seq} hash`),
     policyText: text
-  }
-}
-
-function decodeHead (h: WireHead): SignedHead {
-  return {
-    seq: seqOf(h.seq, 'signed head'),
-    hash: fixedBytes(h.hash, HASH_BYTES, 'signed head hash'),
-    time: boundedString(h.time, MAX_TIME_CHARS, 'signed head time'),
-    publicKey: fixedBytes(h.public_key, KEY_BYTES, 'signed head public_key'),
-    signature: fixedBytes(h.signature, SIGNATURE_BYTES, 'signed head signature')
   }
 }
 
@@ -229,7 +199,7 @@ export function decodeResponse (data: Uint8Array): SyncResponse {
   const code = boundedString(o.error_code, MAX_ERROR_CODE_CHARS, 'sync response error_code')
   const message = boundedString(o.error_message, MAX_ERROR_MESSAGE_CHARS, 'sync response error_message')
   const currentSeq = seqOf(o.current_seq, 'sync response current_seq')
-  const head = o.head !== undefined && o.head !== null ? decodeHead(o.head) : undefined
+  const head = o.head !== undefined && o.head !== null ? signedHeadFromWire(o.head, 'signed head') : undefined
   if (currentSeq > 0 && (head !== undefined || o.entries.length > 0 || o.more)) {
     throw malformed('sync response', 'current_seq comes alone, without entries, a head or more')
   }

@@ -1,0 +1,37 @@
+import type { SignedHead } from '../ledger/head.js'
+import { boundedString, fixedHex, hexBytes, malformed } from '../net/wire.js'
+
+/**
+ * The master's signed head as sync and insert messages carry it (fields seq = 1, hash = 2,
+ * time = 3, public_key = 4, signature = 5 in both protos): to and from protobufjs's plain
+ * objects. Decoding checks the shape only; the signature is checked by whoever trusts it.
+ */
+
+export interface WireSignedHead {
+  seq: number
+  hash: Uint8Array
+  time: string
+  public_key: Uint8Array
+  signature: Uint8Array
+}
+
+const HASH_BYTES = 32
+const KEY_BYTES = 32
+const SIGNATURE_BYTES = 64
+const MAX_TIME_CHARS = 64
+
+export function signedHeadToWire (head: SignedHead): WireSignedHead {
+  return { seq: head.seq, hash: hexBytes(head.hash), time: head.time, public_key: hexBytes(head.publicKey), signature: hexBytes(head.signature) }
+}
+
+/** `what` names the head in errors ("signed head", "insert response head"). */
+export function signedHeadFromWire (h: WireSignedHead, what: string): SignedHead {
+  if (typeof h.seq !== 'number' || !Number.isSafeInteger(h.seq) || h.seq < 0) throw malformed(what, `seq ${String(h.seq)} is not a safe non-negative integer`)
+  return {
+    seq: h.seq,
+    hash: fixedHex(h.hash, HASH_BYTES, `${what} hash`),
+    time: boundedString(h.time, MAX_TIME_CHARS, `${what} time`),
+    publicKey: fixedHex(h.public_key, KEY_BYTES, `${what} public_key`),
+    signature: fixedHex(h.signature, SIGNATURE_BYTES, `${what} signature`)
+  }
+}
