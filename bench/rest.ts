@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { createPublicKey, verify } from 'node:crypto'
+import { verify } from 'node:crypto'
 import { Client, Pool } from 'undici'
 import { openStore } from '../src/ledger/open-store.js'
 import { loadOrCreateIdentity } from '../src/node/identity.js'
-import { Ed25519Signer, type Signer } from '../src/policies/keys.js'
+import { Ed25519Signer, publicKeyObject, type Signer } from '../src/policies/keys.js'
 import type { Policy } from '../src/policies/policy.js'
 import { preparePolicy, signingPayload } from '../src/policies/prepare.js'
 import { startNode, type NodeProcess } from '../test/helpers/node-process.js'
@@ -218,7 +218,7 @@ export async function restInsertConcurrent (opts: { clients?: number, inserts?: 
 /** node:crypto Ed25519 verifications per second on one core, of `count` probe policies' payloads. */
 function rawVerifyPerSecond (count: number): number {
   const signer = new Ed25519Signer(randomBytes(32))
-  const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(signer.publicKey, 'hex')]), format: 'der', type: 'spki' })
+  const key = publicKeyObject(signer.publicKey)!
   const now = new Date()
   const signed = Array.from({ length: count }, (_, i) => probe(i, 'raw', signer, now)).map(p => {
     const body = Object.values(p)[0]

@@ -65,7 +65,8 @@ export function rememberOwnSignature (signature: string, publicKey: string, mess
 
 const publicKeyCache = new Map<string, KeyObject>()
 
-function publicKeyObject (publicKeyHex: string): KeyObject | undefined {
+/** The KeyObject of a hex Ed25519 public key (cached), or undefined when it is not one. */
+export function publicKeyObject (publicKeyHex: string): KeyObject | undefined {
   let key = publicKeyCache.get(publicKeyHex)
   if (key === undefined) {
     if (!/^[0-9a-f]{64}$/.test(publicKeyHex)) return undefined
