@@ -2,7 +2,7 @@ import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/erro
 import type { Logger } from '../base/logger.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
-import type { SignedHead } from '../ledger/head.js'
+import type { Submitted } from '../protocols/insert/index.js'
 import type { Ed25519Signer } from '../policies/keys.js'
 import { policyId, policyType } from '../policies/policy.js'
 import type { InsertResult } from '../commands/port.js'
@@ -13,7 +13,7 @@ import { tcpAddress } from './replicator.js'
 
 /** What the write path needs of the insert protocol: submitting an op to the master. */
 export interface InsertSubmitter {
-  submit: (target: ReturnType<typeof tcpAddress>, op: LedgerOp) => Promise<{ seq: number, link?: { prevHash: string, hash: string }, head?: SignedHead }>
+  submit: (target: ReturnType<typeof tcpAddress>, op: LedgerOp) => Promise<Submitted>
 }
 
 /** How long a replica's insert waits for its own replica to hold the new entry. */
@@ -108,7 +108,7 @@ export class WritePath {
    * the master's signature on the head, the policy's signature and authorization). Anything
    * else (a batched commit, a replica behind, a check failing) leaves it to sync.
    */
-  private async applyAnswered (ledger: Ledger, op: LedgerOp, answer: Awaited<ReturnType<InsertSubmitter['submit']>>): Promise<void> {
+  private async applyAnswered (ledger: Ledger, op: LedgerOp, answer: Submitted): Promise<void> {
     const { link, head, seq } = answer
     if (link === undefined || head === undefined || head.seq !== seq || head.hash !== link.hash) return
     const current = ledger.head

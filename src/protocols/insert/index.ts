@@ -7,7 +7,7 @@
  * const { seq, id } = await insert.submit(masterAddr, { op: 'put', policy })
  * ```
  */
-export { InsertProtocol, type InsertComponents, type InsertInit, type InsertTarget } from './insert.js'
+export { InsertProtocol, type InsertComponents, type InsertInit, type InsertTarget, type Submitted } from './insert.js'
 export { INSERT_PROTOCOL, WIRE_VERSION, MAX_MESSAGE_BYTES, TIMEOUT_MS, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS } from './constants.js'
 export {
   encodeInsertRequest, decodeInsertRequest, encodeInsertResponse, decodeInsertResponse, INSERT_PROTO,
