@@ -57,10 +57,13 @@ t.test('a write sent by GET gets 400 with a JSON error', async t => {
   t.match(reply.json.message, /send it with POST/)
 })
 
-t.test('a read sent by POST gets 400 too', async t => {
-  const reply = await node.command('get status', { method: 'POST' })
-  t.equal(reply.status, 400)
-  t.equal(reply.json.error, 'wrong_method')
+t.test('reads and assignments sent by POST are answered, as AnyLog answers its clients', async t => {
+  const read = await node.command('get status', { method: 'POST' })
+  t.equal(read.status, 200, read.text)
+  t.match(read.text, /running/)
+  const set = await node.command('company_name = New Company', { method: 'POST' })
+  t.equal(set.status, 200, set.text)
+  t.equal((await node.command('!company_name')).text, 'New Company', 'the assignment set the node variable')
 })
 
 t.test('bad requests get a JSON error that names the problem and change nothing', async t => {

@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'bad_message'
   | 'timeout'
   | 'overloaded'
+  | 'not_supported'
+  | 'unreachable'
   | 'internal'
 
 export class LedgerMeshError extends Error {

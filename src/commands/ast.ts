@@ -1,3 +1,5 @@
+import type { LedgerMeshError } from '../base/errors.js'
+
 /**
  * The command language's syntax tree. Every way in (REPL, REST, start-up scripts, tests)
  * parses text into these nodes with `parseScript` and runs them with the one executor.
@@ -86,10 +88,67 @@ export type ArgGrammar =
   | 'value-where'
   /** the `blockchain get` query grammar */
   | 'query'
+  /** one value, then `bring` and its paths: `from !p bring [config][name]` */
+  | 'value-bring'
   /** the rest of the line as values (help topics, echo) */
   | 'rest'
+  /** the rest of the line as written, for the command to read (`python <expr>`, AnyLog's data-layer commands) */
+  | 'text'
 
-export type Statement = AssignStatement | CommandStatement | IfStatement | ValueStatement
+export type Statement =
+  | AssignStatement | CommandStatement | IfStatement | ValueStatement
+  | LabelStatement | JumpStatement | OnErrorStatement | BranchStatement | InvalidStatement
+
+/** `:name:` on a line of its own: where `goto name` and `call name` continue. */
+export interface LabelStatement {
+  kind: 'label'
+  name: string
+  pos: Position
+}
+
+/**
+ * Script flow: `goto label`, `call label` (and `return` to the line after it), `end script`
+ * (back to the script that ran this one) and `exit scripts` (stops the callers too).
+ */
+export interface JumpStatement {
+  kind: 'jump'
+  op: 'goto' | 'call' | 'return' | 'end script' | 'exit scripts'
+  /** for goto and call */
+  label?: string
+  pos: Position
+}
+
+/**
+ * `on error ignore | goto label | call label | end script`: what a script does when one of
+ * its lines fails from here on. Without one, the script stops at the failing line.
+ */
+export interface OnErrorStatement {
+  kind: 'on error'
+  mode: 'ignore' | 'goto' | 'call' | 'end script'
+  label?: string
+  pos: Position
+}
+
+/**
+ * `do <statement>` runs when the script's last `if` was true, `else <statement>` when it was
+ * false (AnyLog keeps the last condition's result; `else if ...` chains through it).
+ */
+export interface BranchStatement {
+  kind: 'do' | 'else'
+  body: Statement
+  pos: Position
+}
+
+/**
+ * A line that does not parse. Scripts run line by line, as AnyLog runs them, so a bad line
+ * fails when it is reached (and `on error` decides what follows); `ledgermesh check` lists them.
+ */
+export interface InvalidStatement {
+  kind: 'invalid'
+  error: LedgerMeshError
+  text: string
+  pos: Position
+}
 
 /** `name = value` or `<name = {...}>`. A value that is a command (`h = get hostname`) runs it. */
 export interface AssignStatement {
@@ -107,24 +166,28 @@ export interface CommandStatement {
   value?: ValueNode
   /** Set by grammars `where` and `value-where` (empty when no where clause). */
   where: WherePair[]
-  /** Set by grammar `query`. */
+  /** Set by grammar `query`; `value-bring` sets only its `bring` (types stay empty). */
   query?: GetQuery
   /** Set by grammar `rest`. */
   rest?: ValueNode[]
+  /** Set by grammar `text`: the rest of the line, trimmed. */
+  raw?: string
   /** The statement's source text, for logs and errors. */
   text: string
   pos: Position
 }
 
 /**
- * `if (cond) then <statement>` or
- * `if (cond) { ... } else { ... }` (AnyLog writes `if (cond) then` and blocks in braces).
+ * `if cond then <statement>`, `if cond` (shows true or false; `do` and `else` lines follow
+ * it), or `if (cond) { ... } else { ... }`. Every form sets the result `do`/`else` read.
  */
 export interface IfStatement {
   kind: 'if'
   condition: IfCondition
   then: Statement[]
   else?: Statement[]
+  /** `if cond` with no `then`: the statement shows the condition's result */
+  showsResult?: boolean
   pos: Position
 }
 

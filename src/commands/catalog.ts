@@ -42,11 +42,68 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'admit node', method: 'POST', grammar: 'where', usage: 'admit node where key = <public key> [and name = <node name>]', summary: 'Master: admits a node\'s key by hand (and lifts a revocation of it).' },
   { name: 'revoke node', method: 'POST', grammar: 'where', usage: 'revoke node where key = <public key> [and reason = <text>]', summary: 'Master: the key may no longer sync, renew its lease or write; its declarations are deleted and its profiles move once its lease lapses.' },
   { name: 'process', method: 'POST', grammar: 'value', usage: 'process <file>', summary: 'Runs a script file in the command language.' },
-  { name: 'exit node', method: 'POST', grammar: 'none', usage: 'exit node', summary: 'Stops the node cleanly.' }
+  { name: 'exit node', method: 'POST', grammar: 'none', usage: 'exit node', summary: 'Stops the node cleanly.' },
+  // AnyLog's scripts and REST clients call these; see handlers/anylog.ts
+  { name: 'print', method: 'GET', grammar: 'rest', usage: 'print <values>', summary: 'Prints its arguments with variables expanded (as echo).' },
+  { name: 'get node name', method: 'GET', grammar: 'none', usage: 'get node name', summary: 'The node\'s name.' },
+  { name: 'set node name', method: 'POST', grammar: 'value', usage: 'set node name <name>', summary: 'Sets the name the node shows (the node_name variable).' },
+  { name: 'get dictionary', method: 'GET', grammar: 'where', usage: 'get dictionary [where format=json]', summary: 'The node\'s variables (AnyLog\'s dictionary); secrets show ***.' },
+  { name: 'get event log', method: 'GET', grammar: 'where', usage: 'get event log [where format=json]', summary: 'The last commands the node ran.' },
+  { name: 'get error log', method: 'GET', grammar: 'where', usage: 'get error log [where format=json]', summary: 'The last errors commands and scripts met.' },
+  { name: 'reset error log', method: 'POST', grammar: 'none', usage: 'reset error log', summary: 'Empties the error log.' },
+  { name: 'reset event log', method: 'POST', grammar: 'none', usage: 'reset event log', summary: 'Empties the event log.' },
+  { name: 'get scheduler', method: 'GET', grammar: 'rest', usage: 'get scheduler [id]', summary: 'The schedulers started with `run scheduler`.' },
+  { name: 'get databases', method: 'GET', grammar: 'where', usage: 'get databases [where format=json]', summary: 'The databases the node is connected to (the ledger store).' },
+  { name: 'get tables', method: 'GET', grammar: 'where', usage: 'get tables where dbms = <name>', summary: 'The tables of a connected database (the ledger).' },
+  { name: 'get license', method: 'GET', grammar: 'none', usage: 'get license', summary: 'ledgermesh needs no license key; prints its license.' },
+  { name: 'blockchain seed from', method: 'POST', grammar: 'value', usage: 'blockchain seed from <ip:port>', summary: 'Brings the ledger from that node now (a member syncs it from its master).' },
+  { name: 'blockchain reload metadata', method: 'POST', grammar: 'none', usage: 'blockchain reload metadata', summary: 'AnyLog reloads its ledger file; a ledgermesh replica is always current, so this only confirms the head.' },
+  { name: 'create work directories', method: 'POST', grammar: 'none', usage: 'create work directories', summary: 'Creates the node\'s home directories (idempotent).' },
+  { name: 'set anylog home', method: 'POST', grammar: 'value', usage: 'set anylog home <path>', summary: 'Records AnyLog\'s home path (the anylog_home variable); the node keeps its own --home.' },
+  { name: 'trace level', method: 'POST', grammar: 'text', usage: 'trace level = <0-3> [command]', summary: 'Sets the log level: 0 info, 1 debug, 2 and 3 trace.' },
+  { name: 'set echo queue', method: 'POST', grammar: 'value', usage: 'set echo queue <on|off>', summary: 'AnyLog queues echo messages; ledgermesh logs them: accepted, no effect.' },
+  { name: 'set cli', method: 'POST', grammar: 'value', usage: 'set cli <on|off>', summary: 'AnyLog\'s console switch: accepted; the REPL is opened with --repl.' },
+  { name: 'set exception traceback', method: 'POST', grammar: 'value', usage: 'set exception traceback <on|off>', summary: 'Logs errors with their stack (on) or without (off).' },
+  { name: 'wait', method: 'GET', grammar: 'value', usage: 'wait <seconds>', summary: 'Pauses the script (at most 600 seconds).' },
+  { name: 'info table', method: 'GET', grammar: 'text', usage: 'info table <dbms> <table> exists', summary: 'true when the table exists (the ledger table of the connected store).' },
+  { name: 'set policy', method: 'GET', grammar: 'text', usage: 'set policy <var> [key][key]... = <value>', summary: 'Sets a field of the policy held in a variable, creating the variable and its keys as needed.' },
+  { name: 'config from policy', method: 'POST', grammar: 'where', usage: 'config from policy where id = <policy id>', summary: 'Applies a config policy: its fields set node variables, its script list runs.' },
+  { name: 'python', method: 'GET', grammar: 'text', usage: 'python <expression>', summary: 'Evaluates the string expressions AnyLog scripts use: !v.split(" ")[0], strip(), lower(), upper(), replace(), len(), +.' },
+  { name: 'file test', method: 'GET', grammar: 'value', usage: 'file test <path>', summary: 'true when the path exists on this machine.' },
+  { name: 'rest get', method: 'POST', grammar: 'where', usage: 'rest get where url = <url> [and timeout = <seconds>]', summary: 'Fetches a URL from the node (HTTP GET) and answers its body.' },
+  { name: 'json', method: 'GET', grammar: 'value', usage: 'json <value>', summary: 'The value as JSON; an error when it is not JSON.' },
+  { name: 'from', method: 'GET', grammar: 'value-bring', usage: 'from <json value> bring[.format] [key][key] ...', summary: 'Picks fields out of a policy or a list of policies held in a variable.' }
 ]
 
-const BY_NAME = new Map(COMMANDS.map(spec => [spec.name, spec]))
+/**
+ * AnyLog commands of its data layer (ingestion, SQL, partitions, brokers, smart contracts)
+ * and of its host tooling. ledgermesh keeps only the metadata ledger, so these are known,
+ * parsed (the rest of the line is kept) and answered `not_supported`, naming the command: a
+ * script's `on error` then decides what follows, as for any failing command in AnyLog.
+ */
+export const NOT_SUPPORTED_COMMANDS: readonly string[] = [
+  'run msg client', 'get msg client', 'run mqtt client', 'run kafka consumer', 'run message broker',
+  'run streamer', 'run data distributor', 'run data consumer', 'run mcp server', 'run blobs archiver',
+  'run grpc client', 'run opcua client', 'run plc client', 'run smtp client', 'run publisher',
+  'run video stream', 'video connect', 'get opcua struct', 'get streaming', 'get operator',
+  'set buffer threshold', 'set function params', 'import function', 'set aggregation', 'partition',
+  'schedule', 'sql', 'get data nodes', 'get columns', 'get rows count', 'bucket provider connect',
+  'blockchain connect to', 'blockchain set account info', 'blockchain deploy contract', 'get platforms',
+  'set internal ip with', 'id sign', 'get private key', 'system'
+]
+
+const ALL_COMMANDS: readonly CommandSpec[] = [
+  ...COMMANDS,
+  ...NOT_SUPPORTED_COMMANDS.map((name): CommandSpec => ({ name, method: 'POST', grammar: 'text', usage: `${name} ...`, summary: 'AnyLog data-layer or host command: answered not_supported.' }))
+]
+
+const BY_NAME = new Map(ALL_COMMANDS.map(spec => [spec.name, spec]))
 
 export function commandSpec (name: string): CommandSpec | undefined {
   return BY_NAME.get(name)
+}
+
+/** Every command the parser knows: the catalog and the ones answered not_supported. */
+export function knownCommands (): readonly CommandSpec[] {
+  return ALL_COMMANDS
 }

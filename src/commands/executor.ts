@@ -3,7 +3,9 @@ import { MASK, SecretMask, allowedProcessEnv, isSecretName } from '../base/secre
 import type { CommandStatement, IfCondition, Statement, ValueNode, Cast } from './ast.js'
 import { commandSpec } from './catalog.js'
 import { type CommandOutput, EMPTY_OUTPUT, jsonOutput, textOutput } from './output.js'
-import { parseScript } from './parser.js'
+import { parseScript, parseScriptLines } from './parser.js'
+import { CommandLog } from './command-log.js'
+import { ExitScripts, type Flow, NEXT, ScriptRun, type ScriptState, newScriptState } from './script-run.js'
 import { Variables } from './variables.js'
 
 /** Where a command came from: REST refuses writes sent by GET; the REPL prints values. */
@@ -15,6 +17,10 @@ export interface ExecContext {
   /** the script file being run, for error messages */
   source?: string
   executor: Executor
+  /** the running script's `if` result and `on error` (one per script; created when absent) */
+  script?: ScriptState
+  /** true inside a script run by `process`: `exit scripts` ends its callers too */
+  nested?: boolean
 }
 
 export type CommandHandler = (cmd: CommandStatement, ctx: ExecContext) => Promise<CommandOutput> | CommandOutput
@@ -52,9 +58,17 @@ export class Executor {
     this.handlers.set(name, handler)
   }
 
-  /** Parses and runs text, statement by statement, stopping at the first error. */
+  /** the last commands run and errors met (`get event log`, `get error log`) */
+  readonly eventLog = new CommandLog()
+  readonly errorLog = new CommandLog()
+
+  /**
+   * Parses and runs text. A script (`via: 'script'`) runs line by line, as AnyLog runs it:
+   * a bad line fails when reached and `on error` decides; from the REPL and REST, text with
+   * any bad line is refused before anything runs.
+   */
   async run (text: string, opts: { via: Via, vars?: Variables, source?: string }): Promise<StatementResult[]> {
-    const statements = parseScript(text, { source: opts.source })
+    const statements = opts.via === 'script' ? parseScriptLines(text, { source: opts.source }) : parseScript(text, { source: opts.source })
     const ctx: ExecContext = { vars: opts.vars ?? this.vars, via: opts.via, source: opts.source, executor: this }
     return await this.runStatements(statements, ctx)
   }
@@ -65,26 +79,36 @@ export class Executor {
     return results.flatMap(r => r.output === undefined ? [] : [r.output])
   }
 
-  async runStatements (statements: Statement[], ctx: ExecContext): Promise<StatementResult[]> {
-    const results: StatementResult[] = []
-    for (const statement of statements) {
-      results.push(...await this.runStatement(statement, ctx))
+  /** Runs statements as one script (see ScriptRun); the outermost one ends quietly at `exit scripts`. */
+  async runStatements (statements: readonly Statement[], ctx: ExecContext): Promise<StatementResult[]> {
+    const scriptCtx = { ...ctx, script: ctx.script ?? newScriptState() }
+    try {
+      return await new ScriptRun(this, statements, scriptCtx).run()
+    } catch (err) {
+      if (err instanceof ExitScripts && ctx.nested !== true) return err.results
+      throw err
     }
-    return results
   }
 
-  /** Runs one statement; its output and its error are masked (no secret value shows). */
-  private async runStatement (statement: Statement, ctx: ExecContext): Promise<StatementResult[]> {
-    let results: StatementResult[]
+  /** Runs one statement, adding what it shows to `results` (masked: no secret value shows). */
+  async execStatement (statement: Statement, ctx: ExecContext & { script: ScriptState }, results: StatementResult[]): Promise<Flow> {
+    const shown: StatementResult[] = []
     try {
-      results = await this.runStatementUnmasked(statement, ctx)
+      return await this.execUnmasked(statement, ctx, shown)
     } catch (err) {
       throw this.maskError(err)
+    } finally {
+      for (const r of shown) results.push(r.output === undefined ? r : { ...r, output: this.maskOutput(r.output) })
     }
-    return results.map(r => r.output === undefined ? r : { ...r, output: this.maskOutput(r.output) })
   }
 
-  private async runStatementUnmasked (statement: Statement, ctx: ExecContext): Promise<StatementResult[]> {
+  /** Notes a failed statement in the error log (masked). */
+  recordError (err: unknown, statement: Statement, ctx: ExecContext): void {
+    const message = err instanceof Error ? err.message : String(err)
+    this.errorLog.add(`${ctx.source ?? ctx.via}:${statement.pos.line}`, this.secrets.text(message))
+  }
+
+  private async execUnmasked (statement: Statement, ctx: ExecContext & { script: ScriptState }, results: StatementResult[]): Promise<Flow> {
     switch (statement.kind) {
       case 'assign': {
         const value = statement.value.kind === 'command'
@@ -95,19 +119,43 @@ export class Executor {
         // not be able to make arbitrary text masked).
         if (isSecretName(statement.name) && !ctx.vars.hidesSecrets) this.secrets.add(value)
         ctx.vars.set(statement.name, value)
-        return [{ statement }]
+        results.push({ statement })
+        return NEXT
       }
       case 'command':
-        return [{ statement, output: await this.runCommand(statement, ctx) }]
+        results.push({ statement, output: await this.runCommand(statement, ctx) })
+        return NEXT
       case 'value': {
         // A bare `!x` or `$X` shows the value: what it shows hides secrets.
         const value = this.resolve(statement.value, ctx.vars.hidingSecrets())
-        return [{ statement, output: showValue(value) }]
+        results.push({ statement, output: showValue(value) })
+        return NEXT
       }
       case 'if': {
-        const branch = this.evalCondition(statement.condition, ctx.vars) ? statement.then : (statement.else ?? [])
-        return await this.runStatements(branch, ctx)
+        const result = this.evalCondition(statement.condition, ctx.vars)
+        let flow = NEXT
+        if (statement.showsResult === true) results.push({ statement, output: textOutput(result ? 'true' : 'false', result) })
+        for (const branch of result ? statement.then : (statement.else ?? [])) {
+          flow = await this.execUnmasked(branch, ctx, results)
+          if (flow.kind !== 'next') break
+        }
+        // set after the branch ran, as AnyLog does: `do` and `else` lines read this result
+        ctx.script.ifResult = result
+        return flow
       }
+      case 'do':
+      case 'else':
+        if (ctx.script.ifResult !== (statement.kind === 'do')) return NEXT
+        return await this.execUnmasked(statement.body, ctx, results)
+      case 'label':
+        return NEXT
+      case 'jump':
+        return statement.op === 'goto' || statement.op === 'call' ? { kind: 'jump', label: statement.label!, call: statement.op === 'call' } : { kind: statement.op }
+      case 'on error':
+        ctx.script.onError = { mode: statement.mode, ...(statement.label !== undefined ? { label: statement.label } : {}) }
+        return NEXT
+      case 'invalid':
+        throw statement.error
     }
   }
 
@@ -116,6 +164,7 @@ export class Executor {
     if (handler === undefined) {
       throw new LedgerMeshError('unknown_command', `'${cmd.name}' is not available on this node`, { command: cmd.name })
     }
+    this.eventLog.add(`${ctx.source ?? ctx.via}:${cmd.pos.line}`, this.secrets.text(cmd.text))
     try {
       return await handler(cmd, ctx)
     } catch (err) {
@@ -159,6 +208,8 @@ export class Executor {
       case 'assign': return statement.value.kind === 'command' ? Executor.methodOf(statement.value) : 'GET'
       case 'value': return 'GET'
       case 'if': return [...statement.then, ...(statement.else ?? [])].some(s => Executor.methodOf(s) === 'POST') ? 'POST' : 'GET'
+      case 'do': case 'else': return Executor.methodOf(statement.body)
+      case 'label': case 'jump': case 'on error': case 'invalid': return 'GET'
     }
   }
 

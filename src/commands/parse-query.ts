@@ -34,18 +34,24 @@ export function parseQuery (cursor: Cursor, spec: CommandSpec): GetQuery {
   }
   const query: GetQuery = { types }
   if (cursor.acceptWord('where')) query.where = parseCondOr(cursor, spec, 0)
-  const bring = cursor.peek()
-  if (isBringWord(bring)) {
-    cursor.offset = bring!.end
-    const suffix = bring!.text.slice('bring'.length).replace(/^\./, '').toLowerCase()
-    if (suffix !== '' && !BRING_FORMATS.includes(suffix)) {
-      throw src.error(bring!.pos.offset, `${spec.name}: unknown bring format '.${suffix}'; use one of ${BRING_FORMATS.map(f => '.' + f).join(' ')}`)
-    }
-    query.bring = { format: (suffix === '' ? 'default' : suffix) as BringFormat, ...parseBringItems(cursor, spec) }
-  } else if (!cursor.atEnd()) {
+  const bring = parseBring(cursor, spec)
+  if (bring !== undefined) query.bring = bring
+  else if (!cursor.atEnd()) {
     throw src.error(cursor.offset, `${spec.name}: expected 'where', 'bring' or the end of the command, found ${describe(cursor.peek())}`)
   }
   return query
+}
+
+/** `bring[.format] <items>` when the cursor stands on it; undefined otherwise. */
+export function parseBring (cursor: Cursor, spec: CommandSpec): GetQuery['bring'] {
+  const bring = cursor.peek()
+  if (!isBringWord(bring)) return undefined
+  cursor.offset = bring!.end
+  const suffix = bring!.text.slice('bring'.length).replace(/^\./, '').toLowerCase()
+  if (suffix !== '' && !BRING_FORMATS.includes(suffix)) {
+    throw cursor.src.error(bring!.pos.offset, `${spec.name}: unknown bring format '.${suffix}'; use one of ${BRING_FORMATS.map(f => '.' + f).join(' ')}`)
+  }
+  return { format: (suffix === '' ? 'default' : suffix) as BringFormat, ...parseBringItems(cursor, spec) }
 }
 
 function parseCondOr (cursor: Cursor, spec: CommandSpec, depth: number): Condition {

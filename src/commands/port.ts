@@ -50,6 +50,12 @@ export interface NodePort {
   setDraining: (draining: boolean) => Promise<boolean>
   /** join tokens, admitting and revoking keys: the master's, once its blockchain sync runs */
   readonly admission: Admission | undefined
+  /** the node's home directory (its key, its embedded ledger, its outbox) */
+  readonly home: string
+  /** `trace level`: the node's log level from now on */
+  setLogLevel: (level: string) => void
+  /** `blockchain seed from`: a replica pulls from its master now; the master has nothing to pull */
+  seedLedger: () => Promise<{ seq: number, pulled: boolean }>
   /** `exit node`: asks the node to stop and the process to exit with `code` */
   exit: (code: number) => void
 }

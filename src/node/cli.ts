@@ -155,6 +155,35 @@ program.command('keygen')
     process.stdout.write(opts.swarm === true ? `${SWARM_KEY_HEADER}\n/base16/\n${hex}\n` : `${hex}\n`)
   })
 
+program.command('check')
+  .description('parse scripts without running them; print every error with its file, line and column (exit 1 when any)')
+  .argument('<files...>', 'script files (.al)')
+  .option('-q, --quiet', 'print only the errors and the summary')
+  .action(async (files: string[], opts: { quiet?: boolean }) => {
+    const { checkScript } = await import('../commands/check.js')
+    const { readFileSync } = await import('node:fs')
+    let statements = 0
+    let errors = 0
+    for (const file of files) {
+      let text: string
+      try {
+        text = readFileSync(file, 'utf8')
+      } catch (err) {
+        process.stdout.write(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}\n`)
+        errors++
+        continue
+      }
+      const result = checkScript(text, file)
+      statements += result.statements
+      errors += result.problems.length
+      for (const p of result.problems) process.stdout.write(`${file}:${p.line}:${p.column}: ${p.message}\n`)
+      for (const w of result.warnings) process.stdout.write(`${file}:${w.line}:${w.column}: warning: ${w.message}\n`)
+      if (opts.quiet !== true) process.stdout.write(`${file}: ${result.statements} statements, ${result.problems.length} ${result.problems.length === 1 ? 'error' : 'errors'}\n`)
+    }
+    process.stdout.write(`${files.length} ${files.length === 1 ? 'file' : 'files'}, ${statements} statements, ${errors} ${errors === 1 ? 'error' : 'errors'}\n`)
+    process.exitCode = errors > 0 ? EXIT_FAILURE : 0
+  })
+
 program.command('demo')
   .description('start a demo network on loopback (master, slave, two workers, profiles) with the master\'s REPL (npm start)')
   .option('--home <dir>', 'demo data directory, reset on every run', join(PACKAGE_ROOT, '.lm-home', 'demo'))

@@ -7,6 +7,8 @@ import { Executor } from '../commands/executor.js'
 import type { InsertResult, NodePort, ProcessRow, ProfilesData, NodeStatus } from '../commands/port.js'
 import { registerGeneralCommands } from '../commands/handlers/general.js'
 import { registerNodeCommands } from '../commands/handlers/node.js'
+import { registerAnyLogCommands } from '../commands/handlers/anylog.js'
+import { registerScriptValueCommands } from '../commands/handlers/script-values.js'
 import { registerLedgerCommands } from '../commands/handlers/ledger.js'
 import { registerProfileCommands } from '../commands/handlers/profiles.js'
 import { registerAdmissionCommands } from '../commands/handlers/admission.js'
@@ -120,6 +122,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     registerLedgerCommands(this.executor, this)
     registerProfileCommands(this.executor, this)
     registerAdmissionCommands(this.executor, this)
+    registerAnyLogCommands(this.executor, this)
+    registerScriptValueCommands(this.executor, this)
   }
 
   get role (): NodeConfig['nodeType'] { return this.config.nodeType }
@@ -133,6 +137,17 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   }
 
   get hasLedger (): boolean { return this.currentLedger !== undefined }
+
+  setLogLevel (level: string): void {
+    this.log.level = level
+  }
+
+  async seedLedger (): Promise<{ seq: number, pulled: boolean }> {
+    const sync = this.sync
+    const pulled = sync !== undefined && sync.keepsReplica
+    if (pulled) await sync.pullOnce()
+    return { seq: this.hasLedger ? this.ledger.head.seq : 0, pulled }
+  }
 
   /**
    * `$NAME` in scripts: the config's effective values (defaults applied), the env file's keys,

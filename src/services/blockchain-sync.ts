@@ -40,6 +40,9 @@ export class BlockchainSync implements ReplicaSync {
 
   async flushOutbox (): Promise<void> {}
 
+  /** The master is the source: there is nothing to pull. */
+  async pullOnce (): Promise<void> {}
+
   status (): ProcessStatus {
     if (!this.running) return { status: 'Not declared' }
     const every = `Sync every ${describeDuration(this.opts.interval)}`

@@ -27,6 +27,8 @@ export interface ReplicaSync extends Service {
   readonly lastOutboxDrop?: OutboxDrop
   /** Puts an insert in the durable outbox and shows it locally as `"ledger": "local"`. */
   keepLocal: (op: LedgerOp) => Promise<void>
+  /** One pull from the sync source now (`blockchain seed from`); nothing on the master. */
+  pullOnce: () => Promise<void>
   /** Re-submits what the outbox holds, if it holds anything and is not backing off. */
   flushOutbox: () => Promise<void>
 }

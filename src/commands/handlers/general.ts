@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { LedgerMeshError } from '../../base/errors.js'
-import { parseScript } from '../parser.js'
+import { parseScriptLines } from '../parser.js'
+import { newScriptState } from '../script-run.js'
 import { COMMANDS } from '../catalog.js'
 import { asText, type Executor } from '../executor.js'
 import { EMPTY_OUTPUT, textOutput } from '../output.js'
@@ -45,7 +46,7 @@ export function registerGeneralCommands (executor: Executor, node: NodePort): vo
     return textOutput(formatTable(['Name', 'Value'], entries.map(([k, v]) => [k, asText(v).slice(0, 100)])), Object.fromEntries(entries))
   })
 
-  executor.register('get version', () => textOutput(`ledgermesh version ${VERSION}`, { version: VERSION }))
+  executor.register('get version', () => textOutput(`ledgermesh version ${VERSION}`))
   executor.register('get hostname', () => textOutput(hostname()))
 
   executor.register('process', async (cmd, ctx) => {
@@ -56,8 +57,10 @@ export function registerGeneralCommands (executor: Executor, node: NodePort): vo
     } catch (err) {
       throw new LedgerMeshError('not_found', `process: cannot read script ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
     }
-    const statements = parseScript(text, { source: file })
-    const results = await ctx.executor.runStatements(statements, { ...ctx, source: file })
+    const statements = parseScriptLines(text, { source: file })
+    // The script gets its own `on error` and starts from the caller's `if` result; the
+    // caller's is left as it was (AnyLog restores it after `process`).
+    const results = await ctx.executor.runStatements(statements, { ...ctx, source: file, nested: true, script: newScriptState(ctx.script?.ifResult) })
     const printed = results.flatMap(r => r.output === undefined || r.output.text === '' ? [] : [r.output.text])
     return printed.length === 0 ? EMPTY_OUTPUT : textOutput(printed.join('\n'))
   })

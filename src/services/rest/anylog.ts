@@ -52,13 +52,11 @@ export async function anylogRoutes (app: FastifyInstance, opts: AnyLogRouteOptio
       const bodyText = typeof req.body === 'string' ? req.body.trim() : ''
       const body = method === 'POST' && bodyText !== '' ? parseScript(bodyText, { source: 'request body' }) : []
       const statements = parseScript(command, { source: 'command header' })
+      // Writes need POST (which needs the token); AnyLog's clients also POST reads and
+      // assignments (`company_name = New Company`), and a POST may do anything a GET may.
       const needed = [...body, ...statements].some(s => Executor.methodOf(s) === 'POST') ? 'POST' : 'GET'
-      // Setting node variables is a write: a POST of assignments (`x = 5`) sets them
-      const setsVariables = method === 'POST' && statements.some(s => s.kind === 'assign')
-      if (needed !== method && !setsVariables) {
-        throw new LedgerMeshError('wrong_method', method === 'GET'
-          ? `'${command}' changes the node: send it with POST`
-          : `'${command}' only reads: send it with GET`)
+      if (needed === 'POST' && method === 'GET') {
+        throw new LedgerMeshError('wrong_method', `'${command}' changes the node: send it with POST`)
       }
       // Body bindings live only in this request; the command's own assignments set node
       // variables over POST (which needs the token), and live only in the request over GET:

@@ -18,6 +18,8 @@ const STATUS: Record<ErrorCode, number> = {
   bad_message: 400,
   timeout: 504,
   overloaded: 503,
+  not_supported: 501,
+  unreachable: 502,
   internal: 500
 }
 

@@ -1,0 +1,111 @@
+import { LedgerMeshError } from '../base/errors.js'
+import type { OnErrorStatement, Statement } from './ast.js'
+import type { ExecContext, Executor, StatementResult } from './executor.js'
+
+/** What a statement asks of the script around it once it has run. */
+export type Flow =
+  | { kind: 'next' }
+  | { kind: 'jump', label: string, call: boolean }
+  | { kind: 'return' }
+  | { kind: 'end script' }
+  | { kind: 'exit scripts' }
+
+export const NEXT: Flow = { kind: 'next' }
+
+/**
+ * The state one running script keeps between its lines: the last `if`'s result (which
+ * `do` and `else` lines read) and what a failing line does (`on error`). A script run by
+ * `process` gets its own, starting from its caller's `if` result, as in AnyLog.
+ */
+export interface ScriptState {
+  ifResult: boolean
+  onError: { mode: OnErrorStatement['mode'] | 'stop', label?: string }
+}
+
+export function newScriptState (ifResult = false): ScriptState {
+  return { ifResult, onError: { mode: 'stop' } }
+}
+
+/** Thrown by `exit scripts` through every `process` up to the outermost script, which ends quietly. */
+export class ExitScripts extends Error {
+  constructor (readonly results: StatementResult[]) {
+    super('exit scripts')
+  }
+}
+
+/** A script may jump at most this often: a `goto` loop ends with an error instead of spinning forever. */
+export const MAX_JUMPS = 100_000
+
+/**
+ * Runs a script's top-level statements with a program counter: labels, `goto`, `call` /
+ * `return`, `end script`, `exit scripts`, and `on error` deciding what a failing line does.
+ * Without `on error` a failing line stops the script with its error. Under `on error goto`
+ * or `call`, a line that does not parse or names no command still stops the script (only
+ * `on error ignore` passes over those), as AnyLog does.
+ */
+export class ScriptRun {
+  private readonly labels = new Map<string, number>()
+
+  constructor (private readonly executor: Executor, private readonly statements: readonly Statement[], private readonly ctx: ExecContext & { script: ScriptState }) {
+    for (const [i, s] of statements.entries()) {
+      if (s.kind !== 'label') continue
+      const seen = this.labels.get(s.name)
+      if (seen !== undefined) {
+        throw new LedgerMeshError('bad_command', `label ':${s.name}:' is defined twice (lines ${statements[seen].pos.line} and ${s.pos.line})${ctx.source !== undefined ? ` in ${ctx.source}` : ''}`, { line: s.pos.line, source: ctx.source })
+      }
+      this.labels.set(s.name, i)
+    }
+  }
+
+  async run (): Promise<StatementResult[]> {
+    const results: StatementResult[] = []
+    const returns: number[] = []
+    const state = this.ctx.script
+    let lastJump: string | undefined
+    let jumps = 0
+    for (let pc = 0; pc < this.statements.length;) {
+      const statement = this.statements[pc]
+      let flow: Flow
+      try {
+        flow = await this.executor.execStatement(statement, this.ctx, results)
+      } catch (err) {
+        if (err instanceof ExitScripts) throw new ExitScripts([...results, ...err.results])
+        this.executor.recordError(err, statement, this.ctx)
+        const { mode, label } = state.onError
+        const unrunnable = statement.kind === 'invalid' || (err instanceof LedgerMeshError && err.code === 'unknown_command')
+        if (mode === 'ignore') { pc++; continue }
+        if (unrunnable || mode === 'stop' || mode === 'end script' || label === lastJump) throw err
+        flow = { kind: 'jump', label: label!, call: mode === 'call' }
+      }
+      switch (flow.kind) {
+        case 'next':
+          pc++
+          break
+        case 'jump': {
+          const target = this.labels.get(flow.label)
+          if (target === undefined) {
+            throw new LedgerMeshError('bad_command', `${flow.call ? 'call' : 'goto'} ${flow.label}: no label ':${flow.label}:' in ${this.ctx.source ?? 'this script'} (line ${statement.pos.line})`, { line: statement.pos.line, source: this.ctx.source })
+          }
+          if (++jumps > MAX_JUMPS) {
+            throw new LedgerMeshError('bad_command', `${this.ctx.source ?? 'the script'} jumped more than ${MAX_JUMPS} times (a goto loop?); stopped at line ${statement.pos.line}`, { line: statement.pos.line, source: this.ctx.source })
+          }
+          if (flow.call) returns.push(pc)
+          lastJump = flow.label
+          pc = target + 1
+          break
+        }
+        case 'return': {
+          const from = returns.pop()
+          if (from === undefined) return results
+          pc = from + 1
+          break
+        }
+        case 'end script':
+          return results
+        case 'exit scripts':
+          throw new ExitScripts(results)
+      }
+    }
+    return results
+  }
+}

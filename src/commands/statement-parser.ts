@@ -1,0 +1,271 @@
+import type { AssignStatement, CommandStatement, IfCondition, IfStatement, Statement, ValueNode, WherePair } from './ast.js'
+import { type CommandSpec, knownCommands } from './catalog.js'
+import { Cursor, type Source, type Token, describe, expectPunct, jsonValue, tokenValue, wordValue } from './lexer.js'
+import { MAX_DEPTH, parseBring, parseQuery } from './parse-query.js'
+
+const COMMANDS = knownCommands()
+const MAX_COMMAND_WORDS = Math.max(...COMMANDS.map(c => c.name.split(' ').length))
+const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_.]*)\s*=(?!=)/
+/** `set x = 5` is AnyLog's other way to write `x = 5`. */
+const SET_ASSIGNMENT = /^set\s+([A-Za-z_][A-Za-z0-9_.]*)\s*=(?!=)/i
+const LABEL_NAME = /^[A-Za-z0-9_.-]+$/
+
+/**
+ * One statement in [start, end) of the source: an `if`, a `do`/`else` line, a jump or an
+ * `on error`, an assignment, a bare value or a command. Nested statements (`if ... then
+ * <statement>`, `do <statement>`) come back here, `depth` deep.
+ */
+export function parseStatement (src: Source, start: number, end: number, depth = 0): Statement {
+  if (depth > MAX_DEPTH) throw src.error(start, `statements nest deeper than ${MAX_DEPTH}`)
+  const cursor = new Cursor(src, start, end)
+  cursor.skipSpace()
+  const at = cursor.offset
+  const text = src.text.slice(at, end).trim()
+  const pos = src.pos(at)
+  const first = /^\S+/.exec(text)?.[0].toLowerCase() ?? ''
+  switch (first) {
+    case 'if': return parseInlineIf(cursor, depth)
+    case 'do':
+    case 'else': {
+      cursor.offset = at + first.length
+      if (cursor.atEnd()) throw src.error(cursor.offset, `${first}: expected a statement after '${first}'`)
+      return { kind: first, body: parseStatement(src, cursor.offset, end, depth + 1), pos }
+    }
+    case 'goto':
+    case 'call': {
+      const label = text.slice(first.length).trim()
+      if (!LABEL_NAME.test(label)) throw src.error(at, `${first}: expected one label name, found '${label.slice(0, 40)}'`)
+      return { kind: 'jump', op: first, label, pos }
+    }
+    case 'return':
+      if (text.toLowerCase() !== 'return') throw src.error(at + first.length, 'return: expected nothing more')
+      return { kind: 'jump', op: 'return', pos }
+  }
+  const words = text.toLowerCase().split(/\s+/)
+  if (words[0] === 'end' && words[1] === 'script') return endOfLine(src, cursor, 2, { kind: 'jump', op: 'end script', pos })
+  if (words[0] === 'exit' && words[1] === 'scripts') return endOfLine(src, cursor, 2, { kind: 'jump', op: 'exit scripts', pos })
+  if (words[0] === 'on' && words[1] === 'error') return parseOnError(src, at, words, pos)
+  const set = SET_ASSIGNMENT.exec(text)
+  if (set !== null) return parseAssignment(src, at, end, set, set[1])
+  const assign = ASSIGNMENT.exec(text)
+  if (assign !== null) return parseAssignment(src, at, end, assign, assign[1])
+  const token = cursor.peek()
+  if (token?.kind === 'word' && /^[!$]/.test(token.text)) {
+    cursor.offset = token.end
+    if (cursor.atEnd()) return { kind: 'value', value: tokenValue(token), pos: token.pos }
+  }
+  return parseCommand(src, new Cursor(src, at, end))
+}
+
+/** A statement of `words` words must end there. */
+function endOfLine<T extends Statement> (src: Source, cursor: Cursor, words: number, statement: T): T {
+  for (let i = 0; i < words; i++) cursor.next()
+  if (!cursor.atEnd()) throw src.error(cursor.offset, `${statement.kind === 'jump' ? statement.op : statement.kind}: expected nothing more, found ${describe(cursor.peek())}`)
+  return statement
+}
+
+function parseOnError (src: Source, at: number, words: string[], pos: Statement['pos']): Statement {
+  const [mode, label, extra] = words.slice(2)
+  if (mode === 'ignore' && label === undefined) return { kind: 'on error', mode: 'ignore', pos }
+  if (mode === 'end' && label === 'script' && extra === undefined) return { kind: 'on error', mode: 'end script', pos }
+  if ((mode === 'goto' || mode === 'call') && label !== undefined && extra === undefined) {
+    const original = src.text.slice(at).split(/\s+/)[3]
+    return { kind: 'on error', mode, label: original, pos }
+  }
+  throw src.error(at, 'on error: expected `ignore`, `goto <label>`, `call <label>` or `end script`')
+}
+
+/**
+ * The start of an `if`: its condition and, when there is one, the offset just past `then`
+ * (undefined for `if cond` alone). Parentheses around the condition are optional.
+ */
+export function parseIfHead (cursor: Cursor): { condition: IfCondition, thenAt?: number } {
+  cursor.acceptWord('if')
+  const condition = parseIfOr(cursor, 0)
+  if (cursor.atEnd()) return { condition }
+  if (!cursor.acceptWord('then')) throw cursor.src.error(cursor.offset, `if: expected 'then' after the condition, found ${describe(cursor.peek())}`)
+  return { condition, thenAt: cursor.offset }
+}
+
+/** `if cond`, `if cond then` (the `do` lines after it run on its result) or `if cond then <statement>`. */
+function parseInlineIf (cursor: Cursor, depth: number): IfStatement {
+  const src = cursor.src
+  const pos = src.pos(cursor.offset)
+  const { condition, thenAt } = parseIfHead(cursor)
+  if (thenAt === undefined) return { kind: 'if', condition, then: [], showsResult: true, pos }
+  if (cursor.atEnd()) return { kind: 'if', condition, then: [], pos }
+  if (cursor.peekChar() === '{') throw src.error(cursor.offset, "if: a block's '{' ends its line, and the block's lines follow it")
+  return { kind: 'if', condition, then: [parseStatement(src, cursor.offset, cursor.end, depth + 1)], pos }
+}
+
+function parseAssignment (src: Source, start: number, end: number, match: RegExpExecArray, name: string): AssignStatement {
+  const pos = src.pos(start)
+  const valueStart = start + match[0].length
+  const cursor = new Cursor(src, valueStart, end)
+  const rest = cursor.rest()
+  const words = rest.split(/\s+/).slice(0, MAX_COMMAND_WORDS).map(w => w.toLowerCase())
+  if (COMMANDS.some(spec => spec.name.split(' ').every((w, i) => words[i] === w))) {
+    return { kind: 'assign', name, value: parseCommand(src, cursor), pos }
+  }
+  cursor.skipSpace()
+  const at = cursor.offset
+  let value: ValueNode
+  if (rest === '') {
+    value = { kind: 'literal', text: '', pos: src.pos(at) }
+  } else if (rest.startsWith('{') || rest.startsWith('[') || rest.startsWith('"') || rest.startsWith("'")) {
+    const token = cursor.next()!
+    if (!cursor.atEnd()) throw src.error(cursor.offset, `${name} = ...: unexpected text after the value`)
+    value = token.kind === 'json' ? jsonValue(token.text, token.pos) : tokenValue(token)
+  } else {
+    // AnyLog assigns the rest of the line, spaces included: `sync_time = 30 second`.
+    value = wordValue(rest, src.pos(at))
+  }
+  return { kind: 'assign', name, value, pos }
+}
+
+/** Matches the longest run of leading words against the catalog, then reads the arguments. */
+export function parseCommand (src: Source, cursor: Cursor): CommandStatement {
+  cursor.skipSpace()
+  const start = cursor.offset
+  const words: Array<Token & { kind: 'word' }> = []
+  while (words.length < MAX_COMMAND_WORDS) {
+    const token = cursor.peek()
+    if (token?.kind !== 'word') break
+    words.push(token)
+    cursor.offset = token.end
+  }
+  let spec: CommandSpec | undefined
+  let used = 0
+  for (let n = words.length; n > 0 && spec === undefined; n--) {
+    const name = words.slice(0, n).map(w => w.text.toLowerCase()).join(' ')
+    spec = COMMANDS.find(c => c.name === name)
+    used = n
+  }
+  if (spec === undefined) {
+    const shown = src.text.slice(start, cursor.end).trim().split(/\s+/).slice(0, 3).join(' ')
+    throw src.error(start, `unknown command '${shown.slice(0, 60)}'; try 'help'`, 'unknown_command')
+  }
+  cursor.offset = used === 0 ? start : words[used - 1].end
+  const cmd: CommandStatement = { kind: 'command', name: spec.name, where: [], text: src.text.slice(start, cursor.end).trim(), pos: src.pos(start) }
+  const fail = (at: number, expected: string, found?: Token): never => {
+    throw src.error(at, `${spec.name}: expected ${expected}, found ${describe(found)}`)
+  }
+  switch (spec.grammar) {
+    case 'none':
+      if (!cursor.atEnd()) fail(cursor.offset, 'nothing more', cursor.peek())
+      break
+    case 'where':
+      cmd.where = parseWhere(cursor, spec)
+      break
+    case 'value':
+    case 'value-where': {
+      const token = cursor.next()
+      if (token === undefined || token.kind === 'op' || token.kind === 'punct') fail(token?.pos.offset ?? cursor.end, 'a value', token)
+      cmd.value = tokenValue(token!)
+      if (spec.grammar === 'value-where') cmd.where = parseWhere(cursor, spec)
+      else if (!cursor.atEnd()) fail(cursor.offset, 'nothing more after the value', cursor.peek())
+      break
+    }
+    case 'rest': {
+      const values: ValueNode[] = []
+      for (let token = cursor.next(); token !== undefined; token = cursor.next()) {
+        values.push(token.kind === 'op' || token.kind === 'punct' ? { kind: 'literal', text: token.text, pos: token.pos } : tokenValue(token))
+      }
+      cmd.rest = values
+      break
+    }
+    case 'value-bring': {
+      const token = cursor.next()
+      if (token === undefined || token.kind === 'op' || token.kind === 'punct') fail(token?.pos.offset ?? cursor.end, 'a value', token)
+      cmd.value = tokenValue(token!)
+      const bring = parseBring(cursor, spec)
+      if (bring === undefined) fail(cursor.offset, "'bring' and what to bring", cursor.peek())
+      cmd.query = { types: [], bring }
+      break
+    }
+    case 'text':
+      cmd.raw = cursor.rest()
+      cursor.offset = cursor.end
+      break
+    case 'query':
+      cmd.query = parseQuery(cursor, spec)
+      break
+  }
+  return cmd
+}
+
+/** `where k = v and k2 = v2`; a value runs to the next `and` (multi-word values joined by spaces). */
+function parseWhere (cursor: Cursor, spec: CommandSpec): WherePair[] {
+  const src = cursor.src
+  if (cursor.atEnd()) return []
+  if (!cursor.acceptWord('where')) throw src.error(cursor.offset, `${spec.name}: expected 'where' or the end of the command, found ${describe(cursor.peek())}`)
+  const pairs: WherePair[] = []
+  for (;;) {
+    const key = cursor.next()
+    if (key?.kind !== 'word') throw src.error(key?.pos.offset ?? cursor.end, `${spec.name}: expected a key after 'where'/'and', found ${describe(key)}`)
+    const eq = cursor.next()
+    if (eq?.kind !== 'op' || eq.text !== '=') throw src.error(eq?.pos.offset ?? cursor.end, `${spec.name}: expected '=' after '${key.text}', found ${describe(eq)}`)
+    const tokens: Token[] = []
+    for (let next = cursor.peek(); next !== undefined && !(next.kind === 'word' && next.text.toLowerCase() === 'and'); next = cursor.peek()) {
+      tokens.push(next)
+      cursor.offset = next.end
+    }
+    if (tokens.length === 0) throw src.error(cursor.offset, `${spec.name}: expected a value for '${key.text}', found ${describe(cursor.peek())}`)
+    pairs.push({ key: key.text.toLowerCase(), value: joinTokens(tokens), pos: key.pos })
+    if (!cursor.acceptWord('and')) break
+  }
+  return pairs
+}
+
+function joinTokens (tokens: Token[]): ValueNode {
+  if (tokens.length === 1) return tokenValue(tokens[0])
+  const parts: ValueNode[] = []
+  tokens.forEach((token, i) => {
+    if (i > 0) parts.push({ kind: 'literal', text: ' ', pos: token.pos })
+    parts.push(token.kind === 'op' || token.kind === 'punct' ? { kind: 'literal', text: token.text, pos: token.pos } : tokenValue(token))
+  })
+  return { kind: 'concat', parts, pos: tokens[0].pos }
+}
+
+/** `if` conditions: comparisons, `is [not]`, `not`, `and`, `or`, parentheses, bare values. */
+function parseIfOr (cursor: Cursor, depth: number): IfCondition {
+  const terms = [parseIfAnd(cursor, depth)]
+  while (cursor.acceptWord('or')) terms.push(parseIfAnd(cursor, depth))
+  return terms.length === 1 ? terms[0] : { kind: 'or', terms }
+}
+
+function parseIfAnd (cursor: Cursor, depth: number): IfCondition {
+  const terms = [parseIfPrimary(cursor, depth)]
+  while (cursor.acceptWord('and')) terms.push(parseIfPrimary(cursor, depth))
+  return terms.length === 1 ? terms[0] : { kind: 'and', terms }
+}
+
+function parseIfPrimary (cursor: Cursor, depth: number): IfCondition {
+  const src = cursor.src
+  if (depth > MAX_DEPTH) throw src.error(cursor.offset, `if: conditions nest deeper than ${MAX_DEPTH}`)
+  if (cursor.acceptWord('not')) return { kind: 'not', term: parseIfPrimary(cursor, depth + 1) }
+  if (cursor.peekChar() === '(') {
+    cursor.next()
+    const inner = parseIfOr(cursor, depth + 1)
+    expectPunct(cursor, ')', "if: expected ')'")
+    return inner
+  }
+  if (cursor.peekChar() === '{') throw src.error(cursor.offset, 'if: expected a condition before \'{\'')
+  const left = cursor.next()
+  if (left === undefined || left.kind === 'op' || left.kind === 'punct') throw src.error(left?.pos.offset ?? cursor.end, `if: expected a value in the condition, found ${describe(left)}`)
+  const leftValue = tokenValue(left)
+  if (cursor.acceptWord('is')) {
+    const op = cursor.acceptWord('not') ? 'is not' : 'is'
+    const right = cursor.next()
+    if (right === undefined || right.kind === 'op' || right.kind === 'punct') throw src.error(right?.pos.offset ?? cursor.end, `if: expected a value after '${op}', found ${describe(right)}`)
+    return { kind: 'cmp', left: leftValue, op, right: tokenValue(right) }
+  }
+  const op = cursor.peek()
+  if (op?.kind === 'op') {
+    cursor.offset = op.end
+    const right = cursor.next()
+    if (right === undefined || right.kind === 'op' || right.kind === 'punct') throw src.error(right?.pos.offset ?? cursor.end, `if: expected a value after '${op.text}', found ${describe(right)}`)
+    return { kind: 'cmp', left: leftValue, op: op.text, right: tokenValue(right) }
+  }
+  return { kind: 'truthy', value: leftValue }
+}
