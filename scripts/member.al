@@ -1,13 +1,17 @@
 # ledgermesh member start-up script: AnyLog's deployment steps for a node that keeps a replica.
-# Run by `ledgermesh start` for NODE_TYPE=master, through the same executor as the REPL.
+# Run by `ledgermesh start`, through the same executor as the REPL, for NODE_TYPE=member and
+# for AnyLog's operator, query, publisher and generic nodes: each declares a policy of its own
+# type, as AnyLog's node_policy.al does.
 
 # Step 1: set parameters from the env config
+node_type = $NODE_TYPE
 node_name = $NODE_NAME
 company_name = $COMPANY_NAME
 internal_ip = $INTERNAL_IP
 external_ip = $EXTERNAL_IP
 anylog_server_port = $ANYLOG_SERVER_PORT
 anylog_rest_port = $ANYLOG_REST_PORT
+tcp_bind = $TCP_BIND
 rest_bind = $REST_BIND
 ledger_conn = $LEDGER_CONN
 db_type = $DB_TYPE
@@ -24,8 +28,9 @@ state = $STATE
 city = $CITY
 
 # Step 2: the p2p (TCP) server and the REST server
-run tcp server where external_ip = !external_ip and external_port = !anylog_server_port and internal_ip = !internal_ip and internal_port = !anylog_server_port and bind = false
-run rest server where internal_ip = !rest_bind and internal_port = !anylog_rest_port
+# (bind: true listens on INTERNAL_IP only, false on every interface, or the address given)
+run tcp server where external_ip = !external_ip and external_port = !anylog_server_port and internal_ip = !internal_ip and internal_port = !anylog_server_port and bind = !tcp_bind
+run rest server where internal_ip = !internal_ip and internal_port = !anylog_rest_port and bind = !rest_bind
 
 # Step 3: the local replica of the ledger (always the embedded store on a member)
 connect dbms !db_name where type = level
@@ -35,13 +40,15 @@ create table ledger where dbms = !db_name
 run scheduler 1
 run blockchain sync where source = !blockchain_source and time = !sync_time and dest = dbms and connection = !ledger_conn
 
-# Step 5: declare the member on the ledger, unless this exact declaration is there already
-<new_policy = {"member": {
-    "hostname": !hostname,
+# Step 5: declare the node ({"member": ...}, {"operator": ...}, ...), unless this exact
+# declaration is there already (found as AnyLog's node_policy.al looks for it: company, name,
+# local_ip and port)
+<new_policy = {"!node_type": {
     "name": !node_name,
     "company": !company_name,
+    "hostname": !hostname,
     "ip": !external_ip,
-    "internal_ip": !internal_ip,
+    "local_ip": !internal_ip,
     "port": !tcp_port.int,
     "rest_port": !rest_port.int,
     "peer_id": !peer_id,
@@ -50,7 +57,7 @@ run blockchain sync where source = !blockchain_source and time = !sync_time and 
     "state": !state,
     "city": !city
 }}>
-is_declared = blockchain get member where name = !node_name and port = !tcp_port and rest_port = !rest_port and peer_id = !peer_id bring.count
+is_declared = blockchain get !node_type where company = !company_name and name = !node_name and local_ip = !internal_ip and port = !tcp_port and rest_port = !rest_port and peer_id = !peer_id bring.count
 if (!is_declared == 0) {
     blockchain prepare policy !new_policy
     blockchain insert where policy = !new_policy and local = true and master = !ledger_conn

@@ -8,6 +8,7 @@ internal_ip = $INTERNAL_IP
 external_ip = $EXTERNAL_IP
 anylog_server_port = $ANYLOG_SERVER_PORT
 anylog_rest_port = $ANYLOG_REST_PORT
+tcp_bind = $TCP_BIND
 rest_bind = $REST_BIND
 ledger_conn = $LEDGER_CONN
 db_type = $DB_TYPE
@@ -27,8 +28,9 @@ slave_name = $SLAVE_NAME
 profile_kinds = $PROFILE_KINDS
 
 # Step 2: the p2p (TCP) server and the REST server
-run tcp server where external_ip = !external_ip and external_port = !anylog_server_port and internal_ip = !internal_ip and internal_port = !anylog_server_port and bind = false
-run rest server where internal_ip = !rest_bind and internal_port = !anylog_rest_port
+# (bind: true listens on INTERNAL_IP only, false on every interface, or the address given)
+run tcp server where external_ip = !external_ip and external_port = !anylog_server_port and internal_ip = !internal_ip and internal_port = !anylog_server_port and bind = !tcp_bind
+run rest server where internal_ip = !internal_ip and internal_port = !anylog_rest_port and bind = !rest_bind
 
 # Step 3: the local replica of the ledger (always the embedded store on a worker)
 connect dbms !db_name where type = level
@@ -40,11 +42,11 @@ run blockchain sync where source = !blockchain_source and time = !sync_time and 
 
 # Step 5: declare the worker on the ledger, unless this exact declaration is there already
 <new_policy = {"worker": {
-    "hostname": !hostname,
     "name": !node_name,
     "company": !company_name,
+    "hostname": !hostname,
     "ip": !external_ip,
-    "internal_ip": !internal_ip,
+    "local_ip": !internal_ip,
     "port": !tcp_port.int,
     "rest_port": !rest_port.int,
     "peer_id": !peer_id,
@@ -56,7 +58,7 @@ run blockchain sync where source = !blockchain_source and time = !sync_time and 
     "state": !state,
     "city": !city
 }}>
-is_declared = blockchain get worker where name = !node_name and port = !tcp_port and rest_port = !rest_port and peer_id = !peer_id and slave = !slave_name and slots = !slots bring.count
+is_declared = blockchain get worker where company = !company_name and name = !node_name and local_ip = !internal_ip and port = !tcp_port and rest_port = !rest_port and peer_id = !peer_id and slave = !slave_name and slots = !slots bring.count
 if (!is_declared == 0) {
     blockchain prepare policy !new_policy
     blockchain insert where policy = !new_policy and local = true and master = !ledger_conn

@@ -91,3 +91,16 @@ t.test('an indexed query does not scan: 10,000 policies', async t => {
   t.equal(query(big, 'blockchain get worker where zone=z7 bring.count').text, '101', 'the lazy index is kept current')
   t.equal(big.stats.scanned, 0)
 })
+
+t.test('a policy type given by reference, as AnyLog writes `blockchain get !node_type`', async t => {
+  const vars: Record<string, string> = { node_type: 'operator', other: 'worker', empty: '' }
+  const byRef = (v: ValueNode): unknown => v.kind === 'var' ? vars[v.name] : resolve(v)
+  const op = withId({ operator: { name: 'op1', company: 'Acme', local_ip: '10.0.0.9', port: 32148 } })
+  const s = stateWith([master, w1, op])
+  const run = (command: string) => runQuery(s, parseCommandLine(command).query!, byRef)
+  t.equal(run('blockchain get !node_type where company = Acme and local_ip = 10.0.0.9 and port = 32148 bring [operator][name]').text, 'op1')
+  t.equal(run('blockchain get (master, !other) bring.count').text, '2')
+  t.same(parseCommandLine('blockchain get worker').query, { types: ['worker'] }, 'a literal type needs no resolving')
+  t.throws(() => run('blockchain get !empty bring.count'), { code: 'bad_command', message: /the policy type !empty is empty/ })
+  t.equal(run('blockchain get operator bring.ip_port').text, '10.0.0.9:32148', 'ip_port reads local_ip when there is no ip')
+})

@@ -71,6 +71,11 @@ export type BringFormat = 'default' | 'count' | 'unique' | 'json' | 'table' | 'f
 export interface GetQuery {
   /** Policy types asked for; `['*']` for every type. `blockchain get (master, worker)` gives two. */
   types: string[]
+  /**
+   * Set when a type is a reference (`blockchain get !node_type`, as AnyLog's scripts write):
+   * every type as a value, resolved when the command runs.
+   */
+  typeValues?: ValueNode[]
   where?: Condition
   /** Absent when the command has no `bring`: the result is the policies themselves. */
   bring?: { format: BringFormat, items: BringItem[], separator?: string }

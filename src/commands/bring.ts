@@ -16,7 +16,12 @@ export function predicateOf (cond: Condition, resolve: Resolve): Predicate {
 
 /** The policies a `blockchain get` selects, in the order of the asked types, then ledger order. */
 export function selectForQuery (state: LedgerState, query: GetQuery, resolve: Resolve): Policy[] {
-  return selectPolicies(state, { types: query.types, where: query.where === undefined ? undefined : predicateOf(query.where, resolve) })
+  const types = query.typeValues?.map((value, i) => {
+    const type = asText(resolve(value)).trim()
+    if (type === '') throw new LedgerMeshError('bad_command', `blockchain get: the policy type ${query.types[i]} is empty (line ${value.pos.line})`)
+    return type
+  }) ?? query.types
+  return selectPolicies(state, { types, where: query.where === undefined ? undefined : predicateOf(query.where, resolve) })
 }
 
 function asText (value: unknown): string {
@@ -41,7 +46,8 @@ function bringText (policy: Policy, items: BringItem[]): string | undefined {
 
 function ipPort (policy: Policy): string | undefined {
   const body = policyBody(policy)
-  const ip = body.ip ?? body.external_ip ?? body.internal_ip
+  // local_ip: AnyLog's name for the address on the node's own network (older ledgers: internal_ip)
+  const ip = body.ip ?? body.external_ip ?? body.local_ip ?? body.internal_ip
   return ip === undefined || body.port === undefined ? undefined : `${String(ip)}:${String(body.port)}`
 }
 

@@ -1,6 +1,6 @@
 import type { BringFormat, BringItem, CompareOp, Condition, GetQuery } from './ast.js'
 import type { CommandSpec } from './catalog.js'
-import { Cursor, type Token, describe, expectPunct, tokenValue } from './lexer.js'
+import { Cursor, type Token, describe, expectPunct, tokenValue, wordValue } from './lexer.js'
 
 /** How deep conditions and blocks may nest. */
 export const MAX_DEPTH = 64
@@ -14,12 +14,14 @@ function isBringWord (token: Token | undefined): boolean {
 export function parseQuery (cursor: Cursor, spec: CommandSpec): GetQuery {
   const src = cursor.src
   const types: string[] = []
+  const typeTokens: Token[] = []
   if (cursor.peekChar() === '(') {
     cursor.next()
     for (;;) {
       const type = cursor.next()
       if (type?.kind !== 'word') throw src.error(type?.pos.offset ?? cursor.end, `${spec.name}: expected a policy type, found ${describe(type)}`)
       types.push(type.text)
+      typeTokens.push(type)
       const sep = cursor.next()
       if (sep?.text === ')') break
       if (sep?.text !== ',') throw src.error(sep?.pos.offset ?? cursor.end, `${spec.name}: expected ',' or ')' in the type list, found ${describe(sep)}`)
@@ -31,8 +33,10 @@ export function parseQuery (cursor: Cursor, spec: CommandSpec): GetQuery {
     }
     cursor.offset = type.end
     types.push(type.text)
+    typeTokens.push(type)
   }
   const query: GetQuery = { types }
+  if (typeTokens.some(t => /^[!$]/.test(t.text))) query.typeValues = typeTokens.map(t => wordValue(t.text, t.pos))
   if (cursor.acceptWord('where')) query.where = parseCondOr(cursor, spec, 0)
   const bring = parseBring(cursor, spec)
   if (bring !== undefined) query.bring = bring

@@ -1,4 +1,5 @@
 import type { Duration } from '../base/duration.js'
+import type { Bind } from '../net/bind.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
 import type { Ed25519Signer } from '../policies/keys.js'
@@ -32,10 +33,13 @@ export interface NodePort {
   /** what `get profiles` shows, by what this node runs; undefined when it has no profiles */
   profiles: () => ProfilesData | undefined
 
-  /** `run tcp server`: the p2p host (idempotent); options left out take the config's values */
-  startTcpServer: (opts: { ip?: string, port?: number }) => Promise<{ ip: string, port: number, peerId: string }>
-  /** `run rest server` (idempotent) */
-  startRestServer: (opts: { ip?: string, port?: number, timeoutSeconds?: number }) => Promise<{ ip: string, port: number | undefined }>
+  /**
+   * `run tcp server`: the p2p host (idempotent); options left out take the config's values.
+   * `bind` is AnyLog's: true listens on `ip` only, false on every interface (src/net/bind.ts).
+   */
+  startTcpServer: (opts: { ip?: string, port?: number, bind?: Bind }) => Promise<{ ip: string, port: number, peerId: string }>
+  /** `run rest server` (idempotent); `bind` as for the p2p host */
+  startRestServer: (opts: { ip?: string, port?: number, bind?: Bind, timeoutSeconds?: number }) => Promise<{ ip: string, port: number | undefined }>
   /** `connect dbms`: opens the ledger on that store (idempotent for the same store) */
   connectDbms: (opts: { database: string, type?: string, ip?: string, port?: number, user?: string, password?: string }) => Promise<Ledger>
   /** `run blockchain sync`; answers with the values it runs with */
@@ -130,6 +134,8 @@ export interface NodeStatus {
   assigned_name: string
   status: 'running'
   role: NodeRole
+  /** NODE_TYPE as written: the role, or AnyLog's operator, query, publisher, generic, master-operator, ... */
+  node_type: string
   node: string
   peer_id: string | undefined
   private_network: false | { key_id: string }

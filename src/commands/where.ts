@@ -1,4 +1,5 @@
 import { LedgerMeshError } from '../base/errors.js'
+import { BIND_EXPECTED, parseBind, type Bind } from '../net/bind.js'
 import type { CommandStatement } from './ast.js'
 import { asText, type ExecContext } from './executor.js'
 
@@ -54,6 +55,15 @@ export class WhereArgs {
     if (v === undefined) return undefined
     if (v === 'true' || v === 'false') return v === 'true'
     throw this.error(`'${key}' must be true or false, found ${JSON.stringify(v)}`)
+  }
+
+  /** AnyLog's `bind`: true or false (any case), or an IPv4 address (src/net/bind.ts). */
+  bind (key: string): Bind | undefined {
+    const v = this.text(key)
+    if (v === undefined) return undefined
+    const bind = parseBind(v)
+    if (bind === undefined) throw this.error(`'${key}' must be ${BIND_EXPECTED}, found ${JSON.stringify(v)}`)
+    return bind
   }
 
   error (problem: string): LedgerMeshError {

@@ -8,6 +8,7 @@ import { decodeUtf8 } from '../base/utf8.js'
 import { MASK, isSecretName } from '../base/secrets.js'
 import { parseDuration, type Duration } from '../base/duration.js'
 import { SWARM_KEY_HEADER } from '../net/private-network.js'
+import { BIND_EXPECTED, isIpv4, parseBind, type Bind } from '../net/bind.js'
 
 export { SWARM_KEY_HEADER }
 
@@ -20,11 +21,37 @@ export { SWARM_KEY_HEADER }
  * the value and what was expected (see ConfigError and the CLI).
  */
 
-export const NODE_TYPES = ['master', 'slave', 'worker', 'member'] as const
+/**
+ * NODE_TYPE: ledgermesh's own types, and AnyLog's. An AnyLog operator, query, publisher or
+ * generic node runs as a member (a replica that serves REST) declaring a policy of its own
+ * type; AnyLog's master-operator and master-publisher run as the master, declaring an
+ * operator or publisher policy (as AnyLog's set_params.al maps them).
+ */
+export const NODE_TYPES = ['master', 'slave', 'worker', 'member', 'operator', 'query', 'publisher', 'generic', 'master-operator', 'master-publisher'] as const
 export type NodeType = typeof NODE_TYPES[number]
 
+/** What a node does, whatever its type is called: its start-up script is scripts/<role>.al. */
+export const NODE_ROLES = ['master', 'slave', 'worker', 'member'] as const
+export type NodeRole = typeof NODE_ROLES[number]
+
+const ROLE_OF: Record<NodeType, NodeRole> = {
+  master: 'master',
+  slave: 'slave',
+  worker: 'worker',
+  member: 'member',
+  operator: 'member',
+  query: 'member',
+  publisher: 'member',
+  generic: 'member',
+  'master-operator': 'master',
+  'master-publisher': 'master'
+}
+
 export interface NodeConfig {
+  /** NODE_TYPE as written (lower-cased) */
   nodeType: NodeType
+  /** what the node does (master, slave, worker, or member for AnyLog's replica types) */
+  role: NodeRole
   nodeName: string
   companyName: string
   /** address the p2p and REST servers listen on */
@@ -33,8 +60,10 @@ export interface NodeConfig {
   externalIp: string
   serverPort: number
   restPort: number
-  /** REST bind address (REST_BIND, default loopback) */
-  restBind: string
+  /** REST_BIND: true (INTERNAL_IP only), false (all interfaces) or an address; default loopback */
+  restBind: Bind
+  /** TCP_BIND, the p2p server's: true (INTERNAL_IP only, the default), false or an address */
+  tcpBind: Bind
   /** ip:port of the master's p2p server; for a master, its own */
   ledgerConn: string
   db: {
@@ -105,7 +134,9 @@ export class ConfigError extends LedgerMeshError {
 
 const port = (min: number) => z.coerce.number().int().min(min).max(65535)
 const nonEmpty = z.string().trim().min(1)
-const ipv4 = z.string().trim().regex(/^(\d{1,3})(\.\d{1,3}){3}$/).refine(ip => ip.split('.').every(octet => Number(octet) <= 255))
+const ipv4 = z.string().trim().refine(isIpv4)
+/** AnyLog's true/false (any case), or an IPv4 address (see src/net/bind.ts) */
+const bind = z.string().refine(text => parseBind(text) !== undefined).transform(text => parseBind(text)!)
 const hostPort = z.string().trim().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/)
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 
@@ -126,7 +157,9 @@ const RULES: Record<string, KeyRule> = {
   EXTERNAL_IP: { schema: ipv4, expected: 'an IPv4 address' },
   ANYLOG_SERVER_PORT: { schema: port(0), expected: 'a port from 0 (any free port) to 65535', default: '32048' },
   ANYLOG_REST_PORT: { schema: port(0), expected: 'a port from 0 (any free port) to 65535', default: '32049' },
-  REST_BIND: { schema: ipv4, expected: 'an IPv4 address to bind the REST server to', default: '127.0.0.1' },
+  REST_BIND: { schema: bind, expected: `${BIND_EXPECTED} for the REST server`, default: '127.0.0.1' },
+  TCP_BIND: { schema: bind, expected: `${BIND_EXPECTED} for the p2p server`, default: 'true' },
+  BROKER_BIND: { schema: bind, expected: BIND_EXPECTED },
   LEDGER_CONN: { schema: hostPort, expected: 'the master\'s p2p address as ip:port, e.g. 127.0.0.1:32048' },
   DB_TYPE: { schema: nonEmpty, expected: 'psql, or sqlite/level for the embedded store', default: 'level' },
   DB_IP: { schema: nonEmpty, expected: 'the database host', default: '127.0.0.1' },
@@ -136,7 +169,9 @@ const RULES: Record<string, KeyRule> = {
   DB_NAME: { schema: nonEmpty.regex(/^[A-Za-z_][A-Za-z0-9_]*$/), expected: 'a database name of letters, digits and _', default: 'blockchain' },
   BLOCKCHAIN_SYNC: { schema: nonEmpty, expected: 'an interval such as "30 second", "500 ms" or "1 minute"', default: '30 second' },
   BLOCKCHAIN_SOURCE: { schema: nonEmpty, expected: '"master", a peer node name, or ip:port', default: 'master' },
-  LOC: { schema: z.string(), expected: 'a location "lat, long"', default: '0.0, 0.0' },
+  LOC: { schema: z.string(), expected: 'a location "lat, long"' },
+  // AnyLog's name for LOC (set_params.al: `if $LOCATION then loc = $LOCATION`)
+  LOCATION: { schema: z.string(), expected: 'a location "lat, long"' },
   COUNTRY: { schema: z.string(), expected: 'a country', default: 'Unknown' },
   STATE: { schema: z.string(), expected: 'a state', default: 'Unknown' },
   CITY: { schema: z.string(), expected: 'a city', default: 'Unknown' },
@@ -169,7 +204,7 @@ export function configSecrets (config: NodeConfig): { keys: string[], values: st
 }
 
 /** Default SLOTS by role: sub-accounts per slave, profiles per worker. */
-const DEFAULT_SLOTS: Record<NodeType, number> = { master: 0, slave: 10, worker: 4, member: 0 }
+const DEFAULT_SLOTS: Record<NodeRole, number> = { master: 0, slave: 10, worker: 4, member: 0 }
 
 /** PROFILE_RUNNER_<KIND>: the env key naming the command for one profile kind. */
 export function runnerKey (kind: string): string {
@@ -232,6 +267,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   }
 
   const nodeType = value<NodeType>('NODE_TYPE', true)!
+  const role = ROLE_OF[nodeType]
   const nodeName = value<string>('NODE_NAME', true)!
   const ip = value<string>('INTERNAL_IP')!
   const serverPort = value<number>('ANYLOG_SERVER_PORT')!
@@ -239,7 +275,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   if (serverPort !== 0 && serverPort === restPort) {
     throw new ConfigError('ANYLOG_REST_PORT', String(restPort), 'a port different from ANYLOG_SERVER_PORT', source)
   }
-  const ledgerConn = value<string>('LEDGER_CONN', nodeType !== 'master') ?? `${ip}:${serverPort}`
+  const ledgerConn = value<string>('LEDGER_CONN', role !== 'master') ?? `${ip}:${serverPort}`
   const requestedDb = value<string>('DB_TYPE')!
   const syncText = value<string>('BLOCKCHAIN_SYNC')!
   const blockchainSync = parseDuration(syncText)
@@ -256,13 +292,13 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   const leaseTtl = interval('LEASE_TTL')
   const leaseGrace = interval('LEASE_GRACE')
   const profileStopGrace = interval('PROFILE_STOP_GRACE')
-  const slaveName = value<string>('SLAVE_NAME', nodeType === 'worker')
+  const slaveName = value<string>('SLAVE_NAME', role === 'worker')
   const kindsText = value<string>('PROFILE_KINDS')
   const profileKinds = kindsText === undefined ? [] : [...new Set(kindsText.split(',').map(k => k.trim().toLowerCase()))]
   const networkKeyText = value<string>('NETWORK_KEY')
   const networkKey = networkKeyText === undefined ? undefined : parseNetworkKey(networkKeyText, source)
   const profileRunners: Record<string, string> = {}
-  if (nodeType === 'worker') {
+  if (role === 'worker') {
     for (const kind of profileKinds) {
       const command = env[runnerKey(kind)]?.trim()
       if (command === undefined || command === '') {
@@ -272,15 +308,18 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     }
   }
 
+  value<Bind>('BROKER_BIND') // checked only: ledgermesh has no message broker
   return {
     nodeType,
+    role,
     nodeName,
     companyName: value<string>('COMPANY_NAME')!,
     ip,
     externalIp: value<string>('EXTERNAL_IP') ?? ip,
     serverPort,
     restPort,
-    restBind: value<string>('REST_BIND')!,
+    restBind: value<Bind>('REST_BIND')!,
+    tcpBind: value<Bind>('TCP_BIND')!,
     ledgerConn,
     db: {
       type: requestedDb.toLowerCase() === 'psql' ? 'psql' : 'level',
@@ -293,7 +332,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     },
     blockchainSync,
     blockchainSource: value<string>('BLOCKCHAIN_SOURCE')!,
-    loc: value<string>('LOC')!,
+    loc: value<string>('LOC') ?? value<string>('LOCATION') ?? '0.0, 0.0',
     country: value<string>('COUNTRY')!,
     state: value<string>('STATE')!,
     city: value<string>('CITY')!,
@@ -302,7 +341,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     restReadAuth: value<string>('REST_READ_AUTH') === 'true',
     admission: value<'required' | 'open'>('ADMISSION')!,
     joinToken: value<string>('JOIN_TOKEN'),
-    slots: value<number>('SLOTS') ?? DEFAULT_SLOTS[nodeType],
+    slots: value<number>('SLOTS') ?? DEFAULT_SLOTS[role],
     slaveName,
     profileKinds,
     profileRunners,

@@ -36,6 +36,7 @@ import type { ProcessStatus } from '../services/service.js'
 import { WritePath } from '../services/write-path.js'
 import { configSecrets, type NodeConfig } from './config.js'
 import type { Duration } from '../base/duration.js'
+import { ALL_INTERFACES, listenAddress, type Bind } from '../net/bind.js'
 import { SecretMask, allowedProcessEnv } from '../base/secrets.js'
 import { libp2pPrivateKey, loadOrCreateIdentity } from './identity.js'
 import type { Logger } from '../base/logger.js'
@@ -126,7 +127,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     registerScriptValueCommands(this.executor, this)
   }
 
-  get role (): NodeConfig['nodeType'] { return this.config.nodeType }
+  get role (): NodeConfig['role'] { return this.config.role }
   get name (): string { return this.config.nodeName }
 
   get ledger (): Ledger {
@@ -350,23 +351,29 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     return outbox
   }
 
-  /** `run tcp server`: the p2p host, started once (the command that declares it is idempotent). */
-  async startTcpServer (opts: { ip?: string, port?: number }): Promise<{ ip: string, port: number, peerId: string }> {
-    const ip = opts.ip ?? this.config.ip
+  /**
+   * `run tcp server`: the p2p host, started once (the command that declares it is idempotent).
+   * It listens where `bind` says (see bindAddress); without `bind` or `ip`, as TCP_BIND says.
+   */
+  async startTcpServer (opts: { ip?: string, port?: number, bind?: Bind }): Promise<{ ip: string, port: number, peerId: string }> {
+    const ip = this.bindAddress(opts, this.config.tcpBind)
     this.tcp ??= await started(new P2PHost({
       privateKey: libp2pPrivateKey(this.signer),
       ip,
       port: opts.port ?? this.config.serverPort,
-      allow: [...new Set([ip, this.config.externalIp, '127.0.0.1'])],
+      allow: [...new Set([ip, this.config.ip, this.config.externalIp, '127.0.0.1'])].filter(a => a !== ALL_INTERFACES),
       networkKey: this.config.networkKey,
       log: this.log.child({ service: 'p2p' })
     }))
     return { ip, port: this.tcp.port, peerId: this.tcp.peerId }
   }
 
-  /** `run rest server`: the AnyLog command interface and the JSON API, started once. */
-  async startRestServer (opts: { ip?: string, port?: number, timeoutSeconds?: number }): Promise<{ ip: string, port: number | undefined }> {
-    const ip = opts.ip ?? this.config.restBind
+  /**
+   * `run rest server`: the AnyLog command interface and the JSON API, started once. It listens
+   * where `bind` says (see bindAddress); without `bind` or `ip`, as REST_BIND says (default loopback).
+   */
+  async startRestServer (opts: { ip?: string, port?: number, bind?: Bind, timeoutSeconds?: number }): Promise<{ ip: string, port: number | undefined }> {
+    const ip = this.bindAddress(opts, this.config.restBind)
     this.rest ??= await started(new RestServer({
       ip,
       port: opts.port ?? this.config.restPort,
@@ -382,6 +389,16 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       readAuth: this.config.restReadAuth
     }))
     return { ip, port: this.rest.port }
+  }
+
+  /**
+   * A server's listen address, as AnyLog's `run ... server where internal_ip=... and bind=...`:
+   * bind=true listens on `ip` (default INTERNAL_IP) only, false on every interface, an address
+   * on that address; without `bind`, on `ip`, else as the config's setting says.
+   */
+  private bindAddress (opts: { ip?: string, bind?: Bind }, setting: Bind): string {
+    if (opts.bind === undefined && opts.ip !== undefined) return opts.ip
+    return listenAddress(opts.bind ?? setting, opts.ip ?? this.config.ip)
   }
 
   async runScheduler (id: number): Promise<void> { await this.scheduler.runScheduler(id) }

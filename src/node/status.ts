@@ -56,7 +56,8 @@ export function nodeStatus (node: NodeView): NodeStatus {
   return {
     assigned_name: `${config.nodeName}@${address}`,
     status: 'running',
-    role: config.nodeType,
+    role: config.role,
+    node_type: config.nodeType,
     node: config.nodeName,
     peer_id: tcp?.running === true ? tcp.peerId : undefined,
     // NETWORK_KEY: the key's fingerprint, to compare nodes' keys without showing them
@@ -82,7 +83,7 @@ export function nodeStatus (node: NodeView): NodeStatus {
 export function profilesData (node: NodeView): ProfilesData | undefined {
   if (node.operator !== undefined) return { role: 'worker', lease: node.operator.leaseSummary(), profiles: node.operator.profiles() }
   if (node.allocator !== undefined) return { role: 'master', allocation: node.allocator.summary() }
-  if (node.config.nodeType === 'slave') return { role: 'slave', reports: node.profileReports.list() }
+  if (node.config.role === 'slave') return { role: 'slave', reports: node.profileReports.list() }
   return undefined
 }
 
@@ -120,7 +121,8 @@ export function effectiveConfigEnv (config: NodeConfig): Record<string, string> 
     EXTERNAL_IP: config.externalIp,
     ANYLOG_SERVER_PORT: config.serverPort,
     ANYLOG_REST_PORT: config.restPort,
-    REST_BIND: config.restBind,
+    REST_BIND: String(config.restBind),
+    TCP_BIND: String(config.tcpBind),
     LEDGER_CONN: config.ledgerConn,
     DB_TYPE: config.db.type,
     DB_IP: config.db.ip,

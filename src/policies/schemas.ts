@@ -32,6 +32,8 @@ const nodeDeclaration = {
   company: text.optional(),
   hostname: text.optional(),
   ip: text.optional(),
+  // AnyLog's name for the address on the node's own network; older ledgers hold internal_ip
+  local_ip: text.optional(),
   internal_ip: text.optional(),
   external_ip: text.optional(),
   port: port.optional(),
@@ -58,9 +60,15 @@ const assignment = z.looseObject({
   { message: 'an assignment names either a profile and its worker, or a subaccount and its slave' }
 )
 
+/** AnyLog's node types: its node_policy.al declares them, and so does scripts/member.al for NODE_TYPE=operator, .... */
+export const ANYLOG_NODE_TYPES = ['operator', 'query', 'publisher', 'generic'] as const
+
 export const SCHEMAS: Record<string, z.ZodType> = {
   master: z.looseObject(nodeDeclaration),
   slave: z.looseObject(nodeDeclaration),
+  member: z.looseObject(nodeDeclaration),
+  // AnyLog's operator adds cluster, member, main...: kept (loose)
+  ...Object.fromEntries(ANYLOG_NODE_TYPES.map(type => [type, z.looseObject(nodeDeclaration)])),
   worker: z.looseObject({
     ...nodeDeclaration,
     slave: name.optional(),
@@ -85,7 +93,15 @@ export const SCHEMAS: Record<string, z.ZodType> = {
   delete: z.looseObject({ policy_id: hex64 })
 }
 
-/** Node declarations: a node re-declaring itself replaces its previous declaration. */
+/** Every type a node declares itself with (scripts/<role>.al, AnyLog's node_policy.al). */
+export const NODE_POLICY_TYPES = ['master', 'slave', 'worker', 'member', ...ANYLOG_NODE_TYPES] as const
+
+/**
+ * Node declarations whose name is owned: a node re-declaring itself replaces its previous
+ * declaration. Not member nor AnyLog's types: as in AnyLog, nodes of those may share a name
+ * (EdgeLake's env files name every operator edgelake-operator), and a restart finds its own
+ * declaration by name, company, local_ip and port before declaring again.
+ */
 export const DECLARATION_TYPES = ['master', 'slave', 'worker'] as const
 
 /** Types only the master or an admin may write. */

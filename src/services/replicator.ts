@@ -9,6 +9,7 @@ import { describeDuration, type Duration } from '../base/duration.js'
 import type { Logger } from '../base/logger.js'
 import { collectGarbage } from '../base/gc.js'
 import { policyBody, policyId, policyType } from '../policies/policy.js'
+import { NODE_POLICY_TYPES } from '../policies/schemas.js'
 import type { Scheduler } from './scheduler.js'
 import type { OutboxDrop, ReplicaSync, SyncLag } from './replica-sync.js'
 import type { ProcessStatus } from './service.js'
@@ -111,11 +112,11 @@ export class Replicator implements ReplicaSync {
     const source = this.opts.source
     if (source === 'master') return this.opts.masterConn
     if (/^[\d.]+:\d+$/.test(source)) return source
-    for (const type of ['slave', 'master', 'worker', 'member']) {
+    for (const type of NODE_POLICY_TYPES) {
       const policy = this.opts.ledger.state.findByName(type, source)
       if (policy === undefined) continue
       const body = policyBody(policy)
-      const ip = body.ip ?? body.external_ip ?? body.internal_ip
+      const ip = body.ip ?? body.external_ip ?? body.local_ip ?? body.internal_ip
       if (typeof ip === 'string' && typeof body.port === 'number') return `${ip}:${body.port}`
     }
     return this.opts.masterConn

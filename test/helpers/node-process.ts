@@ -100,7 +100,8 @@ export class NodeProcess {
 }
 
 export interface NodeSpec {
-  type: 'master' | 'slave' | 'worker' | 'member'
+  /** NODE_TYPE: ledgermesh's roles, or AnyLog's node types (which run as members) */
+  type: 'master' | 'slave' | 'worker' | 'member' | 'operator' | 'query' | 'publisher' | 'generic' | 'master-operator'
   name: string
   /** extra env keys (LEDGER_CONN, DB_TYPE, ...) */
   env?: Record<string, string | number>
@@ -152,6 +153,7 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
   // freePort never hands out the same port twice, in this process or another one
   const tcpPort = spec.tcpPort ?? await freePort()
   const restPort = spec.restPort ?? await freePort()
+  const isMaster = spec.type === 'master' || spec.type === 'master-operator'
   const env: Record<string, string | number> = {
     NODE_TYPE: spec.type,
     NODE_NAME: spec.name,
@@ -160,10 +162,10 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
     ANYLOG_REST_PORT: restPort,
     BLOCKCHAIN_SYNC: '2 second',
     LOG_LEVEL: 'info',
-    ...(spec.type === 'master' ? { LEDGER_CONN: `127.0.0.1:${tcpPort}` } : {}),
+    ...(isMaster ? { LEDGER_CONN: `127.0.0.1:${tcpPort}` } : {}),
     ...spec.env
   }
-  if (spec.type !== 'master' && spec.join !== false && env.JOIN_TOKEN === undefined && env.LEDGER_CONN !== undefined) {
+  if (!isMaster && spec.join !== false && env.JOIN_TOKEN === undefined && env.LEDGER_CONN !== undefined) {
     const token = spec.master !== undefined ? await createJoinToken(spec.master) : await joinTokenFrom(String(env.LEDGER_CONN))
     if (token !== undefined) env.JOIN_TOKEN = token
   }
@@ -173,7 +175,7 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...spec.processEnv, LEDGERMESH_HOME: undefined } })
   const node = new NodeProcess(spec.name, proc, envFile, home, tcpPort, restPort)
   t.teardown(async () => { await node.stop() })
-  if (spec.type === 'master') {
+  if (isMaster) {
     const conn = String(env.LEDGER_CONN)
     masters.set(conn, { node, restToken: env.REST_TOKEN === undefined ? undefined : String(env.REST_TOKEN) })
     t.teardown(() => { if (masters.get(conn)?.node === node) masters.delete(conn) })

@@ -23,12 +23,12 @@ export function registerNodeCommands (executor: Executor, node: NodePort): void 
     const unplaced = status.allocation?.unplaced ?? []
     const waiting = status.allocation === undefined ? '' : unplaced.length === 0 ? ', everything assigned' : `, unassigned: ${unplaced.map(u => `${u.type} ${u.name} (${u.reason})`).join('; ')}`
     const profiles = status.profiles === undefined ? '' : `, ${status.profiles.by_state.RUNNING} profiles running, lease ${status.profiles.lease.valid ? 'valid' : 'not valid'}`
-    return textOutput(`${status.assigned_name} running (${status.role}${head})${waiting}${profiles}`, status)
+    return textOutput(`${status.assigned_name} running (${status.node_type}${head})${waiting}${profiles}`, status)
   })
 
   executor.register('run tcp server', async (cmd, ctx) => {
     const where = new WhereArgs(cmd, ctx)
-    const { ip, port, peerId } = await node.startTcpServer({ ip: where.text('internal_ip'), port: where.int('internal_port', { min: 0, max: 65535 }) })
+    const { ip, port, peerId } = await node.startTcpServer({ ip: where.text('internal_ip'), port: where.int('internal_port', { min: 0, max: 65535 }), bind: where.bind('bind') })
     ctx.vars.set('peer_id', peerId)
     ctx.vars.set('tcp_port', port)
     return textOutput(`TCP server listening on ${ip}:${port}`, { ip, port, peer_id: peerId })
@@ -39,6 +39,7 @@ export function registerNodeCommands (executor: Executor, node: NodePort): void 
     const { ip, port } = await node.startRestServer({
       ip: where.text('internal_ip'),
       port: where.int('internal_port', { min: 0, max: 65535 }),
+      bind: where.bind('bind'),
       timeoutSeconds: where.int('timeout', { min: 1, max: 3600 })
     })
     ctx.vars.set('rest_port', port)

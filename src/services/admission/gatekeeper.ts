@@ -6,6 +6,7 @@ import type { Logger } from '../../base/logger.js'
 import type { Signer } from '../../policies/keys.js'
 import { type Policy, policyBody, policyId } from '../../policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
+import { NODE_POLICY_TYPES } from '../../policies/schemas.js'
 import { DEFAULT_TOKEN_TTL_MS, DEFAULT_TOKEN_USES, MAX_TOKEN_TTL_MS } from './constants.js'
 import type { JoinGrantor } from '../../protocols/join/index.js'
 import { newJoinToken, parseJoinToken, secretDigest, secretMatches } from './tokens.js'
@@ -19,8 +20,6 @@ export interface GatekeeperOptions {
   onRefused?: (reason: string) => void
 }
 
-/** What a node's declaration types are: a revoked key's declarations are deleted. */
-const DECLARATION_TYPES = ['slave', 'worker', 'member'] as const
 
 const short = (key: string): string => `${key.slice(0, 12)}…`
 
@@ -99,7 +98,8 @@ export class Gatekeeper {
       await ledger.submit({ op: 'put', policy: preparePolicy({ revocation: body }, signer) })
     }
     const declarations: string[] = []
-    for (const type of DECLARATION_TYPES) {
+    // a revoked key's declarations are deleted
+    for (const type of NODE_POLICY_TYPES) {
       for (const policy of [...ledger.state.policiesOfType(type)]) {
         if (policyBody(policy).public_key !== key) continue
         await ledger.submit({ op: 'delete', policy: prepareTombstone(policyId(policy), signer) })
