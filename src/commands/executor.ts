@@ -85,7 +85,7 @@ export class Executor {
     try {
       return await new ScriptRun(this, statements, scriptCtx).run()
     } catch (err) {
-      if (err instanceof ExitScripts && ctx.nested !== true) return err.results
+      if (err instanceof ExitScripts && ctx.nested !== true) return err.results as StatementResult[]
       throw err
     }
   }

@@ -1,6 +1,5 @@
 import { LedgerMeshError } from '../base/errors.js'
 import type { OnErrorStatement, Statement } from './ast.js'
-import type { ExecContext, Executor, StatementResult } from './executor.js'
 
 /** What a statement asks of the script around it once it has run. */
 export type Flow =
@@ -27,10 +26,16 @@ export function newScriptState (ifResult = false): ScriptState {
 }
 
 /** Thrown by `exit scripts` through every `process` up to the outermost script, which ends quietly. */
-export class ExitScripts extends Error {
-  constructor (readonly results: StatementResult[]) {
+export class ExitScripts<R = unknown> extends Error {
+  constructor (readonly results: R[]) {
     super('exit scripts')
   }
+}
+
+/** What a script needs of the executor: run one statement, note a failed one. */
+export interface StatementRunner<C, R> {
+  execStatement: (statement: Statement, ctx: C, results: R[]) => Promise<Flow>
+  recordError: (err: unknown, statement: Statement, ctx: C) => void
 }
 
 /** A script may jump at most this often: a `goto` loop ends with an error instead of spinning forever. */
@@ -43,10 +48,10 @@ export const MAX_JUMPS = 100_000
  * or `call`, a line that does not parse or names no command still stops the script (only
  * `on error ignore` passes over those), as AnyLog does.
  */
-export class ScriptRun {
+export class ScriptRun<C extends { source?: string, script: ScriptState }, R> {
   private readonly labels = new Map<string, number>()
 
-  constructor (private readonly executor: Executor, private readonly statements: readonly Statement[], private readonly ctx: ExecContext & { script: ScriptState }) {
+  constructor (private readonly executor: StatementRunner<C, R>, private readonly statements: readonly Statement[], private readonly ctx: C) {
     for (const [i, s] of statements.entries()) {
       if (s.kind !== 'label') continue
       const seen = this.labels.get(s.name)
@@ -57,8 +62,8 @@ export class ScriptRun {
     }
   }
 
-  async run (): Promise<StatementResult[]> {
-    const results: StatementResult[] = []
+  async run (): Promise<R[]> {
+    const results: R[] = []
     const returns: number[] = []
     const state = this.ctx.script
     let lastJump: string | undefined
@@ -69,7 +74,7 @@ export class ScriptRun {
       try {
         flow = await this.executor.execStatement(statement, this.ctx, results)
       } catch (err) {
-        if (err instanceof ExitScripts) throw new ExitScripts([...results, ...err.results])
+        if (err instanceof ExitScripts) throw new ExitScripts<R>([...results, ...(err.results as R[])])
         this.executor.recordError(err, statement, this.ctx)
         const { mode, label } = state.onError
         const unrunnable = statement.kind === 'invalid' || (err instanceof LedgerMeshError && err.code === 'unknown_command')
@@ -103,7 +108,7 @@ export class ScriptRun {
         case 'end script':
           return results
         case 'exit scripts':
-          throw new ExitScripts(results)
+          throw new ExitScripts<R>(results)
       }
     }
     return results
