@@ -35,7 +35,8 @@ run tcp server where external_ip = !external_ip and external_port = !anylog_serv
 run rest server where internal_ip = !internal_ip and internal_port = !anylog_rest_port and bind = !rest_bind
 
 # Step 3: the ledger store and its table
-connect dbms !db_name where type = !db_type and ip = !db_ip and port = !db_port and user = !db_user and password = !db_passwd
+# (the password is the env file's DB_PASSWD: it never passes through a variable)
+connect dbms !db_name where type = !db_type and ip = !db_ip and port = !db_port and user = !db_user
 create table ledger where dbms = !db_name
 
 # Step 4: the scheduler and blockchain sync

@@ -115,11 +115,14 @@ t.test('on error goto jumps to its label; on error call returns after the failin
   t.equal(await variable('ec_after'), 'yes', 'return came back to the line after the failure')
 })
 
-t.test('under on error goto, a line that is no command still stops the script (as in AnyLog)', async t => {
-  const reply = await processScript('on error goto failed\nfrobnicate\nend script\n:failed:\nug_handler = ran')
+t.test('under on error goto, an unknown command jumps but a malformed line stops the script (as in AnyLog)', async t => {
+  let reply = await processScript('on error goto failed\nfrobnicate\nend script\n:failed:\nug_handler = ran')
+  t.equal(reply.status, 200, reply.text)
+  t.equal(await variable('ug_handler'), 'ran')
+  reply = await processScript('on error goto failed\nblockchain get where\nend script\n:failed:\nug_malformed = ran')
   t.equal(reply.status, 400, reply.text)
-  t.equal(reply.json.error, 'unknown_command')
-  t.equal((await node.command('!ug_handler')).status, 400)
+  t.equal(reply.json.error, 'bad_command')
+  t.equal((await node.command('!ug_malformed')).status, 400, 'the handler did not run')
 })
 
 t.test('a goto loop ends with an error instead of spinning forever', async t => {
@@ -275,7 +278,7 @@ t.test('AnyLog data-layer commands are known and answered not_supported, naming 
 
 t.test('node commands AnyLog clients call', async t => {
   t.equal((await node.command('set node name edge-master-1', { method: 'POST' })).status, 200)
-  t.equal((await node.command('get node name')).text, 'edge-master-1')
+  t.equal((await node.command('get node name')).text, `edge-master-1@127.0.0.1:${node.tcpPort}`, 'AnyLog answers name@ip:port')
   const dictionary = (await node.command('get dictionary where format = json')).json
   t.equal(dictionary.node_name, 'edge-master-1')
   t.equal((await node.command('info table blockchain ledger exists')).text, 'true')
@@ -292,4 +295,64 @@ t.test('node commands AnyLog clients call', async t => {
   t.match((await node.command('blockchain reload metadata', { method: 'POST' })).text, /head seq \d+/)
   const events = (await node.command('get event log where format = json')).json
   t.ok(events.some((e: { text: string }) => e.text === 'set echo queue on'), 'the event log lists the commands run')
+})
+
+t.test('a + b joins values; an undefined reference is empty text; x = "" removes x', async t => {
+  const reply = await processScript([
+    'pl_type = Operator',
+    'pl_company = New Company',
+    'pl_name = !pl_type.name + - + !pl_company.name + -configs',
+    'pl_host = !pl_type + " " + !pl_company',
+    'pl_conn = !pl_undefined + ":" + 32048',
+    'pl_gone = value',
+    'pl_gone = ""',
+    'pl_also = value',
+    'pl_also = !pl_undefined'
+  ].join('\n'))
+  t.equal(reply.status, 200, reply.text)
+  t.equal(await variable('pl_name'), 'operator-new_company-configs', '.name lowercases and joins words with _')
+  t.equal(await variable('pl_host'), 'Operator New Company')
+  t.equal(await variable('pl_conn'), ':32048')
+  t.equal((await node.command('!pl_gone')).status, 400, 'x = "" removed it')
+  t.equal((await node.command('!pl_also')).status, 400, 'assigning an undefined reference removed it')
+  const bad = await processScript('pl_bad = a + b c')
+  t.equal(bad.status, 400)
+  t.match(bad.json.message, /expected values joined by ' \+ '/)
+})
+
+t.test('casts in conditions: .int, .len, $ENV casts; a failed cast is empty text, not an error', async t => {
+  const reply = await processScript([
+    'cc_threads = abc',
+    'if !cc_threads.int < 1 then cc_threads = 1',
+    'cc_list = ["a", "b", "c"]',
+    'if !cc_list.len == 3 then cc_len = yes',
+    'if $NO_SUCH_VALUE.int then cc_env = defined',
+    'else cc_env = empty'
+  ].join('\n'))
+  t.equal(reply.status, 200, reply.text)
+  t.equal(await variable('cc_threads'), '1', 'as in AnyLog, "abc".int is empty text and "" < 1')
+  t.equal(await variable('cc_len'), 'yes')
+  t.equal(await variable('cc_env'), 'empty')
+})
+
+t.test('and/or chains read as AnyLog reads them; text compares without case', async t => {
+  const reply = await processScript([
+    'ch_type = operator',
+    'ch_hidden = True',
+    // AnyLog: A and (B or C); with the usual precedence this would be true
+    'if !ch_type != operator and !ch_hidden == true or !ch_hidden == True then ch_chain = true',
+    'else ch_chain = false',
+    'if (!ch_type == OPERATOR) and (!ch_hidden == true) then ch_groups = true'
+  ].join('\n'))
+  t.equal(reply.status, 200, reply.text)
+  t.equal(await variable('ch_chain'), 'false')
+  t.equal(await variable('ch_groups'), 'true')
+})
+
+t.test('bring [*] is the policy type, and bring.table [*] [*][name] has a Policy column', async t => {
+  t.equal((await node.command('blockchain get master bring [*]')).text, 'master')
+  const table = await node.command('blockchain get master bring.table [*] [*][name]')
+  t.equal(table.status, 200, table.text)
+  t.match(table.text, /Policy\s+name/)
+  t.match(table.text, /master\s*\|script-master/)
 })

@@ -15,8 +15,11 @@ export interface Position {
   column: number
 }
 
-/** A cast written after a variable reference: `!port.int`. */
-export type Cast = 'int' | 'float' | 'str' | 'bool' | 'json' | 'list'
+/**
+ * A cast written after a reference: `!port.int`, `$MEMBER.int`, `!company_name.name` (AnyLog's
+ * name form: spaces to `_`, lower case), `!list.len` (a list's or a text's length).
+ */
+export type Cast = 'int' | 'float' | 'str' | 'bool' | 'json' | 'list' | 'name' | 'len'
 
 export type ValueNode =
   /** A bare word or a quoted string, quotes removed. */
@@ -24,9 +27,14 @@ export type ValueNode =
   /** `!name` or `!name.int`. */
   | { kind: 'var', name: string, cast?: Cast, pos: Position }
   /** `$NAME`: the node's env (its env file, its config, allow-listed process variables), then its variables. */
-  | { kind: 'env', name: string, pos: Position }
+  | { kind: 'env', name: string, cast?: Cast, pos: Position }
   /** A word that mixes text and references, e.g. `!ip:!port` or `$HOME/data`: joined as text. */
   | { kind: 'concat', parts: ValueNode[], pos: Position }
+  /**
+   * AnyLog's `a + b + c` in an assignment: the parts joined as text, an undefined reference
+   * counting as empty text (`!node_type.name + - + !company_name.name + -configs`).
+   */
+  | { kind: 'plus', parts: ValueNode[], pos: Position }
   /**
    * A JSON object or array as written, possibly with unquoted references in value positions
    * (`{"port": !port.int, "name": !name}`). `source` is the exact text; `refs` are the
@@ -41,7 +49,7 @@ export interface JsonRef {
   start: number
   /** offset just past the reference (and its cast) within `source` */
   end: number
-  ref: { kind: 'var', name: string, cast?: Cast } | { kind: 'env', name: string }
+  ref: { kind: 'var' | 'env', name: string, cast?: Cast }
   /** true when the reference stands inside a JSON string: substitute as raw text */
   inString: boolean
 }

@@ -36,12 +36,18 @@ function bringText (policy: Policy, items: BringItem[]): string | undefined {
   for (const item of items) {
     if (item.kind === 'literal') { text += item.text; continue }
     if (item.type !== '*' && item.type.toLowerCase() !== type.toLowerCase()) continue
-    const value = item.field === '*' ? policyBody(policy) : fieldValue(policy, item.field)
+    const value = pathValue(policy, item)
     if (value === undefined) continue
     found = true
     text += asText(value)
   }
   return found ? text : undefined
+}
+
+/** A `[type][field]` path's value; `[*]` alone is the policy's type (AnyLog), `[type]` alone its body. */
+function pathValue (policy: Policy, path: Extract<BringItem, { kind: 'path' }>): unknown {
+  if (path.field === '') return path.type === '*' ? policyType(policy) : policyBody(policy)
+  return path.field === '*' ? policyBody(policy) : fieldValue(policy, path.field)
 }
 
 function ipPort (policy: Policy): string | undefined {
@@ -71,9 +77,6 @@ export function runQuery (state: LedgerState, query: GetQuery, resolve: Resolve)
   const separator = bring.separator ?? '\n'
   const items = bring.items
   const paths = items.filter((i): i is Extract<BringItem, { kind: 'path' }> => i.kind === 'path')
-  for (const path of paths) {
-    if (path.field === '') throw new LedgerMeshError('bad_command', `bring [${path.type}] needs a field: [${path.type}][<field>]`)
-  }
 
   switch (bring.format) {
     case 'count': {
@@ -97,9 +100,13 @@ export function runQuery (state: LedgerState, query: GetQuery, resolve: Resolve)
       return { value, text: JSON.stringify(value), contentType: 'json' }
     }
     case 'table': {
-      const columns = paths.length > 0
-        ? paths.map(p => p.field)
-        : [...new Set(policies.flatMap(p => Object.keys(policyBody(p)).filter(k => k !== 'signature' && k !== 'public_key')))]
+      if (paths.length > 0) {
+        // `bring.table [*] [*][name]`: a `[*]` column shows the policy's type, titled Policy
+        const titles = paths.map(p => p.field === '' ? 'Policy' : p.field)
+        const cells = policies.map(p => paths.map(path => { const v = path.type === '*' || path.type.toLowerCase() === policyType(p).toLowerCase() ? pathValue(p, path) : undefined; return v === undefined ? '' : asText(v) }))
+        return { value: { columns: titles, rows: cells }, text: formatTable(titles, cells), contentType: 'text' }
+      }
+      const columns = [...new Set(policies.flatMap(p => Object.keys(policyBody(p)).filter(k => k !== 'signature' && k !== 'public_key')))]
       const rows = policies.map(p => columns.map(c => { const v = fieldValue(p, c); return v === undefined ? '' : asText(v) }))
       return { value: { columns, rows }, text: formatTable(columns, rows), contentType: 'text' }
     }

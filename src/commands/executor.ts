@@ -112,8 +112,14 @@ export class Executor {
     switch (statement.kind) {
       case 'assign': {
         const value = statement.value.kind === 'command'
-          ? (await this.runCommand(statement.value, ctx)).value
-          : this.resolve(statement.value, ctx.vars)
+          ? assignedValue(await this.runCommand(statement.value, ctx))
+          : this.resolveLenient(statement.value, ctx.vars)
+        // AnyLog: assigning nothing (`x = ""`, an undefined `!y`) removes the variable
+        if (value === undefined || value === '') {
+          ctx.vars.delete(statement.name)
+          results.push({ statement })
+          return NEXT
+        }
         // A secret-named variable's value is a secret wherever it goes next (unless it was
         // set through a scope that hides secrets: then it is not one, and a REST read must
         // not be able to make arbitrary text masked).
@@ -217,7 +223,9 @@ export class Executor {
   resolve (node: ValueNode, vars: Variables): unknown {
     const value = this.resolveLenient(node, vars)
     if (value === undefined) {
-      const shown = node.kind === 'var' ? `!${node.name}` : node.kind === 'env' ? `$${node.name}` : 'value'
+      // name the reference that is missing, inside a word such as `!path/file` too
+      const missing = node.kind === 'concat' ? node.parts.find(p => this.resolveLenient(p, vars) === undefined) ?? node : node
+      const shown = missing.kind === 'var' ? `!${missing.name}` : missing.kind === 'env' ? `$${missing.name}` : 'value'
       throw new LedgerMeshError('bad_command', `${shown} is not defined (line ${node.pos.line}, column ${node.pos.column})`, { line: node.pos.line, column: node.pos.column })
     }
     return value
@@ -233,12 +241,14 @@ export class Executor {
       }
       case 'env': {
         const value = this.env(node.name) ?? vars.get(node.name)
-        return value === undefined ? undefined : this.reveal(node.name, value, vars)
+        return value === undefined ? undefined : applyCast(this.reveal(node.name, value, vars), node.cast, `$${node.name}`)
       }
       case 'concat': {
-        const parts = node.parts.map(p => this.resolve(p, vars))
-        return parts.map(asText).join('')
+        const parts = node.parts.map(p => this.resolveLenient(p, vars))
+        return parts.includes(undefined) ? undefined : parts.map(asText).join('')
       }
+      case 'plus':
+        return node.parts.map(p => asText(this.resolveLenient(p, vars))).join('')
       case 'json': return this.resolveJson(node, vars)
     }
   }
@@ -262,9 +272,7 @@ export class Executor {
     let at = 0
     for (const ref of node.refs) {
       text += node.source.slice(at, ref.start)
-      const refNode: ValueNode = ref.ref.kind === 'var'
-        ? { kind: 'var', name: ref.ref.name, cast: ref.ref.cast, pos: node.pos }
-        : { kind: 'env', name: ref.ref.name, pos: node.pos }
+      const refNode: ValueNode = { kind: ref.ref.kind, name: ref.ref.name, cast: ref.ref.cast, pos: node.pos }
       const value = this.resolve(refNode, vars)
       text += ref.inString ? JSON.stringify(asText(value)).slice(1, -1) : JSON.stringify(value)
       at = ref.end
@@ -279,15 +287,25 @@ export class Executor {
 
   evalCondition (cond: IfCondition, vars: Variables): boolean {
     switch (cond.kind) {
-      case 'truthy': return isTruthy(this.resolveLenient(cond.value, vars))
+      case 'truthy': return isTruthy(this.conditionValue(cond.value, vars))
       case 'not': return !this.evalCondition(cond.term, vars)
       case 'and': return cond.terms.every(t => this.evalCondition(t, vars))
       case 'or': return cond.terms.some(t => this.evalCondition(t, vars))
       case 'cmp': {
-        const left = this.resolveLenient(cond.left, vars)
-        const right = this.resolveLenient(cond.right, vars)
+        const left = this.conditionValue(cond.left, vars)
+        const right = this.conditionValue(cond.right, vars)
         return compareForIf(left, cond.op, right)
       }
+    }
+  }
+
+  /** A value in a condition: as AnyLog, a cast that fails (`!x.int` of "abc") gives empty text. */
+  private conditionValue (node: ValueNode, vars: Variables): unknown {
+    try {
+      return this.resolveLenient(node, vars)
+    } catch (err) {
+      if (err instanceof LedgerMeshError && err.code === 'bad_command') return ''
+      throw err
     }
   }
 }
@@ -302,6 +320,8 @@ function applyCast (value: unknown, cast: Cast | undefined, name: string): unkno
     case 'int': return /^-?\d+$/.test(text) ? Number(text) : fail('an integer')
     case 'float': return text !== '' && Number.isFinite(Number(text)) ? Number(text) : fail('a number')
     case 'str': return text
+    case 'name': return text.replace(/ /g, '_').toLowerCase()
+    case 'len': return Array.isArray(value) ? value.length : value !== null && typeof value === 'object' ? Object.keys(value).length : asText(value).length
     case 'bool': return text === 'true' ? true : text === 'false' ? false : fail('true or false')
     case 'list':
       // "a, b,c" → ["a", "b", "c"]: comma-separated env values (PROFILE_KINDS) as JSON arrays
@@ -347,8 +367,9 @@ function compareForIf (left: unknown, op: IfCondition & { kind: 'cmp' } extends 
     return op === 'is' ? result : !result
   }
   if (left === undefined || right === undefined) return op === '!='
-  const a = asText(left).trim()
-  const b = asText(right).trim()
+  // text compares without regard to case, as AnyLog compares (`$NODE_TYPE == Master`)
+  const a = asText(left).trim().toLowerCase()
+  const b = asText(right).trim().toLowerCase()
   const numeric = a !== '' && b !== '' && Number.isFinite(Number(a)) && Number.isFinite(Number(b))
   const order = numeric ? Math.sign(Number(a) - Number(b)) : (a < b ? -1 : a > b ? 1 : 0)
   switch (op) {
@@ -359,6 +380,11 @@ function compareForIf (left: unknown, op: IfCondition & { kind: 'cmp' } extends 
     case '>': return order > 0
     case '>=': return order >= 0
   }
+}
+
+/** What `x = <command>` keeps: a JSON answer as data (for `from !x bring ...`), a text answer as the text AnyLog stores. */
+function assignedValue (output: CommandOutput): unknown {
+  return output.contentType === 'json' ? output.value : output.text
 }
 
 /** A bare `!x` in the REPL shows the value. */

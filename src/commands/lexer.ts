@@ -14,7 +14,7 @@ export type Token =
   | { kind: 'op', text: '=' | '==' | '!=' | '<' | '<=' | '>' | '>=', pos: Position, end: number }
   | { kind: 'punct', text: '(' | ')' | ',' | '{' | '}', pos: Position, end: number }
 
-const CASTS: readonly string[] = ['int', 'float', 'str', 'bool', 'json', 'list']
+const CASTS: readonly string[] = ['int', 'float', 'str', 'bool', 'json', 'list', 'name', 'len']
 const WORD_STOP = new Set([' ', '\t', '\r', '\n', '=', '(', ')', ',', '<', '>', '"', "'"])
 
 export class Source {
@@ -161,22 +161,23 @@ export class Cursor {
   }
 }
 
-/** Reads a reference at `i` in `text` (`!name.cast` or `$NAME`); undefined when there is none. */
+/** Reads a reference at `i` in `text` (`!name.cast` or `$NAME.cast`); undefined when there is none. */
 export function readRef (text: string, i: number): { ref: JsonRef['ref'], end: number } | undefined {
   const sigil = text[i]
   if (sigil !== '!' && sigil !== '$') return undefined
-  const match = (sigil === '!' ? /^[A-Za-z_][A-Za-z0-9_.]*/ : /^[A-Za-z_][A-Za-z0-9_]*/).exec(text.slice(i + 1))
+  const match = (sigil === '!' ? /^[A-Za-z_][A-Za-z0-9_.]*/ : /^[A-Za-z_][A-Za-z0-9_]*(\.[a-z]+\b)?/).exec(text.slice(i + 1))
   if (match === null) return undefined
   let name = match[0].replace(/\.+$/, '')
-  const end = i + 1 + name.length
-  if (sigil === '$') return { ref: { kind: 'env', name }, end }
   let cast: Cast | undefined
   const dot = name.lastIndexOf('.')
   if (dot > 0 && CASTS.includes(name.slice(dot + 1))) {
     cast = name.slice(dot + 1) as Cast
     name = name.slice(0, dot)
+  } else if (sigil === '$' && dot > 0) {
+    name = name.slice(0, dot) // `$HOME.txt`: the reference is $HOME
   }
-  return { ref: { kind: 'var', name, ...(cast !== undefined ? { cast } : {}) }, end }
+  const end = i + 1 + name.length + (cast !== undefined ? cast.length + 1 : 0)
+  return { ref: { kind: sigil === '!' ? 'var' : 'env', name, ...(cast !== undefined ? { cast } : {}) }, end }
 }
 
 /** A word as a value: literal text, one reference, or a concatenation of both. */
@@ -187,7 +188,7 @@ export function wordValue (text: string, pos: Position): ValueNode {
     const ref = readRef(text, i)
     if (ref === undefined) { literal += text[i++]; continue }
     if (literal !== '') { parts.push({ kind: 'literal', text: literal, pos }); literal = '' }
-    parts.push(ref.ref.kind === 'var' ? { kind: 'var', name: ref.ref.name, ...(ref.ref.cast !== undefined ? { cast: ref.ref.cast } : {}), pos } : { kind: 'env', name: ref.ref.name, pos })
+    parts.push({ kind: ref.ref.kind, name: ref.ref.name, ...(ref.ref.cast !== undefined ? { cast: ref.ref.cast } : {}), pos })
     i = ref.end
   }
   if (literal !== '') parts.push({ kind: 'literal', text: literal, pos })

@@ -104,8 +104,8 @@ function parseBringItems (cursor: Cursor, spec: CommandSpec): { items: BringItem
     if (/\s/.test(text[i])) { i++; continue }
     if (text[i] === '[') {
       const [type, afterType] = bracket(i)
+      // `[type][field]` is one path; `[*] [*][name]` (a space between) is two
       let j = afterType
-      while (j < end && text[j] === ' ') j++
       let field = ''
       if (text[j] === '[') [field, j] = bracket(j)
       if (type === '') throw src.error(i, `${spec.name}: expected a policy type (or *) in the bring path`)

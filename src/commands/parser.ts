@@ -7,7 +7,8 @@ import { parseIfHead, parseStatement } from './statement-parser.js'
 /** A logical line of the script: [start, end) offsets, comments stripped; `<...>` and open JSON span lines. */
 interface Line { start: number, end: number }
 
-const LABEL = /^:([^:\s]+):?\s*$/
+/** `:name:` (text after the second colon is ignored); a line starting with `:` without one is skipped, as AnyLog skips it. */
+const LABEL = /^:([^:\s]+):/
 const BLOCK_OPENER = /^(if\b.*|\}?\s*else\s*)\{$/i
 
 /**
@@ -158,7 +159,9 @@ class ScriptParser {
       }
       const lead = line.start + this.lineText(line).search(/\S/)
       const label = LABEL.exec(trimmed)
-      if (label !== null) {
+      if (label === null && trimmed.startsWith(':')) {
+        this.index++
+      } else if (label !== null) {
         this.index++
         statements.push(depth === 0
           ? { kind: 'label', name: label[1], pos: this.src.pos(lead) }

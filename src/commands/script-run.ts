@@ -45,8 +45,8 @@ export const MAX_JUMPS = 100_000
  * Runs a script's top-level statements with a program counter: labels, `goto`, `call` /
  * `return`, `end script`, `exit scripts`, and `on error` deciding what a failing line does.
  * Without `on error` a failing line stops the script with its error. Under `on error goto`
- * or `call`, a line that does not parse or names no command still stops the script (only
- * `on error ignore` passes over those), as AnyLog does.
+ * or `call`, a line whose structure does not parse still stops the script (only `on error
+ * ignore` passes over those), as AnyLog does; an unknown command is an ordinary failure.
  */
 export class ScriptRun<C extends { source?: string, script: ScriptState }, R> {
   private readonly labels = new Map<string, number>()
@@ -77,7 +77,9 @@ export class ScriptRun<C extends { source?: string, script: ScriptState }, R> {
         if (err instanceof ExitScripts) throw new ExitScripts<R>([...results, ...(err.results as R[])])
         this.executor.recordError(err, statement, this.ctx)
         const { mode, label } = state.onError
-        const unrunnable = statement.kind === 'invalid' || (err instanceof LedgerMeshError && err.code === 'unknown_command')
+        // a line that does not parse stops the script unless errors are ignored; an unknown
+        // command is an ordinary failure (AnyLog answers it like any failing command)
+        const unrunnable = statement.kind === 'invalid' && statement.error.code !== 'unknown_command'
         if (mode === 'ignore') { pc++; continue }
         if (unrunnable || mode === 'stop' || mode === 'end script' || label === lastJump) throw err
         flow = { kind: 'jump', label: label!, call: mode === 'call' }

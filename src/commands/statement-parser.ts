@@ -117,10 +117,28 @@ function parseAssignment (src: Source, start: number, end: number, match: RegExp
     if (!cursor.atEnd()) throw src.error(cursor.offset, `${name} = ...: unexpected text after the value`)
     value = token.kind === 'json' ? jsonValue(token.text, token.pos) : tokenValue(token)
   } else {
-    // AnyLog assigns the rest of the line, spaces included: `sync_time = 30 second`.
-    value = wordValue(rest, src.pos(at))
+    // AnyLog assigns the rest of the line, spaces included (`sync_time = 30 second`), unless
+    // its second word is `+`: then the words are joined (`!a + " " + !b`).
+    value = plusValue(src, at, rest) ?? wordValue(rest, src.pos(at))
   }
   return { kind: 'assign', name, value, pos }
+}
+
+/** `a + b + c`: values and `+` strictly alternating; quoted parts are literal text. */
+function plusValue (src: Source, at: number, rest: string): ValueNode | undefined {
+  const words = rest.match(/"[^"]*"|'[^']*'|\S+/g) ?? []
+  if (words[1] !== '+') return undefined
+  const pos = src.pos(at)
+  const parts: ValueNode[] = []
+  for (const [i, word] of words.entries()) {
+    if ((i % 2 === 1) !== (word === '+')) {
+      throw src.error(at + rest.indexOf(word), `expected values joined by ' + ' (a + b + c), found '${word}'`)
+    }
+    if (i % 2 === 1) continue
+    parts.push(/^(["']).*\1$/.test(word) ? { kind: 'literal', text: word.slice(1, -1), pos } : wordValue(word, pos))
+  }
+  if (words.length % 2 === 0) throw src.error(at + rest.length, "expected a value after the last '+'")
+  return { kind: 'plus', parts, pos }
 }
 
 /** Matches the longest run of leading words against the catalog, then reads the arguments. */
@@ -227,17 +245,39 @@ function joinTokens (tokens: Token[]): ValueNode {
   return { kind: 'concat', parts, pos: tokens[0].pos }
 }
 
-/** `if` conditions: comparisons, `is [not]`, `not`, `and`, `or`, parentheses, bare values. */
+/**
+ * `if` conditions: comparisons, `is [not]`, `not`, `and`, `or`, parentheses, bare values.
+ * AnyLog gives `and` and `or` no precedence: without parentheses a chain reads from the
+ * right, `A and B or C` as `A and (B or C)`, and ledgermesh reads it the same way. With
+ * parentheses in the chain, `and` binds tighter than `or`, as usual.
+ */
 function parseIfOr (cursor: Cursor, depth: number): IfCondition {
-  const terms = [parseIfAnd(cursor, depth)]
-  while (cursor.acceptWord('or')) terms.push(parseIfAnd(cursor, depth))
-  return terms.length === 1 ? terms[0] : { kind: 'or', terms }
-}
-
-function parseIfAnd (cursor: Cursor, depth: number): IfCondition {
+  let grouped = cursor.peekChar() === '('
   const terms = [parseIfPrimary(cursor, depth)]
-  while (cursor.acceptWord('and')) terms.push(parseIfPrimary(cursor, depth))
-  return terms.length === 1 ? terms[0] : { kind: 'and', terms }
+  const ops: Array<'and' | 'or'> = []
+  for (;;) {
+    const op = cursor.acceptWord('and') ? 'and' : cursor.acceptWord('or') ? 'or' : undefined
+    if (op === undefined) break
+    ops.push(op)
+    grouped ||= cursor.peekChar() === '('
+    terms.push(parseIfPrimary(cursor, depth))
+  }
+  if (terms.length === 1) return terms[0]
+  if (!grouped) {
+    // right to left: A op1 (B op2 (C ...))
+    let folded = terms[terms.length - 1]
+    for (let i = terms.length - 2; i >= 0; i--) folded = { kind: ops[i], terms: [terms[i], folded] }
+    return folded
+  }
+  // `and` before `or`
+  const ors: IfCondition[] = []
+  let ands: IfCondition[] = [terms[0]]
+  ops.forEach((op, i) => {
+    if (op === 'and') ands.push(terms[i + 1])
+    else { ors.push(ands.length === 1 ? ands[0] : { kind: 'and', terms: ands }); ands = [terms[i + 1]] }
+  })
+  ors.push(ands.length === 1 ? ands[0] : { kind: 'and', terms: ands })
+  return ors.length === 1 ? ors[0] : { kind: 'or', terms: ors }
 }
 
 function parseIfPrimary (cursor: Cursor, depth: number): IfCondition {

@@ -46,6 +46,12 @@ export class Variables {
     else this.values.set(name.toLowerCase(), value)
   }
 
+  /** Removes a variable (AnyLog: `x = ""`); reads then fall through to the parent, if any. */
+  delete (name: string): void {
+    if (this.writeTarget !== undefined) this.writeTarget.delete(name)
+    else this.values.delete(name.toLowerCase())
+  }
+
   /** A child scope whose writes stay in it. */
   child (): Variables {
     return new Variables(this)

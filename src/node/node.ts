@@ -169,6 +169,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     this.log.debug({ source: this.config.source, env: this.config.env }, 'config loaded')
     this.executor.vars.set('local_scripts', SCRIPTS_DIR)
     this.executor.vars.set('hostname', hostname())
+    // AnyLog's dictionary starts with the node's addresses; its scripts read !ip and !external_ip
+    for (const [name, value] of [['ip', this.config.ip], ['external_ip', this.config.externalIp]]) this.executor.vars.set(name, value)
     const script = opts.script ?? join(SCRIPTS_DIR, `${this.role}.al`)
     this.log.info({ script }, 'running start-up script')
     await this.executor.run(`process ${JSON.stringify(script)}`, { via: 'script' })

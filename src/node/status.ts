@@ -124,7 +124,8 @@ export function effectiveConfigEnv (config: NodeConfig): Record<string, string> 
     REST_BIND: String(config.restBind),
     TCP_BIND: String(config.tcpBind),
     LEDGER_CONN: config.ledgerConn,
-    DB_TYPE: config.db.type,
+    // AnyLog's scripts know psql and sqlite: the embedded store answers as sqlite unless the env file says otherwise
+    DB_TYPE: (config.env.DB_TYPE ?? '').trim() !== '' ? config.env.DB_TYPE.trim() : config.db.type === 'psql' ? 'psql' : 'sqlite',
     DB_IP: config.db.ip,
     DB_PORT: config.db.port,
     DB_USER: config.db.user,

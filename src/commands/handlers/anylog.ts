@@ -33,7 +33,11 @@ export function registerAnyLogCommands (executor: Executor, node: NodePort): voi
     return textOutput((cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, shown))).join(' '))
   })
 
-  executor.register('get node name', (_cmd, ctx) => textOutput(asText(ctx.vars.get('node_name') ?? node.name)))
+  // AnyLog answers name@ip:port (the p2p address)
+  executor.register('get node name', (_cmd, ctx) => {
+    const [name, address] = node.status().assigned_name.split('@')
+    return textOutput(`${asText(ctx.vars.get('node_name') ?? name)}${address !== undefined ? `@${address}` : ''}`)
+  })
   executor.register('set node name', (cmd, ctx) => {
     const name = valueText(cmd, ctx)
     if (name === '') throw new LedgerMeshError('bad_command', 'set node name: expected a name')

@@ -10,13 +10,10 @@ import { evalPython } from '../python-expr.js'
 import { newScriptState } from '../script-run.js'
 import { WhereArgs } from '../where.js'
 
-/** Fields of a config policy that describe it rather than set a node variable. */
-const CONFIG_OWN_FIELDS = new Set(['id', 'date', 'ledger', 'signature', 'public_key', 'script', 'name', 'company', 'node_type', 'version'])
-
 /**
  * The commands AnyLog scripts compute values with: `python <expr>`, `from <json> bring ...`,
  * `set policy <var> [k]... = <value>` (how its scripts build policies), and `config from
- * policy` (a config policy's fields become the node's variables and its script runs).
+ * policy` (a config policy's script runs on this node).
  */
 export function registerScriptValueCommands (executor: Executor, node: NodePort): void {
   executor.register('python', (cmd, ctx) => {
@@ -56,19 +53,19 @@ export function registerScriptValueCommands (executor: Executor, node: NodePort)
     if (policy === undefined) throw new LedgerMeshError('not_found', `config from policy: no policy with id ${id} on this node's ledger`, { id })
     if (policyType(policy) !== 'config') throw new LedgerMeshError('bad_command', `config from policy: policy ${id} is a '${policyType(policy)}' policy, not a 'config' one`, { id })
     const body = policyBody(policy)
-    const applied: Record<string, unknown> = {}
-    for (const [key, raw] of Object.entries(body)) {
-      if (CONFIG_OWN_FIELDS.has(key)) continue
-      const value = typeof raw === 'string' ? resolveTemplate(raw, ctx) : raw
-      if (value === undefined) continue
-      ctx.executor.vars.set(key, value)
-      applied[key] = value
+    // AnyLog (re)starts its servers on the policy's addresses; this node's servers run from
+    // its env file, so the policy's are compared with them and a difference is reported.
+    const differences: string[] = []
+    for (const [field, running] of [['port', ctx.vars.get('tcp_port')], ['rest_port', ctx.vars.get('rest_port')]] as const) {
+      const wanted = typeof body[field] === 'string' ? resolveTemplate(body[field], ctx) : body[field]
+      if (wanted !== undefined && running !== undefined && String(wanted) !== String(running)) differences.push(`${field} ${String(wanted)} (this node listens on ${String(running)}; set it in the env file)`)
     }
     const script = Array.isArray(body.script) ? body.script.map(line => asText(line)) : []
-    const statements = parseScriptLines(script.join('\n'), { source: `config policy ${id}` })
-    const results = await ctx.executor.runStatements(statements, { ...ctx, source: `config policy ${id}`, nested: true, script: newScriptState(ctx.script?.ifResult) })
+    const source = `config policy ${id}`
+    const results = await ctx.executor.runStatements(parseScriptLines(script.join('\n'), { source }), { ...ctx, source, nested: true, script: newScriptState(ctx.script?.ifResult) })
     const printed = results.flatMap(r => r.output === undefined || r.output.text === '' ? [] : [r.output.text])
-    return textOutput([`Config policy ${id} applied: ${Object.keys(applied).join(', ') || 'no settings'}; ${script.length} script lines run`, ...printed].join('\n'), { applied, script: script.length })
+    const head = `Config policy ${id} applied: ${script.length} script lines run${differences.length > 0 ? `; not applied: ${differences.join(', ')}` : ''}`
+    return textOutput([head, ...printed].join('\n'), { id, script: script.length, not_applied: differences })
   })
 }
 
@@ -122,8 +119,7 @@ function parseSetPolicy (raw: string, ctx: ExecContext): { name: string, keys: s
   else if (/^[[{]/.test(text)) {
     try { value = JSON.parse(text) } catch (err) { throw new LedgerMeshError('bad_command', `set policy: the value is not JSON: ${(err as Error).message}`) }
   } else if (/^[!$]/.test(text) && readRef(text, 0)?.end === text.length) {
-    value = refValue(text, ctx)
-    if (value === undefined) throw new LedgerMeshError('bad_command', `set policy: ${text} is not defined`)
+    value = refValue(text, ctx) ?? '' // AnyLog: an undefined reference is empty text
   } else value = text
   return { name: head[1], keys, value }
 }
