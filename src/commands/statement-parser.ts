@@ -10,6 +10,13 @@ const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_.]*)\s*=(?!=)/
 const SET_ASSIGNMENT = /^set\s+([A-Za-z_][A-Za-z0-9_.]*)\s*=(?!=)/i
 const LABEL_NAME = /^[A-Za-z0-9_.-]+$/
 
+/** The shape a `text` command's line must have, checked when it is parsed (so `ledgermesh check` sees it). */
+const TEXT_SHAPES: Record<string, { pattern: RegExp, expected: string }> = {
+  'set policy': { pattern: /^[A-Za-z_][A-Za-z0-9_]*\s*(\[[^\]]*\]\s*)+=/, expected: "'<var> [key][key]... = <value>'" },
+  'trace level': { pattern: /^=\s*\S+/, expected: "'= <level>'" },
+  'info table': { pattern: /^\S+\s+\S+\s+exists$/i, expected: "'<dbms> <table> exists'" }
+}
+
 /**
  * One statement in [start, end) of the source: an `if`, a `do`/`else` line, a jump or an
  * `on error`, an assignment, a bare value or a command. Nested statements (`if ... then
@@ -201,10 +208,13 @@ export function parseCommand (src: Source, cursor: Cursor): CommandStatement {
       cmd.query = { types: [], bring }
       break
     }
-    case 'text':
+    case 'text': {
       cmd.raw = cursor.rest()
+      const shape = TEXT_SHAPES[spec.name]
+      if (shape !== undefined && !shape.pattern.test(cmd.raw)) fail(cursor.offset, shape.expected, cursor.peek())
       cursor.offset = cursor.end
       break
+    }
     case 'query':
       cmd.query = parseQuery(cursor, spec)
       break
