@@ -207,7 +207,7 @@ t.test('set forms: set x = value, set policy with keys from variables, quoted, t
   t.same(JSON.parse(await variable('p_policy')), { operator: { name: 'edge one', port: 32048, ip: '!external_ip', nested: { deep: 'x' } } })
   const bad = await processScript('set policy p_policy [a] 5')
   t.equal(bad.status, 400)
-  t.match(bad.json.message, /expected '= <value>'/)
+  t.match(bad.json.message, /set policy: expected '<var> \[key\]/)
 })
 
 t.test('print and echo show their values', async t => {
@@ -355,4 +355,15 @@ t.test('bring [*] is the policy type, and bring.table [*] [*][name] has a Policy
   t.equal(table.status, 200, table.text)
   t.match(table.text, /Policy\s+name/)
   t.match(table.text, /master\s*\|script-master/)
+})
+
+t.test('contains, startswith and endswith ignore case; !a + !b alone shows the joined text', async t => {
+  const reply = await processScript([
+    'cs_url = HTTPS://ipinfo.io/json',
+    'if !cs_url startswith https and !cs_url endswith /JSON and !cs_url contains IPINFO then cs_all = yes',
+    'print !cs_url + " ok"'
+  ].join('\n'))
+  t.equal(reply.status, 200, reply.text)
+  t.equal(await variable('cs_all'), 'yes')
+  t.equal((await node.command('!cs_url + " seen"')).text, 'HTTPS://ipinfo.io/json seen')
 })

@@ -206,7 +206,7 @@ export interface IfStatement {
 
 export type IfCondition =
   /** `!x == 5`, `!a != !b`, `!n > 3`, `!flag is true`, `!x is not empty` (op `is`/`is not`) */
-  | { kind: 'cmp', left: ValueNode, op: CompareOp | '==' | 'is' | 'is not', right: ValueNode }
+  | { kind: 'cmp', left: ValueNode, op: CompareOp | '==' | 'is' | 'is not' | 'contains' | 'startswith' | 'endswith', right: ValueNode }
   /** a single value: true when it is defined, not empty, not "false" and not "0" */
   | { kind: 'truthy', value: ValueNode }
   | { kind: 'not', term: IfCondition }

@@ -366,6 +366,11 @@ function compareForIf (left: unknown, op: IfCondition & { kind: 'cmp' } extends 
     else result = asText(left) === asText(right)
     return op === 'is' ? result : !result
   }
+  if (op === 'contains' || op === 'startswith' || op === 'endswith') {
+    // case-insensitive substring tests (AnyLog)
+    const [text, part] = [asText(left).toLowerCase(), asText(right).toLowerCase()]
+    return op === 'contains' ? text.includes(part) : op === 'startswith' ? text.startsWith(part) : text.endsWith(part)
+  }
   if (left === undefined || right === undefined) return op === '!='
   // text compares without regard to case, as AnyLog compares (`$NODE_TYPE == Master`)
   const a = asText(left).trim().toLowerCase()

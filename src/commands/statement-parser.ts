@@ -56,6 +56,11 @@ export function parseStatement (src: Source, start: number, end: number, depth =
   if (set !== null) return parseAssignment(src, at, end, set, set[1])
   const assign = ASSIGNMENT.exec(text)
   if (assign !== null) return parseAssignment(src, at, end, assign, assign[1])
+  // `!a + " " + !b` on its own shows the joined text, as AnyLog does
+  if (/^[!$]/.test(text)) {
+    const joined = plusValue(src, at, text)
+    if (joined !== undefined) return { kind: 'value', value: joined, pos }
+  }
   const token = cursor.peek()
   if (token?.kind === 'word' && /^[!$]/.test(token.text)) {
     cursor.offset = token.end
@@ -309,6 +314,12 @@ function parseIfPrimary (cursor: Cursor, depth: number): IfCondition {
     const right = cursor.next()
     if (right === undefined || right.kind === 'op' || right.kind === 'punct') throw src.error(right?.pos.offset ?? cursor.end, `if: expected a value after '${op}', found ${describe(right)}`)
     return { kind: 'cmp', left: leftValue, op, right: tokenValue(right) }
+  }
+  for (const word of ['contains', 'startswith', 'endswith'] as const) {
+    if (!cursor.acceptWord(word)) continue
+    const right = cursor.next()
+    if (right === undefined || right.kind === 'op' || right.kind === 'punct') throw src.error(right?.pos.offset ?? cursor.end, `if: expected a value after '${word}', found ${describe(right)}`)
+    return { kind: 'cmp', left: leftValue, op: word, right: tokenValue(right) }
   }
   const op = cursor.peek()
   if (op?.kind === 'op') {
