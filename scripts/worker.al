@@ -26,6 +26,8 @@ city = $CITY
 slots = $SLOTS
 slave_name = $SLAVE_NAME
 profile_kinds = $PROFILE_KINDS
+# none listed: an empty list (an empty value would leave the variable unset)
+if not !profile_kinds then profile_kinds = []
 
 # Step 2: the p2p (TCP) server and the REST server
 # (bind: true listens on INTERNAL_IP only, false on every interface, or the address given)
