@@ -104,9 +104,19 @@ export class Executor {
 
   /** Notes a failed statement in the error log (masked). */
   recordError (err: unknown, statement: Statement, ctx: ExecContext): void {
-    const message = err instanceof Error ? err.message : String(err)
-    this.errorLog.add(`${ctx.source ?? ctx.via}:${statement.pos.line}`, this.secrets.text(message))
+    this.noteError(err, `${ctx.source ?? ctx.via}:${statement.pos.line}`)
   }
+
+  /** Notes an error in the error log once (a script's failure passes up through its callers). */
+  noteError (err: unknown, where: string): void {
+    if (err !== null && typeof err === 'object') {
+      if (this.noted.has(err)) return
+      this.noted.add(err)
+    }
+    this.errorLog.add(where, this.secrets.text(err instanceof Error ? err.message : String(err)))
+  }
+
+  private readonly noted = new WeakSet<object>()
 
   private async execUnmasked (statement: Statement, ctx: ExecContext & { script: ScriptState }, results: StatementResult[]): Promise<Flow> {
     switch (statement.kind) {

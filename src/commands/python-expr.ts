@@ -92,14 +92,19 @@ class PyParser {
 
   private args (): PyValue[] {
     this.expect('(')
-    const args: PyValue[] = []
-    while (this.peek() !== ')') {
-      args.push(this.expression())
+    return this.items(')')
+  }
+
+  /** Comma-separated expressions up to `close` (consumed). */
+  private items (close: string): PyValue[] {
+    const items: PyValue[] = []
+    while (this.peek() !== close) {
+      items.push(this.expression())
       if (this.peek() === ',') this.at++
       else break
     }
-    this.expect(')')
-    return args
+    this.expect(close)
+    return items
   }
 
   private name (): string {
@@ -115,14 +120,7 @@ class PyParser {
     if (c === '(') { this.at++; const v = this.expression(); this.expect(')'); return v }
     if (c === '[') {
       this.at++
-      const items: PyValue[] = []
-      while (this.peek() !== ']') {
-        items.push(this.expression())
-        if (this.peek() === ',') this.at++
-        else break
-      }
-      this.expect(']')
-      return items
+      return this.items(']')
     }
     if (c === '-' || /[0-9]/.test(c)) {
       const match = /^-?\d+/.exec(this.src.slice(this.at))

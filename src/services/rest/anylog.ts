@@ -70,6 +70,7 @@ export async function anylogRoutes (app: FastifyInstance, opts: AnyLogRouteOptio
       const outputs = results.flatMap(r => r.output === undefined ? [] : [r.output])
       send(reply, outputs)
     } catch (err) {
+      opts.executor.noteError(err, 'rest')
       const { status, body, headers } = errorReply(err)
       await reply.code(status).headers(headers).type('application/json').send(body)
     }
