@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'timeout'
   | 'overloaded'
   | 'not_supported'
+  | 'not_active'
   | 'unreachable'
   | 'internal'
 

@@ -9,7 +9,8 @@ import { type Entry, GENESIS_HASH } from './entry.js'
  * how an entry becomes a row of AnyLog's `ledger` table.
  */
 
-export interface PgTables { ledger: string, head: string, meta: string }
+/** The store's tables: the ledger, its one-row head, key/value meta, and the writer lease (one row). */
+export interface PgTables { ledger: string, head: string, meta: string, lease: string }
 
 /** SQLSTATE codes this store reacts to. */
 export const PG = {
@@ -130,7 +131,18 @@ export async function createTables (pool: pg.Pool, tables: PgTables, schema: str
       signed_head jsonb
     )`],
     [`INSERT INTO ${head} (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING`, [GENESIS_HASH]],
-    [`CREATE TABLE IF NOT EXISTS ${meta} (key text PRIMARY KEY, value text NOT NULL)`]
+    [`CREATE TABLE IF NOT EXISTS ${meta} (key text PRIMARY KEY, value text NOT NULL)`],
+    // which master may write: holder (its public key), a fencing epoch that every takeover
+    // raises, and an expiry by the database's clock (see pg-lease.ts)
+    [`CREATE TABLE IF NOT EXISTS ${tables.lease} (
+      id       integer PRIMARY KEY CHECK (id = 1),
+      holder   text,
+      address  text,
+      epoch    bigint NOT NULL DEFAULT 0,
+      expires  timestamptz,
+      renewed  timestamptz
+    )`],
+    [`INSERT INTO ${tables.lease} (id) VALUES (1) ON CONFLICT (id) DO NOTHING`]
   ]
   // Concurrent CREATE ... IF NOT EXISTS can collide in PostgreSQL's catalog (23505 on
   // pg_type): one transaction at a time creates, under a transaction-scoped advisory lock.

@@ -4,7 +4,7 @@ import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { PG, type PgTables, connectCreatingDatabase, createTables, poolTypes, sqlState } from './pg-schema.js'
-import { writeStatements } from './pg-write.js'
+import { sqlLiteral, writeStatements } from './pg-write.js'
 import { chainAndSign, checkAppendable, decodeJson, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
 
 export interface PgStoreConfig {
@@ -33,6 +33,23 @@ const CLIENT_TIMEOUT_MARGIN_MS = 2000
 
 type Queryable = Pick<pg.PoolClient, 'query'>
 
+/** The writer lease a master holds: its key and the epoch it acquired the lease at. */
+export interface WriterFence {
+  holder: string
+  epoch: number
+}
+
+/** The writer lease's row, as any master reads it. */
+export interface WriterLease {
+  holder: string | null
+  address: string | null
+  epoch: number
+  expires: Date | null
+  renewed: Date | null
+  /** true while the lease has not expired (by the database's clock) */
+  live: boolean
+}
+
 /**
  * The master's store when DB_TYPE=psql, keeping AnyLog's `ledger` table. Ordering comes from a
  * row lock on the one-row `ledger_head` table, so several masters (processes or machines) can
@@ -50,13 +67,15 @@ export class PgStore implements LedgerStore {
   private readonly config: PgStoreConfig
   private readonly table: PgTables
   private pool?: pg.Pool
+  /** when set, a commit first checks (under the ledger lock) that this lease is still held */
+  private fence?: WriterFence
 
   constructor (config: PgStoreConfig) {
     this.config = config
     const schemaSuffix = config.schema === undefined ? '' : `?schema=${encodeURIComponent(config.schema)}`
     this.location = `postgres://${config.user}@${config.host}:${config.port}/${config.database}${schemaSuffix}`
     const prefix = config.schema === undefined ? '' : `${pg.escapeIdentifier(config.schema)}.`
-    this.table = { ledger: `${prefix}ledger`, head: `${prefix}ledger_head`, meta: `${prefix}ledger_meta` }
+    this.table = { ledger: `${prefix}ledger`, head: `${prefix}ledger_head`, meta: `${prefix}ledger_meta`, lease: `${prefix}ledger_master_lease` }
   }
 
   async open (): Promise<void> {
@@ -95,7 +114,7 @@ export class PgStore implements LedgerStore {
     const { entries, found } = await this.transaction('commit', async (client, head) => {
       const { entries, signed } = chainAndSign(head, ops, signHead)
       return { entries, found: new Set(await this.writeEntries(client, head, entries, signed, true)) }
-    })
+    }, this.fence)
     if (found.size > 0) {
       const present = ids.filter((id) => found.has(id))
       throw new LedgerMeshError('duplicate_id', `policy ${present[0]} is already in the ledger`, { id: present[0], ids: present })
@@ -145,6 +164,38 @@ export class PgStore implements LedgerStore {
   async setMeta (key: string, value: string): Promise<void> {
     await this.query(`write meta ${key}`,
       `INSERT INTO ${this.table.meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, [key, value])
+  }
+
+  /**
+   * Takes the writer lease for `holder`, or renews it: one conditional UPDATE that succeeds
+   * when the lease is free, expired or already `holder`'s, judged by the database's clock. A
+   * lease taken rather than renewed gets a new epoch, so whatever an earlier holder still has
+   * in flight is fenced off. Answers the lease as it stands after the attempt.
+   */
+  async acquireLease (holder: string, address: string, ttlMs: number): Promise<WriterLease> {
+    const { rows } = await this.query<LeaseRow>('take the writer lease',
+      `UPDATE ${this.table.lease} SET
+         epoch = CASE WHEN holder = $1 AND expires > now() THEN epoch ELSE epoch + 1 END,
+         holder = $1, address = $2, expires = now() + make_interval(secs => $3::double precision / 1000), renewed = now()
+       WHERE id = 1 AND (holder IS NULL OR holder = $1 OR expires IS NULL OR expires <= now())
+       RETURNING ${LEASE_COLUMNS}`, [holder, address, ttlMs])
+    return rows[0] !== undefined ? leaseOf(rows[0]) : await this.readLease()
+  }
+
+  /** Ends `holder`'s lease now (a clean stop), so another master need not wait for it to expire. */
+  async releaseLease (holder: string): Promise<void> {
+    await this.query('release the writer lease', `UPDATE ${this.table.lease} SET expires = now() WHERE id = 1 AND holder = $1 AND expires > now()`, [holder])
+  }
+
+  async readLease (): Promise<WriterLease> {
+    const { rows } = await this.query<LeaseRow>('read the writer lease', `SELECT ${LEASE_COLUMNS} FROM ${this.table.lease} WHERE id = 1`)
+    if (rows[0] === undefined) throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger_master_lease has no row`)
+    return leaseOf(rows[0])
+  }
+
+  /** From now on every commit checks this lease under the ledger lock (undefined: no check). */
+  setFence (fence: WriterFence | undefined): void {
+    this.fence = fence
   }
 
   private newPool (database: string): pg.Pool {
@@ -235,13 +286,21 @@ export class PgStore implements LedgerStore {
    * lock. `fn` ends the transaction (its last statement carries COMMIT); the write is durable
    * when this resolves. If `fn` throws, the transaction is rolled back.
    */
-  private async transaction<T> (what: string, fn: (client: pg.PoolClient, head: Head) => Promise<T>): Promise<T> {
+  private async transaction<T> (what: string, fn: (client: pg.PoolClient, head: Head) => Promise<T>, fence?: WriterFence): Promise<T> {
     const client = await this.connect(what)
     let broken: unknown
     try {
-      const locked = resultsOf(await client.query(`BEGIN; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE`))
+      // The lease is checked after the lock is held: a master that waited for the lock behind
+      // a takeover sees the new epoch and writes nothing.
+      const check = fence === undefined
+        ? ''
+        : `; SELECT holder, epoch FROM ${this.table.lease} WHERE id = 1 AND holder = ${sqlLiteral(fence.holder)} AND epoch = ${sqlLiteral(fence.epoch)} AND expires > now()`
+      const locked = resultsOf(await client.query(`BEGIN; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE${check}`))
       const head = locked[1]?.rows[0] as Head | undefined
       if (head === undefined) throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger_head has no row`)
+      if (fence !== undefined && locked[2]?.rows.length !== 1) {
+        throw new LedgerMeshError('not_active', `this master no longer holds the writer lease of ${this.location} (its epoch was ${fence.epoch}): another master writes now`, { epoch: fence.epoch })
+      }
       return await fn(client, head)
     } catch (err) {
       await client.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr })
@@ -331,4 +390,12 @@ function describeCause (err: unknown): string {
   const code = sqlState(err)
   const message = errorMessage(err)
   return code === undefined || message.includes(code) ? message : `${message} (${code})`
+}
+
+interface LeaseRow { holder: string | null, address: string | null, epoch: number, expires: Date | null, renewed: Date | null, live: boolean }
+
+const LEASE_COLUMNS = 'holder, address, epoch, expires, renewed, coalesce(expires > now(), false) AS live'
+
+function leaseOf (row: LeaseRow): WriterLease {
+  return { holder: row.holder, address: row.address, epoch: row.epoch, expires: row.expires, renewed: row.renewed, live: row.live }
 }

@@ -19,6 +19,7 @@ const STATUS: Record<ErrorCode, number> = {
   timeout: 504,
   overloaded: 503,
   not_supported: 501,
+  not_active: 503,
   unreachable: 502,
   internal: 500
 }

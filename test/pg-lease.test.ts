@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto'
+import t from 'tap'
+import { LedgerMeshError } from '../src/base/errors.js'
+import { type Head, signHead } from '../src/ledger/head.js'
+import { PgStore } from '../src/ledger/pg-store.js'
+import { sha256Hex } from '../src/policies/canonical.js'
+import { Ed25519Signer } from '../src/policies/keys.js'
+import type { LedgerOp } from '../src/ledger/entry.js'
+import { createTestDatabase } from './helpers/pg.js'
+import { waitFor } from './helpers/net.js'
+
+// The writer lease several masters share in one PostgreSQL database: one holder at a time,
+// a new epoch at every takeover (by the database's clock), and commits fenced by it.
+const signer = new Ed25519Signer(randomBytes(32))
+const sign = (head: Head) => signHead(head, signer)
+const put = (): LedgerOp[] => [{ op: 'put', policy: { worker: { name: 'w', company: 'acme', id: sha256Hex(randomBytes(16)) } } }]
+const TTL_MS = 1500
+
+async function twoMasters (t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<[PgStore, PgStore]> {
+  const database = await createTestDatabase(t)
+  const a = new PgStore(database)
+  const b = new PgStore(database)
+  await Promise.all([a.open(), b.open()])
+  t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
+  return [a, b]
+}
+
+async function rejection (promise: Promise<unknown>): Promise<LedgerMeshError> {
+  try {
+    await promise
+  } catch (err) {
+    if (err instanceof LedgerMeshError) return err
+    throw err
+  }
+  throw new Error('expected a rejection')
+}
+
+t.test('one holder at a time; a renewal keeps the epoch; an expired lease is taken with a new one', async t => {
+  const [a, b] = await twoMasters(t)
+  const first = await a.acquireLease('key-a', 'a:1', TTL_MS)
+  t.match(first, { holder: 'key-a', address: 'a:1', epoch: 1, live: true })
+  const refused = await b.acquireLease('key-b', 'b:1', TTL_MS)
+  t.match(refused, { holder: 'key-a', epoch: 1, live: true }, 'b sees a holding it and gets nothing')
+  const renewed = await a.acquireLease('key-a', 'a:1', TTL_MS)
+  t.equal(renewed.epoch, 1, 'a renewal keeps the epoch')
+  t.ok(renewed.expires!.getTime() >= first.expires!.getTime(), 'and moves the expiry on')
+
+  const taken = await waitFor('a\'s lease to run out and b to take it', async () => {
+    const lease = await b.acquireLease('key-b', 'b:1', TTL_MS)
+    return lease.holder === 'key-b' ? lease : undefined
+  }, { timeoutMs: 15_000, everyMs: 200 })
+  t.match(taken, { holder: 'key-b', epoch: 2, live: true }, 'the takeover raised the epoch')
+  const late = await a.acquireLease('key-a', 'a:1', TTL_MS)
+  t.match(late, { holder: 'key-b', epoch: 2 }, 'a, back late, cannot renew what b holds')
+})
+
+t.test('a released lease is taken at once', async t => {
+  const [a, b] = await twoMasters(t)
+  await a.acquireLease('key-a', 'a:1', 60_000)
+  t.equal((await b.acquireLease('key-b', 'b:1', 60_000)).holder, 'key-a')
+  await a.releaseLease('key-a')
+  t.equal((await a.readLease()).live, false)
+  t.match(await b.acquireLease('key-b', 'b:1', 60_000), { holder: 'key-b', epoch: 2, live: true })
+})
+
+t.test('commits are fenced: a master whose lease was taken over writes nothing', async t => {
+  const [a, b] = await twoMasters(t)
+  const held = await a.acquireLease('key-a', 'a:1', TTL_MS)
+  a.setFence({ holder: 'key-a', epoch: held.epoch })
+  const [entry] = await a.commit(put(), sign)
+  t.equal(entry.seq, 1, 'the holder writes')
+
+  await waitFor('b to take the lease over', async () => (await b.acquireLease('key-b', 'b:1', 60_000)).holder === 'key-b' ? true : undefined, { timeoutMs: 15_000, everyMs: 200 })
+  const err = await rejection(a.commit(put(), sign))
+  t.equal(err.code, 'not_active', 'the former holder\'s commit is refused')
+  t.match(err.message, /no longer holds the writer lease/)
+  t.equal((await a.head()).seq, 1, 'and wrote nothing')
+
+  const lease = await b.readLease()
+  b.setFence({ holder: 'key-b', epoch: lease.epoch })
+  const [next] = await b.commit(put(), sign)
+  t.equal(next.seq, 2, 'the new holder goes on from the same head')
+  a.setFence(undefined)
+})
+
+t.test('a fence naming an epoch that is not the lease\'s is refused even while the holder matches', async t => {
+  const [a] = await twoMasters(t)
+  const held = await a.acquireLease('key-a', 'a:1', 60_000)
+  a.setFence({ holder: 'key-a', epoch: held.epoch + 1 })
+  t.equal((await rejection(a.commit(put(), sign))).code, 'not_active')
+  a.setFence({ holder: 'key-a', epoch: held.epoch })
+  t.equal((await a.commit(put(), sign))[0].seq, 1)
+})
