@@ -141,7 +141,7 @@ export interface NodeStatus {
   private_network: false | { key_id: string }
   public_key: string
   uptime_seconds: number
-  ledger: { store: string, head: { seq: number }, policies: number, master_key: string | undefined } | undefined
+  ledger: { store: string, head: { seq: number }, policies: number, master_key: string | undefined, master_keys: string[] } | undefined
   sync: Record<string, unknown> | undefined
   allocation: AllocationView | undefined
   profiles: { lease: LeaseView, by_state: Record<string, number> } | undefined

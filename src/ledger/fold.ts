@@ -2,6 +2,7 @@ import { LedgerMeshError } from '../base/errors.js'
 import { GENESIS_HASH, verifyChainLinks } from './entry.js'
 import { type Head, type SignedHead, verifyHead } from './head.js'
 import { LedgerState } from './state.js'
+import { trustedMasterKeys } from './ledger-rules.js'
 import type { LedgerStore } from './store.js'
 
 /** How many entries one store read brings while folding the log. */
@@ -35,7 +36,8 @@ export async function foldLog (store: LedgerStore, trustedMasterKey: string | un
     if (signed.seq !== head.seq || signed.hash !== head.hash) {
       throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: signed head seq ${signed.seq} does not match the log's head seq ${head.seq}`)
     }
-    if (trustedMasterKey !== undefined && !verifyHead(signed, trustedMasterKey)) {
+    // signed by the first master's key, or by another master's key the ledger declares
+    if (trustedMasterKey !== undefined && (!trustedMasterKeys(state, trustedMasterKey).has(signed.publicKey) || !verifyHead(signed, signed.publicKey))) {
       throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: the signed head at seq ${signed.seq} is not signed by the trusted master key`)
     }
   }

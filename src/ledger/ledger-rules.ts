@@ -25,6 +25,53 @@ export function holdsKey (state: LedgerState, type: string, key: string, keep: (
   return false
 }
 
+/**
+ * The master keys a ledger trusts: the pinned first master's key, and every key a `master`
+ * declaration names in `master_key` when that declaration was signed by a key already trusted
+ * or by an admin (so the set grows only from the first master, never from a stranger). `extra`
+ * are policies not yet in `state` (a batch being verified), in order.
+ */
+export function trustedMasterKeys (state: LedgerState, pinned: string | undefined, extra: readonly Policy[] = []): Set<string> {
+  const trusted = new Set<string>(pinned === undefined ? [] : [pinned])
+  const declarations = [...state.policiesOfType('master'), ...extra.filter(p => policyType(p) === 'master')]
+    .map(policyBody)
+    .filter(body => typeof body.master_key === 'string' && typeof body.public_key === 'string')
+  // a key declared by a key declared later still counts: repeat until nothing is added
+  for (let grew = true; grew;) {
+    grew = false
+    for (const body of declarations) {
+      const key = body.master_key as string
+      if (trusted.has(key)) continue
+      const author = body.public_key as string
+      if (trusted.has(author) || holdsKey(state, 'admin', author)) {
+        trusted.add(key)
+        grew = true
+      }
+    }
+  }
+  return trusted
+}
+
+/**
+ * The first master's key behind `key`: following `master` declarations back from the key
+ * they declare to the key that signed them, as far as `policies` go (a replica's first batch
+ * may be signed by a later master; it pins the master that began the ledger).
+ */
+export function rootMasterKey (key: string, policies: readonly Policy[]): string {
+  const declaredBy = new Map<string, string>()
+  for (const policy of policies) {
+    if (policyType(policy) !== 'master') continue
+    const body = policyBody(policy)
+    if (typeof body.master_key === 'string' && typeof body.public_key === 'string' && body.public_key !== body.master_key && !declaredBy.has(body.master_key)) declaredBy.set(body.master_key, body.public_key)
+  }
+  let root = key
+  for (const seen = new Set([key]); declaredBy.has(root) && !seen.has(declaredBy.get(root)!);) {
+    root = declaredBy.get(root)!
+    seen.add(root)
+  }
+  return root
+}
+
 /** Admission is required once a live `network` policy says so. */
 export function requiresAdmission (networkPolicies: Iterable<Policy>): boolean {
   for (const policy of networkPolicies) {
@@ -54,8 +101,10 @@ export function batchAuthContext (state: LedgerState, masterKey: string | undefi
   const live = (policy: Policy): boolean => !removed.has(policyId(policy))
   const keyedBy = (type: string, key: string): boolean =>
     addedKeys.has(nameKey(type, key)) || holdsKey(state, type, key, live)
+  const masterKeys = trustedMasterKeys(state, masterKey)
   const ctx: AuthContext = {
     masterKey: masterKey,
+    isMasterKey: key => masterKeys.has(key),
     isAdmin: key => keyedBy('admin', key),
     getPolicy: id => removed.has(id) ? undefined : added.get(id) ?? state.get(id),
     findByName: (type, name) => {
@@ -72,6 +121,8 @@ export function batchAuthContext (state: LedgerState, masterKey: string | undefi
       const id = policyId(op.policy)
       const type = policyType(op.policy)
       const body = policyBody(op.policy)
+      // a master declaring another master's key: trusted from here on in the batch too
+      if (type === 'master' && typeof body.master_key === 'string' && (masterKeys.has(String(body.public_key)) || ctx.isAdmin(String(body.public_key)))) masterKeys.add(body.master_key)
       added.set(id, op.policy)
       if (body.name !== undefined) addedByName.set(nameKey(type, body.name), id)
       if (KEYED_TYPES.has(type) && typeof body.key === 'string') addedKeys.set(nameKey(type, body.key), id)

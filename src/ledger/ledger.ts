@@ -14,7 +14,7 @@ import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
 import { foldLog } from './fold.js'
-import { batchAuthContext, holdsKey, isAdmittedIn, refusedIds, requiresAdmission, retiredIdError } from './ledger-rules.js'
+import { batchAuthContext, holdsKey, isAdmittedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys } from './ledger-rules.js'
 
 /** Most ops committed in one store transaction by the group committer. */
 const MAX_COMMIT_BATCH = 1000
@@ -110,7 +110,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   admits (key: string | undefined): boolean {
     if (!this.admissionRequired) return true
     if (key === undefined) return false
-    return key === this.trustedMasterKey || holdsKey(this.state, 'admin', key) || isAdmittedIn(this.state, key)
+    return key === this.trustedMasterKey || holdsKey(this.state, 'admin', key) || isAdmittedIn(this.state, key) || trustedMasterKeys(this.state, this.trustedMasterKey).has(key)
   }
 
   /**
@@ -121,7 +121,9 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     await this.store.open()
     const pinned = await this.store.getMeta(MASTER_KEY_META)
     if (pinned !== undefined) {
-      if (this.trustedMasterKey !== undefined && pinned !== this.trustedMasterKey) {
+      // Another master opening a shared database is normal (its heads count once a trusted
+      // master declares its key); a replica told to trust another key is not.
+      if (this.trustedMasterKey !== undefined && pinned !== this.trustedMasterKey && this.masterSigner === undefined) {
         throw new LedgerMeshError('chain_broken', `ledger store ${this.store.location} was written under master key ${pinned.slice(0, 12)}…, but this node trusts ${this.trustedMasterKey.slice(0, 12)}…`)
       }
       this.trustedMasterKey = pinned
@@ -389,25 +391,37 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * before that there is nothing to check it against). A head is verified once: sync checks a
    * run's head before it collects entries toward it, and applyBatch does not check it again.
    */
-  checkSignedHead (head: SignedHead): void {
-    const key = this.trustedMasterKey
-    if (key === undefined) return
+  checkSignedHead (head: SignedHead, opts: { pending?: readonly Entry[] } = {}): void {
+    const pinned = this.trustedMasterKey
+    if (pinned === undefined) return
+    // the first master's key, or another master's that the ledger (with `pending`) declares
+    const key = head.publicKey === pinned ? pinned : head.publicKey
     const verified = `${key} ${head.seq} ${head.hash} ${head.time} ${head.publicKey} ${head.signature}`
     if (verified === this.verifiedHead) return
+    if (key !== pinned && !trustedMasterKeys(this.state, pinned, (opts.pending ?? []).map(e => e.policy)).has(key)) {
+      throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key (its key ${key.slice(0, 12)}… is not one a trusted master declared)`)
+    }
     if (!verifyHead(head, key)) {
       throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key`)
     }
     this.verifiedHead = verified
   }
 
+  /** Every master key this ledger trusts: the first master's and those trusted masters declared. */
+  get masterKeys (): string[] {
+    return [...trustedMasterKeys(this.state, this.trustedMasterKey)]
+  }
+
   private async applyBatchNow (entries: Entry[], head: SignedHead): Promise<void> {
     if (this.trustedMasterKey === undefined) {
-      // Trust on first use: the first signed head this replica accepts pins the master key.
-      this.trustedMasterKey = head.publicKey
-      await this.store.setMeta(MASTER_KEY_META, head.publicKey)
-      this.log.info({ masterKey: head.publicKey }, 'pinned the master key from the first signed head')
+      // Trust on first use: the first signed head this replica accepts pins the master key,
+      // or, when a master declared that head's key, the first master's (see rootMasterKey).
+      const root = rootMasterKey(head.publicKey, entries.map(e => e.policy))
+      this.trustedMasterKey = root
+      await this.store.setMeta(MASTER_KEY_META, root)
+      this.log.info({ masterKey: root }, 'pinned the master key from the first signed head')
     }
-    this.checkSignedHead(head)
+    this.checkSignedHead(head, { pending: entries })
     const fresh = afterHeld(this.currentHead, entries)
     if (fresh === undefined) {
       // wholly at or before this ledger's head: nothing to do if it is the same chain

@@ -65,7 +65,7 @@ export function nodeStatus (node: NodeView): NodeStatus {
     public_key: node.signer.publicKey,
     uptime_seconds: Math.round((Date.now() - node.startedAt.getTime()) / 1000),
     ledger: ledger !== undefined
-      ? { store: ledger.store.kind, head: ledger.head, policies: ledger.state.size, master_key: ledger.masterKey }
+      ? { store: ledger.store.kind, head: ledger.head, policies: ledger.state.size, master_key: ledger.masterKey, master_keys: ledger.masterKeys }
       : undefined,
     sync: node.syncStats === undefined
       ? undefined

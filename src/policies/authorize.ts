@@ -6,6 +6,8 @@ import { NAMED_TYPES, PRIVILEGED_TYPES } from './schemas.js'
 export interface AuthContext {
   /** the master's public key; undefined until the master has declared itself */
   masterKey: string | undefined
+  /** whether a key is one of the masters' (several masters over one database; see trustedMasterKeys) */
+  isMasterKey?: (key: string) => boolean
   isAdmin: (key: string) => boolean
   getPolicy: (id: string) => Policy | undefined
   findByName: (type: string, name: string) => Policy | undefined
@@ -31,7 +33,7 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
   const type = policyType(op.policy)
   const body = policyBody(op.policy)
   const author = String(body.public_key)
-  const privileged = author === ctx.masterKey || ctx.isAdmin(author)
+  const privileged = author === ctx.masterKey || ctx.isMasterKey?.(author) === true || ctx.isAdmin(author)
   const deny = (message: string): never => { throw new LedgerMeshError('unauthorized', message, { id: body.id }) }
 
   const privilegedType = (PRIVILEGED_TYPES as readonly string[]).includes(type)

@@ -28,10 +28,14 @@ export function link (ctx: SyncContext, tip: Head, entries: readonly Entry[]): H
   return last
 }
 
-/** The head a run is collected toward must be signed by the trusted master key (checked once per head). */
-function checkHead (ctx: SyncContext, head: SignedHead): void {
+/**
+ * The head a run is collected toward must be signed by a trusted master key (checked once per
+ * head): the first master's, or one a trusted master declared, in the ledger or in the run's
+ * entries received so far (`pending`).
+ */
+function checkHead (ctx: SyncContext, head: SignedHead, pending: readonly Entry[]): void {
   try {
-    ctx.components.ledger.checkSignedHead(head)
+    ctx.components.ledger.checkSignedHead(head, { pending })
   } catch (err) {
     throw reject(ctx, err)
   }
@@ -52,7 +56,7 @@ export class RunApplier {
     const { ledger } = this.ctx.components
     return await this.applying.runExclusive(async () => {
       if (recovery !== undefined) {
-        checkHead(this.ctx, head)
+        checkHead(this.ctx, head, run)
         const ours = ledger.signedHead
         if (ours !== undefined && Date.parse(head.time) < Date.parse(ours.time)) {
           throw reject(this.ctx, new LedgerMeshError('conflict', `the source's chain (head seq ${head.seq}, signed ${head.time}) is older than this replica's (head seq ${ours.seq}, signed ${ours.time}): not rewinding to it`))
@@ -121,7 +125,7 @@ export class RunAssembler {
       if (!more) throw reject(this.ctx, new LedgerMeshError('bad_message', `sync source sent entries up to seq ${tip.seq}, short of its signed head at seq ${head.seq}`))
       // Held in memory until the head: check now that the head is the master's, so a source
       // cannot make this replica collect entries toward a made-up seq.
-      checkHead(this.ctx, head)
+      checkHead(this.ctx, head, this.pending)
       return undefined
     }
     if (tip.hash !== head.hash) {

@@ -1,0 +1,109 @@
+import t, { type Test } from 'tap'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { silentLogger } from '../src/base/logger.js'
+import { type Entry, type LedgerOp, chainEntries } from '../src/ledger/entry.js'
+import { signHead } from '../src/ledger/head.js'
+import { Ledger } from '../src/ledger/ledger.js'
+import { LevelStore } from '../src/ledger/level-store.js'
+import { Ed25519Signer } from '../src/policies/keys.js'
+import { preparePolicy } from '../src/policies/prepare.js'
+import { tmpDir } from './helpers/tmp.js'
+
+// Several masters: a replica trusts the first master's key (pinned) and the keys trusted
+// masters declare on the ledger (`master_key` in a `master` policy), and no other; each
+// master signs heads with its own key.
+const log = silentLogger()
+const key = () => new Ed25519Signer(randomBytes(32))
+const note = (author: Ed25519Signer): LedgerOp => ({ op: 'put', policy: preparePolicy({ note: { name: `n-${randomBytes(4).toString('hex')}` } }, author) })
+
+async function ledgerAt (t: Test, path: string, masterSigner?: Ed25519Signer): Promise<Ledger> {
+  const ledger = new Ledger({ store: new LevelStore({ path }), log, masterSigner })
+  await ledger.open()
+  t.teardown(async () => { await ledger.close() })
+  return ledger
+}
+
+/** A run of entries after the replica's head, signed by `signer` as a master would sign it. */
+function run (replica: Ledger, ops: LedgerOp[], signer: Ed25519Signer): { entries: Entry[], head: ReturnType<typeof signHead> } {
+  const entries = chainEntries(replica.head, ops)
+  const last = entries[entries.length - 1]
+  return { entries, head: signHead({ seq: last.seq, hash: last.hash }, signer) }
+}
+
+async function sync (from: Ledger, to: Ledger): Promise<void> {
+  const entries = await from.store.range(to.head.seq + 1, Infinity)
+  if (entries.length > 0) await to.applyBatch(entries, from.signedHead!)
+}
+
+t.test('a replica trusts the keys trusted masters declare, and only those', async t => {
+  const dir = await tmpDir(t)
+  const a = key()
+  const b = key()
+  const c = key()
+  const master = await ledgerAt(t, join(dir, 'a'), a)
+  const replica = await ledgerAt(t, join(dir, 'replica'))
+  await master.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-a' } }, a) })
+  await master.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-b', master_key: b.publicKey } }, a) })
+  await sync(master, replica)
+  t.same(new Set(replica.masterKeys), new Set([a.publicKey, b.publicKey]), 'a is pinned, b declared by a')
+
+  const byB = run(replica, [note(b)], b)
+  await replica.applyBatch(byB.entries, byB.head)
+  t.equal(replica.head.seq, byB.head.seq, 'a head signed by b is accepted')
+
+  const byC = run(replica, [note(c)], c)
+  await t.rejects(replica.applyBatch(byC.entries, byC.head), { code: 'bad_signature', message: /not one a trusted master declared/ })
+  t.equal(replica.head.seq, byB.head.seq, 'a head by an undeclared key changes nothing')
+
+  // b declares c and c signs the run that holds the declaration: the run is judged with it
+  const declared = run(replica, [{ op: 'put', policy: preparePolicy({ master: { name: 'master-c', master_key: c.publicKey } }, b) }, note(c)], c)
+  t.throws(() => { replica.checkSignedHead(declared.head) }, { code: 'bad_signature' }, 'without the run, c is unknown')
+  t.doesNotThrow(() => { replica.checkSignedHead(declared.head, { pending: declared.entries }) }, 'with it, c is declared')
+  await replica.applyBatch(declared.entries, declared.head)
+  t.ok(replica.masterKeys.includes(c.publicKey))
+})
+
+t.test('only a master or an admin may declare another master\'s key', async t => {
+  const dir = await tmpDir(t)
+  const a = key()
+  const stranger = key()
+  const master = await ledgerAt(t, join(dir, 'a'), a)
+  await master.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-a' } }, a) })
+  await t.rejects(master.submit({ op: 'put', policy: preparePolicy({ master: { name: 'mine', master_key: stranger.publicKey } }, stranger) }), { code: 'unauthorized', message: /may not declare a master/ })
+  t.same(master.masterKeys, [a.publicKey])
+})
+
+t.test('another master opens a ledger its first master wrote, and trusts its own key once declared', async t => {
+  const dir = await tmpDir(t)
+  const a = key()
+  const b = key()
+  const path = join(dir, 'shared')
+  const first = new Ledger({ store: new LevelStore({ path }), log, masterSigner: a })
+  await first.open()
+  await first.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-b', master_key: b.publicKey } }, a) })
+  await first.close()
+  const second = await ledgerAt(t, path, b)
+  t.equal(second.masterKey, a.publicKey, 'the first master\'s key stays the pinned one')
+  t.ok(second.masterKeys.includes(b.publicKey), 'and b is one of the masters')
+  const entry = await second.submit(note(b))
+  t.equal(entry.seq, 2, 'b writes, signing with its own key')
+  t.equal(second.signedHead?.publicKey, b.publicKey)
+
+  const replica = await ledgerAt(t, join(dir, 'replica'))
+  await sync(second, replica)
+  t.equal(replica.head.seq, 2, 'a replica takes b\'s head: b is declared in what it applied')
+})
+
+t.test('a replica pinned to one key still refuses a store pinned to another', async t => {
+  const dir = await tmpDir(t)
+  const a = key()
+  const path = join(dir, 'a')
+  const master = new Ledger({ store: new LevelStore({ path }), log, masterSigner: a })
+  await master.open()
+  await master.submit(note(a))
+  await master.close()
+  const replica = new Ledger({ store: new LevelStore({ path }), log, masterKey: key().publicKey })
+  await t.rejects(replica.open(), { code: 'chain_broken', message: /was written under master key/ })
+  await replica.close().catch(() => {})
+})
