@@ -1,5 +1,8 @@
-import { LedgerMeshError } from '../base/errors.js'
-import type { AuthContext } from '../policies/authorize.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
+import { type AuthContext, authorizeOp } from '../policies/authorize.js'
+import { validatePolicy, verifyPolicy } from '../policies/validate.js'
+import { verifyPool } from '../policies/verify-pool.js'
+import type { Entry } from './entry.js'
 import { type LedgerOp, type Policy, policyBody, policyId, policyType } from '../policies/policy.js'
 import type { LedgerState } from './state.js'
 
@@ -160,4 +163,24 @@ export function refusedIds (err: unknown): Set<string> | undefined {
  */
 export function retiredIdError (id: string): LedgerMeshError {
   return new LedgerMeshError('conflict', `policy ${id} was deleted from the ledger and its id is retired: a deleted policy cannot be inserted again with the same content (change a field, e.g. add a version)`, { id, retired: true })
+}
+
+/**
+ * Replicas re-check what the master checked: each policy's own signature and the
+ * authorization rules, entry by entry, against the state as the batch changes it.
+ */
+export async function verifyBatchAuthorization (state: LedgerState, masterKey: string | undefined, entries: readonly Entry[]): Promise<void> {
+  // author signatures on every core first; errors are still reported in entry order
+  const badSignature = await verifyPool.firstInvalid(entries.map(e => e.policy))
+  const { ctx, record } = batchAuthContext(state, masterKey)
+  for (const [i, entry] of entries.entries()) {
+    validatePolicy(entry.policy)
+    if (i === badSignature) verifyPolicy(entry.policy)
+    try {
+      authorizeOp({ op: entry.op, policy: entry.policy }, ctx)
+    } catch (err) {
+      throw new LedgerMeshError('unauthorized', `sync batch rejected: entry ${entry.seq}: ${errorMessage(err)}`, { seq: entry.seq })
+    }
+    record({ op: entry.op, policy: entry.policy })
+  }
 }

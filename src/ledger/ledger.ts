@@ -4,17 +4,17 @@ import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
 import type { Signer } from '../policies/keys.js'
 import { policyType, policyBody, policyId } from '../policies/policy.js'
-import { validatePolicy, verifyPolicy } from '../policies/validate.js'
+import { validatePolicy } from '../policies/validate.js'
 import { authorizeOp } from '../policies/authorize.js'
 import { prepareTombstone } from '../policies/prepare.js'
 import { DECLARATION_TYPES } from '../policies/schemas.js'
-import { InsertVerifier, verifyPool } from '../policies/verify-pool.js'
+import { InsertVerifier } from '../policies/verify-pool.js'
 import { type Entry, type LedgerOp, GENESIS_HASH, afterHeld, verifyChainLinks } from './entry.js'
 import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
 import { foldLog } from './fold.js'
-import { batchAuthContext, holdsKey, isAdmittedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys } from './ledger-rules.js'
+import { batchAuthContext, holdsKey, isAdmittedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
 
 /** Most ops committed in one store transaction by the group committer. */
 const MAX_COMMIT_BATCH = 1000
@@ -279,7 +279,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * applies it (or folds the whole log again if the store no longer continues this head), so
    * the master never orders on a head or a state the store has moved past.
    */
-  private async reloadIfUncertain (): Promise<void> {
+  private async reloadIfUncertain (following = false): Promise<void> {
     if (!this.storeUncertain) return
     const stored = await this.store.head()
     if (stored.seq !== this.currentHead.seq || stored.hash !== this.currentHead.hash) {
@@ -288,7 +288,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       if (continues && missing.length > 0) {
         this.applyToState(missing)
         this.currentSignedHead = (await this.store.signedHead()) ?? signHead(this.currentHead, this.masterSigner!)
-        this.log.warn({ applied: missing.length, head: this.currentHead.seq }, 'the store held entries of a commit reported as failed; applied them')
+        if (!following) this.log.warn({ applied: missing.length, head: this.currentHead.seq }, 'the store held entries of a commit reported as failed; applied them')
         this.emit('appended', missing, this.currentSignedHead)
       } else {
         const from = this.currentHead.seq
@@ -298,6 +298,20 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       }
     }
     this.storeUncertain = false
+  }
+
+  /**
+   * A standby master over a database another master writes: applies what the store holds
+   * past this state's head and announces it ('appended'), so the standby serves current sync
+   * and reads, and can take over from where the writer stopped. Skipped while this ledger
+   * commits (its own commits keep it current). Answers how many entries it applied.
+   */
+  async followStore (): Promise<number> {
+    if (this.committing) return 0
+    const before = this.currentHead.seq
+    this.storeUncertain = true
+    await this.reloadIfUncertain(true)
+    return this.currentHead.seq - before
   }
 
   /**
@@ -348,26 +362,6 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     await this.store.truncate(seq)
     await this.fold()
     this.log.warn({ from, to: this.currentHead.seq }, 'replica rewound to re-sync from its source')
-  }
-
-  /**
-   * Replicas re-check what the master checked: each policy's own signature and the
-   * authorization rules, entry by entry, against the state as the batch changes it.
-   */
-  private async checkBatchAuthorization (entries: Entry[]): Promise<void> {
-    // author signatures on every core first; errors are still reported in entry order
-    const badSignature = await verifyPool.firstInvalid(entries.map(e => e.policy))
-    const { ctx, record } = batchAuthContext(this.state, this.trustedMasterKey)
-    for (const [i, entry] of entries.entries()) {
-      validatePolicy(entry.policy)
-      if (i === badSignature) verifyPolicy(entry.policy)
-      try {
-        authorizeOp({ op: entry.op, policy: entry.policy }, ctx)
-      } catch (err) {
-        throw new LedgerMeshError('unauthorized', `sync batch rejected: entry ${entry.seq}: ${errorMessage(err)}`, { seq: entry.seq })
-      }
-      record({ op: entry.op, policy: entry.policy })
-    }
   }
 
   /**
@@ -437,7 +431,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     if (last.seq !== head.seq || last.hash !== head.hash) {
       throw new LedgerMeshError('chain_broken', `sync batch ends at seq ${last.seq}, but the signed head is seq ${head.seq}`)
     }
-    await this.checkBatchAuthorization(entries)
+    await verifyBatchAuthorization(this.state, this.trustedMasterKey, entries)
     await this.store.append(entries, head)
     this.applyToState(entries)
     this.currentSignedHead = head
