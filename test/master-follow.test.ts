@@ -9,6 +9,7 @@ import { PgStore } from '../src/ledger/pg-store.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { preparePolicy } from '../src/policies/prepare.js'
 import { MasterElection } from '../src/services/master-election.js'
+import { declareRegisteredMasters } from '../src/services/master-keys.js'
 import { waitFor } from './helpers/net.js'
 import { createTestDatabase } from './helpers/pg.js'
 import { tmpDir } from './helpers/tmp.js'
@@ -35,17 +36,23 @@ t.test('a standby master follows the writer, then takes over; a replica verifies
   const first = await master(t, database, a, 'a')
   await first.election.start()
   await first.ledger.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-a' } }, a) })
-  await first.ledger.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-b', master_key: b.publicKey } }, a) })
 
+  // b opens the same database and registers its key there; the active master declares it
   const second = await master(t, database, b, 'b')
+  await second.store.registerMaster({ key: b.publicKey, name: 'master-b', address: '127.0.0.1:b' })
+  t.same((await first.store.registeredMasters()).map(m => m.key), [b.publicKey])
+  t.same(await declareRegisteredMasters({ ledger: first.ledger, registry: first.store, signer: a, log }), [b.publicKey], 'a declares b\'s key')
+  t.same(await declareRegisteredMasters({ ledger: first.ledger, registry: first.store, signer: a, log }), [], 'once')
+  t.ok(first.ledger.masterKeys.includes(b.publicKey))
   await second.election.start()
   t.equal(second.election.isActive, false, 'b stands by')
-  t.equal(second.ledger.head.seq, 2, 'b opened the database a began')
+  t.equal(second.ledger.head.seq, 1, 'b opened the database a began (before a declared b)')
   await first.ledger.submit(note(a))
   const appended: Entry[] = []
   second.ledger.on('appended', entries => { appended.push(...entries) })
-  t.equal(await second.ledger.followStore(), 1, 'b follows what a wrote since')
-  t.same(appended.map(e => e.seq), [3], 'and announces it (to its sync watchers)')
+  t.equal(await second.ledger.followStore(), 2, 'b follows what a wrote since')
+  t.same(appended.map(e => e.seq), [2, 3], 'and announces it (to its sync watchers)')
+  t.ok(second.ledger.masterKeys.includes(b.publicKey), 'b sees its own key declared')
   await t.rejects(second.ledger.submit(note(b)), { code: 'not_active' }, 'a standby writes nothing')
   t.equal((await second.store.head()).seq, 3)
 

@@ -11,7 +11,7 @@ import { preparePolicy } from '../src/policies/prepare.js'
 import { tmpDir } from './helpers/tmp.js'
 
 // Several masters: a replica trusts the first master's key (pinned) and the keys trusted
-// masters declare on the ledger (`master_key` in a `master` policy), and no other; each
+// masters declare on the ledger (`master_key` policies), and no other; each
 // master signs heads with its own key.
 const log = silentLogger()
 const key = () => new Ed25519Signer(randomBytes(32))
@@ -44,7 +44,7 @@ t.test('a replica trusts the keys trusted masters declare, and only those', asyn
   const master = await ledgerAt(t, join(dir, 'a'), a)
   const replica = await ledgerAt(t, join(dir, 'replica'))
   await master.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-a' } }, a) })
-  await master.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-b', master_key: b.publicKey } }, a) })
+  await master.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'master-b', key: b.publicKey } }, a) })
   await sync(master, replica)
   t.same(new Set(replica.masterKeys), new Set([a.publicKey, b.publicKey]), 'a is pinned, b declared by a')
 
@@ -57,7 +57,7 @@ t.test('a replica trusts the keys trusted masters declare, and only those', asyn
   t.equal(replica.head.seq, byB.head.seq, 'a head by an undeclared key changes nothing')
 
   // b declares c and c signs the run that holds the declaration: the run is judged with it
-  const declared = run(replica, [{ op: 'put', policy: preparePolicy({ master: { name: 'master-c', master_key: c.publicKey } }, b) }, note(c)], c)
+  const declared = run(replica, [{ op: 'put', policy: preparePolicy({ master_key: { name: 'master-c', key: c.publicKey } }, b) }, note(c)], c)
   t.throws(() => { replica.checkSignedHead(declared.head) }, { code: 'bad_signature' }, 'without the run, c is unknown')
   t.doesNotThrow(() => { replica.checkSignedHead(declared.head, { pending: declared.entries }) }, 'with it, c is declared')
   await replica.applyBatch(declared.entries, declared.head)
@@ -70,7 +70,7 @@ t.test('only a master or an admin may declare another master\'s key', async t =>
   const stranger = key()
   const master = await ledgerAt(t, join(dir, 'a'), a)
   await master.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-a' } }, a) })
-  await t.rejects(master.submit({ op: 'put', policy: preparePolicy({ master: { name: 'mine', master_key: stranger.publicKey } }, stranger) }), { code: 'unauthorized', message: /may not declare a master/ })
+  await t.rejects(master.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'mine', key: stranger.publicKey } }, stranger) }), { code: 'unauthorized', message: /may not write master_key policies/ })
   t.same(master.masterKeys, [a.publicKey])
 })
 
@@ -81,7 +81,7 @@ t.test('another master opens a ledger its first master wrote, and trusts its own
   const path = join(dir, 'shared')
   const first = new Ledger({ store: new LevelStore({ path }), log, masterSigner: a })
   await first.open()
-  await first.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-b', master_key: b.publicKey } }, a) })
+  await first.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'master-b', key: b.publicKey } }, a) })
   await first.close()
   const second = await ledgerAt(t, path, b)
   t.equal(second.masterKey, a.publicKey, 'the first master\'s key stays the pinned one')

@@ -13,7 +13,7 @@ import type { LedgerState } from './state.js'
  */
 
 /** Policy types about one key (`key` field): admin rights, admission, revocation. */
-const KEYED_TYPES: ReadonlySet<string> = new Set(['admin', 'admission', 'revocation'])
+const KEYED_TYPES: ReadonlySet<string> = new Set(['admin', 'admission', 'revocation', 'master_key'])
 
 /** Admitted: a live admission for the key and no live revocation of it. */
 export function isAdmittedIn (state: LedgerState, key: string): boolean {
@@ -29,21 +29,21 @@ export function holdsKey (state: LedgerState, type: string, key: string, keep: (
 }
 
 /**
- * The master keys a ledger trusts: the pinned first master's key, and every key a `master`
- * declaration names in `master_key` when that declaration was signed by a key already trusted
- * or by an admin (so the set grows only from the first master, never from a stranger). `extra`
- * are policies not yet in `state` (a batch being verified), in order.
+ * The master keys a ledger trusts: the pinned first master's key, and every key a
+ * `master_key` policy names when that policy was signed by a key already trusted or by an
+ * admin (so the set grows only from the first master, never from a stranger). `extra` are
+ * policies not yet in `state` (a batch being verified).
  */
 export function trustedMasterKeys (state: LedgerState, pinned: string | undefined, extra: readonly Policy[] = []): Set<string> {
   const trusted = new Set<string>(pinned === undefined ? [] : [pinned])
-  const declarations = [...state.policiesOfType('master'), ...extra.filter(p => policyType(p) === 'master')]
+  const declarations = [...state.policiesOfType('master_key'), ...extra.filter(p => policyType(p) === 'master_key')]
     .map(policyBody)
-    .filter(body => typeof body.master_key === 'string' && typeof body.public_key === 'string')
+    .filter(body => typeof body.key === 'string' && typeof body.public_key === 'string')
   // a key declared by a key declared later still counts: repeat until nothing is added
   for (let grew = true; grew;) {
     grew = false
     for (const body of declarations) {
-      const key = body.master_key as string
+      const key = body.key as string
       if (trusted.has(key)) continue
       const author = body.public_key as string
       if (trusted.has(author) || holdsKey(state, 'admin', author)) {
@@ -56,16 +56,16 @@ export function trustedMasterKeys (state: LedgerState, pinned: string | undefine
 }
 
 /**
- * The first master's key behind `key`: following `master` declarations back from the key
+ * The first master's key behind `key`: following `master_key` declarations back from the key
  * they declare to the key that signed them, as far as `policies` go (a replica's first batch
  * may be signed by a later master; it pins the master that began the ledger).
  */
 export function rootMasterKey (key: string, policies: readonly Policy[]): string {
   const declaredBy = new Map<string, string>()
   for (const policy of policies) {
-    if (policyType(policy) !== 'master') continue
+    if (policyType(policy) !== 'master_key') continue
     const body = policyBody(policy)
-    if (typeof body.master_key === 'string' && typeof body.public_key === 'string' && body.public_key !== body.master_key && !declaredBy.has(body.master_key)) declaredBy.set(body.master_key, body.public_key)
+    if (typeof body.key === 'string' && typeof body.public_key === 'string' && body.public_key !== body.key && !declaredBy.has(body.key)) declaredBy.set(body.key, body.public_key)
   }
   let root = key
   for (const seen = new Set([key]); declaredBy.has(root) && !seen.has(declaredBy.get(root)!);) {
@@ -125,7 +125,7 @@ export function batchAuthContext (state: LedgerState, masterKey: string | undefi
       const type = policyType(op.policy)
       const body = policyBody(op.policy)
       // a master declaring another master's key: trusted from here on in the batch too
-      if (type === 'master' && typeof body.master_key === 'string' && (masterKeys.has(String(body.public_key)) || ctx.isAdmin(String(body.public_key)))) masterKeys.add(body.master_key)
+      if (type === 'master_key' && typeof body.key === 'string' && (masterKeys.has(String(body.public_key)) || ctx.isAdmin(String(body.public_key)))) masterKeys.add(body.key)
       added.set(id, op.policy)
       if (body.name !== undefined) addedByName.set(nameKey(type, body.name), id)
       if (KEYED_TYPES.has(type) && typeof body.key === 'string') addedKeys.set(nameKey(type, body.key), id)

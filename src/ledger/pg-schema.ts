@@ -9,8 +9,8 @@ import { type Entry, GENESIS_HASH } from './entry.js'
  * how an entry becomes a row of AnyLog's `ledger` table.
  */
 
-/** The store's tables: the ledger, its one-row head, key/value meta, and the writer lease (one row). */
-export interface PgTables { ledger: string, head: string, meta: string, lease: string }
+/** The store's tables: the ledger, its one-row head, key/value meta, the writer lease (one row) and the masters' keys. */
+export interface PgTables { ledger: string, head: string, meta: string, lease: string, masters: string }
 
 /** SQLSTATE codes this store reacts to. */
 export const PG = {
@@ -142,7 +142,16 @@ export async function createTables (pool: pg.Pool, tables: PgTables, schema: str
       expires  timestamptz,
       renewed  timestamptz
     )`],
-    [`INSERT INTO ${tables.lease} (id) VALUES (1) ON CONFLICT (id) DO NOTHING`]
+    [`INSERT INTO ${tables.lease} (id) VALUES (1) ON CONFLICT (id) DO NOTHING`],
+    // every master that opened this database registers its key here; the active master
+    // declares them on the ledger (master_key policies) so replicas trust their heads
+    [`CREATE TABLE IF NOT EXISTS ${tables.masters} (
+      key        text PRIMARY KEY,
+      name       text NOT NULL,
+      address    text NOT NULL,
+      registered timestamptz NOT NULL DEFAULT now(),
+      seen       timestamptz NOT NULL DEFAULT now()
+    )`]
   ]
   // Concurrent CREATE ... IF NOT EXISTS can collide in PostgreSQL's catalog (23505 on
   // pg_type): one transaction at a time creates, under a transaction-scoped advisory lock.

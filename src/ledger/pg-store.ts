@@ -39,6 +39,9 @@ export interface WriterFence {
   epoch: number
 }
 
+/** A master's key as registered in the database. */
+export interface RegisteredMaster { key: string, name: string, address: string, registered: Date, seen: Date }
+
 /** The writer lease's row, as any master reads it. */
 export interface WriterLease {
   holder: string | null
@@ -75,7 +78,7 @@ export class PgStore implements LedgerStore {
     const schemaSuffix = config.schema === undefined ? '' : `?schema=${encodeURIComponent(config.schema)}`
     this.location = `postgres://${config.user}@${config.host}:${config.port}/${config.database}${schemaSuffix}`
     const prefix = config.schema === undefined ? '' : `${pg.escapeIdentifier(config.schema)}.`
-    this.table = { ledger: `${prefix}ledger`, head: `${prefix}ledger_head`, meta: `${prefix}ledger_meta`, lease: `${prefix}ledger_master_lease` }
+    this.table = { ledger: `${prefix}ledger`, head: `${prefix}ledger_head`, meta: `${prefix}ledger_meta`, lease: `${prefix}ledger_master_lease`, masters: `${prefix}ledger_masters` }
   }
 
   async open (): Promise<void> {
@@ -191,6 +194,19 @@ export class PgStore implements LedgerStore {
     const { rows } = await this.query<LeaseRow>('read the writer lease', `SELECT ${LEASE_COLUMNS} FROM ${this.table.lease} WHERE id = 1`)
     if (rows[0] === undefined) throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger_master_lease has no row`)
     return leaseOf(rows[0])
+  }
+
+  /** Registers (or refreshes) a master's key: access to this database is what makes a master. */
+  async registerMaster (master: { key: string, name: string, address: string }): Promise<void> {
+    await this.query('register the master key',
+      `INSERT INTO ${this.table.masters} (key, name, address) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, address = EXCLUDED.address, seen = now()`, [master.key, master.name, master.address])
+  }
+
+  /** The masters registered in this database, oldest first. */
+  async registeredMasters (): Promise<RegisteredMaster[]> {
+    const { rows } = await this.query<RegisteredMaster>('read the registered masters', `SELECT key, name, address, registered, seen FROM ${this.table.masters} ORDER BY registered, key`)
+    return rows
   }
 
   /** From now on every commit checks this lease under the ledger lock (undefined: no check). */

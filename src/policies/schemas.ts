@@ -89,6 +89,9 @@ export const SCHEMAS: Record<string, z.ZodType> = {
   network: z.looseObject({ admission: z.enum(['required', 'open']) }),
   admission: z.looseObject({ key: hex64, name: name.optional(), token: z.string().regex(/^[0-9a-f]{16}$/).optional(), via: z.enum(['join_token', 'admin']) }),
   revocation: z.looseObject({ key: hex64, reason: text.optional() }),
+  // Several masters over one database: a trusted master (or an admin) declares another
+  // master's key; replicas then trust heads that key signs (ledger-rules.ts trustedMasterKeys).
+  master_key: z.looseObject({ key: hex64, name: name.optional() }),
   join_token: z.looseObject({ token_id: z.string().regex(/^[0-9a-f]{16}$/), secret_sha256: hex64, expires: z.iso.datetime({ offset: true }), uses: z.number().int().min(1).max(1_000_000) }),
   delete: z.looseObject({ policy_id: hex64 })
 }
@@ -105,7 +108,7 @@ export const NODE_POLICY_TYPES = ['master', 'slave', 'worker', 'member', ...ANYL
 export const DECLARATION_TYPES = ['master', 'slave', 'worker'] as const
 
 /** Types only the master or an admin may write. */
-export const PRIVILEGED_TYPES = ['assignment', 'admin', 'network', 'admission', 'revocation', 'join_token'] as const
+export const PRIVILEGED_TYPES = ['assignment', 'admin', 'network', 'admission', 'revocation', 'join_token', 'master_key'] as const
 
 /** Types whose policies are identified by a `name`. */
 export const NAMED_TYPES = ['master', 'slave', 'worker', 'subaccount', 'profile', 'admin'] as const

@@ -25,9 +25,12 @@ export function registerGeneralCommands (executor: Executor, node: NodePort): vo
     const rows = COMMANDS.map(c => [c.name, c.method, c.summary])
     const extra = [
       '',
-      'Language: `x = value` sets a variable, `!x` reads it, `$NAME` reads the env file,',
-      '`<x = {...}>` spans lines, `#` starts a comment, `if (cond) then <command>` or',
-      '`if (cond) { ... } else { ... }`, `process <file>` runs a script.'
+      'Language: `x = value` (or `set x = value`) sets a variable, `!x` reads it, `$NAME` reads the env',
+      'file, `a + b` joins, `<x = {...}>` spans lines, `#` starts a comment, `if cond then <command>`,',
+      '`do <command>` / `else <command>` after an if, `if (cond) { ... } else { ... }`.',
+      'Scripts (`process <file>`): `:label:`, `goto label`, `call label` / `return`, `end script`,',
+      '`exit scripts`, `on error ignore | goto label | call label | end script`.',
+      '`ledgermesh check <file>` parses a script without running it.'
     ]
     return textOutput(formatTable(['Command', 'REST', 'Summary'], rows) + '\n' + extra.join('\n'), COMMANDS)
   })
