@@ -377,3 +377,13 @@ t.test('contains, startswith and endswith ignore case; !a + !b alone shows the j
   t.equal(await variable('cs_all'), 'yes')
   t.equal((await node.command('!cs_url + " seen"')).text, 'HTTPS://ipinfo.io/json seen')
 })
+
+t.test('x = if cond assigns the condition\'s result', async t => {
+  const reply = await processScript('ai_a = 5\nai_big = if !ai_a.int > 3\nai_none = if not !ai_a\nai_bad = 1')
+  t.equal(reply.status, 200, reply.text)
+  t.equal(await variable('ai_big'), 'true')
+  t.equal(await variable('ai_none'), 'false')
+  const bad = await processScript('ai_then = if !ai_a then echo x')
+  t.equal(bad.status, 400)
+  t.match(bad.json.message, /expected a condition alone/)
+})

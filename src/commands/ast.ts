@@ -167,7 +167,8 @@ export interface InvalidStatement {
 export interface AssignStatement {
   kind: 'assign'
   name: string
-  value: ValueNode | CommandStatement
+  /** a value, a command whose answer is kept, or `if cond` (AnyLog's `a = if not !a`: true or false) */
+  value: ValueNode | CommandStatement | IfStatement
   pos: Position
 }
 

@@ -123,7 +123,9 @@ export class Executor {
       case 'assign': {
         const value = statement.value.kind === 'command'
           ? assignedValue(await this.runCommand(statement.value, ctx))
-          : this.resolveLenient(statement.value, ctx.vars)
+          : statement.value.kind === 'if'
+            ? String(this.evalCondition(statement.value.condition, ctx.vars))
+            : this.resolveLenient(statement.value, ctx.vars)
         // AnyLog: assigning nothing (`x = ""`, an undefined `!y`) removes the variable
         if (value === undefined || value === '') {
           ctx.vars.delete(statement.name)

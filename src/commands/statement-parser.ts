@@ -116,6 +116,11 @@ function parseAssignment (src: Source, start: number, end: number, match: RegExp
   const cursor = new Cursor(src, valueStart, end)
   const rest = cursor.rest()
   const words = rest.split(/\s+/).slice(0, MAX_COMMAND_WORDS).map(w => w.toLowerCase())
+  if (words[0] === 'if') {
+    const test = parseInlineIf(cursor, 0)
+    if (test.showsResult !== true) throw src.error(valueStart, `${name} = if ...: expected a condition alone (no 'then'): its result, true or false, is assigned`)
+    return { kind: 'assign', name, value: test, pos }
+  }
   if (COMMANDS.some(spec => spec.name.split(' ').every((w, i) => words[i] === w))) {
     return { kind: 'assign', name, value: parseCommand(src, cursor), pos }
   }
