@@ -33,12 +33,18 @@ async function refused (promise: Promise<unknown>): Promise<string> {
   return 'written'
 }
 
-t.test('one active master; when it is cut off from the database the other takes over and the first writes nothing', async t => {
+/** Masters a and b over one fresh database, their elections started in that order (a wins). */
+async function electedPair (t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<[Awaited<ReturnType<typeof master>>, Awaited<ReturnType<typeof master>>]> {
   const database = await createTestDatabase(t)
   const a = await master(t, database, 'a')
   const b = await master(t, database, 'b')
   await a.election.start()
   await b.election.start()
+  return [a, b]
+}
+
+t.test('one active master; when it is cut off from the database the other takes over and the first writes nothing', async t => {
+  const [a, b] = await electedPair(t)
   t.match(a.election.state, { role: 'active', holder: 'key-a', epoch: 1 })
   t.match(b.election.state, { role: 'standby', holder: 'key-a', holderAddress: '127.0.0.1:a' })
   t.match(b.election.status().details, /Standby \(active: 127\.0\.0\.1:a\), epoch 1/)
@@ -54,11 +60,7 @@ t.test('one active master; when it is cut off from the database the other takes 
 })
 
 t.test('a clean stop hands the lease over at once', async t => {
-  const database = await createTestDatabase(t)
-  const a = await master(t, database, 'a')
-  const b = await master(t, database, 'b')
-  await a.election.start()
-  await b.election.start()
+  const [a, b] = await electedPair(t)
   const changes: string[] = []
   b.election.on('change', state => { changes.push(`${state.role}@${state.epoch}`) })
   await a.election.stop()

@@ -1,6 +1,6 @@
 import { LedgerMeshError } from '../base/errors.js'
 import type { Statement } from './ast.js'
-import { parseScriptLines } from './parser.js'
+import { forEachStatement, parseScriptLines } from './parser.js'
 
 /** One problem `ledgermesh check` found, where it stands. */
 export interface ScriptProblem {
@@ -37,38 +37,27 @@ export function checkScript (text: string, source?: string): ScriptCheck {
   const labels = new Map<string, number>()
   const targets: Array<{ label: string, line: number, column: number, what: string }> = []
   let count = 0
-  const visit = (list: readonly Statement[]): void => {
-    for (const s of list) {
-      if (s.kind !== 'label') count++
-      switch (s.kind) {
-        case 'invalid':
-          problems.push({ line: s.pos.line, column: Number(s.error.details.column ?? s.pos.column), message: withoutPosition(s.error.message) })
-          break
-        case 'label': {
-          const first = labels.get(s.name)
-          if (first !== undefined) problems.push({ line: s.pos.line, column: s.pos.column, message: `label ':${s.name}:' is defined twice (first at line ${first})` })
-          else labels.set(s.name, s.pos.line)
-          break
-        }
-        case 'jump':
-          if (s.label !== undefined) targets.push({ label: s.label, line: s.pos.line, column: s.pos.column, what: s.op })
-          break
-        case 'on error':
-          if (s.label !== undefined) targets.push({ label: s.label, line: s.pos.line, column: s.pos.column, what: `on error ${s.mode}` })
-          break
-        case 'if':
-          visit(s.then)
-          visit(s.else ?? [])
-          break
-        case 'do':
-        case 'else':
-          count--
-          visit([s.body])
-          break
+  forEachStatement(statements, s => {
+    // a `do`/`else` line counts once, as the statement it carries
+    if (s.kind !== 'label' && s.kind !== 'do' && s.kind !== 'else') count++
+    switch (s.kind) {
+      case 'invalid':
+        problems.push({ line: s.pos.line, column: Number(s.error.details.column ?? s.pos.column), message: withoutPosition(s.error.message) })
+        break
+      case 'label': {
+        const first = labels.get(s.name)
+        if (first !== undefined) problems.push({ line: s.pos.line, column: s.pos.column, message: `label ':${s.name}:' is defined twice (first at line ${first})` })
+        else labels.set(s.name, s.pos.line)
+        break
       }
+      case 'jump':
+        if (s.label !== undefined) targets.push({ label: s.label, line: s.pos.line, column: s.pos.column, what: s.op })
+        break
+      case 'on error':
+        if (s.label !== undefined) targets.push({ label: s.label, line: s.pos.line, column: s.pos.column, what: `on error ${s.mode}` })
+        break
     }
-  }
-  visit(statements)
+  })
   const warnings: ScriptProblem[] = []
   for (const target of targets) {
     if (!labels.has(target.label)) warnings.push({ line: target.line, column: target.column, message: `${target.what} ${target.label}: no label ':${target.label}:' in this script` })

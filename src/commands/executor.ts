@@ -90,6 +90,22 @@ export class Executor {
     }
   }
 
+  /**
+   * Runs a script inside the running one (`process`, a config policy's script): it gets its
+   * own `on error` and starts from the caller's `if` result, and the caller's is left as it
+   * was (AnyLog restores it). Answers what its commands printed.
+   */
+  async runNested (text: string, ctx: ExecContext, source: string): Promise<string[]> {
+    const statements = parseScriptLines(text, { source })
+    const results = await this.runStatements(statements, { ...ctx, source, nested: true, script: newScriptState(ctx.script?.ifResult) })
+    return results.flatMap(r => r.output === undefined || r.output.text === '' ? [] : [r.output.text])
+  }
+
+  /** The variables as shown: a secret-named one as `***`, the others with secret values masked. */
+  shownVariables (vars: Variables): Array<[string, unknown]> {
+    return vars.entries().map(([k, v]): [string, unknown] => [k, isSecretName(k) ? MASK : this.secrets.value(v)])
+  }
+
   /** Runs one statement, adding what it shows to `results` (masked: no secret value shows). */
   async execStatement (statement: Statement, ctx: ExecContext & { script: ScriptState }, results: StatementResult[]): Promise<Flow> {
     const shown: StatementResult[] = []
@@ -284,8 +300,7 @@ export class Executor {
     let at = 0
     for (const ref of node.refs) {
       text += node.source.slice(at, ref.start)
-      const refNode: ValueNode = { kind: ref.ref.kind, name: ref.ref.name, cast: ref.ref.cast, pos: node.pos }
-      const value = this.resolve(refNode, vars)
+      const value = this.resolve({ ...ref.ref, pos: node.pos }, vars)
       text += ref.inString ? JSON.stringify(asText(value)).slice(1, -1) : JSON.stringify(value)
       at = ref.end
     }

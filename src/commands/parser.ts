@@ -43,14 +43,16 @@ export function parseScript (text: string, opts: { source?: string } = {}): Stat
 /** Every line that does not parse, in order, nested blocks included. */
 export function invalidStatements (statements: readonly Statement[]): InvalidStatement[] {
   const found: InvalidStatement[] = []
-  const visit = (list: readonly Statement[]): void => {
-    for (const s of list) {
-      if (s.kind === 'invalid') found.push(s)
-      else if (s.kind === 'if') { visit(s.then); visit(s.else ?? []) } else if (s.kind === 'do' || s.kind === 'else') visit([s.body])
-    }
-  }
-  visit(statements)
+  forEachStatement(statements, s => { if (s.kind === 'invalid') found.push(s) })
   return found
+}
+
+/** Calls `fn` on every statement in order, those inside an `if` and a `do`/`else` line too. */
+export function forEachStatement (statements: readonly Statement[], fn: (statement: Statement) => void): void {
+  for (const s of statements) {
+    fn(s)
+    if (s.kind === 'if') { forEachStatement(s.then, fn); forEachStatement(s.else ?? [], fn) } else if (s.kind === 'do' || s.kind === 'else') forEachStatement([s.body], fn)
+  }
 }
 
 function firstInvalid (statements: readonly Statement[]): InvalidStatement | undefined {

@@ -1,6 +1,5 @@
 import { access, mkdir } from 'node:fs/promises'
 import { LedgerMeshError } from '../../base/errors.js'
-import { MASK, isSecretName } from '../../base/secrets.js'
 import { asText, type ExecContext, type Executor } from '../executor.js'
 import type { LogEntry } from '../command-log.js'
 import { type CommandOutput, EMPTY_OUTPUT, jsonOutput, textOutput } from '../output.js'
@@ -28,11 +27,6 @@ export function registerAnyLogCommands (executor: Executor, node: NodePort): voi
     })
   }
 
-  executor.register('print', (cmd, ctx) => {
-    const shown = ctx.vars.hidingSecrets()
-    return textOutput((cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, shown))).join(' '))
-  })
-
   // AnyLog answers name@ip:port (the p2p address)
   executor.register('get node name', (_cmd, ctx) => {
     const [name, address] = node.status().assigned_name.split('@')
@@ -46,7 +40,7 @@ export function registerAnyLogCommands (executor: Executor, node: NodePort): voi
   })
 
   executor.register('get dictionary', (cmd, ctx) => {
-    const entries = ctx.vars.entries().map(([k, v]): [string, unknown] => [k, isSecretName(k) ? MASK : ctx.executor.secrets.value(v)])
+    const entries = ctx.executor.shownVariables(ctx.vars)
     if (formatJson(new WhereArgs(cmd, ctx))) return jsonOutput(Object.fromEntries(entries))
     return textOutput(formatTable(['Key', 'Value'], entries.map(([k, v]) => [k, asText(v).slice(0, 200)])), Object.fromEntries(entries))
   })
@@ -142,14 +136,7 @@ export function registerAnyLogCommands (executor: Executor, node: NodePort): voi
   })
 
   executor.register('json', (cmd, ctx) => {
-    let value = ctx.executor.resolve(cmd.value!, ctx.vars)
-    if (typeof value === 'string') {
-      try {
-        value = JSON.parse(value)
-      } catch {
-        throw new LedgerMeshError('bad_command', `json: the value is not JSON: ${String(value).slice(0, 80)}`)
-      }
-    }
+    const value = jsonOf(ctx.executor.resolve(cmd.value!, ctx.vars), 'json')
     if (value === null || typeof value !== 'object') throw new LedgerMeshError('bad_command', 'json: the value is not a JSON object or list')
     return jsonOutput(value)
   })
@@ -173,6 +160,16 @@ export function registerAnyLogCommands (executor: Executor, node: NodePort): voi
       return textOutput(text)
     }
   })
+}
+
+/** A value as JSON: text is parsed (an error names the command), anything else is JSON already. */
+export function jsonOf (value: unknown, command: string): unknown {
+  if (typeof value !== 'string') return value
+  try {
+    return JSON.parse(value)
+  } catch {
+    throw new LedgerMeshError('bad_command', `${command}: the value is not JSON: ${value.slice(0, 80)}`)
+  }
 }
 
 function valueText (cmd: CommandStatement, ctx: ExecContext): string {

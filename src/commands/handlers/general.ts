@@ -2,8 +2,6 @@ import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { LedgerMeshError } from '../../base/errors.js'
-import { parseScriptLines } from '../parser.js'
-import { newScriptState } from '../script-run.js'
 import { COMMANDS } from '../catalog.js'
 import { asText, type Executor } from '../executor.js'
 import { EMPTY_OUTPUT, textOutput } from '../output.js'
@@ -11,7 +9,6 @@ import type { NodePort } from '../port.js'
 import { formatTable } from '../table.js'
 
 import { VERSION } from '../../base/version.js'
-import { MASK, isSecretName } from '../../base/secrets.js'
 
 /** Commands about the language itself: help, echo, variables, scripts, exit. */
 export function registerGeneralCommands (executor: Executor, node: NodePort): void {
@@ -35,17 +32,18 @@ export function registerGeneralCommands (executor: Executor, node: NodePort): vo
     return textOutput(formatTable(['Command', 'REST', 'Summary'], rows) + '\n' + extra.join('\n'), COMMANDS)
   })
 
-  executor.register('echo', (cmd, ctx) => {
-    // echo prints what it resolves: secrets show as ***
-    const shown = ctx.vars.hidingSecrets()
-    const text = (cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, shown))).join(' ')
-    return textOutput(text)
-  })
+  // echo and AnyLog's print show what they resolve: secrets show as ***
+  for (const name of ['echo', 'print']) {
+    executor.register(name, (cmd, ctx) => {
+      const shown = ctx.vars.hidingSecrets()
+      return textOutput((cmd.rest ?? []).map(v => asText(ctx.executor.resolve(v, shown))).join(' '))
+    })
+  }
 
   executor.register('get variables', (_cmd, ctx) => {
-    // Secret-named variables show ***, the others masked before they are cut to 100 characters
-    // (a cut must not leave half a secret that masking no longer recognizes).
-    const entries = ctx.vars.entries().map(([k, v]): [string, unknown] => [k, isSecretName(k) ? MASK : ctx.executor.secrets.value(v)])
+    // masked before they are cut to 100 characters (a cut must not leave half a secret that
+    // masking no longer recognizes)
+    const entries = ctx.executor.shownVariables(ctx.vars)
     return textOutput(formatTable(['Name', 'Value'], entries.map(([k, v]) => [k, asText(v).slice(0, 100)])), Object.fromEntries(entries))
   })
 
@@ -60,11 +58,7 @@ export function registerGeneralCommands (executor: Executor, node: NodePort): vo
     } catch (err) {
       throw new LedgerMeshError('not_found', `process: cannot read script ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
     }
-    const statements = parseScriptLines(text, { source: file })
-    // The script gets its own `on error` and starts from the caller's `if` result; the
-    // caller's is left as it was (AnyLog restores it after `process`).
-    const results = await ctx.executor.runStatements(statements, { ...ctx, source: file, nested: true, script: newScriptState(ctx.script?.ifResult) })
-    const printed = results.flatMap(r => r.output === undefined || r.output.text === '' ? [] : [r.output.text])
+    const printed = await ctx.executor.runNested(text, ctx, file)
     return printed.length === 0 ? EMPTY_OUTPUT : textOutput(printed.join('\n'))
   })
 

@@ -4,11 +4,10 @@ import type { BringItem, GetQuery } from '../ast.js'
 import { asText, type ExecContext, type Executor } from '../executor.js'
 import { readRef } from '../lexer.js'
 import { type CommandOutput, EMPTY_OUTPUT, jsonOutput, textOutput } from '../output.js'
-import { parseScriptLines } from '../parser.js'
 import type { NodePort } from '../port.js'
 import { evalPython } from '../python-expr.js'
-import { newScriptState } from '../script-run.js'
 import { WhereArgs } from '../where.js'
+import { jsonOf } from './anylog.js'
 
 /**
  * The commands AnyLog scripts compute values with: `python <expr>`, `from <json> bring ...`,
@@ -21,13 +20,7 @@ export function registerScriptValueCommands (executor: Executor, node: NodePort)
     return typeof value === 'string' ? textOutput(value) : jsonOutput(value)
   })
 
-  executor.register('from', (cmd, ctx) => {
-    let value = ctx.executor.resolve(cmd.value!, ctx.vars)
-    if (typeof value === 'string') {
-      try { value = JSON.parse(value) } catch { throw new LedgerMeshError('bad_command', `from: the value is not JSON: ${String(value).slice(0, 80)}`) }
-    }
-    return bringFrom(value, cmd.query!.bring!)
-  })
+  executor.register('from', (cmd, ctx) => bringFrom(jsonOf(ctx.executor.resolve(cmd.value!, ctx.vars), 'from'), cmd.query!.bring!))
 
   executor.register('set policy', (cmd, ctx) => {
     const { name, keys, value } = parseSetPolicy(cmd.raw ?? '', ctx)
@@ -61,9 +54,7 @@ export function registerScriptValueCommands (executor: Executor, node: NodePort)
       if (wanted !== undefined && running !== undefined && String(wanted) !== String(running)) differences.push(`${field} ${String(wanted)} (this node listens on ${String(running)}; set it in the env file)`)
     }
     const script = Array.isArray(body.script) ? body.script.map(line => asText(line)) : []
-    const source = `config policy ${id}`
-    const results = await ctx.executor.runStatements(parseScriptLines(script.join('\n'), { source }), { ...ctx, source, nested: true, script: newScriptState(ctx.script?.ifResult) })
-    const printed = results.flatMap(r => r.output === undefined || r.output.text === '' ? [] : [r.output.text])
+    const printed = await ctx.executor.runNested(script.join('\n'), ctx, `config policy ${id}`)
     const head = `Config policy ${id} applied: ${script.length} script lines run${differences.length > 0 ? `; not applied: ${differences.join(', ')}` : ''}`
     return textOutput([head, ...printed].join('\n'), { id, script: script.length, not_applied: differences })
   })
@@ -73,9 +64,7 @@ export function registerScriptValueCommands (executor: Executor, node: NodePort)
 function refValue (text: string, ctx: ExecContext): unknown {
   const ref = readRef(text, 0)
   if (ref === undefined || ref.end !== text.length) return undefined
-  const pos = { offset: 0, line: 0, column: 0 }
-  const node = ref.ref.kind === 'var' ? { kind: 'var' as const, name: ref.ref.name, ...(ref.ref.cast !== undefined ? { cast: ref.ref.cast } : {}), pos } : { kind: 'env' as const, name: ref.ref.name, pos }
-  return ctx.executor.resolveLenient(node, ctx.vars)
+  return ctx.executor.resolveLenient({ ...ref.ref, pos: { offset: 0, line: 0, column: 0 } }, ctx.vars)
 }
 
 /**
