@@ -41,6 +41,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'create join token', method: 'POST', grammar: 'where', usage: 'create join token [where ttl = <duration, default 1 hour> and uses = <n, default 1>]', summary: 'Master: a token that admits up to `uses` nodes (JOIN_TOKEN in their env) until it expires.' },
   { name: 'admit node', method: 'POST', grammar: 'where', usage: 'admit node where key = <public key> [and name = <node name>]', summary: 'Master: admits a node\'s key by hand (and lifts a revocation of it).' },
   { name: 'revoke node', method: 'POST', grammar: 'where', usage: 'revoke node where key = <public key> [and reason = <text>]', summary: 'Master: the key may no longer sync, renew its lease or write; its declarations are deleted and its profiles move once its lease lapses.' },
+  { name: 'approve master', method: 'POST', grammar: 'where', usage: 'approve master where key = <public key>', summary: 'Master: declares on the ledger a master registered in the shared database (MASTER_APPROVAL=manual); replicas trust its heads from then on.' },
   { name: 'process', method: 'POST', grammar: 'value', usage: 'process <file>', summary: 'Runs a script file in the command language.' },
   { name: 'exit node', method: 'POST', grammar: 'none', usage: 'exit node', summary: 'Stops the node cleanly.' },
   // AnyLog's scripts and REST clients call these; see handlers/anylog.ts

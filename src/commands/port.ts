@@ -52,6 +52,8 @@ export interface NodePort {
   startOperator: () => Promise<{ worker: string, kinds: string[] }>
   /** `worker drain` / `worker resume`; false when this node runs no operator */
   setDraining: (draining: boolean) => Promise<boolean>
+  /** `approve master` (MASTER_APPROVAL=manual): declares a master registered in the database on the ledger */
+  approveMaster: (key: string) => Promise<{ key: string, name: string, seq: number | undefined, already: boolean }>
   /** join tokens, admitting and revoking keys: the master's, once its blockchain sync runs */
   readonly admission: Admission | undefined
   /** the node's home directory (its key, its embedded ledger, its outbox) */
@@ -144,5 +146,14 @@ export interface NodeStatus {
   ledger: { store: string, head: { seq: number }, policies: number, master_key: string | undefined, master_keys: string[] } | undefined
   sync: Record<string, unknown> | undefined
   allocation: AllocationView | undefined
+  /** a master among several over one PostgreSQL: which writes, since when, the lease epoch, each master's last registration refresh */
+  master_role?: {
+    role: 'active' | 'standby' | 'waiting'
+    since: string
+    epoch: number
+    active_master: string | null
+    lease_renewed: string | null
+    masters: Array<{ name: string, key: string, address: string, trusted: boolean, seen: string }>
+  }
   profiles: { lease: LeaseView, by_state: Record<string, number> } | undefined
 }

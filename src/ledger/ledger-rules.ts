@@ -5,6 +5,9 @@ import { verifyPool } from '../policies/verify-pool.js'
 import type { Entry } from './entry.js'
 import { type LedgerOp, type Policy, policyBody, policyId, policyType } from '../policies/policy.js'
 import type { LedgerState } from './state.js'
+import type { Signer } from '../policies/keys.js'
+import { prepareTombstone } from '../policies/prepare.js'
+import { DECLARATION_TYPES } from '../policies/schemas.js'
 
 /**
  * The ledger's rules that read its live state: who is admitted, and the authorization view
@@ -183,4 +186,18 @@ export async function verifyBatchAuthorization (state: LedgerState, masterKey: s
     }
     record({ op: entry.op, policy: entry.policy })
   }
+}
+
+/**
+ * A node re-declaring itself (same type and name, e.g. after a restart on new ports)
+ * replaces its old declaration: the master writes a tombstone for the old one first.
+ */
+export function replacedDeclaration (state: LedgerState, op: LedgerOp, signer: Signer): LedgerOp[] {
+  if (op.op !== 'put') return []
+  const type = policyType(op.policy)
+  const name = policyBody(op.policy).name
+  if (!(DECLARATION_TYPES as readonly string[]).includes(type) || typeof name !== 'string') return []
+  const old = state.findByName(type, name)
+  if (old === undefined) return []
+  return [{ op: 'delete', policy: prepareTombstone(policyId(old), signer) }]
 }

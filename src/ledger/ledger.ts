@@ -3,18 +3,16 @@ import { Mutex } from 'async-mutex'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
 import type { Signer } from '../policies/keys.js'
-import { policyType, policyBody, policyId } from '../policies/policy.js'
+import { policyId } from '../policies/policy.js'
 import { validatePolicy } from '../policies/validate.js'
 import { authorizeOp } from '../policies/authorize.js'
-import { prepareTombstone } from '../policies/prepare.js'
-import { DECLARATION_TYPES } from '../policies/schemas.js'
 import { InsertVerifier } from '../policies/verify-pool.js'
 import { type Entry, type LedgerOp, GENESIS_HASH, afterHeld, verifyChainLinks } from './entry.js'
 import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
 import { foldLog } from './fold.js'
-import { batchAuthContext, holdsKey, isAdmittedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
+import { batchAuthContext, holdsKey, isAdmittedIn, refusedIds, replacedDeclaration, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
 
 /** Most ops committed in one store transaction by the group committer. */
 const MAX_COMMIT_BATCH = 1000
@@ -245,7 +243,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
           throw new LedgerMeshError('duplicate_id', `policy ${id} is already in the ledger`, { id })
         }
         authorizeOp(insert.op, auth)
-        const ops = [...this.replacedDeclaration(insert.op, signer), insert.op]
+        const ops = [...replacedDeclaration(this.state, insert.op, signer), insert.op]
         for (const op of ops) { idsInBatch.add(policyId(op.policy)); record(op) }
         accepted.push({ insert, ops })
       } catch (err) {
@@ -260,18 +258,38 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     const signer = this.masterSigner!
     let signed: SignedHead | undefined
     const entries = await this.store.commit(accepted.flatMap(a => a.ops), head => (signed = signHead(head, signer)))
+    if (entries[0] !== undefined && (entries[0].seq !== this.currentHead.seq + 1 || entries[0].prevHash !== this.currentHead.hash)) {
+      // Another master wrote after this state's head (a takeover raced our catch-up): the
+      // store chained our ops after its head, so apply everything it holds past ours.
+      this.storeUncertain = true
+      await this.reloadIfUncertain(true)
+      this.answer(accepted, entries)
+      return
+    }
     this.applyToState(entries)
     // the head the store signed with this commit is the ledger's new head
     this.currentSignedHead = signed !== undefined && signed.seq === this.currentHead.seq && signed.hash === this.currentHead.hash
       ? signed
       : signHead(this.currentHead, signer)
-    // Each insert is answered with its own entry: the last of its ops.
+    this.answer(accepted, entries)
+    this.emit('appended', entries, this.currentSignedHead)
+  }
+
+  /** Each insert is answered with its own entry: the last of its ops. */
+  private answer (accepted: Accepted[], entries: Entry[]): void {
     let index = 0
     for (const { insert, ops } of accepted) {
       index += ops.length
       insert.resolve(entries[index - 1])
     }
-    this.emit('appended', entries, this.currentSignedHead)
+  }
+
+  /**
+   * A master that just became the writer: the next commit first reads what the store holds
+   * past this state's head (what the previous writer wrote since this master last followed).
+   */
+  markStoreUncertain (): void {
+    this.storeUncertain = true
   }
 
   /**
@@ -312,20 +330,6 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     this.storeUncertain = true
     await this.reloadIfUncertain(true)
     return this.currentHead.seq - before
-  }
-
-  /**
-   * A node re-declaring itself (same type and name, e.g. after a restart on new ports)
-   * replaces its old declaration: the master writes a tombstone for the old one first.
-   */
-  private replacedDeclaration (op: LedgerOp, signer: Signer): LedgerOp[] {
-    if (op.op !== 'put') return []
-    const type = policyType(op.policy)
-    const name = policyBody(op.policy).name
-    if (!(DECLARATION_TYPES as readonly string[]).includes(type) || typeof name !== 'string') return []
-    const old = this.state.findByName(type, name)
-    if (old === undefined) return []
-    return [{ op: 'delete', policy: prepareTombstone(policyId(old), signer) }]
   }
 
   private applyToState (entries: Entry[]): void {

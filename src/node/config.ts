@@ -104,6 +104,10 @@ export interface NodeConfig {
   leaseGrace: Duration
   /** worker: SIGTERM to SIGKILL, when a profile process is stopped */
   profileStopGrace: Duration
+  /** several masters over one PostgreSQL: the writer lease's TTL (MASTER_LEASE_TTL) */
+  masterLeaseTtl: Duration
+  /** MASTER_APPROVAL: whether the active master declares newly registered masters itself */
+  masterApproval: 'auto' | 'manual'
   /** NETWORK_KEY: the pre-shared key of a private libp2p network; none = an open network */
   networkKey?: NetworkKey
   /** the raw key/value pairs, for `$KEY` expansion in scripts and for later features */
@@ -186,6 +190,9 @@ const RULES: Record<string, KeyRule> = {
   LEASE_TTL: { schema: nonEmpty, expected: 'an interval such as "6 seconds"', default: '6 seconds' },
   LEASE_GRACE: { schema: nonEmpty, expected: 'an interval such as "4 seconds"', default: '4 seconds' },
   PROFILE_STOP_GRACE: { schema: nonEmpty, expected: 'an interval such as "2 seconds"', default: '2 seconds' },
+  // several masters over one PostgreSQL: the writer lease, and who adds a master
+  MASTER_LEASE_TTL: { schema: nonEmpty, expected: 'an interval such as "2 seconds"', default: '2 seconds' },
+  MASTER_APPROVAL: { schema: z.string().trim().toLowerCase().pipe(z.enum(['auto', 'manual'])), expected: 'auto (the active master declares every master registered in the database) or manual (an admin runs `approve master where key = ...`)', default: 'auto' },
   NETWORK_KEY: { schema: nonEmpty, expected: NETWORK_KEY_EXPECTED }
 }
 
@@ -292,6 +299,8 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   const leaseTtl = interval('LEASE_TTL')
   const leaseGrace = interval('LEASE_GRACE')
   const profileStopGrace = interval('PROFILE_STOP_GRACE')
+  const masterLeaseTtl = interval('MASTER_LEASE_TTL')
+  const masterApproval = value<'auto' | 'manual'>('MASTER_APPROVAL')!
   const slaveName = value<string>('SLAVE_NAME', role === 'worker')
   const kindsText = value<string>('PROFILE_KINDS')
   const profileKinds = kindsText === undefined ? [] : [...new Set(kindsText.split(',').map(k => k.trim().toLowerCase()))]
@@ -348,6 +357,8 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     leaseTtl,
     leaseGrace,
     profileStopGrace,
+    masterLeaseTtl,
+    masterApproval,
     networkKey,
     env,
     source

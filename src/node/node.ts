@@ -27,11 +27,12 @@ import { P2PHost } from '../services/p2p.js'
 import { RestServer } from '../services/rest/server.js'
 import { Scheduler } from '../services/scheduler.js'
 import { NodeMetrics } from '../services/metrics.js'
-import { Allocator } from '../services/allocation/index.js'
 import { LeaseProtocol } from '../protocols/lease/index.js'
 import { Operator } from '../services/operator/index.js'
 import { ProfileReports } from '../services/profile-reports.js'
-import { Gatekeeper, JoinProtocol } from '../services/admission/index.js'
+import { type Gatekeeper, JoinProtocol } from '../services/admission/index.js'
+import { PgStore } from '../ledger/pg-store.js'
+import { MasterServices } from './master-services.js'
 import type { ProcessStatus } from '../services/service.js'
 import { WritePath } from '../services/write-path.js'
 import { configSecrets, type NodeConfig } from './config.js'
@@ -78,12 +79,10 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   private syncProtocol?: SyncProtocol
   private insertProtocol?: InsertProtocol
   private leaseProtocol?: LeaseProtocol
-  /** master: places sub-accounts and profiles, keeps workers' leases */
-  private allocator?: Allocator
+  /** master: admission, the allocator and, over a shared PostgreSQL, which master writes */
+  private master?: MasterServices
   /** worker: runs the profiles assigned to it */
   private operator?: Operator
-  /** master: admission (join tokens, admit, revoke) */
-  private gatekeeper?: Gatekeeper
   private joinProtocol?: JoinProtocol
   /** slave: which worker runs which profile, from the profiles' heartbeats */
   private readonly profileReports = new ProfileReports()
@@ -115,7 +114,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       insert: () => this.insertProtocol,
       masterConn: opts.config.ledgerConn,
       metrics: this.metrics,
-      log: this.log
+      log: this.log,
+      standby: () => this.master?.activeMaster()
     })
     this.executor = new Executor({ env: name => this.envValue(name), secrets: this.secrets })
     registerGeneralCommands(this.executor, this)
@@ -215,6 +215,11 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     }
     this.currentLedger = ledger
     this.log.info({ store: ledgerStore.kind, location: ledgerStore.location, head: ledger.head.seq, policies: ledger.state.size }, 'ledger connected')
+    if (this.role === 'master') {
+      this.master = new MasterServices({ config: this.config, signer: this.signer, ledger, metrics: this.metrics, log: this.log })
+      // several masters may share a PostgreSQL database: the writer lease decides which writes
+      if (ledgerStore instanceof PgStore) await this.master.startRole(ledgerStore, `${this.config.ip}:${this.tcp?.running === true ? this.tcp.port : this.config.serverPort}`)
+    }
     return ledger
   }
 
@@ -245,10 +250,10 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
         if (reason === 'not_admitted') this.metrics.unadmitted.inc({ what: 'insert' })
       },
       // the master keeps plain profile settings off the ledger (README, "Sealed settings")
-      check: ledger.isMaster ? op => { checkSealedForMaster(op, this.signer) } : undefined
+      check: ledger.isMaster ? op => { this.master?.checkWriter(); checkSealedForMaster(op, this.signer) } : undefined
     })
     await this.insertProtocol.start()
-    if (ledger.isMaster) await this.startGatekeeper(ledger, this.joinProtocol)
+    if (this.master !== undefined) await this.master.startGatekeeper(this.joinProtocol)
     const joinToken = this.config.joinToken
     const joinProtocol = this.joinProtocol
     const service: ReplicaSync = ledger.isMaster
@@ -277,37 +282,12 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     return opts
   }
 
-  /** Master: serves joins and keeps the ledger's admission mode as ADMISSION says. */
-  private async startGatekeeper (ledger: Ledger, joinProtocol: JoinProtocol): Promise<void> {
-    const gatekeeper = new Gatekeeper({
-      ledger,
-      signer: this.signer,
-      log: this.log.child({ service: 'admission' }),
-      onRefused: () => { this.metrics.unadmitted.inc({ what: 'join' }) }
-    })
-    await joinProtocol.serve(gatekeeper.redeem)
-    await gatekeeper.ensureMode(this.config.admission)
-    this.gatekeeper = gatekeeper
-  }
-
-  /** `run allocator` (master): serves lease renewals and writes assignments. */
+  /** `run allocator` (master): serves lease renewals and writes assignments (on the active master). */
   async startAllocator (): Promise<ProcessStatus> {
-    if (this.allocator !== undefined) return this.allocator.status()
-    if (!this.hasLedger || !this.ledger.isMaster) throw new LedgerMeshError('bad_command', 'run allocator: only the master allocates (this node is a ' + this.role + ')')
+    if (!this.hasLedger || !this.ledger.isMaster || this.master === undefined) throw new LedgerMeshError('bad_command', 'run allocator: only the master allocates (this node is a ' + this.role + ')')
     if (this.tcp?.running !== true) throw new LedgerMeshError('bad_command', 'run allocator needs the p2p server: run tcp server first')
     this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })
-    const allocator = new Allocator({
-      ledger: this.ledger,
-      signer: this.signer,
-      lease: this.leaseProtocol,
-      log: this.log.child({ service: 'allocator' }),
-      ttlMs: this.config.leaseTtl.ms,
-      graceMs: this.config.leaseGrace.ms,
-      onUnadmitted: () => { this.metrics.unadmitted.inc({ what: 'lease' }) }
-    })
-    await allocator.start()
-    this.allocator = allocator
-    return allocator.status()
+    return await this.master.startAllocator(this.leaseProtocol)
   }
 
   /** `run operator` (worker): keeps the lease and runs the profiles assigned to this worker. */
@@ -335,6 +315,14 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     return started
   }
 
+  async approveMaster (key: string): Promise<{ key: string, name: string, seq: number | undefined, already: boolean }> {
+    if (this.master === undefined) throw new LedgerMeshError('bad_command', `approve master: only a master declares other masters (this node is a ${this.role})`)
+    const made = await this.master.masterKeyPolicy(key)
+    if ('already' in made) return { key, name: made.name, seq: undefined, already: true }
+    const { seq } = await this.insert({ op: 'put', policy: made.policy }, { local: false })
+    return { key, name: made.name, seq, already: false }
+  }
+
   /** `worker drain` / `worker resume`: false when this node runs no operator. */
   async setDraining (draining: boolean): Promise<boolean> {
     if (this.operator === undefined) return false
@@ -342,7 +330,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     return true
   }
 
-  get admission (): Gatekeeper | undefined { return this.gatekeeper }
+  get admission (): Gatekeeper | undefined { return this.master?.admission }
 
   /** The outbox of a replica; what it holds is shown locally as "ledger": "local". */
   private async openOutbox (): Promise<Outbox> {
@@ -412,8 +400,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
 
   /** What the node's reports read of it (status.ts). */
   private view (): NodeView {
-    const { config, signer, startedAt, currentLedger: ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, allocator, operator } = this
-    return { config, signer, startedAt, ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.syncProtocol?.stats, allocator, operator }
+    const { config, signer, startedAt, currentLedger: ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, operator, master } = this
+    return { config, signer, startedAt, ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.syncProtocol?.stats, master, operator }
   }
 
   /** Asks the CLI to stop the node and exit with `code`. */
@@ -428,7 +416,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
 
   private async stopServices (): Promise<void> {
     // profiles stop first, while the lease still holds; then the rest
-    for (const service of [this.operator, this.allocator, this.leaseProtocol, this.sync, this.rest, this.insertProtocol, this.syncProtocol, this.scheduler, this.tcp]) {
+    for (const service of [this.operator, this.master, this.leaseProtocol, this.sync, this.rest, this.insertProtocol, this.syncProtocol, this.scheduler, this.tcp]) {
       if (service === undefined) continue
       try {
         await service.stop()

@@ -1,7 +1,7 @@
 import type { NodeStatus, ProcessRow, ProfilesData } from '../commands/port.js'
 import type { Ledger } from '../ledger/ledger.js'
 import type { Ed25519Signer } from '../policies/keys.js'
-import type { Allocator } from '../services/allocation/index.js'
+import type { MasterServices } from './master-services.js'
 import type { MetricsSource } from '../services/metrics.js'
 import type { Operator } from '../services/operator/index.js'
 import type { P2PHost } from '../services/p2p.js'
@@ -15,7 +15,7 @@ import type { NodeConfig } from './config.js'
 /** The rows of `get processes`, in AnyLog's order, then ledgermesh's own. */
 export const PROCESS_NAMES = [
   'TCP', 'REST', 'Operator', 'Publisher', 'Blockchain Sync', 'Scheduler', 'Distributor',
-  'Consumer', 'MQTT', 'Message Broker', 'SMTP', 'Streamer', 'Query Pool', 'Allocator'
+  'Consumer', 'MQTT', 'Message Broker', 'SMTP', 'Streamer', 'Query Pool', 'Allocator', 'Master Role'
 ] as const
 
 /** What the node's reports (`get processes`, `get status`, `get profiles`, /metrics) read of it. */
@@ -34,13 +34,19 @@ export interface NodeView {
   sync?: ReplicaSync
   /** the sync protocol's counters, once it serves */
   syncStats?: { bytesIn: number, bytesOut: number, entriesIn: number, entriesOut: number, rejected: number }
-  allocator?: Allocator
+  /** the master's own services: allocator, admission, the master role among several */
+  master?: MasterServices
   operator?: Operator
 }
 
 export function processRows (node: NodeView): ProcessRow[] {
-  const services: Service[] = [node.tcp, node.rest, node.operator, node.sync, node.scheduler, node.allocator].filter((s): s is NonNullable<typeof s> => s !== undefined)
+  const services: Service[] = [node.tcp, node.rest, node.operator, node.sync, node.scheduler].filter((s): s is NonNullable<typeof s> => s !== undefined)
   const byName = new Map(services.map(s => [s.name, s.status()]))
+  if (node.master !== undefined) {
+    byName.set('Allocator', node.master.allocatorStatus())
+    const role = node.master.masterRole
+    if (role !== undefined) byName.set('Master Role', role.status())
+  }
   return PROCESS_NAMES.map(name => ({ name, ...(byName.get(name) ?? { status: 'Not declared' as const }) }))
 }
 
@@ -74,7 +80,8 @@ export function nodeStatus (node: NodeView): NodeStatus {
           ...(sync?.keepsReplica === true ? { lag: sync.lag, recovered: sync.recovered, outbox: sync.outboxSize, outbox_dropped: sync.outboxDropped, ...(sync.lastOutboxDrop !== undefined ? { last_outbox_drop: sync.lastOutboxDrop } : {}) } : {}),
           ...(node.replicaRecovery !== undefined ? { rebuilt_from_zero: node.replicaRecovery } : {})
         },
-    allocation: node.allocator?.summary(),
+    allocation: node.master?.runningAllocator?.summary(),
+    master_role: node.master?.masterRole?.summary(),
     profiles: node.operator === undefined ? undefined : { lease: node.operator.leaseSummary(), by_state: node.operator.countByState() }
   }
 }
@@ -82,7 +89,8 @@ export function nodeStatus (node: NodeView): NodeStatus {
 /** What `get profiles` shows: a worker's processes, the master's placement, a slave's reports. */
 export function profilesData (node: NodeView): ProfilesData | undefined {
   if (node.operator !== undefined) return { role: 'worker', lease: node.operator.leaseSummary(), profiles: node.operator.profiles() }
-  if (node.allocator !== undefined) return { role: 'master', allocation: node.allocator.summary() }
+  const allocator = node.master?.runningAllocator
+  if (allocator !== undefined) return { role: 'master', allocation: allocator.summary() }
   if (node.config.role === 'slave') return { role: 'slave', reports: node.profileReports.list() }
   return undefined
 }
@@ -97,12 +105,12 @@ export function metricsSource (view: () => NodeView): MetricsSource {
     profiles: () => view().operator?.countByState(),
     profileRestarts: () => view().operator?.restartsTotal,
     unassigned: () => {
-      const unplaced = view().allocator?.summary().unplaced
+      const unplaced = view().master?.runningAllocator?.summary().unplaced
       if (unplaced === undefined) return undefined
       return { subaccount: unplaced.filter(u => u.type === 'subaccount').length, profile: unplaced.filter(u => u.type === 'profile').length }
     },
     leases: () => {
-      const leases = view().allocator?.summary().leases
+      const leases = view().master?.runningAllocator?.summary().leases
       if (leases === undefined) return undefined
       const counts = { live: 0, expired: 0, unknown: 0, draining: 0 }
       for (const lease of Object.values(leases)) { counts[lease.state]++; if (lease.draining) counts.draining++ }

@@ -32,6 +32,11 @@ export interface WritePathOptions {
   masterConn: string
   metrics: Pick<NodeMetrics, 'inserts'>
   log: Logger
+  /**
+   * A master among several that stands by: the active master's address its writes go to
+   * (null when none holds the writer lease). Undefined while this master writes.
+   */
+  standby?: () => { address: string | null } | undefined
 }
 
 /**
@@ -51,6 +56,8 @@ export class WritePath {
     const type = policyType(op.policy)
     try {
       const ledger = this.opts.ledger()
+      const standby = ledger.isMaster ? this.opts.standby?.() : undefined
+      if (standby !== undefined) return await this.insertThroughActive(ledger, op, standby.address)
       if (ledger.isMaster) {
         checkSealedForMaster(op, this.opts.signer())
         const entry = await ledger.submit(op)
@@ -99,6 +106,21 @@ export class WritePath {
       void sync.flushOutbox()
       return { id, ledger: 'local' }
     }
+  }
+
+  /**
+   * A standby master's insert: sent to the active master, and answered once this master,
+   * following the database, holds the entry.
+   */
+  private async insertThroughActive (ledger: Ledger, op: LedgerOp, active: string | null): Promise<InsertResult> {
+    const insert = this.opts.insert()
+    if (active === null) throw new LedgerMeshError('not_active', 'this master stands by and no master holds the writer lease right now: try again shortly', { retryAfterSeconds: 1 })
+    if (insert === undefined) throw new LedgerMeshError('master_unreachable', 'blockchain sync is not running on this node (run blockchain sync first)')
+    const { seq } = await insert.submit(tcpAddress(active), op)
+    this.opts.log.info({ id: policyId(op.policy), type: policyType(op.policy), seq, active }, 'policy accepted by the active master')
+    this.opts.metrics.inserts.inc({ result: 'accepted', reason: '' })
+    await ledger.waitForSeq(seq, READ_YOUR_WRITES_MS)
+    return { id: policyId(op.policy), seq, ledger: 'global' }
   }
 
   /**

@@ -48,6 +48,12 @@ export function registerAdmissionCommands (executor: Executor, node: NodePort): 
     return textOutput(result.already ? `Key ${key} was already admitted` : `Key ${key} admitted (seq ${result.seq})`, { key, seq: result.seq, already: result.already })
   })
 
+  executor.register('approve master', async (cmd, ctx) => {
+    const key = keyOf(new WhereArgs(cmd, ctx))
+    const result = await node.approveMaster(key)
+    return textOutput(result.already ? `Master ${result.name} (key ${key}) was already trusted` : `Master ${result.name} (key ${key}) declared (seq ${result.seq})`, result)
+  })
+
   executor.register('revoke node', async (cmd, ctx) => {
     const gatekeeper = gatekeeperOf('revoke node')
     const where = new WhereArgs(cmd, ctx)

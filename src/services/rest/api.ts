@@ -71,6 +71,10 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
     return node.processesJson()
   })
 
+  app.get('/v1/status', { schema: described('The node\'s status, as `get status`: who it is, its ledger and sync, and on a master among several which master writes (master_role)') }, async () => {
+    return node.status()
+  })
+
   app.get('/v1/ledger/head', { schema: described('The local ledger head and the master-signed head it holds') }, async () => {
     return { ...node.ledger.head, signed: node.ledger.signedHead ?? null }
   })

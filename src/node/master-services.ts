@@ -1,0 +1,173 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
+import type { Policy } from '../policies/policy.js'
+import { preparePolicy } from '../policies/prepare.js'
+import type { Logger } from '../base/logger.js'
+import type { Ledger } from '../ledger/ledger.js'
+import type { PgStore } from '../ledger/pg-store.js'
+import type { Ed25519Signer } from '../policies/keys.js'
+import { Allocator } from '../services/allocation/index.js'
+import { Gatekeeper, type JoinProtocol } from '../services/admission/index.js'
+import { MasterRole } from '../services/master-role.js'
+import type { NodeMetrics } from '../services/metrics.js'
+import type { LeaseProtocol } from '../protocols/lease/index.js'
+import type { ProcessStatus } from '../services/service.js'
+import type { NodeConfig } from './config.js'
+
+/** How long a new master waits at start for the active master to declare its key (MASTER_APPROVAL=auto). */
+const TRUST_WAIT_MS = 15_000
+
+export interface MasterServicesOptions {
+  config: NodeConfig
+  signer: Ed25519Signer
+  ledger: Ledger
+  metrics: NodeMetrics
+  log: Logger
+}
+
+/**
+ * The master's own services: admission (the gatekeeper), the allocator, and, over a
+ * PostgreSQL database other masters may share, the master role that decides which master
+ * writes. The services that write to the ledger run on the active master only: a standby
+ * serves joins and lease renewals with `not_active` (naming the active master), and starts
+ * them when it takes over. The allocator of a new active master starts with every worker's
+ * lease unknown, so no profile moves before its worker had TTL + grace to renew.
+ */
+export class MasterServices {
+  private role?: MasterRole
+  private allocator?: Allocator
+  private gatekeeper?: Gatekeeper
+  private leaseProtocol?: LeaseProtocol
+  private allocatorWanted = false
+  /** activation and stand-down run one at a time, in order */
+  private transition: Promise<void> = Promise.resolve()
+
+  constructor (private readonly opts: MasterServicesOptions) {}
+
+  /** Whether this master writes: always for a single master, the lease holder among several. */
+  get isWriter (): boolean { return this.role === undefined || this.role.isActive }
+  get masterRole (): MasterRole | undefined { return this.role }
+  get admission (): Gatekeeper | undefined { return this.gatekeeper }
+  get runningAllocator (): Allocator | undefined { return this.allocator }
+
+  /** The address writes go to while this master stands by (undefined while it writes). */
+  activeMaster (): { address: string | null } | undefined {
+    if (this.isWriter) return undefined
+    return { address: this.role!.activeAddress }
+  }
+
+  /** Refuses a write here while this master stands by (the error names the active master). */
+  checkWriter (): void {
+    if (!this.isWriter) throw this.role!.notActiveError()
+  }
+
+  /** DB_TYPE=psql: register this master, follow the writer, and run for the writer lease. */
+  async startRole (store: PgStore, address: string): Promise<void> {
+    if (this.role !== undefined) return
+    const { config, signer, ledger, log } = this.opts
+    const role = new MasterRole({
+      ledger,
+      store,
+      signer,
+      name: config.nodeName,
+      address,
+      leaseTtlMs: config.masterLeaseTtl.ms,
+      approval: config.masterApproval,
+      log: log.child({ service: 'master-role' })
+    })
+    this.role = role
+    role.on('active', active => { this.transition = this.transition.then(() => this.onActive(active)) })
+    await role.start()
+    // A master joining a ledger another master began waits (bounded) until the active master
+    // declared its key: its own declaration and writes are refused until then.
+    if (!role.trusted) {
+      const waitMs = config.masterApproval === 'auto' ? TRUST_WAIT_MS : 0
+      const deadline = performance.now() + waitMs
+      while (!role.trusted && performance.now() < deadline) await sleep(100)
+      if (!role.trusted) {
+        log.warn({ key: signer.publicKey }, config.masterApproval === 'auto'
+          ? 'this master\'s key is registered in the database but no active master declared it yet: it stands by until one does'
+          : 'MASTER_APPROVAL=manual: this master stands by until an admin runs `approve master where key = ' + signer.publicKey + '`')
+      }
+    }
+    await this.transition
+  }
+
+  /** Admission: serves joins (the active master redeems them) and keeps ADMISSION's mode. */
+  async startGatekeeper (joinProtocol: JoinProtocol): Promise<void> {
+    if (this.gatekeeper !== undefined) return
+    const { signer, ledger, metrics, log } = this.opts
+    const gatekeeper = new Gatekeeper({ ledger, signer, log: log.child({ service: 'admission' }), onRefused: () => { metrics.unadmitted.inc({ what: 'join' }) } })
+    await joinProtocol.serve(async (...args) => { this.checkWriter(); return await gatekeeper.redeem(...args) })
+    this.gatekeeper = gatekeeper
+    if (this.isWriter) await gatekeeper.ensureMode(this.opts.config.admission)
+  }
+
+  /** `run allocator`: starts now on the writer; a standby starts it when it takes over. */
+  async startAllocator (leaseProtocol: LeaseProtocol): Promise<ProcessStatus> {
+    this.leaseProtocol = leaseProtocol
+    this.allocatorWanted = true
+    await this.transition
+    if (this.isWriter) await this.runAllocator()
+    else await leaseProtocol.serve(async () => { throw this.role!.notActiveError() })
+    return this.allocatorStatus()
+  }
+
+  allocatorStatus (): ProcessStatus {
+    if (this.allocator !== undefined) return this.allocator.status()
+    if (this.allocatorWanted) return { status: 'Running', details: 'Standby: allocates once this master holds the writer lease' }
+    return { status: 'Not declared' }
+  }
+
+  /** `approve master`: the master_key policy declaring a master registered in the database. */
+  async masterKeyPolicy (key: string): Promise<{ name: string, policy: Policy } | { name: string, already: true }> {
+    if (this.role === undefined) throw new LedgerMeshError('bad_command', 'approve master: only a master over a PostgreSQL database shares its ledger with other masters (DB_TYPE=psql)')
+    const registered = (await this.role.registeredMasters()).find(m => m.key === key)
+    if (registered === undefined) throw new LedgerMeshError('not_found', `approve master: no master with key ${key.slice(0, 12)}… registered in this database (a master registers when it starts with the same DB_* settings)`)
+    if (this.opts.ledger.masterKeys.includes(key)) return { name: registered.name, already: true }
+    return { name: registered.name, policy: preparePolicy({ master_key: { key, name: registered.name, address: registered.address } }, this.opts.signer) }
+  }
+
+  async stop (): Promise<void> {
+    await this.role?.stop()
+    await this.transition
+    await this.allocator?.stop()
+    await this.leaseProtocol?.stop()
+  }
+
+  private async runAllocator (): Promise<void> {
+    if (this.allocator !== undefined || this.leaseProtocol === undefined) return
+    const { config, signer, ledger, metrics, log } = this.opts
+    // a standby's not_active handler gives way to the allocator's grantor
+    await this.leaseProtocol.stop()
+    const allocator = new Allocator({
+      ledger,
+      signer,
+      lease: this.leaseProtocol,
+      log: log.child({ service: 'allocator' }),
+      ttlMs: config.leaseTtl.ms,
+      graceMs: config.leaseGrace.ms,
+      onUnadmitted: () => { metrics.unadmitted.inc({ what: 'lease' }) }
+    })
+    await allocator.start()
+    this.allocator = allocator
+  }
+
+  private async onActive (active: boolean): Promise<void> {
+    const { log, config } = this.opts
+    try {
+      if (active) {
+        await this.gatekeeper?.ensureMode(config.admission)
+        if (this.allocatorWanted) await this.runAllocator()
+      } else {
+        const allocator = this.allocator
+        this.allocator = undefined
+        await allocator?.stop()
+        if (this.allocatorWanted && this.role !== undefined) await this.leaseProtocol?.serve(async () => { throw this.role!.notActiveError() })
+      }
+    } catch (err) {
+      log.error({ err: errorMessage(err), active }, active ? 'taking over as the active master failed' : 'standing down failed')
+    }
+  }
+}
+

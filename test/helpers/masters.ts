@@ -1,0 +1,41 @@
+import type { PgStoreConfig } from '../../src/ledger/pg-store.js'
+import { type NodeProcess, startNode } from './node-process.js'
+import { waitFor } from './net.js'
+import type { Teardown } from './tmp.js'
+
+/**
+ * Several masters over one PostgreSQL database, as real node processes: the helpers the
+ * failover tests and the failover benchmark share.
+ */
+
+/** The writer lease the tests run with: short, so a takeover comes within a second or two. */
+export const MASTER_LEASE_TTL = '1500 ms'
+
+export function masterEnv (db: PgStoreConfig, extra: Record<string, string | number> = {}): Record<string, string | number> {
+  return { DB_TYPE: 'psql', DB_IP: db.host, DB_PORT: db.port, DB_USER: db.user, DB_NAME: db.database, MASTER_LEASE_TTL: MASTER_LEASE_TTL, ...extra }
+}
+
+export async function startMasters (t: Teardown, db: PgStoreConfig, count: number, extra: Record<string, string | number> = {}): Promise<NodeProcess[]> {
+  const masters: NodeProcess[] = []
+  // the first begins the ledger; the others join it (their keys declared by the active one)
+  for (let i = 0; i < count; i++) masters.push(await startNode(t, { type: 'master', name: `master-${String.fromCharCode(97 + i)}`, env: masterEnv(db, extra) }))
+  return masters
+}
+
+/** The node's `get status` master_role, as /v1/status shows it. */
+export async function masterRole (node: NodeProcess): Promise<{ role: string, epoch: number, active_master: string | null, since: string, masters: Array<{ name: string, trusted: boolean }> }> {
+  const response = await fetch(`${node.url}/v1/status`, { signal: AbortSignal.timeout(5000) })
+  const status = await response.json() as { master_role?: any }
+  if (status.master_role === undefined) throw new Error(`${node.name} shows no master_role`)
+  return status.master_role
+}
+
+/** Waits until exactly one of the live masters is active and answers it. */
+export async function activeMaster (masters: NodeProcess[], timeoutMs = 20_000): Promise<NodeProcess> {
+  return await waitFor('one active master', async () => {
+    const live = masters.filter(m => m.exitCode === undefined)
+    const roles = await Promise.all(live.map(async m => await masterRole(m).then(r => r.role).catch(() => 'unknown')))
+    const active = live.filter((_m, i) => roles[i] === 'active')
+    return active.length === 1 ? active[0] : undefined
+  }, { timeoutMs, everyMs: 100 })
+}
