@@ -29,3 +29,50 @@ t.test('two masters: one writes, the other stands by and forwards; kill -9 of th
   t.ok(role.epoch >= 2, 'under a new epoch')
   await waitFor('b to show itself active', async () => (await masterRole(b)).active_master === b.ledgerConn ? true : undefined)
 })
+
+t.test('a writer paused past its lease (SIGSTOP) writes nothing when it wakes up, and rejoins as a standby', async t => {
+  const db = await createTestDatabase(t)
+  const [a, b] = await startMasters(t, db, 2)
+  t.equal(await activeMaster([a, b]), a)
+  const before = Number((await b.ok('blockchain get note bring.count')).text.trim())
+  a.proc.kill('SIGSTOP')
+  t.teardown(() => { a.proc.kill('SIGCONT') })
+  // inserts sent to the paused writer wait in its socket until it wakes up
+  const pending = Array.from({ length: 4 }, async (_v, i) => await insert(a, { note: { name: `sent-while-paused-${i}` } }).then(r => ({ ok: true as const, seq: r.seq }), (err: Error) => ({ ok: false as const, err: err.message })))
+  t.equal(await activeMaster([b], 15_000), b, 'the other master takes over while the writer sleeps')
+  const headB = await b.ok('blockchain get note bring.count')
+  a.proc.kill('SIGCONT')
+  const answers = await Promise.all(pending)
+  await waitFor('a to stand by', async () => (await masterRole(a)).role === 'standby' ? true : undefined, { timeoutMs: 15_000 })
+  const role = await masterRole(a)
+  t.equal(role.active_master, b.ledgerConn, 'a stands by, naming b')
+  // each insert a took after waking was either refused (not_active) or ordered by b: never by a's old epoch
+  for (const answer of answers) {
+    if (!answer.ok) t.match(answer.err, /not_active|stands by|no longer holds the writer lease/, 'refused as not active')
+  }
+  const accepted = answers.filter(a => a.ok).length
+  const notes = Number((await b.ok('blockchain get note bring.count')).text.trim())
+  t.equal(notes, before + accepted, 'exactly the acknowledged inserts are on the ledger')
+  t.equal(Number(headB.text.trim()), before, 'nothing was written while a slept')
+  const chain = await b.ok('blockchain get master_key bring.count')
+  t.equal(chain.text.trim(), '1', 'b\'s key is declared once')
+})
+
+t.test('MASTER_APPROVAL=manual: a new master waits until an admin approves it', async t => {
+  const db = await createTestDatabase(t)
+  const [a] = await startMasters(t, db, 1, { MASTER_APPROVAL: 'manual' })
+  const [c] = await startMasters(t, db, 1, { MASTER_APPROVAL: 'manual' }, ['master-c'])
+  t.equal((await masterRole(c)).role, 'waiting', 'the new master waits for approval')
+  const seen = await waitFor('a to see c registered', async () => {
+    const masters = (await masterRole(a)).masters
+    return masters.length === 2 ? masters.map(m => [m.name, m.trusted]) : undefined
+  })
+  t.same(seen, [['master-a', true], ['master-c', false]], 'registered in the database, not trusted')
+  const key = ((await (await fetch(`${c.url}/v1/status`)).json()) as { public_key: string }).public_key
+  const approved = await a.ok(`approve master where key = ${key}`, { method: 'POST' })
+  t.match(approved.text, /master-c .*declared/, 'the admin approves it on the active master')
+  await waitFor('c to stand by', async () => (await masterRole(c)).role === 'standby' ? true : undefined, { timeoutMs: 15_000 })
+  t.equal((await a.ok(`approve master where key = ${key}`, { method: 'POST' })).text.trim().endsWith('was already trusted'), true, 'approving twice changes nothing')
+  const unknown = await a.command(`approve master where key = ${'ab'.repeat(32)}`, { method: 'POST' })
+  t.equal(unknown.status, 404, 'a key no master registered is refused')
+})

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
-import type { Policy } from '../policies/policy.js'
+import type { LedgerOp, Policy } from '../policies/policy.js'
 import { preparePolicy } from '../policies/prepare.js'
 import type { Logger } from '../base/logger.js'
 import type { Ledger } from '../ledger/ledger.js'
@@ -23,6 +23,8 @@ export interface MasterServicesOptions {
   ledger: Ledger
   metrics: NodeMetrics
   log: Logger
+  /** sends a write through the node's write path (deferred writes go out with it once trusted) */
+  write: (op: LedgerOp) => Promise<unknown>
 }
 
 /**
@@ -39,6 +41,8 @@ export class MasterServices {
   private gatekeeper?: Gatekeeper
   private leaseProtocol?: LeaseProtocol
   private allocatorWanted = false
+  /** `local=true` writes of a master whose key is not trusted yet: sent once it is */
+  private readonly deferred: LedgerOp[] = []
   /** activation and stand-down run one at a time, in order */
   private transition: Promise<void> = Promise.resolve()
 
@@ -50,10 +54,13 @@ export class MasterServices {
   get admission (): Gatekeeper | undefined { return this.gatekeeper }
   get runningAllocator (): Allocator | undefined { return this.allocator }
 
-  /** The address writes go to while this master stands by (undefined while it writes). */
-  activeMaster (): { address: string | null } | undefined {
+  /**
+   * While this master stands by: where its writes go (the active master's address, null when
+   * none holds the lease), and whether the ledger trusts its key yet. Undefined while it writes.
+   */
+  activeMaster (): { address: string | null, trusted: boolean, defer: (op: LedgerOp) => void } | undefined {
     if (this.isWriter) return undefined
-    return { address: this.role!.activeAddress }
+    return { address: this.role!.activeAddress, trusted: this.role!.trusted, defer: op => { this.deferred.push(op) } }
   }
 
   /** Refuses a write here while this master stands by (the error names the active master). */
@@ -76,6 +83,7 @@ export class MasterServices {
       log: log.child({ service: 'master-role' })
     })
     this.role = role
+    role.on('trusted', () => { void this.sendDeferred() })
     role.on('active', active => { this.transition = this.transition.then(() => this.onActive(active)) })
     await role.start()
     // A master joining a ledger another master began waits (bounded) until the active master
@@ -133,6 +141,13 @@ export class MasterServices {
     await this.transition
     await this.allocator?.stop()
     await this.leaseProtocol?.stop()
+  }
+
+  /** The writes this master made before its key was trusted (its own declaration), sent now. */
+  private async sendDeferred (): Promise<void> {
+    for (const op of this.deferred.splice(0)) {
+      await this.opts.write(op).catch((err: unknown) => { this.opts.log.warn({ err: errorMessage(err) }, 'a write deferred until this master was trusted failed') })
+    }
   }
 
   private async runAllocator (): Promise<void> {

@@ -216,7 +216,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     this.currentLedger = ledger
     this.log.info({ store: ledgerStore.kind, location: ledgerStore.location, head: ledger.head.seq, policies: ledger.state.size }, 'ledger connected')
     if (this.role === 'master') {
-      this.master = new MasterServices({ config: this.config, signer: this.signer, ledger, metrics: this.metrics, log: this.log })
+      this.master = new MasterServices({ config: this.config, signer: this.signer, ledger, metrics: this.metrics, log: this.log, write: async op => await this.insert(op, { local: false }) })
       // several masters may share a PostgreSQL database: the writer lease decides which writes
       if (ledgerStore instanceof PgStore) await this.master.startRole(ledgerStore, `${this.config.ip}:${this.tcp?.running === true ? this.tcp.port : this.config.serverPort}`)
     }

@@ -46,6 +46,8 @@ export interface MasterRoleOptions {
 export interface MasterRoleEvents {
   /** this master became the writer (true) or stopped being it (false) */
   active: [boolean]
+  /** the ledger now trusts this master's key (it runs for the writer lease from now on) */
+  trusted: []
 }
 
 /** What `get status` shows of a master among several. */
@@ -173,6 +175,7 @@ export class MasterRole extends EventEmitter<MasterRoleEvents> implements Servic
         this.electing = true
         this.opts.log.info('this master\'s key is trusted on the ledger: it runs for the writer lease')
         await this.election.start()
+        this.emit('trusted')
       }
       if (Date.now() - this.lastRegistry >= REGISTRY_EVERY_MS) await this.refreshRegistry()
       this.lastError = undefined

@@ -36,7 +36,7 @@ export interface WritePathOptions {
    * A master among several that stands by: the active master's address its writes go to
    * (null when none holds the writer lease). Undefined while this master writes.
    */
-  standby?: () => { address: string | null } | undefined
+  standby?: () => { address: string | null, trusted: boolean, defer: (op: LedgerOp) => void } | undefined
 }
 
 /**
@@ -57,6 +57,7 @@ export class WritePath {
     try {
       const ledger = this.opts.ledger()
       const standby = ledger.isMaster ? this.opts.standby?.() : undefined
+      if (standby !== undefined && !standby.trusted) return this.deferUntilTrusted(op, opts, standby.defer)
       if (standby !== undefined) return await this.insertThroughActive(ledger, op, standby.address)
       if (ledger.isMaster) {
         checkSealedForMaster(op, this.opts.signer())
@@ -106,6 +107,18 @@ export class WritePath {
       void sync.flushOutbox()
       return { id, ledger: 'local' }
     }
+  }
+
+  /**
+   * A master whose key the ledger does not trust yet (MASTER_APPROVAL=manual, or the active
+   * master has not declared it yet): its writes would be refused, so `local=true` ones (its
+   * own declaration in the start-up script) wait in memory and go out once it is trusted.
+   */
+  private deferUntilTrusted (op: LedgerOp, opts: { local: boolean }, defer: (op: LedgerOp) => void): InsertResult {
+    if (!opts.local) throw new LedgerMeshError('not_active', 'this master\'s key is not declared on the ledger yet (with MASTER_APPROVAL=manual an admin runs `approve master where key = ...` on the active master): it cannot write until then')
+    defer(op)
+    this.opts.log.info({ id: policyId(op.policy), type: policyType(op.policy) }, 'this master is not trusted yet: the insert goes out once it is')
+    return { id: policyId(op.policy), ledger: 'local' }
   }
 
   /**

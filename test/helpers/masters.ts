@@ -15,10 +15,10 @@ export function masterEnv (db: PgStoreConfig, extra: Record<string, string | num
   return { DB_TYPE: 'psql', DB_IP: db.host, DB_PORT: db.port, DB_USER: db.user, DB_NAME: db.database, MASTER_LEASE_TTL: MASTER_LEASE_TTL, ...extra }
 }
 
-export async function startMasters (t: Teardown, db: PgStoreConfig, count: number, extra: Record<string, string | number> = {}): Promise<NodeProcess[]> {
+/** Masters named `names` (default master-a, master-b, ...): the first begins the ledger, the others join it. */
+export async function startMasters (t: Teardown, db: PgStoreConfig, count: number, extra: Record<string, string | number> = {}, names?: string[]): Promise<NodeProcess[]> {
   const masters: NodeProcess[] = []
-  // the first begins the ledger; the others join it (their keys declared by the active one)
-  for (let i = 0; i < count; i++) masters.push(await startNode(t, { type: 'master', name: `master-${String.fromCharCode(97 + i)}`, env: masterEnv(db, extra) }))
+  for (let i = 0; i < count; i++) masters.push(await startNode(t, { type: 'master', name: names?.[i] ?? `master-${String.fromCharCode(97 + i)}`, env: masterEnv(db, extra) }))
   return masters
 }
 
