@@ -13,7 +13,7 @@ import { type Head, signHead, verifyHead } from '../src/ledger/head.js'
 import type { LedgerStore } from '../src/ledger/store.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { PgStore } from '../src/ledger/pg-store.js'
-import { sqlLiteral } from '../src/ledger/pg-write.js'
+import { sqlLiteral, withLiterals } from '../src/ledger/pg-write.js'
 import { openStore } from '../src/ledger/open-store.js'
 import { createTestDatabase, pgQuery, testServer } from './helpers/pg.js'
 import { startPgBouncer } from './helpers/pgbouncer.js'
@@ -211,6 +211,9 @@ function storeSuite (t: Test, name: string, freshStorage: FreshStorage): void {
     t.equal(await store.getMeta('master_public_key'), signer.publicKey)
     await store.setMeta('master_public_key', 'replaced')
     t.equal(await store.getMeta('master_public_key'), 'replaced', 'set overwrites')
+    const awkward = "x'); DROP TABLE ledger_meta; -- $1 $$ \\"
+    await store.setMeta(awkward, awkward)
+    t.equal(await store.getMeta(awkward), awkward, 'keys and values that look like SQL are data')
   })
 
   t.test(`${name}: everything survives close and reopen`, async (t) => {
@@ -430,6 +433,10 @@ t.test('PgStore', async (t) => {
     t.throws(() => sqlLiteral(1.5), { code: 'internal' }, 'only safe integers')
     t.throws(() => sqlLiteral(2 ** 53), { code: 'internal' })
     t.throws(() => sqlLiteral(undefined), { code: 'internal' })
+
+    const text = withLiterals('SELECT $2::text AS s, -$1 AS n, $3::double precision AS f, $4::text AS z', [-1, "it's $1", 0.25, null])
+    t.same(await pgQuery(database, text), [{ s: "it's $1", n: 1, f: 0.25, z: null }], 'withLiterals: a negative number stays a number (never `--`), a $ inside a value is not replaced')
+    t.throws(() => withLiterals('SELECT $2', [1]), { code: 'internal' }, 'a parameter without a value')
   })
 
   t.test('psql: a replica appends a catch-up batch of more than one insert statement', async (t) => {
