@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import pg from 'pg'
 import { startNode } from './helpers/node-process.js'
 import { createTestDatabase } from './helpers/pg.js'
+import { startPgBouncer } from './helpers/pgbouncer.js'
 import { waitFor } from './helpers/net.js'
 import { verifyPolicy } from '../src/policies/validate.js'
 import type { Policy } from '../src/policies/policy.js'
@@ -38,13 +39,13 @@ t.test('the master policy is signed and queryable over REST (LevelDB store)', as
   t.equal(reply.json[0].master.rest_port, node.restPort)
 })
 
-t.test('with DB_TYPE=psql the ledger lives in PostgreSQL', async t => {
-  const db = await createTestDatabase(t)
-  const node = await startNode(t, {
-    type: 'master',
-    name: 'pg-master',
-    env: { DB_TYPE: 'psql', DB_IP: db.host, DB_PORT: db.port, DB_USER: db.user, DB_NAME: db.database }
-  })
+// directly, and through PgBouncer in transaction pooling mode (the master creating its database through it)
+for (const via of ['direct', 'pgbouncer'] as const) t.test(`with DB_TYPE=psql the ledger lives in PostgreSQL (${via})`, async t => {
+  const db = await createTestDatabase(t, { create: via === 'direct' })
+  const env = via === 'direct'
+    ? { DB_TYPE: 'psql', DB_IP: db.host, DB_PORT: db.port, DB_USER: db.user, DB_NAME: db.database }
+    : (await startPgBouncer(t)).nodeEnv(db)
+  const node = await startNode(t, { type: 'master', name: 'pg-master', env })
   const reply = await node.ok('blockchain get master')
   checkMasterPolicy(t, reply.json, 'pg-master')
   const client = new pg.Client({ host: db.host, port: db.port, user: db.user, database: db.database })

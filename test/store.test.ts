@@ -3,6 +3,7 @@ import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { Level } from 'level'
+import pg from 'pg'
 import { LedgerMeshError } from '../src/base/errors.js'
 import { canonicalJson, sha256Hex } from '../src/policies/canonical.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
@@ -12,9 +13,10 @@ import { type Head, signHead, verifyHead } from '../src/ledger/head.js'
 import type { LedgerStore } from '../src/ledger/store.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { PgStore } from '../src/ledger/pg-store.js'
-import { sqlLiteral } from '../src/ledger/pg-write.js'
+import { sqlLiteral, withLiterals } from '../src/ledger/pg-write.js'
 import { openStore } from '../src/ledger/open-store.js'
 import { createTestDatabase, pgQuery, testServer } from './helpers/pg.js'
+import { startPgBouncer } from './helpers/pgbouncer.js'
 import { tmpDir } from './helpers/tmp.js'
 
 /**
@@ -42,7 +44,7 @@ function tombstone (targetId: string): LedgerOp {
 }
 
 /** Makes a store over the storage, opens it, and closes it when the test ends. */
-async function opened (t: Test, makeStore: () => LedgerStore): Promise<LedgerStore> {
+async function opened<S extends LedgerStore> (t: Test, makeStore: () => S): Promise<S> {
   const store = makeStore()
   await store.open()
   t.teardown(async () => { await store.close() })
@@ -209,6 +211,9 @@ function storeSuite (t: Test, name: string, freshStorage: FreshStorage): void {
     t.equal(await store.getMeta('master_public_key'), signer.publicKey)
     await store.setMeta('master_public_key', 'replaced')
     t.equal(await store.getMeta('master_public_key'), 'replaced', 'set overwrites')
+    const awkward = "x'); DROP TABLE ledger_meta; -- $1 $$ \\"
+    await store.setMeta(awkward, awkward)
+    t.equal(await store.getMeta(awkward), awkward, 'keys and values that look like SQL are data')
   })
 
   t.test(`${name}: everything survives close and reopen`, async (t) => {
@@ -428,6 +433,10 @@ t.test('PgStore', async (t) => {
     t.throws(() => sqlLiteral(1.5), { code: 'internal' }, 'only safe integers')
     t.throws(() => sqlLiteral(2 ** 53), { code: 'internal' })
     t.throws(() => sqlLiteral(undefined), { code: 'internal' })
+
+    const text = withLiterals('SELECT $2::text AS s, -$1 AS n, $3::double precision AS f, $4::text AS z', [-1, "it's $1", 0.25, null])
+    t.same(await pgQuery(database, text), [{ s: "it's $1", n: 1, f: 0.25, z: null }], 'withLiterals: a negative number stays a number (never `--`), a $ inside a value is not replaced')
+    t.throws(() => withLiterals('SELECT $2', [1]), { code: 'internal' }, 'a parameter without a value')
   })
 
   t.test('psql: a replica appends a catch-up batch of more than one insert statement', async (t) => {
@@ -502,6 +511,66 @@ t.test('PgStore', async (t) => {
     await rejectsWithCode(t, store.head(), 'store_unavailable', 'head after the database vanished')
   })
 
+})
+
+// --- PostgreSQL through PgBouncer ------------------------------------------------------------
+
+// Masters may reach a shared PostgreSQL through PgBouncer in transaction pooling mode: no
+// startup parameters it does not know, no session state, no named prepared statements.
+t.test('PgStore through PgBouncer (transaction pooling)', async (t) => {
+  const bouncer = await startPgBouncer(t)
+  storeSuite(t, 'pgbouncer', async (t) => {
+    const database = bouncer.through(await createTestDatabase(t))
+    return () => new PgStore(database)
+  })
+
+  t.test('pgbouncer: two stores create their missing database through it at once and share it', async (t) => {
+    const database = bouncer.through(await createTestDatabase(t, { create: false }))
+    const [a, b] = await Promise.all([opened(t, () => new PgStore(database)), opened(t, () => new PgStore(database))])
+    await Promise.all([a.commit(puts(2), sign), b.commit(puts(3), sign)])
+    checkChain(t, await allEntries(b), 5)
+  })
+
+  t.test('pgbouncer: the lock and statement timeouts still bound the store\'s statements', async (t) => {
+    const direct = await createTestDatabase(t)
+    const lockBound = await opened(t, () => new PgStore({ ...bouncer.through(direct), lockTimeoutMs: 300, statementTimeoutMs: 60_000 }))
+    const statementBound = await opened(t, () => new PgStore({ ...bouncer.through(direct), lockTimeoutMs: 60_000, statementTimeoutMs: 300 }))
+    await lockBound.commit(puts(1), sign)
+    const holder = new pg.Client(direct)
+    await holder.connect()
+    t.teardown(async () => { await holder.end().catch(() => {}) })
+    await holder.query('BEGIN; SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE; SELECT 1 FROM ledger_master_lease WHERE id = 1 FOR UPDATE')
+
+    const waited = await rejectsWithCode(t, lockBound.commit(puts(1), sign), 'timeout', 'a commit behind a held ledger lock (lock_timeout)')
+    t.match(waited?.message, /waited more than 300 ms for the ledger lock/)
+    for (const [what, attempt] of [['a commit', async () => await statementBound.commit(puts(1), sign)], ['a lease renewal', async () => await statementBound.acquireLease('key', 'a:1', 1000)]] as const) {
+      const started = Date.now()
+      const err = await rejectsWithCode(t, attempt(), 'timeout', `${what} blocked past the statement timeout`)
+      t.equal(err?.details.causeCode, '57014', 'cancelled by the server (statement_timeout), not given up on by the client')
+      t.ok(Date.now() - started < 2000, `after about 300 ms (${Date.now() - started} ms)`)
+    }
+    await holder.query('ROLLBACK')
+    t.equal((await statementBound.commit(puts(1), sign))[0].seq, 2, 'once the locks are free the store writes on')
+  })
+
+  t.test('pgbouncer: nothing the store does outlives its transaction on the shared server connection', async (t) => {
+    const single = await startPgBouncer(t, { poolSize: 1 })
+    const database = single.through(await createTestDatabase(t))
+    const store = await opened(t, () => new PgStore({ ...database, lockTimeoutMs: 1234, statementTimeoutMs: 4321 }))
+    await store.commit(puts(2), sign)
+    await rejectsWithCode(t, store.commit(puts(1).concat((await allEntries(store))[0]), sign), 'duplicate_id', 'a refused commit')
+    await store.acquireLease('key', 'a:1', 60_000)
+    await store.registerMaster({ key: 'key', name: 'm', address: 'a:1' })
+    t.equal((await store.head()).seq, 2)
+    const [settings] = await pgQuery<Record<string, string>>(database,
+      `SELECT current_setting('statement_timeout') AS statement, current_setting('lock_timeout') AS lock,
+              current_setting('idle_in_transaction_session_timeout') AS idle,
+              (SELECT count(*) FROM pg_prepared_statements)::text AS prepared`)
+    t.same(settings, { statement: '0', lock: '0', idle: '0', prepared: '0' },
+      'the one server connection has no timeout and no prepared statement left from the store')
+    const backends = await pgQuery(database, 'SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database.database])
+    t.equal(backends.length, 0, 'and it is the only one: the store\'s statements ran on it too')
+  })
 })
 
 t.test('openStore builds the store a config names, without opening it', async (t) => {

@@ -85,13 +85,28 @@ function jsonbCannotHold (json: string): boolean {
   return JSONB_UNSUPPORTED_ESCAPE.test(json)
 }
 
-/** Connects; when the database does not exist, creates it (as `connect dbms blockchain` does). */
+/**
+ * True when the server said the database does not exist: PostgreSQL's 3D000, or the same
+ * message under PgBouncer's own code (08P01), which it sends when its server login fails.
+ */
+function databaseMissing (err: unknown, database: string): boolean {
+  if (sqlState(err) === PG.invalidDatabase) return true
+  return (err as { message?: unknown } | null)?.message === `database ${JSON.stringify(database)} does not exist`
+}
+
+/**
+ * Connects; when the database does not exist, creates it (as `connect dbms blockchain` does),
+ * through database `postgres`, directly or through PgBouncer. PgBouncer waits its
+ * server_login_retry (15 s by default) before it tries a database again after a failed login:
+ * past the store's query timeout, so behind a PgBouncer with that default, create the database
+ * first (or lower server_login_retry), or the first open fails and a second one succeeds.
+ */
 export async function connectCreatingDatabase (pool: pg.Pool, database: string, adminPool: () => pg.Pool): Promise<void> {
   try {
     await pool.query('SELECT 1')
     return
   } catch (err) {
-    if (sqlState(err) !== PG.invalidDatabase) throw err
+    if (!databaseMissing(err, database)) throw err
   }
   const admin = adminPool()
   try {
@@ -105,8 +120,12 @@ export async function connectCreatingDatabase (pool: pg.Pool, database: string, 
   await pool.query('SELECT 1')
 }
 
-/** Idempotent, and safe when several stores open the same empty database at once. */
-export async function createTables (pool: pg.Pool, tables: PgTables, schema: string | undefined, location: string): Promise<void> {
+/**
+ * Idempotent, and safe when several stores open the same empty database at once. `begin`
+ * opens the transaction (BEGIN and the store's SET LOCAL timeouts), which also checks the
+ * columns of a `ledger` table found there.
+ */
+export async function createTables (pool: pg.Pool, begin: string, tables: PgTables, schema: string | undefined, location: string): Promise<void> {
   const { ledger, head, meta } = tables
   const statements: Array<[sql: string, values?: unknown[]]> = [
     ...(schema === undefined ? [] : [[`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`] as [string]]),
@@ -158,9 +177,10 @@ export async function createTables (pool: pg.Pool, tables: PgTables, schema: str
   for (let attempt = 1; ; attempt++) {
     const client = await pool.connect()
     try {
-      await client.query('BEGIN')
+      await client.query(begin)
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', ['ledgermesh:create-tables'])
       for (const [sql, values] of statements) await client.query(sql, values)
+      await checkLedgerColumns(client, schema, location)
       await client.query('COMMIT')
       break
     } catch (err) {
@@ -171,12 +191,11 @@ export async function createTables (pool: pg.Pool, tables: PgTables, schema: str
       client.release()
     }
   }
-  await checkLedgerColumns(pool, schema, location)
 }
 
 /** A `ledger` table left by something else (e.g. AnyLog itself) must have our columns. */
-export async function checkLedgerColumns (pool: pg.Pool, schema: string | undefined, location: string): Promise<void> {
-  const { rows } = await pool.query<{ column_name: string }>(
+async function checkLedgerColumns (client: pg.PoolClient, schema: string | undefined, location: string): Promise<void> {
+  const { rows } = await client.query<{ column_name: string }>(
     `SELECT column_name FROM information_schema.columns
       WHERE table_name = 'ledger' AND table_schema = COALESCE($1, current_schema())`, [schema ?? null])
   const present = new Set(rows.map((row) => row.column_name))

@@ -4,7 +4,7 @@ import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { PG, type PgTables, connectCreatingDatabase, createTables, poolTypes, sqlState } from './pg-schema.js'
-import { sqlLiteral, writeStatements } from './pg-write.js'
+import { setLocalTimeouts, sqlLiteral, withLiterals, writeStatements } from './pg-write.js'
 import { chainAndSign, checkAppendable, decodeJson, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
 
 export interface PgStoreConfig {
@@ -72,6 +72,8 @@ export class PgStore implements LedgerStore {
   private pool?: pg.Pool
   /** when set, a commit first checks (under the ledger lock) that this lease is still held */
   private fence?: WriterFence
+  /** the timeouts as SET LOCAL statements, opening every message that starts a transaction */
+  private readonly setLocal: string
 
   constructor (config: PgStoreConfig) {
     this.config = config
@@ -79,6 +81,8 @@ export class PgStore implements LedgerStore {
     this.location = `postgres://${config.user}@${config.host}:${config.port}/${config.database}${schemaSuffix}`
     const prefix = config.schema === undefined ? '' : `${pg.escapeIdentifier(config.schema)}.`
     this.table = { ledger: `${prefix}ledger`, head: `${prefix}ledger_head`, meta: `${prefix}ledger_meta`, lease: `${prefix}ledger_master_lease`, masters: `${prefix}ledger_masters` }
+    const statementMs = config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS
+    this.setLocal = setLocalTimeouts({ statementMs, lockMs: config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, idleInTransactionMs: statementMs + CLIENT_TIMEOUT_MARGIN_MS })
   }
 
   async open (): Promise<void> {
@@ -86,7 +90,7 @@ export class PgStore implements LedgerStore {
     const pool = this.newPool(this.config.database)
     try {
       await connectCreatingDatabase(pool, this.config.database, () => this.newPool('postgres'))
-      await createTables(pool, this.table, this.config.schema, this.location)
+      await createTables(pool, `BEGIN; ${this.setLocal}`, this.table, this.config.schema, this.location)
     } catch (err) {
       await pool.end().catch(() => {})
       throw this.unavailable('open', err)
@@ -216,11 +220,12 @@ export class PgStore implements LedgerStore {
 
   private newPool (database: string): pg.Pool {
     const { host, port, user, password } = this.config
-    const lockTimeout = this.config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS
     const statementTimeout = this.config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS
     // Every wait is bounded: the row lock (lock_timeout), each statement on the server
-    // (statement_timeout), an answer that never comes (query_timeout, client side), a
-    // connection (connectionTimeoutMillis) and a transaction left open (idle_in_transaction).
+    // (statement_timeout), a transaction left open (idle_in_transaction), all three set by
+    // this.setLocal in each message, an answer that never comes (query_timeout, client side)
+    // and a connection (connectionTimeoutMillis). No startup parameters, no session state and
+    // no named prepared statements: the same code runs through PgBouncer's transaction pooling.
     const pool = new pg.Pool({
       host,
       port,
@@ -230,10 +235,7 @@ export class PgStore implements LedgerStore {
       max: 10,
       types: poolTypes,
       connectionTimeoutMillis: 10_000,
-      lock_timeout: lockTimeout,
-      statement_timeout: statementTimeout,
-      query_timeout: statementTimeout + CLIENT_TIMEOUT_MARGIN_MS,
-      idle_in_transaction_session_timeout: statementTimeout + CLIENT_TIMEOUT_MARGIN_MS
+      query_timeout: statementTimeout + CLIENT_TIMEOUT_MARGIN_MS
     })
     // An idle client whose server went away emits 'error' on the pool; unhandled, that would
     // crash the process. The next query reports the outage as store_unavailable instead.
@@ -311,10 +313,11 @@ export class PgStore implements LedgerStore {
       const check = fence === undefined
         ? ''
         : `; SELECT holder, epoch FROM ${this.table.lease} WHERE id = 1 AND holder = ${sqlLiteral(fence.holder)} AND epoch = ${sqlLiteral(fence.epoch)} AND expires > now()`
-      const locked = resultsOf(await client.query(`BEGIN; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE${check}`))
-      const head = locked[1]?.rows[0] as Head | undefined
+      const results = resultsOf(await client.query(`BEGIN; ${this.setLocal}; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE${check}`))
+      const locked = results.slice(results.length - (fence === undefined ? 1 : 2))
+      const head = locked[0]?.rows[0] as Head | undefined
       if (head === undefined) throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger_head has no row`)
-      if (fence !== undefined && locked[2]?.rows.length !== 1) {
+      if (fence !== undefined && locked[1]?.rows.length !== 1) {
         throw new LedgerMeshError('not_active', `this master no longer holds the writer lease of ${this.location} (its epoch was ${fence.epoch}): another master writes now`, { epoch: fence.epoch })
       }
       return await fn(client, head)
@@ -342,10 +345,12 @@ export class PgStore implements LedgerStore {
     return client
   }
 
+  /** One statement, in one message after the timeouts (its implicit transaction bounds them). */
   private async query<R extends pg.QueryResultRow> (what: string, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
     const pool = this.requirePool(what)
     try {
-      return await pool.query<R>(text, values)
+      const results = resultsOf(await pool.query(`${this.setLocal}; ${withLiterals(text, values)}`))
+      return results[results.length - 1] as pg.QueryResult<R>
     } catch (err) {
       throw this.translate(what, err)
     }

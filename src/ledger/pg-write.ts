@@ -68,3 +68,34 @@ export function writeStatements (table: PgTables, entries: readonly Entry[], hea
   if (targets.length > 0) statements.push(`UPDATE ${table.ledger} SET status = 'deleted' WHERE policy_id IN (${targets.map(sqlLiteral).join(', ')})`)
   return statements
 }
+
+/** The store's server-side limits, in milliseconds. */
+export interface PgTimeouts { statementMs: number, lockMs: number, idleInTransactionMs: number }
+
+/**
+ * The limits as `SET LOCAL` statements, to open a message with: they hold until the transaction
+ * ends, be it a BEGIN … COMMIT or the implicit one of a multi-statement message. Never session
+ * settings nor startup parameters: PgBouncer in transaction pooling refuses startup parameters it
+ * does not know, and hands the server connection to another client after each transaction.
+ */
+export function setLocalTimeouts (timeouts: PgTimeouts): string {
+  const ms = (value: number) => sqlLiteral(Math.max(0, Math.ceil(value)))
+  return `SET LOCAL statement_timeout = ${ms(timeouts.statementMs)}; SET LOCAL lock_timeout = ${ms(timeouts.lockMs)}; ` +
+    `SET LOCAL idle_in_transaction_session_timeout = ${ms(timeouts.idleInTransactionMs)}`
+}
+
+/**
+ * `text` (the store's own SQL) with its parameters $1, $2, … written in as literals, so that
+ * it can share one simple-protocol message with setLocalTimeouts. Strings go through
+ * sqlLiteral; a negative number is parenthesised (`- -1` must not become a `--` comment).
+ */
+export function withLiterals (text: string, values: readonly unknown[]): string {
+  return text.replace(/\$(\d+)/g, (_, n: string) => {
+    const index = Number(n) - 1
+    if (index >= values.length) throw new LedgerMeshError('internal', `no value for $${n} in ${text}`)
+    const value = values[index]
+    if (typeof value !== 'number' || !Number.isFinite(value)) return sqlLiteral(value ?? null)
+    const literal = Number.isSafeInteger(value) ? sqlLiteral(value) : String(value)
+    return value < 0 ? `(${literal})` : literal
+  })
+}
