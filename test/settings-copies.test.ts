@@ -11,7 +11,7 @@ import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'
 import { type SealedBox, openSealed, sealTo, sealedRecipients } from '../src/policies/seal.js'
 import { profileContext } from '../src/policies/sealed-settings.js'
 import { prepareSealed } from '../src/policies/sign-input.js'
-import { openSettingsFor, resealForMasters, settingsCopies } from '../src/services/settings-copies.js'
+import { openSettingsFor, resealForMasters, settingsCopies, touchesSettingsCopies } from '../src/services/settings-copies.js'
 import { KIND, WORKER, eventually, leaseFleet } from './helpers/lease-fleet.js'
 import { author } from './helpers/libp2p.js'
 import { ROOT } from './helpers/node-process.js'
@@ -48,7 +48,9 @@ t.test('the active master re-seals older profiles to a new master key; that mast
   await put({ profile: { name: 'none', kind: KIND, subaccount: 'acme' } }, author)
   t.same(await resealForMasters({ ledger: first, signer: a, log }), { written: [], deleted: [] }, 'one master: nothing to copy')
 
-  await put({ master_key: { name: 'master-b', key: b.publicKey } }, a)
+  const declared = await first.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'master-b', key: b.publicKey } }, a) })
+  t.ok(touchesSettingsCopies([declared]), 'a new master key calls for a run')
+
   t.throws(() => openSettingsFor(first, old, b), { code: 'bad_policy', message: /not to this node's key .*no trusted master wrote a copy/ }, 'before the copy, b cannot open the older profile')
   const result = await resealForMasters({ ledger: first, signer: a, log })
   t.match(result, { written: [{ profile: 'old', profile_id: policyBody(old).id, master_key: b.publicKey }], deleted: [] }, 'one copy: the profile not addressed to b (not the one sealed to both, nor plain or empty ones)')
@@ -87,8 +89,16 @@ t.test('only a trusted master key may write a settings copy', async t => {
   await t.rejects(ledger.submit({ op: 'put', policy: copyBy(stranger) }), { code: 'unauthorized', message: /may not write settings_copy policies: only a trusted master key may/ }, 'a stranger\'s copy is refused')
   await t.rejects(ledger.submit({ op: 'put', policy: copyBy(admin) }), { code: 'unauthorized', message: /only a trusted master key may/ }, 'so is an admin\'s: an admin does not read settings')
   await t.rejects(ledger.submit({ op: 'put', policy: copyBy(a, sealTo(stranger.publicKey, { password: 'x' }, profileContext('p1', author.publicKey))) }), { code: 'bad_policy', message: /sealed to its master_key/ }, 'a copy whose box is for another key than it names')
-  await ledger.submit({ op: 'put', policy: copyBy(b) })
+  const byB = await ledger.submit({ op: 'put', policy: copyBy(b) })
   t.equal(settingsCopies(ledger, profile).length, 1, 'another trusted master may write one')
+  t.notOk(touchesSettingsCopies([byB]), 'a copy\'s put calls for no run')
+
+  // two copies for the same key (overlapping runs): a run keeps one
+  const byA = await ledger.submit({ op: 'put', policy: copyBy(a) })
+  t.same(await resealForMasters({ ledger, signer: a, log }), { written: [], deleted: [String(policyBody(byA.policy).id)] }, 'the second copy is deleted')
+  t.same(settingsCopies(ledger, profile).map(p => policyBody(p).public_key), [b.publicKey])
+  const deleted = await ledger.submit({ op: 'delete', policy: prepareTombstone(String(policyBody(profile).id), author) })
+  t.ok(touchesSettingsCopies([deleted]), 'a delete calls for a run')
 })
 
 const RUNNER = `${process.execPath} ${join(ROOT, 'test', 'fixtures', 'settings-runner.mjs')}`

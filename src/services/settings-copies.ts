@@ -3,7 +3,7 @@ import type { Logger } from '../base/logger.js'
 import type { Entry, LedgerOp } from '../ledger/entry.js'
 import type { LedgerState } from '../ledger/state.js'
 import type { Signer } from '../policies/keys.js'
-import { type Policy, policyBody } from '../policies/policy.js'
+import { type Policy, policyBody, policyType } from '../policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../policies/prepare.js'
 import { type JsonObject, type SealKey, isSealedBox, sealTo, sealedRecipients } from '../policies/seal.js'
 import { hasSettings, openProfileSettings, profileContext } from '../policies/sealed-settings.js'
@@ -21,6 +21,15 @@ export interface CopyLedger {
   /** every master key the ledger trusts (Ledger.masterKeys) */
   readonly masterKeys: string[]
   submit: (op: LedgerOp) => Promise<Entry>
+}
+
+/**
+ * Whether appended entries may call for copies to be written or deleted: a profile or a
+ * master key put, or any delete (a profile or a master key may have gone). Not a copy's put:
+ * the copies a run writes would only start another run that finds nothing to do.
+ */
+export function touchesSettingsCopies (entries: readonly Entry[]): boolean {
+  return entries.some(e => e.op === 'delete' || ['profile', 'master_key'].includes(policyType(e.policy)))
 }
 
 /** How many copies are submitted at once: the ledger's group commit orders them together. */
@@ -54,19 +63,18 @@ export interface ResealOptions {
 export interface ResealResult {
   /** the copies written: one per profile and master key its box was not addressed to */
   written: Array<{ id: string, profile: string, profile_id: string, master_key: string }>
-  /** copies deleted because their profile is gone, or their key or their author is no longer a trusted master's */
+  /** copies deleted: their profile is gone, their key or author is no longer a trusted master's, or another copy serves the same key */
   deleted: string[]
 }
 
 /**
- * Run by the active master (after declaring master keys, and after profiles or master keys
- * change): for every profile with sealed settings this master can open, writes a copy for each
- * trusted master key that neither the profile's box nor an existing trusted copy is addressed
- * to; deletes copies that no longer serve (profile deleted or replaced, key or author no longer
- * trusted).
- * Idempotent: a second run with nothing changed writes nothing. Profiles it cannot open
- * (plain settings, boxes for other keys only) are skipped: the allocator says why it does not
- * place them.
+ * Run by the active master, one run at a time (after declaring master keys, and after entries
+ * touchesSettingsCopies accepts): for every profile with sealed settings this master can open,
+ * writes a copy for each trusted master key that neither the profile's box nor an existing
+ * trusted copy is addressed to; deletes copies that no longer serve (profile deleted or
+ * replaced, key or author no longer trusted, a second copy for the same key). Idempotent: a
+ * second run with nothing changed writes nothing. Profiles it cannot open (plain settings,
+ * boxes for other keys only) are skipped: the allocator says why it does not place them.
  */
 export async function resealForMasters (opts: ResealOptions): Promise<ResealResult> {
   const { ledger, signer, log } = opts
@@ -79,9 +87,15 @@ export async function resealForMasters (opts: ResealOptions): Promise<ResealResu
   const ops: LedgerOp[] = []
   const profiles = new Map([...ledger.state.policiesOfType('profile')].map(p => [String(policyBody(p).id), p]))
 
+  const kept = new Set<string>()
   for (const copy of ledger.state.policiesOfType('settings_copy')) {
     const body = policyBody(copy)
-    if (profiles.has(String(body.profile_id)) && trusted.has(String(body.master_key)) && trusted.has(String(body.public_key))) continue
+    // one copy per profile and key is enough (two overlapping runs may each have written one)
+    const slot = `${String(body.profile_id)}|${String(body.master_key)}`
+    if (profiles.has(String(body.profile_id)) && trusted.has(String(body.master_key)) && trusted.has(String(body.public_key)) && !kept.has(slot)) {
+      kept.add(slot)
+      continue
+    }
     ops.push({ op: 'delete', policy: prepareTombstone(String(body.id), signer) })
     result.deleted.push(String(body.id))
   }
