@@ -67,7 +67,7 @@ t.test('every way a box can be wrong is refused, saying why', async t => {
   refuses(t, () => openSealed(tampered(box, 'epk', flipHex), alice, CONTEXT), 'not_opened', /does not open/, 'ephemeral key changed')
   refuses(t, () => openSealed(tampered(box, 'epk', () => '00'.repeat(32)), alice, CONTEXT), 'not_opened', /ephemeral key is not usable/, 'a low-order ephemeral key')
   refuses(t, () => openSealed(box, alice, 'profile:p2|author:test'), 'not_opened', /sealed for another context than "profile:p2/, 'another context')
-  refuses(t, () => openSealed({ sealed: { ...box.sealed, v: 2 } }, alice, CONTEXT), 'unknown_version', /version 2 is not known/, 'a later version')
+  refuses(t, () => openSealed({ sealed: { ...box.sealed, v: 3 } }, alice, CONTEXT), 'unknown_version', /version 3 is not known/, 'a later version')
   refuses(t, () => openSealed({ sealed: { ...box.sealed, alg: 'rot13' } }, alice, CONTEXT), 'malformed', /field 'alg'/, 'another algorithm')
   refuses(t, () => openSealed({ sealed: { ...box.sealed, extra: 1 } }, alice, CONTEXT), 'malformed', /malformed sealed box/, 'an extra field')
   refuses(t, () => openSealed({ sealed: { ...box.sealed, nonce: 'zz' } }, alice, CONTEXT), 'malformed', /field 'nonce'/, 'a short nonce')
@@ -81,7 +81,7 @@ t.test('a node seals a profile\'s plain settings to the master before signing, b
   const master = key()
   const node = key()
   const plain = { profile: { name: 'p1', kind: 'mta', subaccount: 'acme', settings } }
-  const signed = signUnlessSigned(plain, node, { masterKey: master.publicKey })
+  const signed = signUnlessSigned(plain, node, { masterKeys: [master.publicKey] })
   const body = policyBody(signed)
   t.notMatch(JSON.stringify(signed), secret, 'the signed policy holds no plain settings')
   t.equal((body.settings as unknown as SealedBox).sealed.to, master.publicKey, 'sealed to the master')
@@ -94,12 +94,12 @@ t.test('a node seals a profile\'s plain settings to the master before signing, b
 
   // no settings, empty settings and other types are left alone; a box is not sealed twice
   for (const p of [{ profile: { name: 'p2', kind: 'mta', subaccount: 'acme' } }, { profile: { name: 'p3', kind: 'mta', subaccount: 'acme', settings: {} } }, { worker: { name: 'w', settings: { a: 1 } } }]) {
-    t.same(sealForMaster(p, { masterKey: master.publicKey, author: node.publicKey }), p, `${JSON.stringify(p)} unchanged`)
+    t.same(sealForMaster(p, { masterKeys: [master.publicKey], author: node.publicKey }), p, `${JSON.stringify(p)} unchanged`)
   }
-  const resealed = prepareSealed(signed, node, { masterKey: master.publicKey })
+  const resealed = prepareSealed(signed, node, { masterKeys: [master.publicKey] })
   t.same(policyBody(resealed).settings, body.settings, 'preparing a sealed profile again keeps its box')
 
-  t.throws(() => signUnlessSigned(plain, node, { masterKey: undefined }), { code: 'master_unreachable', message: /does not know yet/ }, 'no master key yet: refused, not signed in plain text')
+  t.throws(() => signUnlessSigned(plain, node, { masterKeys: [] }), { code: 'master_unreachable', message: /does not know yet/ }, 'no master key yet: refused, not signed in plain text')
 })
 
 t.test('the master refuses a profile whose settings are not a box to it that opens', async t => {

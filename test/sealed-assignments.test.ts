@@ -47,7 +47,7 @@ t.test('the allocator seals each profile\'s settings to its worker; profiles it 
   const settings = { password: secretOf('good'), out_dir: out }
   const submit = async (policy: Policy) => await fleet.master.ledger.submit({ op: 'put', policy })
   // as a node inserts it: sealed to the master, bound to the profile's name and author
-  await submit(prepareSealed({ profile: { name: 'good', kind: KIND, subaccount: 'acme', settings } }, author, { masterKey }))
+  await submit(prepareSealed({ profile: { name: 'good', kind: KIND, subaccount: 'acme', settings } }, author, { masterKeys: [masterKey] }))
   // written straight to the ledger, past the master's insert check: what the allocator must not place
   const legacy = secretOf('legacy')
   await submit(preparePolicy({ profile: { name: 'legacy', kind: KIND, subaccount: 'acme', settings: { password: legacy, out_dir: out } } }, author))
@@ -97,7 +97,7 @@ t.test('a worker does not start a profile whose box it cannot open, and says why
   for (const name of ['good', 'other-worker', 'tampered', 'moved', 'unsealed']) {
     const secret = secretOf(name)
     secrets.push(secret)
-    const entry = await master.ledger.submit({ op: 'put', policy: prepareSealed({ profile: { name, kind: KIND, subaccount: 'acme', settings: { password: secret, out_dir: join(out, name) } } }, author, { masterKey: master.signer.publicKey }) })
+    const entry = await master.ledger.submit({ op: 'put', policy: prepareSealed({ profile: { name, kind: KIND, subaccount: 'acme', settings: { password: secret, out_dir: join(out, name) } } }, author, { masterKeys: [master.signer.publicKey] }) })
     profiles.set(name, entry.policy.profile.id as string)
   }
   const settingsOf = (name: string) => ({ password: secrets[[...profiles.keys()].indexOf(name)], out_dir: join(out, name) })

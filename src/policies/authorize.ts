@@ -1,6 +1,6 @@
 import { LedgerMeshError } from '../base/errors.js'
 import { type LedgerOp, type Policy, policyBody, policyType } from './policy.js'
-import { NAMED_TYPES, PRIVILEGED_TYPES } from './schemas.js'
+import { MASTER_ONLY_TYPES, NAMED_TYPES, PRIVILEGED_TYPES } from './schemas.js'
 
 /** What the authorization rules need to know about the ledger. */
 export interface AuthContext {
@@ -36,6 +36,10 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
   const privileged = author === ctx.masterKey || ctx.isMasterKey?.(author) === true || ctx.isAdmin(author)
   const deny = (message: string): never => { throw new LedgerMeshError('unauthorized', message, { id: body.id }) }
 
+  // an admin is trusted with the ledger, not with the settings only masters open
+  if (op.op === 'put' && (MASTER_ONLY_TYPES as readonly string[]).includes(type) && author !== ctx.masterKey && ctx.isMasterKey?.(author) !== true) {
+    deny(`key ${short(author)} may not write ${type} policies: only a trusted master key may`)
+  }
   const privilegedType = (PRIVILEGED_TYPES as readonly string[]).includes(type)
   if (op.op === 'put' && privilegedType && !privileged) {
     deny(`key ${short(author)} may not write ${type} policies: only the master or an admin may`)

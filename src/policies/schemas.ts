@@ -10,21 +10,42 @@ const text = z.string().max(1024)
 const port = z.number().int().min(1).max(65535)
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters')
 
-/** The one algorithm suite of sealed boxes, version 1 (see seal.ts). */
+/** The one algorithm suite of sealed boxes, versions 1 and 2 (see seal.ts). */
 export const SEALED_BOX_ALG = 'x25519-hkdf-sha256-xchacha20poly1305'
 
-/** The inside of a sealed box, `{"sealed": <this>}` (see seal.ts for what each field is). */
+/** At most this many recipients in one box (version 2): the masters of one network. */
+export const MAX_SEAL_RECIPIENTS = 16
+
+const nonce24 = z.string().regex(/^[0-9a-f]{48}$/, 'must be 48 lowercase hex characters (24 bytes)')
+// at least the 16-byte tag; standard base64 with padding
+const ciphertext = z.string().min(24).regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'must be base64')
+
+/** The inside of a sealed box to one key, `{"sealed": <this>}` (see seal.ts for what each field is). */
 export const sealedBoxSchema = z.strictObject({
   v: z.literal(1),
   alg: z.literal(SEALED_BOX_ALG),
   to: hex64,
   epk: hex64,
-  nonce: z.string().regex(/^[0-9a-f]{48}$/, 'must be 48 lowercase hex characters (24 bytes)'),
-  // at least the 16-byte tag; standard base64 with padding
-  ct: z.string().min(24).regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'must be base64')
+  nonce: nonce24,
+  ct: ciphertext
 })
 
-/** A field whose whole value is a sealed box: `{"sealed": {...}}`. */
+/** The inside of a box to several keys (version 2): one ciphertext, its key wrapped once per recipient (seal.ts). */
+export const sealedMultiBoxSchema = z.strictObject({
+  v: z.literal(2),
+  alg: z.literal(SEALED_BOX_ALG),
+  keys: z.array(z.strictObject({
+    to: hex64,
+    epk: hex64,
+    nonce: nonce24,
+    // the 32-byte content key and its 16-byte tag: 48 bytes, 64 base64 characters
+    key: z.string().regex(/^[A-Za-z0-9+/]{64}$/, 'must be 64 base64 characters (a wrapped 32-byte key and its tag)')
+  })).min(1).max(MAX_SEAL_RECIPIENTS).refine(keys => new Set(keys.map(k => k.to)).size === keys.length, 'must name each recipient once'),
+  nonce: nonce24,
+  ct: ciphertext
+})
+
+/** A field whose whole value is a sealed box to one key: `{"sealed": {...}}`. */
 const sealed = z.strictObject({ sealed: sealedBoxSchema })
 
 const nodeDeclaration = {
@@ -92,6 +113,10 @@ export const SCHEMAS: Record<string, z.ZodType> = {
   // Several masters over one database: a trusted master (or an admin) declares another
   // master's key; replicas then trust heads that key signs (ledger-rules.ts trustedMasterKeys).
   master_key: z.looseObject({ key: hex64, name: name.optional() }),
+  // A profile's settings re-sealed by a trusted master to another master's key, for profiles
+  // sealed before that key was trusted (src/services/settings-copies.ts); masters only.
+  settings_copy: z.looseObject({ profile: name, profile_id: hex64, master_key: hex64, settings: sealed })
+    .refine(c => c.settings.sealed.to === c.master_key, { message: 'a settings copy\'s box must be sealed to its master_key', path: ['settings'] }),
   join_token: z.looseObject({ token_id: z.string().regex(/^[0-9a-f]{16}$/), secret_sha256: hex64, expires: z.iso.datetime({ offset: true }), uses: z.number().int().min(1).max(1_000_000) }),
   delete: z.looseObject({ policy_id: hex64 })
 }
@@ -108,7 +133,10 @@ export const NODE_POLICY_TYPES = ['master', 'slave', 'worker', 'member', ...ANYL
 export const DECLARATION_TYPES = ['master', 'slave', 'worker'] as const
 
 /** Types only the master or an admin may write. */
-export const PRIVILEGED_TYPES = ['assignment', 'admin', 'network', 'admission', 'revocation', 'join_token', 'master_key'] as const
+export const PRIVILEGED_TYPES = ['assignment', 'admin', 'network', 'admission', 'revocation', 'join_token', 'master_key', 'settings_copy'] as const
+
+/** Types only a master key may write, not an admin: they hold what only a master can open. */
+export const MASTER_ONLY_TYPES = ['settings_copy'] as const
 
 /** Types whose policies are identified by a `name`. */
 export const NAMED_TYPES = ['master', 'slave', 'worker', 'subaccount', 'profile', 'admin'] as const

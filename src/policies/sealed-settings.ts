@@ -1,16 +1,19 @@
 import { LedgerMeshError } from '../base/errors.js'
 import { type LedgerOp, type Policy, type PolicyBody, policyBody, policyType } from './policy.js'
-import { type JsonObject, type SealKey, isSealedBox, openSealed, sealTo, sealedTo } from './seal.js'
+import { type JsonObject, type SealKey, isSealedBox, openSealed, sealToAll, sealedRecipients } from './seal.js'
 
 /**
  * A profile's settings (sessions, passwords, API keys) are confidential (README, "Sealed
  * settings"). Their plain text exists in three places only: the memory of the node a user
- * hands the profile to, the master, and the environment of the runner of the worker the
+ * hands the profile to, the masters, and the environment of the runner of the worker the
  * profile is assigned to. On the ledger they are sealed boxes (seal.ts):
  *
- * - in the `profile` policy, sealed to the master's key for the context
- *   profileContext(name, author): the node that signs the profile seals them (sealForMaster);
- *   the master refuses a profile whose settings are anything else (checkSealedForMaster);
+ * - in the `profile` policy, sealed to every master key the signing node knows (one box that
+ *   each master opens with its own key) for the context profileContext(name, author): the node
+ *   that signs the profile seals them (sealForMaster); the active master refuses a profile
+ *   whose settings are not a box addressed to it that opens (checkSealedForMaster);
+ * - in a `settings_copy` policy, re-sealed by a trusted master to a master key the profile's
+ *   box is not addressed to (one trusted after the profile was written), same context;
  * - in each `assignment` of the profile, sealed by the master to the assigned worker's key for
  *   assignmentContext(profile, profile id, worker): a new box for every assignment.
  *
@@ -37,10 +40,11 @@ export function hasSettings (settings: unknown): boolean {
 
 /**
  * A node about to sign `policy` as `author`: a profile's plain settings are sealed to the
- * master's key (other policies, boxes and empty settings are returned as they are). Refuses
- * when the master's key is not known yet, rather than sign plain text.
+ * masters' keys (every key its ledger trusts as a master's), so whichever master is active
+ * can place the profile. Other policies, boxes and empty settings are returned as they are.
+ * Refuses when no master key is known yet, rather than sign plain text.
  */
-export function sealForMaster (policy: Policy, opts: { masterKey: string | undefined, author: string }): Policy {
+export function sealForMaster (policy: Policy, opts: { masterKeys: readonly string[], author: string }): Policy {
   if (policyType(policy) !== 'profile') return policy
   const body = policyBody(policy)
   const settings = body.settings
@@ -48,19 +52,21 @@ export function sealForMaster (policy: Policy, opts: { masterKey: string | undef
   if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) return policy // the schema words this refusal
   const name = body.name
   if (typeof name !== 'string') return policy // the schema refuses it, naming the field
-  if (opts.masterKey === undefined) {
+  if (opts.masterKeys.length === 0) {
     throw new LedgerMeshError('master_unreachable', `profile '${name}': its settings must be sealed to the master's key, which this node does not know yet (its replica has not synced with the master): try again once it has`)
   }
-  const box = sealTo(opts.masterKey, settings, profileContext(name, opts.author))
+  const box = sealToAll(opts.masterKeys, settings, profileContext(name, opts.author))
   const sealedBody: PolicyBody = { ...body, settings: box as unknown as PolicyBody }
   return { profile: sealedBody }
 }
 
+const keysText = (keys: readonly string[]) => keys.length === 1 ? `key ${short(keys[0])}` : `keys ${keys.map(short).join(', ')}`
+
 /**
- * The master, before ordering a put: a profile's settings must be absent, empty, or a box
- * sealed to the master's key that opens for the profile's name and author. This keeps plain
- * settings off the ledger even from a client that signs its own policies. The refusal never
- * quotes the settings.
+ * The active master, before ordering a put: a profile's settings must be absent, empty, or a
+ * box addressed to the master's key (alone or among other masters' keys) that opens for the
+ * profile's name and author. This keeps plain settings off the ledger even from a client that
+ * signs its own policies. The refusal never quotes the settings.
  */
 export function checkSealedForMaster (op: LedgerOp, master: SealKey): void {
   if (op.op !== 'put' || policyType(op.policy) !== 'profile') return
@@ -72,11 +78,11 @@ export function checkSealedForMaster (op: LedgerOp, master: SealKey): void {
     throw new LedgerMeshError('bad_policy', `profile '${name}': ${why}`, { id: body.id, reason })
   }
   if (!isSealedBox(settings)) {
-    refuse(`its settings are plain text, and plain settings never go on the ledger: insert the profile unsigned through a node (it seals the settings to the master's key ${short(master.publicKey)} before signing), or seal them to that key yourself`, 'settings_not_sealed')
+    refuse(`its settings are plain text, and plain settings never go on the ledger: insert the profile unsigned through a node (it seals the settings to the masters' keys before signing), or seal them to the master's key ${short(master.publicKey)} yourself`, 'settings_not_sealed')
   }
-  const to = sealedTo(settings)
-  if (to !== undefined && to !== master.publicKey) {
-    refuse(`its settings are sealed to key ${short(to)}, not to the master's key ${short(master.publicKey)}`, 'settings_not_for_master')
+  const to = sealedRecipients(settings)
+  if (to !== undefined && !to.includes(master.publicKey)) {
+    refuse(`its settings are sealed to ${keysText(to)}, not to the master's key ${short(master.publicKey)}`, 'settings_not_for_master')
   }
   try {
     openSealed(settings, master, profileContext(name, String(body.public_key)))
@@ -86,19 +92,38 @@ export function checkSealedForMaster (op: LedgerOp, master: SealKey): void {
 }
 
 /**
- * The master opens a profile's settings (an empty object when it has none). Throws, saying
- * why, for plain settings (a profile written before settings were sealed) and for a box that
- * does not open with the master's key.
+ * A master opens a profile's settings (an empty object when it has none): from the profile's
+ * own box, or else from a `settings_copy` of this profile addressed to this master's key among
+ * `copies` (the caller passes only copies a trusted master key wrote). Throws, saying why, for
+ * plain settings (a profile written before settings were sealed) and when neither opens.
  */
-export function openProfileSettings (profile: Policy, master: SealKey): JsonObject {
+export function openProfileSettings (profile: Policy, master: SealKey, copies: () => Iterable<Policy> = () => []): JsonObject {
   const body = policyBody(profile)
   if (!hasSettings(body.settings)) return {}
   if (!isSealedBox(body.settings)) {
-    throw new LedgerMeshError('bad_policy', 'its settings are plain text on the ledger (written before settings were sealed): delete the profile and insert it again through a node, which seals them to the master\'s key', { reason: 'settings_not_sealed' })
+    throw new LedgerMeshError('bad_policy', 'its settings are plain text on the ledger (written before settings were sealed): delete the profile and insert it again through a node, which seals them to the masters\' keys', { reason: 'settings_not_sealed' })
   }
+  const context = profileContext(String(body.name), String(body.public_key))
+  let own: Error
   try {
-    return openSealed(body.settings, master, profileContext(String(body.name), String(body.public_key)))
+    return openSealed(body.settings, master, context)
   } catch (err) {
-    throw new LedgerMeshError('bad_policy', `its sealed settings do not open with the master's key: ${(err as Error).message}`, { reason: 'settings_not_opened' })
+    own = err as Error
   }
+  // a profile sealed before this master's key was trusted: a copy another master wrote for it
+  let copyError: Error | undefined
+  for (const copy of copies()) {
+    const c = policyBody(copy)
+    if (policyType(copy) !== 'settings_copy' || c.profile_id !== body.id || c.master_key !== master.publicKey) continue
+    try {
+      return openSealed(c.settings, master, context)
+    } catch (err) {
+      copyError = err as Error
+    }
+  }
+  const addressedElsewhere = own instanceof LedgerMeshError && own.details.reason === 'wrong_recipient'
+  const copyNote = copyError !== undefined
+    ? `; nor does its copy for this key: ${copyError.message}`
+    : addressedElsewhere ? ', and no trusted master wrote a copy of them for this key (settings_copy)' : ''
+  throw new LedgerMeshError('bad_policy', `its sealed settings do not open with the master's key: ${own.message}${copyNote}`, { reason: 'settings_not_opened' })
 }

@@ -7,12 +7,12 @@ import { validatePolicy } from './validate.js'
 /**
  * A policy a user hands a node (REST, `blockchain insert`): kept as is when an author already
  * signed it (the master verifies that signature, and refuses plain profile settings), else
- * checked, its profile settings sealed to the master's key (`masterKey`: the node's replica
- * knows it; undefined refuses a profile with settings), and signed by this node. The check
+ * checked, its profile settings sealed to the masters' keys (`masterKeys`: the node's replica
+ * knows them, Ledger.masterKeys; none refuses a profile with settings), and signed by this node. The check
  * comes first so that a malformed id, date or ledger is refused with its field named instead
  * of being silently replaced by preparePolicy.
  */
-export function signUnlessSigned (policy: Policy, signer: Signer, opts: { masterKey: string | undefined }): Policy {
+export function signUnlessSigned (policy: Policy, signer: Signer, opts: { masterKeys: readonly string[] }): Policy {
   if (typeof policyBody(policy).signature === 'string') return policy
   validatePolicy(policy, { requireSigned: false })
   return prepareSealed(policy, signer, opts)
@@ -20,10 +20,10 @@ export function signUnlessSigned (policy: Policy, signer: Signer, opts: { master
 
 /**
  * `blockchain prepare policy` and unsigned inserts: preparePolicy, with a profile's plain
- * settings sealed to the master's key first (the box is bound to the signer as author).
+ * settings sealed to the masters' keys first (the box is bound to the signer as author).
  */
-export function prepareSealed (policy: Policy, signer: Signer, opts: { masterKey: string | undefined }): Policy {
-  const sealed = sealForMaster(policy, { masterKey: opts.masterKey, author: signer.publicKey })
+export function prepareSealed (policy: Policy, signer: Signer, opts: { masterKeys: readonly string[] }): Policy {
+  const sealed = sealForMaster(policy, { masterKeys: opts.masterKeys, author: signer.publicKey })
   const prepared = preparePolicy(sealed, signer)
   // the box makes the policy larger: refuse here, naming the size, rather than at the master
   if (sealed !== policy) validatePolicy(prepared)

@@ -6,16 +6,21 @@ import type { Signer } from '../../policies/keys.js'
 import { type JsonValue, type Policy, type PolicyBody, policyBody, policyType } from '../../policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
 import { type JsonObject, type SealKey, sealTo } from '../../policies/seal.js'
-import { assignmentContext, hasSettings, openProfileSettings } from '../../policies/sealed-settings.js'
+import { assignmentContext, hasSettings } from '../../policies/sealed-settings.js'
 import type { LeaseGrant, LeaseProtocol, LeaseRequest } from '../../protocols/lease/index.js'
 import type { ProcessStatus, Service } from '../service.js'
+import { openSettingsFor } from '../settings-copies.js'
 import { type Plan, type PlacementInput, type WorkerLease, planPlacement } from './placement.js'
 
 /**
  * The policy types placement reads (placementInput): nodes, sub-accounts, profiles, their
- * assignments, and what decides whether a worker is admitted. Deletes always count.
+ * assignments, what decides whether a worker is admitted, and what can open a profile's
+ * settings for this master (settings copies, master keys). Deletes always count.
  */
-const PLACEMENT_TYPES: ReadonlySet<string> = new Set(['slave', 'worker', 'subaccount', 'profile', 'assignment', 'admission', 'revocation', 'admin', 'network'])
+const PLACEMENT_TYPES: ReadonlySet<string> = new Set(['slave', 'worker', 'subaccount', 'profile', 'assignment', 'admission', 'revocation', 'admin', 'network', 'settings_copy', 'master_key'])
+
+/** Types that can make a profile's settings open for this master after they did not (a copy for its key, trust in a copy's author). */
+const OPENING_TYPES: ReadonlySet<string> = new Set(['settings_copy', 'master_key'])
 
 /** How often lapsed leases are looked for. */
 const TICK_MS = 250
@@ -24,7 +29,7 @@ const RETRY_MS = 1000
 
 export interface AllocatorOptions {
   ledger: Ledger
-  /** the master's key: assignments are signed with it, and profile settings opened with it */
+  /** the master's key: assignments are signed with it, and profile settings (or their copies for it) opened with it */
   signer: Signer & SealKey
   lease: LeaseProtocol
   log: Logger
@@ -89,7 +94,9 @@ export class Allocator implements Service {
   /**
    * Per profile id: why its settings cannot be opened with the master's key (so it is not
    * placed), or null when they can (or it has none). A profile's id covers its settings, so a
-   * verdict never changes; verdicts of profiles no longer on the ledger are dropped each round.
+   * verdict that they open never changes; one that they do not is dropped when a settings copy
+   * or a master key arrives (it may open now). Verdicts of profiles no longer on the ledger are
+   * dropped each round.
    */
   private readonly verdicts = new Map<string, string | null>()
   /** the profiles of the last round not placed because of their settings: name → reason */
@@ -117,6 +124,9 @@ export class Allocator implements Service {
 
   /** Only changes placement can see start a round: a burst of other policies costs no rounds. */
   private readonly onAppended = (entries: Entry[]): void => {
+    if (entries.some(e => e.op === 'put' && OPENING_TYPES.has(policyType(e.policy)))) {
+      for (const [id, verdict] of this.verdicts) if (verdict !== null) this.verdicts.delete(id)
+    }
     if (entries.length === 0 || entries.some(e => e.op === 'delete' || PLACEMENT_TYPES.has(policyType(e.policy)))) this.schedule()
   }
 
@@ -276,10 +286,10 @@ export class Allocator implements Service {
   }
 
   /**
-   * The profile's settings, opened with the master's key and sealed to the worker's (the key
-   * of its declaration): a new box for every assignment. null when the profile has none;
-   * undefined when the put must not be written (the profile or worker changed meanwhile; the
-   * next round sees it).
+   * The profile's settings, opened with the master's key (from the profile's box or a copy for
+   * this master) and sealed to the worker's (the key of its declaration): a new box for every
+   * assignment. null when the profile has none; undefined when the put must not be written
+   * (the profile or worker changed meanwhile; the next round sees it).
    */
   private sealedForWorker (profileName: string, profileId: string, workerName: string): PolicyBody | null | undefined {
     const { ledger, signer } = this.opts
@@ -290,7 +300,7 @@ export class Allocator implements Service {
     if (!hasSettings(policyBody(profile).settings)) return null
     let settings: JsonObject
     try {
-      settings = openProfileSettings(profile, signer)
+      settings = openSettingsFor(ledger, profile, signer)
     } catch (err) {
       // (its verdict said it opens: only a bug gets here) the next round leaves it unplaced, saying why
       this.verdicts.set(profileId, errorMessage(err))
@@ -316,7 +326,7 @@ export class Allocator implements Service {
     let verdict: string | null = null
     if (hasSettings(body.settings)) {
       try {
-        openProfileSettings(profile, this.opts.signer)
+        openSettingsFor(this.opts.ledger, profile, this.opts.signer)
       } catch (err) {
         verdict = errorMessage(err)
         this.opts.log.warn({ profile: body.name, id, err: verdict }, 'profile not placed: its settings cannot be opened with the master\'s key')

@@ -119,13 +119,13 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
   })
 
   app.post('/v1/policies', {
-    schema: described('Insert a policy (signed by this node unless it carries a signature; a profile\'s plain settings are sealed to the master\'s key first)', { body: { type: 'object', minProperties: 1, maxProperties: 1 } }),
+    schema: described('Insert a policy (signed by this node unless it carries a signature; a profile\'s plain settings are sealed to the masters\' keys first)', { body: { type: 'object', minProperties: 1, maxProperties: 1 } }),
     // The schema documents the body; checkPolicyShape words the error (AnyLog's "Wrong policy structure").
     attachValidation: true
   }, async (req, reply) => {
     const policy = checkPolicyShape(req.body)
-    // an unsigned profile's plain settings are sealed to the master's key before signing
-    const signed = signUnlessSigned(policy, node.signer, { masterKey: node.hasLedger ? node.ledger.masterKey : undefined })
+    // an unsigned profile's plain settings are sealed to the masters' keys before signing
+    const signed = signUnlessSigned(policy, node.signer, { masterKeys: node.hasLedger ? node.ledger.masterKeys : [] })
     const local = (req.query as { local?: string } | undefined)?.local === 'true'
     const result = await node.insert({ op: 'put', policy: signed }, { local })
     return await reply.code(201).send(result)
