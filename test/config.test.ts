@@ -82,6 +82,8 @@ t.test('each bad value names the key, the value and what is expected', async t =
     [{ ...base, ANYLOG_SERVER_PORT: '4000', ANYLOG_REST_PORT: '4000' }, 'ANYLOG_REST_PORT', /different from ANYLOG_SERVER_PORT/],
     [{ NODE_TYPE: 'worker', NODE_NAME: 'w' }, 'LEDGER_CONN', /LEDGER_CONN=missing.*ip:port/],
     [{ ...base, LEDGER_CONN: 'nowhere' }, 'LEDGER_CONN', /LEDGER_CONN="nowhere"/],
+    [{ ...base, LEDGER_CONN: '10.0.0.1:32048, nowhere' }, 'LEDGER_CONN', /LEDGER_CONN="10\.0\.0\.1:32048, nowhere".*element 2 of 2 is "nowhere", not ip:port/],
+    [{ ...base, LEDGER_CONN: '10.0.0.1:32048,,10.0.0.2:32048' }, 'LEDGER_CONN', /element 2 of 3 is empty/],
     [{ ...base, BLOCKCHAIN_SYNC: 'often' }, 'BLOCKCHAIN_SYNC', /BLOCKCHAIN_SYNC="often".*30 second/],
     [{ ...base, BLOCKCHAIN_SYNC: '0 second' }, 'BLOCKCHAIN_SYNC', /BLOCKCHAIN_SYNC="0 second"/],
     [{ ...base, DB_PORT: '-1' }, 'DB_PORT', /DB_PORT="-1"/],
@@ -203,4 +205,15 @@ t.test('a bad NETWORK_KEY names the problem and never shows the key', async t =>
       t.notOk(JSON.stringify(err.details).includes(piece), 'nor do the details')
     }
   }
+})
+
+t.test('LEDGER_CONN takes a list of masters: ledgerConn is the first, ledgerConns all of them in order', async t => {
+  const single = parseConfig({ NODE_TYPE: 'member', NODE_NAME: 'm', LEDGER_CONN: '10.0.0.1:32048' }, 'test.env')
+  t.equal(single.ledgerConn, '10.0.0.1:32048', 'one address, as AnyLog writes it')
+  t.same(single.ledgerConns, ['10.0.0.1:32048'])
+  const list = parseConfig({ NODE_TYPE: 'member', NODE_NAME: 'm', LEDGER_CONN: ' 10.0.0.1:32048 , 10.0.0.2:32048,10.0.0.1:32048' }, 'test.env')
+  t.equal(list.ledgerConn, '10.0.0.1:32048')
+  t.same(list.ledgerConns, ['10.0.0.1:32048', '10.0.0.2:32048'], 'spaces around commas allowed; a repeat counts once')
+  const master = parseConfig({ NODE_TYPE: 'master', NODE_NAME: 'm', INTERNAL_IP: '10.0.0.9' }, 'test.env')
+  t.same(master.ledgerConns, ['10.0.0.9:32048'], 'a master\'s default is its own address')
 })

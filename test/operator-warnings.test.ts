@@ -5,7 +5,7 @@ import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'
 import { LeaseProtocol } from '../src/protocols/lease/index.js'
 import { Operator } from '../src/services/operator/index.js'
 import { eventually, sleep } from './helpers/lease-fleet.js'
-import { type LedgerPeer, ledgerPeer } from './helpers/libp2p.js'
+import { type LedgerPeer, ledgerPeer, mastersOf } from './helpers/libp2p.js'
 import type { Teardown } from './helpers/tmp.js'
 
 // The operator logs each problem of an assignment once (issue 12, part of defect 8). What it
@@ -36,7 +36,7 @@ async function setup (t: Teardown, assignments: number): Promise<Setup & { ids: 
   }))
   const logs: string[] = []
   const log = pino({ level: 'warn' }, new Writable({ write (chunk, _encoding, done) { logs.push(String(chunk)); done() } }))
-  const operator = new Operator({ ledger: master.ledger, lease: new LeaseProtocol({ libp2p: worker.libp2p, log }), master: master.address, workerName: 'w1', signer: worker.signer, runners: {}, stopGraceMs: 500, log })
+  const operator = new Operator({ ledger: master.ledger, lease: new LeaseProtocol({ libp2p: worker.libp2p, log }), masters: mastersOf([master]), workerName: 'w1', signer: worker.signer, runners: {}, stopGraceMs: 500, log })
   await operator.start()
   t.teardown(async () => { await operator.stop() })
   const remembered = (): number => (operator as unknown as { warned: { size: number } }).warned.size

@@ -24,7 +24,7 @@ async function writePathTo (t: Test, replica: LedgerPeer, master: LedgerPeer): P
     signer: () => replica.signer,
     sync: () => sync,
     insert: () => insert,
-    masterConn: `127.0.0.1:${port}`,
+    masterConns: [`127.0.0.1:${port}`],
     metrics: new NodeMetrics({ headSeq: () => replica.ledger.head.seq, lag: () => undefined, sync: () => undefined }, { node: 'replica', role: 'member' }),
     log: replica.log
   })

@@ -13,7 +13,7 @@ import { prepareSealed } from '../src/policies/sign-input.js'
 import { LeaseProtocol } from '../src/protocols/lease/index.js'
 import { Operator } from '../src/services/operator/index.js'
 import { KIND, SLAVE, WORKER, eventually, leaseFleet, runsExactly } from './helpers/lease-fleet.js'
-import { author, ledgerPeer } from './helpers/libp2p.js'
+import { author, ledgerPeer, mastersOf } from './helpers/libp2p.js'
 import { ROOT } from './helpers/node-process.js'
 import { tmpDir } from './helpers/tmp.js'
 
@@ -116,7 +116,7 @@ t.test('a worker does not start a profile whose box it cannot open, and says why
   await assign('unsealed', undefined)
   for (const name of profiles.keys()) mkdirSync(join(out, name))
 
-  const operator = new Operator({ ledger: master.ledger, lease: new LeaseProtocol({ libp2p: worker.libp2p, log }), master: master.address, workerName: WORKER, signer: worker.signer, runners: { [KIND]: RUNNER }, stopGraceMs: 500, log })
+  const operator = new Operator({ ledger: master.ledger, lease: new LeaseProtocol({ libp2p: worker.libp2p, log }), masters: mastersOf([master]), workerName: WORKER, signer: worker.signer, runners: { [KIND]: RUNNER }, stopGraceMs: 500, log })
   await operator.start()
   t.teardown(async () => { await operator.stop() })
 

@@ -14,6 +14,7 @@ import { Ed25519Signer } from '../src/policies/keys.js'
 import { type Policy, policyId } from '../src/policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'
 import { VerifyPool } from '../src/policies/verify-pool.js'
+import { MasterList } from '../src/services/master-list.js'
 import { Replicator } from '../src/services/replicator.js'
 import { errorReply } from '../src/services/rest/errors.js'
 import { Scheduler } from '../src/services/scheduler.js'
@@ -228,7 +229,7 @@ t.test('the outbox keeps inserts through transient refusals and drops only defin
     scheduler,
     log,
     source: 'master',
-    masterConn: `127.0.0.1:${port}`,
+    masters: new MasterList([`127.0.0.1:${port}`]),
     interval: { ms: 200, text: '200 ms' },
     onOutboxDrop: drop => { drops.push(drop.code) }
   })

@@ -9,6 +9,7 @@ import { MASK, isSecretName } from '../base/secrets.js'
 import { parseDuration, type Duration } from '../base/duration.js'
 import { SWARM_KEY_HEADER } from '../net/private-network.js'
 import { BIND_EXPECTED, isIpv4, parseBind, type Bind } from '../net/bind.js'
+import { parseHostPortList } from '../net/host-port.js'
 
 export { SWARM_KEY_HEADER }
 
@@ -64,8 +65,10 @@ export interface NodeConfig {
   restBind: Bind
   /** TCP_BIND, the p2p server's: true (INTERNAL_IP only, the default), false or an address */
   tcpBind: Bind
-  /** ip:port of the master's p2p server; for a master, its own */
+  /** ip:port of the master's p2p server (the first of LEDGER_CONN's list); for a master, its own */
   ledgerConn: string
+  /** every master LEDGER_CONN lists, in its order (ledgerConn first); clients rotate through them */
+  ledgerConns: string[]
   db: {
     type: 'psql' | 'level'
     /** as written in DB_TYPE, to say in the log why the embedded store was chosen */
@@ -141,7 +144,8 @@ const nonEmpty = z.string().trim().min(1)
 const ipv4 = z.string().trim().refine(isIpv4)
 /** AnyLog's true/false (any case), or an IPv4 address (see src/net/bind.ts) */
 const bind = z.string().refine(text => parseBind(text) !== undefined).transform(text => parseBind(text)!)
-const hostPort = z.string().trim().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/)
+/** LEDGER_CONN: one address or a list; each element is checked by parseHostPortList, which names a bad one */
+const hostPortList = z.string().trim().min(1)
 const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 
 /** One entry per key: its schema, the expected form for the error line, and a default. */
@@ -164,7 +168,7 @@ const RULES: Record<string, KeyRule> = {
   REST_BIND: { schema: bind, expected: `${BIND_EXPECTED} for the REST server`, default: '127.0.0.1' },
   TCP_BIND: { schema: bind, expected: `${BIND_EXPECTED} for the p2p server`, default: 'true' },
   BROKER_BIND: { schema: bind, expected: BIND_EXPECTED },
-  LEDGER_CONN: { schema: hostPort, expected: 'the master\'s p2p address as ip:port, e.g. 127.0.0.1:32048' },
+  LEDGER_CONN: { schema: hostPortList, expected: 'the master\'s p2p address as ip:port, e.g. 127.0.0.1:32048, or a comma-separated list of masters\' addresses' },
   DB_TYPE: { schema: nonEmpty, expected: 'psql, or sqlite/level for the embedded store', default: 'level' },
   DB_IP: { schema: nonEmpty, expected: 'the database host', default: '127.0.0.1' },
   DB_PORT: { schema: port(1), expected: 'a port from 1 to 65535', default: '5432' },
@@ -282,7 +286,9 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   if (serverPort !== 0 && serverPort === restPort) {
     throw new ConfigError('ANYLOG_REST_PORT', String(restPort), 'a port different from ANYLOG_SERVER_PORT', source)
   }
-  const ledgerConn = value<string>('LEDGER_CONN', role !== 'master') ?? `${ip}:${serverPort}`
+  const connText = value<string>('LEDGER_CONN', role !== 'master')
+  const ledgerConns = connText === undefined ? [`${ip}:${serverPort}`] : masterList(connText, source)
+  const ledgerConn = ledgerConns[0]
   const requestedDb = value<string>('DB_TYPE')!
   const syncText = value<string>('BLOCKCHAIN_SYNC')!
   const blockchainSync = parseDuration(syncText)
@@ -330,6 +336,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     restBind: value<Bind>('REST_BIND')!,
     tcpBind: value<Bind>('TCP_BIND')!,
     ledgerConn,
+    ledgerConns,
     db: {
       type: requestedDb.toLowerCase() === 'psql' ? 'psql' : 'level',
       requested: requestedDb,
@@ -362,6 +369,15 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     networkKey,
     env,
     source
+  }
+}
+
+/** LEDGER_CONN's addresses; a bad element is named in the error, with its place in the list. */
+function masterList (text: string, source: string): string[] {
+  try {
+    return parseHostPortList(text, 'bad_config')
+  } catch (err) {
+    throw new ConfigError('LEDGER_CONN', text, `${RULES.LEDGER_CONN.expected} (${errorMessage(err)})`, source)
   }
 }
 

@@ -18,7 +18,7 @@ import type { LedgerOp } from '../ledger/entry.js'
 import type { Ed25519Signer } from '../policies/keys.js'
 import { checkSealedForMaster } from '../policies/sealed-settings.js'
 import { BlockchainSync } from '../services/blockchain-sync.js'
-import { Replicator, tcpAddress } from '../services/replicator.js'
+import { Replicator } from '../services/replicator.js'
 import type { ReplicaSync } from '../services/replica-sync.js'
 import { InsertProtocol } from '../protocols/insert/index.js'
 import { SyncProtocol } from '../protocols/sync/index.js'
@@ -112,7 +112,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       signer: () => this.signer,
       sync: () => this.sync,
       insert: () => this.insertProtocol,
-      masterConn: opts.config.ledgerConn,
+      masterConns: opts.config.ledgerConns,
       metrics: this.metrics,
       log: this.log,
       standby: () => this.master?.activeMaster()
@@ -266,14 +266,14 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
         scheduler: this.scheduler,
         log,
         source: opts.source,
-        masterConn: opts.connection,
+        masters: this.writePath.mastersAt(opts.connection),
         interval: opts.interval,
         onOutboxDrop: drop => { this.metrics.outboxDropped.inc({ reason: drop.code }) },
         // JOIN_TOKEN: presented to the master on first contact, before the first pull
         join: joinToken === undefined
           ? undefined
-          : async () => {
-            const { seq } = await joinProtocol.join(tcpAddress(opts.connection), joinToken, this.name)
+          : async master => {
+            const { seq } = await joinProtocol.join(master, joinToken, this.name)
             this.log.info({ seq }, 'admitted to the network by the master')
           }
       })
@@ -302,7 +302,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     const operator = new Operator({
       ledger: this.ledger,
       lease: this.leaseProtocol,
-      master: tcpAddress(this.config.ledgerConn),
+      masters: this.writePath.masters,
       workerName: this.name,
       runners: this.config.profileRunners,
       // opens the profile settings the master sealed to this worker in its assignments

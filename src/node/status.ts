@@ -131,7 +131,8 @@ export function effectiveConfigEnv (config: NodeConfig): Record<string, string> 
     ANYLOG_REST_PORT: config.restPort,
     REST_BIND: String(config.restBind),
     TCP_BIND: String(config.tcpBind),
-    LEDGER_CONN: config.ledgerConn,
+    // every master listed, without spaces, so `master = !ledger_conn` stays one word in a script
+    LEDGER_CONN: config.ledgerConns.join(','),
     // AnyLog's scripts know psql and sqlite: the embedded store answers as sqlite unless the env file says otherwise
     DB_TYPE: (config.env.DB_TYPE ?? '').trim() !== '' ? config.env.DB_TYPE.trim() : config.db.type === 'psql' ? 'psql' : 'sqlite',
     DB_IP: config.db.ip,

@@ -1,4 +1,4 @@
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/errors.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
@@ -11,6 +11,8 @@ import { collectGarbage } from '../base/gc.js'
 import { policyBody, policyId, policyType } from '../policies/policy.js'
 import { NODE_POLICY_TYPES } from '../policies/schemas.js'
 import type { Scheduler } from './scheduler.js'
+import { type MasterList, retryDecision, tcpAddress } from './master-list.js'
+import { submitToMasters } from './write-path.js'
 import type { OutboxDrop, ReplicaSync, SyncLag } from './replica-sync.js'
 import type { ProcessStatus } from './service.js'
 
@@ -36,20 +38,16 @@ export interface ReplicatorOptions {
   log: Logger
   /** `master`, a peer's node name, or ip:port */
   source: string
-  /** the master's p2p address, ip:port (LEDGER_CONN) */
-  masterConn: string
+  /** the masters (LEDGER_CONN and those the ledger declares): the source when it is `master` */
+  masters: MasterList
   interval: Duration
-  /** presents this node's join token to the master; run before pulls until it succeeds once */
-  join?: () => Promise<void>
+  /** presents this node's join token to the master at `target`; run before pulls until it succeeds once */
+  join?: (target: Multiaddr) => Promise<void>
   /** told of every outbox insert dropped because the master refused it for good (for metrics) */
   onOutboxDrop?: (drop: OutboxDrop) => void
 }
 
-/** `ip:port` as a libp2p TCP address. */
-export function tcpAddress (hostPort: string): Multiaddr {
-  const [ip, port] = hostPort.split(':')
-  return multiaddr(`/ip4/${ip}/tcp/${port}`)
-}
+export { tcpAddress } from './master-list.js'
 
 /**
  * The "Blockchain Sync" process of a node that keeps a replica. It holds a watch stream open
@@ -81,11 +79,14 @@ export class Replicator implements ReplicaSync {
   /** outbox inserts dropped since start, and the last one */
   outboxDropped = 0
   lastOutboxDrop?: OutboxDrop
+  /** aborted by stop(): ends the retries of a pull, join or outbox insert through the masters */
+  private stopped = new AbortController()
 
   constructor (private readonly opts: ReplicatorOptions) {}
 
   async start (): Promise<void> {
     this.running = true
+    this.stopped = new AbortController()
     this.opts.scheduler.every('blockchain-sync', this.opts.interval.ms, async () => { await this.pullOnce() })
     this.opts.scheduler.every('outbox', Math.min(this.opts.interval.ms, 2000), async () => { await this.flushOutbox() })
     await this.pullOnce()
@@ -96,6 +97,7 @@ export class Replicator implements ReplicaSync {
   async stop (): Promise<void> {
     clearTimeout(this.collectTimer)
     this.running = false
+    this.stopped.abort(new LedgerMeshError('timeout', 'blockchain sync is stopping'))
     clearTimeout(this.reconnectTimer)
     this.opts.scheduler.cancel('blockchain-sync')
     this.opts.scheduler.cancel('outbox')
@@ -110,7 +112,7 @@ export class Replicator implements ReplicaSync {
    */
   private sourceConn (): string {
     const source = this.opts.source
-    if (source === 'master') return this.opts.masterConn
+    if (source === 'master') return this.opts.masters.current
     if (/^[\d.]+:\d+$/.test(source)) return source
     for (const type of NODE_POLICY_TYPES) {
       const policy = this.opts.ledger.state.findByName(type, source)
@@ -119,7 +121,12 @@ export class Replicator implements ReplicaSync {
       const ip = body.ip ?? body.external_ip ?? body.local_ip ?? body.internal_ip
       if (typeof ip === 'string' && typeof body.port === 'number') return `${ip}:${body.port}`
     }
-    return this.opts.masterConn
+    return this.opts.masters.current
+  }
+
+  /** true when `conn` is a master's (the source is the master, or a named peer not known yet) */
+  private fromMaster (conn: string): boolean {
+    return this.opts.masters.addresses.includes(conn)
   }
 
   /**
@@ -142,9 +149,15 @@ export class Replicator implements ReplicaSync {
 
   async pullOnce (): Promise<void> {
     await this.joinOnce()
-    const conn = this.sourceConn()
+    let conn = this.sourceConn()
     try {
-      const result = await this.opts.sync.pull(tcpAddress(conn))
+      // from the masters: each known one once, from the current one on (a relay: that one only)
+      const result = !this.fromMaster(conn)
+        ? await this.opts.sync.pull(tcpAddress(conn))
+        : await this.opts.masters.withMaster(async address => {
+          conn = address
+          return await this.opts.sync.pull(tcpAddress(address), { signal: this.stopped.signal })
+        }, { attempts: this.opts.masters.size, signal: this.stopped.signal })
       this.noteSync(conn, result.head.seq)
       if (result.recovered !== undefined) this.recovered = { ...result.recovered, at: new Date() }
       if (result.applied > 0) this.opts.log.info({ source: conn, applied: result.applied, head: result.head.seq }, 'sync pull applied entries')
@@ -159,7 +172,8 @@ export class Replicator implements ReplicaSync {
   private async joinOnce (): Promise<void> {
     if (this.opts.join === undefined || this.joined) return
     try {
-      await this.opts.join()
+      const join = this.opts.join
+      await this.opts.masters.withMaster(async address => { await join(tcpAddress(address)) }, { attempts: this.opts.masters.size, signal: this.stopped.signal })
       this.joined = true
       this.joinError = undefined
     } catch (err) {
@@ -184,6 +198,8 @@ export class Replicator implements ReplicaSync {
         onClose: (err) => {
           this.watchHandle = undefined
           if (err !== undefined) this.lastError = errorMessage(err)
+          // a master that failed the watch: the next one gets the reconnect
+          if (err !== undefined && retryDecision(err) === 'rotate' && this.fromMaster(conn)) this.opts.masters.rotate(conn)
           this.scheduleReconnect()
         }
       })
@@ -232,12 +248,12 @@ export class Replicator implements ReplicaSync {
       if (!this.running) return
       const id = policyId(op.policy)
       try {
-        const { seq } = await this.opts.insert.submit(tcpAddress(this.opts.masterConn), op)
-        this.opts.log.info({ id, type: policyType(op.policy), seq }, 'outbox insert accepted by the master')
+        // it may have gone out before (then a duplicate_id means it is on the ledger): submitToMasters decides
+        const answer = await submitToMasters(this.opts.insert, this.opts.masters, op, { sentBefore: true, signal: this.stopped.signal })
+        if ('already' in answer) this.opts.log.info({ id }, 'outbox insert was already on the ledger')
+        else this.opts.log.info({ id, type: policyType(op.policy), seq: answer.accepted.seq }, 'outbox insert accepted by the master')
       } catch (err) {
-        if (err instanceof LedgerMeshError && err.code === 'duplicate_id') {
-          this.opts.log.info({ id }, 'outbox insert was already on the ledger')
-        } else if (isDefinitiveRefusal(err)) {
+        if (isDefinitiveRefusal(err)) {
           this.dropFromOutbox(op, err as LedgerMeshError)
         } else {
           this.backOff(id, err)

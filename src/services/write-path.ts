@@ -4,16 +4,51 @@ import type { LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
 import type { Submitted } from '../protocols/insert/index.js'
 import type { Ed25519Signer } from '../policies/keys.js'
-import { policyId, policyType } from '../policies/policy.js'
+import { policyBody, policyId, policyType } from '../policies/policy.js'
 import type { InsertResult } from '../commands/port.js'
 import { checkSealedForMaster } from '../policies/sealed-settings.js'
+import { MasterList, tcpAddress, type WithMasterOptions } from './master-list.js'
 import type { NodeMetrics } from './metrics.js'
 import type { ReplicaSync } from './replica-sync.js'
-import { tcpAddress } from './replicator.js'
 
 /** What the write path needs of the insert protocol: submitting an op to the master. */
 export interface InsertSubmitter {
   submit: (target: ReturnType<typeof tcpAddress>, op: LedgerOp) => Promise<Submitted>
+}
+
+/** What the masters answered an insert: ordered now, or already on the ledger from an earlier try. */
+export type MasterAnswer = { accepted: Submitted } | { already: LedgerMeshError }
+
+/** A failure after which the master may have ordered the insert anyway (no answer, or a failed commit). */
+function mayHaveLanded (err: unknown): boolean {
+  return !(err instanceof LedgerMeshError) || ['master_unreachable', 'timeout', 'store_unavailable', 'internal'].includes(err.code)
+}
+
+/**
+ * Submits `op` to the masters, rotating through them (MasterList.withMaster). The one place
+ * that decides "already on the ledger": a `duplicate_id` refusal after a try whose outcome is
+ * unknown (it may have reached a master: no answer, a timeout), or for an insert sent before
+ * (`sentBefore`: the outbox's, which may have gone out before a restart), means that try
+ * ordered it; it is answered `already`, and nothing is sent as a second entry (the master
+ * refuses an id it holds). A duplicate_id on a first, clean try stays an error: the policy was
+ * there before this insert.
+ */
+export async function submitToMasters (insert: InsertSubmitter, masters: MasterList, op: LedgerOp, opts: WithMasterOptions & { sentBefore?: boolean } = {}): Promise<MasterAnswer> {
+  let unknownOutcome = opts.sentBefore === true
+  try {
+    const accepted = await masters.withMaster(async address => {
+      try {
+        return await insert.submit(tcpAddress(address), op)
+      } catch (err) {
+        if (mayHaveLanded(err)) unknownOutcome = true
+        throw err
+      }
+    }, opts)
+    return { accepted }
+  } catch (err) {
+    if (unknownOutcome && err instanceof LedgerMeshError && err.code === 'duplicate_id') return { already: err }
+    throw err
+  }
 }
 
 /** How long a replica's insert waits for its own replica to hold the new entry. */
@@ -28,8 +63,8 @@ export interface WritePathOptions {
   sync: () => ReplicaSync | undefined
   /** the insert protocol, once `run blockchain sync` started it */
   insert: () => InsertSubmitter | undefined
-  /** the master's p2p address, ip:port (LEDGER_CONN) */
-  masterConn: string
+  /** the masters' p2p addresses, ip:port (LEDGER_CONN's list); the node's MasterList is built from them */
+  masterConns: string[]
   metrics: Pick<NodeMetrics, 'inserts'>
   log: Logger
   /**
@@ -47,7 +82,35 @@ export interface WritePathOptions {
  * replica holds it (read-your-writes). The result comes once the write is durable.
  */
 export class WritePath {
-  constructor (private readonly opts: WritePathOptions) {}
+  /**
+   * The node's masters, shared by every client path (the outbox, sync from the master, the
+   * lease, the join): it learns the masters the node's ledger declares.
+   */
+  readonly masters: MasterList
+  /** the list an explicit `master=` named last: reused, so its rotation holds across inserts */
+  private named?: { text: string, list: MasterList }
+
+  constructor (private readonly opts: WritePathOptions) {
+    this.masters = new MasterList(opts.masterConns, () => opts.ledger())
+  }
+
+  /**
+   * The masters `run blockchain sync where connection=...` names: the node's own list when it
+   * knows them all (the scripts pass LEDGER_CONN), else a list of those first (learning from
+   * the ledger too), so a connection given by hand is where sync goes.
+   */
+  mastersAt (connection: string): MasterList {
+    const named = MasterList.parse(connection, 'connection', () => this.opts.ledger())
+    const known = this.masters.addresses
+    return named.addresses.every(address => known.includes(address)) ? this.masters : named
+  }
+
+  /** `master=` of the command, used alone (no learning, no LEDGER_CONN), else the node's masters. */
+  private mastersFor (master: string | undefined): MasterList {
+    if (master === undefined) return this.masters
+    if (this.named?.text !== master) this.named = { text: master, list: MasterList.parse(master, 'master') }
+    return this.named.list
+  }
 
   /** Inserts a put or delete through the master. On the master it is ordered here. */
   async insert (op: LedgerOp, opts: { local: boolean, master?: string }): Promise<InsertResult> {
@@ -90,11 +153,15 @@ export class WritePath {
     if (insert === undefined || sync?.keepsReplica !== true) {
       throw new LedgerMeshError('master_unreachable', 'blockchain sync is not running on this node (run blockchain sync first)')
     }
+    const masters = this.mastersFor(opts.master)
     try {
-      const answer = await insert.submit(tcpAddress(opts.master ?? this.opts.masterConn), op)
-      const seq = answer.seq
+      const answer = await submitToMasters(insert, masters, op, {
+        onRetry: (failed, err, next) => { log.info({ id, master: failed, next, code: (err as LedgerMeshError).code, err: errorMessage(err) }, 'the master did not take the insert; trying the next') }
+      })
+      if ('already' in answer) return await this.alreadyHere(ledger, op, answer.already)
+      const seq = answer.accepted.seq
       log.info({ id, type: policyType(op.policy), seq }, 'policy accepted by the master')
-      await this.applyAnswered(ledger, op, answer)
+      await this.applyAnswered(ledger, op, answer.accepted)
       await ledger.waitForSeq(seq, READ_YOUR_WRITES_MS)
       return { id, seq, ledger: 'global' }
     } catch (err) {
@@ -134,6 +201,32 @@ export class WritePath {
     this.opts.metrics.inserts.inc({ result: 'accepted', reason: '' })
     await ledger.waitForSeq(seq, READ_YOUR_WRITES_MS)
     return { id: policyId(op.policy), seq, ledger: 'global' }
+  }
+
+  /**
+   * A retried insert the master says it holds already (submitToMasters): done, once this
+   * replica shows it (a put: the policy with its seq; a delete: the policy gone). A replica
+   * that does not within the read-your-writes wait answers the master's duplicate_id.
+   */
+  private async alreadyHere (ledger: Ledger, op: LedgerOp, duplicate: LedgerMeshError): Promise<InsertResult> {
+    const id = policyId(op.policy)
+    const target = op.op === 'delete' ? String(policyBody(op.policy).policy_id) : id
+    const done = (): boolean => op.op === 'put' ? ledger.state.seqOf(id) !== undefined : !ledger.state.has(target)
+    if (!done()) {
+      const { promise, resolve } = Promise.withResolvers<void>()
+      const check = (): void => { if (done()) resolve() }
+      const timer = setTimeout(resolve, READ_YOUR_WRITES_MS)
+      ledger.on('appended', check)
+      try {
+        await promise
+      } finally {
+        clearTimeout(timer)
+        ledger.off('appended', check)
+      }
+    }
+    if (!done()) throw duplicate
+    this.opts.log.info({ id, seq: ledger.state.seqOf(id) }, 'a retried insert was on the ledger already (an earlier try reached the master)')
+    return op.op === 'put' ? { id, seq: ledger.state.seqOf(id), ledger: 'global' } : { id, ledger: 'global' }
   }
 
   /**

@@ -6,7 +6,7 @@ import { preparePolicy, prepareTombstone } from '../../src/policies/prepare.js'
 import { Allocator } from '../../src/services/allocation/index.js'
 import { type LeaseGrantor, LeaseProtocol, type LeaseRequest } from '../../src/protocols/lease/index.js'
 import { Operator } from '../../src/services/operator/index.js'
-import { type LedgerPeer, author, ledgerPeer } from './libp2p.js'
+import { type LedgerPeer, author, ledgerPeer, mastersOf } from './libp2p.js'
 
 /**
  * A master and a worker in this process, for the lease tests: two real libp2p hosts on
@@ -102,7 +102,7 @@ export async function leaseFleet (t: T, opts: { ttlMs: number, graceMs: number, 
   const operator = new Operator({
     ledger: master.ledger,
     lease: new LeaseProtocol({ libp2p: worker.libp2p, log: worker.log }),
-    master: master.address,
+    masters: mastersOf([master]),
     workerName: WORKER,
     signer: worker.signer,
     runners: { [KIND]: opts.runner ?? RUNNER },

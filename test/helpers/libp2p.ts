@@ -15,6 +15,7 @@ import { Ed25519Signer } from '../../src/policies/keys.js'
 import type { Policy } from '../../src/policies/policy.js'
 import { preparePolicy } from '../../src/policies/prepare.js'
 import { type P2PNode, P2PHost } from '../../src/services/p2p.js'
+import { MasterList } from '../../src/services/master-list.js'
 
 interface Teardown { teardown: (fn: () => void | Promise<void>) => void }
 
@@ -62,6 +63,18 @@ export async function ledgerPeer (t: Teardown, opts: { master?: boolean, log?: L
     rmSync(dir, { recursive: true, force: true })
   })
   return { host, libp2p: host.libp2p, ledger, signer, address: host.libp2p.getMultiaddrs()[0], log }
+}
+
+/** The peer's p2p address as LEDGER_CONN writes it, `127.0.0.1:port`. */
+export function hostPortOf (peer: { address: Multiaddr }): string {
+  const port = /\/tcp\/(\d+)/.exec(peer.address.toString())?.[1]
+  if (port === undefined) throw new Error(`no TCP port in ${peer.address.toString()}`)
+  return `127.0.0.1:${port}`
+}
+
+/** A MasterList of `peers` (clients rotate through them), learning from `ledger` if given. */
+export function mastersOf (peers: Array<{ address: Multiaddr }>, ledger?: Ledger): MasterList {
+  return new MasterList(peers.map(hostPortOf), ledger === undefined ? undefined : () => ledger)
 }
 
 /** A started SyncProtocol on `peer`, stopped at teardown. */

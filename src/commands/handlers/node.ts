@@ -3,6 +3,7 @@ import { parseDuration } from '../../base/duration.js'
 import { asText, type Executor } from '../executor.js'
 import { jsonOutput, textOutput } from '../output.js'
 import type { NodePort } from '../port.js'
+import { parseHostPortList } from '../../net/host-port.js'
 import { formatTable } from '../table.js'
 import { WhereArgs, formatJson } from '../where.js'
 
@@ -85,7 +86,12 @@ export function registerNodeCommands (executor: Executor, node: NodePort): void 
     const timeText = where.text('time')
     const time = timeText === undefined ? undefined : parseDuration(timeText)
     if (timeText !== undefined && time === undefined) throw where.error(`'time' must be an interval such as "30 seconds", found ${JSON.stringify(timeText)}`)
-    const { source, connection, interval } = await node.startBlockchainSync({ source: where.text('source'), connection: where.text('connection'), interval: time })
+    const connectionText = where.text('connection')
+    // checked before anything starts: one ip:port or a list of masters, a bad element named
+    if (connectionText !== undefined) {
+      try { parseHostPortList(connectionText, 'bad_command') } catch (err) { throw where.error(`'connection' must be ip:port or a comma-separated list of them: ${(err as Error).message}`) }
+    }
+    const { source, connection, interval } = await node.startBlockchainSync({ source: where.text('source'), connection: connectionText, interval: time })
     return textOutput(`Blockchain sync every ${interval.text} from ${source} using ${connection}`, { source, connection, interval_ms: interval.ms })
   })
 }

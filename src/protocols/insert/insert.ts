@@ -44,7 +44,7 @@ export interface Submitted {
 /** Codes a master may answer with that this node maps to its own; anything else is `internal`. */
 const REMOTE_CODES = new Set<string>([
   'bad_policy', 'bad_signature', 'duplicate_id', 'unauthorized', 'not_found', 'store_unavailable', 'bad_message',
-  'master_unreachable', 'conflict', 'chain_broken', 'timeout', 'overloaded', 'internal'
+  'master_unreachable', 'conflict', 'chain_broken', 'timeout', 'overloaded', 'not_active', 'internal'
 ])
 
 function remoteCode (code: string): ErrorCode {
@@ -172,11 +172,14 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
     const code = typeof err.details.insertError === 'string' ? err.details.insertError : err.code
     const reason = typeof err.details.reason === 'string' ? err.details.reason : undefined
     this.components.log.warn({ peer, code, reason, err: err.message }, 'insert refused')
-    return { ok: false, seq: 0, id: '', errorCode: code, errorMessage: err.message, reason }
+    // a standby that knows the active master says where it is (MasterList goes there next)
+    const active = err.code === 'not_active' && typeof err.details.active === 'string' ? { active: err.details.active } : {}
+    return { ok: false, seq: 0, id: '', errorCode: code, errorMessage: err.message, reason, ...active }
   }
 
   protected override refused (response: InsertResponse): LedgerMeshError {
-    return new LedgerMeshError(remoteCode(response.errorCode), response.errorMessage, { remoteCode: response.errorCode })
+    const active = response.active === undefined ? {} : { active: response.active }
+    return new LedgerMeshError(remoteCode(response.errorCode), response.errorMessage, { remoteCode: response.errorCode, ...active })
   }
 
   // ---- client ----

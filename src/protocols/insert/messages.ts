@@ -37,6 +37,9 @@ message InsertResponse {
   bytes prev_hash = 6;
   bytes hash = 7;
   Head head = 8;
+  // When refused not_active (a standby master): the active master's p2p address, ip:port,
+  // when the standby knows it, so the client goes there next.
+  string active = 9;
 }
 message Head {
   uint64 seq = 1;
@@ -55,10 +58,12 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, d
 const MAX_ID_CHARS = 128
 const MAX_ERROR_CODE_CHARS = 64
 const MAX_ERROR_MESSAGE_CHARS = 4096
+/** `ip:port` and then some */
+const MAX_ADDRESS_CHARS = 64
 
 /** The wire shapes `toObject` returns. */
 interface WireInsertRequest { version: number, op: string | number, policy: Uint8Array }
-interface WireInsertResponse { ok: boolean, seq: number, id: string, error_code: string, error_message: string, prev_hash: Uint8Array, hash: Uint8Array, head?: WireSignedHead | null }
+interface WireInsertResponse { ok: boolean, seq: number, id: string, error_code: string, error_message: string, prev_hash: Uint8Array, hash: Uint8Array, head?: WireSignedHead | null, active: string }
 
 export interface InsertRequest {
   version: number
@@ -78,6 +83,8 @@ export interface InsertResponse {
   link?: { prevHash: string, hash: string }
   /** when ok and the entry ended its commit: the master's signed head at the entry */
   head?: SignedHead
+  /** when refused not_active: the active master's p2p address (ip:port), if the standby knows it */
+  active?: string
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -118,7 +125,8 @@ export function encodeInsertResponse (res: InsertResponse): Uint8Array {
     ...(res.link === undefined ? {} : { prev_hash: hexBytes(res.link.prevHash), hash: hexBytes(res.link.hash) }),
     ...(res.head === undefined
       ? {}
-      : { head: signedHeadToWire(res.head) })
+      : { head: signedHeadToWire(res.head) }),
+    ...(res.active === undefined ? {} : { active: res.active })
   })).finish()
 }
 
@@ -132,7 +140,8 @@ export function decodeInsertResponse (data: Uint8Array): InsertResponse {
     errorCode: boundedString(o.error_code, MAX_ERROR_CODE_CHARS, 'insert response error_code'),
     errorMessage: boundedString(o.error_message, MAX_ERROR_MESSAGE_CHARS, 'insert response error_message'),
     ...(o.ok && o.hash.length > 0 ? { link: { prevHash: fixedHex(o.prev_hash, 32, 'insert response prev_hash'), hash: fixedHex(o.hash, 32, 'insert response hash') } } : {}),
-    ...(o.ok && o.head !== undefined && o.head !== null ? { head: decodeHead(o.head) } : {})
+    ...(o.ok && o.head !== undefined && o.head !== null ? { head: decodeHead(o.head) } : {}),
+    ...(!o.ok && o.active !== '' ? { active: boundedString(o.active, MAX_ADDRESS_CHARS, 'insert response active') } : {})
   }
   if (response.ok ? response.seq === 0 : response.errorCode === '') {
     throw malformed('insert response', response.ok ? 'accepted without a seq' : 'refused without an error code')

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import type { Multiaddr } from '@multiformats/multiaddr'
 import { errorMessage } from '../../base/errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
 import type { Logger } from '../../base/logger.js'
@@ -8,6 +7,7 @@ import { type JsonObject, type SealKey, isSealedBox, openSealed } from '../../po
 import { assignmentContext, hasSettings } from '../../policies/sealed-settings.js'
 import type { LeaseGrant, LeaseProtocol } from '../../protocols/lease/index.js'
 import type { ProcessStatus, Service } from '../service.js'
+import { type MasterList, tcpAddress } from '../master-list.js'
 import { AssignmentWarnings } from './assignment-warnings.js'
 import { ProfileProcess, type ProfileProcessStatus, type ProfileSpec, type ProfileState } from './profile-process.js'
 import { Reaper } from './reaper.js'
@@ -22,8 +22,8 @@ const FIRST_RENEW_MS = 1000
 export interface OperatorOptions {
   ledger: Ledger
   lease: LeaseProtocol
-  /** the master's p2p address (LEDGER_CONN) */
-  master: Multiaddr
+  /** the masters (LEDGER_CONN and those the ledger declares): renewals go to the current one */
+  masters: MasterList
   workerName: string
   /** the worker's identity key: it opens the profile settings the master sealed to this worker */
   signer: SealKey
@@ -165,17 +165,23 @@ export class Operator implements Service {
     this.renewing = true
     this.renewAgain = false
     const waiters = this.renewWaiters.splice(0)
-    const sentAt = performance.now()
+    let sentAt = performance.now()
     let next = RETRY_MS
     try {
       const running = [...this.processes.values()].filter(p => p.active).map(p => p.spec.profileId)
-      const grant = await this.opts.lease.renew(this.opts.master, {
-        worker: this.opts.workerName,
-        running: [...new Set(running)],
-        draining: this.draining,
-        boot: this.boot,
-        seq: ++this.seq
-      })
+      // each known master once, past dead ones; this loop's own retry (RETRY_MS) does the rest.
+      // Every attempt is a renewal of its own (a new seq), counted from when it was sent.
+      const { masters } = this.opts
+      const grant = await masters.withMaster(async address => {
+        sentAt = performance.now()
+        return await this.opts.lease.renew(tcpAddress(address), {
+          worker: this.opts.workerName,
+          running: [...new Set(running)],
+          draining: this.draining,
+          boot: this.boot,
+          seq: ++this.seq
+        })
+      }, { attempts: masters.size })
       const wasValid = this.leaseValid()
       this.lease = { validUntil: sentAt + grant.ttlMs, grant }
       // backstop if this process freezes: the reaper kills the profiles once the lease and
