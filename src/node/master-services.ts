@@ -9,6 +9,8 @@ import type { Ed25519Signer } from '../policies/keys.js'
 import { Allocator } from '../services/allocation/index.js'
 import { Gatekeeper, type JoinProtocol } from '../services/admission/index.js'
 import { MasterRole } from '../services/master-role.js'
+import { resealForMasters, touchesSettingsCopies } from '../services/settings-copies.js'
+import type { Entry } from '../ledger/entry.js'
 import type { NodeMetrics } from '../services/metrics.js'
 import type { LeaseProtocol } from '../protocols/lease/index.js'
 import type { ProcessStatus } from '../services/service.js'
@@ -43,6 +45,9 @@ export class MasterServices {
   private allocatorWanted = false
   /** `local=true` writes of a master whose key is not trusted yet: sent once it is */
   private readonly deferred: LedgerOp[] = []
+  /** the settings-copies run in progress, and whether another is due after it */
+  private resealing?: Promise<void>
+  private resealDue = false
   /** activation and stand-down run one at a time, in order */
   private transition: Promise<void> = Promise.resolve()
 
@@ -84,6 +89,7 @@ export class MasterServices {
     })
     this.role = role
     role.on('trusted', () => { void this.sendDeferred() })
+    ledger.on('appended', this.onAppended)
     role.on('active', active => { this.transition = this.transition.then(() => this.onActive(active)) })
     await role.start()
     // A master joining a ledger another master began waits (bounded) until the active master
@@ -137,10 +143,29 @@ export class MasterServices {
   }
 
   async stop (): Promise<void> {
+    this.opts.ledger.off('appended', this.onAppended)
     await this.role?.stop()
+    await this.resealing
     await this.transition
     await this.allocator?.stop()
     await this.leaseProtocol?.stop()
+  }
+
+  /** New master keys or profiles: the active master seals copies of settings for the keys a box lacks. */
+  private readonly onAppended = (entries: Entry[]): void => {
+    if (this.role?.isActive === true && touchesSettingsCopies(entries)) this.reseal()
+  }
+
+  /** One run of resealForMasters at a time; a run asked for during one follows it. */
+  private reseal (): void {
+    if (this.resealing !== undefined) { this.resealDue = true; return }
+    const { ledger, signer, log } = this.opts
+    this.resealing = resealForMasters({ ledger, signer, log: log.child({ service: 'settings-copies' }) })
+      .then(() => {}, (err: unknown) => { log.warn({ err: errorMessage(err) }, 'sealing settings copies for the masters failed (tried again on the next change)') })
+      .finally(() => {
+        this.resealing = undefined
+        if (this.resealDue && this.role?.isActive === true) { this.resealDue = false; this.reseal() }
+      })
   }
 
   /** The writes this master made before its key was trusted (its own declaration), sent now. */
@@ -173,6 +198,7 @@ export class MasterServices {
     try {
       if (active) {
         await this.gatekeeper?.ensureMode(config.admission)
+        this.reseal()
         if (this.allocatorWanted) await this.runAllocator()
       } else {
         const allocator = this.allocator
