@@ -9,6 +9,7 @@ import { queryLatency } from './query-latency.js'
 import { replicaMemory } from './replica-memory.js'
 import { verifyRate } from './verify-rate.js'
 import { restInsert, restInsertConcurrent, restQuery } from './rest.js'
+import { failover } from './failover.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -20,7 +21,8 @@ import { restInsert, restInsertConcurrent, restQuery } from './rest.js'
  *   BENCH_SEQUENTIAL_INSERTS (1000), BENCH_CONCURRENT_INSERTS (20000), BENCH_CLIENTS (64),
  *   BENCH_STORES (level,psql), BENCH_QUERY_ITERATIONS (2000), BENCH_VERIFY (20000),
  *   BENCH_VERIFY_BATCH (10000), BENCH_REST_SIZES (1000,100000), BENCH_REST_INSERTS (3000),
- *   BENCH_REST_CLIENTS (64), BENCH_REST_CONCURRENT_INSERTS (20000).
+ *   BENCH_REST_CLIENTS (64), BENCH_REST_CONCURRENT_INSERTS (20000), BENCH_FAILOVER_ROUNDS (10),
+ *   BENCH_FAILOVER_CLIENTS (8).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -32,7 +34,8 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   verify: verifyRate,
   'rest-insert': restInsert,
   'rest-query': restQuery,
-  'rest-insert-concurrent': restInsertConcurrent
+  'rest-insert-concurrent': restInsertConcurrent,
+  failover
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))

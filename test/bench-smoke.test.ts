@@ -7,6 +7,7 @@ import { queryLatency } from '../bench/query-latency.js'
 import { replicaMemory } from '../bench/replica-memory.js'
 import { verifyRate } from '../bench/verify-rate.js'
 import { restInsert, restInsertConcurrent, restQuery } from '../bench/rest.js'
+import { failover } from '../bench/failover.js'
 
 // Every benchmark at its smallest, so none can rot; timings are not asserted here, only that
 // each runs to the end and reports what it should.
@@ -77,4 +78,11 @@ t.test('REST inserts at masters on LevelDB and PostgreSQL and at a member, and R
   const [concurrent] = await restInsertConcurrent({ clients: 4, inserts: 40 })
   t.equal(concurrent.requests, 40)
   t.match(concurrent.goal, /raw verify on one core/)
+})
+
+t.test('failover, 1 round and 2 clients', async t => {
+  const [row] = await failover({ rounds: 1, clients: 2 })
+  t.match(row, { bench: 'failover', rounds: 1, clients: 2, lost: 0 })
+  t.ok(row.acknowledged > 20, 'inserts were acknowledged before and after the kill')
+  t.ok([row.gap_p50_ms, row.gap_p99_ms, row.gap_max_ms].every(finite), 'gaps are durations')
 })

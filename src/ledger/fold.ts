@@ -1,5 +1,5 @@
 import { LedgerMeshError } from '../base/errors.js'
-import { GENESIS_HASH, verifyChainLinks } from './entry.js'
+import { type Entry, GENESIS_HASH, verifyChainLinks } from './entry.js'
 import { type Head, type SignedHead, verifyHead } from './head.js'
 import { LedgerState } from './state.js'
 import { trustedMasterKeys } from './ledger-rules.js'
@@ -7,6 +7,8 @@ import type { LedgerStore } from './store.js'
 
 /** How many entries one store read brings while folding the log. */
 const FOLD_PAGE = 5000
+/** How many times a fold reads on when a shared store's log grew while it was read. */
+const MAX_GROWTH_READS = 20
 
 /**
  * Reads a store's whole log into a new state, verifying every chain link, that the log ends
@@ -16,22 +18,30 @@ const FOLD_PAGE = 5000
 export async function foldLog (store: LedgerStore, trustedMasterKey: string | undefined): Promise<{ state: LedgerState, head: Head, signed: SignedHead | undefined }> {
   const state = new LedgerState()
   let head: Head = { seq: 0, hash: GENESIS_HASH }
-  for (;;) {
-    const page = await store.range(head.seq + 1, FOLD_PAGE)
-    if (page.length === 0) break
-    const broken = verifyChainLinks(head, page)
-    if (broken !== undefined) {
-      throw new LedgerMeshError('chain_broken', `ledger store ${store.location} does not verify: ${broken}`, { seq: head.seq + 1 })
+  let stored: Head
+  let signed: SignedHead | undefined
+  // Another master may write to a shared database while this one reads it: a head (or signed
+  // head) read past the end of the log read so far means the log grew, so read on (bounded).
+  for (let attempt = 0; ; attempt++) {
+    for (;;) {
+      const page = await store.range(head.seq + 1, FOLD_PAGE)
+      if (page.length === 0) break
+      const broken = verifyChainLinks(head, page)
+      if (broken !== undefined) {
+        throw new LedgerMeshError('chain_broken', `ledger store ${store.location} does not verify: ${broken}`, { seq: head.seq + 1 })
+      }
+      for (const entry of page) state.apply(entry)
+      const last = page[page.length - 1]
+      head = { seq: last.seq, hash: last.hash }
     }
-    for (const entry of page) state.apply(entry)
-    const last = page[page.length - 1]
-    head = { seq: last.seq, hash: last.hash }
+    stored = await store.head()
+    signed = await store.signedHead()
+    const grew = stored.seq > head.seq || (signed !== undefined && signed.seq > head.seq)
+    if (!grew || attempt >= MAX_GROWTH_READS) break
   }
-  const stored = await store.head()
   if (stored.seq !== head.seq || stored.hash !== head.hash) {
     throw new LedgerMeshError('chain_broken', `ledger store ${store.location} says its head is seq ${stored.seq}, but its log ends at seq ${head.seq}`)
   }
-  const signed = await store.signedHead()
   if (signed !== undefined) {
     if (signed.seq !== head.seq || signed.hash !== head.hash) {
       throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: signed head seq ${signed.seq} does not match the log's head seq ${head.seq}`)
@@ -42,4 +52,20 @@ export async function foldLog (store: LedgerStore, trustedMasterKey: string | un
     }
   }
   return { state, head, signed }
+}
+
+/**
+ * What a store holds past `from`: the entries up to its signed head, and that head. Another
+ * master may commit while this reads (a shared database), so the signed head is read first and
+ * the log up to it; a head that moved on meanwhile is simply a later read's. `continues` is
+ * false when the store no longer holds `from` as a point of its chain (it must be folded again).
+ */
+export async function readPastHead (store: LedgerStore, from: Head): Promise<{ entries: Entry[], signed: SignedHead | undefined, continues: boolean }> {
+  const signed = await store.signedHead()
+  const target = signed ?? { ...(await store.head()), publicKey: undefined }
+  if (target.seq < from.seq) return { entries: [], signed: undefined, continues: false }
+  if (target.seq === from.seq) return { entries: [], signed: signed?.hash === from.hash ? signed : undefined, continues: target.hash === from.hash }
+  const entries = await store.range(from.seq + 1, target.seq - from.seq)
+  const continues = entries.length === target.seq - from.seq && verifyChainLinks(from, entries) === undefined && entries[entries.length - 1].hash === target.hash
+  return continues ? { entries, signed, continues } : { entries: [], signed: undefined, continues: false }
 }

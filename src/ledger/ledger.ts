@@ -11,7 +11,7 @@ import { type Entry, type LedgerOp, GENESIS_HASH, afterHeld, verifyChainLinks } 
 import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
-import { foldLog } from './fold.js'
+import { foldLog, readPastHead } from './fold.js'
 import { batchAuthContext, holdsKey, isAdmittedIn, refusedIds, replacedDeclaration, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
 
 /** Most ops committed in one store transaction by the group committer. */
@@ -299,21 +299,17 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    */
   private async reloadIfUncertain (following = false): Promise<void> {
     if (!this.storeUncertain) return
-    const stored = await this.store.head()
-    if (stored.seq !== this.currentHead.seq || stored.hash !== this.currentHead.hash) {
-      const missing = stored.seq > this.currentHead.seq ? await this.store.range(this.currentHead.seq + 1, stored.seq - this.currentHead.seq) : []
-      const continues = missing.length === stored.seq - this.currentHead.seq && verifyChainLinks(this.currentHead, missing) === undefined
-      if (continues && missing.length > 0) {
-        this.applyToState(missing)
-        this.currentSignedHead = (await this.store.signedHead()) ?? signHead(this.currentHead, this.masterSigner!)
-        if (!following) this.log.warn({ applied: missing.length, head: this.currentHead.seq }, 'the store held entries of a commit reported as failed; applied them')
-        this.emit('appended', missing, this.currentSignedHead)
-      } else {
-        const from = this.currentHead.seq
-        await this.fold()
-        this.log.warn({ from, to: this.currentHead.seq }, 'the store no longer continues the ledger head after a failed commit; folded the log again')
-        this.emit('appended', [], this.currentSignedHead)
-      }
+    const past = await readPastHead(this.store, this.currentHead)
+    if (past.continues && past.entries.length > 0) {
+      this.applyToState(past.entries)
+      this.currentSignedHead = past.signed ?? signHead(this.currentHead, this.masterSigner!)
+      if (!following) this.log.warn({ applied: past.entries.length, head: this.currentHead.seq }, 'the store held entries of a commit reported as failed; applied them')
+      this.emit('appended', past.entries, this.currentSignedHead)
+    } else if (!past.continues) {
+      const from = this.currentHead.seq
+      await this.fold()
+      this.log.warn({ from, to: this.currentHead.seq }, 'the store no longer continues the ledger head after a failed commit; folded the log again')
+      this.emit('appended', [], this.currentSignedHead)
     }
     this.storeUncertain = false
   }
