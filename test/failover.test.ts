@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createTestDatabase } from './helpers/pg.js'
+import { startPgBouncer } from './helpers/pgbouncer.js'
 import { activeMaster, masterRole, startMasters } from './helpers/masters.js'
 import { insert } from './helpers/fleet.js'
 import { waitFor } from './helpers/net.js'
@@ -30,9 +31,10 @@ t.test('two masters: one writes, the other stands by and forwards; kill -9 of th
   await waitFor('b to show itself active', async () => (await masterRole(b)).active_master === b.ledgerConn ? true : undefined)
 })
 
-t.test('a writer paused past its lease (SIGSTOP) writes nothing when it wakes up, and rejoins as a standby', async t => {
+for (const via of ['directly', 'through PgBouncer'] as const) {
+t.test(`a writer paused past its lease (SIGSTOP) writes nothing when it wakes up, and rejoins as a standby (${via})`, async t => {
   const db = await createTestDatabase(t)
-  const [a, b] = await startMasters(t, db, 2)
+  const [a, b] = await startMasters(t, via === 'directly' ? db : (await startPgBouncer(t)).through(db), 2)
   t.equal(await activeMaster([a, b]), a)
   const before = Number((await b.ok('blockchain get note bring.count')).text.trim())
   a.proc.kill('SIGSTOP')
@@ -57,6 +59,7 @@ t.test('a writer paused past its lease (SIGSTOP) writes nothing when it wakes up
   const chain = await b.ok('blockchain get master_key bring.count')
   t.equal(chain.text.trim(), '1', 'b\'s key is declared once')
 })
+}
 
 t.test('MASTER_APPROVAL=manual: a new master waits until an admin approves it', async t => {
   const db = await createTestDatabase(t)

@@ -69,7 +69,8 @@ t.test('every catalog command parses with its grammar', async t => {
     'worker resume': 'worker resume',
     'create join token': 'create join token where ttl = 1 hour and uses = 10',
     'admit node': `admit node where key = ${'ab'.repeat(32)} and name = w3`,
-    'revoke node': `revoke node where key = ${'ab'.repeat(32)} and reason = "lost laptop"`
+    'revoke node': `revoke node where key = ${'ab'.repeat(32)} and reason = "lost laptop"`,
+    'approve master': `approve master where key = ${'cd'.repeat(32)}`
   }
   for (const spec of COMMANDS) {
     t.ok(examples[spec.name], `an example for ${spec.name}`)

@@ -9,6 +9,7 @@ import { type MultiSealedBox, type SealedBox, openSealed, sealTo, sealToAll, sea
 import { checkSealedForMaster, openProfileSettings, profileContext } from '../src/policies/sealed-settings.js'
 import { signUnlessSigned } from '../src/policies/sign-input.js'
 import { validatePolicy } from '../src/policies/validate.js'
+import { refuses as refusesWith } from './helpers/refuses.js'
 
 // Boxes to several keys (seal.ts, version 2): every listed master opens the same box with its
 // own key, for the same context; nobody else does; a box to one key stays version 1.
@@ -19,17 +20,7 @@ const secret = `hunter2-${randomBytes(6).toString('hex')}`
 const settings = { password: secret, cookies: [{ name: 'li_at', value: randomBytes(8).toString('hex') }], tags: ['é', '✓'] }
 const CONTEXT = 'profile:p1|author:test'
 
-function refuses (tt: typeof t, fn: () => unknown, reason: string, message: RegExp, what: string): void {
-  try {
-    fn()
-    tt.fail(`${what}: expected a refusal`)
-  } catch (err) {
-    tt.ok(err instanceof LedgerMeshError, `${what}: a LedgerMeshError`, { err })
-    tt.equal((err as LedgerMeshError).details.reason, reason, `${what}: reason ${reason}`)
-    tt.match((err as Error).message, message, `${what}: the message says why`)
-    tt.notMatch((err as Error).message, secret, `${what}: the message does not show the plaintext`)
-  }
-}
+const refuses = (tt: typeof t, fn: () => unknown, reason: string, message: RegExp, what: string): void => { refusesWith(tt, fn, { reason, message, secret }, what) }
 
 const multi = (box: SealedBox | MultiSealedBox) => box as MultiSealedBox
 

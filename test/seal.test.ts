@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
-import { LedgerMeshError } from '../src/base/errors.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { policyBody } from '../src/policies/policy.js'
 import { preparePolicy } from '../src/policies/prepare.js'
@@ -8,6 +7,7 @@ import { type SealedBox, openSealed, sealTo } from '../src/policies/seal.js'
 import { checkSealedForMaster, openProfileSettings, profileContext, sealForMaster } from '../src/policies/sealed-settings.js'
 import { prepareSealed, signUnlessSigned } from '../src/policies/sign-input.js'
 import { validatePolicy } from '../src/policies/validate.js'
+import { refuses as refusesWith } from './helpers/refuses.js'
 
 // Sealed boxes (src/policies/seal.ts) and the sealing rules for profile settings
 // (src/policies/sealed-settings.ts): a box opens only with its recipient's key and only for the
@@ -28,20 +28,7 @@ function tampered (box: SealedBox, field: keyof SealedBox['sealed'], change: (va
 const flipHex = (hex: string) => (hex[0] === '0' ? '1' : '0') + hex.slice(1)
 const flipBase64 = (b64: string) => { const bytes = Buffer.from(b64, 'base64'); bytes[0] ^= 1; return bytes.toString('base64') }
 
-/** Asserts that `fn` throws a bad_policy LedgerMeshError with `reason` and a message matching `message`. */
-function refuses (tt: typeof t, fn: () => unknown, reason: string, message: RegExp, what: string): void {
-  try {
-    fn()
-    tt.fail(`${what}: expected a refusal`)
-  } catch (err) {
-    tt.ok(err instanceof LedgerMeshError, `${what}: a LedgerMeshError`, { err })
-    const e = err as LedgerMeshError
-    tt.equal(e.code, 'bad_policy', `${what}: code bad_policy`)
-    tt.equal(e.details.reason, reason, `${what}: reason ${reason}`)
-    tt.match(e.message, message, `${what}: the message says why`)
-    tt.notMatch(e.message, secret, `${what}: the message does not show the plaintext`)
-  }
-}
+const refuses = (tt: typeof t, fn: () => unknown, reason: string, message: RegExp, what: string): void => { refusesWith(tt, fn, { reason, message, secret }, what) }
 
 t.test('a box opens with its recipient\'s key, for its context, to exactly what was sealed', async t => {
   const box = sealTo(alice.publicKey, settings, CONTEXT)

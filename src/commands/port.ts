@@ -14,6 +14,8 @@ import type { LedgerScope } from '../policies/policy.js'
 export interface NodePort {
   readonly name: string
   readonly role: NodeRole
+  /** every role the node holds (several in a stand-alone node; `role` is the first) */
+  readonly roles: readonly NodeRole[]
   /** the node's key: prepares, signs and seals what its commands write */
   readonly signer: Ed25519Signer
   /** whether `connect dbms` has connected the ledger store yet */

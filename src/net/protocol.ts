@@ -1,5 +1,6 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { type Multiaddr, isMultiaddr } from '@multiformats/multiaddr'
 import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
 import { deadlineSignal, shutdownController } from './deadline.js'
@@ -259,6 +260,26 @@ export abstract class HandledProtocol<Req, Res extends Outcome, H, C extends Pro
     this.renewShutdown()
     this.handler = undefined
   }
+
+  /**
+   * Whether `target` is this node itself (one of its listen addresses, or its peer id): a node
+   * holding several roles (stand-alone) asks itself, which libp2p cannot dial.
+   */
+  protected isSelf (target: StreamTarget): boolean {
+    const libp2p = this.components.libp2p
+    if (!isMultiaddr(target)) return target.equals(libp2p.peerId)
+    const wanted = hostAndPort(target)
+    return libp2p.getMultiaddrs().some(own => {
+      const o = hostAndPort(own)
+      return o.port !== undefined && o.port === wanted.port && (o.host === wanted.host || o.host === '0.0.0.0')
+    })
+  }
+}
+
+/** The ip and tcp port a multiaddr names (undefined parts when it names none). */
+function hostAndPort (address: Multiaddr): { host?: string, port?: string } {
+  const parts = address.getComponents()
+  return { host: parts.find(p => p.name === 'ip4' || p.name === 'ip6')?.value, port: parts.find(p => p.name === 'tcp')?.value }
 }
 
 /** The bounds a protocol's init may override. */

@@ -189,11 +189,12 @@ program.command('demo')
   .option('--home <dir>', 'demo data directory, reset on every run', join(PACKAGE_ROOT, '.lm-home', 'demo'))
   .option('--port <port>', 'base port: master p2p; REST +1, slave +100, workers +200 and +300', '32048')
   .option('--repl', 'read commands from stdin even when it is not a terminal')
-  .action(async (opts: { home: string, port: string, repl?: boolean }) => {
+  .option('--standalone', 'the same network in one process: one node holding the master, slave and worker roles (NODE_TYPE=master,slave,worker)')
+  .action(async (opts: { home: string, port: string, repl?: boolean, standalone?: boolean }) => {
     const port = Number(opts.port)
     if (!Number.isInteger(port) || port < 1024 || port > 65_000) fail(`--port ${opts.port}: expected a base port from 1024 to 65000`, EXIT_CONFIG)
     const { runDemo } = await import('./demo.js')
-    await runDemo({ home: opts.home, port, repl: opts.repl })
+    await runDemo({ home: opts.home, port, repl: opts.repl, standalone: opts.standalone })
   })
 
 program.parseAsync(process.argv).catch(err => {

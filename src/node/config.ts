@@ -35,6 +35,10 @@ export type NodeType = typeof NODE_TYPES[number]
 export const NODE_ROLES = ['master', 'slave', 'worker', 'member'] as const
 export type NodeRole = typeof NODE_ROLES[number]
 
+/** The roles one node may hold together (stand-alone): `NODE_TYPE=master,slave,worker`. */
+export const COMBINABLE_ROLES = ['master', 'slave', 'worker'] as const
+type CombinableRole = typeof COMBINABLE_ROLES[number]
+
 const ROLE_OF: Record<NodeType, NodeRole> = {
   master: 'master',
   slave: 'slave',
@@ -49,10 +53,12 @@ const ROLE_OF: Record<NodeType, NodeRole> = {
 }
 
 export interface NodeConfig {
-  /** NODE_TYPE as written (lower-cased) */
-  nodeType: NodeType
+  /** NODE_TYPE as written (lower-cased): a node type, or a list of roles (`master,slave,worker`) */
+  nodeType: string
   /** what the node does (master, slave, worker, or member for AnyLog's replica types) */
   role: NodeRole
+  /** every role this node holds: one, or several in a stand-alone node (role is the first) */
+  roles: NodeRole[]
   nodeName: string
   companyName: string
   /** address the p2p and REST servers listen on */
@@ -107,6 +113,8 @@ export interface NodeConfig {
   leaseGrace: Duration
   /** worker: SIGTERM to SIGKILL, when a profile process is stopped */
   profileStopGrace: Duration
+  /** MASTERS_FROM_LEDGER: whether clients add the masters the ledger declares to LEDGER_CONN's */
+  mastersFromLedger: boolean
   /** several masters over one PostgreSQL: the writer lease's TTL (MASTER_LEASE_TTL) */
   masterLeaseTtl: Duration
   /** MASTER_APPROVAL: whether the active master declares newly registered masters itself */
@@ -158,7 +166,14 @@ interface KeyRule {
 const NETWORK_KEY_EXPECTED = '64 hex characters (a 32-byte key, e.g. from `ledgermesh keygen network`) or the path of a key file holding them'
 
 const RULES: Record<string, KeyRule> = {
-  NODE_TYPE: { schema: z.string().trim().toLowerCase().pipe(z.enum(NODE_TYPES)), expected: `one of ${NODE_TYPES.join(', ')}` },
+  NODE_TYPE: {
+    schema: z.string().trim().toLowerCase().pipe(z.union([
+      z.enum(NODE_TYPES),
+      // several roles in one node (stand-alone), each once, in any order
+      z.string().transform(text => text.split(',').map(r => r.trim())).pipe(z.array(z.enum(COMBINABLE_ROLES)).min(2).refine(roles => new Set(roles).size === roles.length)).transform(roles => roles.join(','))
+    ])),
+    expected: `one of ${NODE_TYPES.join(', ')}, or several of ${COMBINABLE_ROLES.join(', ')} separated by commas (one node holding those roles: a stand-alone network)`
+  },
   NODE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'a name of letters, digits, _ . - (at most 128)' },
   COMPANY_NAME: { schema: nonEmpty.max(128), expected: 'a non-empty company name', default: 'ledgermesh' },
   INTERNAL_IP: { schema: ipv4, expected: 'an IPv4 address', default: '127.0.0.1' },
@@ -194,6 +209,7 @@ const RULES: Record<string, KeyRule> = {
   LEASE_TTL: { schema: nonEmpty, expected: 'an interval such as "6 seconds"', default: '6 seconds' },
   LEASE_GRACE: { schema: nonEmpty, expected: 'an interval such as "4 seconds"', default: '4 seconds' },
   PROFILE_STOP_GRACE: { schema: nonEmpty, expected: 'an interval such as "2 seconds"', default: '2 seconds' },
+  MASTERS_FROM_LEDGER: { schema: z.enum(['true', 'false']), expected: 'true (clients also try the masters the ledger declares) or false (only LEDGER_CONN, e.g. behind a proxy or load balancer)', default: 'true' },
   // several masters over one PostgreSQL: the writer lease, and who adds a master
   MASTER_LEASE_TTL: { schema: nonEmpty, expected: 'an interval such as "2 seconds"', default: '2 seconds' },
   MASTER_APPROVAL: { schema: z.string().trim().toLowerCase().pipe(z.enum(['auto', 'manual'])), expected: 'auto (the active master declares every master registered in the database) or manual (an admin runs `approve master where key = ...`)', default: 'auto' },
@@ -277,8 +293,10 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     return parsed.data as T
   }
 
-  const nodeType = value<NodeType>('NODE_TYPE', true)!
-  const role = ROLE_OF[nodeType]
+  const nodeType = value<string>('NODE_TYPE', true)!
+  // a list of roles runs in one node; its primary role (the first of master, slave, worker) names its start-up
+  const roles: NodeRole[] = nodeType.includes(',') ? COMBINABLE_ROLES.filter(r => nodeType.split(',').includes(r as CombinableRole)) : [ROLE_OF[nodeType as NodeType]]
+  const role = roles[0]
   const nodeName = value<string>('NODE_NAME', true)!
   const ip = value<string>('INTERNAL_IP')!
   const serverPort = value<number>('ANYLOG_SERVER_PORT')!
@@ -307,13 +325,14 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   const profileStopGrace = interval('PROFILE_STOP_GRACE')
   const masterLeaseTtl = interval('MASTER_LEASE_TTL')
   const masterApproval = value<'auto' | 'manual'>('MASTER_APPROVAL')!
-  const slaveName = value<string>('SLAVE_NAME', role === 'worker')
+  // a worker that is also the slave is its own slave
+  const slaveName = value<string>('SLAVE_NAME', roles.includes('worker') && !roles.includes('slave')) ?? (roles.includes('worker') && roles.includes('slave') ? nodeName : undefined)
   const kindsText = value<string>('PROFILE_KINDS')
   const profileKinds = kindsText === undefined ? [] : [...new Set(kindsText.split(',').map(k => k.trim().toLowerCase()))]
   const networkKeyText = value<string>('NETWORK_KEY')
   const networkKey = networkKeyText === undefined ? undefined : parseNetworkKey(networkKeyText, source)
   const profileRunners: Record<string, string> = {}
-  if (role === 'worker') {
+  if (roles.includes('worker')) {
     for (const kind of profileKinds) {
       const command = env[runnerKey(kind)]?.trim()
       if (command === undefined || command === '') {
@@ -327,6 +346,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   return {
     nodeType,
     role,
+    roles,
     nodeName,
     companyName: value<string>('COMPANY_NAME')!,
     ip,
@@ -366,6 +386,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     profileStopGrace,
     masterLeaseTtl,
     masterApproval,
+    mastersFromLedger: value<string>('MASTERS_FROM_LEDGER') === 'true',
     networkKey,
     env,
     source

@@ -28,6 +28,8 @@ export interface DemoOptions {
   port: number
   /** read commands from stdin even when it is not a terminal */
   repl?: boolean
+  /** the same network in one process: one node holding the master, slave and worker roles */
+  standalone?: boolean
 }
 
 const START_TIMEOUT_MS = 60_000
@@ -37,7 +39,7 @@ const RUNNER = `${process.execPath} ${join(SCRIPTS_DIR, 'demo-runner.mjs')}`
 
 interface DemoNode { name: string, env: Record<string, string | number>, restPort: number }
 
-function demoNodes (port: number): DemoNode[] {
+function demoNodes (port: number, standalone: boolean): DemoNode[] {
   const common = { COMPANY_NAME: 'ledgermesh-demo', INTERNAL_IP: '127.0.0.1', LEDGER_CONN: `127.0.0.1:${port}`, BLOCKCHAIN_SYNC: '30 seconds', LOG_LEVEL: 'info', NETWORK_KEY: 'network.key', ADMISSION: 'required' }
   const node = (name: string, offset: number, env: Record<string, string | number>): DemoNode => ({
     name,
@@ -45,6 +47,8 @@ function demoNodes (port: number): DemoNode[] {
     env: { ...common, NODE_NAME: name, ANYLOG_SERVER_PORT: port + offset, ANYLOG_REST_PORT: port + offset + 1, ...env }
   })
   const runners = (kinds: string[]) => Object.fromEntries(kinds.map(k => [`PROFILE_RUNNER_${k.toUpperCase().replace(/-/g, '_')}`, RUNNER]))
+  const kinds = ['linkedin', 'email-verification', 'facebook', 'mta']
+  if (standalone) return [node('solo-1', 0, { NODE_TYPE: 'master,slave,worker', DB_TYPE: 'level', SLOTS: 10, PROFILE_KINDS: kinds.join(','), ...runners(kinds) })]
   return [
     node('master-1', 0, { NODE_TYPE: 'master', DB_TYPE: 'level' }),
     node('slave-1', 100, { NODE_TYPE: 'slave', SLOTS: 10 }),
@@ -70,7 +74,7 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
   const logDir = join(opts.home, 'logs')
   mkdirSync(configDir, { recursive: true })
   mkdirSync(logDir, { recursive: true })
-  const nodes = demoNodes(opts.port)
+  const nodes = demoNodes(opts.port, opts.standalone === true)
   writeFileSync(join(configDir, 'network.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
   const writeEnv = (n: DemoNode): void => {
     writeFileSync(join(configDir, `${n.name}.env`), Object.entries(n.env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 })
@@ -108,7 +112,7 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
   try {
     say(`ledgermesh demo: home ${opts.home}, logs in ${logDir}`)
     await master.start()
-    say(`  master-1  p2p 127.0.0.1:${opts.port}  REST http://127.0.0.1:${masterSpec.restPort}`)
+    say(`  ${masterSpec.name.padEnd(8)}  p2p 127.0.0.1:${opts.port}  REST http://127.0.0.1:${masterSpec.restPort}${opts.standalone === true ? '  (master, slave and worker in this one process)' : ''}`)
     for (const n of others) {
       // each node joins with its own single-use token, as an operator would hand them out
       const token = await master.admission!.createToken({ ttlMs: JOIN_TOKEN_TTL_MS, uses: 1 })
@@ -134,7 +138,7 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
     const expected = [...master.ledger.state.policiesOfType('profile')].length
     const running = await until(`all ${expected} demo profiles to run`, async () => {
       let count = 0
-      for (const n of others.filter(o => o.env.NODE_TYPE === 'worker')) {
+      for (const n of [masterSpec, ...others].filter(o => String(o.env.NODE_TYPE).split(',').includes('worker'))) {
         try {
           const body = await (await fetch(`http://127.0.0.1:${n.restPort}/v1/profiles`, { signal: AbortSignal.timeout(2000) })).json() as { profiles: Array<{ state: string }> }
           count += body.profiles.filter(p => p.state === 'RUNNING').length
@@ -144,9 +148,9 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
     })
     const placement = await master.executor.run('get profiles', { via: 'script' })
     say(placement.map(r => r.output?.text ?? '').join('\n'))
-    say(`ledgermesh demo ready: ${running} profiles RUNNING on worker-1 and worker-2`)
+    say(`ledgermesh demo ready: ${running} profiles RUNNING on ${opts.standalone === true ? `${masterSpec.name} (stand-alone)` : 'worker-1 and worker-2'}`)
     say('  try: get profiles | get processes | blockchain get assignment bring.table [assignment][profile] [assignment][worker]')
-    say(`  or:  curl -H 'command: get profiles' http://127.0.0.1:${others[0].restPort}   (the slave's view)`)
+    say(`  or:  curl -H 'command: get profiles' http://127.0.0.1:${(others[0] ?? masterSpec).restPort}   (the slave's view)`)
     say('  Ctrl-C stops the whole network.')
   } catch (err) {
     say(`ledgermesh demo: ${errorMessage(err)}`)

@@ -113,6 +113,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       sync: () => this.sync,
       insert: () => this.insertProtocol,
       masterConns: opts.config.ledgerConns,
+      learnMasters: opts.config.mastersFromLedger,
       metrics: this.metrics,
       log: this.log,
       standby: () => this.master?.activeMaster()
@@ -128,6 +129,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   }
 
   get role (): NodeConfig['role'] { return this.config.role }
+  get roles (): NodeConfig['roles'] { return this.config.roles }
   get name (): string { return this.config.nodeName }
 
   get ledger (): Ledger {
@@ -171,7 +173,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     this.executor.vars.set('hostname', hostname())
     // AnyLog's dictionary starts with the node's addresses; its scripts read !ip and !external_ip
     for (const [name, value] of [['ip', this.config.ip], ['external_ip', this.config.externalIp]]) this.executor.vars.set(name, value)
-    const script = opts.script ?? join(SCRIPTS_DIR, `${this.role}.al`)
+    // a node holding several roles (stand-alone) runs each role's script in turn
+    const script = opts.script ?? join(SCRIPTS_DIR, this.config.roles.length > 1 ? 'standalone.al' : `${this.role}.al`)
     this.log.info({ script }, 'running start-up script')
     await this.executor.run(`process ${JSON.stringify(script)}`, { via: 'script' })
     this.log.info('node started')
@@ -294,8 +297,9 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   async startOperator (): Promise<{ worker: string, kinds: string[] }> {
     const started = { worker: this.name, kinds: this.config.profileKinds }
     if (this.operator !== undefined) return started
-    if (this.role !== 'worker') throw new LedgerMeshError('bad_command', `run operator: only a worker runs profiles (this node is a ${this.role})`)
-    if (this.tcp?.running !== true || this.sync?.keepsReplica !== true) {
+    if (!this.config.roles.includes('worker')) throw new LedgerMeshError('bad_command', `run operator: only a worker runs profiles (this node is a ${this.role})`)
+    // a stand-alone node's worker reads the master's own ledger: no replica to keep
+    if (this.tcp?.running !== true || (this.sync?.keepsReplica !== true && !(this.sync !== undefined && this.ledger.isMaster))) {
       throw new LedgerMeshError('bad_command', 'run operator needs the p2p server and blockchain sync: run them first')
     }
     this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })

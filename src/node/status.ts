@@ -91,7 +91,7 @@ export function profilesData (node: NodeView): ProfilesData | undefined {
   if (node.operator !== undefined) return { role: 'worker', lease: node.operator.leaseSummary(), profiles: node.operator.profiles() }
   const allocator = node.master?.runningAllocator
   if (allocator !== undefined) return { role: 'master', allocation: allocator.summary() }
-  if (node.config.role === 'slave') return { role: 'slave', reports: node.profileReports.list() }
+  if (node.config.roles.includes('slave')) return { role: 'slave', reports: node.profileReports.list() }
   return undefined
 }
 

@@ -7,6 +7,7 @@ import type { Signer } from '../policies/keys.js'
 import { MasterElection, type ElectionState, type LeaseStore } from './master-election.js'
 import { declareRegisteredMasters } from './master-keys.js'
 import type { ProcessStatus, Service } from './service.js'
+import type { NodeStatus } from '../commands/port.js'
 
 /** How often a standby reads what the writer committed (its replicas see it this much later at most). */
 export const FOLLOW_EVERY_MS = 200
@@ -50,15 +51,8 @@ export interface MasterRoleEvents {
   trusted: []
 }
 
-/** What `get status` shows of a master among several. */
-export interface MasterRoleSummary {
-  role: 'active' | 'standby' | 'waiting'
-  since: string
-  epoch: number
-  active_master: string | null
-  lease_renewed: string | null
-  masters: Array<{ name: string, key: string, address: string, trusted: boolean, seen: string }>
-}
+/** What `get status` shows of a master among several (NodeStatus.master_role). */
+export type MasterRoleSummary = NonNullable<NodeStatus['master_role']>
 
 /**
  * A master over a PostgreSQL database that other masters may share. It registers its key in

@@ -65,6 +65,8 @@ export interface WritePathOptions {
   insert: () => InsertSubmitter | undefined
   /** the masters' p2p addresses, ip:port (LEDGER_CONN's list); the node's MasterList is built from them */
   masterConns: string[]
+  /** MASTERS_FROM_LEDGER: add the masters the ledger declares to masterConns (default true) */
+  learnMasters?: boolean
   metrics: Pick<NodeMetrics, 'inserts'>
   log: Logger
   /**
@@ -90,8 +92,12 @@ export class WritePath {
   /** the list an explicit `master=` named last: reused, so its rotation holds across inserts */
   private named?: { text: string, list: MasterList }
 
+  /** where the masters' lists learn declared masters from (none when MASTERS_FROM_LEDGER=false) */
+  private readonly declaredMasters: (() => Ledger) | undefined
+
   constructor (private readonly opts: WritePathOptions) {
-    this.masters = new MasterList(opts.masterConns, () => opts.ledger())
+    this.declaredMasters = opts.learnMasters === false ? undefined : () => opts.ledger()
+    this.masters = new MasterList(opts.masterConns, this.declaredMasters)
   }
 
   /**
@@ -100,7 +106,7 @@ export class WritePath {
    * the ledger too), so a connection given by hand is where sync goes.
    */
   mastersAt (connection: string): MasterList {
-    const named = MasterList.parse(connection, 'connection', () => this.opts.ledger())
+    const named = MasterList.parse(connection, 'connection', this.declaredMasters)
     const known = this.masters.addresses
     return named.addresses.every(address => known.includes(address)) ? this.masters : named
   }

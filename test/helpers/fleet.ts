@@ -34,6 +34,8 @@ export async function startWorker (t: T, master: NodeProcess, spec: { name: stri
     master,
     env: {
       LEDGER_CONN: spec.ledgerConn ?? master.ledgerConn,
+      // a worker pointed at a proxy (a partition test) must reach the master through it only
+      ...(spec.ledgerConn !== undefined ? { MASTERS_FROM_LEDGER: 'false' } : {}),
       BLOCKCHAIN_SOURCE: 'master',
       SLAVE_NAME: spec.slave,
       SLOTS: spec.slots,

@@ -101,7 +101,7 @@ export class NodeProcess {
 
 export interface NodeSpec {
   /** NODE_TYPE: ledgermesh's roles, or AnyLog's node types (which run as members) */
-  type: 'master' | 'slave' | 'worker' | 'member' | 'operator' | 'query' | 'publisher' | 'generic' | 'master-operator'
+  type: 'master' | 'slave' | 'worker' | 'member' | 'operator' | 'query' | 'publisher' | 'generic' | 'master-operator' | 'master,slave,worker'
   name: string
   /** extra env keys (LEDGER_CONN, DB_TYPE, ...) */
   env?: Record<string, string | number>
@@ -153,7 +153,7 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
   // freePort never hands out the same port twice, in this process or another one
   const tcpPort = spec.tcpPort ?? await freePort()
   const restPort = spec.restPort ?? await freePort()
-  const isMaster = spec.type === 'master' || spec.type === 'master-operator'
+  const isMaster = spec.type === 'master' || spec.type === 'master-operator' || spec.type.split(',').includes('master')
   const env: Record<string, string | number> = {
     NODE_TYPE: spec.type,
     NODE_NAME: spec.name,

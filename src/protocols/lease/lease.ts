@@ -48,6 +48,11 @@ export class LeaseProtocol extends HandledProtocol<LeaseRequest, LeaseResponse, 
    * `master_unreachable` when the master cannot be reached in time, or the master's refusal.
    */
   async renew (target: Multiaddr, request: Omit<LeaseRequest, 'version'>): Promise<LeaseGrant> {
+    // a stand-alone node's worker renews with its own allocator, in process
+    if (this.isSelf(target)) {
+      if (this.handler === undefined) throw new LedgerMeshError('master_unreachable', 'this node is the master it renews with, but its allocator does not serve leases (yet)')
+      return await this.handler({ version: WIRE_VERSION, ...request }, this.components.libp2p.peerId.toString())
+    }
     const response = await this.request(target, { version: WIRE_VERSION, ...request }, ' the lease renewal')
     return { ttlMs: response.ttlMs, graceMs: response.graceMs, minSeq: response.minSeq }
   }

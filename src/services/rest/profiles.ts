@@ -17,7 +17,7 @@ export async function profileRoutes (app: FastifyInstance, { node, reports }: { 
   })
 
   const slaveOnly = () => {
-    if (node.role !== 'slave') throw new LedgerMeshError('not_found', `this node is a ${node.role}: profile heartbeats go to the profile's slave (SLAVE_URL)`)
+    if (!node.roles.includes('slave')) throw new LedgerMeshError('not_found', `this node is a ${node.role}: profile heartbeats go to the profile's slave (SLAVE_URL)`)
   }
 
   app.post('/v1/profiles/heartbeat', {
