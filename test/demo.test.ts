@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -19,12 +19,11 @@ async function portFree (port: number): Promise<boolean> {
   })
 }
 
-t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C stops all of it', async t => {
-  const base = await freePortBlock(OFFSETS)
+/** `npm start -- <args>` in its own process group (a shell job: Ctrl-C reaches all of it), ready. */
+async function startDemo (t: Test, base: number, args: string[] = []): Promise<{ output: () => string, ctrlC: () => Promise<number | null | 'timeout'> }> {
   const home = mkdtempSync(join(tmpdir(), 'lm-demo-'))
   t.teardown(() => { rmSync(home, { recursive: true, force: true }) })
-  // its own process group, like a shell job: Ctrl-C goes to the whole group
-  const npm = spawn('npm', ['start', '--silent', '--', '--port', String(base), '--home', home], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const npm = spawn('npm', ['start', '--silent', '--', '--port', String(base), '--home', home, ...args], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   npm.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   npm.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })
@@ -33,11 +32,25 @@ t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C 
   t.teardown(async () => {
     if (!done) { try { process.kill(-npm.pid!, 'SIGKILL') } catch {} }
   })
-
   await waitFor('the demo to be ready', () => {
     if (npm.exitCode !== null) throw new Error(`npm start exited with ${npm.exitCode}:\n${out}`)
     return out.includes('ledgermesh demo ready') ? true : undefined
   }, { timeoutMs: 120_000, everyMs: 250 })
+  return {
+    output: () => out,
+    ctrlC: async () => {
+      process.kill(-npm.pid!, 'SIGINT')
+      const code = await Promise.race([exited, new Promise<'timeout'>(resolve => setTimeout(() => { resolve('timeout') }, 60_000).unref())])
+      done = code !== 'timeout'
+      return code
+    }
+  }
+}
+
+t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C stops all of it', async t => {
+  const base = await freePortBlock(OFFSETS)
+  const demo = await startDemo(t, base)
+  const out = demo.output()
 
   const profiles: Array<{ name: string, state: string, pid: number }> = []
   for (const offset of [201, 301]) {
@@ -60,14 +73,25 @@ t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C 
   const status = JSON.parse(await ask('get status where format=json')) as { private_network: unknown }
   t.match(status.private_network, { key_id: /^[0-9a-f]{16}$/ }, 'the master runs a private network (NETWORK_KEY)')
 
-  process.kill(-npm.pid!, 'SIGINT')
-  const code = await Promise.race([exited, new Promise<string>(resolve => setTimeout(() => { resolve('timeout') }, 60_000).unref())])
-  done = code !== 'timeout'
-  t.not(code, 'timeout', 'npm start ends on Ctrl-C')
-  t.match(out, /ledgermesh demo: stopped/, 'the demo stopped its network before exiting')
+  t.not(await demo.ctrlC(), 'timeout', 'npm start ends on Ctrl-C')
+  t.match(demo.output(), /ledgermesh demo: stopped/, 'the demo stopped its network before exiting')
   await waitFor('every profile process to be gone', () => profiles.every(p => !pidAlive(p.pid)) ? true : undefined, { timeoutMs: 15_000 })
   t.pass('no profile process is left')
   for (const offset of OFFSETS) {
     t.ok(await portFree(base + offset), `port ${base + offset} is free again (its node stopped)`)
   }
+})
+
+t.test('npm start -- --standalone runs the same network in one process', async t => {
+  const base = await freePortBlock([0, 1])
+  const demo = await startDemo(t, base, ['--standalone'])
+  const body = await (await fetch(`http://127.0.0.1:${base + 1}/v1/profiles`)).json() as { profiles: Array<{ name: string, state: string, pid: number }> }
+  t.same(body.profiles.map(p => p.name).sort(), ['acme-linkedin-1', 'acme-linkedin-2', 'acme-verify', 'globex-facebook', 'globex-mta'], 'the demo profiles, on the one node')
+  t.ok(body.profiles.every(p => p.state === 'RUNNING' && pidAlive(p.pid)), 'every demo profile is RUNNING')
+  const status = await (await fetch(`http://127.0.0.1:${base + 1}/v1/status`)).json() as { node_type: string }
+  t.equal(status.node_type, 'master,slave,worker', 'one node holds every role')
+  t.not(await demo.ctrlC(), 'timeout', 'Ctrl-C stops it')
+  await waitFor('every profile process to be gone', () => body.profiles.every(p => !pidAlive(p.pid)) ? true : undefined, { timeoutMs: 15_000 })
+  t.pass('no profile process is left')
+  for (const offset of [0, 1]) t.ok(await portFree(base + offset), `port ${base + offset} is free again`)
 })
