@@ -179,7 +179,8 @@ export class Operator implements Service {
           running: [...new Set(running)],
           draining: this.draining,
           boot: this.boot,
-          seq: ++this.seq
+          seq: ++this.seq,
+          role: 'worker'
         })
       }, { attempts: masters.size })
       const wasValid = this.leaseValid()
