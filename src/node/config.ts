@@ -10,6 +10,7 @@ import { parseDuration, type Duration } from '../base/duration.js'
 import { SWARM_KEY_HEADER } from '../net/private-network.js'
 import { BIND_EXPECTED, isIpv4, parseBind, type Bind } from '../net/bind.js'
 import { parseHostPortList } from '../net/host-port.js'
+import { kindList, subaccountRunnerKey } from './runner-keys.js'
 
 export { SWARM_KEY_HEADER }
 
@@ -102,6 +103,8 @@ export interface NodeConfig {
   profileKinds: string[]
   /** kind → the shell command that runs one profile of that kind (PROFILE_RUNNER_<KIND>) */
   profileRunners: Record<string, string>
+  /** a slave's processes per sub-account: kind (SUBACCOUNT_PROCESSES, in order) → command (SUBACCOUNT_RUNNER_<KIND>) */
+  subaccountRunners: Record<string, string>
   /** master: how long a worker's lease lasts without renewal, and the grace after it */
   leaseTtl: Duration
   leaseGrace: Duration
@@ -191,6 +194,7 @@ const RULES: Record<string, KeyRule> = {
   SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
   SLAVE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'the NODE_NAME of this worker\'s slave' },
   PROFILE_KINDS: { schema: z.string().trim().regex(/^[a-z0-9_-]+(\s*,\s*[a-z0-9_-]+)*$/i), expected: 'comma-separated profile kinds, e.g. linkedin,email-verification' },
+  SUBACCOUNT_PROCESSES: { schema: z.string().trim().regex(/^[a-z0-9_-]+(\s*,\s*[a-z0-9_-]+)*$/i), expected: 'comma-separated process kinds a slave runs per sub-account, e.g. ingest,import,plan,rule,timeline' },
   LEASE_TTL: { schema: nonEmpty, expected: 'an interval such as "6 seconds"', default: '6 seconds' },
   LEASE_GRACE: { schema: nonEmpty, expected: 'an interval such as "4 seconds"', default: '4 seconds' },
   PROFILE_STOP_GRACE: { schema: nonEmpty, expected: 'an interval such as "2 seconds"', default: '2 seconds' },
@@ -261,7 +265,7 @@ function checkEnvLines (text: string, source: string): void {
 export function parseConfig (fileEnv: Record<string, string>, source: string, processEnv: NodeJS.ProcessEnv = {}): NodeConfig {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(processEnv)) {
-    if (value !== undefined && (key in RULES || key.startsWith('PROFILE_RUNNER_'))) env[key] = value
+    if (value !== undefined && (key in RULES || key.startsWith('PROFILE_RUNNER_') || key.startsWith('SUBACCOUNT_RUNNER_'))) env[key] = value
   }
   Object.assign(env, fileEnv)
 
@@ -308,20 +312,18 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   const masterLeaseTtl = interval('MASTER_LEASE_TTL')
   const masterApproval = value<'auto' | 'manual'>('MASTER_APPROVAL')!
   const slaveName = value<string>('SLAVE_NAME', role === 'worker')
-  const kindsText = value<string>('PROFILE_KINDS')
-  const profileKinds = kindsText === undefined ? [] : [...new Set(kindsText.split(',').map(k => k.trim().toLowerCase()))]
+  const profileKinds = kindList(value<string>('PROFILE_KINDS'))
   const networkKeyText = value<string>('NETWORK_KEY')
   const networkKey = networkKeyText === undefined ? undefined : parseNetworkKey(networkKeyText, source)
-  const profileRunners: Record<string, string> = {}
-  if (role === 'worker') {
-    for (const kind of profileKinds) {
-      const command = env[runnerKey(kind)]?.trim()
-      if (command === undefined || command === '') {
-        throw new ConfigError(runnerKey(kind), env[runnerKey(kind)], `the command that runs a '${kind}' profile (PROFILE_KINDS lists '${kind}')`, source)
-      }
-      profileRunners[kind] = command
-    }
-  }
+  // kind → command; each listed kind needs its command (only where the role runs them)
+  const runners = (kinds: string[], keyOf: (kind: string) => string, what: (kind: string) => string, list: string): Record<string, string> => Object.fromEntries(kinds.map(kind => {
+    const command = env[keyOf(kind)]?.trim()
+    if (command === undefined || command === '') throw new ConfigError(keyOf(kind), env[keyOf(kind)], `the command that runs ${what(kind)} (${list} lists '${kind}')`, source)
+    return [kind, command]
+  }))
+  const profileRunners = role === 'worker' ? runners(profileKinds, runnerKey, kind => `a '${kind}' profile`, 'PROFILE_KINDS') : {}
+  const subaccountKinds = kindList(value<string>('SUBACCOUNT_PROCESSES'))
+  const subaccountRunners = role === 'slave' ? runners(subaccountKinds, subaccountRunnerKey, kind => `a sub-account's '${kind}' process`, 'SUBACCOUNT_PROCESSES') : {}
 
   value<Bind>('BROKER_BIND') // checked only: ledgermesh has no message broker
   return {
@@ -361,6 +363,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     slaveName,
     profileKinds,
     profileRunners,
+    subaccountRunners,
     leaseTtl,
     leaseGrace,
     profileStopGrace,

@@ -28,7 +28,8 @@ import { RestServer } from '../services/rest/server.js'
 import { Scheduler } from '../services/scheduler.js'
 import { NodeMetrics } from '../services/metrics.js'
 import { LeaseProtocol } from '../protocols/lease/index.js'
-import { Operator } from '../services/operator/index.js'
+import type { Operator } from '../services/operator/index.js'
+import { newOperator, operatorKinds } from './operators.js'
 import { ProfileReports } from '../services/profile-reports.js'
 import { type Gatekeeper, JoinProtocol } from '../services/admission/index.js'
 import { PgStore } from '../ledger/pg-store.js'
@@ -81,7 +82,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   private leaseProtocol?: LeaseProtocol
   /** master: admission, the allocator and, over a shared PostgreSQL, which master writes */
   private master?: MasterServices
-  /** worker: runs the profiles assigned to it */
+  /** worker: runs the profiles assigned to it; slave: the processes of its sub-accounts */
   private operator?: Operator
   private joinProtocol?: JoinProtocol
   /** slave: which worker runs which profile, from the profiles' heartbeats */
@@ -290,26 +291,17 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     return await this.master.startAllocator(this.leaseProtocol)
   }
 
-  /** `run operator` (worker): keeps the lease and runs the profiles assigned to this worker. */
-  async startOperator (): Promise<{ worker: string, kinds: string[] }> {
-    const started = { worker: this.name, kinds: this.config.profileKinds }
+  /** `run operator` (worker, slave): keeps the lease and runs the profiles (sub-account processes) assigned here. */
+  async startOperator (): Promise<{ worker: string, role: string, kinds: string[] }> {
+    const role = this.role
+    if (role !== 'worker' && role !== 'slave') throw new LedgerMeshError('bad_command', `run operator: only a worker (profiles) or a slave (sub-account processes) runs an operator (this node is a ${role})`)
+    const started = { worker: this.name, role, kinds: operatorKinds(role, this.config) }
     if (this.operator !== undefined) return started
-    if (this.role !== 'worker') throw new LedgerMeshError('bad_command', `run operator: only a worker runs profiles (this node is a ${this.role})`)
     if (this.tcp?.running !== true || this.sync?.keepsReplica !== true) {
       throw new LedgerMeshError('bad_command', 'run operator needs the p2p server and blockchain sync: run them first')
     }
     this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })
-    const operator = new Operator({
-      ledger: this.ledger,
-      lease: this.leaseProtocol,
-      masters: this.writePath.masters,
-      workerName: this.name,
-      runners: this.config.profileRunners,
-      // opens the profile settings the master sealed to this worker in its assignments
-      signer: this.signer,
-      stopGraceMs: this.config.profileStopGrace.ms,
-      log: this.log.child({ service: 'operator' })
-    })
+    const operator = newOperator(role, { config: this.config, ledger: this.ledger, lease: this.leaseProtocol, masters: this.writePath.masters, signer: this.signer, log: this.log.child({ service: 'operator' }) })
     await operator.start()
     this.operator = operator
     return started
@@ -323,7 +315,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     return { key, name: made.name, seq, already: false }
   }
 
-  /** `worker drain` / `worker resume`: false when this node runs no operator. */
+  /** `worker drain` / `worker resume` (`slave drain` / `slave resume`): false when this node runs no operator. */
   async setDraining (draining: boolean): Promise<boolean> {
     if (this.operator === undefined) return false
     await this.operator.setDraining(draining)
