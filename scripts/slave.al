@@ -59,3 +59,8 @@ if (!is_declared == 0) {
     blockchain prepare policy !new_policy
     blockchain insert where policy = !new_policy and local = true and master = !ledger_conn
 }
+
+# Step 6: the operator: renews this slave's lease with the master (every slave must: only
+# slaves with a live lease host sub-accounts) and runs, for each sub-account the ledger assigns
+# to this slave, one supervised process per SUBACCOUNT_PROCESSES kind (SUBACCOUNT_RUNNER_<KIND>)
+run operator

@@ -118,6 +118,20 @@ t.test('worker capacity: SLOTS, SLAVE_NAME, PROFILE_KINDS and a runner per kind'
   t.equal(parseConfig({ NODE_TYPE: 'slave', NODE_NAME: 's', LEDGER_CONN: '127.0.0.1:1' }, 'test.env').slots, 10, 'a slave hosts 10 sub-accounts by default')
 })
 
+t.test('slave processes: SUBACCOUNT_PROCESSES and a SUBACCOUNT_RUNNER_<KIND> per kind', async t => {
+  const slave = { NODE_TYPE: 'slave', NODE_NAME: 's', LEDGER_CONN: '127.0.0.1:1' }
+  t.same(parseConfig(slave, 'test.env').subaccountRunners, {}, 'none by default')
+  const config = parseConfig({ ...slave, SUBACCOUNT_PROCESSES: 'Ingest, import,time-line', SUBACCOUNT_RUNNER_INGEST: 'node i.mjs', SUBACCOUNT_RUNNER_IMPORT: 'node m.mjs', SUBACCOUNT_RUNNER_TIME_LINE: 'node t.mjs' }, 'test.env')
+  t.same(config.subaccountRunners, { ingest: 'node i.mjs', import: 'node m.mjs', 'time-line': 'node t.mjs' }, 'kinds lower-cased, in order')
+  const missing = configError({ ...slave, SUBACCOUNT_PROCESSES: 'ingest,plan', SUBACCOUNT_RUNNER_INGEST: 'x' })
+  t.equal(missing.details.key, 'SUBACCOUNT_RUNNER_PLAN')
+  t.match(missing.message, /SUBACCOUNT_RUNNER_PLAN=missing in test\.env: expected the command that runs a sub-account's 'plan' process \(SUBACCOUNT_PROCESSES lists 'plan'\)/)
+  const bad = configError({ ...slave, SUBACCOUNT_PROCESSES: 'ingest;plan' })
+  t.equal(bad.details.key, 'SUBACCOUNT_PROCESSES')
+  t.match(bad.message, /SUBACCOUNT_PROCESSES="ingest;plan".*comma-separated/)
+  t.same(parseConfig({ NODE_TYPE: 'worker', NODE_NAME: 'w', LEDGER_CONN: '127.0.0.1:1', SLAVE_NAME: 's', SUBACCOUNT_PROCESSES: 'ingest' }, 'test.env').subaccountRunners, {}, 'only a slave needs (and runs) them')
+})
+
 t.test('a missing file is a clear error', async t => {
   t.throws(() => loadConfigFile('/nonexistent/x.env'), { code: 'bad_config', message: /cannot read config file \/nonexistent\/x\.env: ENOENT/ })
 })

@@ -8,6 +8,9 @@ import { planPlacement, type PlacementInput, type WorkerLease } from '../src/ser
 
 const KINDS = ['linkedin', 'email', 'mta']
 const id = (n: number) => n.toString(16).padStart(64, '0')
+const LIVE: WorkerLease = { state: 'live', draining: false, running: new Set() }
+/** every slave's lease live and not draining, nothing reported: the worker-side cases */
+const liveSlaves = { slaveLease: () => LIVE, slaveReports: [] }
 
 const fleet = fc.record({
   slaves: fc.uniqueArray(fc.record({ name: fc.constantFrom('s1', 's2', 's3'), slots: fc.nat(3) }), { selector: s => s.name, maxLength: 3 }),
@@ -36,7 +39,9 @@ t.test('placement invariants hold for random fleets', async t => {
       subaccountAssignments: [],
       profileAssignments: f.existing.map((a, i) => ({ id: id(200 + i), profile: `p${a.profile}`, profileId: id(a.profile), worker: a.worker })),
       lease: w => leases.get(w) ?? { state: 'expired', draining: false, running: new Set() },
-      reports: [...leases].filter(([, l]) => l.state === 'live').map(([worker, l]) => ({ worker, running: l.running }))
+      reports: [...leases].filter(([, l]) => l.state === 'live').map(([worker, l]) => ({ worker, running: l.running })),
+      slaveLease: () => LIVE,
+      slaveReports: []
     }
     const plan = planPlacement(input)
     const deleted = new Set(plan.deletes.map(d => d.id))
@@ -78,7 +83,8 @@ t.test('an expired worker\'s assignment is deleted and its profile placed elsewh
     subaccountAssignments: [{ id: id(3), subaccount: 'a', slave: 's1' }],
     profileAssignments: [{ id: id(4), profile: 'p', profileId: id(2), worker: 'w1' }],
     lease: w => ({ state: w === 'w1' ? 'expired' : 'live', draining: false, running: new Set() }),
-    reports: [{ worker: 'w2', running: new Set() }]
+    reports: [{ worker: 'w2', running: new Set() }],
+    ...liveSlaves
   })
   t.same(plan.deletes.map(d => d.id), [id(4)])
   t.match(plan.deletes[0].reason, /lease lapsed/)
@@ -97,14 +103,16 @@ t.test('a draining worker\'s profile waits until the worker reports it stopped',
   const stillRunning = planPlacement({
     ...base,
     lease: w => ({ state: 'live', draining: w === 'w1', running: new Set(w === 'w1' ? [id(2)] : []) }),
-    reports: [{ worker: 'w1', running: new Set([id(2)]) }, { worker: 'w2', running: new Set() }]
+    reports: [{ worker: 'w1', running: new Set([id(2)]) }, { worker: 'w2', running: new Set() }],
+    ...liveSlaves
   })
   t.same(stillRunning.puts, [], 'not placed while w1 still runs it')
   t.same(stillRunning.moving, [{ profile: 'p', from: 'w1' }])
   const stopped = planPlacement({
     ...base,
     lease: w => ({ state: 'live', draining: w === 'w1', running: new Set() }),
-    reports: [{ worker: 'w1', running: new Set() }, { worker: 'w2', running: new Set() }]
+    reports: [{ worker: 'w1', running: new Set() }, { worker: 'w2', running: new Set() }],
+    ...liveSlaves
   })
   t.equal(stopped.puts.length, 1)
   t.equal((stopped.puts[0] as { worker: string }).worker, 'w2', 'placed on w2 once w1 reports it stopped')

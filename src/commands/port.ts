@@ -50,9 +50,9 @@ export interface NodePort {
   runScheduler: (id: number) => Promise<void>
   /** `run allocator` (master) */
   startAllocator: () => Promise<ProcessRowStatus>
-  /** `run operator` (worker) */
-  startOperator: () => Promise<{ worker: string, kinds: string[] }>
-  /** `worker drain` / `worker resume`; false when this node runs no operator */
+  /** `run operator` (worker, slave): `worker` is the node's name, `role` whose operator it is */
+  startOperator: () => Promise<{ worker: string, role: string, kinds: string[] }>
+  /** `worker drain` / `worker resume` (a slave's too); false when this node runs no operator */
   setDraining: (draining: boolean) => Promise<boolean>
   /** `approve master` (MASTER_APPROVAL=manual): declares a master registered in the database on the ledger */
   approveMaster: (key: string) => Promise<{ key: string, name: string, seq: number | undefined, already: boolean }>
@@ -94,6 +94,10 @@ export interface Admission {
 export interface AllocationView {
   unplaced: Array<{ type: string, name: string, reason: string }>
   leases: Record<string, { state: string, draining: boolean }>
+  /** slaves' leases, by slave name */
+  slave_leases: Record<string, { state: string, draining: boolean }>
+  /** where every sub-account runs, and its slave's lease */
+  subaccounts: Array<{ name: string, slave: string | null, lease: string | null, draining: boolean, status: string }>
 }
 
 /** A worker's lease with the master. */
@@ -103,8 +107,10 @@ export interface LeaseView {
   waiting: string | null
 }
 
-/** One of a worker's profile processes. */
+/** One of a worker's profile processes, or of a slave's sub-account processes. */
 export interface WorkerProfileView {
+  /** a slave's row: the sub-account's id */
+  subaccount_id?: string
   name: string
   kind: string
   state: string
@@ -131,7 +137,7 @@ export interface ProfileReportView {
 export type ProfilesData =
   | { role: 'worker', lease: LeaseView, profiles: WorkerProfileView[] }
   | { role: 'master', allocation: AllocationView }
-  | { role: 'slave', reports: ProfileReportView[] }
+  | { role: 'slave', reports: ProfileReportView[], lease: LeaseView | undefined, processes: WorkerProfileView[] }
 
 /** `get status where format=json`. */
 export interface NodeStatus {

@@ -1,16 +1,21 @@
 import { LedgerMeshError } from '../base/errors.js'
 import { policyBody } from '../policies/policy.js'
-import type { NodePort } from './port.js'
+import type { NodePort, WorkerProfileView } from './port.js'
 import { formatTable } from './table.js'
 
-/** `get profiles` as each role sees profiles: the master's placement, the slave's reports, the worker's processes. */
+/** A worker's (slave's) processes as table rows: state, pid, restarts, uptime, last exit or why not started. */
+const processRows = (rows: WorkerProfileView[]): string[][] =>
+  rows.map(p => [p.name, p.kind, p.state, String(p.pid ?? ''), String(p.restarts), p.uptime_seconds === null ? '' : `${p.uptime_seconds} s`, p.problem ?? p.last_exit ?? ''])
+const PROCESS_COLUMNS = ['Kind', 'State', 'PID', 'Restarts', 'Uptime', 'Last exit']
+
+/** `get profiles` as each role sees profiles: the master's placement, the slave's reports and processes, the worker's processes. */
 export function profilesView (node: NodePort): { text: string, json: unknown } {
   const data = node.profiles()
   if (data?.role === 'worker') {
     const { profiles, lease } = data
-    const rows = profiles.map(p => [p.name, p.kind, p.state, String(p.pid ?? ''), String(p.restarts), p.uptime_seconds === null ? '' : `${p.uptime_seconds} s`, p.problem ?? p.last_exit ?? ''])
+    const rows = processRows(profiles)
     const head = `Worker ${node.name}: ${profiles.length} profile${profiles.length === 1 ? '' : 's'}, lease ${lease.valid ? 'valid' : 'not valid'}${lease.draining ? ', draining' : ''}${lease.waiting !== null ? ` (${lease.waiting})` : ''}`
-    return { text: `${head}\n${formatTable(['Profile', 'Kind', 'State', 'PID', 'Restarts', 'Uptime', 'Last exit'], rows)}`, json: { worker: node.name, lease, profiles } }
+    return { text: `${head}\n${formatTable(['Profile', ...PROCESS_COLUMNS], rows)}`, json: { worker: node.name, lease, profiles } }
   }
   if (data?.role === 'master') {
     const summary = data.allocation
@@ -33,12 +38,21 @@ export function profilesView (node: NodePort): { text: string, json: unknown } {
       }
     }).sort((a, b) => a.name < b.name ? -1 : 1)
     const rows = profiles.map(p => [p.name, p.kind, p.subaccount, String(p.slave ?? ''), String(p.worker ?? ''), p.status])
-    return { text: formatTable(['Profile', 'Kind', 'Sub-account', 'Slave', 'Worker', 'Status'], rows), json: { profiles, leases: summary.leases, unassigned: summary.unplaced } }
+    const subaccounts = summary.subaccounts
+    const subRows = subaccounts.map(s => [s.name, s.slave ?? '', s.lease === null ? '' : `${s.lease}${s.draining ? ', draining' : ''}`, s.status])
+    const text = `${formatTable(['Sub-account', 'Slave', 'Slave lease', 'Status'], subRows)}\n${formatTable(['Profile', 'Kind', 'Sub-account', 'Slave', 'Worker', 'Status'], rows)}`
+    return { text, json: { profiles, subaccounts, leases: summary.leases, slave_leases: summary.slave_leases, unassigned: summary.unplaced } }
   }
   if (data?.role === 'slave') {
     const reports = data.reports
     const rows = reports.map(r => [String(r.profile_name ?? r.profile_id.slice(0, 12)), String(r.kind ?? ''), r.worker, String(r.pid), r.last_seen, String(r.runs.length)])
-    return { text: formatTable(['Profile', 'Kind', 'Worker', 'PID', 'Last heartbeat', 'Runs'], rows), json: { slave: node.name, profiles: reports } }
+    const { lease, processes } = data
+    const reportsText = formatTable(['Profile', 'Kind', 'Worker', 'PID', 'Last heartbeat', 'Runs'], rows)
+    if (lease === undefined) return { text: reportsText, json: { slave: node.name, profiles: reports, processes } }
+    // the slave's own processes, per sub-account, below the profiles' reports
+    const head = `Slave ${node.name}: ${processes.length} sub-account process${processes.length === 1 ? '' : 'es'}, lease ${lease.valid ? 'valid' : 'not valid'}${lease.draining ? ', draining' : ''}${lease.waiting !== null ? ` (${lease.waiting})` : ''}`
+    const text = `${reportsText}\n${head}\n${formatTable(['Sub-account', ...PROCESS_COLUMNS], processRows(processes))}`
+    return { text, json: { slave: node.name, profiles: reports, lease, processes } }
   }
   throw new LedgerMeshError('bad_command', `get profiles: a ${node.role} has no profiles (workers run them, slaves record them, the master assigns them)`)
 }

@@ -1,15 +1,19 @@
-import { createHash } from 'node:crypto'
-import { readFileSync, statSync, type Stats } from 'node:fs'
-import { dirname, isAbsolute, resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import { z } from 'zod'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { decodeUtf8 } from '../base/utf8.js'
-import { MASK, isSecretName } from '../base/secrets.js'
+import { isSecretName } from '../base/secrets.js'
 import { parseDuration, type Duration } from '../base/duration.js'
 import { SWARM_KEY_HEADER } from '../net/private-network.js'
 import { BIND_EXPECTED, isIpv4, parseBind, type Bind } from '../net/bind.js'
 import { parseHostPortList } from '../net/host-port.js'
+import { ConfigError } from './config-error.js'
+import { NETWORK_KEY_EXPECTED, type NetworkKey, parseNetworkKey } from './network-key.js'
+
+export { ConfigError } from './config-error.js'
+export { type NetworkKey, networkKeyId } from './network-key.js'
+import { kindList, subaccountRunnerKey } from './runner-keys.js'
 
 export { SWARM_KEY_HEADER }
 
@@ -108,6 +112,8 @@ export interface NodeConfig {
   profileKinds: string[]
   /** kind → the shell command that runs one profile of that kind (PROFILE_RUNNER_<KIND>) */
   profileRunners: Record<string, string>
+  /** a slave's processes per sub-account: kind (SUBACCOUNT_PROCESSES, in order) → command (SUBACCOUNT_RUNNER_<KIND>) */
+  subaccountRunners: Record<string, string>
   /** master: how long a worker's lease lasts without renewal, and the grace after it */
   leaseTtl: Duration
   leaseGrace: Duration
@@ -127,25 +133,7 @@ export interface NodeConfig {
   source: string
 }
 
-/** A private network's pre-shared key (NETWORK_KEY). */
-export interface NetworkKey {
-  /** the 32 bytes */
-  key: Uint8Array
-  /** the key file it was read from (resolved), when NETWORK_KEY named one */
-  file?: string
-  /** a short fingerprint that tells keys apart without revealing them (networkKeyId) */
-  id: string
-}
 
-export class ConfigError extends LedgerMeshError {
-  /** `shown`: what to show for the value instead (a key file's path rather than the secret mask). */
-  constructor (key: string, value: string | undefined, expected: string, source: string, shown?: string) {
-    // A secret's value is not shown even when it is wrong (a mistyped token is nearly the token).
-    const secret = value !== undefined && isSecretName(key)
-    shown ??= value === undefined ? 'missing' : secret ? `${MASK} (${value.length} characters)` : JSON.stringify(value)
-    super('bad_config', `${key}=${shown} in ${source}: expected ${expected}`, { key, value: secret ? MASK : value, expected, source })
-  }
-}
 
 const port = (min: number) => z.coerce.number().int().min(min).max(65535)
 const nonEmpty = z.string().trim().min(1)
@@ -163,7 +151,6 @@ interface KeyRule {
   default?: string
 }
 
-const NETWORK_KEY_EXPECTED = '64 hex characters (a 32-byte key, e.g. from `ledgermesh keygen network`) or the path of a key file holding them'
 
 const RULES: Record<string, KeyRule> = {
   NODE_TYPE: {
@@ -206,6 +193,7 @@ const RULES: Record<string, KeyRule> = {
   SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
   SLAVE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'the NODE_NAME of this worker\'s slave' },
   PROFILE_KINDS: { schema: z.string().trim().regex(/^[a-z0-9_-]+(\s*,\s*[a-z0-9_-]+)*$/i), expected: 'comma-separated profile kinds, e.g. linkedin,email-verification' },
+  SUBACCOUNT_PROCESSES: { schema: z.string().trim().regex(/^[a-z0-9_-]+(\s*,\s*[a-z0-9_-]+)*$/i), expected: 'comma-separated process kinds a slave runs per sub-account, e.g. ingest,import,plan,rule,timeline' },
   LEASE_TTL: { schema: nonEmpty, expected: 'an interval such as "6 seconds"', default: '6 seconds' },
   LEASE_GRACE: { schema: nonEmpty, expected: 'an interval such as "4 seconds"', default: '4 seconds' },
   PROFILE_STOP_GRACE: { schema: nonEmpty, expected: 'an interval such as "2 seconds"', default: '2 seconds' },
@@ -277,7 +265,7 @@ function checkEnvLines (text: string, source: string): void {
 export function parseConfig (fileEnv: Record<string, string>, source: string, processEnv: NodeJS.ProcessEnv = {}): NodeConfig {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(processEnv)) {
-    if (value !== undefined && (key in RULES || key.startsWith('PROFILE_RUNNER_'))) env[key] = value
+    if (value !== undefined && (key in RULES || key.startsWith('PROFILE_RUNNER_') || key.startsWith('SUBACCOUNT_RUNNER_'))) env[key] = value
   }
   Object.assign(env, fileEnv)
 
@@ -327,20 +315,18 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   const masterApproval = value<'auto' | 'manual'>('MASTER_APPROVAL')!
   // a worker that is also the slave is its own slave
   const slaveName = value<string>('SLAVE_NAME', roles.includes('worker') && !roles.includes('slave')) ?? (roles.includes('worker') && roles.includes('slave') ? nodeName : undefined)
-  const kindsText = value<string>('PROFILE_KINDS')
-  const profileKinds = kindsText === undefined ? [] : [...new Set(kindsText.split(',').map(k => k.trim().toLowerCase()))]
+  const profileKinds = kindList(value<string>('PROFILE_KINDS'))
   const networkKeyText = value<string>('NETWORK_KEY')
   const networkKey = networkKeyText === undefined ? undefined : parseNetworkKey(networkKeyText, source)
-  const profileRunners: Record<string, string> = {}
-  if (roles.includes('worker')) {
-    for (const kind of profileKinds) {
-      const command = env[runnerKey(kind)]?.trim()
-      if (command === undefined || command === '') {
-        throw new ConfigError(runnerKey(kind), env[runnerKey(kind)], `the command that runs a '${kind}' profile (PROFILE_KINDS lists '${kind}')`, source)
-      }
-      profileRunners[kind] = command
-    }
-  }
+  // kind → command; each listed kind needs its command (only where the role runs them)
+  const runners = (kinds: string[], keyOf: (kind: string) => string, what: (kind: string) => string, list: string): Record<string, string> => Object.fromEntries(kinds.map(kind => {
+    const command = env[keyOf(kind)]?.trim()
+    if (command === undefined || command === '') throw new ConfigError(keyOf(kind), env[keyOf(kind)], `the command that runs ${what(kind)} (${list} lists '${kind}')`, source)
+    return [kind, command]
+  }))
+  const profileRunners = roles.includes('worker') ? runners(profileKinds, runnerKey, kind => `a '${kind}' profile`, 'PROFILE_KINDS') : {}
+  const subaccountKinds = kindList(value<string>('SUBACCOUNT_PROCESSES'))
+  const subaccountRunners = roles.includes('slave') ? runners(subaccountKinds, subaccountRunnerKey, kind => `a sub-account's '${kind}' process`, 'SUBACCOUNT_PROCESSES') : {}
 
   value<Bind>('BROKER_BIND') // checked only: ledgermesh has no message broker
   return {
@@ -381,6 +367,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     slaveName,
     profileKinds,
     profileRunners,
+    subaccountRunners,
     leaseTtl,
     leaseGrace,
     profileStopGrace,
@@ -402,64 +389,3 @@ function masterList (text: string, source: string): string[] {
   }
 }
 
-const HEX_KEY = /^[0-9a-fA-F]{64}$/
-/** A key file is a few lines; anything larger is not one (and is not read into memory whole). */
-const MAX_KEY_FILE_BYTES = 4096
-
-/** A fingerprint of a network key: the first 8 bytes of its SHA-256, in hex. */
-export function networkKeyId (key: Uint8Array): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 16)
-}
-
-function networkKeyOf (hex: string, file?: string): NetworkKey {
-  const key = Uint8Array.from(Buffer.from(hex, 'hex'))
-  return { key, ...(file !== undefined ? { file } : {}), id: networkKeyId(key) }
-}
-
-/**
- * NETWORK_KEY: 64 hex characters, or the path of a file holding them or a swarm key (a
- * relative path is relative to the env file's directory). No error shows the key or a part of
- * it: a key's errors give its length, a file's errors its path.
- */
-function parseNetworkKey (text: string, source: string): NetworkKey {
-  const value = text.trim()
-  if (HEX_KEY.test(value)) return networkKeyOf(value)
-  const path = isAbsolute(value) ? value : resolve(dirname(resolve(source)), value)
-  const looksLikePath = /[/\\]/.test(value) || value.startsWith('.') || /\.[A-Za-z0-9]{1,10}$/.test(value)
-  let stat: Stats | undefined
-  try {
-    stat = statSync(path)
-  } catch (err) {
-    if (looksLikePath) {
-      throw new ConfigError('NETWORK_KEY', text, `${NETWORK_KEY_EXPECTED}: cannot read the key file ${path} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`, source, `file ${JSON.stringify(value)}`)
-    }
-  }
-  if (stat === undefined) {
-    const found = /^[0-9a-fA-F]+$/.test(value)
-      ? `found ${value.length} hex characters, not 64`
-      : 'found characters that are not hex, and no key file of that name'
-    throw new ConfigError('NETWORK_KEY', text, `${NETWORK_KEY_EXPECTED} (${found})`, source)
-  }
-  const shown = `file ${JSON.stringify(value)}`
-  const fileError = (why: string): ConfigError => new ConfigError('NETWORK_KEY', text, `${NETWORK_KEY_EXPECTED}: the key file ${path} ${why}`, source, shown)
-  if (!stat.isFile()) throw fileError('is not a regular file')
-  if (stat.size > MAX_KEY_FILE_BYTES) throw fileError(`has ${stat.size} bytes; a key file holds 64 hex characters or a swarm key`)
-  let content: string
-  try {
-    content = decodeUtf8(readFileSync(path), `the key file ${path}`, 'bad_config')
-  } catch (err) {
-    throw fileError(err instanceof LedgerMeshError ? 'is not text (not valid UTF-8)' : `cannot be read (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`)
-  }
-  const lines = content.split(/\r?\n/).map(line => line.trim()).filter(line => line !== '')
-  if (lines.length === 1 && HEX_KEY.test(lines[0])) return networkKeyOf(lines[0], path)
-  if (lines[0] !== SWARM_KEY_HEADER) {
-    throw fileError(lines.length === 1 && /^[0-9a-fA-F]+$/.test(lines[0])
-      ? `holds ${lines[0].length} hex characters, not 64`
-      : `holds neither 64 hex characters nor a swarm key (its first line is not ${SWARM_KEY_HEADER})`)
-  }
-  if (lines[1] !== '/base16/') throw fileError('holds a swarm key whose second line is not /base16/ (the only encoding supported)')
-  if (lines.length !== 3 || !HEX_KEY.test(lines[2])) {
-    throw fileError(`holds a swarm key whose third line is not the key in 64 hex characters${lines.length > 3 ? ` (or has ${lines.length} lines, not 3)` : ''}`)
-  }
-  return networkKeyOf(lines[2], path)
-}

@@ -28,7 +28,8 @@ import { RestServer } from '../services/rest/server.js'
 import { Scheduler } from '../services/scheduler.js'
 import { NodeMetrics } from '../services/metrics.js'
 import { LeaseProtocol } from '../protocols/lease/index.js'
-import { Operator } from '../services/operator/index.js'
+import type { Operator } from '../services/operator/index.js'
+import { newOperator, operatorKinds } from './operators.js'
 import { ProfileReports } from '../services/profile-reports.js'
 import { type Gatekeeper, JoinProtocol } from '../services/admission/index.js'
 import { PgStore } from '../ledger/pg-store.js'
@@ -81,8 +82,9 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   private leaseProtocol?: LeaseProtocol
   /** master: admission, the allocator and, over a shared PostgreSQL, which master writes */
   private master?: MasterServices
-  /** worker: runs the profiles assigned to it */
-  private operator?: Operator
+  /** worker: runs the profiles assigned to it; slave: the processes of its sub-accounts */
+  /** worker, slave (both on a stand-alone node): the supervisor of what is assigned here */
+  private readonly operators = new Map<'worker' | 'slave', Operator>()
   private joinProtocol?: JoinProtocol
   /** slave: which worker runs which profile, from the profiles' heartbeats */
   private readonly profileReports = new ProfileReports()
@@ -293,29 +295,26 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     return await this.master.startAllocator(this.leaseProtocol)
   }
 
-  /** `run operator` (worker): keeps the lease and runs the profiles assigned to this worker. */
-  async startOperator (): Promise<{ worker: string, kinds: string[] }> {
-    const started = { worker: this.name, kinds: this.config.profileKinds }
-    if (this.operator !== undefined) return started
-    if (!this.config.roles.includes('worker')) throw new LedgerMeshError('bad_command', `run operator: only a worker runs profiles (this node is a ${this.role})`)
-    // a stand-alone node's worker reads the master's own ledger: no replica to keep
+  /**
+   * `run operator` (worker, slave): keeps the lease and runs the profiles (sub-account
+   * processes) assigned here. A node holding both roles (stand-alone) runs one operator for each.
+   */
+  async startOperator (): Promise<{ worker: string, role: string, kinds: string[] }> {
+    const roles = this.config.roles.filter((r): r is 'worker' | 'slave' => r === 'worker' || r === 'slave')
+    if (roles.length === 0) throw new LedgerMeshError('bad_command', `run operator: only a worker (profiles) or a slave (sub-account processes) runs an operator (this node is a ${this.role})`)
+    const started = { worker: this.name, role: roles.join(','), kinds: roles.flatMap(role => operatorKinds(role, this.config)) }
+    if (roles.every(role => this.operators.has(role))) return started
+    // a stand-alone node's operators read the master's own ledger: no replica to keep
     if (this.tcp?.running !== true || (this.sync?.keepsReplica !== true && !(this.sync !== undefined && this.ledger.isMaster))) {
       throw new LedgerMeshError('bad_command', 'run operator needs the p2p server and blockchain sync: run them first')
     }
     this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })
-    const operator = new Operator({
-      ledger: this.ledger,
-      lease: this.leaseProtocol,
-      masters: this.writePath.masters,
-      workerName: this.name,
-      runners: this.config.profileRunners,
-      // opens the profile settings the master sealed to this worker in its assignments
-      signer: this.signer,
-      stopGraceMs: this.config.profileStopGrace.ms,
-      log: this.log.child({ service: 'operator' })
-    })
-    await operator.start()
-    this.operator = operator
+    for (const role of roles) {
+      if (this.operators.has(role)) continue
+      const operator = newOperator(role, { config: this.config, ledger: this.ledger, lease: this.leaseProtocol, masters: this.writePath.masters, signer: this.signer, log: this.log.child({ service: roles.length > 1 ? `${role}-operator` : 'operator' }) })
+      await operator.start()
+      this.operators.set(role, operator)
+    }
     return started
   }
 
@@ -327,10 +326,10 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     return { key, name: made.name, seq, already: false }
   }
 
-  /** `worker drain` / `worker resume`: false when this node runs no operator. */
+  /** `worker drain` / `worker resume` (`slave drain` / `slave resume`): false when this node runs no operator. */
   async setDraining (draining: boolean): Promise<boolean> {
-    if (this.operator === undefined) return false
-    await this.operator.setDraining(draining)
+    if (this.operators.size === 0) return false
+    for (const operator of this.operators.values()) await operator.setDraining(draining)
     return true
   }
 
@@ -404,8 +403,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
 
   /** What the node's reports read of it (status.ts). */
   private view (): NodeView {
-    const { config, signer, startedAt, currentLedger: ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, operator, master } = this
-    return { config, signer, startedAt, ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.syncProtocol?.stats, master, operator }
+    const { config, signer, startedAt, currentLedger: ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, master } = this
+    return { config, signer, startedAt, ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.syncProtocol?.stats, master, operators: this.operators }
   }
 
   /** Asks the CLI to stop the node and exit with `code`. */
@@ -420,7 +419,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
 
   private async stopServices (): Promise<void> {
     // profiles stop first, while the lease still holds; then the rest
-    for (const service of [this.operator, this.master, this.leaseProtocol, this.sync, this.rest, this.insertProtocol, this.syncProtocol, this.scheduler, this.tcp]) {
+    for (const service of [...this.operators.values(), this.master, this.leaseProtocol, this.sync, this.rest, this.insertProtocol, this.syncProtocol, this.scheduler, this.tcp]) {
       if (service === undefined) continue
       try {
         await service.stop()

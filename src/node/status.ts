@@ -36,11 +36,12 @@ export interface NodeView {
   syncStats?: { bytesIn: number, bytesOut: number, entriesIn: number, entriesOut: number, rejected: number }
   /** the master's own services: allocator, admission, the master role among several */
   master?: MasterServices
-  operator?: Operator
+  /** the worker's and the slave's supervisors (both on a stand-alone node) */
+  operators: ReadonlyMap<'worker' | 'slave', Operator>
 }
 
 export function processRows (node: NodeView): ProcessRow[] {
-  const services: Service[] = [node.tcp, node.rest, node.operator, node.sync, node.scheduler].filter((s): s is NonNullable<typeof s> => s !== undefined)
+  const services: Service[] = [node.tcp, node.rest, ...node.operators.values(), node.sync, node.scheduler].filter((s): s is NonNullable<typeof s> => s !== undefined)
   const byName = new Map(services.map(s => [s.name, s.status()]))
   if (node.master !== undefined) {
     byName.set('Allocator', node.master.allocatorStatus())
@@ -82,16 +83,18 @@ export function nodeStatus (node: NodeView): NodeStatus {
         },
     allocation: node.master?.runningAllocator?.summary(),
     master_role: node.master?.masterRole?.summary(),
-    profiles: node.operator === undefined ? undefined : { lease: node.operator.leaseSummary(), by_state: node.operator.countByState() }
+    profiles: primaryOperator(node) === undefined ? undefined : { lease: primaryOperator(node)!.leaseSummary(), by_state: primaryOperator(node)!.countByState() }
   }
 }
 
-/** What `get profiles` shows: a worker's processes, the master's placement, a slave's reports. */
+/** What `get profiles` shows: a worker's processes, the master's placement, a slave's reports and processes. */
 export function profilesData (node: NodeView): ProfilesData | undefined {
-  if (node.operator !== undefined) return { role: 'worker', lease: node.operator.leaseSummary(), profiles: node.operator.profiles() }
+  const operator = primaryOperator(node)
+  if (operator !== undefined && operator.role === 'slave') return { role: 'slave', reports: node.profileReports.list(), lease: operator.leaseSummary(), processes: operator.profiles() }
+  if (operator !== undefined) return { role: 'worker', lease: operator.leaseSummary(), profiles: operator.profiles() }
   const allocator = node.master?.runningAllocator
   if (allocator !== undefined) return { role: 'master', allocation: allocator.summary() }
-  if (node.config.roles.includes('slave')) return { role: 'slave', reports: node.profileReports.list() }
+  if (node.config.roles.includes('slave')) return { role: 'slave', reports: node.profileReports.list(), lease: undefined, processes: [] }
   return undefined
 }
 
@@ -102,21 +105,30 @@ export function metricsSource (view: () => NodeView): MetricsSource {
     lag: () => view().sync?.lag,
     outbox: () => view().sync?.outboxSize,
     sync: () => view().syncStats,
-    profiles: () => view().operator?.countByState(),
-    profileRestarts: () => view().operator?.restartsTotal,
+    profiles: () => workerOperator(view())?.countByState(),
+    profileRestarts: () => workerOperator(view())?.restartsTotal,
+    subaccountProcesses: () => slaveOperator(view())?.countByState(),
+    subaccountRestarts: () => slaveOperator(view())?.restartsTotal,
     unassigned: () => {
       const unplaced = view().master?.runningAllocator?.summary().unplaced
       if (unplaced === undefined) return undefined
       return { subaccount: unplaced.filter(u => u.type === 'subaccount').length, profile: unplaced.filter(u => u.type === 'profile').length }
     },
-    leases: () => {
-      const leases = view().master?.runningAllocator?.summary().leases
-      if (leases === undefined) return undefined
-      const counts = { live: 0, expired: 0, unknown: 0, draining: 0 }
-      for (const lease of Object.values(leases)) { counts[lease.state]++; if (lease.draining) counts.draining++ }
-      return counts
-    }
+    leases: () => leaseCounts(view().master?.runningAllocator?.summary().leases),
+    slaveLeases: () => leaseCounts(view().master?.runningAllocator?.summary().slave_leases)
   }
+}
+
+/** A worker's operator, else a slave's: what `get profiles` and `get status` show first. */
+const primaryOperator = (node: NodeView): Operator | undefined => node.operators.get('worker') ?? node.operators.get('slave')
+const workerOperator = (node: NodeView): Operator | undefined => node.operators.get('worker')
+const slaveOperator = (node: NodeView): Operator | undefined => node.operators.get('slave')
+
+function leaseCounts (leases: Record<string, { state: 'live' | 'expired' | 'unknown', draining: boolean }> | undefined): Record<string, number> | undefined {
+  if (leases === undefined) return undefined
+  const counts = { live: 0, expired: 0, unknown: 0, draining: 0 }
+  for (const lease of Object.values(leases)) { counts[lease.state]++; if (lease.draining) counts.draining++ }
+  return counts
 }
 
 /** The config keys with their effective values (defaults applied), as `$KEY` sees them. */
@@ -148,7 +160,8 @@ export function effectiveConfigEnv (config: NodeConfig): Record<string, string> 
     CITY: config.city,
     SLOTS: config.slots,
     SLAVE_NAME: config.slaveName,
-    PROFILE_KINDS: config.profileKinds.join(',')
+    PROFILE_KINDS: config.profileKinds.join(','),
+    SUBACCOUNT_PROCESSES: Object.keys(config.subaccountRunners).join(',') || undefined
   }
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))
 }

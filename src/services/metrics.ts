@@ -10,10 +10,15 @@ export interface MetricsSource {
   /** worker: its profile processes by state */
   profiles?: () => Record<string, number> | undefined
   profileRestarts?: () => number | undefined
+  /** slave: its sub-account processes by state, and their restarts */
+  subaccountProcesses?: () => Record<string, number> | undefined
+  subaccountRestarts?: () => number | undefined
   /** master: sub-accounts and profiles waiting for capacity */
   unassigned?: () => Record<string, number> | undefined
   /** master: workers' leases by state */
   leases?: () => Record<string, number> | undefined
+  /** master: slaves' leases by state */
+  slaveLeases?: () => Record<string, number> | undefined
 }
 
 /**
@@ -51,8 +56,11 @@ export class NodeMetrics {
     }
     new Gauge({ name: 'ledgermesh_profile_processes', help: 'Profile processes on this worker, by state', labelNames: ['state'], registers, collect: byLabel('state', source.profiles) })
     new Gauge({ name: 'ledgermesh_profile_restarts', help: 'Restarts of this worker\'s current profile processes', registers, collect () { this.set(source.profileRestarts?.() ?? 0) } })
+    new Gauge({ name: 'ledgermesh_subaccount_processes', help: 'Sub-account processes on this slave, by state', labelNames: ['state'], registers, collect: byLabel('state', source.subaccountProcesses) })
+    new Gauge({ name: 'ledgermesh_subaccount_process_restarts', help: 'Restarts of this slave\'s current sub-account processes', registers, collect () { this.set(source.subaccountRestarts?.() ?? 0) } })
     new Gauge({ name: 'ledgermesh_unassigned', help: 'Sub-accounts and profiles waiting for capacity (master)', labelNames: ['type'], registers, collect: byLabel('type', source.unassigned) })
     new Gauge({ name: 'ledgermesh_worker_leases', help: 'Workers\' leases by state (master)', labelNames: ['state'], registers, collect: byLabel('state', source.leases) })
+    new Gauge({ name: 'ledgermesh_slave_leases', help: 'Slaves\' leases by state (master)', labelNames: ['state'], registers, collect: byLabel('state', source.slaveLeases) })
     this.inserts = new Counter({ name: 'ledgermesh_inserts_total', help: 'Inserts handled by this node, by result and rejection reason', labelNames: ['result', 'reason'], registers })
     new Gauge({ name: 'ledgermesh_outbox_pending', help: 'Inserts waiting in this replica\'s outbox for the master', registers, collect () { this.set(source.outbox?.() ?? 0) } })
     this.outboxDropped = new Counter({ name: 'ledgermesh_outbox_dropped_total', help: 'Outbox inserts dropped because the master refused them for good, by error code', labelNames: ['reason'], registers })

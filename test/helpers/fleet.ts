@@ -17,8 +17,14 @@ export async function startMaster (t: T, name = 'master-1'): Promise<NodeProcess
   return await startNode(t, { type: 'master', name, env: { LEASE_TTL: `${LEASE.ttlMs} ms`, LEASE_GRACE: `${LEASE.graceMs} ms` } })
 }
 
-export async function startSlave (t: T, master: NodeProcess, name: string, slots: number): Promise<NodeProcess> {
-  return await startNode(t, { type: 'slave', name, env: { LEDGER_CONN: master.ledgerConn, SLOTS: slots } })
+/** `processes`: SUBACCOUNT_PROCESSES kinds, each run by `command` (SUBACCOUNT_RUNNER_<KIND>) */
+export async function startSlave (t: T, master: NodeProcess, name: string, slots: number, processes?: { kinds: string[], command: string }): Promise<NodeProcess> {
+  const runners = processes === undefined ? {} : Object.fromEntries(processes.kinds.map(kind => [`SUBACCOUNT_RUNNER_${kind.toUpperCase().replace(/-/g, '_')}`, processes.command]))
+  return await startNode(t, {
+    type: 'slave',
+    name,
+    env: { LEDGER_CONN: master.ledgerConn, SLOTS: slots, PROFILE_STOP_GRACE: '1 second', ...(processes === undefined ? {} : { SUBACCOUNT_PROCESSES: processes.kinds.join(','), ...runners }) }
+  })
 }
 
 /** `runner`: the command for every kind (default RUNNER, the demo runner). */

@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto'
 import type { Logger } from '../../src/base/logger.js'
-import { Ed25519Signer } from '../../src/policies/keys.js'
 import { type Policy, policyBody } from '../../src/policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../src/policies/prepare.js'
 import { Allocator } from '../../src/services/allocation/index.js'
 import { type LeaseGrantor, LeaseProtocol, type LeaseRequest } from '../../src/protocols/lease/index.js'
-import { Operator } from '../../src/services/operator/index.js'
+import { Operator, SubaccountSource } from '../../src/services/operator/index.js'
 import { type LedgerPeer, author, ledgerPeer, mastersOf } from './libp2p.js'
 
 /**
@@ -42,6 +40,8 @@ export class CountingLease extends LeaseProtocol {
 
   override async serve (grantor: LeaseGrantor): Promise<void> {
     await super.serve(async (request: LeaseRequest, peer: string) => {
+      // the slave's renewals (it holds a lease too) are not what these tests count
+      if (request.role === 'slave') return await grantor(request, peer)
       const r = request as LeaseRequest & { boot?: string, seq?: number }
       this.served.push({ worker: r.worker, boot: r.boot, seq: r.seq, running: r.running.length, draining: r.draining })
       this.inFlight++
@@ -59,6 +59,8 @@ export class CountingLease extends LeaseProtocol {
 export interface LeaseFleet {
   master: LedgerPeer
   worker: LedgerPeer
+  /** the slave's operator: it holds the slave's lease (no sub-account processes) */
+  slaveOperator: Operator
   lease: CountingLease
   allocator: Allocator
   operator: Operator
@@ -84,21 +86,33 @@ export async function eventually (check: () => boolean, ms = 10_000): Promise<bo
 }
 
 /**
- * The master (allocator on), the worker's declaration, its slave and one sub-account, and the
- * worker's Operator started (its profiles run `opts.runner`, default RUNNER; both log to
+ * The master (allocator on), the worker's declaration, its slave (whose Operator holds its
+ * lease, running no processes) and one sub-account, and the worker's Operator started (its profiles run `opts.runner`, default RUNNER; both log to
  * `opts.log`, default nowhere). Everything stops at teardown, the operator first.
  */
 export async function leaseFleet (t: T, opts: { ttlMs: number, graceMs: number, runner?: string, log?: Logger }): Promise<LeaseFleet> {
   const master = await ledgerPeer(t, { master: true, log: opts.log })
   const worker = await ledgerPeer(t, { log: opts.log })
+  const slave = await ledgerPeer(t, { log: opts.log })
   const lease = new CountingLease({ libp2p: master.libp2p, log: master.log })
   const allocator = new Allocator({ ledger: master.ledger, signer: master.signer, lease, log: master.log, ttlMs: opts.ttlMs, graceMs: opts.graceMs })
   const put = async (policy: Policy, signer = author): Promise<void> => { await master.ledger.submit({ op: 'put', policy: preparePolicy(policy, signer) }) }
-  await put({ slave: { name: SLAVE, ip: '127.0.0.1', rest_port: 9, slots: 4 } }, new Ed25519Signer(randomBytes(32)))
+  await put({ slave: { name: SLAVE, ip: '127.0.0.1', rest_port: 9, slots: 4, peer_id: slave.libp2p.peerId.toString() } }, slave.signer)
   await put({ worker: { name: WORKER, peer_id: worker.libp2p.peerId.toString(), slave: SLAVE, slots: 8, profile_kinds: [KIND] } }, worker.signer)
   await put({ subaccount: { name: 'acme', account: 'acme-inc', slave: SLAVE } })
   await allocator.start()
   t.teardown(async () => { await allocator.stop() })
+  // a slave holds a lease too: without it the sub-account would not be placed
+  const slaveOperator = new Operator({
+    ledger: master.ledger,
+    lease: new LeaseProtocol({ libp2p: slave.libp2p, log: slave.log }),
+    masters: mastersOf([master]),
+    source: new SubaccountSource({ ledger: master.ledger, slaveName: SLAVE, runners: {}, log: slave.log }),
+    stopGraceMs: 500,
+    log: slave.log
+  })
+  await slaveOperator.start()
+  t.teardown(async () => { await slaveOperator.stop() })
   const operator = new Operator({
     ledger: master.ledger,
     lease: new LeaseProtocol({ libp2p: worker.libp2p, log: worker.log }),
@@ -111,7 +125,7 @@ export async function leaseFleet (t: T, opts: { ttlMs: number, graceMs: number, 
   })
   await operator.start()
   t.teardown(async () => { await operator.stop() })
-  return { master, worker, lease, allocator, operator, ttlMs: opts.ttlMs, graceMs: opts.graceMs }
+  return { master, worker, slaveOperator, lease, allocator, operator, ttlMs: opts.ttlMs, graceMs: opts.graceMs }
 }
 
 /** Inserts a profile of the fleet's kind under its sub-account. */

@@ -23,7 +23,7 @@ export function registerNodeCommands (executor: Executor, node: NodePort): void 
     const head = status.ledger !== undefined ? `, ledger head seq ${status.ledger.head.seq}` : ''
     const unplaced = status.allocation?.unplaced ?? []
     const waiting = status.allocation === undefined ? '' : unplaced.length === 0 ? ', everything assigned' : `, unassigned: ${unplaced.map(u => `${u.type} ${u.name} (${u.reason})`).join('; ')}`
-    const profiles = status.profiles === undefined ? '' : `, ${status.profiles.by_state.RUNNING} profiles running, lease ${status.profiles.lease.valid ? 'valid' : 'not valid'}`
+    const profiles = status.profiles === undefined ? '' : `, ${status.profiles.by_state.RUNNING} ${status.role === 'slave' ? 'sub-account processes' : 'profiles'} running, lease ${status.profiles.lease.valid ? 'valid' : 'not valid'}`
     return textOutput(`${status.assigned_name} running (${status.node_type}${head})${waiting}${profiles}`, status)
   })
 

@@ -15,7 +15,7 @@ export function registerProfileCommands (executor: Executor, node: NodePort): vo
 
   executor.register('run operator', async () => {
     const operator = await node.startOperator()
-    return textOutput(`Operator running for worker ${operator.worker} (kinds: ${operator.kinds.join(', ') || 'none'})`)
+    return textOutput(`Operator running for ${operator.role} ${operator.worker} (kinds: ${operator.kinds.join(', ') || 'none'})`)
   })
 
   executor.register('get profiles', (cmd, ctx) => {
@@ -24,14 +24,21 @@ export function registerProfileCommands (executor: Executor, node: NodePort): vo
   })
 
   const setDraining = async (command: string, draining: boolean): Promise<void> => {
-    if (!await node.setDraining(draining)) throw new LedgerMeshError('bad_command', `${command}: this node runs no operator (only workers drain)`)
+    if (!await node.setDraining(draining)) throw new LedgerMeshError('bad_command', `${command}: this node runs no operator (only workers and slaves drain)`)
   }
-  executor.register('worker drain', async () => {
-    await setDraining('worker drain', true)
-    return textOutput(`Worker ${node.name} draining: its profiles move to other workers (see get profiles)`)
-  })
-  executor.register('worker resume', async () => {
-    await setDraining('worker resume', false)
-    return textOutput(`Worker ${node.name} takes profiles again`)
-  })
+  // on a slave, `worker drain` drains the slave (one command for both); `slave drain` says what it does
+  const drained = (): string => node.role === 'slave'
+    ? `Slave ${node.name} draining: its sub-accounts (and their profiles) move to other slaves (see get profiles)`
+    : `Worker ${node.name} draining: its profiles move to other workers (see get profiles)`
+  const resumed = (): string => node.role === 'slave' ? `Slave ${node.name} takes sub-accounts again` : `Worker ${node.name} takes profiles again`
+  for (const prefix of ['worker', 'slave']) {
+    executor.register(`${prefix} drain`, async () => {
+      await setDraining(`${prefix} drain`, true)
+      return textOutput(drained())
+    })
+    executor.register(`${prefix} resume`, async () => {
+      await setDraining(`${prefix} resume`, false)
+      return textOutput(resumed())
+    })
+  }
 }

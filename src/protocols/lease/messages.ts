@@ -4,7 +4,7 @@ import { decodeOutcome, decodeWire, encodeOutcome, malformed } from '../../net/w
 
 /**
  * The lease protocol's two messages (proto3, read by protobufjs reflection). A worker says
- * which profiles it may be running; the master answers with the lease's terms and the ledger
+ * which profiles it may be running (a slave: which sub-accounts it runs processes for); the master answers with the lease's terms and the ledger
  * seq the worker's replica must reach before it (re)starts anything.
  */
 export const LEASE_PROTO = `
@@ -14,12 +14,15 @@ package ledgermesh.lease;
 message LeaseRequest {
   uint32 version = 1;           // WIRE_VERSION
   string worker = 2;            // the worker's NODE_NAME; must match the peer id it declared
-  repeated string running = 3;  // profile ids whose processes may still be running here
+  repeated string running = 3;  // profile ids (a slave: sub-account ids) whose processes may still run here
   bool draining = 4;            // the worker asked to be drained: move its profiles away
   // Added after 1.0.0 without a version bump (absent = empty): a random id per worker process
   // and that process's renewal counter. The master applies renewals in (boot, seq) order only.
   string boot = 5;
   uint64 seq = 6;
+  // Added later, also without a bump: 'worker' (absent or empty) or 'slave'. A slave's lease
+  // covers the sub-accounts it runs processes for; worker then holds the slave's NODE_NAME.
+  string role = 7;
 }
 
 message LeaseResponse {
@@ -46,7 +49,12 @@ export interface LeaseRequest {
   boot: string
   /** counts this boot's renewals from 1; 0 when `boot` is '' */
   seq: number
+  /** whose lease: a worker's (profiles) or a slave's (sub-accounts); decoded '' is 'worker' */
+  role: LeaseRole
 }
+
+export const LEASE_ROLES = ['worker', 'slave'] as const
+export type LeaseRole = typeof LEASE_ROLES[number]
 
 export interface LeaseResponse {
   ok: boolean
@@ -62,14 +70,17 @@ export function encodeLeaseRequest (req: LeaseRequest): Uint8Array {
 }
 
 export function decodeLeaseRequest (data: Uint8Array): LeaseRequest {
-  const o = decodeWire<LeaseRequest>(LeaseRequestType, data, 'lease request', TO_OBJECT)
+  const o = decodeWire<Omit<LeaseRequest, 'role'> & { role: string }>(LeaseRequestType, data, 'lease request', TO_OBJECT)
+  // a node that predates roles sends none: it is a worker
+  const role = o.role === '' ? 'worker' : o.role
+  if (!(LEASE_ROLES as readonly string[]).includes(role)) throw malformed('lease request', `role ${JSON.stringify(o.role.slice(0, 32))} is not one of ${LEASE_ROLES.join(', ')}`)
   if (o.version !== WIRE_VERSION) throw malformed('lease request', `wire version ${o.version} is not supported (this node speaks ${WIRE_VERSION})`)
   if (o.worker === '' || o.worker.length > 128) throw malformed('lease request', 'worker must be a name of 1 to 128 characters')
-  if (o.running.length > MAX_RUNNING) throw malformed('lease request', `more than ${MAX_RUNNING} running profiles`)
+  if (o.running.length > MAX_RUNNING) throw malformed('lease request', `more than ${MAX_RUNNING} running profiles or sub-accounts`)
   if (o.running.some(id => !/^[0-9a-f]{64}$/.test(id))) throw malformed('lease request', 'running holds something that is not a policy id')
   if (o.boot.length > MAX_BOOT_LENGTH) throw malformed('lease request', `boot id longer than ${MAX_BOOT_LENGTH} characters`)
   if (!Number.isSafeInteger(o.seq) || o.seq < 0) throw malformed('lease request', `seq ${String(o.seq)} is not a safe integer`)
-  return o
+  return { ...o, role: role as LeaseRole }
 }
 
 export function encodeLeaseResponse (res: LeaseResponse): Uint8Array {

@@ -7,10 +7,11 @@ import { type JsonValue, type Policy, type PolicyBody, policyBody, policyType } 
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
 import { type JsonObject, type SealKey, sealTo } from '../../policies/seal.js'
 import { assignmentContext, hasSettings } from '../../policies/sealed-settings.js'
-import type { LeaseGrant, LeaseProtocol, LeaseRequest } from '../../protocols/lease/index.js'
+import type { LeaseGrant, LeaseProtocol, LeaseRequest, LeaseRole } from '../../protocols/lease/index.js'
 import type { ProcessStatus, Service } from '../service.js'
 import { openSettingsFor } from '../settings-copies.js'
-import { type Plan, type PlacementInput, type WorkerLease, planPlacement } from './placement.js'
+import { type Plan, type PlacementInput, planPlacement } from './placement.js'
+import { type LeaseRow, LeaseTable } from './lease-table.js'
 
 /**
  * The policy types placement reads (placementInput): nodes, sub-accounts, profiles, their
@@ -35,32 +36,21 @@ export interface AllocatorOptions {
   log: Logger
   ttlMs: number
   graceMs: number
-  /** told of every renewal refused because the worker's key is not admitted (for metrics) */
+  /** told of every renewal refused because the node's key is not admitted (for metrics) */
   onUnadmitted?: () => void
 }
-
-/** How many superseded boot ids of each worker are remembered (their renewals are refused). */
-const RETIRED_BOOTS_KEPT = 16
 
 /** At most this many profiles' settings verdicts are kept (one per live profile id). */
 const MAX_VERDICTS = 100_000
 
-interface LeaseRecord {
-  peer: string
-  /** performance.now() when the renewal was applied */
-  renewedAt: number
-  running: Set<string>
-  draining: boolean
-  expired: boolean
-  /** the (boot, seq) of the renewal applied last; boot '' for a worker without them */
-  boot: string
-  seq: number
-}
-
 export interface AllocationSummary {
   unplaced: Plan['unplaced']
   moving: Plan['moving']
-  leases: Record<string, { state: WorkerLease['state'], draining: boolean, running: number, renewed_ms_ago?: number }>
+  /** workers' leases by worker name */
+  leases: Record<string, LeaseRow>
+  slave_leases: Record<string, LeaseRow>
+  /** where every sub-account runs, and how its slave's lease stands */
+  subaccounts: Array<{ name: string, slave: string | null, lease: LeaseRow['state'] | null, draining: boolean, status: string }>
 }
 
 const str = (v: JsonValue | undefined): string | undefined => typeof v === 'string' ? v : undefined
@@ -75,15 +65,8 @@ const num = (v: JsonValue | undefined): number => typeof v === 'number' ? v : 0
  */
 export class Allocator implements Service {
   readonly name = 'Allocator'
-  private readonly leases = new Map<string, LeaseRecord>()
-  /** per worker, the boot ids of its processes that a newer process replaced, newest last */
-  private readonly retiredBoots = new Map<string, string[]>()
-  /**
-   * Leases and deadlines count on the monotonic clock (performance.now()), never the wall
-   * clock: a step of the wall clock (NTP, `date -s`) must neither lapse a lease that still
-   * holds nor extend one that lapsed.
-   */
-  private readonly startedAt = performance.now()
+  /** workers' and slaves' leases, on the monotonic clock (see LeaseTable) */
+  private readonly leases: LeaseTable
   private started = false
   private dirty = false
   private round?: Promise<void>
@@ -102,7 +85,9 @@ export class Allocator implements Service {
   /** the profiles of the last round not placed because of their settings: name → reason */
   private sealRefused = new Map<string, string>()
 
-  constructor (private readonly opts: AllocatorOptions) {}
+  constructor (private readonly opts: AllocatorOptions) {
+    this.leases = new LeaseTable(opts)
+  }
 
   async start (): Promise<void> {
     if (this.started) return
@@ -130,104 +115,45 @@ export class Allocator implements Service {
     if (entries.length === 0 || entries.some(e => e.op === 'delete' || PLACEMENT_TYPES.has(policyType(e.policy)))) this.schedule()
   }
 
-  /** A lease's state as the placement rules see it. */
-  private leaseOf (worker: string, now = performance.now()): WorkerLease {
-    const record = this.leases.get(worker)
-    const limit = this.opts.ttlMs + this.opts.graceMs
-    if (record === undefined) {
-      return { state: now - this.startedAt > limit ? 'expired' : 'unknown', draining: false, running: new Set() }
-    }
-    return { state: record.expired ? 'expired' : 'live', draining: record.draining, running: record.running }
-  }
-
-  /** Marks leases that lapsed past TTL + grace; their profiles move in the next round. */
+  /** Marks leases that lapsed past TTL + grace; their units move in the next round. */
   private checkLeases (): void {
-    const now = performance.now()
-    const limit = this.opts.ttlMs + this.opts.graceMs
-    let changed = false
-    for (const [worker, record] of this.leases) {
-      if (!record.expired && now - record.renewedAt > limit) {
-        record.expired = true
-        changed = true
-        this.opts.log.warn({ worker, silentMs: Math.round(now - record.renewedAt) }, 'worker lease lapsed: its profiles will move')
-      }
-    }
-    // workers not heard from since the master started become `expired` at startedAt + limit
-    if (!this.unknownSettled && now - this.startedAt > limit) {
-      this.unknownSettled = true
-      changed = true
-    }
-    if (changed) this.schedule()
+    if (this.leases.check()) this.schedule()
   }
 
-  private unknownSettled = false
-
-  /** The lease protocol's grantor: renews `request.worker`'s lease. */
+  /**
+   * The lease protocol's grantor: renews `request.worker`'s lease, a worker's or (role
+   * 'slave') a slave's, once the peer is the one its declaration names and its key is admitted.
+   */
   readonly renewLease = async (request: LeaseRequest, remotePeer: string): Promise<LeaseGrant> => {
     const { ledger } = this.opts
-    const declaration = ledger.state.findByName('worker', request.worker)
+    const role = roleOf(request)
+    const declaration = ledger.state.findByName(role, request.worker)
     if (declaration === undefined) {
-      throw new LedgerMeshError('not_found', `no worker '${request.worker}' is declared on the ledger`)
+      throw new LedgerMeshError('not_found', `no ${role} '${request.worker}' is declared on the ledger`)
     }
     if (policyBody(declaration).peer_id !== remotePeer) {
-      throw new LedgerMeshError('unauthorized', `peer ${remotePeer} is not worker '${request.worker}' (declared peer ${String(policyBody(declaration).peer_id)})`)
+      throw new LedgerMeshError('unauthorized', `peer ${remotePeer} is not ${role} '${request.worker}' (declared peer ${String(policyBody(declaration).peer_id)})`)
     }
     const key = String(policyBody(declaration).public_key)
     if (!ledger.admits(key)) {
       this.opts.onUnadmitted?.()
-      throw new LedgerMeshError('unauthorized', `worker '${request.worker}' (key ${key.slice(0, 12)}…) is not admitted to this network (or was revoked): no lease`, { reason: 'not_admitted' })
+      throw new LedgerMeshError('unauthorized', `${role} '${request.worker}' (key ${key.slice(0, 12)}…) is not admitted to this network (or was revoked): no lease`, { reason: 'not_admitted' })
     }
     this.checkLeases()
-    this.refuseStale(request)
-    if (this.leases.get(request.worker)?.expired === true) {
-      // Its profiles were (or are being) moved: the worker must see those deletes before it
+    this.leases.refuseStale(role, request)
+    if (this.leases.get(role, request.worker)?.expired === true) {
+      // What it ran was (or is being) moved: the node must see those deletes before it
       // starts anything, so answer only once the round that wrote them is done.
       await this.settled()
-      // a newer renewal of this worker may have been applied while this one waited
-      this.refuseStale(request)
-      this.opts.log.info({ worker: request.worker }, 'worker lease renewed after it lapsed')
+      // a newer renewal of this node may have been applied while this one waited
+      this.leases.refuseStale(role, request)
+      this.opts.log.info({ [role]: request.worker }, `${role} lease renewed after it lapsed`)
     }
-    const previous = this.leases.get(request.worker)
-    const running = new Set(request.running)
-    const changed = previous === undefined || previous.expired || previous.draining !== request.draining ||
-      previous.running.size !== running.size || [...running].some(id => !previous.running.has(id))
-    if (previous === undefined) {
-      this.opts.log.info({ worker: request.worker, peer: remotePeer }, 'worker lease granted')
-    } else if (previous.draining !== request.draining) {
-      this.opts.log.info({ worker: request.worker, draining: request.draining }, request.draining ? 'worker draining: moving its profiles' : 'worker drain ended')
-    }
-    if (previous !== undefined && previous.boot !== request.boot && previous.boot !== '') {
-      const retired = this.retiredBoots.get(request.worker) ?? []
-      retired.push(previous.boot)
-      this.retiredBoots.set(request.worker, retired.slice(-RETIRED_BOOTS_KEPT))
-      this.opts.log.info({ worker: request.worker, boot: request.boot, previousBoot: previous.boot }, 'worker lease renewed by a new process of the worker')
-    }
-    this.leases.set(request.worker, { peer: remotePeer, renewedAt: performance.now(), running, draining: request.draining, expired: false, boot: request.boot, seq: request.seq })
-    if (changed) {
+    if (this.leases.apply(role, request, remotePeer)) {
       this.schedule()
       if (request.draining) await this.settled()
     }
     return { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs, minSeq: ledger.head.seq }
-  }
-
-  /**
-   * Refuses a renewal older than the one applied last for its worker, so a renewal that took
-   * longer on its way (or waited here) cannot put back an older running set or drain state:
-   * the same boot with a seq not above the last applied one, or a boot a newer process of the
-   * worker has replaced. Refused rather than granted: a worker sends one renewal at a time, so
-   * only a renewal it has already given up on, or one from a process that should no longer run
-   * profiles (a second copy of the worker), can be stale, and neither should hold a lease.
-   * A worker that predates boot ids (boot '') is applied in arrival order, as it always was.
-   */
-  private refuseStale (request: LeaseRequest): void {
-    if (request.boot === '') return
-    const last = this.leases.get(request.worker)
-    if (last !== undefined && last.boot === request.boot && request.seq <= last.seq) {
-      throw new LedgerMeshError('conflict', `stale lease renewal from worker '${request.worker}': seq ${request.seq} arrived after seq ${last.seq} was applied`)
-    }
-    if (this.retiredBoots.get(request.worker)?.includes(request.boot) === true) {
-      throw new LedgerMeshError('conflict', `lease renewal from a replaced process of worker '${request.worker}' (boot ${request.boot}): a newer process of the worker holds the lease`)
-    }
   }
 
   /** Runs a round soon; rounds never overlap, and a request during a round runs one more. */
@@ -382,22 +308,33 @@ export class Allocator implements Service {
         const b = policyBody(p)
         return typeof b.profile === 'string' && typeof b.worker === 'string' ? [{ id: String(b.id), profile: b.profile, profileId: str(b.profile_id), worker: b.worker }] : []
       }),
-      lease: worker => this.leaseOf(worker, now),
-      reports: [...this.leases].filter(([, r]) => !r.expired).map(([worker, r]) => ({ worker, running: r.running }))
+      lease: worker => this.leases.leaseOf('worker', worker, now),
+      reports: this.leases.reports('worker').map(({ name, running }) => ({ worker: name, running })),
+      slaveLease: slave => this.leases.leaseOf('slave', slave, now),
+      slaveReports: this.leases.reports('slave').map(({ name, running }) => ({ slave: name, running }))
     }
   }
 
   /** For `get status`, `get profiles` and /metrics. */
   summary (): AllocationSummary {
     const now = performance.now()
-    const names = new Set([...this.leases.keys(), ...[...this.opts.ledger.state.policiesOfType('worker')].map(p => String(policyBody(p).name))])
-    const leases: AllocationSummary['leases'] = {}
-    for (const name of [...names].sort()) {
-      const lease = this.leaseOf(name, now)
-      const record = this.leases.get(name)
-      leases[name] = { state: lease.state, draining: lease.draining, running: lease.running.size, ...(record !== undefined ? { renewed_ms_ago: Math.round(now - record.renewedAt) } : {}) }
+    const { state } = this.opts.ledger
+    const declared = (type: string) => [...state.policiesOfType(type)].map(p => String(policyBody(p).name))
+    const slaveLeases = this.leases.rows('slave', declared('slave'), now)
+    const slaveOf = new Map<string, string>()
+    for (const p of state.policiesOfType('assignment')) {
+      const b = policyBody(p)
+      if (b.profile === undefined && typeof b.subaccount === 'string' && typeof b.slave === 'string') slaveOf.set(b.subaccount, b.slave)
     }
-    return { unplaced: this.lastPlan?.unplaced ?? [], moving: this.lastPlan?.moving ?? [], leases }
+    const unplaced = this.lastPlan?.unplaced ?? []
+    const waiting = new Map(unplaced.filter(u => u.type === 'subaccount').map(u => [u.name, u.reason]))
+    const subaccounts = declared('subaccount').sort().map(name => {
+      const slave = slaveOf.get(name)
+      const lease = slave === undefined ? undefined : slaveLeases[slave]
+      const status = slave !== undefined ? 'assigned' : `unassigned: ${waiting.get(name) ?? 'not placed yet'}`
+      return { name, slave: slave ?? null, lease: lease?.state ?? null, draining: lease?.draining ?? false, status }
+    })
+    return { unplaced, moving: this.lastPlan?.moving ?? [], leases: this.leases.rows('worker', declared('worker'), now), slave_leases: slaveLeases, subaccounts }
   }
 
   status (): ProcessStatus {
@@ -405,7 +342,17 @@ export class Allocator implements Service {
     if (this.lastError !== undefined) return { status: 'Error', details: this.lastError }
     const unplaced = this.lastPlan?.unplaced ?? []
     const subs = unplaced.filter(u => u.type === 'subaccount').length
-    const live = Object.values(this.summary().leases).filter(l => l.state === 'live').length
-    return { status: 'Running', details: `Rounds: ${this.rounds}, Live worker leases: ${live}, Unassigned: ${subs} sub-accounts, ${unplaced.length - subs} profiles, Lease TTL: ${this.opts.ttlMs} ms + ${this.opts.graceMs} ms grace` }
+    const summary = this.summary()
+    const live = Object.values(summary.leases).filter(l => l.state === 'live').length
+    const liveSlaves = Object.values(summary.slave_leases).filter(l => l.state === 'live').length
+    return { status: 'Running', details: `Rounds: ${this.rounds}, Live worker leases: ${live}, Live slave leases: ${liveSlaves}, Unassigned: ${subs} sub-accounts, ${unplaced.length - subs} profiles, Lease TTL: ${this.opts.ttlMs} ms + ${this.opts.graceMs} ms grace` }
   }
+}
+
+/** A request's role; a direct caller (a test) may leave it out: a worker, as on the wire. */
+function roleOf (request: LeaseRequest): LeaseRole {
+  const role = (request.role as string | undefined) ?? ''
+  if (role === '' || role === 'worker') return 'worker'
+  if (role === 'slave') return 'slave'
+  throw new LedgerMeshError('bad_message', `malformed lease request: role ${JSON.stringify(role)} is not one of worker, slave`)
 }

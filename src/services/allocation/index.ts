@@ -1,2 +1,2 @@
 export { Allocator, type AllocatorOptions, type AllocationSummary } from './allocator.js'
-export { planPlacement, type PlacementInput, type Plan, type WorkerLease } from './placement.js'
+export { planPlacement, type PlacementInput, type Plan, type WorkerLease, type NodeLease } from './placement.js'

@@ -12,6 +12,11 @@
  *   that worker reports it stopped, or its lease lapses past TTL + grace: one profile never
  *   runs on two workers at once. Until a worker has renewed its lease once after the master
  *   started, it may be running anything, so no profile is placed while such a worker is live.
+ * - slaves hold leases too (they run processes per sub-account), under the same rules: a
+ *   sub-account leaves a slave whose lease lapsed or which drains, is placed elsewhere only once
+ *   no live slave reports it running, waits while some slave's lease is unknown, and goes only
+ *   to a slave with a live lease that is not draining. Its profiles follow: their assignments
+ *   name the old slave, no longer the sub-account's, and move to workers of the new one.
  * Ties go to the name that sorts first, so the same input always gives the same plan.
  */
 
@@ -22,14 +27,15 @@ export interface ProfileInfo { id: string, name: string, kind: string, subaccoun
 export interface SubaccountAssignment { id: string, subaccount: string, slave: string }
 export interface ProfileAssignment { id: string, profile: string, profileId: string | undefined, worker: string }
 
-/** What the master knows of a worker's lease. */
-export interface WorkerLease {
+/** What the master knows of a worker's (or a slave's) lease. */
+export interface NodeLease {
   /** `live`: renewed within TTL + grace; `expired`: lapsed past it; `unknown`: not heard from since the master started, not lapsed yet */
   state: 'live' | 'expired' | 'unknown'
   draining: boolean
-  /** profile ids the worker reported as possibly running */
+  /** profile ids the worker (sub-account ids the slave) reported as possibly running */
   running: ReadonlySet<string>
 }
+export type WorkerLease = NodeLease
 
 export interface PlacementInput {
   slaves: SlaveInfo[]
@@ -38,9 +44,12 @@ export interface PlacementInput {
   profiles: ProfileInfo[]
   subaccountAssignments: SubaccountAssignment[]
   profileAssignments: ProfileAssignment[]
-  lease: (worker: string) => WorkerLease
+  lease: (worker: string) => NodeLease
   /** what every live lease reports, declared worker or not (a deleted declaration does not stop a process) */
   reports: Array<{ worker: string, running: ReadonlySet<string> }>
+  slaveLease: (slave: string) => NodeLease
+  /** the same for slaves: the sub-account ids each live slave runs processes for */
+  slaveReports: Array<{ slave: string, running: ReadonlySet<string> }>
 }
 
 export type NewAssignment =
@@ -56,12 +65,14 @@ export interface Plan {
   unplaced: Unplaced[]
   /** profiles waiting for a worker to report them stopped before they can move */
   moving: Array<{ profile: string, from: string }>
+  /** sub-accounts waiting for a slave to report their processes stopped */
+  movingSubaccounts: Array<{ subaccount: string, from: string }>
 }
 
 const byName = <T extends { name: string }>(a: T, b: T) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 
 export function planPlacement (input: PlacementInput): Plan {
-  const plan: Plan = { deletes: [], puts: [], unplaced: [], moving: [] }
+  const plan: Plan = { deletes: [], puts: [], unplaced: [], moving: [], movingSubaccounts: [] }
   const slaves = new Map(input.slaves.map(s => [s.name, s]))
   const workers = new Map(input.workers.map(w => [w.name, w]))
   const subaccounts = new Map(input.subaccounts.map(s => [s.name, s]))
@@ -70,31 +81,59 @@ export function planPlacement (input: PlacementInput): Plan {
   // ---- sub-accounts → slaves ----
   const slaveOf = new Map<string, string>()
   const slaveLoad = new Map<string, number>()
+  const addSlaveLoad = (slave: string) => { slaveLoad.set(slave, (slaveLoad.get(slave) ?? 0) + 1) }
   for (const a of input.subaccountAssignments) {
     const sub = subaccounts.get(a.subaccount)
+    const lease = input.slaveLease(a.slave)
     let reason: string | undefined
     if (sub === undefined) reason = `sub-account '${a.subaccount}' is gone`
     else if (!slaves.has(a.slave)) reason = `slave '${a.slave}' is gone`
+    else if (lease.state === 'expired') reason = `slave '${a.slave}' lease lapsed`
+    else if (lease.draining) reason = `slave '${a.slave}' is draining`
     else if (sub.slave !== undefined && sub.slave !== a.slave) reason = `sub-account '${a.subaccount}' is pinned to slave '${sub.slave}'`
     else if (slaveOf.has(a.subaccount)) reason = `sub-account '${a.subaccount}' is assigned twice`
     if (reason !== undefined) { plan.deletes.push({ id: a.id, reason }); continue }
     slaveOf.set(a.subaccount, a.slave)
-    slaveLoad.set(a.slave, (slaveLoad.get(a.slave) ?? 0) + 1)
+    addSlaveLoad(a.slave)
   }
+  // A sub-account a live slave still runs processes for without (any longer) holding its
+  // assignment: it keeps the slave's slot and cannot go anywhere else yet.
+  const subStillOn = new Map<string, string>()
+  const subById = new Map(input.subaccounts.map(s => [s.id, s]))
+  for (const report of [...input.slaveReports].sort((a, b) => a.slave < b.slave ? -1 : 1)) {
+    for (const subId of report.running) {
+      const sub = subById.get(subId)
+      if (sub !== undefined && slaveOf.get(sub.name) === report.slave) continue
+      addSlaveLoad(report.slave)
+      if (sub !== undefined) subStillOn.set(sub.name, report.slave)
+    }
+  }
+  const someSlaveUnknown = input.slaves.some(s => input.slaveLease(s.name).state === 'unknown')
   for (const sub of [...subaccounts.values()].sort(byName)) {
     if (slaveOf.has(sub.name)) continue
+    const from = subStillOn.get(sub.name)
+    if (from !== undefined) {
+      plan.movingSubaccounts.push({ subaccount: sub.name, from })
+      plan.unplaced.push({ type: 'subaccount', name: sub.name, reason: `waiting for slave '${from}' to stop its processes` })
+      continue
+    }
+    if (someSlaveUnknown) {
+      plan.unplaced.push({ type: 'subaccount', name: sub.name, reason: 'waiting for every live slave to renew its lease once since the master started' })
+      continue
+    }
     const free = (s: SlaveInfo) => s.slots - (slaveLoad.get(s.name) ?? 0)
     const candidates = (sub.slave !== undefined ? [slaves.get(sub.slave)].filter((s): s is SlaveInfo => s !== undefined) : [...slaves.values()])
       .filter(s => free(s) > 0)
+      .filter(s => { const lease = input.slaveLease(s.name); return lease.state === 'live' && !lease.draining })
       .sort((a, b) => free(b) - free(a) || byName(a, b))
     const chosen = candidates[0]
     if (chosen === undefined) {
-      plan.unplaced.push({ type: 'subaccount', name: sub.name, reason: sub.slave !== undefined ? `pinned slave '${sub.slave}' has no free slot or is not declared` : 'no slave has a free slot' })
+      plan.unplaced.push({ type: 'subaccount', name: sub.name, reason: sub.slave !== undefined ? `pinned slave '${sub.slave}' has no free slot, no live lease, is draining or is not declared` : 'no live slave has a free slot' })
       continue
     }
     plan.puts.push({ subaccount: sub.name, slave: chosen.name })
     slaveOf.set(sub.name, chosen.name)
-    slaveLoad.set(chosen.name, (slaveLoad.get(chosen.name) ?? 0) + 1)
+    addSlaveLoad(chosen.name)
   }
 
   // ---- profiles → workers ----

@@ -1,2 +1,5 @@
 export { Operator, type OperatorOptions } from './operator.js'
-export { ProfileProcess, PROFILE_STATES, type ProfileState, type ProfileSpec, type ProfileProcessStatus } from './profile-process.js'
+export { ProfileSource } from './profile-source.js'
+export { SubaccountSource } from './subaccount-source.js'
+export type { ProcessSource } from './source.js'
+export { SupervisedProcess, PROCESS_STATES, type ProcessState, type ProcessSpec, type ProcessStatus } from './supervised-process.js'

@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { errorMessage } from '../../base/errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
 import type { Logger } from '../../base/logger.js'
-import { type Policy, policyBody } from '../../policies/policy.js'
-import { type JsonObject, type SealKey, isSealedBox, openSealed } from '../../policies/seal.js'
-import { assignmentContext, hasSettings } from '../../policies/sealed-settings.js'
+import type { SealKey } from '../../policies/seal.js'
 import type { LeaseGrant, LeaseProtocol } from '../../protocols/lease/index.js'
-import type { ProcessStatus, Service } from '../service.js'
+import type { ProcessStatus as ServiceStatus, Service } from '../service.js'
 import { type MasterList, tcpAddress } from '../master-list.js'
-import { AssignmentWarnings } from './assignment-warnings.js'
-import { ProfileProcess, type ProfileProcessStatus, type ProfileSpec, type ProfileState } from './profile-process.js'
+import type { AssignmentWarnings } from './assignment-warnings.js'
+import { ProfileSource } from './profile-source.js'
+import type { ProcessSource } from './source.js'
+import { SupervisedProcess, type ProcessSpec, type ProcessState, type ProcessStatus, processLabel } from './supervised-process.js'
 import { Reaper } from './reaper.js'
 
 /** How often the operator checks its lease's deadline and reconciles. */
@@ -19,23 +19,27 @@ const RETRY_MS = 500
 /** Until the first grant says otherwise. */
 const FIRST_RENEW_MS = 1000
 
-export interface OperatorOptions {
+interface OperatorCommon {
   ledger: Ledger
   lease: LeaseProtocol
   /** the masters (LEDGER_CONN and those the ledger declares): renewals go to the current one */
   masters: MasterList
+  /** SIGTERM → SIGKILL when stopping a process (capped at half the master's grace) */
+  stopGraceMs: number
+  log: Logger
+}
+
+/** What runs here: a source (ProfileSource, SubaccountSource), or a worker's profiles as the fields say. */
+export type OperatorOptions = OperatorCommon & ({ source: ProcessSource } | {
   workerName: string
   /** the worker's identity key: it opens the profile settings the master sealed to this worker */
   signer: SealKey
   /** kind → command (PROFILE_RUNNER_<KIND>) */
   runners: Record<string, string>
-  /** SIGTERM → SIGKILL when stopping a profile (capped at half the master's grace) */
-  stopGraceMs: number
-  log: Logger
-}
+})
 
-/** where the worker's replica store keeps its drain across restarts */
-const DRAINING_META_KEY = 'operator.draining'
+/** where the node's replica store keeps its drain across restarts (a slave's apart, should one node be both) */
+const DRAINING_META_KEY = { worker: 'operator.draining', slave: 'operator.draining.slave' } as const
 
 interface LeaseState {
   /** performance.now() until which the lease holds: from when the renewal was *sent* */
@@ -44,18 +48,20 @@ interface LeaseState {
 }
 
 /**
- * The worker's "Operator": it keeps the worker's lease with the master and runs one
- * supervised process per profile assigned to this worker on the ledger.
+ * The "Operator" of a worker or a slave: it keeps the node's lease with the master and runs
+ * one supervised process per unit its source says should run here: a worker's profiles, a
+ * slave's processes per sub-account. The same rules hold for both.
  *
- * Safety (one profile never runs on two workers): the lease is counted from when a renewal
- * was sent, so it lapses here no later than at the master; when it lapses every profile is
- * stopped, SIGKILL included, within half the master's grace, before the master may move them.
- * After a grant, nothing starts until the replica holds the grant's `minSeq`, so the worker
- * has seen any moves the master made while it was away.
+ * Safety (one profile never runs on two workers, one sub-account on two slaves): the lease is
+ * counted from when a renewal was sent, so it lapses here no later than at the master; when it
+ * lapses every process is stopped, SIGKILL included, within half the master's grace, before
+ * the master may move them. After a grant, nothing starts until the replica holds the grant's
+ * `minSeq`, so the node has seen any moves the master made while it was away.
  */
 export class Operator implements Service {
   readonly name = 'Operator'
-  private readonly processes = new Map<string, ProfileProcess>()
+  readonly source: ProcessSource
+  private readonly processes = new Map<string, SupervisedProcess>()
   private readonly reaper: Reaper
   private lease?: LeaseState
   private started = false
@@ -73,29 +79,27 @@ export class Operator implements Service {
   private tick?: NodeJS.Timeout
   private renewFailing?: string
   private waitingReason?: string
-  /** problems with assignments, each logged once; bounded (see AssignmentWarnings) */
-  private readonly warned: AssignmentWarnings
-  /**
-   * Per assignment id: its settings, opened, or why they cannot be. An assignment never
-   * changes (its id is its content's hash), so each box is opened once; entries go with their
-   * assignment. The plain settings live here and in the process's spec, nowhere else.
-   */
-  private readonly opened = new Map<string, { settings: JsonObject } | { problem: string }>()
   /** assignments not started because their settings do not open here, as `get profiles` rows */
-  private refused = new Map<string, ProfileProcessStatus>()
+  private refused = new Map<string, ProcessStatus>()
   restartsTotal = 0
 
   constructor (private readonly opts: OperatorOptions) {
     this.reaper = new Reaper(opts.log)
-    this.warned = new AssignmentWarnings(opts.log)
+    this.source = 'source' in opts ? opts.source : new ProfileSource({ ...opts, log: opts.log })
   }
+
+  /** problems with assignments, each logged once; bounded (see AssignmentWarnings) */
+  get warned (): AssignmentWarnings { return this.source.warned }
+  get role (): ProcessSource['role'] { return this.source.role }
+  /** without a command configured nothing can run: no reaper is started nor needed */
+  private get needsReaper (): boolean { return this.source.runsAnything }
 
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
-    // a drain outlives a restart, as Nomad's does: the worker asked to be emptied
-    this.draining = await this.opts.ledger.store.getMeta(DRAINING_META_KEY).catch(() => undefined) === 'true'
-    this.reaper.start()
+    // a drain outlives a restart, as Nomad's does: the node asked to be emptied
+    this.draining = await this.opts.ledger.store.getMeta(DRAINING_META_KEY[this.role]).catch(() => undefined) === 'true'
+    if (this.needsReaper) this.reaper.start()
     this.opts.ledger.on('appended', this.reconcile)
     this.tick = setInterval(this.reconcile, TICK_MS)
     this.tick.unref()
@@ -118,9 +122,9 @@ export class Operator implements Service {
     this.reaper.stop()
   }
 
-  /** Nomad's drain: the master moves this worker's profiles away and gives it no new ones. */
+  /** Nomad's drain: the master moves this node's profiles (sub-accounts) away and gives it no new ones. */
   async setDraining (draining: boolean): Promise<void> {
-    await this.opts.ledger.store.setMeta(DRAINING_META_KEY, String(draining))
+    await this.opts.ledger.store.setMeta(DRAINING_META_KEY[this.role], String(draining))
     this.draining = draining
     await this.renewSoon()
   }
@@ -168,23 +172,24 @@ export class Operator implements Service {
     let sentAt = performance.now()
     let next = RETRY_MS
     try {
-      const running = [...this.processes.values()].filter(p => p.active).map(p => p.spec.profileId)
+      const running = [...this.processes.values()].filter(p => p.active).map(p => p.spec.unitId)
       // each known master once, past dead ones; this loop's own retry (RETRY_MS) does the rest.
       // Every attempt is a renewal of its own (a new seq), counted from when it was sent.
       const { masters } = this.opts
       const grant = await masters.withMaster(async address => {
         sentAt = performance.now()
         return await this.opts.lease.renew(tcpAddress(address), {
-          worker: this.opts.workerName,
+          worker: this.source.nodeName,
           running: [...new Set(running)],
           draining: this.draining,
           boot: this.boot,
-          seq: ++this.seq
+          seq: ++this.seq,
+          role: this.role
         })
       }, { attempts: masters.size })
       const wasValid = this.leaseValid()
       this.lease = { validUntil: sentAt + grant.ttlMs, grant }
-      // backstop if this process freezes: the reaper kills the profiles once the lease and
+      // backstop if this process freezes: the reaper kills the processes once the lease and
       // the kill grace are over (the master waits the whole grace, twice as long). Sent as a
       // delay from now, which the reaper counts on its own monotonic clock: a wall-clock
       // deadline would move with a clock step (a step ahead would disarm it).
@@ -211,106 +216,27 @@ export class Operator implements Service {
   }
 
   /**
-   * What should run now: this worker's assignments in the replica, or nothing without a valid
+   * What should run now: what the source reads in the replica, or nothing without a valid
    * lease. `mayStart` is false until the replica holds the lease's minSeq: running processes
    * go on meanwhile (unless their assignment is gone), new ones wait.
    */
-  private desired (): { wanted: Map<string, ProfileSpec>, mayStart: boolean } {
-    const wanted = new Map<string, ProfileSpec>()
-    const { ledger } = this.opts
+  private desired (): { wanted: Map<string, ProcessSpec>, mayStart: boolean } {
     this.refused = new Map()
     if (!this.leaseValid()) {
       this.waitingReason = this.lease === undefined ? 'no lease from the master yet' : 'the lease lapsed'
-      return { wanted, mayStart: false }
+      return { wanted: new Map(), mayStart: false }
     }
-    if (!this.reaper.alive) {
-      // Without a reaper nothing would kill the profiles if this worker died or froze, and the
-      // one-worker rule counts on that: run none until a reaper is up again (Reaper restarts it).
-      this.waitingReason = 'no profile reaper running'
-      return { wanted, mayStart: false }
+    if (this.needsReaper && !this.reaper.alive) {
+      // Without a reaper nothing would kill the processes if this node died or froze, and the
+      // one-node rule counts on that: run none until a reaper is up again (Reaper restarts it).
+      this.waitingReason = 'no process reaper running'
+      return { wanted: new Map(), mayStart: false }
     }
-    const mayStart = ledger.head.seq >= this.lease!.grant.minSeq
+    const mayStart = this.opts.ledger.head.seq >= this.lease!.grant.minSeq
     this.waitingReason = mayStart ? undefined : `waiting for the replica to reach seq ${this.lease!.grant.minSeq}`
-    const present = new Set<string>()
-    for (const assignment of ledger.state.lookup('assignment', 'worker', this.opts.workerName)) {
-      const a = policyBody(assignment)
-      if (a.worker !== this.opts.workerName || typeof a.profile !== 'string') continue
-      present.add(String(a.id))
-      const spec = this.specOf(assignment)
-      if (spec !== undefined) wanted.set(spec.assignmentId, spec)
-    }
-    // a deleted assignment never comes back (ids are content hashes with an epoch)
-    this.warned.retainOnly(present)
-    for (const id of this.opened.keys()) if (!present.has(id)) this.opened.delete(id)
+    const { wanted, refused } = this.source.desired()
+    this.refused = refused
     return { wanted, mayStart }
-  }
-
-  private specOf (assignment: Policy): ProfileSpec | undefined {
-    const { ledger } = this.opts
-    const a = policyBody(assignment)
-    const assignmentId = String(a.id)
-    const profile = typeof a.profile_id === 'string' ? ledger.state.get(a.profile_id) : ledger.state.findByName('profile', String(a.profile))
-    const problem = (text: string): undefined => {
-      this.warned.warn(assignmentId, text, { profile: a.profile })
-      return undefined
-    }
-    if (profile === undefined) return problem('assigned profile is not in the replica yet')
-    const p = policyBody(profile)
-    const kind = String(p.kind).toLowerCase()
-    const command = this.opts.runners[kind]
-    if (command === undefined) return problem(`no PROFILE_RUNNER for kind '${kind}' on this worker`)
-    const slaveName = typeof a.slave === 'string' ? a.slave : undefined
-    const slave = slaveName === undefined ? undefined : ledger.state.findByName('slave', slaveName)
-    if (slave === undefined) return problem(`the profile's slave '${String(slaveName)}' is not in the replica`)
-    const s = policyBody(slave)
-    const settings = this.settingsOf(assignment, profile)
-    if ('problem' in settings) {
-      this.refused.set(assignmentId, {
-        assignment: assignmentId, profile_id: String(p.id), name: String(p.name), kind, state: 'ERROR', pid: null,
-        restarts: 0, uptime_seconds: null, last_exit: null, next_restart_ms: null, problem: settings.problem
-      })
-      return problem(settings.problem)
-    }
-    return {
-      assignmentId,
-      profileId: String(p.id),
-      name: String(p.name),
-      kind,
-      settings: settings.settings,
-      slaveUrl: `http://${String(s.ip)}:${String(s.rest_port)}`,
-      command
-    }
-  }
-
-  /**
-   * The settings the master sealed to this worker in the assignment, opened with this
-   * worker's key (README, "Sealed settings"). A box this worker cannot open (sealed to another
-   * worker, tampered with, moved from another assignment) means the profile does not start:
-   * running it without its settings could only fail, or act with none. The problem never
-   * quotes the settings.
-   */
-  private settingsOf (assignment: Policy, profile: Policy): { settings: JsonObject } | { problem: string } {
-    const a = policyBody(assignment)
-    const id = String(a.id)
-    const known = this.opened.get(id)
-    if (known !== undefined) return known
-    let result: { settings: JsonObject } | { problem: string }
-    if (a.settings === undefined) {
-      result = hasSettings(policyBody(profile).settings)
-        ? { problem: 'not started: the profile has settings, but its assignment carries none sealed to this worker' }
-        : { settings: {} }
-    } else if (!isSealedBox(a.settings)) {
-      result = { problem: 'not started: the assignment\'s settings are not a sealed box' }
-    } else {
-      try {
-        const context = assignmentContext(String(a.profile), String(a.profile_id), String(a.worker))
-        result = { settings: openSealed(a.settings, this.opts.signer, context) }
-      } catch (err) {
-        result = { problem: `not started: its settings do not open with this worker's key: ${errorMessage(err)}` }
-      }
-    }
-    this.opened.set(id, result)
-    return result
   }
 
   /** Starts what should run and is not, stops what runs and should not. */
@@ -318,12 +244,13 @@ export class Operator implements Service {
     if (!this.started) return
     const { wanted, mayStart } = this.desired()
     const lapsed = this.lease !== undefined && !this.leaseValid()
-    const noReaper = !this.reaper.alive
+    const noReaper = this.needsReaper && !this.reaper.alive
     for (const [id, process] of this.processes) {
       if (wanted.has(id) || process.state === 'STOPPING') continue
       if (process.state === 'STOPPED') { this.processes.delete(id); continue }
-      if (lapsed) this.opts.log.warn({ profile: process.spec.profileId, name: process.spec.name }, 'lease lapsed: stopping the profile before the master moves it')
-      else if (noReaper) this.opts.log.warn({ profile: process.spec.profileId, name: process.spec.name }, 'no profile reaper running: stopping the profile')
+      const { spec } = process
+      if (lapsed) this.opts.log.warn({ [spec.unit]: spec.unitId, name: spec.name }, `lease lapsed: stopping ${processLabel(spec)} before the master moves it`)
+      else if (noReaper) this.opts.log.warn({ [spec.unit]: spec.unitId, name: spec.name }, `no process reaper running: stopping ${processLabel(spec)}`)
       void process.stop(this.killGraceMs()).then(() => {
         if (this.processes.get(id) === process) this.processes.delete(id)
         // tell the master at once, so a move waiting for this stop does not wait a renewal
@@ -333,25 +260,24 @@ export class Operator implements Service {
     if (!mayStart) return
     for (const [id, spec] of wanted) {
       if (this.processes.has(id)) continue
-      const process = new ProfileProcess(spec, {
-        workerName: this.opts.workerName,
+      const process = new SupervisedProcess(spec, {
         reaper: this.reaper,
         log: this.opts.log,
         onChange: () => { this.restartsTotal = [...this.processes.values()].reduce((n, p) => n + p.restarts, 0) },
-        mayRun: () => this.leaseValid() && this.reaper.alive && this.opts.ledger.head.seq >= (this.lease?.grant.minSeq ?? Infinity)
+        mayRun: () => this.leaseValid() && (this.reaper.alive || !this.needsReaper) && this.opts.ledger.head.seq >= (this.lease?.grant.minSeq ?? Infinity)
       })
       this.processes.set(id, process)
       process.start()
     }
   }
 
-  /** Every profile process, and every assignment not started because of its settings (with its `problem`). */
-  profiles (): ProfileProcessStatus[] {
+  /** Every process, and every assignment not started because of its settings (with its `problem`). */
+  profiles (): ProcessStatus[] {
     return [...[...this.processes.values()].map(p => p.status()), ...this.refused.values()].sort((a, b) => a.name < b.name ? -1 : 1)
   }
 
-  countByState (): Record<ProfileState, number> {
-    const counts: Record<ProfileState, number> = { STARTING: 0, RUNNING: 0, STOPPING: 0, STOPPED: 0, ERROR: 0 }
+  countByState (): Record<ProcessState, number> {
+    const counts: Record<ProcessState, number> = { STARTING: 0, RUNNING: 0, STOPPING: 0, STOPPED: 0, ERROR: 0 }
     for (const p of this.processes.values()) counts[p.state]++
     counts.ERROR += this.refused.size
     return counts
@@ -367,11 +293,11 @@ export class Operator implements Service {
     }
   }
 
-  status (): ProcessStatus {
+  status (): ServiceStatus {
     if (!this.started) return { status: 'Stopped' }
     const counts = this.countByState()
     const lease = this.leaseValid() ? 'valid' : this.renewFailing !== undefined ? `not renewed (${this.renewFailing})` : 'none'
     const refused = this.refused.size > 0 ? ` (${this.refused.size} not started: settings do not open, see get profiles)` : ''
-    return { status: 'Running', details: `Profiles: ${counts.RUNNING} running, ${counts.ERROR} in error${refused}, ${counts.STARTING + counts.STOPPING} changing, Lease: ${lease}${this.draining ? ', draining' : ''}` }
+    return { status: 'Running', details: `${this.source.label}: ${counts.RUNNING} running, ${counts.ERROR} in error${refused}, ${counts.STARTING + counts.STOPPING} changing, Lease: ${lease}${this.draining ? ', draining' : ''}` }
   }
 }

@@ -3,8 +3,8 @@ import { createInterface } from 'node:readline'
 import type { Logger } from '../../base/logger.js'
 import type { Reaper } from './reaper.js'
 
-export const PROFILE_STATES = ['STARTING', 'RUNNING', 'STOPPING', 'STOPPED', 'ERROR'] as const
-export type ProfileState = typeof PROFILE_STATES[number]
+export const PROCESS_STATES = ['STARTING', 'RUNNING', 'STOPPING', 'STOPPED', 'ERROR'] as const
+export type ProcessState = typeof PROCESS_STATES[number]
 
 /** Restart backoff: BACKOFF_MIN_MS doubling per consecutive failure up to BACKOFF_MAX_MS. */
 export const BACKOFF_MIN_MS = 500
@@ -12,42 +12,58 @@ export const BACKOFF_MAX_MS = 30_000
 /** A process up this long has recovered: the next failure starts the backoff from the bottom. */
 export const HEALTHY_AFTER_MS = 10_000
 
-/** What a worker runs for one assignment. */
-export interface ProfileSpec {
-  /** the assignment's policy id: one process per assignment */
+/**
+ * What a node runs for one assignment: a worker one process per profile, a slave one process
+ * per kind (SUBACCOUNT_PROCESSES) for each of its sub-accounts.
+ */
+export interface ProcessSpec {
+  /** one process per id: the assignment's policy id (a sub-account's: with its id and the kind) */
+  id: string
   assignmentId: string
-  profileId: string
+  /** what the process runs for, as log lines and status rows name it */
+  unit: 'profile' | 'subaccount'
+  /** what the master is told may run here (the lease's `running`): the profile's or sub-account's policy id */
+  unitId: string
   name: string
   kind: string
-  /** the profile's plain settings (opened from its assignment's box): only PROFILE_SETTINGS gets them, no log line */
-  settings: unknown
-  slaveUrl: string
   command: string
+  /** added to the node's environment; a profile's plain settings are here (PROFILE_SETTINGS), so no log line shows it */
+  env: Record<string, string>
 }
 
-export interface ProfileProcessStatus {
+/** One row of `get profiles` on a worker or a slave. */
+export interface ProcessStatus {
   assignment: string
-  profile_id: string
+  /** a worker's row: the profile */
+  profile_id?: string
+  /** a slave's row: the sub-account */
+  subaccount_id?: string
   name: string
   kind: string
-  state: ProfileState
+  state: ProcessState
   pid: number | null
   restarts: number
   uptime_seconds: number | null
   last_exit: string | null
   next_restart_ms: number | null
-  /** why the worker does not start this profile (its settings do not open here); null for a process */
+  /** why the node does not start this one (a profile's settings do not open here); null for a process */
   problem: string | null
 }
 
+/** How log lines name a process: `profile acme-li-1`, `sub-account acme ingest`. */
+export function processLabel (spec: Pick<ProcessSpec, 'unit' | 'name' | 'kind'>): string {
+  return spec.unit === 'profile' ? `profile ${spec.name}` : `sub-account ${spec.name} ${spec.kind}`
+}
+
 /**
- * One supervised profile process. It runs `command` through /bin/sh in its own process group
- * (so a stop reaches whatever the command starts) with the profile in its environment,
- * restarts it with exponential backoff when it exits, and stops it with SIGTERM, then SIGKILL
- * after the grace period. Every state change is logged with the profile id.
+ * One supervised process (a worker's profile, a slave's sub-account process). It runs
+ * `command` through /bin/sh in its own process group (so a stop reaches whatever the command
+ * starts) with its spec's env, restarts it with exponential backoff when it exits, and stops
+ * it with SIGTERM, then SIGKILL after the grace period. Every state change is logged with the
+ * profile's (sub-account's) id.
  */
-export class ProfileProcess {
-  state: ProfileState = 'STOPPED'
+export class SupervisedProcess {
+  state: ProcessState = 'STOPPED'
   restarts = 0
   private child?: ChildProcess
   /** performance.now() times: uptime and backoff must not follow wall-clock steps */
@@ -59,21 +75,25 @@ export class ProfileProcess {
   private wanted = false
   private exited?: Promise<void>
 
-  constructor (readonly spec: ProfileSpec, private readonly opts: {
-    workerName: string
+  /** log fields naming the process: `{ profile: id, name }` or `{ subaccount: id, name, kind }` */
+  private readonly fields: Record<string, string>
+
+  constructor (readonly spec: ProcessSpec, private readonly opts: {
     reaper: Reaper
     log: Logger
     onChange: () => void
-    /** asked before every restart: may this worker run profiles right now (lease valid, replica current)? */
+    /** asked before every restart: may this node run processes right now (lease valid, replica current)? */
     mayRun: () => boolean
-  }) {}
+  }) {
+    this.fields = { [spec.unit]: spec.unitId, name: spec.name }
+  }
 
-  private setState (state: ProfileState, fields: Record<string, unknown> = {}): void {
+  private setState (state: ProcessState, fields: Record<string, unknown> = {}): void {
     if (state === this.state) return
     const from = this.state
     this.state = state
     const level = state === 'ERROR' ? 'warn' : 'info'
-    this.opts.log[level]({ profile: this.spec.profileId, name: this.spec.name, kind: this.spec.kind, from, to: state, ...fields }, `profile ${this.spec.name} ${state}`)
+    this.opts.log[level]({ ...this.fields, kind: this.spec.kind, from, to: state, ...fields }, `${processLabel(this.spec)} ${state}`)
     this.opts.onChange()
   }
 
@@ -90,15 +110,7 @@ export class ProfileProcess {
     const child = spawn('/bin/sh', ['-c', spec.command], {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        PROFILE_ID: spec.profileId,
-        PROFILE_NAME: spec.name,
-        PROFILE_KIND: spec.kind,
-        PROFILE_SETTINGS: JSON.stringify(spec.settings ?? {}),
-        SLAVE_URL: spec.slaveUrl,
-        WORKER_NAME: this.opts.workerName
-      }
+      env: { ...process.env, ...spec.env }
     })
     this.child = child
     const pid = child.pid
@@ -108,7 +120,7 @@ export class ProfileProcess {
     for (const [name, stream] of [['stdout', child.stdout], ['stderr', child.stderr]] as const) {
       if (stream === null) continue
       createInterface({ input: stream }).on('line', line => {
-        this.opts.log.info({ profile: spec.profileId, name: spec.name, stream: name, pid }, line)
+        this.opts.log.info({ ...this.fields, ...(spec.unit === 'profile' ? {} : { kind: spec.kind }), stream: name, pid }, line)
       })
     }
     child.on('spawn', () => {
@@ -140,7 +152,7 @@ export class ProfileProcess {
     })
   }
 
-  /** A restart waits while the worker may not run profiles (its lease lapsed meanwhile). */
+  /** A restart waits while the node may not run processes (its lease lapsed meanwhile). */
   private restartWhenAllowed (): void {
     if (!this.wanted) return
     if (this.opts.mayRun()) { this.spawnChild(); return }
@@ -162,7 +174,7 @@ export class ProfileProcess {
     const signal = (sig: NodeJS.Signals) => { try { process.kill(-pid, sig) } catch { /* gone */ } }
     signal('SIGTERM')
     const killer = setTimeout(() => {
-      this.opts.log.warn({ profile: this.spec.profileId, name: this.spec.name, pid, graceMs }, 'profile did not stop after SIGTERM: SIGKILL')
+      this.opts.log.warn({ ...this.fields, pid, graceMs }, `${processLabel(this.spec)} did not stop after SIGTERM: SIGKILL`)
       signal('SIGKILL')
     }, graceMs)
     await this.exited
@@ -172,10 +184,10 @@ export class ProfileProcess {
   /** Not fully stopped: it runs, or will again after its backoff. */
   get active (): boolean { return this.state !== 'STOPPED' }
 
-  status (): ProfileProcessStatus {
+  status (): ProcessStatus {
     return {
       assignment: this.spec.assignmentId,
-      profile_id: this.spec.profileId,
+      ...(this.spec.unit === 'profile' ? { profile_id: this.spec.unitId } : { subaccount_id: this.spec.unitId }),
       name: this.spec.name,
       kind: this.spec.kind,
       state: this.state,
