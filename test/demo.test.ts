@@ -64,6 +64,9 @@ t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C 
     return body.profiles.length === 5 ? true : undefined
   })
   t.pass('the slave hears from every profile')
+  const slaveView = await (await fetch(`http://127.0.0.1:${base + 101}/v1/profiles`)).json() as { processes: Array<{ state: string, name: string }> }
+  t.equal(slaveView.processes.filter(p => p.state === 'RUNNING').length, 10, 'the slave runs its five processes for each of the two sub-accounts')
+  t.match(out, /10 sub-account processes on slave-1/, 'and the demo says so')
   t.match(out, /acme-linkedin-1\s*\|linkedin\s*\|acme/, 'the master\'s placement is printed')
 
   // set up as a deployment would be: a private network, admission required, a token per node
@@ -90,6 +93,9 @@ t.test('npm start -- --standalone runs the same network in one process', async t
   t.ok(body.profiles.every(p => p.state === 'RUNNING' && pidAlive(p.pid)), 'every demo profile is RUNNING')
   const status = await (await fetch(`http://127.0.0.1:${base + 1}/v1/status`)).json() as { node_type: string }
   t.equal(status.node_type, 'master,slave,worker', 'one node holds every role')
+  const solo = await (await fetch(`http://127.0.0.1:${base + 1}/v1/profiles`)).json() as { slave: { processes: Array<{ state: string, pid: number }> } }
+  t.equal(solo.slave.processes.filter(p => p.state === 'RUNNING').length, 10, 'and runs the sub-account processes too')
+  body.profiles.push(...solo.slave.processes.map(p => ({ name: 'sub-account process', state: p.state, pid: p.pid })))
   t.not(await demo.ctrlC(), 'timeout', 'Ctrl-C stops it')
   await waitFor('every profile process to be gone', () => body.profiles.every(p => !pidAlive(p.pid)) ? true : undefined, { timeoutMs: 15_000 })
   t.pass('no profile process is left')

@@ -1,7 +1,10 @@
 import t from 'tap'
 import { RUNNER, insert, processesOf, profile, slaveRuns, waitRunning, getJson } from './helpers/fleet.js'
-import { startNode } from './helpers/node-process.js'
+import { ROOT, startNode } from './helpers/node-process.js'
+import { join } from 'node:path'
 import { waitFor } from './helpers/net.js'
+
+const SUBACCOUNT_RUNNER = `exec ${process.execPath} ${join(ROOT, 'scripts', 'demo-subaccount-runner.mjs')}`
 
 // A stand-alone node: NODE_TYPE=master,slave,worker in one env file, one process, one REST
 // port. It declares all three roles, allocates to itself, and runs the profiles itself,
@@ -11,7 +14,7 @@ t.test('one node holding the master, slave and worker roles allocates and runs p
   const node = await startNode(t, {
     type: 'master,slave,worker',
     name: 'solo',
-    env: { SLOTS: 4, PROFILE_KINDS: 'demo,other', PROFILE_RUNNER_DEMO: RUNNER, PROFILE_RUNNER_OTHER: RUNNER, PROFILE_STOP_GRACE: '1 second' }
+    env: { SLOTS: 4, PROFILE_KINDS: 'demo,other', PROFILE_RUNNER_DEMO: RUNNER, PROFILE_RUNNER_OTHER: RUNNER, PROFILE_STOP_GRACE: '1 second', SUBACCOUNT_PROCESSES: 'ingest,plan', SUBACCOUNT_RUNNER_INGEST: SUBACCOUNT_RUNNER, SUBACCOUNT_RUNNER_PLAN: SUBACCOUNT_RUNNER }
   })
   for (const type of ['master', 'slave', 'worker']) {
     const declared = await node.ok(`blockchain get ${type} where name = solo bring.count`)
@@ -25,6 +28,12 @@ t.test('one node holding the master, slave and worker roles allocates and runs p
   await profile(node, 'p-other', 'other', 'acme')
   const rows = await waitRunning(node, ['p-demo', 'p-other'])
   t.ok(rows.every(r => r.pid !== null), 'both profiles run as processes of this node')
+  const processes = await waitFor('the slave role\'s sub-account processes', async () => {
+    const body = await getJson(node, '/v1/profiles')
+    const rows = (body.slave?.processes ?? []) as Array<{ name: string, kind: string, state: string }>
+    return rows.filter(r => r.state === 'RUNNING').length === 2 ? rows : undefined
+  })
+  t.same(processes.map(p => `${p.name}/${p.kind}`).sort(), ['acme/ingest', 'acme/plan'], 'one process per SUBACCOUNT_PROCESSES kind for its sub-account, beside the profiles')
   const status = await getJson(node, '/v1/status')
   t.equal(status.node_type, 'master,slave,worker')
   t.equal(status.profiles.lease.valid, true, 'its worker holds a lease from its own allocator')

@@ -135,7 +135,7 @@ export interface ProfileReportView {
 
 /** What `get profiles` is made of: a worker's processes, the master's placement, a slave's reports. */
 export type ProfilesData =
-  | { role: 'worker', lease: LeaseView, profiles: WorkerProfileView[] }
+  | { role: 'worker', lease: LeaseView, profiles: WorkerProfileView[], slave?: { lease: LeaseView, processes: WorkerProfileView[] } }
   | { role: 'master', allocation: AllocationView }
   | { role: 'slave', reports: ProfileReportView[], lease: LeaseView | undefined, processes: WorkerProfileView[] }
 

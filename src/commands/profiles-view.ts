@@ -1,6 +1,6 @@
 import { LedgerMeshError } from '../base/errors.js'
 import { policyBody } from '../policies/policy.js'
-import type { NodePort, WorkerProfileView } from './port.js'
+import type { LeaseView, NodePort, WorkerProfileView } from './port.js'
 import { formatTable } from './table.js'
 
 /** A worker's (slave's) processes as table rows: state, pid, restarts, uptime, last exit or why not started. */
@@ -8,14 +8,22 @@ const processRows = (rows: WorkerProfileView[]): string[][] =>
   rows.map(p => [p.name, p.kind, p.state, String(p.pid ?? ''), String(p.restarts), p.uptime_seconds === null ? '' : `${p.uptime_seconds} s`, p.problem ?? p.last_exit ?? ''])
 const PROCESS_COLUMNS = ['Kind', 'State', 'PID', 'Restarts', 'Uptime', 'Last exit']
 
+/** A supervisor's heading: whose, how many processes, and its lease. */
+function heading (who: string, count: number, noun: string, lease: LeaseView): string {
+  const plural = count === 1 ? '' : noun.endsWith('s') ? 'es' : 's'
+  return `${who}: ${count} ${noun}${plural}, lease ${lease.valid ? 'valid' : 'not valid'}${lease.draining ? ', draining' : ''}${lease.waiting !== null ? ` (${lease.waiting})` : ''}`
+}
+
 /** `get profiles` as each role sees profiles: the master's placement, the slave's reports and processes, the worker's processes. */
 export function profilesView (node: NodePort): { text: string, json: unknown } {
   const data = node.profiles()
   if (data?.role === 'worker') {
-    const { profiles, lease } = data
-    const rows = processRows(profiles)
-    const head = `Worker ${node.name}: ${profiles.length} profile${profiles.length === 1 ? '' : 's'}, lease ${lease.valid ? 'valid' : 'not valid'}${lease.draining ? ', draining' : ''}${lease.waiting !== null ? ` (${lease.waiting})` : ''}`
-    return { text: `${head}\n${formatTable(['Profile', ...PROCESS_COLUMNS], rows)}`, json: { worker: node.name, lease, profiles } }
+    const { profiles, lease, slave } = data
+    const text = `${heading(`Worker ${node.name}`, profiles.length, 'profile', lease)}\n${formatTable(['Profile', ...PROCESS_COLUMNS], processRows(profiles))}`
+    if (slave === undefined) return { text, json: { worker: node.name, lease, profiles } }
+    // a stand-alone node: its slave role's sub-account processes too
+    const slaveText = `${heading(`Slave ${node.name}`, slave.processes.length, 'sub-account process', slave.lease)}\n${formatTable(['Sub-account', ...PROCESS_COLUMNS], processRows(slave.processes))}`
+    return { text: `${text}\n${slaveText}`, json: { worker: node.name, lease, profiles, slave: { lease: slave.lease, processes: slave.processes } } }
   }
   if (data?.role === 'master') {
     const summary = data.allocation
@@ -50,8 +58,7 @@ export function profilesView (node: NodePort): { text: string, json: unknown } {
     const reportsText = formatTable(['Profile', 'Kind', 'Worker', 'PID', 'Last heartbeat', 'Runs'], rows)
     if (lease === undefined) return { text: reportsText, json: { slave: node.name, profiles: reports, processes } }
     // the slave's own processes, per sub-account, below the profiles' reports
-    const head = `Slave ${node.name}: ${processes.length} sub-account process${processes.length === 1 ? '' : 'es'}, lease ${lease.valid ? 'valid' : 'not valid'}${lease.draining ? ', draining' : ''}${lease.waiting !== null ? ` (${lease.waiting})` : ''}`
-    const text = `${reportsText}\n${head}\n${formatTable(['Sub-account', ...PROCESS_COLUMNS], processRows(processes))}`
+    const text = `${reportsText}\n${heading(`Slave ${node.name}`, processes.length, 'sub-account process', lease)}\n${formatTable(['Sub-account', ...PROCESS_COLUMNS], processRows(processes))}`
     return { text, json: { slave: node.name, profiles: reports, lease, processes } }
   }
   throw new LedgerMeshError('bad_command', `get profiles: a ${node.role} has no profiles (workers run them, slaves record them, the master assigns them)`)

@@ -13,8 +13,11 @@ import { runRepl } from './repl.js'
  * `ledgermesh demo` (what `npm start` runs): a whole network on loopback with the embedded
  * store. The master runs in this process, with its REPL on the terminal; a slave and two
  * workers run as child processes from env files written under the demo home, each worker
- * running scripts/demo-runner.mjs per profile. scripts/demo.al then inserts sub-accounts and
- * profiles of several kinds, and the demo waits until every profile runs. Ctrl-C stops it all.
+ * running scripts/demo-runner.mjs per profile, the slave scripts/demo-subaccount-runner.mjs
+ * per sub-account and SUBACCOUNT_PROCESSES kind. With `standalone`, one node in this process
+ * holds the master, slave and worker roles (NODE_TYPE=master,slave,worker). scripts/demo.al
+ * then inserts sub-accounts and profiles of several kinds, and the demo waits until every
+ * profile and sub-account process runs. Ctrl-C stops it all.
  *
  * Ports: the master at `port` (p2p) and `port + 1` (REST); the slave at +100/+101, the workers
  * at +200/+201 and +300/+301.
@@ -36,10 +39,12 @@ const START_TIMEOUT_MS = 60_000
 /** a join token needs to live only until its node has started */
 const JOIN_TOKEN_TTL_MS = 10 * 60_000
 const RUNNER = `${process.execPath} ${join(SCRIPTS_DIR, 'demo-runner.mjs')}`
+/** MassProspecting's slave processes, run for each sub-account by the slave */
+const SUBACCOUNT_KINDS = ['ingest', 'import', 'plan', 'rule', 'timeline']
 
 interface DemoNode { name: string, env: Record<string, string | number>, restPort: number }
 
-function demoNodes (port: number, standalone: boolean): DemoNode[] {
+function demoNodes (port: number, standalone: boolean, logDir: string): DemoNode[] {
   const common = { COMPANY_NAME: 'ledgermesh-demo', INTERNAL_IP: '127.0.0.1', LEDGER_CONN: `127.0.0.1:${port}`, BLOCKCHAIN_SYNC: '30 seconds', LOG_LEVEL: 'info', NETWORK_KEY: 'network.key', ADMISSION: 'required' }
   const node = (name: string, offset: number, env: Record<string, string | number>): DemoNode => ({
     name,
@@ -47,11 +52,14 @@ function demoNodes (port: number, standalone: boolean): DemoNode[] {
     env: { ...common, NODE_NAME: name, ANYLOG_SERVER_PORT: port + offset, ANYLOG_REST_PORT: port + offset + 1, ...env }
   })
   const runners = (kinds: string[]) => Object.fromEntries(kinds.map(k => [`PROFILE_RUNNER_${k.toUpperCase().replace(/-/g, '_')}`, RUNNER]))
+  // each sub-account process records its runs (scripts/demo-subaccount-runner.mjs) under the logs
+  const subaccountRunner = `${process.execPath} ${join(SCRIPTS_DIR, 'demo-subaccount-runner.mjs')} ${join(logDir, 'subaccount-runs.jsonl')}`
+  const subaccounts = { SUBACCOUNT_PROCESSES: SUBACCOUNT_KINDS.join(','), ...Object.fromEntries(SUBACCOUNT_KINDS.map(k => [`SUBACCOUNT_RUNNER_${k.toUpperCase()}`, subaccountRunner])) }
   const kinds = ['linkedin', 'email-verification', 'facebook', 'mta']
-  if (standalone) return [node('solo-1', 0, { NODE_TYPE: 'master,slave,worker', DB_TYPE: 'level', SLOTS: 10, PROFILE_KINDS: kinds.join(','), ...runners(kinds) })]
+  if (standalone) return [node('solo-1', 0, { NODE_TYPE: 'master,slave,worker', DB_TYPE: 'level', SLOTS: 10, PROFILE_KINDS: kinds.join(','), ...runners(kinds), ...subaccounts })]
   return [
     node('master-1', 0, { NODE_TYPE: 'master', DB_TYPE: 'level' }),
-    node('slave-1', 100, { NODE_TYPE: 'slave', SLOTS: 10 }),
+    node('slave-1', 100, { NODE_TYPE: 'slave', SLOTS: 10, ...subaccounts }),
     node('worker-1', 200, { NODE_TYPE: 'worker', BLOCKCHAIN_SOURCE: 'slave-1', SLAVE_NAME: 'slave-1', SLOTS: 3, PROFILE_KINDS: 'linkedin,email-verification,facebook', ...runners(['linkedin', 'email-verification', 'facebook']) }),
     node('worker-2', 300, { NODE_TYPE: 'worker', BLOCKCHAIN_SOURCE: 'slave-1', SLAVE_NAME: 'slave-1', SLOTS: 3, PROFILE_KINDS: 'linkedin,mta,facebook', ...runners(['linkedin', 'mta', 'facebook']) })
   ]
@@ -74,7 +82,7 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
   const logDir = join(opts.home, 'logs')
   mkdirSync(configDir, { recursive: true })
   mkdirSync(logDir, { recursive: true })
-  const nodes = demoNodes(opts.port, opts.standalone === true)
+  const nodes = demoNodes(opts.port, opts.standalone === true, logDir)
   writeFileSync(join(configDir, 'network.key'), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 })
   const writeEnv = (n: DemoNode): void => {
     writeFileSync(join(configDir, `${n.name}.env`), Object.entries(n.env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 })
@@ -146,9 +154,19 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
       }
       return count >= expected ? count : undefined
     })
+    // the slave runs SUBACCOUNT_PROCESSES for each of the two sub-accounts
+    const slaveSpec = [masterSpec, ...others].find(n => String(n.env.NODE_TYPE).split(',').includes('slave'))!
+    const subaccountProcesses = await until('the slave\'s sub-account processes to run', async () => {
+      try {
+        const body = await (await fetch(`http://127.0.0.1:${slaveSpec.restPort}/v1/profiles`, { signal: AbortSignal.timeout(2000) })).json() as { processes?: Array<{ state: string }>, slave?: { processes: Array<{ state: string }> } }
+        const processes = body.processes ?? body.slave?.processes ?? []
+        const running = processes.filter(p => p.state === 'RUNNING').length
+        return running >= 2 * SUBACCOUNT_KINDS.length ? running : undefined
+      } catch { return undefined }
+    })
     const placement = await master.executor.run('get profiles', { via: 'script' })
     say(placement.map(r => r.output?.text ?? '').join('\n'))
-    say(`ledgermesh demo ready: ${running} profiles RUNNING on ${opts.standalone === true ? `${masterSpec.name} (stand-alone)` : 'worker-1 and worker-2'}`)
+    say(`ledgermesh demo ready: ${running} profiles RUNNING on ${opts.standalone === true ? `${masterSpec.name} (stand-alone)` : 'worker-1 and worker-2'}, ${subaccountProcesses} sub-account processes on ${slaveSpec.name}`)
     say('  try: get profiles | get processes | blockchain get assignment bring.table [assignment][profile] [assignment][worker]')
     say(`  or:  curl -H 'command: get profiles' http://127.0.0.1:${(others[0] ?? masterSpec).restPort}   (the slave's view)`)
     say('  Ctrl-C stops the whole network.')

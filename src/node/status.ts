@@ -91,7 +91,11 @@ export function nodeStatus (node: NodeView): NodeStatus {
 export function profilesData (node: NodeView): ProfilesData | undefined {
   const operator = primaryOperator(node)
   if (operator !== undefined && operator.role === 'slave') return { role: 'slave', reports: node.profileReports.list(), lease: operator.leaseSummary(), processes: operator.profiles() }
-  if (operator !== undefined) return { role: 'worker', lease: operator.leaseSummary(), profiles: operator.profiles() }
+  if (operator !== undefined) {
+    // a stand-alone node's slave role runs sub-account processes beside the worker's profiles
+    const slave = node.operators.get('slave')
+    return { role: 'worker', lease: operator.leaseSummary(), profiles: operator.profiles(), ...(slave !== undefined ? { slave: { lease: slave.leaseSummary(), processes: slave.profiles() } } : {}) }
+  }
   const allocator = node.master?.runningAllocator
   if (allocator !== undefined) return { role: 'master', allocation: allocator.summary() }
   if (node.config.roles.includes('slave')) return { role: 'slave', reports: node.profileReports.list(), lease: undefined, processes: [] }
