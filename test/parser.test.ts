@@ -67,6 +67,8 @@ t.test('every catalog command parses with its grammar', async t => {
     'run operator': 'run operator',
     'worker drain': 'worker drain',
     'worker resume': 'worker resume',
+    'slave drain': 'slave drain',
+    'slave resume': 'slave resume',
     'create join token': 'create join token where ttl = 1 hour and uses = 10',
     'admit node': `admit node where key = ${'ab'.repeat(32)} and name = w3`,
     'revoke node': `revoke node where key = ${'ab'.repeat(32)} and reason = "lost laptop"`,
