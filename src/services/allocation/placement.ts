@@ -98,16 +98,7 @@ export function planPlacement (input: PlacementInput): Plan {
   }
   // A sub-account a live slave still runs processes for without (any longer) holding its
   // assignment: it keeps the slave's slot and cannot go anywhere else yet.
-  const subStillOn = new Map<string, string>()
-  const subById = new Map(input.subaccounts.map(s => [s.id, s]))
-  for (const report of [...input.slaveReports].sort((a, b) => a.slave < b.slave ? -1 : 1)) {
-    for (const subId of report.running) {
-      const sub = subById.get(subId)
-      if (sub !== undefined && slaveOf.get(sub.name) === report.slave) continue
-      addSlaveLoad(report.slave)
-      if (sub !== undefined) subStillOn.set(sub.name, report.slave)
-    }
-  }
+  const subStillOn = stillRunning(input.slaveReports.map(r => ({ node: r.slave, running: r.running })), input.subaccounts, slaveOf, addSlaveLoad)
   const someSlaveUnknown = input.slaves.some(s => input.slaveLease(s.name).state === 'unknown')
   for (const sub of [...subaccounts.values()].sort(byName)) {
     if (slaveOf.has(sub.name)) continue
@@ -159,16 +150,7 @@ export function planPlacement (input: PlacementInput): Plan {
 
   // A profile a live worker still runs without (any longer) holding its assignment: it keeps
   // the worker's slot and cannot go anywhere else yet.
-  const stillRunningOn = new Map<string, string>()
-  const profileById = new Map(input.profiles.map(p => [p.id, p]))
-  for (const report of [...input.reports].sort((a, b) => a.worker < b.worker ? -1 : 1)) {
-    for (const profileId of report.running) {
-      const profile = profileById.get(profileId)
-      if (profile !== undefined && workerOf.get(profile.name) === report.worker) continue
-      addLoad(report.worker)
-      if (profile !== undefined) stillRunningOn.set(profile.name, report.worker)
-    }
-  }
+  const stillRunningOn = stillRunning(input.reports.map(r => ({ node: r.worker, running: r.running })), input.profiles, workerOf, addLoad)
   const someWorkerUnknown = input.workers.some(w => input.lease(w.name).state === 'unknown')
 
   for (const profile of [...profiles.values()].sort(byName)) {
@@ -203,4 +185,23 @@ export function planPlacement (input: PlacementInput): Plan {
     addLoad(chosen.name)
   }
   return plan
+}
+
+/**
+ * What live nodes report running (ids of units) that is not assigned to them: each such unit
+ * takes a slot on its node (addLoad) and stays there until the node reports it stopped.
+ * Answers unit name → the node still running it.
+ */
+function stillRunning (reports: Array<{ node: string, running: ReadonlySet<string> }>, units: Array<{ id: string, name: string }>, assignedTo: ReadonlyMap<string, string>, addLoad: (node: string) => void): Map<string, string> {
+  const stillOn = new Map<string, string>()
+  const byId = new Map(units.map(u => [u.id, u]))
+  for (const report of [...reports].sort((a, b) => a.node < b.node ? -1 : 1)) {
+    for (const id of report.running) {
+      const unit = byId.get(id)
+      if (unit !== undefined && assignedTo.get(unit.name) === report.node) continue
+      addLoad(report.node)
+      if (unit !== undefined) stillOn.set(unit.name, report.node)
+    }
+  }
+  return stillOn
 }
