@@ -123,7 +123,7 @@ export class MasterServices {
     this.allocatorWanted = true
     await this.transition
     if (this.isWriter) await this.runAllocator()
-    else await leaseProtocol.serve(async () => { throw this.role!.notActiveError() })
+    else await this.refuseLeases()
     return this.allocatorStatus()
   }
 
@@ -175,6 +175,12 @@ export class MasterServices {
     }
   }
 
+  /** A standby serves lease renewals with `not_active` naming the active master, so workers go there. */
+  private async refuseLeases (): Promise<void> {
+    const role = this.role
+    if (role !== undefined) await this.leaseProtocol?.serve(async () => { throw role.notActiveError() })
+  }
+
   private async runAllocator (): Promise<void> {
     if (this.allocator !== undefined || this.leaseProtocol === undefined) return
     const { config, signer, ledger, metrics, log } = this.opts
@@ -204,7 +210,7 @@ export class MasterServices {
         const allocator = this.allocator
         this.allocator = undefined
         await allocator?.stop()
-        if (this.allocatorWanted && this.role !== undefined) await this.leaseProtocol?.serve(async () => { throw this.role!.notActiveError() })
+        if (this.allocatorWanted) await this.refuseLeases()
       }
     } catch (err) {
       log.error({ err: errorMessage(err), active }, active ? 'taking over as the active master failed' : 'standing down failed')

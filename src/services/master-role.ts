@@ -17,7 +17,6 @@ const REGISTRY_EVERY_MS = 2000
 /** What the master role needs of the ledger. */
 export interface MasterRoleLedger {
   readonly masterKeys: string[]
-  readonly head: { seq: number }
   followStore: () => Promise<number>
   markStoreUncertain: () => void
   submit: (op: LedgerOp) => Promise<Entry>
@@ -185,7 +184,7 @@ export class MasterRole extends EventEmitter<MasterRoleEvents> implements Servic
     this.lastRegistry = Date.now()
     const { signer, name, address, store } = this.opts
     await store.registerMaster({ key: signer.publicKey, name, address })
-    this.registered = await store.registeredMasters()
+    await this.registeredMasters()
     if (this.election.isActive && this.opts.approval === 'auto') {
       await declareRegisteredMasters({ ledger: this.opts.ledger, registry: { registeredMasters: async () => this.registered }, signer, log: this.opts.log })
     }
