@@ -8,6 +8,12 @@
 //   heartbeat_ms   how often to report to the slave (default 1000)
 //   work_ms        how often to log a unit of work (default 5000)
 //   crash_after_ms exit with code 3 after this long (to show restarts with backoff)
+//   run_log        a directory: append "<epoch ms> <state>" to <profile>--<worker>--<pid>.log at
+//                  every heartbeat, whether or not the slave answers (the WAN harness's
+//                  overlap check reads it: the machine's clock, no network in between)
+
+import { appendFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const env = process.env
 const settings = (() => { try { return JSON.parse(env.PROFILE_SETTINGS ?? '{}') } catch { return {} } })()
@@ -16,7 +22,17 @@ const workMs = Number(settings.work_ms ?? 5000)
 let stopping = false
 let tasks = 0
 
+function logRun (state) {
+  if (settings.run_log === undefined) return
+  try {
+    appendFileSync(join(String(settings.run_log), `${env.PROFILE_NAME}--${env.WORKER_NAME}--${process.pid}.log`), `${Date.now()} ${state}\n`)
+  } catch (err) {
+    console.error(`run log: ${err.message}`)
+  }
+}
+
 async function heartbeat (state) {
+  logRun(state)
   try {
     const res = await fetch(`${env.SLAVE_URL}/v1/profiles/heartbeat`, {
       method: 'POST',
@@ -40,6 +56,7 @@ if (settings.crash_after_ms !== undefined) {
 
 process.on('SIGTERM', () => {
   stopping = true
+  logRun('stopped')
   clearInterval(beat)
   clearInterval(work)
   console.log(`${env.PROFILE_NAME}: stopping after ${tasks} tasks`)

@@ -31,7 +31,9 @@ export class NodeProcess {
     readonly envFile: string,
     readonly home: string,
     readonly tcpPort: number,
-    readonly restPort: number
+    readonly restPort: number,
+    /** where its REST server answers (a node in a network namespace: its own address there) */
+    readonly host = '127.0.0.1'
   ) {
     let out = ''
     proc.stdout?.on('data', (chunk: Buffer) => {
@@ -44,7 +46,7 @@ export class NodeProcess {
     this.exited = new Promise(resolve => proc.once('exit', code => { this.exitCode = code; resolve(code) }))
   }
 
-  get url (): string { return `http://127.0.0.1:${this.restPort}` }
+  get url (): string { return `http://${this.host}:${this.restPort}` }
   get ledgerConn (): string { return `127.0.0.1:${this.tcpPort}` }
 
   /** Sends a command the AnyLog way: `command` header, GET for reads, POST for writes. */
@@ -114,6 +116,10 @@ export interface NodeSpec {
   repl?: boolean
   /** do not wait for the REST server (for nodes expected to fail at start) */
   noWait?: boolean
+  /** run it in this network namespace (`ip netns exec`), its REST server reached at `host` */
+  netns?: { name: string, host: string }
+  /** how long to wait for it to start (default 30 s) */
+  startWithinMs?: number
   /** extra variables in the child's process environment (not in its env file) */
   processEnv?: Record<string, string>
   /** node options before the CLI (e.g. ['--import', preload]) */
@@ -172,8 +178,9 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
   const envFile = join(dir, `${spec.name}.env`)
   writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n')
   const args = [...(spec.nodeArgs ?? []), '--import', POLYFILL, CLI, 'start', '--config', envFile, '--home', home, ...(spec.repl === true ? ['--repl'] : [])]
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...spec.processEnv, LEDGERMESH_HOME: undefined } })
-  const node = new NodeProcess(spec.name, proc, envFile, home, tcpPort, restPort)
+  const [command, argv] = spec.netns === undefined ? [process.execPath, args] : ['ip', ['netns', 'exec', spec.netns.name, process.execPath, ...args]]
+  const proc = spawn(command, argv, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...spec.processEnv, LEDGERMESH_HOME: undefined } })
+  const node = new NodeProcess(spec.name, proc, envFile, home, tcpPort, restPort, spec.netns?.host)
   t.teardown(async () => { await node.stop() })
   if (isMaster) {
     const conn = String(env.LEDGER_CONN)
@@ -185,7 +192,7 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
     await waitFor(`${spec.name} to start`, () => {
       if (node.exitCode !== undefined) throw new Error(`${spec.name} exited with ${node.exitCode}:\n${node.logs()}`)
       return node.stderr.some(line => line.includes('"msg":"node started"')) ? true : undefined
-    }, { timeoutMs: 30_000 })
+    }, { timeoutMs: spec.startWithinMs ?? 30_000 })
   }
   return node
 }
