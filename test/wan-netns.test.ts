@@ -55,7 +55,7 @@ if (prerequisites !== undefined) {
 } else {
   t.test('three hosts: public addresses through the hub, own addresses from the hub only', async t => {
     const runId = `t${process.pid}`
-    const topo = makeTopology(runId, { regions: 2, masters: 1, slaves: 0, workers: 1, members: 1 }, linksFromEnv())
+    const topo = makeTopology(runId, { regions: 2, masters: 1, slaves: 0, workers: 1, members: 1, joiners: 0 }, linksFromEnv())
     t.equal(topo.hosts.length, 3)
     const linksBefore = await rootLinks()
     const started = Date.now()

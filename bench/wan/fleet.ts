@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import { type NodeProcess, ROOT, startNode } from '../../test/helpers/node-process.js'
@@ -33,6 +34,13 @@ export interface FleetOptions {
 
 export interface WanNode { host: WanHost, node: NodeProcess }
 
+/**
+ * The REST token of every node: the harness writes from the hub, another host as a node sees
+ * it, and without a token a node takes writes from its own host only.
+ */
+export const REST_TOKEN = randomBytes(16).toString('hex')
+export const AUTHORIZATION = { Authorization: `Bearer ${REST_TOKEN}` }
+
 export class WanFleet {
   readonly nodes = new Map<string, WanNode>()
   /** where the demo runners append their heartbeats (profile overlap checks read it) */
@@ -50,7 +58,7 @@ export class WanFleet {
     const db = await createDatabase(t, `lmwan_${topo.runId}`)
     const fleet = new WanFleet(t, topo, emulator, db, opts, tempDir(t, 'lm-wan-'))
     const started = performance.now()
-    const byRole = (role: WanHost['role']): WanHost[] => topo.hosts.filter(h => h.role === role)
+    const byRole = (role: WanHost['role']): WanHost[] => topo.hosts.filter(h => h.role === role && h.spare !== true)
     // masters one after the other (the first begins the ledger), then the rest five at a time:
     // thirty processes starting at once on two cores would time out their start-up
     for (const host of byRole('master')) await fleet.startHost(host)
@@ -58,7 +66,7 @@ export class WanFleet {
       const hosts = byRole(role)
       for (let i = 0; i < hosts.length; i += 5) await Promise.all(hosts.slice(i, i + 5).map(async host => await fleet.startHost(host)))
     }
-    log(`${topo.hosts.length} nodes started in ${((performance.now() - started) / 1000).toFixed(0)} s`)
+    log(`${fleet.nodes.size} nodes started in ${((performance.now() - started) / 1000).toFixed(0)} s`)
     return fleet
   }
 
@@ -93,6 +101,7 @@ export class WanFleet {
       LEDGER_CONN: this.ledgerConn,
       BLOCKCHAIN_SYNC: this.opts.sync,
       LOCATION: `region-${host.region}`,
+      REST_TOKEN,
       LOG_LEVEL: 'info'
     }
     switch (host.role) {
@@ -118,6 +127,8 @@ export class WanFleet {
   /** Starts (or restarts, on the same home) the node of `host`. */
   async startHost (host: WanHost, restartOf?: NodeProcess): Promise<NodeProcess> {
     const firstMaster = this.nodes.get(this.topo.hosts[0].name)?.node
+    // a join token from the first master, as an operator hands them out
+    const joinToken = host.role === 'master' || restartOf !== undefined ? undefined : await this.joinToken(firstMaster)
     const node = await startNode(this.t, {
       type: host.role,
       name: host.name,
@@ -125,13 +136,25 @@ export class WanFleet {
       tcpPort: TCP_PORT,
       restPort: REST_PORT,
       ...(restartOf !== undefined ? { home: restartOf.home } : {}),
-      // a join token from the first master (as an operator hands them out)
-      ...(host.role !== 'master' && firstMaster !== undefined ? { master: firstMaster } : {}),
-      env: this.envFor(host),
+      join: false,
+      env: { ...this.envFor(host), ...(joinToken !== undefined ? { JOIN_TOKEN: joinToken } : {}) },
       startWithinMs: 120_000
     })
     this.nodes.set(host.name, { host, node })
+    // WAN_LOG_DIR: every node's log kept there (registered after startNode's own teardown, so
+    // it runs first, while the process still holds its lines)
+    const logDir = process.env.WAN_LOG_DIR
+    if (logDir !== undefined) {
+      this.t.teardown(() => { mkdirSync(logDir, { recursive: true }); writeFileSync(join(logDir, `${host.name}${restartOf !== undefined ? '-restarted' : ''}.log`), node.logs() + '\n') })
+    }
     return node
+  }
+
+  private async joinToken (master: NodeProcess | undefined): Promise<string> {
+    if (master === undefined) throw new Error('no master to hand out join tokens')
+    const reply = await master.command('create join token where uses = 1', { method: 'POST', headers: AUTHORIZATION })
+    if (reply.status !== 200) throw new Error(`${master.name}: create join token answered ${reply.status}: ${reply.text}`)
+    return reply.text.trim()
   }
 
   /** The heartbeat lines the demo runners wrote: one run per (profile, worker, pid). */

@@ -144,7 +144,7 @@ class Link {
   private down?: DelayedPipe
   private upstream?: Socket
 
-  constructor (readonly emulator: LinkEmulator, private readonly client: Socket, readonly from: number, readonly to: number, private readonly target: { host: string, port: number }) {
+  constructor (readonly emulator: LinkEmulator, private readonly client: Socket, readonly from: number, readonly to: number, private readonly target: { host: string, port: number }, private readonly source?: string) {
     this.rtt = rttMs(emulator.links, from, to, emulator.regions)
     client.setNoDelay(true)
     client.on('error', () => { this.down?.clear(); this.up?.reset() })
@@ -170,7 +170,9 @@ class Link {
 
   connect (): void {
     if (this.upstream !== undefined || this.client.destroyed) return
-    const upstream = createConnection({ ...this.target, allowHalfOpen: true })
+    // from the client's public address, as across a real WAN (and so the host's per-address
+    // limits see many peers, not one relay)
+    const upstream = createConnection({ ...this.target, ...(this.source !== undefined ? { localAddress: this.source } : {}), allowHalfOpen: true })
     this.upstream = upstream
     upstream.setNoDelay(true)
     this.up = new DelayedPipe(this.client, upstream, this)
@@ -212,7 +214,7 @@ export class LinkEmulator {
   private isolated = new Set<number>()
   private readonly servers: Server[] = []
   private readonly open = new Set<Link>()
-  private readonly regionByIp = new Map<string, number>()
+  private readonly hostByIp = new Map<string, EmulatedHost>()
 
   constructor (private readonly linksSettings: LinkSettings, readonly regions: number) {
     this.stallFraction = linksSettings.stall
@@ -222,7 +224,7 @@ export class LinkEmulator {
 
   /** Knows `hosts`' regions (by their own address: where their connections come from). */
   addHosts (hosts: EmulatedHost[]): void {
-    for (const host of hosts) this.regionByIp.set(host.ip, host.region)
+    for (const host of hosts) this.hostByIp.set(host.ip, host)
   }
 
   /**
@@ -234,8 +236,8 @@ export class LinkEmulator {
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, client => {
       this.counters.accepted++
       // a client the emulator does not know (the harness itself) is as near as the host
-      const from = this.regionByIp.get(normalize(client.remoteAddress)) ?? host.region
-      this.open.add(new Link(this, client, from, host.region, { host: host.ip, port: targetPort }))
+      const from = this.hostByIp.get(normalize(client.remoteAddress))
+      this.open.add(new Link(this, client, from?.region ?? host.region, host.region, { host: host.ip, port: targetPort }, from?.publicIp))
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

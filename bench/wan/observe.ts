@@ -1,7 +1,7 @@
 import type { NodeProcess } from '../../test/helpers/node-process.js'
 import { waitFor } from '../../test/helpers/net.js'
 import { activeMaster } from '../../test/helpers/masters.js'
-import type { WanFleet, WanNode } from './fleet.js'
+import { AUTHORIZATION, type WanFleet, type WanNode } from './fleet.js'
 
 /**
  * What the WAN scenarios watch: when each node applied a seq (from its own log lines, the
@@ -65,7 +65,7 @@ export interface Ack { id: string, seq?: number, at: number, via: string }
 
 /** POST /v1/policies; the answer's id (and seq when the master ordered it), or an error. */
 export async function insertVia (node: NodeProcess, policy: object, timeoutMs = 10_000): Promise<{ id: string, seq?: number }> {
-  const response = await fetch(`${node.url}/v1/policies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(policy), signal: AbortSignal.timeout(timeoutMs) })
+  const response = await fetch(`${node.url}/v1/policies`, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTHORIZATION }, body: JSON.stringify(policy), signal: AbortSignal.timeout(timeoutMs) })
   const body = await response.json() as { id: string, seq?: number, error?: string }
   if (response.status !== 201 && response.status !== 202) throw new Error(`${node.name}: insert answered ${response.status}: ${JSON.stringify(body)}`)
   return body

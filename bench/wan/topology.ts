@@ -30,6 +30,8 @@ export interface WanHost {
   region: number
   /** its network namespace */
   ns: string
+  /** not started with the fleet: a node that joins later (the catch-up scenario) */
+  spare?: boolean
   /** its own address, in its namespace */
   ip: string
   /** where other hosts reach it: the emulator's address for it */
@@ -62,16 +64,28 @@ export interface WanTopology {
 
 export const NS_PREFIX = 'lmwan-'
 
-export interface TopologySizes { regions: number, masters: number, slaves: number, workers: number, members: number }
+export interface TopologySizes {
+  regions: number
+  masters: number
+  slaves: number
+  workers: number
+  members: number
+  /** nodes that join later (catch-up), one in the first region and one in the last */
+  joiners: number
+}
 
-/** Sizes from WAN_* env vars; the default is the 30-host network (31 with a standby master). */
-export function sizesFromEnv (defaults: TopologySizes = { regions: 3, masters: 2, slaves: 3, workers: 12, members: 14 }): TopologySizes {
+/**
+ * Sizes from WAN_* env vars. The default is the 30-node network (a master, 3 slaves, 12 workers,
+ * 14 members) with a standby master beside it and 2 nodes joining later.
+ */
+export function sizesFromEnv (defaults: TopologySizes = { regions: 3, masters: 2, slaves: 3, workers: 12, members: 14, joiners: 2 }): TopologySizes {
   return {
     regions: envInt('WAN_REGIONS', defaults.regions),
     masters: envInt('WAN_MASTERS', defaults.masters),
     slaves: envInt('WAN_SLAVES', defaults.slaves),
     workers: envInt('WAN_WORKERS', defaults.workers),
-    members: envInt('WAN_MEMBERS', defaults.members)
+    members: envInt('WAN_MEMBERS', defaults.members),
+    joiners: envInt('WAN_JOINERS', defaults.joiners)
   }
 }
 
@@ -104,17 +118,20 @@ export function linksFromEnv (): LinkSettings {
 export function makeTopology (runId: string, sizes: TopologySizes, links: LinkSettings): WanTopology {
   if (sizes.regions < 1) throw new Error('WAN_REGIONS: at least one region')
   if (sizes.masters < 1) throw new Error('WAN_MASTERS: at least one master')
-  const total = sizes.masters + sizes.slaves + sizes.workers + sizes.members
+  const total = sizes.masters + sizes.slaves + sizes.workers + sizes.members + sizes.joiners
   if (total > MAX_HOSTS) throw new Error(`${total} hosts: at most ${MAX_HOSTS}`)
   const hosts: WanHost[] = []
-  const add = (role: HostRole, count: number): void => {
+  const add = (role: HostRole, count: number, prefix: string = role): void => {
     for (let i = 0; i < count; i++) {
       const index = hosts.length + 1
+      const spare = prefix === 'joiner'
       hosts.push({
-        name: `${role}-${i + 1}`,
+        name: `${prefix}-${i + 1}`,
         role,
         index,
-        region: i % sizes.regions,
+        // joiners: the first near the master, the next in the farthest region
+        region: spare ? (i % 2 === 0 ? 0 : sizes.regions - 1) : i % sizes.regions,
+        ...(spare ? { spare } : {}),
         ns: `${NS_PREFIX}${runId}-h${index}`,
         ip: `${SUBNET}.1.${index}`,
         publicIp: `${SUBNET}.2.${index}`
@@ -125,6 +142,7 @@ export function makeTopology (runId: string, sizes: TopologySizes, links: LinkSe
   add('slave', sizes.slaves)
   add('worker', sizes.workers)
   add('member', sizes.members)
+  add('member', sizes.joiners, 'joiner')
   return { runId, hubNs: `${NS_PREFIX}${runId}-hub`, regions: sizes.regions, hosts, links }
 }
 

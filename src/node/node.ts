@@ -222,8 +222,10 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     this.log.info({ store: ledgerStore.kind, location: ledgerStore.location, head: ledger.head.seq, policies: ledger.state.size }, 'ledger connected')
     if (this.role === 'master') {
       this.master = new MasterServices({ config: this.config, signer: this.signer, ledger, metrics: this.metrics, log: this.log, write: async op => await this.insert(op, { local: false }) })
-      // several masters may share a PostgreSQL database: the writer lease decides which writes
-      if (ledgerStore instanceof PgStore) await this.master.startRole(ledgerStore, `${this.config.ip}:${this.tcp?.running === true ? this.tcp.port : this.config.serverPort}`)
+      // several masters may share a PostgreSQL database: the writer lease decides which writes.
+      // The lease row shows the others where to forward: the address they reach (EXTERNAL_IP),
+      // not the one this host listens on behind a NAT or a relay.
+      if (ledgerStore instanceof PgStore) await this.master.startRole(ledgerStore, `${this.config.externalIp}:${this.tcp?.running === true ? this.tcp.port : this.config.serverPort}`)
     }
     return ledger
   }

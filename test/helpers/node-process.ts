@@ -189,10 +189,13 @@ export async function startNode (t: Teardown, spec: NodeSpec): Promise<NodeProce
   }
   if (spec.noWait !== true) {
     // Started = the start-up script has run to its end (the node logs "node started").
+    let exited: Error | undefined
     await waitFor(`${spec.name} to start`, () => {
-      if (node.exitCode !== undefined) throw new Error(`${spec.name} exited with ${node.exitCode}:\n${node.logs()}`)
-      return node.stderr.some(line => line.includes('"msg":"node started"')) ? true : undefined
+      // a node that exited will not start: say why now rather than at the timeout
+      if (node.exitCode !== undefined) exited ??= new Error(`${spec.name} exited with ${node.exitCode}:\n${node.logs()}`)
+      return exited !== undefined || node.stderr.some(line => line.includes('"msg":"node started"')) ? true : undefined
     }, { timeoutMs: spec.startWithinMs ?? 30_000 })
+    if (exited !== undefined) throw exited
   }
   return node
 }

@@ -21,7 +21,10 @@ export async function profileRoutes (app: FastifyInstance, { node, reports }: { 
   }
 
   app.post('/v1/profiles/heartbeat', {
-    schema: described('A profile process reports that it runs (slave)', {
+    // runners on the workers' hosts report here without the REST token (they are not given
+    // it): a heartbeat only updates the slave's in-memory reports, never the ledger
+    config: { fromAnyHost: true },
+    schema: described('A profile process reports that it runs (slave); open to other hosts without the REST token', {
       body: {
         type: 'object',
         required: ['profile_id', 'worker', 'pid'],

@@ -96,6 +96,9 @@ export class RestServer implements Service {
       await reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url}` })
     })
     app.addHook('onRequest', async (req, reply) => {
+      // a route open to other hosts without the token: a report that writes nothing to the
+      // ledger (profile heartbeats, from runners on the workers' hosts)
+      if ((req.routeOptions.config as { fromAnyHost?: boolean } | undefined)?.fromAnyHost === true) return
       const token = this.opts.token
       const isWrite = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS'
       if (token === undefined) {
