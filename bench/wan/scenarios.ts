@@ -167,7 +167,7 @@ export async function partition (fleet: WanFleet, s: ScenarioSettings): Promise<
   while (Date.now() - cutAt < s.partitionSeconds * 1000) {
     if (movedAfterMs === undefined) {
       const placed = await placement(master).catch(() => undefined)
-      if (placed !== undefined && movedAway.every(n => { const p = placed.get(n); return p?.worker != null && !insideWorkers.has(p.worker) && p.status === 'running' })) movedAfterMs = Date.now() - cutAt
+      if (placed !== undefined && movedAway.every(n => { const p = placed.get(n); return p?.worker != null && !insideWorkers.has(p.worker) && p.status === 'assigned' })) movedAfterMs = Date.now() - cutAt
     }
     await sleep(500)
   }
