@@ -31,6 +31,8 @@ t.test('master stopped: replicas keep answering, local inserts wait in a durable
     const got = (await restarted.ok('blockchain get sensor')).json
     return got.length === 1 && got[0].sensor.ledger === 'global' ? true : undefined
   }, { timeoutMs: 30_000 })
+  // it went because sync came back, not at the end of a backoff grown while the master was away
+  t.ok(restarted.stderr.some(line => line.includes('sync works again: sending the outbox now')), 'the outbox was sent when sync worked again')
   t.equal((await back.ok('blockchain get sensor where name=offline-1 bring.count')).text, '1', 'exactly once on the master')
   t.equal((await restarted.ok('blockchain get sensor where name=offline-1 bring.count')).text, '1', 'exactly once on the worker')
   await waitFor('the outbox to drain', async () => (await restarted.ok('get status where format=json')).json.sync.outbox === 0 ? true : undefined)

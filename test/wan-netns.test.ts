@@ -72,8 +72,7 @@ if (prerequisites !== undefined) {
     t.equal((await connectFrom(topo.hubNs, h2.ip, PORT)).result, 'connected', 'the hub reaches host 2\'s own address')
     const direct = await connectFrom(h1.ns, h2.ip, PORT)
     t.not(direct.result, 'connected', 'host 1 cannot reach host 2\'s own address')
-    t.not(direct.result, 'TIMEOUT', `host 1's attempt fails at once (${direct.result}), no route`)
-    t.ok(direct.ms < 2500, `the failure is quick (${direct.ms} ms)`)
+    t.equal(direct.result, 'ENETUNREACH', 'no route: the attempt is refused by the kernel, not left to time out')
 
     // both servers still run: destroyNetwork has to kill them
     await destroyNetwork(runId)

@@ -40,13 +40,14 @@ function replicas (fleet: WanFleet): WanFleet['all'] {
   return fleet.live.filter(n => n.host.role !== 'master')
 }
 
-/** Profiles for the workers: two per worker slot pair, under one sub-account per slave. */
+/** `perWorker` profiles per worker, under as many sub-accounts as there are slaves. */
 export async function placeProfiles (fleet: WanFleet, perWorker: number): Promise<string[]> {
   const master = await currentMaster(fleet)
   const slaves = fleet.all.filter(n => n.host.role === 'slave')
   const workers = fleet.all.filter(n => n.host.role === 'worker')
   const names: string[] = []
-  for (const [i, slave] of slaves.entries()) await insertVia(master, { subaccount: { name: `sub-${i + 1}`, account: `account-${i + 1}`, slave: slave.host.name } })
+  // not pinned to a slave: the allocator places each, and moves it when its slave is cut off
+  for (let i = 0; i < slaves.length; i++) await insertVia(master, { subaccount: { name: `sub-${i + 1}`, account: `account-${i + 1}` } })
   for (let i = 0; i < workers.length * perWorker; i++) {
     const name = `p-${i + 1}`
     names.push(name)

@@ -13,6 +13,7 @@ import { NODE_POLICY_TYPES } from '../policies/schemas.js'
 import type { Scheduler } from './scheduler.js'
 import { type MasterList, retryDecision, tcpAddress } from './master-list.js'
 import { submitToMasters } from './write-path.js'
+import { Backoff } from '../net/backoff.js'
 import type { OutboxDrop, ReplicaSync, SyncLag } from './replica-sync.js'
 import type { ProcessStatus } from './service.js'
 
@@ -62,7 +63,7 @@ export class Replicator implements ReplicaSync {
   private appliedSinceCollect = 0
   private collectTimer?: NodeJS.Timeout
   private watchHandle?: { close: () => void }
-  private reconnectDelay = RECONNECT_MIN_MS
+  private readonly reconnect = new Backoff(RECONNECT_MIN_MS, RECONNECT_MAX_MS)
   private reconnectTimer?: NodeJS.Timeout
   private lastSync?: Date
   private lastError?: string
@@ -74,7 +75,7 @@ export class Replicator implements ReplicaSync {
   private joinError?: string
   /** performance.now() before which the outbox waits (backoff after a transient error) */
   private outboxRetryAt = 0
-  private outboxRetryMs = OUTBOX_RETRY_MIN_MS
+  private readonly outboxBackoff = new Backoff(OUTBOX_RETRY_MIN_MS, OUTBOX_RETRY_MAX_MS)
   private outboxError?: string
   /** outbox inserts dropped since start, and the last one */
   outboxDropped = 0
@@ -190,7 +191,7 @@ export class Replicator implements ReplicaSync {
     try {
       this.watchHandle = this.opts.sync.watch(tcpAddress(conn), {
         onApplied: (count, head) => {
-          this.reconnectDelay = RECONNECT_MIN_MS
+          this.reconnect.reset()
           this.noteSync(conn, head.seq)
           if (count > 0) this.opts.log.info({ source: conn, applied: count, head: head.seq }, 'sync batch applied')
           this.noteApplied(count)
@@ -212,16 +213,24 @@ export class Replicator implements ReplicaSync {
   private scheduleReconnect (): void {
     if (!this.running) return
     clearTimeout(this.reconnectTimer)
-    this.reconnectTimer = setTimeout(() => { this.openWatch() }, this.reconnectDelay)
+    this.reconnectTimer = setTimeout(() => { this.openWatch() }, this.reconnect.next())
     this.reconnectTimer.unref()
-    this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS)
   }
 
   private noteSync (conn: string, sourceHead: number): void {
+    const recovered = this.lastError !== undefined
     this.lastSync = new Date()
     this.sourceHead = sourceHead
     this.sourceAddress = conn
     this.lastError = undefined
+    // Sync works again after failing (a partition healed, the master is back): what the outbox
+    // holds goes now, not after a backoff that grew while the master was out of reach.
+    if (recovered && this.outboxError !== undefined) {
+      this.opts.log.info({ source: conn, outbox: this.outboxSize }, 'sync works again: sending the outbox now')
+      this.outboxBackoff.reset()
+      this.outboxRetryAt = 0
+      void this.flushOutbox()
+    }
   }
 
   /**
@@ -260,7 +269,7 @@ export class Replicator implements ReplicaSync {
           return
         }
       }
-      this.outboxRetryMs = OUTBOX_RETRY_MIN_MS
+      this.outboxBackoff.reset()
       this.outboxError = undefined
       // Accepted ones stay visible: sync replaces the local copy with the ordered one.
       await this.opts.outbox.remove(id)
@@ -281,10 +290,10 @@ export class Replicator implements ReplicaSync {
   /** The master could not take the insert now: keep it, and wait longer each time. */
   private backOff (id: string, err: unknown): void {
     const message = errorMessage(err)
-    if (message !== this.outboxError) this.opts.log.warn({ id, err: message, retryInMs: this.outboxRetryMs }, 'outbox insert not accepted yet; kept for a retry')
+    const wait = this.outboxBackoff.next()
+    if (message !== this.outboxError) this.opts.log.warn({ id, err: message, retryInMs: wait }, 'outbox insert not accepted yet; kept for a retry')
     this.outboxError = message
-    this.outboxRetryAt = performance.now() + this.outboxRetryMs
-    this.outboxRetryMs = Math.min(this.outboxRetryMs * 2, OUTBOX_RETRY_MAX_MS)
+    this.outboxRetryAt = performance.now() + wait
   }
 
   /** Puts an insert in the outbox (durable) and shows it locally as `"ledger": "local"`. */
