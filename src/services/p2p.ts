@@ -26,6 +26,17 @@ export interface P2PHostOptions {
   log: Logger
 }
 
+/**
+ * Connection limits for a fleet across a WAN rather than libp2p's defaults, which refuse a
+ * host's sixth inbound connection within a second (edge nodes behind one NAT coming back
+ * together after a partition heals), an eleventh handshake in flight (at 150 ms round trips a
+ * handshake stays pending for half a second, so a master's many replicas reconnecting at once
+ * exceed it), and prune past 300 connections (a master holds one per node).
+ */
+const MAX_CONNECTIONS = 4096
+const MAX_INCOMING_PENDING_CONNECTIONS = 256
+const INBOUND_CONNECTIONS_PER_HOST_PER_S = 100
+
 /** How long stop() waits for libp2p to stop before it lets go. */
 const STOP_TIMEOUT_MS = 3000
 
@@ -83,7 +94,12 @@ export class P2PHost implements Service {
         // A master answers bursts of inserts from fresh connections: allow more streams to
         // arrive before the connection is fully set up than yamux's default of 10.
         streamMuxers: [yamux({ maxEarlyStreams: 256 })],
-        connectionManager: { allow: (allow ?? [ip]).map(host => `/ip4/${host}`) },
+        connectionManager: {
+          allow: (allow ?? [ip]).map(host => `/ip4/${host}`),
+          maxConnections: MAX_CONNECTIONS,
+          maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS,
+          inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_S
+        },
         // Not a filter (everything is allowed): it sees which inbound connections fail their
         // handshake, which libp2p itself does not report.
         connectionGater: {
