@@ -7,12 +7,14 @@ import { waitFor } from './helpers/net.js'
 // The WAN harness's link emulator, on loopback: the client dials from 127.0.0.2 (region 0),
 // the emulator listens on 127.0.0.3 for a host whose own address is 127.0.0.1 (region 1).
 
-const LINKS: LinkSettings = { localRttMs: 10, remoteRttMs: [200, 200], jitter: 0, stall: 0, stallMinMs: 200, rateKbit: 0 }
+const LINKS: LinkSettings = { localRttMs: 10, remoteRttMs: [200, 200], jitter: 0, stall: 0, stallMinMs: 200, rateKbit: 0, nat: false }
 
-async function echoServer (t: Test): Promise<{ port: number, ends: () => number }> {
+async function echoServer (t: Test): Promise<{ port: number, ends: () => number, peers: string[] }> {
   let ends = 0
+  const peers: string[] = []
   const sockets = new Set<Socket>()
   const server: Server = createServer({ allowHalfOpen: true }, socket => {
+    peers.push(String(socket.remoteAddress))
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => {})
@@ -21,17 +23,18 @@ async function echoServer (t: Test): Promise<{ port: number, ends: () => number 
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => { for (const s of sockets) s.destroy(); await new Promise(resolve => server.close(resolve)) })
-  return { port: (server.address() as { port: number }).port, ends: () => ends }
+  return { port: (server.address() as { port: number }).port, ends: () => ends, peers }
 }
 
-async function setup (t: Test, links: Partial<LinkSettings> = {}): Promise<{ emulator: LinkEmulator, dial: () => Promise<Socket>, echo: { ends: () => number } }> {
+async function setup (t: Test, links: Partial<LinkSettings> = {}): Promise<{ emulator: LinkEmulator, dial: (from?: string) => Promise<Socket>, echo: { ends: () => number, peers: string[] } }> {
   const echo = await echoServer(t)
   const emulator = new LinkEmulator({ ...LINKS, ...links }, 2)
-  emulator.addHosts([{ region: 0, ip: '127.0.0.2', publicIp: '127.0.0.2' }])
+  // two hosts of region 0: the second's public address is 127.0.0.5
+  emulator.addHosts([{ region: 0, ip: '127.0.0.2', publicIp: '127.0.0.2' }, { region: 0, ip: '127.0.0.4', publicIp: '127.0.0.5' }])
   const port = await emulator.listen({ region: 1, ip: '127.0.0.1', publicIp: '127.0.0.3' }, echo.port, 0)
   t.teardown(async () => { await emulator.stop() })
-  const dial = async (): Promise<Socket> => await new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.3', port, localAddress: '127.0.0.2' }, () => { resolve(socket) })
+  const dial = async (from = '127.0.0.2'): Promise<Socket> => await new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.3', port, localAddress: from }, () => { resolve(socket) })
     socket.once('error', reject)
     t.teardown(() => { socket.destroy() })
   })
@@ -139,4 +142,17 @@ t.test('cut resets the connections between two regions', async t => {
   t.equal(emulator.cut(0, 1), 1)
   await waitFor('the reset', () => got.events.includes('close') ? true : undefined, { everyMs: 10 })
   t.equal(emulator.stats().connections, 0)
+})
+
+t.test('the host sees a peer\'s public address, or with nat its region\'s one address', async t => {
+  for (const nat of [false, true]) {
+    const { dial, echo } = await setup(t, { remoteRttMs: [10, 10], nat })
+    for (const from of ['127.0.0.2', '127.0.0.4']) {
+      const socket = await dial(from)
+      const got = received(socket)
+      socket.write('x')
+      await waitFor('the echo', () => got.text() === 'x' ? true : undefined, { everyMs: 5 })
+    }
+    t.same(echo.peers, nat ? ['127.0.0.2', '127.0.0.2'] : ['127.0.0.2', '127.0.0.5'], nat ? 'behind one NAT' : 'each its own address')
+  }
 })

@@ -215,6 +215,8 @@ export class LinkEmulator {
   private readonly servers: Server[] = []
   private readonly open = new Set<Link>()
   private readonly hostByIp = new Map<string, EmulatedHost>()
+  /** with links.nat: the address each region's connections come from (its first host's) */
+  private readonly natByRegion = new Map<number, string>()
 
   constructor (private readonly linksSettings: LinkSettings, readonly regions: number) {
     this.stallFraction = linksSettings.stall
@@ -224,7 +226,16 @@ export class LinkEmulator {
 
   /** Knows `hosts`' regions (by their own address: where their connections come from). */
   addHosts (hosts: EmulatedHost[]): void {
-    for (const host of hosts) this.hostByIp.set(host.ip, host)
+    for (const host of hosts) {
+      this.hostByIp.set(host.ip, host)
+      if (!this.natByRegion.has(host.region)) this.natByRegion.set(host.region, host.publicIp)
+    }
+  }
+
+  /** The address a connection from `host` comes from: its own public one, or its region's NAT's. */
+  private sourceOf (host: EmulatedHost | undefined): string | undefined {
+    if (host === undefined) return undefined
+    return this.links.nat ? this.natByRegion.get(host.region) : host.publicIp
   }
 
   /**
@@ -237,7 +248,7 @@ export class LinkEmulator {
       this.counters.accepted++
       // a client the emulator does not know (the harness itself) is as near as the host
       const from = this.hostByIp.get(normalize(client.remoteAddress))
-      this.open.add(new Link(this, client, from?.region ?? host.region, host.region, { host: host.ip, port: targetPort }, from?.publicIp))
+      this.open.add(new Link(this, client, from?.region ?? host.region, host.region, { host: host.ip, port: targetPort }, this.sourceOf(from)))
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

@@ -51,6 +51,8 @@ export interface LinkSettings {
   stallMinMs: number
   /** per-host bandwidth cap, kbit/s (tbf on its veth), 0 = none */
   rateKbit: number
+  /** each region's hosts behind one NAT: others see their connections come from one address */
+  nat: boolean
 }
 
 export interface WanTopology {
@@ -107,7 +109,8 @@ export function linksFromEnv (): LinkSettings {
     jitter: num('WAN_JITTER', 0.1),
     stall: num('WAN_STALL', 0.005),
     stallMinMs: num('WAN_STALL_MIN_MS', 200),
-    rateKbit: num('WAN_RATE_KBIT', 0)
+    rateKbit: num('WAN_RATE_KBIT', 0),
+    nat: process.env.WAN_NAT === '1' || process.env.WAN_NAT === 'true'
   }
 }
 
