@@ -64,8 +64,8 @@ export async function sleep (ms: number): Promise<void> { await new Promise(reso
 export interface Ack { id: string, seq?: number, at: number, via: string }
 
 /** POST /v1/policies; the answer's id (and seq when the master ordered it), or an error. */
-export async function insertVia (node: NodeProcess, policy: object, timeoutMs = 10_000): Promise<{ id: string, seq?: number }> {
-  const response = await fetch(`${node.url}/v1/policies`, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTHORIZATION }, body: JSON.stringify(policy), signal: AbortSignal.timeout(timeoutMs) })
+export async function insertVia (node: NodeProcess, policy: object, timeoutMs = 10_000, opts: { local?: boolean } = {}): Promise<{ id: string, seq?: number }> {
+  const response = await fetch(`${node.url}/v1/policies${opts.local === true ? '?local=true' : ''}`, { method: 'POST', headers: { 'content-type': 'application/json', ...AUTHORIZATION }, body: JSON.stringify(policy), signal: AbortSignal.timeout(timeoutMs) })
   const body = await response.json() as { id: string, seq?: number, error?: string }
   if (response.status !== 201 && response.status !== 202) throw new Error(`${node.name}: insert answered ${response.status}: ${JSON.stringify(body)}`)
   return body
@@ -79,11 +79,12 @@ export async function currentMaster (fleet: WanFleet, timeoutMs = 30_000): Promi
 }
 
 /**
- * Inserts `{probe: {...}}` policies every `everyMs` through `target()` until stopped. Every
+ * Inserts `{probe: {...}}` policies every `everyMs` through `target()` until stopped (with
+ * `local`, a member keeps what the master cannot take now in its outbox, and acknowledges it). Every
  * acknowledged insert is kept (the end checks find each on the ledger); a failed one is
  * counted, not retried (its outcome is unknown, so it is not an acknowledged insert).
  */
-export function workload (name: string, target: () => Promise<NodeProcess>, everyMs: number): { stop: () => Promise<void>, acks: Ack[], failures: string[] } {
+export function workload (name: string, target: () => Promise<NodeProcess>, everyMs: number, opts: { local?: boolean } = {}): { stop: () => Promise<void>, acks: Ack[], failures: string[] } {
   const acks: Ack[] = []
   const failures: string[] = []
   let running = true
@@ -93,7 +94,7 @@ export function workload (name: string, target: () => Promise<NodeProcess>, ever
       const started = Date.now()
       try {
         const node = await target()
-        const { id, seq } = await insertVia(node, { probe: { name: `${name}-${i++}-${started}` } })
+        const { id, seq } = await insertVia(node, { probe: { name: `${name}-${i++}-${started}` } }, 10_000, opts)
         acks.push({ id, seq, at: Date.now(), via: node.name })
       } catch (err) {
         failures.push(err instanceof Error ? err.message : String(err))
@@ -104,8 +105,18 @@ export function workload (name: string, target: () => Promise<NodeProcess>, ever
   return { stop: async () => { running = false; await loop }, acks, failures }
 }
 
-/** The ids of `acks` that the master's ledger lacks (each looked up by id). */
-export async function missing (master: NodeProcess, acks: Ack[]): Promise<string[]> {
+/**
+ * The ids of `acks` that the master's ledger lacks (each looked up by id). Acknowledged from an
+ * outbox (no seq yet) may still be on their way: those get up to `waitMs` to arrive.
+ */
+export async function missing (master: NodeProcess, acks: Ack[], waitMs = 60_000): Promise<string[]> {
+  const queued = acks.filter(a => a.seq === undefined)
+  if (queued.length > 0) {
+    await waitFor('the outboxes\' inserts on the master', async () => {
+      const found = await Promise.all(queued.map(async a => (await fetch(`${master.url}/v1/policies/${a.id}`, { signal: AbortSignal.timeout(10_000) })).status === 200))
+      return found.every(Boolean) ? true : undefined
+    }, { timeoutMs: waitMs, everyMs: 500 }).catch(() => undefined)
+  }
   const lost: string[] = []
   for (let i = 0; i < acks.length; i += 16) {
     await Promise.all(acks.slice(i, i + 16).map(async ack => {

@@ -156,7 +156,8 @@ export async function partition (fleet: WanFleet, s: ScenarioSettings): Promise<
   const member = inside.find(n => n.host.role === 'member')
   const heads = recordHeads(fleet)
   const main = workload('partition-master', async () => await currentMaster(fleet), 200)
-  const local = member === undefined ? undefined : workload('partition-member', async () => member.node, 1000)
+  // inside the region: acknowledged from the member's outbox while cut off, delivered after
+  const local = member === undefined ? undefined : workload('partition-member', async () => member.node, 1000, { local: true })
   const placedBefore = await placement(master)
   const movedAway = [...placedBefore].filter(([, p]) => p.worker !== null && insideWorkers.has(p.worker)).map(([name]) => name)
   await sleep(2000)
