@@ -1,6 +1,7 @@
 import t from 'tap'
 import { waitFor } from './helpers/net.js'
-import { type NodeProcess, startNode } from './helpers/node-process.js'
+import { headSeq, recordHeads } from './helpers/heads.js'
+import { startNode } from './helpers/node-process.js'
 import { TcpProxy } from './helpers/tcp-proxy.js'
 
 // Partitions (issue 8): a replica paused with SIGSTOP, and a replica cut off by a proxy, while
@@ -8,35 +9,6 @@ import { TcpProxy } from './helpers/tcp-proxy.js'
 // node's head is recorded throughout).
 
 const SYNC_MS = 2000
-
-async function headOf (node: NodeProcess): Promise<number | undefined> {
-  try {
-    const response = await fetch(`${node.url}/v1/ledger/head`, { signal: AbortSignal.timeout(1000) })
-    return response.ok ? (await response.json() as { seq: number }).seq : undefined
-  } catch { return undefined }
-}
-
-/** Polls every node's head until stopped; `backwards` lists any head that went down. */
-function recordHeads (nodes: NodeProcess[]): { stop: () => Promise<void>, backwards: string[], samples: () => number } {
-  const last = new Map<string, number>()
-  const backwards: string[] = []
-  let samples = 0
-  let running = true
-  const loop = (async () => {
-    while (running) {
-      await Promise.all(nodes.map(async node => {
-        const seq = await headOf(node)
-        if (seq === undefined) return
-        samples++
-        const before = last.get(node.name) ?? 0
-        if (seq < before) backwards.push(`${node.name}: ${before} → ${seq}`)
-        last.set(node.name, Math.max(before, seq))
-      }))
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
-  })()
-  return { stop: async () => { running = false; await loop }, backwards, samples: () => samples }
-}
 
 t.test('a replica paused (SIGSTOP) or cut off during inserts converges after it comes back; heads never move backwards', async t => {
   const master = await startNode(t, { type: 'master', name: 'm' })
@@ -46,7 +18,7 @@ t.test('a replica paused (SIGSTOP) or cut off during inserts converges after it 
   const paused = await startNode(t, { type: 'slave', name: 'paused', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: `${SYNC_MS} ms` } })
   const cut = await startNode(t, { type: 'slave', name: 'cut', master, env: { LEDGER_CONN: `127.0.0.1:${proxy.port}`, MASTERS_FROM_LEDGER: 'false', BLOCKCHAIN_SYNC: `${SYNC_MS} ms` } })
   const steady = await startNode(t, { type: 'slave', name: 'steady', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: `${SYNC_MS} ms` } })
-  const recorder = recordHeads([master, paused, cut, steady])
+  const recorder = recordHeads(() => [master, paused, cut, steady], 50)
 
   let inserted = 0
   let stop = false
@@ -62,16 +34,16 @@ t.test('a replica paused (SIGSTOP) or cut off during inserts converges after it 
   proxy.partition()
   const before = inserted
   await waitFor('inserts while the two replicas are away', () => inserted >= before + 100 ? true : undefined, { timeoutMs: 30_000 })
-  const pausedHead = await headOf(steady)
+  const pausedHead = await headSeq(steady)
   t.ok(pausedHead !== undefined && pausedHead > before, 'the steady replica follows meanwhile')
   paused.proc.kill('SIGCONT')
   proxy.heal()
   stop = true
   await client
-  const masterHead = (await headOf(master))!
+  const masterHead = (await headSeq(master))!
   const comeBack = Date.now()
   for (const node of [paused, cut, steady]) {
-    await waitFor(`${node.name} to converge on ${masterHead}`, async () => await headOf(node) === masterHead ? true : undefined, { timeoutMs: SYNC_MS + 15_000 })
+    await waitFor(`${node.name} to converge on ${masterHead}`, async () => await headSeq(node) === masterHead ? true : undefined, { timeoutMs: SYNC_MS + 15_000 })
   }
   t.comment(`both returned replicas converged ${Date.now() - comeBack} ms after coming back (sync interval ${SYNC_MS} ms)`)
   t.pass('every replica converged on the master\'s head')

@@ -1,6 +1,7 @@
 import type { NodeProcess } from '../../test/helpers/node-process.js'
 import { waitFor } from '../../test/helpers/net.js'
 import { activeMaster } from '../../test/helpers/masters.js'
+import { recordHeads as recordNodeHeads } from '../../test/helpers/heads.js'
 import { AUTHORIZATION, type WanFleet, type WanNode } from './fleet.js'
 
 /**
@@ -38,25 +39,8 @@ export async function headOf (node: NodeProcess, timeoutMs = 2000): Promise<Head
 }
 
 /** Polls every live node's head until stopped; `backwards` lists any head that went down. */
-export function recordHeads (fleet: WanFleet, everyMs = 500): { stop: () => Promise<void>, backwards: string[], samples: () => number } {
-  const last = new Map<string, number>()
-  const backwards: string[] = []
-  let samples = 0
-  let running = true
-  const loop = (async () => {
-    while (running) {
-      await Promise.all(fleet.live.map(async ({ node }) => {
-        const head = await headOf(node, 1000)
-        if (head === undefined) return
-        samples++
-        const before = last.get(node.name) ?? 0
-        if (head.seq < before) backwards.push(`${node.name}: ${before} → ${head.seq}`)
-        last.set(node.name, Math.max(before, head.seq))
-      }))
-      await sleep(everyMs)
-    }
-  })()
-  return { stop: async () => { running = false; await loop }, backwards, samples: () => samples }
+export function recordHeads (fleet: WanFleet, everyMs = 500): ReturnType<typeof recordNodeHeads> {
+  return recordNodeHeads(() => fleet.live.map(n => n.node), everyMs)
 }
 
 export async function sleep (ms: number): Promise<void> { await new Promise(resolve => setTimeout(resolve, ms)) }
