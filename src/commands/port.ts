@@ -34,6 +34,8 @@ export interface NodePort {
   status: () => NodeStatus
   /** what `get profiles` shows, by what this node runs; undefined when it has no profiles */
   profiles: () => ProfilesData | undefined
+  /** GET /v1/network: the nodes the ledger declares, with what this node knows of each */
+  network: () => NetworkData
 
   /**
    * `run tcp server`: the p2p host (idempotent); options left out take the config's values.
@@ -164,4 +166,39 @@ export interface NodeStatus {
     masters: Array<{ name: string, key: string, address: string, trusted: boolean, seen: string }>
   }
   profiles: { lease: LeaseView, by_state: Record<string, number> } | undefined
+}
+
+/** GET /v1/network (src/node/network-view.ts). */
+export interface NetworkNode {
+  name: string
+  /** the declaration's type: master, slave, worker, member, or an AnyLog node type */
+  type: string
+  company: string | null
+  /** where it takes p2p connections, as it publishes them (ip:port) */
+  address: string | null
+  /** its REST server (ip:rest_port), when it publishes one */
+  rest: string | null
+  peer_id: string | null
+  /** the key that signed its declaration: the node's own */
+  key: string
+  /** true for the node answering */
+  self: boolean
+  /** the head it holds, as far as this node knows */
+  seq: number | null
+  /** this node's head minus that */
+  lag: number | null
+  /** when it last synced from this node (ISO time) */
+  last_sync: string | null
+  /** whether it holds a watch stream on this node now */
+  watching: boolean | null
+  /** a worker's or slave's lease, on the active master */
+  lease: { state: string, draining: boolean, running: number, renewed_ms_ago: number | null } | null
+}
+
+export interface NetworkData {
+  /** the node answering, and its head */
+  node: string
+  role: string
+  head: number
+  nodes: NetworkNode[]
 }

@@ -4,7 +4,7 @@ import { homedir, hostname } from 'node:os'
 import { join } from 'node:path'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { Executor } from '../commands/executor.js'
-import type { InsertResult, NodePort, ProcessRow, ProfilesData, NodeStatus } from '../commands/port.js'
+import type { InsertResult, NodePort, ProcessRow, ProfilesData, NodeStatus, NetworkData } from '../commands/port.js'
 import { registerGeneralCommands } from '../commands/handlers/general.js'
 import { registerNodeCommands } from '../commands/handlers/node.js'
 import { registerAnyLogCommands } from '../commands/handlers/anylog.js'
@@ -46,6 +46,7 @@ import type { Logger } from '../base/logger.js'
 export { PACKAGE_ROOT, SCRIPTS_DIR } from './paths.js'
 import { SCRIPTS_DIR } from './paths.js'
 import { effectiveConfigEnv, metricsSource, nodeStatus, processRows, processesJson, profilesData, type NodeView } from './status.js'
+import { networkData } from './network-view.js'
 export { PROCESS_NAMES } from './status.js'
 
 export function defaultHome (nodeName: string): string {
@@ -402,11 +403,12 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   processesJson (): Record<string, { Status: string, Details?: string }> { return processesJson(this.processes()) }
   status (): NodeStatus { return nodeStatus(this.view()) }
   profiles (): ProfilesData | undefined { return profilesData(this.view()) }
+  network (): NetworkData { return networkData(this.view()) }
 
   /** What the node's reports read of it (status.ts). */
   private view (): NodeView {
     const { config, signer, startedAt, currentLedger: ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, master } = this
-    return { config, signer, startedAt, ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.syncProtocol?.stats, master, operators: this.operators }
+    return { config, signer, startedAt, ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.syncProtocol?.stats, syncPeers: this.syncProtocol?.peers, master, operators: this.operators }
   }
 
   /** Asks the CLI to stop the node and exit with `code`. */

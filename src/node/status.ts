@@ -34,6 +34,8 @@ export interface NodeView {
   sync?: ReplicaSync
   /** the sync protocol's counters, once it serves */
   syncStats?: { bytesIn: number, bytesOut: number, entriesIn: number, entriesOut: number, rejected: number }
+  /** where each client of this node's sync server stands (a master: every replica) */
+  syncPeers?: { get: (peer: string) => { seq: number, at: number, watching: boolean } | undefined }
   /** the master's own services: allocator, admission, the master role among several */
   master?: MasterServices
   /** the worker's and the slave's supervisors (both on a stand-alone node) */

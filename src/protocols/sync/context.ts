@@ -4,6 +4,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ProtocolComponents } from '../../net/protocol.js'
 import type { Head, SignedHead } from '../../ledger/head.js'
 import type { Ledger } from '../../ledger/ledger.js'
+import type { SyncPeers } from './peers.js'
 
 export interface SyncComponents extends ProtocolComponents {
   ledger: Ledger
@@ -76,6 +77,8 @@ export interface SyncStats {
 export interface SyncContext {
   readonly components: SyncComponents
   readonly stats: SyncStats
+  /** where each client stands (served side) */
+  readonly peers: SyncPeers
   readonly timeoutMs: number
   /** most entries per response (served), and asked for per request (client) */
   readonly maxEntries: number

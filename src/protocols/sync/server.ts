@@ -52,8 +52,9 @@ export class SyncServer {
           await this.sendError(lp, stream, { code: SYNC_ERROR.diverged, message: problem }, this.ctx.components.ledger.signedHead)
           return
         }
+        this.ctx.peers.note(peer, request.afterSeq, request.watch)
         if (request.watch) {
-          await this.serveWatch(lp, stream, request)
+          await this.serveWatch(lp, stream, request, peer)
           return
         }
         const signal = this.ctx.deadline()
@@ -214,7 +215,7 @@ export class SyncServer {
    * for timeoutMs (a client too far behind re-syncs by pull), or when this node's own chain
    * no longer holds what it sent (a relay that was rewound): the client then re-syncs by pull.
    */
-  private async serveWatch (lp: LengthPrefixedStream, stream: Stream, request: SyncRequest): Promise<void> {
+  private async serveWatch (lp: LengthPrefixedStream, stream: Stream, request: SyncRequest, peer: string): Promise<void> {
     const { ledger, log } = this.ctx.components
     const limit = request.limit > 0 ? Math.min(request.limit, this.ctx.maxEntries) : this.ctx.maxEntries
     let sent: Head = { seq: request.afterSeq, hash: request.afterHash }
@@ -239,6 +240,7 @@ export class SyncServer {
             }
           }
           sent = await this.sendRun(lp, sent.seq, limit, this.ctx.deadline()) ?? sent
+          this.ctx.peers.note(peer, sent.seq, true)
           continue
         }
         if (keepaliveDue) {
@@ -258,6 +260,7 @@ export class SyncServer {
       }
       if (stream.status === 'open') await this.finish(stream, this.ctx.deadline())
     } finally {
+      this.ctx.peers.watchEnded(peer)
       this.waiters.delete(onEvent)
       stream.removeEventListener('close', onEvent)
       stream.removeEventListener('remoteCloseWrite', onEvent)

@@ -10,6 +10,7 @@ import { RunApplier } from './run.js'
 import { SyncServer } from './server.js'
 import { Sessions } from './session.js'
 import { watch } from './watch.js'
+import { SyncPeers } from './peers.js'
 
 export type { PullOptions, PullResult, SyncComponents, SyncInit, SyncStats, SyncTarget, WatchHandle, WatchHandlers } from './context.js'
 
@@ -33,6 +34,8 @@ export type { PullOptions, PullResult, SyncComponents, SyncInit, SyncStats, Sync
  */
 export class SyncProtocol extends StreamProtocol<SyncComponents> {
   readonly stats: SyncStats = { bytesIn: 0, bytesOut: 0, entriesIn: 0, entriesOut: 0, rejected: 0 }
+  /** where each client of this node's sync server stands */
+  readonly peers = new SyncPeers()
 
   private readonly ctx: SyncContext
   private readonly server: SyncServer
@@ -50,6 +53,7 @@ export class SyncProtocol extends StreamProtocol<SyncComponents> {
     this.ctx = {
       components,
       stats: this.stats,
+      peers: this.peers,
       timeoutMs: this.timeoutMs,
       maxEntries: Math.max(1, init.maxEntriesPerResponse ?? MAX_ENTRIES_PER_RESPONSE),
       maxMessageBytes: this.maxMessageBytes,

@@ -75,6 +75,10 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
     return node.status()
   })
 
+  app.get('/v1/network', { schema: described('Every node the ledger declares (type, addresses, key); on a master also the head each replica holds, its lag and last sync, and the lease of every worker and slave') }, async () => {
+    return node.network()
+  })
+
   app.get('/v1/ledger/head', { schema: described('The local ledger head and the master-signed head it holds') }, async () => {
     return { ...node.ledger.head, signed: node.ledger.signedHead ?? null }
   })
