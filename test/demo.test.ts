@@ -68,6 +68,11 @@ t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C 
   t.equal(slaveView.processes.filter(p => p.state === 'RUNNING').length, 10, 'the slave runs its five processes for each of the two sub-accounts')
   t.match(out, /10 sub-account processes on slave-1/, 'and the demo says so')
   t.match(out, /acme-linkedin-1\s*\|linkedin\s*\|acme/, 'the master\'s placement is printed')
+  const consoleUrl = /web console: (http:\/\/127\.0\.0\.1:\d+\/ui\/)/.exec(out)?.[1]
+  t.ok(consoleUrl !== undefined, 'the console\'s URL is printed')
+  const page = await fetch(consoleUrl!, { signal: AbortSignal.timeout(10_000) })
+  t.equal(page.status, 200, 'and answers')
+  t.match(await page.text(), /<title>ledgermesh console<\/title>/)
 
   // set up as a deployment would be: a private network, admission required, a token per node
   const ask = async (command: string) => await (await fetch(`http://127.0.0.1:${base + 1}`, { headers: { command } })).text()

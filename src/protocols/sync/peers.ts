@@ -18,22 +18,32 @@ export interface PeerSync {
  * how a master knows every replica's head and lag (`GET /v1/network`) without asking them.
  */
 export class SyncPeers {
-  private readonly peers = new Map<string, PeerSync>()
+  private readonly peers = new Map<string, { seq: number, at: number, watches: number }>()
 
   constructor (private readonly max = MAX_TRACKED_PEERS) {}
 
-  note (peer: string, seq: number, watching: boolean): void {
+  /** The client holds `seq` now (it asked after it, or a watch sent it up to it). */
+  note (peer: string, seq: number): void {
+    const known = this.peers.get(peer)
     this.peers.delete(peer)
-    this.peers.set(peer, { peer, seq, at: Date.now(), watching })
+    this.peers.set(peer, { seq, at: Date.now(), watches: known?.watches ?? 0 })
     if (this.peers.size > this.max) this.peers.delete(this.peers.keys().next().value!)
+  }
+
+  watchStarted (peer: string): void {
+    const known = this.peers.get(peer)
+    if (known !== undefined) known.watches++
   }
 
   watchEnded (peer: string): void {
     const known = this.peers.get(peer)
-    if (known !== undefined) known.watching = false
+    if (known !== undefined) known.watches = Math.max(0, known.watches - 1)
   }
 
-  get (peer: string): PeerSync | undefined { return this.peers.get(peer) }
+  get (peer: string): PeerSync | undefined {
+    const known = this.peers.get(peer)
+    return known === undefined ? undefined : { peer, seq: known.seq, at: known.at, watching: known.watches > 0 }
+  }
 
-  list (): PeerSync[] { return [...this.peers.values()] }
+  list (): PeerSync[] { return [...this.peers.keys()].map(peer => this.get(peer)!) }
 }

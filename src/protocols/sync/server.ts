@@ -52,7 +52,7 @@ export class SyncServer {
           await this.sendError(lp, stream, { code: SYNC_ERROR.diverged, message: problem }, this.ctx.components.ledger.signedHead)
           return
         }
-        this.ctx.peers.note(peer, request.afterSeq, request.watch)
+        this.ctx.peers.note(peer, request.afterSeq)
         if (request.watch) {
           await this.serveWatch(lp, stream, request, peer)
           return
@@ -224,6 +224,7 @@ export class SyncServer {
     this.waiters.add(onEvent)
     stream.addEventListener('close', onEvent)
     stream.addEventListener('remoteCloseWrite', onEvent)
+    this.ctx.peers.watchStarted(peer)
     const open = (): boolean => this.ctx.started() && stream.status === 'open' && stream.remoteWriteStatus === 'writable'
     // only what a signed head covers is served (a relay just rewound has entries but no head yet)
     const servable = (): number => ledger.signedHead?.seq ?? 0
@@ -240,7 +241,7 @@ export class SyncServer {
             }
           }
           sent = await this.sendRun(lp, sent.seq, limit, this.ctx.deadline()) ?? sent
-          this.ctx.peers.note(peer, sent.seq, true)
+          this.ctx.peers.note(peer, sent.seq)
           continue
         }
         if (keepaliveDue) {

@@ -13,6 +13,7 @@ import type { ReplicaSync } from '../replica-sync.js'
 import { anylogRoutes } from './anylog.js'
 import { apiRoutes } from './api.js'
 import { profileRoutes } from './profiles.js'
+import { consoleRoutes } from './console.js'
 import { errorReply } from './errors.js'
 import { decodeUtf8 } from '../../base/utf8.js'
 
@@ -131,6 +132,7 @@ export class RestServer implements Service {
     await app.register(anylogRoutes, { executor: this.opts.executor })
     await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics, sync: this.opts.sync, syncIntervalMs: this.opts.syncIntervalMs })
     await app.register(profileRoutes, { node: this.opts.node, reports: this.opts.profileReports })
+    await app.register(consoleRoutes)
     try {
       await app.listen({ host: this.opts.ip, port: this.opts.port })
     } catch (err) {

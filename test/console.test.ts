@@ -1,0 +1,52 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { launchBrowser } from './helpers/browser.js'
+import { insert, profile, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
+import { ROOT } from './helpers/node-process.js'
+
+// The web console (/ui) in a real browser: the network with every node's head, the profiles
+// on their workers, and a drain showing up without a reload. The screenshot it takes is the
+// README's.
+
+t.test('the console shows the network and the allocation, live', async t => {
+  const master = await startMaster(t, 'ui-master')
+  await startSlave(t, master, 'ui-slave', 4)
+  const workers = [
+    await startWorker(t, master, { name: 'ui-worker-1', slave: 'ui-slave', slots: 2, kinds: ['demo'] }),
+    await startWorker(t, master, { name: 'ui-worker-2', slave: 'ui-slave', slots: 2, kinds: ['demo'] })
+  ]
+  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
+  for (const name of ['linkedin-1', 'linkedin-2']) await profile(master, name, 'demo', 'acme')
+  const browser = await launchBrowser(t)
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+  await page.goto(`${master.url}/ui`)
+
+  for (const name of ['ui-master', 'ui-slave', 'ui-worker-1', 'ui-worker-2']) {
+    await page.locator(`tr[data-node="${name}"]`).waitFor({ timeout: 30_000 })
+  }
+  const heads = await page.locator('tr[data-node] td[data-field="head"]').allTextContents()
+  t.ok(heads.length === 4 && heads.every(h => /^\d+$/.test(h)), `every node's head is shown (${heads.join(', ')})`)
+  const placedOn = async (name: string): Promise<string> => await page.locator(`tr[data-profile="${name}"] td[data-field="worker"]`).textContent({ timeout: 30_000 }) ?? ''
+  await page.waitForFunction(() => [...document.querySelectorAll('tr[data-profile] td[data-field="worker"]')].filter(td => td.textContent !== '').length === 2, undefined, { timeout: 30_000 })
+  const before = new Map([['linkedin-1', await placedOn('linkedin-1')], ['linkedin-2', await placedOn('linkedin-2')]])
+  t.ok([...before.values()].every(w => w.startsWith('ui-worker-')), `both profiles placed (${[...before.values()].join(', ')})`)
+
+  // a drain on a worker that runs one: the page shows its profiles move, without a reload
+  const drained = [...before.values()][0]
+  const moving = [...before].filter(([, w]) => w === drained).map(([name]) => name)
+  const other = workers.find(w => w.name !== drained)!
+  await workers.find(w => w.name === drained)!.ok('worker drain', { method: 'POST' })
+  await page.locator(`tr[data-node="${drained}"] .draining`).waitFor({ timeout: 30_000 })
+  await page.waitForFunction(({ names, to }) => names.every(n => document.querySelector(`tr[data-profile="${n}"] td[data-field="worker"]`)?.textContent === to), { names: moving, to: other.name }, { timeout: 60_000 })
+  t.pass(`${moving.join(', ')} moved to ${other.name} on the page`)
+  await waitRunning(other, ['linkedin-1', 'linkedin-2'])
+
+  mkdirSync(join(ROOT, 'docs'), { recursive: true })
+  await page.screenshot({ path: join(ROOT, 'docs', 'console.png'), fullPage: true })
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 } })
+  await phone.goto(`${master.url}/ui/`)
+  await phone.locator('tr[data-node="ui-master"]').waitFor({ timeout: 30_000 })
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+  t.equal(overflow, 0, 'on a phone-sized screen the page itself does not scroll sideways (its tables do)')
+})

@@ -1,0 +1,31 @@
+import type { PlacedProfile, Profiles, WorkerProcess } from './api.js'
+
+/** The master's placement (profiles by worker), or the processes a worker runs. */
+export function Allocation ({ profiles }: { profiles: Profiles | null }) {
+  if (profiles === null) return null
+  const rows = profiles.profiles
+  const placed = rows.filter((p): p is PlacedProfile => 'subaccount' in p).sort((a, b) => (a.worker ?? '~').localeCompare(b.worker ?? '~') || a.name.localeCompare(b.name))
+  const running = rows.filter((p): p is WorkerProcess => 'state' in p)
+  return (
+    <section id="allocation" aria-labelledby="allocation-title">
+      <h2 id="allocation-title">Allocation ({rows.length} profiles)</h2>
+      <div class="table">
+        {placed.length > 0
+          ? (
+            <table>
+              <thead><tr><th scope="col">Profile</th><th scope="col">Kind</th><th scope="col">Sub-account</th><th scope="col">Slave</th><th scope="col">Worker</th><th scope="col">Status</th></tr></thead>
+              <tbody>{placed.map(p => (
+                <tr key={p.name} data-profile={p.name}><th scope="row">{p.name}</th><td>{p.kind}</td><td>{p.subaccount}</td><td>{p.slave ?? ''}</td><td data-field="worker">{p.worker ?? ''}</td><td class={`state-${p.status.split(':')[0]}`}>{p.status}</td></tr>
+              ))}</tbody>
+            </table>)
+          : (
+            <table>
+              <thead><tr><th scope="col">Profile</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">PID</th><th scope="col">Restarts</th></tr></thead>
+              <tbody>{running.map(p => (
+                <tr key={p.name} data-profile={p.name}><th scope="row">{p.name}</th><td>{p.kind}</td><td class={`state-${p.state}`}>{p.state}</td><td>{p.pid ?? ''}</td><td>{p.restarts}</td></tr>
+              ))}</tbody>
+            </table>)}
+      </div>
+    </section>
+  )
+}

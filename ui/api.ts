@@ -1,0 +1,28 @@
+/** The JSON API the console reads (the node's /v1, documented at /openapi.json). */
+
+export interface Status { node: string, role: string, node_type: string, ledger?: { head: { seq: number } } }
+
+export interface NetworkNode {
+  name: string
+  type: string
+  address: string | null
+  rest: string | null
+  self: boolean
+  seq: number | null
+  lag: number | null
+  last_sync: string | null
+  watching: boolean | null
+  lease: { state: string, draining: boolean, running: number, renewed_ms_ago: number | null } | null
+}
+export interface Network { node: string, role: string, head: number, nodes: NetworkNode[] }
+
+export interface PlacedProfile { name: string, kind: string, subaccount: string, slave: string | null, worker: string | null, status: string }
+export interface WorkerProcess { name: string, kind: string, state: string, pid: number | null, restarts: number }
+/** /v1/profiles: the master's placement, or a worker's processes */
+export interface Profiles { profiles: Array<PlacedProfile | WorkerProcess>, worker?: string }
+
+export async function getJson<T> (path: string): Promise<T> {
+  const response = await fetch(path, { headers: { accept: 'application/json' } })
+  if (!response.ok) throw new Error(`${path} answered ${response.status}`)
+  return await response.json() as T
+}
