@@ -1,20 +1,9 @@
 /** The JSON API the console reads (the node's /v1, documented at /openapi.json). */
 
-export interface Status { node: string, role: string, node_type: string, ledger?: { head: { seq: number } } }
+// the node's own types for what it answers (type-only: nothing of src/ is bundled)
+export type { NetworkData as Network, NetworkNode } from '../src/commands/port.js'
 
-export interface NetworkNode {
-  name: string
-  type: string
-  address: string | null
-  rest: string | null
-  self: boolean
-  seq: number | null
-  lag: number | null
-  last_sync: string | null
-  watching: boolean | null
-  lease: { state: string, draining: boolean, running: number, renewed_ms_ago: number | null } | null
-}
-export interface Network { node: string, role: string, head: number, nodes: NetworkNode[] }
+export interface Status { node: string, role: string, node_type: string, ledger?: { head: { seq: number } } }
 
 export interface PlacedProfile { name: string, kind: string, subaccount: string, slave: string | null, worker: string | null, status: string }
 export interface WorkerProcess { name: string, kind: string, state: string, pid: number | null, restarts: number }
