@@ -42,6 +42,20 @@ t.test('the console shows the network and the allocation, live', async t => {
   t.pass(`${moving.join(', ')} moved to ${other.name} on the page`)
   await waitRunning(other, ['linkedin-1', 'linkedin-2'])
 
+  // the ledger: a search with the command language's where conditions, and a bad one
+  await page.selectOption('#ledger select', 'profile')
+  await page.fill('#ledger input[name="where"]', 'name = linkedin-1')
+  await page.click('#ledger button[type="submit"]')
+  await page.locator('#ledger tr[data-policy="linkedin-1"]').waitFor({ timeout: 15_000 })
+  t.equal(await page.locator('#ledger [data-field="found"]').textContent(), '1 found', 'a search finds the policy by a field')
+  await page.fill('#ledger input[name="where"]', 'name = ')
+  await page.click('#ledger button[type="submit"]')
+  await page.locator('#ledger [role="alert"]').waitFor({ timeout: 15_000 })
+  t.match(await page.locator('#ledger [role="alert"]').textContent(), /\S/, 'a bad condition shows the parser\'s error')
+  await page.fill('#ledger input[name="where"]', 'kind = demo')
+  await page.click('#ledger button[type="submit"]')
+  await page.locator('#ledger [data-field="found"]').filter({ hasText: '2 found' }).waitFor({ timeout: 15_000 })
+
   mkdirSync(join(ROOT, 'docs'), { recursive: true })
   await page.screenshot({ path: join(ROOT, 'docs', 'console.png'), fullPage: true })
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } })

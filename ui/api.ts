@@ -15,3 +15,22 @@ export async function getJson<T> (path: string): Promise<T> {
   if (!response.ok) throw new Error(`${path} answered ${response.status}`)
   return await response.json() as T
 }
+
+export interface SignedHead { seq: number, hash: string, time: string, publicKey: string, signature: string }
+/** /v1/ledger/summary */
+export interface LedgerSummary { head: { seq: number, hash: string }, signed: SignedHead | null, policies: number, types: Record<string, number> }
+
+/**
+ * Runs a read of the command language on the node (AnyLog's REST interface: GET / with the
+ * `command` header), as the REPL would; its JSON answer, or its error message thrown.
+ */
+export async function command<T> (text: string): Promise<T> {
+  const response = await fetch('/', { headers: { command: text, accept: 'application/json' } })
+  const body = await response.text()
+  if (!response.ok) {
+    let message = body
+    try { message = (JSON.parse(body) as { message?: string }).message ?? body } catch { /* plain text */ }
+    throw new Error(message)
+  }
+  return JSON.parse(body) as T
+}

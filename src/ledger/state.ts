@@ -93,6 +93,8 @@ export class LedgerState {
   isLocal (id: string): boolean { const s = this.byId.get(id); return s !== undefined && s.seq === undefined }
 
   types (): string[] { return [...this.byType.keys()].sort() }
+  /** how many policies of `type` the state holds */
+  countOfType (type: string): number { return this.byType.get(type)?.size ?? 0 }
 
   * policiesOfType (type: string): Iterable<Policy> {
     for (const id of this.byType.get(type) ?? []) {

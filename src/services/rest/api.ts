@@ -79,6 +79,11 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
     return node.network()
   })
 
+  app.get('/v1/ledger/summary', { schema: described('The ledger at a glance: the local head, the master-signed head, and how many policies of each type') }, async () => {
+    const { ledger } = node
+    return { head: ledger.head, signed: ledger.signedHead ?? null, policies: ledger.state.size, types: Object.fromEntries(ledger.state.types().map(type => [type, ledger.state.countOfType(type)])) }
+  })
+
   app.get('/v1/ledger/head', { schema: described('The local ledger head and the master-signed head it holds') }, async () => {
     return { ...node.ledger.head, signed: node.ledger.signedHead ?? null }
   })
