@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { launchBrowser } from './helpers/browser.js'
 import { insert, profile, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
-import { ROOT } from './helpers/node-process.js'
+import { ROOT, startNode } from './helpers/node-process.js'
 
 // The web console (/ui) in a real browser: the network with every node's head, the profiles
 // on their workers, and a drain showing up without a reload. The screenshot it takes is the
@@ -55,6 +55,27 @@ t.test('the console shows the network and the allocation, live', async t => {
   await page.fill('#ledger input[name="where"]', 'kind = demo')
   await page.click('#ledger button[type="submit"]')
   await page.locator('#ledger [data-field="found"]').filter({ hasText: '2 found' }).waitFor({ timeout: 15_000 })
+
+  // writes: a member with a REST token; its editor checks as you type, and refuses visibly
+  // without the token
+  const member = await startNode(t, { type: 'member', name: 'ui-member', env: { LEDGER_CONN: master.ledgerConn, REST_TOKEN: 'console-token' } })
+  const editor = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+  await editor.goto(`${member.url}/ui/`)
+  await editor.fill('#write textarea', '{"sensor": {"name": "s-1", "slots": ')
+  await editor.locator('#write [data-field="check"]').filter({ hasText: 'not JSON' }).waitFor({ timeout: 15_000 })
+  t.ok(await editor.locator('#write button[type="submit"]').isDisabled(), 'nothing to send while the JSON does not parse')
+  await editor.fill('#write textarea', '{"worker": {"name": "w-9", "slots": "many"}}')
+  await editor.locator('#write [data-field="check"]').filter({ hasText: 'slots' }).waitFor({ timeout: 15_000 })
+  t.pass('a schema error is shown before sending, naming the field')
+  await editor.fill('#write textarea', '{"sensor": {"name": "from-the-console"}}')
+  await editor.locator('#write [data-field="check"]').filter({ hasText: 'a valid sensor policy' }).waitFor({ timeout: 15_000 })
+  await editor.click('#write button[type="submit"]')
+  await editor.locator('#write [role="alert"]').filter({ hasText: 'REST_TOKEN' }).waitFor({ timeout: 15_000 })
+  t.pass('a write without the token is refused with a visible message')
+  await editor.fill('#write input[name="token"]', 'console-token')
+  await editor.click('#write button[type="submit"]')
+  await editor.locator('#write [data-field="outcome"]').filter({ hasText: /inserted: id .*seq \d+/ }).waitFor({ timeout: 15_000 })
+  t.pass('with the token it is inserted, through the member, ordered by the master')
 
   mkdirSync(join(ROOT, 'docs'), { recursive: true })
   await page.screenshot({ path: join(ROOT, 'docs', 'console.png'), fullPage: true })

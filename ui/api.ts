@@ -34,3 +34,26 @@ export async function command<T> (text: string): Promise<T> {
   }
   return JSON.parse(body) as T
 }
+
+/** The REST token the operator typed, kept for this tab only. */
+export function restToken (): string { return sessionStorage.getItem('ledgermesh-rest-token') ?? '' }
+export function setRestToken (token: string): void { sessionStorage.setItem('ledgermesh-rest-token', token) }
+
+/** A write: POST with the token when one was given; the answer's JSON, or its message thrown. */
+export async function write<T> (path: string, init: { body?: string, command?: string }): Promise<T> {
+  const token = restToken()
+  const response = await fetch(path, {
+    method: 'POST',
+    headers: {
+      ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(init.command !== undefined ? { command: init.command } : {}),
+      ...(token !== '' ? { authorization: `Bearer ${token}` } : {})
+    },
+    body: init.body
+  })
+  const text = await response.text()
+  let json: unknown
+  try { json = JSON.parse(text) } catch { json = undefined }
+  if (!response.ok) throw new Error((json as { message?: string } | undefined)?.message ?? `${response.status}: ${text}`)
+  return (json ?? text) as T
+}

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks'
 import { Allocation } from './allocation.js'
 import { type LedgerSummary, type Network, type Profiles, type Status, getJson } from './api.js'
 import { Ledger } from './ledger.js'
+import { Editor } from './editor.js'
 import { NetworkTable } from './network.js'
 
 /** How often the console reads the node again. */
@@ -41,13 +42,14 @@ function App () {
       <header>
         <h1>ledgermesh · {status.node}</h1>
         <span class="muted">{status.role}, head {network.head}</span>
-        <nav aria-label="Sections"><a href="#network">Network</a><a href="#allocation">Allocation</a><a href="#ledger">Ledger</a></nav>
+        <nav aria-label="Sections"><a href="#network">Network</a><a href="#allocation">Allocation</a><a href="#ledger">Ledger</a><a href="#write">Insert</a></nav>
         <span class="muted" role="status" aria-live="polite">{error !== undefined ? <span class="error">{error}</span> : `updated ${snapshot.at.toLocaleTimeString()}`}</span>
       </header>
       <main>
         <NetworkTable network={network} />
         <Allocation profiles={profiles} />
         <Ledger summary={ledger} />
+        <Editor />
       </main>
     </>
   )

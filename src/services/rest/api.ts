@@ -4,8 +4,8 @@ import { LedgerMeshError } from '../../base/errors.js'
 import { type Predicate, selectPolicies } from '../../ledger/select.js'
 import type { NodePort } from '../../commands/port.js'
 import { signUnlessSigned } from '../../policies/sign-input.js'
-import type { Policy } from '../../policies/policy.js'
-import { checkPolicyShape } from '../../policies/validate.js'
+import { type Policy, policyBody, policyType } from '../../policies/policy.js'
+import { checkPolicyShape, validatePolicy, verifyPolicy } from '../../policies/validate.js'
 import { parseDuration } from '../../base/duration.js'
 import type { NodeMetrics } from '../metrics.js'
 import type { ReplicaSync } from '../replica-sync.js'
@@ -125,6 +125,19 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
       return await reply.code(status).send(body)
     }
     return node.ledger.state.view(policy)
+  })
+
+  app.post('/v1/policies/check', {
+    // writes nothing: open without the token, as reads are (the console's editor checks as you type)
+    config: { fromAnyHost: true },
+    schema: described('Check a policy without inserting it: its shape, its type\'s schema and the reserved fields (a signed one: also its id and signature); 200 `{"valid": true, "type"}`, or 400 naming the problem', { body: { type: 'object' } }),
+    attachValidation: true
+  }, async (req) => {
+    const policy = checkPolicyShape(req.body)
+    const signed = typeof policyBody(policy).signature === 'string'
+    validatePolicy(policy, { requireSigned: signed })
+    if (signed) verifyPolicy(policy)
+    return { valid: true, type: policyType(policy) }
   })
 
   app.post('/v1/policies', {
