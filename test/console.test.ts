@@ -36,11 +36,15 @@ t.test('the console shows the network and the allocation, live', async t => {
   const drained = [...before.values()][0]
   const moving = [...before].filter(([, w]) => w === drained).map(([name]) => name)
   const other = workers.find(w => w.name !== drained)!
-  await workers.find(w => w.name === drained)!.ok('worker drain', { method: 'POST' })
+  await page.click(`tr[data-node="${drained}"] button[data-action="drain"]`)
   await page.locator(`tr[data-node="${drained}"] .draining`).waitFor({ timeout: 30_000 })
   await page.waitForFunction(({ names, to }) => names.every(n => document.querySelector(`tr[data-profile="${n}"] td[data-field="worker"]`)?.textContent === to), { names: moving, to: other.name }, { timeout: 60_000 })
   t.pass(`${moving.join(', ')} moved to ${other.name} on the page`)
   await waitRunning(other, ['linkedin-1', 'linkedin-2'])
+  // resumed from the console: the drain policy is deleted and the worker takes profiles again
+  await page.click(`tr[data-node="${drained}"] button[data-action="resume"]`)
+  await page.locator(`tr[data-node="${drained}"] button[data-action="drain"]`).waitFor({ timeout: 30_000 })
+  t.equal(await page.locator(`tr[data-node="${drained}"] .draining`).count(), 0, 'resumed from the console')
 
   // the ledger: a search with the command language's where conditions, and a bad one
   await page.selectOption('#ledger select', 'profile')
@@ -77,11 +81,26 @@ t.test('the console shows the network and the allocation, live', async t => {
   await editor.locator('#write [data-field="outcome"]').filter({ hasText: /inserted: id .*seq \d+/ }).waitFor({ timeout: 15_000 })
   t.pass('with the token it is inserted, through the member, ordered by the master')
 
+  // deleted from the master's console (its key may delete any policy)
+  page.on('dialog', dialog => { void dialog.accept() })
+  await page.selectOption('#ledger select', 'sensor')
+  await page.fill('#ledger input[name="where"]', 'name = from-the-console')
+  await page.click('#ledger button[type="submit"]')
+  await page.locator('#ledger tr[data-policy="from-the-console"]').waitFor({ timeout: 15_000 })
+  await page.click('#ledger tr[data-policy="from-the-console"] button[data-action="delete"]')
+  await page.locator('#ledger tr[data-policy="from-the-console"]').waitFor({ state: 'detached', timeout: 15_000 })
+  t.equal((await master.ok('blockchain get sensor where name = from-the-console bring.count')).text, '0', 'deleted from the ledger')
+
   mkdirSync(join(ROOT, 'docs'), { recursive: true })
   await page.screenshot({ path: join(ROOT, 'docs', 'console.png'), fullPage: true })
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } })
   await phone.goto(`${master.url}/ui/`)
   await phone.locator('tr[data-node="ui-master"]').waitFor({ timeout: 30_000 })
-  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
-  t.equal(overflow, 0, 'on a phone-sized screen the page itself does not scroll sideways (its tables do)')
+  const { overflow, wide } = await phone.evaluate(() => {
+    const width = document.documentElement.clientWidth
+    // what sticks out, outside the tables' own scrolling boxes
+    const wide = [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > width + 1 && (e.closest('.table') === null || getComputedStyle(e).position === 'absolute')).map(e => `${e.tagName.toLowerCase()}${e.id !== '' ? '#' + e.id : ''}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px)`)
+    return { overflow: document.documentElement.scrollWidth - width, wide: wide.slice(0, 5) }
+  })
+  t.equal(overflow, 0, `on a phone-sized screen the page itself does not scroll sideways (its tables do)${wide.length > 0 ? `; too wide: ${wide.join(', ')}` : ''}`)
 })

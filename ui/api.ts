@@ -57,3 +57,19 @@ export async function write<T> (path: string, init: { body?: string, command?: s
   if (!response.ok) throw new Error((json as { message?: string } | undefined)?.message ?? `${response.status}: ${text}`)
   return (json ?? text) as T
 }
+
+/** Drains a worker or slave through the ledger: a `drain` policy naming it (master or admin key). */
+export async function drain (node: string): Promise<void> {
+  await write('/v1/policies', { body: JSON.stringify({ drain: { node } }) })
+}
+
+/** Deletes a policy by id (`blockchain delete policy where id = ...`). */
+export async function deletePolicy (id: string): Promise<void> {
+  await write('/', { command: `blockchain delete policy where id = ${id}` })
+}
+
+/** Resumes a node drained through the ledger: deletes every `drain` policy naming it. */
+export async function resume (node: string): Promise<void> {
+  const drains = await command<Array<{ drain: { id: string } }>>(`blockchain get drain where node = ${node}`)
+  for (const policy of drains) await deletePolicy(policy.drain.id)
+}

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks'
-import { command, type LedgerSummary } from './api.js'
+import { command, deletePolicy, type LedgerSummary } from './api.js'
 
 type Policy = Record<string, Record<string, unknown>>
 
@@ -15,6 +15,16 @@ export function Ledger ({ summary }: { summary: LedgerSummary | null }) {
   const [found, setFound] = useState<Policy[] | undefined>()
   const [error, setError] = useState<string | undefined>()
   if (summary === null) return null
+  const remove = async (id: string, label: string): Promise<void> => {
+    if (!window.confirm(`Delete ${label} from the ledger?`)) return
+    try {
+      await deletePolicy(id)
+      setFound(found?.filter(p => Object.values(p)[0].id !== id))
+      setError(undefined)
+    } catch (err) {
+      setError(`delete ${label}: ${err instanceof Error ? err.message : String(err)}`)
+    }
+  }
   const search = async (event: Event): Promise<void> => {
     event.preventDefault()
     const text = `blockchain get ${type}${where.trim() === '' ? '' : ` where ${where.trim()}`}`
@@ -39,7 +49,7 @@ export function Ledger ({ summary }: { summary: LedgerSummary | null }) {
           <option value="*">any</option>
           {types.map(([t]) => <option key={t} value={t}>{t}</option>)}
         </select></label>{' '}
-        <label>where <input name="where" size={40} placeholder="name = acme-linkedin-1 and kind = linkedin" value={where} onInput={e => setWhere((e.target as HTMLInputElement).value)} /></label>{' '}
+        <label>where <input name="where" size={32} placeholder="name = acme-linkedin-1 and kind = linkedin" value={where} onInput={e => setWhere((e.target as HTMLInputElement).value)} /></label>{' '}
         <button type="submit">Search</button>
       </form>
       {error !== undefined ? <p class="error" role="alert">{error}</p> : null}
@@ -48,7 +58,7 @@ export function Ledger ({ summary }: { summary: LedgerSummary | null }) {
           <div class="table" role="region" aria-label="Search results">
             <p class="muted" data-field="found">{found.length} found</p>
             <table>
-              <thead><tr><th scope="col">Type</th><th scope="col">Name</th><th scope="col">Id</th><th scope="col">Author key</th><th scope="col">Ledger</th><th scope="col">Policy</th></tr></thead>
+              <thead><tr><th scope="col">Type</th><th scope="col">Name</th><th scope="col">Id</th><th scope="col">Author key</th><th scope="col">Ledger</th><th scope="col">Policy</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
               <tbody>{found.map(policy => {
                 const [kind, body] = Object.entries(policy)[0]
                 return (
@@ -56,6 +66,7 @@ export function Ledger ({ summary }: { summary: LedgerSummary | null }) {
                     <td>{kind}</td><th scope="row">{String(body.name ?? '')}</th><td>{short(body.id)}</td><td>{short(body.public_key)}</td>
                     <td title="global: ordered by the master and verified (chain, head signature, author signature); local: waiting in this node's outbox">{String(body.ledger ?? '')}</td>
                     <td><details><summary>JSON</summary><pre>{JSON.stringify(policy, null, 2)}</pre></details></td>
+                    <td><button type="button" data-action="delete" onClick={() => { void remove(String(body.id), String(body.name ?? body.id)) }}>Delete<span class="sr-only"> {String(body.name ?? body.id)}</span></button></td>
                   </tr>
                 )
               })}</tbody>

@@ -85,6 +85,9 @@ const assignment = z.looseObject({
 export const ANYLOG_NODE_TYPES = ['operator', 'query', 'publisher', 'generic'] as const
 
 export const SCHEMAS: Record<string, z.ZodType> = {
+  // a drain asked of a worker or slave through the ledger (the console's Drain button): the
+  // node drains as `worker drain` would, and resumes when the policy is deleted
+  drain: z.looseObject({ node: name, reason: text.optional() }),
   master: z.looseObject(nodeDeclaration),
   slave: z.looseObject(nodeDeclaration),
   member: z.looseObject(nodeDeclaration),
@@ -133,7 +136,7 @@ export const NODE_POLICY_TYPES = ['master', 'slave', 'worker', 'member', ...ANYL
 export const DECLARATION_TYPES = ['master', 'slave', 'worker'] as const
 
 /** Types only the master or an admin may write. */
-export const PRIVILEGED_TYPES = ['assignment', 'admin', 'network', 'admission', 'revocation', 'join_token', 'master_key', 'settings_copy'] as const
+export const PRIVILEGED_TYPES = ['assignment', 'admin', 'network', 'admission', 'revocation', 'join_token', 'master_key', 'settings_copy', 'drain'] as const
 
 /** Types only a master key may write, not an admin: they hold what only a master can open. */
 export const MASTER_ONLY_TYPES = ['settings_copy'] as const

@@ -3,6 +3,7 @@ import { errorMessage } from '../../base/errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
 import type { Logger } from '../../base/logger.js'
 import type { SealKey } from '../../policies/seal.js'
+import { policyBody } from '../../policies/policy.js'
 import type { LeaseGrant, LeaseProtocol } from '../../protocols/lease/index.js'
 import type { ProcessStatus as ServiceStatus, Service } from '../service.js'
 import { type MasterList, tcpAddress } from '../master-list.js'
@@ -71,6 +72,8 @@ export class Operator implements Service {
   private renewing = false
   /** an early renewal was asked for while one was in flight: send the next one as soon as it ends */
   private renewAgain = false
+  /** drained because a `drain` policy names this node (its deletion resumes it) */
+  private drainedByLedger = false
   /** callers waiting for a renewal that was sent after they asked (setDraining) */
   private renewWaiters: Array<() => void> = []
   /** this process's id for the master, new at every start: the master orders renewals by (boot, seq) */
@@ -98,7 +101,9 @@ export class Operator implements Service {
     if (this.started) return
     this.started = true
     // a drain outlives a restart, as Nomad's does: the node asked to be emptied
-    this.draining = await this.opts.ledger.store.getMeta(DRAINING_META_KEY[this.role]).catch(() => undefined) === 'true'
+    const drained = await this.opts.ledger.store.getMeta(DRAINING_META_KEY[this.role]).catch(() => undefined)
+    this.draining = drained === 'true' || drained === 'ledger'
+    this.drainedByLedger = drained === 'ledger'
     if (this.needsReaper) this.reaper.start()
     this.opts.ledger.on('appended', this.reconcile)
     this.tick = setInterval(this.reconcile, TICK_MS)
@@ -123,10 +128,27 @@ export class Operator implements Service {
   }
 
   /** Nomad's drain: the master moves this node's profiles (sub-accounts) away and gives it no new ones. */
-  async setDraining (draining: boolean): Promise<void> {
-    await this.opts.ledger.store.setMeta(DRAINING_META_KEY[this.role], String(draining))
+  async setDraining (draining: boolean, byLedger = false): Promise<void> {
+    // the state first (the ledger check runs on every reconcile: it must see this at once)
     this.draining = draining
+    this.drainedByLedger = draining && byLedger
+    await this.opts.ledger.store.setMeta(DRAINING_META_KEY[this.role], draining && byLedger ? 'ledger' : String(draining))
     await this.renewSoon()
+  }
+
+  /**
+   * A `drain` policy naming this node drains it, as the local command would; its deletion
+   * resumes it (a drain asked locally stays until resumed locally).
+   */
+  private followLedgerDrain (): void {
+    const asked = [...this.opts.ledger.state.policiesOfType('drain')].some(p => policyBody(p).node === this.source.nodeName)
+    if (asked && !this.draining) {
+      this.opts.log.info({ node: this.source.nodeName }, 'a drain policy names this node: draining')
+      void this.setDraining(true, true)
+    } else if (!asked && this.draining && this.drainedByLedger) {
+      this.opts.log.info({ node: this.source.nodeName }, 'the drain policy was deleted: resuming')
+      void this.setDraining(false)
+    }
   }
 
   get isDraining (): boolean { return this.draining }
@@ -242,6 +264,7 @@ export class Operator implements Service {
   /** Starts what should run and is not, stops what runs and should not. */
   private readonly reconcile = (): void => {
     if (!this.started) return
+    this.followLedgerDrain()
     const { wanted, mayStart } = this.desired()
     const lapsed = this.lease !== undefined && !this.leaseValid()
     const noReaper = this.needsReaper && !this.reaper.alive
