@@ -25,6 +25,7 @@ t.test('the console shows the network and the allocation, live', async t => {
   for (const name of ['ui-master', 'ui-slave', 'ui-worker-1', 'ui-worker-2']) {
     await page.locator(`tr[data-node="${name}"]`).waitFor({ timeout: 30_000 })
   }
+  t.equal(await page.locator('#rates figure[data-chart]').count(), 3, 'charts of inserts, sync entries and lag')
   const heads = await page.locator('tr[data-node] td[data-field="head"]').allTextContents()
   t.ok(heads.length === 4 && heads.every(h => /^\d+$/.test(h)), `every node's head is shown (${heads.join(', ')})`)
   const placedOn = async (name: string): Promise<string> => await page.locator(`tr[data-profile="${name}"] td[data-field="worker"]`).textContent({ timeout: 30_000 }) ?? ''

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePortBlock, waitFor } from './helpers/net.js'
 import { ROOT } from './helpers/node-process.js'
+import { launchBrowser } from './helpers/browser.js'
 import { pidAlive } from './helpers/fleet.js'
 
 /** the ports `ledgermesh demo --port <base>` uses: base + each */
@@ -73,6 +74,34 @@ t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C 
   const page = await fetch(consoleUrl!, { signal: AbortSignal.timeout(10_000) })
   t.equal(page.status, 200, 'and answers')
   t.match(await page.text(), /<title>ledgermesh console<\/title>/)
+
+  // the console against the demo network: every node with its head, the 5 profiles on their
+  // workers, and a drain of worker-1 clicked there, its profiles seen moving without a reload
+  const browser = await launchBrowser(t)
+  const ui = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+  await ui.goto(consoleUrl!)
+  for (const name of ['master-1', 'slave-1', 'worker-1', 'worker-2']) await ui.locator(`tr[data-node="${name}"] td[data-field="head"]`).filter({ hasText: /^\d+$/ }).waitFor({ timeout: 30_000 })
+  t.pass('the console lists the master, the slave and both workers with their heads')
+  const placedOnPage = async (): Promise<Array<{ name: string, kind: string, worker: string }>> => await ui.$$eval('#allocation tr[data-profile]', rows => rows.map(r => ({ name: r.getAttribute('data-profile') ?? '', kind: r.children[1].textContent ?? '', worker: r.querySelector('[data-field="worker"]')?.textContent ?? '' })))
+  await ui.waitForFunction(() => document.querySelectorAll('#allocation tr[data-profile]').length === 5, undefined, { timeout: 30_000 })
+  const before = await placedOnPage()
+  t.same(before.map(p => p.name).sort(), ['acme-linkedin-1', 'acme-linkedin-2', 'acme-verify', 'globex-facebook', 'globex-mta'], 'the 5 profiles')
+  t.ok(before.every(p => p.worker === 'worker-1' || p.worker === 'worker-2'), `each on its worker (${before.map(p => `${p.name}@${p.worker}`).join(', ')})`)
+  // the fuller worker is drained: the other (3 slots) takes what of its kinds it has room for
+  // (both run linkedin and facebook; email-verification only worker-1, mta only worker-2)
+  const count = (w: string): number => before.filter(p => p.worker === w).length
+  const [drained, target] = count('worker-1') >= count('worker-2') ? ['worker-1', 'worker-2'] : ['worker-2', 'worker-1']
+  const free = 3 - count(target)
+  const movable = before.filter(p => p.worker === drained && ['linkedin', 'facebook'].includes(p.kind)).length
+  await ui.click(`tr[data-node="${drained}"] button[data-action="drain"]`)
+  await ui.locator(`tr[data-node="${drained}"] .draining`).waitFor({ timeout: 30_000 })
+  const moved = await ui.waitForFunction(({ from, to, names, want }) => {
+    const cells = [...document.querySelectorAll('#allocation tr[data-profile]')].map(r => ({ name: r.getAttribute('data-profile'), worker: r.querySelector('[data-field="worker"]')?.textContent }))
+    const arrived = cells.filter(c => c.worker === to && names.includes(c.name ?? '')).length
+    return cells.every(c => c.worker !== from) && arrived === want ? arrived : false
+  }, { from: drained, to: target, names: before.filter(p => p.worker === drained).map(p => p.name), want: Math.min(free, movable) }, { timeout: 60_000 })
+  t.ok(Math.min(free, movable) >= 1, `${free} free slots on ${target}, ${movable} of ${drained}'s profiles of kinds it runs`)
+  t.pass(`the drain clicked in the console moved ${String(await moved.jsonValue())} of ${drained}'s profiles to ${target}, seen on the page without a reload`)
 
   // set up as a deployment would be: a private network, admission required, a token per node
   const ask = async (command: string) => await (await fetch(`http://127.0.0.1:${base + 1}`, { headers: { command } })).text()

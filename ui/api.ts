@@ -73,3 +73,7 @@ export async function resume (node: string): Promise<void> {
   const drains = await command<Array<{ drain: { id: string } }>>(`blockchain get drain where node = ${node}`)
   for (const policy of drains) await deletePolicy(policy.drain.id)
 }
+
+export interface HistorySample { t: number, head: number, entries_in: number, entries_out: number, lag: number }
+/** /v1/history */
+export interface History { every_ms: number, samples: HistorySample[] }

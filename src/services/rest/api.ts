@@ -10,6 +10,7 @@ import { parseDuration } from '../../base/duration.js'
 import type { NodeMetrics } from '../metrics.js'
 import type { ReplicaSync } from '../replica-sync.js'
 import { errorReply } from './errors.js'
+import type { HistorySample } from '../history.js'
 
 /** How long /health waits for the ledger store to answer before calling the node unhealthy. */
 const STORE_HEALTH_TIMEOUT_MS = 2000
@@ -21,6 +22,8 @@ export interface ApiRouteOptions {
   sync: () => ReplicaSync | undefined
   /** BLOCKCHAIN_SYNC, in ms */
   syncIntervalMs: number
+  /** the node's sampled rates and lag */
+  history: { list: () => HistorySample[], everyMs: number }
 }
 
 /** Longest a blocking read may wait (`wait=` is capped to it). */
@@ -43,7 +46,7 @@ function filtersOf (query: Record<string, string>): Predicate | undefined {
  * `index` + `wait` make a blocking read (Consul's blocking queries): the answer comes as soon
  * as the ledger passes `index`, or when `wait` runs out.
  */
-export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, syncIntervalMs }: ApiRouteOptions): Promise<void> {
+export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, syncIntervalMs, history }: ApiRouteOptions): Promise<void> {
   app.get('/health', { schema: described('Node health: 200 while healthy, 503 with the reason otherwise') }, async (_req, reply) => {
     const base = { node: node.name, role: node.role }
     if (!node.hasLedger) return await reply.code(503).send({ ...base, status: 'unhealthy', reason: 'no ledger store is connected' })
@@ -77,6 +80,10 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
 
   app.get('/v1/network', { schema: described('Every node the ledger declares (type, addresses, key); on a master also the head each replica holds, its lag and last sync, and the lease of every worker and slave') }, async () => {
     return node.network()
+  })
+
+  app.get('/v1/history', { schema: described('The last ten minutes of the node, sampled every 5 s: `t` (ms), `head`, sync `entries_in` and `entries_out` (counters: rates come from two samples), and `lag` (a replica\'s behind its source; a master\'s largest among its replicas)') }, async () => {
+    return { every_ms: history.everyMs, samples: history.list() }
   })
 
   app.get('/v1/ledger/summary', { schema: described('The ledger at a glance: the local head, the master-signed head, and how many policies of each type') }, async () => {

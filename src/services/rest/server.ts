@@ -14,6 +14,7 @@ import { anylogRoutes } from './anylog.js'
 import { apiRoutes } from './api.js'
 import { profileRoutes } from './profiles.js'
 import { consoleRoutes } from './console.js'
+import { History, sampleNode } from '../history.js'
 import { errorReply } from './errors.js'
 import { decodeUtf8 } from '../../base/utf8.js'
 
@@ -31,6 +32,8 @@ export interface RestServerOptions {
   sync: () => ReplicaSync | undefined
   /** BLOCKCHAIN_SYNC, in ms: how often a replica hears from its source at the latest */
   syncIntervalMs: number
+  /** how often the history behind GET /v1/history is sampled (default every 5 s) */
+  historyEveryMs?: number
   /** when set, writes (POST) need `Authorization: Bearer <token>` */
   token?: string
   /** reads need the token too */
@@ -46,6 +49,8 @@ export interface RestServerOptions {
 export class RestServer implements Service {
   readonly name = 'REST'
   private app?: FastifyInstance
+  /** the last minutes of the node's rates and lag (GET /v1/history) */
+  private history?: History
   private boundPort?: number
   private failure?: string
 
@@ -130,7 +135,8 @@ export class RestServer implements Service {
     })
     app.get('/openapi.json', { schema: { hide: true } as FastifySchema }, async () => app.swagger())
     await app.register(anylogRoutes, { executor: this.opts.executor })
-    await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics, sync: this.opts.sync, syncIntervalMs: this.opts.syncIntervalMs })
+    this.history = new History(() => sampleNode(this.opts.node), this.opts.historyEveryMs)
+    await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics, sync: this.opts.sync, syncIntervalMs: this.opts.syncIntervalMs, history: this.history })
     await app.register(profileRoutes, { node: this.opts.node, reports: this.opts.profileReports })
     await app.register(consoleRoutes)
     try {
@@ -143,10 +149,12 @@ export class RestServer implements Service {
     const address = app.server.address()
     this.boundPort = typeof address === 'object' && address !== null ? address.port : this.opts.port
     this.app = app
+    this.history.start()
     this.opts.log.info({ ip: this.opts.ip, port: this.boundPort }, 'REST server listening')
   }
 
   async stop (): Promise<void> {
+    this.history?.stop()
     const app = this.app
     this.app = undefined
     await app?.close()
