@@ -17,7 +17,8 @@ t.test('the console shows the network and the allocation, live', async t => {
     await startWorker(t, master, { name: 'ui-worker-2', slave: 'ui-slave', slots: 2, kinds: ['demo'] })
   ]
   await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
-  for (const name of ['linkedin-1', 'linkedin-2']) await profile(master, name, 'demo', 'acme')
+  // a secret in a profile's settings: sealed on the ledger, so never on the page
+  for (const name of ['linkedin-1', 'linkedin-2']) await profile(master, name, 'demo', 'acme', { password: 'console-secret-pw' })
   const browser = await launchBrowser(t)
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
   await page.goto(`${master.url}/ui`)
@@ -53,6 +54,10 @@ t.test('the console shows the network and the allocation, live', async t => {
   await page.click('#ledger button[type="submit"]')
   await page.locator('#ledger tr[data-policy="linkedin-1"]').waitFor({ timeout: 15_000 })
   t.equal(await page.locator('#ledger [data-field="found"]').textContent(), '1 found', 'a search finds the policy by a field')
+  await page.click('#ledger tr[data-policy="linkedin-1"] summary')
+  const shown = await page.locator('#ledger tr[data-policy="linkedin-1"] pre').textContent() ?? ''
+  t.match(shown, /"settings"/, 'the policy\'s JSON is shown')
+  t.notMatch(await page.content(), /console-secret-pw/, 'its settings stay sealed: the secret is nowhere on the page')
   await page.fill('#ledger input[name="where"]', 'name = ')
   await page.click('#ledger button[type="submit"]')
   await page.locator('#ledger [role="alert"]').waitFor({ timeout: 15_000 })
@@ -81,6 +86,9 @@ t.test('the console shows the network and the allocation, live', async t => {
   await editor.click('#write button[type="submit"]')
   await editor.locator('#write [data-field="outcome"]').filter({ hasText: /inserted: id .*seq \d+/ }).waitFor({ timeout: 15_000 })
   t.pass('with the token it is inserted, through the member, ordered by the master')
+  await editor.reload()
+  await editor.locator('tr[data-node="ui-member"]').waitFor({ timeout: 15_000 })
+  t.notMatch(await editor.content(), /console-token/, 'the node\'s REST token is nowhere on its page (the field is the tab\'s own, and a password field)')
 
   // deleted from the master's console (its key may delete any policy)
   page.on('dialog', dialog => { void dialog.accept() })
