@@ -23,3 +23,27 @@ t.test('a policy is checked, not inserted', async t => {
   const after = await (await fetch(`${node.url}/v1/ledger/head`)).json() as { seq: number }
   t.equal(after.seq, before.seq, 'nothing was inserted')
 })
+
+t.test('search by the command language\'s where conditions, and delete, in the JSON API', async t => {
+  const node = await startNode(t, { type: 'master', name: 'search-m' })
+  for (const name of ['s-1', 's-2']) {
+    const response = await fetch(`${node.url}/v1/policies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sensor: { name, site: name === 's-1' ? 'north' : 'south' } }), signal: AbortSignal.timeout(10_000) })
+    t.equal(response.status, 201)
+  }
+  const search = async (query: Record<string, string>): Promise<{ status: number, json: any }> => {
+    const response = await fetch(`${node.url}/v1/policies/search?${new URLSearchParams(query).toString()}`, { signal: AbortSignal.timeout(10_000) })
+    return { status: response.status, json: await response.json() }
+  }
+  const north = await search({ type: 'sensor', where: 'site = north' })
+  t.equal(north.status, 200)
+  t.same(north.json.map((p: any) => p.sensor.name), ['s-1'], 'found by a field')
+  t.equal((await search({ type: 'sensor' })).json.length, 2, 'no conditions: every policy of the type')
+  const bad = await search({ type: 'sensor', where: 'site =' })
+  t.equal(bad.status, 400, `a bad condition is named: ${String(bad.json.message)}`)
+  t.equal((await search({ type: 'sensor; drop' })).status, 400, 'a type is a name')
+  const id = north.json[0].sensor.id as string
+  const deleted = await fetch(`${node.url}/v1/policies/${id}`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) })
+  t.equal(deleted.status, 200)
+  t.same((await search({ type: 'sensor', where: 'site = north' })).json, [], 'deleted')
+  t.equal((await fetch(`${node.url}/v1/policies/${id}`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) })).status, 404, 'a policy no longer there is not found')
+})

@@ -21,11 +21,11 @@ export interface SignedHead { seq: number, hash: string, time: string, publicKey
 export interface LedgerSummary { head: { seq: number, hash: string }, signed: SignedHead | null, policies: number, types: Record<string, number> }
 
 /**
- * Runs a read of the command language on the node (AnyLog's REST interface: GET / with the
- * `command` header), as the REPL would; its JSON answer, or its error message thrown.
+ * Policies matching the command language's `where` conditions (GET /v1/policies/search); a
+ * bad condition throws the parser's own message.
  */
-export async function command<T> (text: string): Promise<T> {
-  const response = await fetch('/', { headers: { command: text, accept: 'application/json' } })
+export async function search<T> (type: string, where: string): Promise<T> {
+  const response = await fetch(`/v1/policies/search?${new URLSearchParams({ type, where }).toString()}`, { headers: { accept: 'application/json' } })
   const body = await response.text()
   if (!response.ok) {
     let message = body
@@ -39,14 +39,13 @@ export async function command<T> (text: string): Promise<T> {
 export function restToken (): string { return sessionStorage.getItem('ledgermesh-rest-token') ?? '' }
 export function setRestToken (token: string): void { sessionStorage.setItem('ledgermesh-rest-token', token) }
 
-/** A write: POST with the token when one was given; the answer's JSON, or its message thrown. */
-export async function write<T> (path: string, init: { body?: string, command?: string }): Promise<T> {
+/** A write (POST, or DELETE) with the token when one was given; the answer's JSON, or its message thrown. */
+export async function write<T> (path: string, init: { body?: string, method?: 'POST' | 'DELETE' }): Promise<T> {
   const token = restToken()
   const response = await fetch(path, {
-    method: 'POST',
+    method: init.method ?? 'POST',
     headers: {
       ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(init.command !== undefined ? { command: init.command } : {}),
       ...(token !== '' ? { authorization: `Bearer ${token}` } : {})
     },
     body: init.body
@@ -63,14 +62,14 @@ export async function drain (node: string): Promise<void> {
   await write('/v1/policies', { body: JSON.stringify({ drain: { node } }) })
 }
 
-/** Deletes a policy by id (`blockchain delete policy where id = ...`). */
+/** Deletes a policy by id (DELETE /v1/policies/<id>). */
 export async function deletePolicy (id: string): Promise<void> {
-  await write('/', { command: `blockchain delete policy where id = ${id}` })
+  await write(`/v1/policies/${id}`, { method: 'DELETE' })
 }
 
 /** Resumes a node drained through the ledger: deletes every `drain` policy naming it. */
 export async function resume (node: string): Promise<void> {
-  const drains = await command<Array<{ drain: { id: string } }>>(`blockchain get drain where node = ${node}`)
+  const drains = await search<Array<{ drain: { id: string } }>>('drain', `node = ${node}`)
   for (const policy of drains) await deletePolicy(policy.drain.id)
 }
 

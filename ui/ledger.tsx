@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks'
-import { command, deletePolicy, type LedgerSummary } from './api.js'
+import { deletePolicy, search as searchPolicies, type LedgerSummary } from './api.js'
 
 type Policy = Record<string, Record<string, unknown>>
 
@@ -7,7 +7,7 @@ const short = (hex: unknown): string => typeof hex === 'string' ? `${hex.slice(0
 
 /**
  * The ledger: its signed head, policies by type, and a search that takes the command language's
- * `where` conditions (it runs `blockchain get <type> where <conditions>` on the node).
+ * `where` conditions (GET /v1/policies/search runs `blockchain get <type> where <conditions>`).
  */
 export function Ledger ({ summary }: { summary: LedgerSummary | null }) {
   const [type, setType] = useState('*')
@@ -27,9 +27,8 @@ export function Ledger ({ summary }: { summary: LedgerSummary | null }) {
   }
   const search = async (event: Event): Promise<void> => {
     event.preventDefault()
-    const text = `blockchain get ${type}${where.trim() === '' ? '' : ` where ${where.trim()}`}`
     try {
-      setFound(await command<Policy[]>(text))
+      setFound(await searchPolicies<Policy[]>(type, where))
       setError(undefined)
     } catch (err) {
       setFound(undefined)

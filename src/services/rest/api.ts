@@ -31,7 +31,7 @@ const MAX_WAIT_MS = 5 * 60_000
 const RESERVED_PARAMS = new Set(['type', 'limit', 'index', 'wait'])
 
 /** A route schema with its OpenAPI summary (fastify's type knows only the validation keys). */
-const described = (summary: string, schema: FastifySchema = {}): FastifySchema => ({ summary, ...schema }) as FastifySchema
+export const described = (summary: string, schema: FastifySchema = {}): FastifySchema => ({ summary, ...schema }) as FastifySchema
 
 /** Turns `?name=w1&company=acme` into an `and` of equality conditions. */
 function filtersOf (query: Record<string, string>): Predicate | undefined {

@@ -14,6 +14,7 @@ import { anylogRoutes } from './anylog.js'
 import { apiRoutes } from './api.js'
 import { profileRoutes } from './profiles.js'
 import { consoleRoutes } from './console.js'
+import { policyRoutes } from './policy-routes.js'
 import { History, sampleNode } from '../history.js'
 import { errorReply } from './errors.js'
 import { decodeUtf8 } from '../../base/utf8.js'
@@ -138,6 +139,7 @@ export class RestServer implements Service {
     this.history = new History(() => sampleNode(this.opts.node), this.opts.historyEveryMs)
     await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics, sync: this.opts.sync, syncIntervalMs: this.opts.syncIntervalMs, history: this.history })
     await app.register(profileRoutes, { node: this.opts.node, reports: this.opts.profileReports })
+    await app.register(policyRoutes, { node: this.opts.node, executor: this.opts.executor })
     await app.register(consoleRoutes)
     try {
       await app.listen({ host: this.opts.ip, port: this.opts.port })
