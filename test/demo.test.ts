@@ -87,6 +87,13 @@ t.test('npm start runs the demo network: every demo profile RUNNING, and Ctrl-C 
   const before = await placedOnPage()
   t.same(before.map(p => p.name).sort(), ['acme-linkedin-1', 'acme-linkedin-2', 'acme-verify', 'globex-facebook', 'globex-mta'], 'the 5 profiles')
   t.ok(before.every(p => p.worker === 'worker-1' || p.worker === 'worker-2'), `each on its worker (${before.map(p => `${p.name}@${p.worker}`).join(', ')})`)
+  t.equal(await ui.locator('#allocation tr[data-subaccount]').count(), 2, 'the 2 sub-accounts, by slave')
+  await ui.selectOption('#ledger select', 'profile')
+  await ui.fill('#ledger input[name="where"]', 'kind = email-verification')
+  await ui.click('#ledger button[type="submit"]')
+  await ui.locator('#ledger tr[data-policy="acme-verify"]').waitFor({ timeout: 15_000 })
+  t.equal(await ui.locator('#ledger [data-field="found"]').textContent(), '1 found', 'a search finds a demo profile by a field')
+
   // the fuller worker is drained: the other (3 slots) takes what of its kinds it has room for
   // (both run linkedin and facebook; email-verification only worker-1, mta only worker-2)
   const count = (w: string): number => before.filter(p => p.worker === w).length

@@ -9,10 +9,23 @@ export function Allocation ({ profiles }: { profiles: Profiles | null }) {
   return (
     <section id="allocation" aria-labelledby="allocation-title">
       <h2 id="allocation-title">Allocation ({rows.length} profiles)</h2>
+      {(profiles.subaccounts ?? []).length > 0
+        ? (
+          <div class="table">
+            <table>
+              <caption class="muted">Sub-accounts by slave</caption>
+              <thead><tr><th scope="col">Sub-account</th><th scope="col">Slave</th><th scope="col">Slave lease</th><th scope="col">Status</th></tr></thead>
+              <tbody>{[...profiles.subaccounts!].sort((a, b) => (a.slave ?? '~').localeCompare(b.slave ?? '~') || a.name.localeCompare(b.name)).map(s => (
+                <tr key={s.name} data-subaccount={s.name}><th scope="row">{s.name}</th><td>{s.slave ?? ''}</td><td>{s.lease ?? ''}{s.draining ? <span class="draining"> · draining</span> : null}</td><td>{s.status}</td></tr>
+              ))}</tbody>
+            </table>
+          </div>)
+        : null}
       <div class="table">
         {placed.length > 0
           ? (
             <table>
+              <caption class="muted">Profiles by worker</caption>
               <thead><tr><th scope="col">Profile</th><th scope="col">Kind</th><th scope="col">Sub-account</th><th scope="col">Slave</th><th scope="col">Worker</th><th scope="col">Status</th></tr></thead>
               <tbody>{placed.map(p => (
                 <tr key={p.name} data-profile={p.name}><th scope="row">{p.name}</th><td>{p.kind}</td><td>{p.subaccount}</td><td>{p.slave ?? ''}</td><td data-field="worker">{p.worker ?? ''}</td><td class={`state-${p.status.split(':')[0]}`}>{p.status}</td></tr>

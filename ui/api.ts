@@ -7,8 +7,9 @@ export interface Status { node: string, role: string, node_type: string, ledger?
 
 export interface PlacedProfile { name: string, kind: string, subaccount: string, slave: string | null, worker: string | null, status: string }
 export interface WorkerProcess { name: string, kind: string, state: string, pid: number | null, restarts: number }
-/** /v1/profiles: the master's placement, or a worker's processes */
-export interface Profiles { profiles: Array<PlacedProfile | WorkerProcess>, worker?: string }
+export interface PlacedSubaccount { name: string, slave: string | null, lease: string | null, draining: boolean, status: string }
+/** /v1/profiles: the master's placement (with its sub-accounts), or a worker's processes */
+export interface Profiles { profiles: Array<PlacedProfile | WorkerProcess>, subaccounts?: PlacedSubaccount[], worker?: string }
 
 export async function getJson<T> (path: string): Promise<T> {
   const response = await fetch(path, { headers: { accept: 'application/json' } })
