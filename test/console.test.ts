@@ -33,6 +33,8 @@ t.test('the console shows the network and the allocation, live', async t => {
   await page.waitForFunction(() => [...document.querySelectorAll('tr[data-profile] td[data-field="worker"]')].filter(td => td.textContent !== '').length === 2, undefined, { timeout: 30_000 })
   const before = new Map([['linkedin-1', await placedOn('linkedin-1')], ['linkedin-2', await placedOn('linkedin-2')]])
   t.ok([...before.values()].every(w => w.startsWith('ui-worker-')), `both profiles placed (${[...before.values()].join(', ')})`)
+  await page.waitForFunction(() => [...document.querySelectorAll('tr[data-profile] td[data-field="process"]')].filter(td => td.textContent?.startsWith('running on ui-worker-') === true).length === 2, undefined, { timeout: 30_000 })
+  t.pass('each profile\'s process shows as its worker reported it')
 
   // a drain on a worker that runs one: the page shows its profiles move, without a reload
   const drained = [...before.values()][0]
@@ -57,6 +59,8 @@ t.test('the console shows the network and the allocation, live', async t => {
   await page.click('#ledger tr[data-policy="linkedin-1"] summary')
   const shown = await page.locator('#ledger tr[data-policy="linkedin-1"] pre').textContent() ?? ''
   t.match(shown, /"settings"/, 'the policy\'s JSON is shown')
+  await page.locator('#ledger tr[data-policy="linkedin-1"] [data-field="seq"]').filter({ hasText: /^seq \d+$/ }).waitFor({ timeout: 15_000 })
+  t.pass('with its seq on the ledger')
   t.notMatch(await page.content(), /console-secret-pw/, 'its settings stay sealed: the secret is nowhere on the page')
   await page.fill('#ledger input[name="where"]', 'name = ')
   await page.click('#ledger button[type="submit"]')

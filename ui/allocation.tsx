@@ -26,9 +26,9 @@ export function Allocation ({ profiles }: { profiles: Profiles | null }) {
           ? (
             <table>
               <caption class="muted">Profiles by worker</caption>
-              <thead><tr><th scope="col">Profile</th><th scope="col">Kind</th><th scope="col">Sub-account</th><th scope="col">Slave</th><th scope="col">Worker</th><th scope="col">Status</th></tr></thead>
+              <thead><tr><th scope="col">Profile</th><th scope="col">Kind</th><th scope="col">Sub-account</th><th scope="col">Slave</th><th scope="col">Worker</th><th scope="col">Status</th><th scope="col">Process</th></tr></thead>
               <tbody>{placed.map(p => (
-                <tr key={p.name} data-profile={p.name}><th scope="row">{p.name}</th><td>{p.kind}</td><td>{p.subaccount}</td><td>{p.slave ?? ''}</td><td data-field="worker">{p.worker ?? ''}</td><td class={`state-${p.status.split(':')[0]}`}>{p.status}</td></tr>
+                <tr key={p.name} data-profile={p.name}><th scope="row">{p.name}</th><td>{p.kind}</td><td>{p.subaccount}</td><td>{p.slave ?? ''}</td><td data-field="worker">{p.worker ?? ''}</td><td class={`state-${p.status.split(':')[0]}`}>{p.status}</td><td data-field="process">{p.process ?? ''}</td></tr>
               ))}</tbody>
             </table>)
           : (

@@ -5,7 +5,7 @@ export type { NetworkData as Network, NetworkNode } from '../src/commands/port.j
 
 export interface Status { node: string, role: string, node_type: string, ledger?: { head: { seq: number } } }
 
-export interface PlacedProfile { name: string, kind: string, subaccount: string, slave: string | null, worker: string | null, status: string }
+export interface PlacedProfile { name: string, kind: string, subaccount: string, slave: string | null, worker: string | null, status: string, process: string | null }
 export interface WorkerProcess { name: string, kind: string, state: string, pid: number | null, restarts: number }
 export interface PlacedSubaccount { name: string, slave: string | null, lease: string | null, draining: boolean, status: string }
 /** /v1/profiles: the master's placement (with its sub-accounts), or a worker's processes */
@@ -77,3 +77,11 @@ export async function resume (node: string): Promise<void> {
 export interface HistorySample { t: number, head: number, entries_in: number, entries_out: number, lag: number }
 /** /v1/history */
 export interface History { every_ms: number, samples: HistorySample[] }
+
+/** A policy's seq on the ledger (GET /v1/policies/<id>, header X-Ledgermesh-Seq); undefined while it waits in an outbox. */
+export async function seqOf (id: string): Promise<number | undefined> {
+  const response = await fetch(`/v1/policies/${id}`, { headers: { accept: 'application/json' } })
+  if (!response.ok) throw new Error(`/v1/policies/${id} answered ${response.status}`)
+  const seq = response.headers.get('x-ledgermesh-seq')
+  return seq === null ? undefined : Number(seq)
+}

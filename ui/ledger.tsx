@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks'
-import { deletePolicy, search as searchPolicies, type LedgerSummary } from './api.js'
+import { deletePolicy, search as searchPolicies, seqOf, type LedgerSummary } from './api.js'
 
 type Policy = Record<string, Record<string, unknown>>
 
@@ -64,7 +64,7 @@ export function Ledger ({ summary }: { summary: LedgerSummary | null }) {
                   <tr key={String(body.id)} data-policy={String(body.name ?? body.id)}>
                     <td>{kind}</td><th scope="row">{String(body.name ?? '')}</th><td>{short(body.id)}</td><td>{short(body.public_key)}</td>
                     <td title="global: ordered by the master and verified (chain, head signature, author signature); local: waiting in this node's outbox">{String(body.ledger ?? '')}</td>
-                    <td><details><summary>JSON</summary><pre>{JSON.stringify(policy, null, 2)}</pre></details></td>
+                    <td><PolicyDetails id={String(body.id)} policy={policy} /></td>
                     <td><button type="button" data-action="delete" onClick={() => { void remove(String(body.id), String(body.name ?? body.id)) }}>Delete<span class="sr-only"> {String(body.name ?? body.id)}</span></button></td>
                   </tr>
                 )
@@ -73,5 +73,21 @@ export function Ledger ({ summary }: { summary: LedgerSummary | null }) {
           </div>)
         : null}
     </section>
+  )
+}
+
+/** A policy's JSON, and its seq on the ledger, read when opened. */
+function PolicyDetails ({ id, policy }: { id: string, policy: Policy }) {
+  const [seq, setSeq] = useState<string | undefined>()
+  const open = (event: Event): void => {
+    if (!(event.target as HTMLDetailsElement).open || seq !== undefined) return
+    seqOf(id).then(n => { setSeq(n === undefined ? 'not ordered yet (in an outbox)' : `seq ${n}`) }).catch(err => { setSeq(err instanceof Error ? err.message : String(err)) })
+  }
+  return (
+    <details onToggle={open}>
+      <summary>JSON</summary>
+      <p class="muted" data-field="seq">{seq ?? ''}</p>
+      <pre>{JSON.stringify(policy, null, 2)}</pre>
+    </details>
   )
 }

@@ -100,6 +100,8 @@ export interface AllocationView {
   slave_leases: Record<string, { state: string, draining: boolean }>
   /** where every sub-account runs, and its slave's lease */
   subaccounts: Array<{ name: string, slave: string | null, lease: string | null, draining: boolean, status: string }>
+  /** profile id → the live worker whose last renewal reported it running */
+  running_on: Record<string, string>
 }
 
 /** A worker's lease with the master. */

@@ -42,7 +42,9 @@ export function profilesView (node: NodePort): { text: string, json: unknown } {
         subaccount: String(body.subaccount),
         slave: assignment?.slave ?? null,
         worker: assignment?.worker ?? null,
-        status: assignment !== undefined ? 'assigned' : `unassigned: ${unplaced.get(String(body.name)) ?? 'not placed yet'}`
+        status: assignment !== undefined ? 'assigned' : `unassigned: ${unplaced.get(String(body.name)) ?? 'not placed yet'}`,
+        // its process, as its worker's last lease renewal reported it
+        process: summary.running_on[String(body.id)] === undefined ? (assignment !== undefined ? 'not reported running' : null) : `running on ${summary.running_on[String(body.id)]}`
       }
     }).sort((a, b) => a.name < b.name ? -1 : 1)
     const rows = profiles.map(p => [p.name, p.kind, p.subaccount, String(p.slave ?? ''), String(p.worker ?? ''), p.status])

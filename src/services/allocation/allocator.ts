@@ -49,6 +49,8 @@ export interface AllocationSummary {
   /** workers' leases by worker name */
   leases: Record<string, LeaseRow>
   slave_leases: Record<string, LeaseRow>
+  /** profile id → the live worker whose last renewal reported it running */
+  running_on: Record<string, string>
   /** where every sub-account runs, and how its slave's lease stands */
   subaccounts: Array<{ name: string, slave: string | null, lease: LeaseRow['state'] | null, draining: boolean, status: string }>
 }
@@ -334,7 +336,13 @@ export class Allocator implements Service {
       const status = slave !== undefined ? 'assigned' : `unassigned: ${waiting.get(name) ?? 'not placed yet'}`
       return { name, slave: slave ?? null, lease: lease?.state ?? null, draining: lease?.draining ?? false, status }
     })
-    return { unplaced, moving: this.lastPlan?.moving ?? [], leases: this.leases.rows('worker', declared('worker'), now), slave_leases: slaveLeases, subaccounts }
+    // what each live worker last reported running: the profiles' process state, seen from here
+    const runningOn: Record<string, string> = {}
+    for (const worker of declared('worker')) {
+      const lease = this.leases.leaseOf('worker', worker, now)
+      if (lease.state === 'live') for (const id of lease.running) runningOn[id] = worker
+    }
+    return { unplaced, moving: this.lastPlan?.moving ?? [], leases: this.leases.rows('worker', declared('worker'), now), slave_leases: slaveLeases, subaccounts, running_on: runningOn }
   }
 
   status (): ProcessStatus {

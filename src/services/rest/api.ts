@@ -123,7 +123,7 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
   })
 
   app.get('/v1/policies/:id', {
-    schema: described('One policy by id', { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, required: ['id'] } })
+    schema: described('One policy by id; `X-Ledgermesh-Seq` carries its seq on the ledger (absent while it waits in the outbox)', { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, required: ['id'] } })
   }, async (req, reply) => {
     const { id } = req.params as { id: string }
     const policy = node.ledger.state.get(id)
@@ -131,6 +131,8 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
       const { status, body } = errorReply(new LedgerMeshError('not_found', `no policy with id ${id}`, { id }))
       return await reply.code(status).send(body)
     }
+    const seq = node.ledger.state.seqOf(id)
+    if (seq !== undefined) void reply.header('X-Ledgermesh-Seq', String(seq))
     return node.ledger.state.view(policy)
   })
 
