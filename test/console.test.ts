@@ -45,6 +45,12 @@ t.test('the console shows the network and the allocation, live', async t => {
   await page.waitForFunction(({ names, to }) => names.every(n => document.querySelector(`tr[data-profile="${n}"] td[data-field="worker"]`)?.textContent === to), { names: moving, to: other.name }, { timeout: 60_000 })
   t.pass(`${moving.join(', ')} moved to ${other.name} on the page`)
   await waitRunning(other, ['linkedin-1', 'linkedin-2'])
+  // a worker's own console (linked from the master's): its processes with restarts and uptime
+  t.equal(await page.locator(`tr[data-node="${other.name}"] a`).getAttribute('href'), `http://127.0.0.1:${other.restPort}/ui/`, 'the master links each node\'s own console')
+  const own = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+  await own.goto(`${other.url}/ui/`)
+  await own.locator('tr[data-profile="linkedin-1"] td[data-field="uptime"]').filter({ hasText: /\d+ (s|min|h)$/ }).waitFor({ timeout: 30_000 })
+  t.pass('the worker\'s console shows each process with its restarts and uptime')
   // resumed from the console: the drain policy is deleted and the worker takes profiles again
   await page.click(`tr[data-node="${drained}"] button[data-action="resume"]`)
   await page.locator(`tr[data-node="${drained}"] button[data-action="drain"]`).waitFor({ timeout: 30_000 })

@@ -1,5 +1,7 @@
 import type { PlacedProfile, Profiles, WorkerProcess } from './api.js'
 
+const uptime = (seconds: number | null): string => seconds === null ? '' : seconds < 120 ? `${seconds} s` : seconds < 7200 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds / 3600)} h`
+
 /** The master's placement (profiles by worker), or the processes a worker runs. */
 export function Allocation ({ profiles }: { profiles: Profiles | null }) {
   if (profiles === null) return null
@@ -33,9 +35,9 @@ export function Allocation ({ profiles }: { profiles: Profiles | null }) {
             </table>)
           : (
             <table>
-              <thead><tr><th scope="col">Profile</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">PID</th><th scope="col">Restarts</th></tr></thead>
+              <thead><tr><th scope="col">Profile</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">PID</th><th scope="col">Restarts</th><th scope="col">Uptime</th></tr></thead>
               <tbody>{running.map(p => (
-                <tr key={p.name} data-profile={p.name}><th scope="row">{p.name}</th><td>{p.kind}</td><td class={`state-${p.state}`}>{p.state}</td><td>{p.pid ?? ''}</td><td>{p.restarts}</td></tr>
+                <tr key={p.name} data-profile={p.name}><th scope="row">{p.name}</th><td>{p.kind}</td><td class={`state-${p.state}`}>{p.state}</td><td>{p.pid ?? ''}</td><td>{p.restarts}</td><td data-field="uptime">{uptime(p.uptime_seconds)}</td></tr>
               ))}</tbody>
             </table>)}
       </div>

@@ -6,7 +6,7 @@ export type { NetworkData as Network, NetworkNode } from '../src/commands/port.j
 export interface Status { node: string, role: string, node_type: string, ledger?: { head: { seq: number } } }
 
 export interface PlacedProfile { name: string, kind: string, subaccount: string, slave: string | null, worker: string | null, status: string, process: string | null }
-export interface WorkerProcess { name: string, kind: string, state: string, pid: number | null, restarts: number }
+export interface WorkerProcess { name: string, kind: string, state: string, pid: number | null, restarts: number, uptime_seconds: number | null }
 export interface PlacedSubaccount { name: string, slave: string | null, lease: string | null, draining: boolean, status: string }
 /** /v1/profiles: the master's placement (with its sub-accounts), or a worker's processes */
 export interface Profiles { profiles: Array<PlacedProfile | WorkerProcess>, subaccounts?: PlacedSubaccount[], worker?: string }

@@ -27,7 +27,7 @@ export function NetworkTable ({ network }: { network: Network }) {
           <tbody>
             {network.nodes.map(n => (
               <tr key={`${n.type}/${n.name}`} data-node={n.name}>
-                <th scope="row">{n.name}{n.self ? <span class="muted"> (this node)</span> : null}</th>
+                <th scope="row">{n.self || n.rest === null ? n.name : <a href={`http://${n.rest}/ui/`} title={`${n.name}'s own console: its processes, restarts and uptime`}>{n.name}</a>}{n.self ? <span class="muted"> (this node)</span> : null}</th>
                 <td>{n.type}</td>
                 <td>{n.address ?? ''}</td>
                 <td data-field="head">{n.seq ?? ''}</td>
