@@ -4,14 +4,14 @@ import type { LeaseRow } from '../services/allocation/lease-table.js'
 import type { NetworkData, NetworkNode } from '../commands/port.js'
 import type { NodeView } from './status.js'
 
+const text = (v: unknown): string | null => typeof v === 'string' && v !== '' ? v : null
+
 /**
  * `GET /v1/network`: every node the ledger declares, and what this node knows of each. A
  * master knows most: the head each replica holds (its sync server saw the replica's requests
  * and what its watch sent it), so the lag behind the master and the last sync, and the lease
  * of every worker and slave. Any other node shows the declarations and its own head.
  */
-const text = (v: unknown): string | null => typeof v === 'string' && v !== '' ? v : null
-
 export function networkData (node: NodeView): NetworkData {
   const { ledger, config, tcp } = node
   const head = ledger?.head.seq ?? 0

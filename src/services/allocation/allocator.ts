@@ -337,12 +337,13 @@ export class Allocator implements Service {
       return { name, slave: slave ?? null, lease: lease?.state ?? null, draining: lease?.draining ?? false, status }
     })
     // what each live worker last reported running: the profiles' process state, seen from here
+    const workers = declared('worker')
     const runningOn: Record<string, string> = {}
-    for (const worker of declared('worker')) {
+    for (const worker of workers) {
       const lease = this.leases.leaseOf('worker', worker, now)
       if (lease.state === 'live') for (const id of lease.running) runningOn[id] = worker
     }
-    return { unplaced, moving: this.lastPlan?.moving ?? [], leases: this.leases.rows('worker', declared('worker'), now), slave_leases: slaveLeases, subaccounts, running_on: runningOn }
+    return { unplaced, moving: this.lastPlan?.moving ?? [], leases: this.leases.rows('worker', workers, now), slave_leases: slaveLeases, subaccounts, running_on: runningOn }
   }
 
   status (): ProcessStatus {

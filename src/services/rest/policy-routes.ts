@@ -2,13 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import { LedgerMeshError } from '../../base/errors.js'
 import { Executor } from '../../commands/executor.js'
 import { parseScript } from '../../commands/parser.js'
-import type { NodePort } from '../../commands/port.js'
 import { Variables } from '../../commands/variables.js'
-import { prepareTombstone } from '../../policies/prepare.js'
 import { described } from './api.js'
 
 export interface PolicyRouteOptions {
-  node: NodePort
   executor: Executor
 }
 
@@ -19,7 +16,7 @@ const ID = { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9
  * the command language's `where` conditions and runs `blockchain get` through the one executor,
  * so it matches exactly what the REPL and AnyLog's REST interface would.
  */
-export async function policyRoutes (app: FastifyInstance, { node, executor }: PolicyRouteOptions): Promise<void> {
+export async function policyRoutes (app: FastifyInstance, { executor }: PolicyRouteOptions): Promise<void> {
   app.get('/v1/policies/search', {
     schema: described('Policies matching the command language\'s `where` conditions, as `blockchain get <type> where <where>` answers: `type` (a policy type, `*` for any) and `where` (e.g. `name = w1 and company = acme`)', {
       querystring: {
@@ -41,8 +38,9 @@ export async function policyRoutes (app: FastifyInstance, { node, executor }: Po
   app.delete('/v1/policies/:id', {
     schema: described('Delete a policy (signed by this node: its own policies, or any on the master or an admin node); 200 `{"id", "seq"}`', { params: ID })
   }, async (req) => {
+    // the command itself, through the one executor (the id is 64 hex digits by the schema)
     const { id } = req.params as { id: string }
-    if (!node.ledger.state.has(id)) throw new LedgerMeshError('not_found', `no policy with id ${id}`, { id })
-    return await node.insert({ op: 'delete', policy: prepareTombstone(id, node.signer) }, { local: false })
+    const [result] = await executor.runStatements(parseScript(`blockchain delete policy where id = ${id}`), { vars: executor.vars, via: 'rest', executor })
+    return result?.output?.value
   })
 }

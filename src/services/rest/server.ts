@@ -139,7 +139,7 @@ export class RestServer implements Service {
     this.history = new History(() => sampleNode(this.opts.node), this.opts.historyEveryMs)
     await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics, sync: this.opts.sync, syncIntervalMs: this.opts.syncIntervalMs, history: this.history })
     await app.register(profileRoutes, { node: this.opts.node, reports: this.opts.profileReports })
-    await app.register(policyRoutes, { node: this.opts.node, executor: this.opts.executor })
+    await app.register(policyRoutes, { executor: this.opts.executor })
     await app.register(consoleRoutes)
     try {
       await app.listen({ host: this.opts.ip, port: this.opts.port })
