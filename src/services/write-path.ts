@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
 import type { LedgerOp } from '../ledger/entry.js'
@@ -53,6 +54,9 @@ export async function submitToMasters (insert: InsertSubmitter, masters: MasterL
 
 /** How long a replica's insert waits for its own replica to hold the new entry. */
 const READ_YOUR_WRITES_MS = 3000
+/** How long a standby master waits to learn the writer before refusing an insert `not_active`, and how often it looks. */
+const WRITER_WAIT_MS = 5000
+const WRITER_POLL_MS = 50
 
 export interface WritePathOptions {
   /** the node's ledger; throws store_unavailable while no store is connected */
@@ -125,7 +129,7 @@ export class WritePath {
     const type = policyType(op.policy)
     try {
       const ledger = this.opts.ledger()
-      const standby = ledger.isMaster ? this.opts.standby?.() : undefined
+      const standby = ledger.isMaster ? await this.standbyWithWriter() : undefined
       if (standby !== undefined && !standby.trusted) return this.deferUntilTrusted(op, opts, standby.defer)
       if (standby !== undefined) return await this.insertThroughActive(ledger, op, standby.address)
       if (ledger.isMaster) {
@@ -192,6 +196,22 @@ export class WritePath {
     defer(op)
     this.opts.log.info({ id: policyId(op.policy), type: policyType(op.policy) }, 'this master is not trusted yet: the insert goes out once it is')
     return { id: policyId(op.policy), ledger: 'local' }
+  }
+
+  /**
+   * The standby state of this master, once it knows a writer to forward to. A trusted standby
+   * may know none for a moment: before its first read of the writer lease, or while another
+   * master takes over. It waits for one (or to become the writer itself) rather than refuse
+   * its own start-up script's insert; past WRITER_WAIT_MS it answers with what it knows.
+   */
+  private async standbyWithWriter (): Promise<ReturnType<NonNullable<WritePathOptions['standby']>>> {
+    const until = performance.now() + WRITER_WAIT_MS
+    let standby = this.opts.standby?.()
+    while (standby !== undefined && standby.trusted && standby.address === null && performance.now() < until) {
+      await sleep(WRITER_POLL_MS)
+      standby = this.opts.standby?.()
+    }
+    return standby
   }
 
   /**
