@@ -1,19 +1,27 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { startNode, ROOT } from './helpers/node-process.js'
 
-/** Every `curl` line in the README's sh blocks, continuation lines joined. */
-function readmeCurls (): string[] {
-  const readme = readFileSync(`${ROOT}/README.md`, 'utf8')
-  const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map(m => m[1].replace(/\\\n\s*/g, ''))
+/** README.md and every page under docs/: wherever the examples live. */
+function documentationFiles (): string[] {
+  const docs = readdirSync(join(ROOT, 'docs'), { withFileTypes: true, recursive: true })
+    .filter(e => e.isFile() && e.name.endsWith('.md'))
+    .map(e => join(e.parentPath, e.name))
+  return [join(ROOT, 'README.md'), ...docs.sort()]
+}
+
+/** Every `curl` line in the documentation's sh blocks, continuation lines joined. */
+function documentedCurls (): string[] {
+  const blocks = documentationFiles().flatMap(file => [...readFileSync(file, 'utf8').matchAll(/```sh\n([\s\S]*?)```/g)].map(m => m[1].replace(/\\\n\s*/g, '')))
   return blocks.flatMap(b => b.split('\n')).map(l => l.trim()).filter(l => l.startsWith('curl '))
 }
 
-t.test('the README\'s curl examples work against a running node', async t => {
+t.test('the curl examples of README.md and docs/ work against a running node', async t => {
   const token = 'readme-token-1'
   const node = await startNode(t, { type: 'master', name: 'readme-m', env: { REST_TOKEN: token } })
-  const curls = readmeCurls()
+  const curls = documentedCurls()
   t.ok(curls.length >= 8, `${curls.length} examples found`)
   for (const line of curls) {
     const command = line.replaceAll('127.0.0.1:32049', `127.0.0.1:${node.restPort}`).replace(/^curl /, 'curl --fail-with-body --max-time 20 ')

@@ -6,7 +6,7 @@ import { errorMessage } from '../base/errors.js'
 import { loadConfigFile } from './config.js'
 import { createNodeLogger } from './logger.js'
 import { LedgerMeshNode } from './node.js'
-import { PACKAGE_ROOT, SCRIPTS_DIR } from './paths.js'
+import { NODE_BINARY, PACKAGE_ROOT, SCRIPTS_DIR } from './paths.js'
 import { runRepl } from './repl.js'
 
 /**
@@ -126,7 +126,7 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
       const token = await master.admission!.createToken({ ttlMs: JOIN_TOKEN_TTL_MS, uses: 1 })
       writeEnv({ ...n, env: { ...n.env, JOIN_TOKEN: token.token } })
       const out = openSync(join(logDir, `${n.name}.log`), 'a')
-      const child = spawn(process.execPath, ['--import', join(SCRIPTS_DIR, 'with-resolvers.mjs'), join(PACKAGE_ROOT, 'dist', 'node', 'cli.js'), 'start', '--config', join(configDir, `${n.name}.env`), '--home', join(opts.home, n.name)], {
+      const child = spawn(process.execPath, ['--import', join(SCRIPTS_DIR, 'with-resolvers.mjs'), NODE_BINARY, 'start', '--config', join(configDir, `${n.name}.env`), '--home', join(opts.home, n.name)], {
         cwd: PACKAGE_ROOT,
         stdio: ['ignore', out, out],
         env: { ...process.env, LEDGERMESH_HOME: undefined }

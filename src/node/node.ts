@@ -257,7 +257,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
         this.metrics.inserts.inc(code === undefined ? { result: 'accepted', reason: '' } : { result: 'rejected', reason: code })
         if (reason === 'not_admitted') this.metrics.unadmitted.inc({ what: 'insert' })
       },
-      // the master keeps plain profile settings off the ledger (README, "Sealed settings")
+      // the master keeps plain profile settings off the ledger (docs/workers-and-allocation.md, "Sealed settings")
       check: ledger.isMaster ? op => { this.master?.checkWriter(); checkSealedForMaster(op, this.signer) } : undefined
     })
     await this.insertProtocol.start()

@@ -1,6 +1,8 @@
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { PACKAGE_ROOT } from '../base/package-root.js'
 
 /** The package root: scripts/ and configs/ live there. */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export { PACKAGE_ROOT }
 export const SCRIPTS_DIR = join(PACKAGE_ROOT, 'scripts')
+/** The `ledgermesh` binary as `npm run build` bundles it (bin/ledgermesh.mjs loads it too). */
+export const NODE_BINARY = join(PACKAGE_ROOT, 'dist', 'bin', 'ledgermesh.js')

@@ -17,17 +17,17 @@ export interface AuthContext {
   isAdmitted: (key: string) => boolean
 }
 
-/** Names the allocator keys on: one live policy per name (README, "Workers, profiles and allocation"). */
+/** Names the allocator keys on: one live policy per name (docs/workers-and-allocation.md). */
 const UNIQUE_NAME_TYPES = ['subaccount', 'profile'] as const
 
 const short = (key: unknown) => `${String(key).slice(0, 12)}…`
 
 /**
- * The rules (README, "Policies and the ledger" and "Security model"): once the network
- * requires admission, only the master, admins and admitted keys write at all; a node may write
- * and delete only its own declaration; only the master and admin keys may write assignments,
- * admin, network, admission and join-token policies and others' policies. The master checks
- * this before ordering; replicas check it again when verifying.
+ * The rules (docs/policies-and-ledger.md; docs/security.md, "Security model"): once the
+ * network requires admission, only the master, admins and admitted keys write at all; a node
+ * may write and delete only its own declaration; only the master and admin keys may write
+ * assignments, admin, network, admission and join-token policies and others' policies. The
+ * master checks this before ordering; replicas check it again when verifying.
  */
 export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
   const type = policyType(op.policy)

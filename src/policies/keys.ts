@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 
 
 /**
  * Ed25519 with node:crypto (OpenSSL's native code, no extra dependency); bench/verify-rate.ts
- * measures its raw verify rate beside the whole sync path (README, Benchmarks).
+ * measures its raw verify rate beside the whole sync path (docs/benchmarks.md).
  * Keys travel as hex: a public key is 32 bytes, a signature 64 bytes. The same 32-byte seed
  * is the node's libp2p identity, so peer id and policy author are one key.
  */

@@ -3,10 +3,11 @@ import { type LedgerOp, type Policy, type PolicyBody, policyBody, policyType } f
 import { type JsonObject, type SealKey, isSealedBox, openSealed, sealToAll, sealedRecipients } from './seal.js'
 
 /**
- * A profile's settings (sessions, passwords, API keys) are confidential (README, "Sealed
- * settings"). Their plain text exists in three places only: the memory of the node a user
- * hands the profile to, the masters, and the environment of the runner of the worker the
- * profile is assigned to. On the ledger they are sealed boxes (seal.ts):
+ * A profile's settings (sessions, passwords, API keys) are confidential
+ * (docs/workers-and-allocation.md, "Sealed settings"). Their plain text exists in three places
+ * only: the memory of the node a user hands the profile to, the masters, and the environment
+ * of the runner of the worker the profile is assigned to. On the ledger they are sealed boxes
+ * (seal.ts):
  *
  * - in the `profile` policy, sealed to every master key the signing node knows (one box that
  *   each master opens with its own key) for the context profileContext(name, author): the node

@@ -112,7 +112,7 @@ function describeIssues (type: string, error: z.ZodError, value: Record<string, 
   return error.issues.slice(0, 3).map(issue => {
     const path = issue.path.join('.')
     const found = issue.path.length > 0 ? issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k as PropertyKey], value) : undefined
-    // a profile's settings may hold secrets (README, "Sealed settings"): name their kind only
+    // a profile's settings may hold secrets (docs/workers-and-allocation.md, "Sealed settings"): name their kind only
     const shown = found === undefined ? 'missing' : issue.path[0] === 'settings' ? kindOf(found) : JSON.stringify(found)?.slice(0, 80)
     return path === ''
       ? `${type} policy: ${issue.message}`

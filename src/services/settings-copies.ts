@@ -9,10 +9,11 @@ import { type JsonObject, type SealKey, isSealedBox, sealTo, sealedRecipients } 
 import { hasSettings, openProfileSettings, profileContext } from '../policies/sealed-settings.js'
 
 /**
- * Settings copies (README, "Sealed settings"): a profile's box is addressed to the master keys
- * its signing node knew. A master key trusted later (a `master_key` policy) gets, from the
- * active master, a `settings_copy` per such profile: the settings re-sealed to that key for
- * the profile's own context, so that master can place the profile after a failover.
+ * Settings copies (docs/workers-and-allocation.md, "Sealed settings"): a profile's box is
+ * addressed to the master keys its signing node knew. A master key trusted later (a
+ * `master_key` policy) gets, from the active master, a `settings_copy` per such profile: the
+ * settings re-sealed to that key for the profile's own context, so that master can place the
+ * profile after a failover.
  */
 
 /** What reading and writing copies needs of the ledger. */

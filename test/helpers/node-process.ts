@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url'
 import { freePort, waitFor } from './net.js'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const CLI = join(ROOT, 'dist', 'node', 'cli.js')
+/** The `ledgermesh` binary as users run it: the bundle `npm run build` writes (pretest builds it). */
+export const CLI = join(ROOT, 'dist', 'bin', 'ledgermesh.js')
 export const POLYFILL = join(ROOT, 'scripts', 'with-resolvers.mjs')
 
 interface Teardown { teardown: (fn: () => void | Promise<void>) => void }

@@ -17,7 +17,7 @@ function policyFrom (value: unknown): Policy {
 
 /** `blockchain ...`: prepare, insert, query and delete policies. */
 export function registerLedgerCommands (executor: Executor, node: NodePort): void {
-  /** what a profile's plain settings are sealed to before this node signs it (README, "Sealed settings") */
+  /** what a profile's plain settings are sealed to before this node signs it (docs/workers-and-allocation.md, "Sealed settings") */
   const seal = () => ({ masterKeys: node.hasLedger ? node.ledger.masterKeys : [] })
 
   executor.register('blockchain prepare policy', (cmd, ctx) => {

@@ -242,9 +242,9 @@ export class Allocator implements Service {
 
   /**
    * Whether the master can open a profile's settings; refused profiles are logged once and
-   * kept out of placement (README, "Sealed settings"): a worker must never run a profile with
-   * settings other than those its author sealed, and without them a runner would start with
-   * none (an empty session, a missing key).
+   * kept out of placement (docs/workers-and-allocation.md, "Sealed settings"): a worker must
+   * never run a profile with settings other than those its author sealed, and without them a
+   * runner would start with none (an empty session, a missing key).
    */
   private settingsVerdict (profile: Policy): string | null {
     const body = policyBody(profile)

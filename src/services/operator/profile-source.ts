@@ -103,10 +103,10 @@ export class ProfileSource implements ProcessSource {
 
   /**
    * The settings the master sealed to this worker in the assignment, opened with this
-   * worker's key (README, "Sealed settings"). A box this worker cannot open (sealed to another
-   * worker, tampered with, moved from another assignment) means the profile does not start:
-   * running it without its settings could only fail, or act with none. The problem never
-   * quotes the settings.
+   * worker's key (docs/workers-and-allocation.md, "Sealed settings"). A box this worker
+   * cannot open (sealed to another worker, tampered with, moved from another assignment)
+   * means the profile does not start: running it without its settings could only fail, or
+   * act with none. The problem never quotes the settings.
    */
   private settingsOf (assignment: Policy, profile: Policy): { settings: JsonObject } | { problem: string } {
     const a = policyBody(assignment)

@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance, FastifySchema } from 'fastify'
+import { PACKAGE_ROOT } from '../../base/package-root.js'
 
 /**
  * The web console at /ui: files built into the package by `npm run build` (ui/ bundled by
  * esbuild into dist/ui; no CDN, nodes are often offline). It reads only the public JSON API.
  */
-export const CONSOLE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'ui')
+export const CONSOLE_DIR = join(PACKAGE_ROOT, 'dist', 'ui')
 
 const hidden = { hide: true } as FastifySchema
 
