@@ -44,8 +44,8 @@ async function masterOn (t: Cleanup, kind: 'level' | 'psql'): Promise<{ ledger: 
   const signer = new Ed25519Signer(randomBytes(32))
   const log = createLogger({ name: 'bench-master', role: 'master', level: 'info', file: '/dev/null' })
   const store = kind === 'level'
-    ? openStore({ type: 'level', path: join(tempDir(t, 'lm-bench-insert-'), 'ledger'), durable: true })
-    : openStore({ type: 'psql', ...await createTestDatabase(t) })
+    ? await openStore({ type: 'level', path: join(tempDir(t, 'lm-bench-insert-'), 'ledger'), durable: true })
+    : await openStore({ type: 'psql', ...await createTestDatabase(t) })
   const ledger = new Ledger({ store, log, masterSigner: signer })
   await ledger.open()
   t.teardown(async () => { await ledger.close() })

@@ -55,8 +55,8 @@ async function preparedHome (t: Cleanup, size: number, psql?: { host: string, po
   const home = join(tempDir(t, 'lm-bench-rest-'), 'home')
   const { signer } = await loadOrCreateIdentity(home)
   const store = psql === undefined
-    ? openStore({ type: 'level', path: join(home, 'ledger'), durable: true })
-    : openStore({ type: 'psql', ...psql })
+    ? await openStore({ type: 'level', path: join(home, 'ledger'), durable: true })
+    : await openStore({ type: 'psql', ...psql })
   const now = new Date()
   const author = new Ed25519Signer(randomBytes(32))
   const chunk = 5000

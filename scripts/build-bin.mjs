@@ -27,6 +27,9 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: 'linked',
+  splitting: true,
+  minifyWhitespace: true,
+  minifySyntax: true,
   external: ['classic-level', 'pino', 'pino-pretty', 'pg-native'],
   // CommonJS packages inside an ESM bundle call require() for Node's built-ins
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },

@@ -574,11 +574,11 @@ t.test('PgStore through PgBouncer (transaction pooling)', async (t) => {
 })
 
 t.test('openStore builds the store a config names, without opening it', async (t) => {
-  const level = openStore({ type: 'level', path: '/tmp/x' })
+  const level = await openStore({ type: 'level', path: '/tmp/x' })
   t.ok(level instanceof LevelStore)
   t.equal(level.kind, 'level')
   t.equal(level.location, '/tmp/x')
-  const psql = openStore({ type: 'psql', host: 'db', port: 5433, user: 'u', password: 'p', database: 'blockchain', schema: 's' })
+  const psql = await openStore({ type: 'psql', host: 'db', port: 5433, user: 'u', password: 'p', database: 'blockchain', schema: 's' })
   t.ok(psql instanceof PgStore)
   t.equal(psql.kind, 'psql')
   t.equal(psql.location, 'postgres://u@db:5433/blockchain?schema=s')

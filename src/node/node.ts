@@ -32,7 +32,7 @@ import type { Operator } from '../services/operator/index.js'
 import { newOperator, operatorKinds } from './operators.js'
 import { ProfileReports } from '../services/profile-reports.js'
 import { type Gatekeeper, JoinProtocol } from '../services/admission/index.js'
-import { PgStore } from '../ledger/pg-store.js'
+import type { PgStore } from '../ledger/pg-store.js'
 import { MasterServices } from './master-services.js'
 import type { ProcessStatus } from '../services/service.js'
 import { WritePath } from '../services/write-path.js'
@@ -198,8 +198,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       this.log.info({ requested: this.config.db.requested }, `DB_TYPE=${this.config.db.requested}: the ledger uses the embedded LevelDB store`)
     }
     const ledgerStore = store.type === 'psql'
-      ? openStore({ type: 'psql', host: store.ip, port: store.port, user: store.user, password: store.password, database: store.database })
-      : openStore({ type: 'level', path: join(this.home, 'ledger'), durable: this.role === 'master' })
+      ? await openStore({ type: 'psql', host: store.ip, port: store.port, user: store.user, password: store.password, database: store.database })
+      : await openStore({ type: 'level', path: join(this.home, 'ledger'), durable: this.role === 'master' })
     const ledger = new Ledger({
       store: ledgerStore,
       log: this.log.child({ service: 'ledger' }),
@@ -226,7 +226,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       // several masters may share a PostgreSQL database: the writer lease decides which writes.
       // The lease row shows the others where to forward: the address they reach (EXTERNAL_IP),
       // not the one this host listens on behind a NAT or a relay.
-      if (ledgerStore instanceof PgStore) await this.master.startRole(ledgerStore, `${this.config.externalIp}:${this.tcp?.running === true ? this.tcp.port : this.config.serverPort}`)
+      if (ledgerStore.kind === 'psql') await this.master.startRole(ledgerStore as PgStore, `${this.config.externalIp}:${this.tcp?.running === true ? this.tcp.port : this.config.serverPort}`)
     }
     return ledger
   }

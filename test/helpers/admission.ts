@@ -1,3 +1,4 @@
+import { httpRequest } from './http.js'
 import type { NodeProcess } from './node-process.js'
 
 /** Helpers of the admission tests: what a node says of itself, and what its metrics count. */
@@ -8,7 +9,7 @@ export async function statusOf (node: NodeProcess): Promise<any> {
 
 /** The value of one series of a node's /metrics (0 when absent). */
 export async function metric (node: NodeProcess, name: string, labels: string): Promise<number> {
-  const text = await (await fetch(`${node.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+  const { text } = await httpRequest(`${node.url}/metrics`, { timeoutMs: 10_000 })
   const line = text.split('\n').find(l => l.startsWith(`${name}{`) && l.includes(labels))
   return line === undefined ? 0 : Number(line.split(' ').at(-1))
 }

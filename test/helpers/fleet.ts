@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { type NodeProcess, ROOT, startNode } from './node-process.js'
+import { httpJson, httpRequest } from './http.js'
 import { waitFor } from './net.js'
 
 /**
@@ -54,9 +55,9 @@ export async function startWorker (t: T, master: NodeProcess, spec: { name: stri
 
 /** Inserts a policy through the node's JSON API; resolves with its id and seq. */
 export async function insert (node: NodeProcess, policy: object): Promise<{ id: string, seq: number }> {
-  const response = await fetch(`${node.url}/v1/policies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(policy), signal: AbortSignal.timeout(15_000) })
-  const body = await response.json() as { id: string, seq: number }
-  if (response.status !== 201) throw new Error(`insert answered ${response.status}: ${JSON.stringify(body)}`)
+  const reply = await httpRequest(`${node.url}/v1/policies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(policy), timeoutMs: 15_000 })
+  const body = JSON.parse(reply.text) as { id: string, seq: number }
+  if (reply.status !== 201) throw new Error(`insert answered ${reply.status}: ${JSON.stringify(body)}`)
   return body
 }
 
@@ -67,9 +68,7 @@ export async function profile (node: NodeProcess, name: string, kind: string, su
 export interface WorkerProcessRow { assignment: string, profile_id: string, name: string, kind: string, state: string, pid: number | null, restarts: number, last_exit: string | null }
 
 export async function getJson (node: NodeProcess, path: string): Promise<any> {
-  const response = await fetch(`${node.url}${path}`, { signal: AbortSignal.timeout(10_000) })
-  if (!response.ok) throw new Error(`${node.name} ${path} answered ${response.status}: ${await response.text()}`)
-  return await response.json()
+  return await httpJson(`${node.url}${path}`).catch((err: Error) => { throw new Error(`${node.name} ${path}: ${err.message}`) })
 }
 
 /** A worker's profile processes (GET /v1/profiles). */

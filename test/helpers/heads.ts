@@ -1,11 +1,12 @@
+import { httpRequest } from './http.js'
 import type { NodeProcess } from './node-process.js'
 
 /** A node's head seq (GET /v1/ledger/head), or undefined when it does not answer in time. */
 export async function headSeq (node: NodeProcess, timeoutMs = 1000): Promise<number | undefined> {
   if (node.exitCode !== undefined) return undefined
   try {
-    const response = await fetch(`${node.url}/v1/ledger/head`, { signal: AbortSignal.timeout(timeoutMs) })
-    return response.ok ? (await response.json() as { seq: number }).seq : undefined
+    const reply = await httpRequest(`${node.url}/v1/ledger/head`, { timeoutMs })
+    return reply.status === 200 ? (JSON.parse(reply.text) as { seq: number }).seq : undefined
   } catch { return undefined }
 }
 

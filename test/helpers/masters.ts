@@ -1,4 +1,5 @@
 import type { PgStoreConfig } from '../../src/ledger/pg-store.js'
+import { httpJson } from './http.js'
 import { type NodeProcess, startNode } from './node-process.js'
 import { waitFor } from './net.js'
 import type { Teardown } from './tmp.js'
@@ -24,8 +25,7 @@ export async function startMasters (t: Teardown, db: PgStoreConfig, count: numbe
 
 /** The node's `get status` master_role, as /v1/status shows it. */
 export async function masterRole (node: NodeProcess): Promise<{ role: string, epoch: number, active_master: string | null, since: string, masters: Array<{ name: string, trusted: boolean }> }> {
-  const response = await fetch(`${node.url}/v1/status`, { signal: AbortSignal.timeout(5000) })
-  const status = await response.json() as { master_role?: any }
+  const status = await httpJson(`${node.url}/v1/status`, 5000) as { master_role?: any }
   if (status.master_role === undefined) throw new Error(`${node.name} shows no master_role`)
   return status.master_role
 }

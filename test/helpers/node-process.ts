@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { httpRequest } from './http.js'
 import { freePort, waitFor } from './net.js'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -53,16 +54,15 @@ export class NodeProcess {
   /** Sends a command the AnyLog way: `command` header, GET for reads, POST for writes. */
   async command (command: string, opts: { method?: 'GET' | 'POST', body?: string, headers?: Record<string, string> } = {}): Promise<CommandReply> {
     const method = opts.method ?? (/^(blockchain (insert|delete|prepare)|run |connect |create |exit |process |worker )/.test(command) ? 'POST' : 'GET')
-    const response = await fetch(this.url, {
+    const { status, text } = await httpRequest(this.url, {
       method,
       headers: { command, 'User-Agent': 'AnyLog/1.23', ...(opts.headers ?? {}) },
       body: opts.body,
-      signal: AbortSignal.timeout(15_000)
+      timeoutMs: 15_000
     })
-    const text = await response.text()
     let json: unknown
     try { json = JSON.parse(text) } catch { json = undefined }
-    return { status: response.status, text, json }
+    return { status, text, json }
   }
 
   /** Runs a command and fails unless it answered 200. */
