@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the tests need on the machine, installed or started if missing: `npm test` runs this
-# first (its pretest script), and so does CI (.ci/run, through `npm test`). Each step prints
+# first (its pretest script), and so does CI (.ci/run, once on its own and again through `npm test`). Each step prints
 # what it found or did; a step that cannot be done says which tests will fail and how to fix it,
 # and the tests themselves fail with the same reason (they never skip).
 #

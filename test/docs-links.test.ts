@@ -1,7 +1,8 @@
 import t from 'tap'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { docsPages } from './helpers/docs.js'
 
 // The documentation's relative links: README.md, ARCHITECTURE.md and every page under docs/
 // link only to files that exist and to anchors that exist in the Markdown file they name.
@@ -13,10 +14,7 @@ const README_MAX_LINES = 250
 
 /** README.md, ARCHITECTURE.md and docs/**\/*.md, as absolute paths. */
 function markdownFiles (): string[] {
-  const docs = readdirSync(join(ROOT, 'docs'), { withFileTypes: true, recursive: true })
-    .filter(e => e.isFile() && e.name.endsWith('.md'))
-    .map(e => join(e.parentPath, e.name))
-  return [join(ROOT, 'README.md'), join(ROOT, 'ARCHITECTURE.md'), ...docs.sort()]
+  return [join(ROOT, 'README.md'), join(ROOT, 'ARCHITECTURE.md'), ...docsPages(ROOT)]
 }
 
 /**

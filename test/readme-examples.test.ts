@@ -1,20 +1,13 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { readFileSync, readdirSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { docsPages } from './helpers/docs.js'
 import { startNode, ROOT } from './helpers/node-process.js'
 
-/** README.md and every page under docs/: wherever the examples live. */
-function documentationFiles (): string[] {
-  const docs = readdirSync(join(ROOT, 'docs'), { withFileTypes: true, recursive: true })
-    .filter(e => e.isFile() && e.name.endsWith('.md'))
-    .map(e => join(e.parentPath, e.name))
-  return [join(ROOT, 'README.md'), ...docs.sort()]
-}
-
-/** Every `curl` line in the documentation's sh blocks, continuation lines joined. */
+/** Every `curl` line in the sh blocks of README.md and docs/, continuation lines joined. */
 function documentedCurls (): string[] {
-  const blocks = documentationFiles().flatMap(file => [...readFileSync(file, 'utf8').matchAll(/```sh\n([\s\S]*?)```/g)].map(m => m[1].replace(/\\\n\s*/g, '')))
+  const blocks = [join(ROOT, 'README.md'), ...docsPages(ROOT)].flatMap(file => [...readFileSync(file, 'utf8').matchAll(/```sh\n([\s\S]*?)```/g)].map(m => m[1].replace(/\\\n\s*/g, '')))
   return blocks.flatMap(b => b.split('\n')).map(l => l.trim()).filter(l => l.startsWith('curl '))
 }
 

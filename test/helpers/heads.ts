@@ -1,12 +1,11 @@
-import { httpRequest } from './http.js'
+import { httpJson } from './http.js'
 import type { NodeProcess } from './node-process.js'
 
 /** A node's head seq (GET /v1/ledger/head), or undefined when it does not answer in time. */
 export async function headSeq (node: NodeProcess, timeoutMs = 1000): Promise<number | undefined> {
   if (node.exitCode !== undefined) return undefined
   try {
-    const reply = await httpRequest(`${node.url}/v1/ledger/head`, { timeoutMs })
-    return reply.status === 200 ? (JSON.parse(reply.text) as { seq: number }).seq : undefined
+    return (await httpJson(`${node.url}/v1/ledger/head`, timeoutMs) as { seq: number }).seq
   } catch { return undefined }
 }
 
