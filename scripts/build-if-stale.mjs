@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 /** What the build reads: sources, the console, the build scripts and their settings. */
-const INPUTS = ['src', 'ui', 'scripts/build-ui.mjs', 'scripts/build-bin.mjs', 'package.json', 'package-lock.json', 'tsconfig.json']
+const INPUTS = ['src', 'ui', 'scripts/build-ui.mjs', 'scripts/build-bin.mjs', 'scripts/node-bundle.mjs', 'package.json', 'package-lock.json', 'tsconfig.json']
 /** What it writes last in each of its steps. */
 const OUTPUTS = ['dist/node/cli.js', 'dist/ui/app.js', 'dist/bin/ledgermesh.js']
 

@@ -108,6 +108,7 @@ export function profilesData (node: NodeView): ProfilesData | undefined {
 export function metricsSource (view: () => NodeView): MetricsSource {
   return {
     headSeq: () => view().ledger?.head.seq ?? 0,
+    ledgerIndexes: () => view().ledger?.state.indexCount,
     lag: () => view().sync?.lag,
     outbox: () => view().sync?.outboxSize,
     sync: () => view().syncStats,

@@ -3,6 +3,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 /** What the metrics read from the node when scraped. */
 export interface MetricsSource {
   headSeq: () => number
+  /** (type, field) indexes the live state keeps, eager and built on demand for queries */
+  ledgerIndexes?: () => number | undefined
   lag: () => { seq: number, seconds: number | undefined } | undefined
   /** a replica: inserts waiting in its outbox for the master */
   outbox?: () => number | undefined
@@ -37,6 +39,7 @@ export class NodeMetrics {
     collectDefaultMetrics({ register: this.registry })
     const registers = [this.registry]
     new Gauge({ name: 'ledgermesh_ledger_head_seq', help: 'Seq of the last entry in the local ledger', registers, collect () { this.set(source.headSeq()) } })
+    new Gauge({ name: 'ledgermesh_ledger_indexes', help: 'Indexes (policy type and field) the live ledger state keeps, eager and built on demand for queries (the on-demand ones are capped)', registers, collect () { this.set(source.ledgerIndexes?.() ?? 0) } })
     new Gauge({ name: 'ledgermesh_replica_lag_seq', help: 'Entries the replica is behind its sync source', registers, collect () { this.set(source.lag()?.seq ?? 0) } })
     new Gauge({ name: 'ledgermesh_replica_lag_seconds', help: 'Seconds since the replica last heard from its sync source', registers, collect () { this.set(source.lag()?.seconds ?? 0) } })
     // The sync counters live in the protocol; each scrape copies them into these counters.

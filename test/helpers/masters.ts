@@ -39,3 +39,19 @@ export async function activeMaster (masters: NodeProcess[], timeoutMs = 20_000):
     return active.length === 1 ? active[0] : undefined
   }, { timeoutMs, everyMs: 100 })
 }
+
+/**
+ * Runs `write` at the active master, and at the next active one if the writer lease moved
+ * before it landed: on a loaded machine a renewal can come late and the other master take over
+ * with no kill at all. Only `not_active` is retried; that answer means nothing was written.
+ */
+export async function atActiveMaster<T> (masters: NodeProcess[], write: (master: NodeProcess) => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const master = await activeMaster(masters)
+    try {
+      return await write(master)
+    } catch (err) {
+      if (attempt >= attempts || !(err instanceof Error) || !err.message.includes('not_active')) throw err
+    }
+  }
+}

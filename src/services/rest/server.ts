@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify'
 import swagger from '@fastify/swagger'
+import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { VERSION } from '../../base/version.js'
 import { LedgerMeshError, errorMessage } from '../../base/errors.js'
@@ -67,13 +68,14 @@ export class RestServer implements Service {
       connectionTimeout: (this.opts.timeoutSeconds ?? 20) * 1000,
       clientErrorHandler: answerClientError
     })
-    app.setErrorHandler(async (err, _req, reply) => {
+    app.setErrorHandler(async (err, req, reply) => {
       // fastify's own errors (bad JSON, schema failures, body too large) become our JSON error shape.
       if (err instanceof LedgerMeshError) {
         const { status, body, headers } = errorReply(err)
         return await reply.code(status).headers(headers).type('application/json').send(body)
       }
       const status = (err as { statusCode?: number }).statusCode ?? 500
+      if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') await drainBody(req.raw)
       const wrapped = status < 500 ? new LedgerMeshError('bad_command', errorMessage(err)) : err
       const { body } = errorReply(wrapped)
       return await reply.code(status).type('application/json').send(body)
@@ -183,6 +185,28 @@ function answerClientError (err: Error & { code?: string }, socket: Duplex): voi
       : [400, 'Bad Request', `the HTTP request could not be parsed (${err.code ?? err.message})`]
   const body = JSON.stringify({ error: status === 408 ? 'timeout' : 'bad_command', message })
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
+
+/**
+ * Reads and drops what is left of a refused request's body, up to a bound, before the 413 goes
+ * out on a connection about to close: closing a socket with unread data makes the kernel send
+ * a reset, and a client still sending the body would get EPIPE instead of our answer (the
+ * "lingering close" of nginx and Apache).
+ */
+async function drainBody (req: IncomingMessage, maxBytes = 8 * 2 ** 20, maxMs = 5000): Promise<void> {
+  if (req.complete || req.destroyed) return
+  await new Promise<void>(resolve => {
+    let seen = 0
+    const done = (): void => {
+      clearTimeout(timer)
+      req.off('data', onData).off('end', done).off('error', done).off('close', done)
+      resolve()
+    }
+    const onData = (chunk: Buffer): void => { seen += chunk.length; if (seen > maxBytes) done() }
+    const timer = setTimeout(done, maxMs)
+    req.on('data', onData).once('end', done).once('error', done).once('close', done)
+    req.resume()
+  })
 }
 
 function isPlainJson (text: string): boolean {

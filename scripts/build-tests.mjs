@@ -1,0 +1,44 @@
+// `npm test`'s second build step: bundles every test/*.test.ts, with the sources and packages
+// it imports, into dist/test/*.test.mjs (esbuild, shared chunks), so each tap process loads a
+// few files instead of some 500 TypeScript modules run through a loader one by one. That
+// load was most of a short test's CPU. Source maps point failures back at test/ and src/.
+//
+// Paths stay those of the sources: import.meta.url, .dirname and .filename in src/, test/ and
+// bench/ become the original file's, so a test finds its fixtures and the package root, and
+// src/ finds its worker files, exactly as it does unbundled.
+import { readFile, readdir, rm } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { build } from 'esbuild'
+import { NODE_BUNDLE, RUNTIME_EXTERNALS } from './node-bundle.mjs'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const outdir = join(root, 'dist', 'test')
+
+/** Not bundled: tap (one instance runs the file), and tools tests run or read as packages. */
+const TEST_EXTERNALS = ['tap', 'playwright-core', 'esbuild', 'tsx', 'typescript', 'dependency-cruiser']
+
+const sourcePaths = {
+  name: 'source-paths',
+  setup (build) {
+    build.onLoad({ filter: /[\\/](src|test|bench)[\\/].*\.ts$/ }, async ({ path }) => {
+      const text = (await readFile(path, 'utf8'))
+        .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(path).href))
+        .replaceAll('import.meta.dirname', JSON.stringify(dirname(path)))
+        .replaceAll('import.meta.filename', JSON.stringify(path))
+      return { contents: text, loader: 'ts' }
+    })
+  }
+}
+
+const tests = (await readdir(join(root, 'test'))).filter(name => name.endsWith('.test.ts'))
+await rm(outdir, { recursive: true, force: true })
+await build({
+  entryPoints: tests.map(name => join(root, 'test', name)),
+  outdir,
+  outExtension: { '.js': '.mjs' },
+  ...NODE_BUNDLE,
+  external: [...RUNTIME_EXTERNALS, ...TEST_EXTERNALS],
+  plugins: [sourcePaths]
+})
+console.log(`[build] ${tests.length} test files bundled into dist/test/`)
