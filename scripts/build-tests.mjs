@@ -39,6 +39,7 @@ await build({
   outExtension: { '.js': '.mjs' },
   ...NODE_BUNDLE,
   external: [...RUNTIME_EXTERNALS, ...TEST_EXTERNALS],
+  sourcesContent: false,
   plugins: [sourcePaths]
 })
 console.log(`[build] ${tests.length} test files bundled into dist/test/`)

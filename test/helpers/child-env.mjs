@@ -4,11 +4,12 @@
 // environment of every process spawned after (through process-on-spawn). In a ledgermesh node it
 // costs an off-thread module loader and source-map parsing on every module: more CPU at start-up
 // than the node's own. Coverage is off in this project, so nothing reads what it would record.
+// (npm test's lean-tap.mjs, also in NODE_OPTIONS, is left out of them the same way.)
 const spawnHooks = globalThis[Symbol.for('process-on-spawn@*:singletonId')]
 if (spawnHooks !== undefined) spawnHooks.listeners.splice(0)
 
 const options = (process.env.NODE_OPTIONS ?? '').split(/\s+(?=(?:[^"]*"[^"]*")*[^"]*$)/)
-  .filter(option => option !== '' && !option.includes('@tapjs/processinfo'))
+  .filter(option => option !== '' && !option.includes('@tapjs/processinfo') && !option.includes('lean-tap.mjs'))
 if (options.length === 0) delete process.env.NODE_OPTIONS
 else process.env.NODE_OPTIONS = options.join(' ')
 for (const key of Object.keys(process.env)) {
