@@ -32,9 +32,17 @@ const sourcePaths = {
 }
 
 const tests = (await readdir(join(root, 'test'))).filter(name => name.endsWith('.test.ts'))
+/**
+ * The benchmarks' child processes (bench/lib/child.ts starts them), bundled beside the tests
+ * into dist/test/bench-lib/: the benchmark smoke test runs these, not the sources under tsx.
+ */
+const benchChildren = ['master-child', 'count-proxy', 'insert-client']
 await rm(outdir, { recursive: true, force: true })
 await build({
-  entryPoints: tests.map(name => join(root, 'test', name)),
+  entryPoints: [
+    ...tests.map(name => ({ in: join(root, 'test', name), out: name.replace(/\.ts$/, '') })),
+    ...benchChildren.map(name => ({ in: join(root, 'bench', 'lib', `${name}.ts`), out: `bench-lib/${name}` }))
+  ],
   outdir,
   outExtension: { '.js': '.mjs' },
   ...NODE_BUNDLE,
@@ -42,4 +50,4 @@ await build({
   sourcesContent: false,
   plugins: [sourcePaths]
 })
-console.log(`[build] ${tests.length} test files bundled into dist/test/`)
+console.log(`[build] ${tests.length} test files and ${benchChildren.length} benchmark children bundled into dist/test/`)

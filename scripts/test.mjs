@@ -1,7 +1,8 @@
 // `npm test`: tap on the bundled tests (dist/test/*.test.mjs, built by pretest). Arguments
 // naming test files may name the sources: `npm test -- test/store.test.ts` runs that file's
 // bundle. Other arguments go to tap as they are. test/helpers/lean-tap.mjs goes first in
-// NODE_OPTIONS: it keeps tap's process-info hook out of the test processes.
+// NODE_OPTIONS: it keeps tap's process-info hook out of the test processes; the benchmark
+// smoke test's child processes run from their bundles too (LEDGERMESH_BENCH_CHILDREN).
 import { spawnSync } from 'node:child_process'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -10,6 +11,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const args = process.argv.slice(2).map(arg =>
   /(^|[\\/])test[\\/][^\\/]+\.test\.ts$/.test(arg) ? join('dist', 'test', basename(arg).replace(/\.ts$/, '.mjs')) : arg)
 const lean = `--import=${pathToFileURL(join(root, 'test', 'helpers', 'lean-tap.mjs')).href}`
-const env = { ...process.env, NODE_OPTIONS: [lean, process.env.NODE_OPTIONS ?? ''].join(' ').trim() }
+const env = {
+  ...process.env,
+  NODE_OPTIONS: [lean, process.env.NODE_OPTIONS ?? ''].join(' ').trim(),
+  // the benchmarks' children, bundled by build-tests.mjs (bench/lib/child.ts runs these)
+  LEDGERMESH_BENCH_CHILDREN: join(root, 'dist', 'test', 'bench-lib')
+}
 const tap = spawnSync(join(root, 'node_modules', '.bin', 'tap'), args, { cwd: root, stdio: 'inherit', env })
 process.exit(tap.status ?? 1)

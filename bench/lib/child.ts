@@ -12,6 +12,12 @@ import type { Cleanup } from './harness.js'
  */
 
 export const ROOT = join(import.meta.dirname, '..', '..')
+/**
+ * Where `npm test` put the children below, bundled (scripts/build-tests.mjs builds them,
+ * scripts/test.mjs names the directory): run those instead of the TypeScript sources under tsx,
+ * which compiles some 500 modules in each child.
+ */
+const BUNDLED_CHILDREN = process.env.LEDGERMESH_BENCH_CHILDREN
 const POLYFILL = join(ROOT, 'scripts', 'with-resolvers.mjs')
 
 export interface Child {
@@ -28,10 +34,11 @@ export interface Child {
  * line. The child is stopped at cleanup: stdin closed, then SIGKILL after `stopWithinMs`.
  */
 export async function spawnChild (t: Cleanup, file: string, args: object, opts: { nodeArgs?: string[], stopWithinMs?: number, readyWithinMs?: number } = {}): Promise<Child> {
-  // .ts files run under tsx; plain .mjs files (on dist/) without it
-  const loader = file.endsWith('.ts') ? ['--import', 'tsx'] : []
+  // .ts files run under tsx, or bundled when npm test built them; plain .mjs files (on dist/) as they are
+  const bundled = BUNDLED_CHILDREN !== undefined && file.endsWith('.ts') ? join(BUNDLED_CHILDREN, file.replace(/\.ts$/, '.mjs')) : undefined
+  const loader = file.endsWith('.ts') && bundled === undefined ? ['--import', 'tsx'] : []
   const proc: ChildProcess = spawn(process.execPath, [
-    ...(opts.nodeArgs ?? []), '--import', POLYFILL, ...loader, join(ROOT, 'bench', 'lib', file), JSON.stringify(args)
+    ...(opts.nodeArgs ?? []), '--import', POLYFILL, ...loader, bundled ?? join(ROOT, 'bench', 'lib', file), JSON.stringify(args)
   ], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
   let errText = ''
   proc.stderr!.on('data', (chunk: Buffer) => { errText = (errText + chunk.toString()).slice(-20_000) })
