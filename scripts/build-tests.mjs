@@ -1,7 +1,8 @@
 // `npm test`'s second build step: bundles every test/*.test.ts, with the sources and packages
-// it imports, into dist/test/*.test.mjs (esbuild, shared chunks), so each tap process loads a
-// few files instead of some 500 TypeScript modules run through a loader one by one. That
-// load was most of a short test's CPU. Source maps point failures back at test/ and src/.
+// it imports, into dist/test/*.test.mjs (the longest into dist/test/0-long/; esbuild, shared
+// chunks), so each tap process loads a few files instead of some 500 TypeScript modules run
+// through a loader one by one. That load was most of a short test's CPU. Source maps point
+// failures back at test/ and src/.
 //
 // Paths stay those of the sources: import.meta.url, .dirname and .filename in src/, test/ and
 // bench/ become the original file's, so a test finds its fixtures and the package root, and
@@ -37,10 +38,19 @@ const tests = (await readdir(join(root, 'test'))).filter(name => name.endsWith('
  * into dist/test/bench-lib/: the benchmark smoke test runs these, not the sources under tsx.
  */
 const benchChildren = ['master-child', 'count-proxy', 'insert-client']
+/**
+ * The longest test files (a minute or more of wall time on a loaded 2-core machine), bundled into
+ * dist/test/0-long/: tap runs files in path order, so these start first and the run does not end
+ * with one of them running alone. Only the order changes; keep the list to the longest few.
+ */
+const LONG = ['bench-smoke', 'failover-load', 'console', 'crash', 'demo', 'store', 'bad-input', 'slave-processes', 'worker-faults', 'private-network', 'admission-revoke']
 await rm(outdir, { recursive: true, force: true })
 await build({
   entryPoints: [
-    ...tests.map(name => ({ in: join(root, 'test', name), out: name.replace(/\.ts$/, '') })),
+    ...tests.map(name => {
+      const base = name.replace(/\.test\.ts$/, '')
+      return { in: join(root, 'test', name), out: `${LONG.includes(base) ? '0-long/' : ''}${base}.test` }
+    }),
     ...benchChildren.map(name => ({ in: join(root, 'bench', 'lib', `${name}.ts`), out: `bench-lib/${name}` }))
   ],
   outdir,

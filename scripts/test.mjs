@@ -1,15 +1,21 @@
-// `npm test`: tap on the bundled tests (dist/test/*.test.mjs, built by pretest). Arguments
+// `npm test`: tap on the bundled tests (dist/test/**/*.test.mjs, built by pretest). Arguments
 // naming test files may name the sources: `npm test -- test/store.test.ts` runs that file's
 // bundle. Other arguments go to tap as they are. test/helpers/lean-tap.mjs goes first in
 // NODE_OPTIONS: it keeps tap's process-info hook out of the test processes; the benchmark
 // smoke test's child processes run from their bundles too (LEDGERMESH_BENCH_CHILDREN).
 import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const args = process.argv.slice(2).map(arg =>
-  /(^|[\\/])test[\\/][^\\/]+\.test\.ts$/.test(arg) ? join('dist', 'test', basename(arg).replace(/\.ts$/, '.mjs')) : arg)
+/** test/x.test.ts → its bundle, dist/test/x.test.mjs or, for the longest files, dist/test/0-long/x.test.mjs */
+function bundleOf (source) {
+  const name = basename(source).replace(/\.ts$/, '.mjs')
+  const long = join('dist', 'test', '0-long', name)
+  return existsSync(join(root, long)) ? long : join('dist', 'test', name)
+}
+const args = process.argv.slice(2).map(arg => /(^|[\\/])test[\\/][^\\/]+\.test\.ts$/.test(arg) ? bundleOf(arg) : arg)
 const lean = `--import=${pathToFileURL(join(root, 'test', 'helpers', 'lean-tap.mjs')).href}`
 const env = {
   ...process.env,
