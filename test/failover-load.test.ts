@@ -67,17 +67,24 @@ function startClients (members: NodeProcess[]): { acked: Map<string, number>, ac
   return { acked, ackTimes, failures, stop: async () => { running = false; await Promise.all(loops) } }
 }
 
-/** Samples every member's head; any step back is recorded. */
+/**
+ * Samples every member's head; any step back is recorded. One request per member at a time: a
+ * sample is sent only once the previous one answered, so answers are compared in the order the
+ * member gave them (two in flight can arrive the other way round, a step back that never was).
+ */
 function watchHeads (members: NodeProcess[]): { backwards: string[], stop: () => void } {
   const last = new Map<string, number>()
+  const pending = new Set<string>()
   const backwards: string[] = []
   const timer = setInterval(() => {
     for (const member of members) {
+      if (pending.has(member.name)) continue
+      pending.add(member.name)
       void getJson(member, '/v1/ledger/head').then((head: { seq: number }) => {
         const before = last.get(member.name) ?? 0
         if (head.seq < before) backwards.push(`${member.name}: ${before} → ${head.seq}`)
         last.set(member.name, Math.max(before, head.seq))
-      }, () => {})
+      }, () => {}).finally(() => { pending.delete(member.name) })
     }
   }, 200)
   return { backwards, stop: () => { clearInterval(timer) } }
