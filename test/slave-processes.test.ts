@@ -54,14 +54,14 @@ function subRuns (beats: Beat[]): { runs: Map<string, SubRun[]>, overlaps: strin
 }
 
 /**
- * The slaves a sub-account's process ran on, in turn (runs sorted by start). Runs one after
- * another on one slave count once: a slave whose lease renewal came late on a loaded machine
- * stops its processes and starts them again, a restart in place, not a move.
+ * The places (slaves, workers) a process ran on, in turn, from its runs sorted by start. Runs
+ * one after another in one place count once: a node whose lease renewal came late on a loaded
+ * machine stops its processes and starts them again, a restart in place, not a move.
  */
-function slavesInTurn (runs: SubRun[]): string[] {
-  const slaves = [...runs].sort((a, b) => a.first - b.first).map(r => r.slave)
-  return slaves.filter((slave, i) => i === 0 || slaves[i - 1] !== slave)
+function inTurn (places: string[]): string[] {
+  return places.filter((place, i) => i === 0 || places[i - 1] !== place)
 }
+const slavesInTurn = (runs: SubRun[]): string[] => inTurn([...runs].sort((a, b) => a.first - b.first).map(r => r.slave))
 
 /** A slave's sub-account processes (GET /v1/profiles on the slave). */
 async function slaveProcesses (slave: NodeProcess): Promise<Array<{ name: string, kind: string, state: string, pid: number | null, restarts: number, subaccount_id: string, last_exit: string | null }>> {
@@ -174,12 +174,10 @@ t.test('drain and kill -9 of a slave move its sub-accounts, their processes and 
   t.same(overlaps, [], 'the processes\' own records never show a sub-account on two slaves at once')
   for (const k of KINDS) t.same(slavesInTurn(runs.get(`acme/${k}`)!), ['slave-a', 'slave-b', 'slave-a'], `acme ${k} ran on slave-a, slave-b, slave-a`)
   // the profile's heartbeats went to each slave in turn: together, never on two workers at once
-  // (runs one after another on one worker count once: a restart in place, as for the slaves)
-  const workersInTurn = (runs: Array<{ worker: string }>): string[] => runs.map(r => r.worker).filter((w, i, all) => i === 0 || all[i - 1] !== w)
   const all = await waitFor('li-1 reported to slave-a from wa again', async () => {
     const runs = [...((await slaveRuns(a)).runs.get('li-1') ?? []), ...onBRuns].sort((x, y) => x.first_seen_ms - y.first_seen_ms)
-    return workersInTurn(runs).length >= 3 ? runs : undefined
+    return inTurn(runs.map(r => r.worker)).length >= 3 ? runs : undefined
   })
-  t.same(workersInTurn(all), ['wa', 'wb', 'wa'], 'li-1 ran on wa, then wb, then wa')
+  t.same(inTurn(all.map(r => r.worker)), ['wa', 'wb', 'wa'], 'li-1 ran on wa, then wb, then wa')
   t.ok(all.every((r, i) => i === 0 || all[i - 1].last_seen_ms < r.first_seen_ms), 'and never on two workers at once', { runs: all })
 })

@@ -3,18 +3,10 @@ import pg from 'pg'
 import { startNode, type NodeProcess } from './helpers/node-process.js'
 import { createTestDatabase, pgQuery } from './helpers/pg.js'
 import { waitFor } from './helpers/net.js'
-import { httpRequest } from './helpers/http.js'
+import { metric } from './helpers/admission.js'
 import { MAX_ADHOC_INDEXES } from '../src/ledger/state.js'
 
 // The write path's promises through real node processes over REST, as a client sees them.
-
-/** One gauge's value from the node's /metrics. */
-async function metric (node: NodeProcess, name: string): Promise<number> {
-  const { text } = await httpRequest(`${node.url}/metrics`, { timeoutMs: 10_000 })
-  const line = text.split('\n').find(l => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
-  if (line === undefined) throw new Error(`no ${name} in /metrics`)
-  return Number(line.split(' ').at(-1))
-}
 
 t.test('a local=true insert made while the master\'s PostgreSQL ledger is locked lands exactly once after the lock is released', async t => {
   const db = await createTestDatabase(t)
@@ -74,7 +66,7 @@ t.test('over REST: a deleted policy re-inserted inside a burst of 20 fails alone
 
   // Queries naming fields no policy has: the node keeps at most MAX_ADHOC_INDEXES indexes
   // built for them (least recently used go first), so a stream of made-up names costs no memory.
-  const indexesBefore = await metric(master, 'ledgermesh_ledger_indexes')
+  const indexesBefore = await metric(master, 'ledgermesh_ledger_indexes', '')
   const query = async (i: number) => await master.ok(`blockchain get probe where made_up_${i} = 1 bring.count`)
   const CONCURRENT = 8
   const BATCH = 4 * MAX_ADHOC_INDEXES
@@ -88,12 +80,13 @@ t.test('over REST: a deleted policy re-inserted inside a burst of 20 fails alone
   // a first batch lets the heap settle at its working size (Node 24's V8 grows it further
   // before collecting); the second, of as many new names, must not add to it
   await batch()
-  t.equal(await metric(master, 'ledgermesh_ledger_indexes'), indexesBefore + MAX_ADHOC_INDEXES,
+  t.equal(await metric(master, 'ledgermesh_ledger_indexes', ''), indexesBefore + MAX_ADHOC_INDEXES,
     `${BATCH} made-up fields leave ${MAX_ADHOC_INDEXES} on-demand indexes, the cap`)
-  const before = await metric(master, 'process_resident_memory_bytes')
+  const before = await metric(master, 'process_resident_memory_bytes', '')
+  t.ok(before > 0, 'the node reports its resident memory')
   await batch()
-  const after = await metric(master, 'process_resident_memory_bytes')
-  t.equal(await metric(master, 'ledgermesh_ledger_indexes'), indexesBefore + MAX_ADHOC_INDEXES, 'as many new names again: still the cap')
+  const after = await metric(master, 'process_resident_memory_bytes', '')
+  t.equal(await metric(master, 'ledgermesh_ledger_indexes', ''), indexesBefore + MAX_ADHOC_INDEXES, 'as many new names again: still the cap')
   t.ok(after - before < 50 * 2 ** 20, `RSS grew ${((after - before) / 2 ** 20).toFixed(1)} MB over ${BATCH} more queries (limit 50 MB)`)
   t.equal((await master.ok('blockchain get probe where name=burst-3 bring.count')).text, '1', 'queries still answer')
 })

@@ -7,7 +7,7 @@ import { Ledger, type LedgerLimits } from '../src/ledger/ledger.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { Outbox } from '../src/ledger/outbox.js'
 import { PgStore } from '../src/ledger/pg-store.js'
-import { LedgerState } from '../src/ledger/state.js'
+import { LedgerState, MAX_ADHOC_INDEXES } from '../src/ledger/state.js'
 import type { LedgerStore } from '../src/ledger/store.js'
 import { silentLogger } from '../src/base/logger.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
@@ -28,8 +28,6 @@ import { tmpDir } from './helpers/tmp.js'
 // never see a half-built state, and nothing that outside input drives grows without bound.
 
 const log = silentLogger()
-/** the state's cap on indexes built for fields a query names (ADHOC_INDEX_CAP) */
-const ADHOC_INDEX_CAP = 256
 
 /** Settles within `ms` or reports that it waited too long (the defect these tests look for). */
 async function within<T> (ms: number, what: string, work: Promise<T>): Promise<T> {
@@ -152,7 +150,7 @@ t.test('indexes for fields that queries make up are capped; answers stay right',
     state.lookup('probe', `made_up_${i}`, 'x')[Symbol.iterator]().next()
     state.lookup(`no_such_type_${i}`, 'name', 'x')[Symbol.iterator]().next()
   }
-  t.ok(state.indexCount <= before + ADHOC_INDEX_CAP, `at most ${ADHOC_INDEX_CAP} on-demand indexes kept (${state.indexCount - before} now)`)
+  t.ok(state.indexCount <= before + MAX_ADHOC_INDEXES, `at most ${MAX_ADHOC_INDEXES} on-demand indexes kept (${state.indexCount - before} now)`)
   t.equal([...state.lookup('probe', 'color', 'red')].length, 25, 'an evicted index is rebuilt when asked for again')
   t.equal([...state.lookup('probe', 'name', 'p7')].length, 1, 'the eager indexes stay')
 })
