@@ -35,7 +35,7 @@ async function startDemo (t: Test, base: number, args: string[] = []): Promise<{
   })
   await waitFor('the demo to be ready', () => {
     if (npm.exitCode !== null) throw new Error(`npm start exited with ${npm.exitCode}:\n${out}`)
-    return out.includes('ledgermesh demo ready') ? true : undefined
+    return /ledgermesh demo ready[^]*Ctrl-C stops the whole network/.test(out) ? true : undefined
   }, { timeoutMs: 120_000, everyMs: 250 })
   return {
     output: () => out,

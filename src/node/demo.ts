@@ -166,11 +166,14 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
     })
     const placement = await master.executor.run('get profiles', { via: 'script' })
     say(placement.map(r => r.output?.text ?? '').join('\n'))
-    say(`ledgermesh demo ready: ${running} profiles RUNNING on ${opts.standalone === true ? `${masterSpec.name} (stand-alone)` : 'worker-1 and worker-2'}, ${subaccountProcesses} sub-account processes on ${slaveSpec.name}`)
-    say('  try: get profiles | get processes | blockchain get assignment bring.table [assignment][profile] [assignment][worker]')
-    say(`  or:  curl -H 'command: get profiles' http://127.0.0.1:${(others[0] ?? masterSpec).restPort}   (the slave's view)`)
-    say(`  web console: http://127.0.0.1:${masterSpec.restPort}/ui/`)
-    say('  Ctrl-C stops the whole network.')
+    // one write, so a reader that sees the ready line sees the rest of the block with it
+    say([
+      `ledgermesh demo ready: ${running} profiles RUNNING on ${opts.standalone === true ? `${masterSpec.name} (stand-alone)` : 'worker-1 and worker-2'}, ${subaccountProcesses} sub-account processes on ${slaveSpec.name}`,
+      '  try: get profiles | get processes | blockchain get assignment bring.table [assignment][profile] [assignment][worker]',
+      `  or:  curl -H 'command: get profiles' http://127.0.0.1:${(others[0] ?? masterSpec).restPort}   (the slave's view)`,
+      `  web console: http://127.0.0.1:${masterSpec.restPort}/ui/`,
+      '  Ctrl-C stops the whole network.'
+    ].join('\n'))
   } catch (err) {
     say(`ledgermesh demo: ${errorMessage(err)}`)
     await shutdown(1)
