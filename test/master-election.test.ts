@@ -10,6 +10,7 @@ import { Ed25519Signer } from '../src/policies/keys.js'
 import { MasterElection } from '../src/services/master-election.js'
 import { waitFor } from './helpers/net.js'
 import { createTestDatabase } from './helpers/pg.js'
+import { TcpProxy } from './helpers/tcp-proxy.js'
 
 // Two masters' elections over one real PostgreSQL database: one active, the other standing
 // by; the active one cut off from the database steps down and the other takes over with a
@@ -67,4 +68,25 @@ t.test('a clean stop hands the lease over at once', async t => {
   t.equal(await refused(a.store.commit(put(), sign)), 'not_active', 'a stopped master writes nothing')
   await waitFor('b to take over', () => b.election.isActive ? true : undefined, { timeoutMs: 5000, everyMs: 50 })
   t.same(changes, ['active@2'])
+})
+
+t.test('an active master whose database calls hang stands down by its own clock, though no call has failed', async t => {
+  const database = await createTestDatabase(t)
+  const proxy = new TcpProxy({ host: database.host, port: database.port })
+  await proxy.start()
+  t.teardown(async () => { await proxy.stop() })
+  const a = await master(t, { ...database, host: '127.0.0.1', port: proxy.port }, 'a')
+  await a.election.start()
+  t.ok(a.election.isActive && a.election.holdsLease, 'a is active and holds its lease')
+  const changes: string[] = []
+  a.election.on('change', state => { changes.push(state.role) })
+
+  proxy.stall() // every call to the database from here on hangs: no answer, no error
+  await waitFor('a to stand down while its renewal hangs', () => a.election.isActive ? undefined : true, { timeoutMs: 15_000, everyMs: 50 })
+  t.notOk(a.election.holdsLease, 'it no longer claims the lease (its allocator grants no worker lease)')
+  t.same(changes, ['standby'], 'stood down once')
+  t.match(a.election.status().details, /Standby.*not confirmed within its 1200 ms TTL/)
+  proxy.unstall()
+  await waitFor('a to hold the lease again once the database answers', () => a.election.holdsLease ? true : undefined, { timeoutMs: 15_000, everyMs: 50 })
+  t.pass('and it takes it back')
 })

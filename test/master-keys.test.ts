@@ -7,7 +7,8 @@ import { signHead } from '../src/ledger/head.js'
 import { Ledger } from '../src/ledger/ledger.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
-import { preparePolicy } from '../src/policies/prepare.js'
+import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'
+import { policyBody } from '../src/policies/policy.js'
 import { tmpDir } from './helpers/tmp.js'
 
 // Several masters: a replica trusts the first master's key (pinned) and the keys trusted
@@ -64,7 +65,7 @@ t.test('a replica trusts the keys trusted masters declare, and only those', asyn
   t.ok(replica.masterKeys.includes(c.publicKey))
 })
 
-t.test('only a master or an admin may declare another master\'s key', async t => {
+t.test('only a trusted master may declare another master\'s key', async t => {
   const dir = await tmpDir(t)
   const a = key()
   const stranger = key()
@@ -72,6 +73,66 @@ t.test('only a master or an admin may declare another master\'s key', async t =>
   await master.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-a' } }, a) })
   await t.rejects(master.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'mine', key: stranger.publicKey } }, stranger) }), { code: 'unauthorized', message: /may not write master_key policies/ })
   t.same(master.masterKeys, [a.publicKey])
+})
+
+t.test('an admin cannot make a key a master: the master refuses it, and a replica refuses a run that holds it', async t => {
+  const dir = await tmpDir(t)
+  const a = key()
+  const admin = key()
+  const master = await ledgerAt(t, join(dir, 'a'), a)
+  await master.submit({ op: 'put', policy: preparePolicy({ admin: { name: 'ops', key: admin.publicKey } }, a) })
+  await t.rejects(master.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'mine', key: admin.publicKey } }, admin) }), { code: 'unauthorized', message: /may not write master_key policies: only a trusted master key may/ })
+  t.same(master.masterKeys, [a.publicKey], 'the admin\'s key is no master\'s')
+
+  const replica = await ledgerAt(t, join(dir, 'replica'))
+  await sync(master, replica)
+  // a run a master signed anyway (a master that did not check): every replica refuses it whole
+  const forged = run(replica, [{ op: 'put', policy: preparePolicy({ master_key: { name: 'mine', key: admin.publicKey } }, admin) }], a)
+  await t.rejects(replica.applyBatch(forged.entries, forged.head), { code: 'unauthorized', message: /only a trusted master key may/ })
+  t.same(replica.masterKeys, [a.publicKey])
+})
+
+t.test('a revoked master: its key is trusted no more, it orders nothing, and replicas refuse its heads', async t => {
+  const dir = await tmpDir(t)
+  const a = key()
+  const b = key()
+  const path = join(dir, 'shared')
+  const first = new Ledger({ store: new LevelStore({ path }), log, masterSigner: a })
+  await first.open()
+  await first.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'master-b', key: b.publicKey } }, a) })
+  const replica = await ledgerAt(t, join(dir, 'replica'))
+  await sync(first, replica)
+  t.ok(replica.masterKeys.includes(b.publicKey), 'b is a master')
+  await t.rejects(first.submit({ op: 'put', policy: preparePolicy({ revocation: { key: a.publicKey } }, a) }), { code: 'unauthorized', message: /may not revoke its own key/ }, 'a master does not revoke itself')
+  await first.submit({ op: 'put', policy: preparePolicy({ revocation: { key: b.publicKey } }, a) })
+  t.notOk(first.masterKeys.includes(b.publicKey), 'the master that revoked b trusts it no more')
+  t.notOk(first.admits(b.publicKey), 'nor admits it (sync, leases)')
+  await sync(first, replica)
+  t.same(replica.masterKeys, [a.publicKey], 'nor does a replica')
+  await first.close()
+
+  // b opens the shared database after its revocation: it may not order anything
+  const second = await ledgerAt(t, path, b)
+  await t.rejects(second.submit(note(b)), { code: 'unauthorized', message: /was revoked/ })
+  await t.rejects(second.submit(note(a)), { code: 'unauthorized', message: /is revoked: it orders nothing more/ }, 'not even another key\'s insert')
+  // a run b signs (as a master that did not check would): refused by the replica
+  const byB = run(replica, [note(b)], b)
+  await t.rejects(replica.applyBatch(byB.entries, byB.head), { code: 'bad_signature', message: /not one a trusted master declared/ })
+})
+
+t.test('a revoked admin: refused every write and every stream, and may not lift its own revocation', async t => {
+  const dir = await tmpDir(t)
+  const a = key()
+  const admin = key()
+  const master = await ledgerAt(t, join(dir, 'a'), a)
+  await master.submit({ op: 'put', policy: preparePolicy({ admin: { name: 'ops', key: admin.publicKey } }, a) })
+  await master.submit(note(admin))
+  t.ok(master.admits(admin.publicKey), 'an admin takes part')
+  const revocation = await master.submit({ op: 'put', policy: preparePolicy({ revocation: { key: admin.publicKey } }, a) })
+  t.notOk(master.admits(admin.publicKey), 'revoked, it does not (an open network: a revocation binds all the same)')
+  await t.rejects(master.submit(note(admin)), { code: 'unauthorized', message: /was revoked/ }, 'its next insert is refused')
+  await t.rejects(master.submit({ op: 'put', policy: preparePolicy({ admin: { name: 'ops2', key: admin.publicKey } }, admin) }), { code: 'unauthorized', message: /was revoked/ }, 'as is any use of its admin rights')
+  await t.rejects(master.submit({ op: 'delete', policy: prepareTombstone(String(policyBody(revocation.policy).id), admin) }), { code: 'unauthorized', message: /was revoked/ }, 'it cannot delete its own revocation')
 })
 
 t.test('another master opens a ledger its first master wrote, and trusts its own key once declared', async t => {

@@ -1,3 +1,5 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+
 /**
  * Secrets: values a node uses (the database password, the REST token, keys) but never shows.
  * Scripts read the real values; whatever is displayed (a command's answer on the REPL or over
@@ -111,4 +113,13 @@ export class SecretMask {
     }
     return copy ?? value
   }
+}
+
+/**
+ * Whether a presented secret equals the expected one, in time that does not depend on where
+ * they differ: both are hashed first, so their lengths tell nothing either.
+ */
+export function secretEquals (presented: string | undefined, expected: string): boolean {
+  const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest()
+  return presented !== undefined && timingSafeEqual(digest(presented), digest(expected))
 }

@@ -20,7 +20,12 @@ const KEYED_TYPES: ReadonlySet<string> = new Set(['admin', 'admission', 'revocat
 
 /** Admitted: a live admission for the key and no live revocation of it. */
 export function isAdmittedIn (state: LedgerState, key: string): boolean {
-  return holdsKey(state, 'admission', key) && !holdsKey(state, 'revocation', key)
+  return holdsKey(state, 'admission', key) && !isRevokedIn(state, key)
+}
+
+/** Revoked: a live revocation names the key (whatever else it holds: admin, master_key). */
+export function isRevokedIn (state: LedgerState, key: string): boolean {
+  return holdsKey(state, 'revocation', key)
 }
 
 /** Whether a live policy of `type` names `key` (and passes `keep`, for a batch's deletes). */
@@ -33,9 +38,9 @@ export function holdsKey (state: LedgerState, type: string, key: string, keep: (
 
 /**
  * The master keys a ledger trusts: the pinned first master's key, and every key a
- * `master_key` policy names when that policy was signed by a key already trusted or by an
- * admin (so the set grows only from the first master, never from a stranger). `extra` are
- * policies not yet in `state` (a batch being verified).
+ * `master_key` policy names when that policy was signed by a key already trusted (so the set
+ * grows only from the first master, never from a stranger or an admin), less the keys a
+ * live revocation names. `extra` are policies not yet in `state` (a batch being verified).
  */
 export function trustedMasterKeys (state: LedgerState, pinned: string | undefined, extra: readonly Policy[] = []): Set<string> {
   const trusted = new Set<string>(pinned === undefined ? [] : [pinned])
@@ -48,13 +53,14 @@ export function trustedMasterKeys (state: LedgerState, pinned: string | undefine
     for (const body of declarations) {
       const key = body.key as string
       if (trusted.has(key)) continue
-      const author = body.public_key as string
-      if (trusted.has(author) || holdsKey(state, 'admin', author)) {
+      if (trusted.has(body.public_key as string)) {
         trusted.add(key)
         grew = true
       }
     }
   }
+  // a master declared by a master revoked since stays trusted: it was declared before
+  for (const key of trusted) if (isRevokedIn(state, key)) trusted.delete(key)
   return trusted
 }
 
@@ -120,15 +126,18 @@ export function batchAuthContext (state: LedgerState, masterKey: string | undefi
       return found !== undefined && removed.has(policyId(found)) ? undefined : found
     },
     admissionRequired: () => requiresAdmission([...[...state.policiesOfType('network')].filter(live), ...addedNetwork.values()]),
-    isAdmitted: key => keyedBy('admission', key) && !keyedBy('revocation', key)
+    isAdmitted: key => keyedBy('admission', key) && !keyedBy('revocation', key),
+    isRevoked: key => keyedBy('revocation', key)
   }
   const record = (op: LedgerOp): void => {
     if (op.op === 'put') {
       const id = policyId(op.policy)
       const type = policyType(op.policy)
       const body = policyBody(op.policy)
-      // a master declaring another master's key: trusted from here on in the batch too
-      if (type === 'master_key' && typeof body.key === 'string' && (masterKeys.has(String(body.public_key)) || ctx.isAdmin(String(body.public_key)))) masterKeys.add(body.key)
+      // a master declaring another master's key: trusted from here on in the batch too; a
+      // revoked one no longer is
+      if (type === 'master_key' && typeof body.key === 'string' && masterKeys.has(String(body.public_key)) && !ctx.isRevoked(body.key)) masterKeys.add(body.key)
+      if (type === 'revocation' && typeof body.key === 'string') masterKeys.delete(body.key)
       added.set(id, op.policy)
       if (body.name !== undefined) addedByName.set(nameKey(type, body.name), id)
       if (KEYED_TYPES.has(type) && typeof body.key === 'string') addedKeys.set(nameKey(type, body.key), id)

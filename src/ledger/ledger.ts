@@ -12,7 +12,7 @@ import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
 import { foldLog, readPastHead } from './fold.js'
-import { batchAuthContext, holdsKey, isAdmittedIn, refusedIds, replacedDeclaration, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
+import { batchAuthContext, holdsKey, isAdmittedIn, isRevokedIn, refusedIds, replacedDeclaration, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
 
 /** Most ops committed in one store transaction by the group committer. */
 const MAX_COMMIT_BATCH = 1000
@@ -101,14 +101,19 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   /** Whether the network requires admission (a live `network` policy says so). */
   get admissionRequired (): boolean { return requiresAdmission(this.state.policiesOfType('network')) }
 
+  /** Whether a live revocation names `key`. */
+  isRevoked (key: string): boolean { return isRevokedIn(this.state, key) }
+
   /**
-   * Whether `key` may take part (sync, renew a lease, write): always while the network does
-   * not require admission; else the master, admins and admitted keys only.
+   * Whether `key` may take part (sync, renew a lease, write): never once revoked; always while
+   * the network does not require admission; else the masters, admins and admitted keys only.
    */
   admits (key: string | undefined): boolean {
+    // a revocation binds every key, an admin's or a master's too, admission required or not
+    if (key !== undefined && this.isRevoked(key)) return false
     if (!this.admissionRequired) return true
     if (key === undefined) return false
-    return key === this.trustedMasterKey || holdsKey(this.state, 'admin', key) || isAdmittedIn(this.state, key) || trustedMasterKeys(this.state, this.trustedMasterKey).has(key)
+    return holdsKey(this.state, 'admin', key) || isAdmittedIn(this.state, key) || trustedMasterKeys(this.state, this.trustedMasterKey).has(key)
   }
 
   /**
@@ -243,6 +248,11 @@ export class Ledger extends EventEmitter<LedgerEvents> {
           throw new LedgerMeshError('duplicate_id', `policy ${id} is already in the ledger`, { id })
         }
         authorizeOp(insert.op, auth)
+        // the head over a batch is signed by this master: one that revoked this master's key
+        // would leave a head signed by a key the ledger no longer trusts
+        if (auth.isRevoked(signer.publicKey)) {
+          throw new LedgerMeshError('unauthorized', `this master's key ${signer.publicKey.slice(0, 12)}… is revoked: it orders nothing more (insert on another master)`, { id, reason: 'revoked' })
+        }
         const ops = [...replacedDeclaration(this.state, insert.op, signer), insert.op]
         for (const op of ops) { idsInBatch.add(policyId(op.policy)); record(op) }
         accepted.push({ insert, ops })
@@ -392,7 +402,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     const key = head.publicKey === pinned ? pinned : head.publicKey
     const verified = `${key} ${head.seq} ${head.hash} ${head.time} ${head.publicKey} ${head.signature}`
     if (verified === this.verifiedHead) return
-    if (key !== pinned && !trustedMasterKeys(this.state, pinned, (opts.pending ?? []).map(e => e.policy)).has(key)) {
+    if (!trustedMasterKeys(this.state, pinned, (opts.pending ?? []).map(e => e.policy)).has(key)) {
       throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key (its key ${key.slice(0, 12)}… is not one a trusted master declared)`)
     }
     if (!verifyHead(head, key)) {

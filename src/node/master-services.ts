@@ -26,7 +26,7 @@ export interface MasterServicesOptions {
   metrics: NodeMetrics
   log: Logger
   /** sends a write through the node's write path (deferred writes go out with it once trusted) */
-  write: (op: LedgerOp) => Promise<unknown>
+  write: (op: LedgerOp) => Promise<{ seq?: number }>
 }
 
 /**
@@ -111,7 +111,14 @@ export class MasterServices {
   async startGatekeeper (joinProtocol: JoinProtocol): Promise<void> {
     if (this.gatekeeper !== undefined) return
     const { signer, ledger, metrics, log } = this.opts
-    const gatekeeper = new Gatekeeper({ ledger, signer, log: log.child({ service: 'admission' }), onRefused: () => { metrics.unadmitted.inc({ what: 'join' }) } })
+    const gatekeeper = new Gatekeeper({
+      ledger,
+      signer,
+      log: log.child({ service: 'admission' }),
+      onRefused: () => { metrics.unadmitted.inc({ what: 'join' }) },
+      // on a standby, `create join token`, `admit node` and `revoke node` go to the active master
+      submit: async op => this.isWriter ? await ledger.submit(op) : await this.opts.write(op)
+    })
     await joinProtocol.serve(async (...args) => { this.checkWriter(); return await gatekeeper.redeem(...args) })
     this.gatekeeper = gatekeeper
     if (this.isWriter) await gatekeeper.ensureMode(this.opts.config.admission)
@@ -193,7 +200,8 @@ export class MasterServices {
       log: log.child({ service: 'allocator' }),
       ttlMs: config.leaseTtl.ms,
       graceMs: config.leaseGrace.ms,
-      onUnadmitted: () => { metrics.unadmitted.inc({ what: 'lease' }) }
+      onUnadmitted: () => { metrics.unadmitted.inc({ what: 'lease' }) },
+      grantRefused: () => this.role === undefined || this.role.holdsLease ? undefined : 'its writer lease is not confirmed (the database did not answer in time)'
     })
     await allocator.start()
     this.allocator = allocator

@@ -246,7 +246,9 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     const ledger = this.ledger
     const libp2p = this.tcp.libp2p
     const log = this.log.child({ service: 'sync' })
-    this.syncProtocol = new SyncProtocol({ libp2p, ledger, log, onRefused: () => { this.metrics.unadmitted.inc({ what: 'sync' }) } })
+    // a relay its own source refused (revoked) serves no one either
+    const servingRefused = (): string | undefined => this.sync instanceof Replicator ? this.sync.servingRefused : undefined
+    this.syncProtocol = new SyncProtocol({ libp2p, ledger, log, servingRefused, onRefused: () => { this.metrics.unadmitted.inc({ what: 'sync' }) } })
     await this.syncProtocol.start()
     this.joinProtocol = new JoinProtocol({ libp2p, log: this.log.child({ service: 'admission' }) })
     this.insertProtocol = new InsertProtocol({

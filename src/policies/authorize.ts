@@ -15,6 +15,8 @@ export interface AuthContext {
   admissionRequired: () => boolean
   /** whether a live `admission` policy admits this key */
   isAdmitted: (key: string) => boolean
+  /** whether a live `revocation` policy names this key: it binds every key, masters' and admins' too */
+  isRevoked: (key: string) => boolean
 }
 
 /** Names the allocator keys on: one live policy per name (docs/workers-and-allocation.md). */
@@ -33,12 +35,23 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
   const type = policyType(op.policy)
   const body = policyBody(op.policy)
   const author = String(body.public_key)
-  const privileged = author === ctx.masterKey || ctx.isMasterKey?.(author) === true || ctx.isAdmin(author)
+  const isMaster = (key: string): boolean => key === ctx.masterKey || ctx.isMasterKey?.(key) === true
+  const privileged = isMaster(author) || ctx.isAdmin(author)
   const deny = (message: string): never => { throw new LedgerMeshError('unauthorized', message, { id: body.id }) }
 
+  // first, before any right a key holds: a revoked admin or master is refused like any node
+  if (ctx.isRevoked(author)) {
+    throw new LedgerMeshError('unauthorized', `key ${author} was revoked (a revocation policy names it): it may not write; 'admit node where key = ${author}' on the active master lifts the revocation`, { id: body.id, key: author, reason: 'revoked' })
+  }
   // an admin is trusted with the ledger, not with the settings only masters open
-  if (op.op === 'put' && (MASTER_ONLY_TYPES as readonly string[]).includes(type) && author !== ctx.masterKey && ctx.isMasterKey?.(author) !== true) {
+  if (op.op === 'put' && (MASTER_ONLY_TYPES as readonly string[]).includes(type) && !isMaster(author)) {
     deny(`key ${short(author)} may not write ${type} policies: only a trusted master key may`)
+  }
+  // a master's key is revoked by another master only (an admin cannot take the ledger's
+  // writers away), and revocations are lifted by a master only (`admit node` on it)
+  if (op.op === 'put' && type === 'revocation' && isMaster(String(body.key))) {
+    if (body.key === author) deny(`key ${short(author)} may not revoke its own key`)
+    if (!isMaster(author)) deny(`key ${short(author)} may not revoke master key ${short(body.key)}: only another trusted master may`)
   }
   const privilegedType = (PRIVILEGED_TYPES as readonly string[]).includes(type)
   if (op.op === 'put' && privilegedType && !privileged) {
@@ -53,6 +66,9 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
     const target = ctx.getPolicy(targetId)
     if (target === undefined) throw new LedgerMeshError('not_found', `no policy with id ${targetId} to delete`, { id: targetId })
     const owner = policyBody(target).public_key
+    if (policyType(target) === 'revocation' && !isMaster(author)) {
+      deny(`key ${short(author)} may not delete revocation ${short(targetId)}: only a master lifts a revocation ('admit node' on the active master)`)
+    }
     if (owner !== author && !privileged) {
       deny(`key ${short(author)} may not delete ${policyType(target)} policy ${short(targetId)}: only its author (${short(owner)}), the master or an admin may`)
     }

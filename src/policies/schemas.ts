@@ -138,8 +138,11 @@ export const DECLARATION_TYPES = ['master', 'slave', 'worker'] as const
 /** Types only the master or an admin may write. */
 export const PRIVILEGED_TYPES = ['assignment', 'admin', 'network', 'admission', 'revocation', 'join_token', 'master_key', 'settings_copy', 'drain'] as const
 
-/** Types only a master key may write, not an admin: they hold what only a master can open. */
-export const MASTER_ONLY_TYPES = ['settings_copy'] as const
+/**
+ * Types only a trusted master key may write, not an admin: a settings copy holds what only a
+ * master can open, and a master key is one every profile's settings get re-sealed to.
+ */
+export const MASTER_ONLY_TYPES = ['settings_copy', 'master_key'] as const
 
 /** Types whose policies are identified by a `name`. */
 export const NAMED_TYPES = ['master', 'slave', 'worker', 'subaccount', 'profile', 'admin'] as const

@@ -54,6 +54,8 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
   private current: ElectionState = { role: 'standby', holder: null, holderAddress: null, epoch: 0, since: new Date(), renewed: null }
   /** by this process's monotonic clock: the lease is surely held until then */
   private heldUntil = 0
+  /** steps down at heldUntil unless a renewal moved it on: a hung database call cannot keep it active */
+  private watchdog?: NodeJS.Timeout
   private lastError?: string
 
   constructor (private readonly opts: ElectionOptions) {
@@ -62,6 +64,8 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
 
   get state (): ElectionState { return this.current }
   get isActive (): boolean { return this.current.role === 'active' }
+  /** Active, and its lease confirmed by the database within the TTL, by this process's clock. */
+  get holdsLease (): boolean { return this.isActive && performance.now() < this.heldUntil }
 
   async start (): Promise<void> {
     if (this.running) return
@@ -74,6 +78,7 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
   async stop (): Promise<void> {
     this.running = false
     clearTimeout(this.timer)
+    clearTimeout(this.watchdog)
     await this.attempt
     const wasActive = this.isActive
     this.opts.store.setFence({ holder: this.opts.holder, epoch: NO_EPOCH })
@@ -106,6 +111,7 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
         // trust the lease from when it was asked for, less a tenth for clock rates
         if (mine) this.heldUntil = asked + this.opts.ttlMs * 0.9
         this.observe(lease, mine)
+        if (mine) this.armWatchdog()
       } catch (err) {
         this.lastError = errorMessage(err)
         this.opts.log.warn({ err: this.lastError }, 'writer lease: the database did not answer')
@@ -114,6 +120,21 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
     }
     this.attempt = run()
     await this.attempt
+  }
+
+  /**
+   * A renewal that hangs (a database call stuck for seconds) schedules no step-down by itself:
+   * this timer does, at heldUntil, unless a renewal that answered in time moved heldUntil on.
+   */
+  private armWatchdog (): void {
+    clearTimeout(this.watchdog)
+    this.watchdog = setTimeout(() => {
+      if (!this.running || !this.isActive || performance.now() < this.heldUntil) return
+      this.lastError = `the writer lease was not confirmed within its ${this.opts.ttlMs} ms TTL`
+      this.opts.log.warn({ err: this.lastError }, 'writer lease not confirmed in time: this master stands down until the database answers')
+      this.observe(undefined, false)
+    }, Math.max(0, this.heldUntil - performance.now()) + 1)
+    this.watchdog.unref()
   }
 
   private observe (lease: WriterLease | undefined, mine: boolean): void {

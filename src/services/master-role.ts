@@ -91,6 +91,8 @@ export class MasterRole extends EventEmitter<MasterRoleEvents> implements Servic
   }
 
   get isActive (): boolean { return this.election.isActive }
+  /** Active with its writer lease confirmed in time: only then may it grant worker leases. */
+  get holdsLease (): boolean { return this.election.holdsLease }
 
   /** The active master's p2p address, as the lease row says (null when none holds it). */
   get activeAddress (): string | null { return this.electing ? this.election.state.holderAddress : this.waitingActive }

@@ -67,6 +67,8 @@ export class Replicator implements ReplicaSync {
   private reconnectTimer?: NodeJS.Timeout
   private lastSync?: Date
   private lastError?: string
+  /** why the source refused this node's key (revoked there), until a sync works again */
+  private refusal?: string
   private sourceHead?: number
   private sourceAddress?: string
   recovered?: { from: number, to: number, at: Date }
@@ -165,6 +167,7 @@ export class Replicator implements ReplicaSync {
       this.noteApplied(result.applied)
     } catch (err) {
       this.lastError = errorMessage(err)
+      this.noteRefusal(err)
       this.opts.log.warn({ source: conn, err: this.lastError }, 'sync pull failed')
     }
   }
@@ -199,6 +202,7 @@ export class Replicator implements ReplicaSync {
         onClose: (err) => {
           this.watchHandle = undefined
           if (err !== undefined) this.lastError = errorMessage(err)
+          this.noteRefusal(err)
           // a master that failed the watch: the next one gets the reconnect
           if (err !== undefined && retryDecision(err) === 'rotate' && this.fromMaster(conn)) this.opts.masters.rotate(conn)
           this.scheduleReconnect()
@@ -217,7 +221,20 @@ export class Replicator implements ReplicaSync {
     this.reconnectTimer.unref()
   }
 
+  /**
+   * A source that refuses this node's key has revoked it (or never admitted it): until a sync
+   * works again, this node serves no relay clients of its own, since its state may not yet
+   * hold its own revocation (the source cuts the stream before sending it).
+   */
+  private noteRefusal (err: unknown): void {
+    if (err instanceof LedgerMeshError && err.code === 'unauthorized') this.refusal = `its source refused it: ${err.message}`
+  }
+
+  /** Why this node may not serve its own sync clients now, or undefined. */
+  get servingRefused (): string | undefined { return this.refusal }
+
   private noteSync (conn: string, sourceHead: number): void {
+    this.refusal = undefined
     const recovered = this.lastError !== undefined
     this.lastSync = new Date()
     this.sourceHead = sourceHead

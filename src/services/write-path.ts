@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
-import type { LedgerOp } from '../ledger/entry.js'
+import type { Entry, LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
 import type { Submitted } from '../protocols/insert/index.js'
 import type { Ed25519Signer } from '../policies/keys.js'
@@ -134,7 +134,8 @@ export class WritePath {
       if (standby !== undefined) return await this.insertThroughActive(ledger, op, standby.address)
       if (ledger.isMaster) {
         checkSealedForMaster(op, this.opts.signer())
-        const entry = await ledger.submit(op)
+        const entry = await this.submitHere(ledger, op)
+        if ('ledger' in entry) return entry
         log.info({ id, type, op: op.op, seq: entry.seq }, 'policy accepted')
         metrics.inserts.inc({ result: 'accepted', reason: '' })
         return { id, seq: entry.seq, ledger: 'global' }
@@ -146,6 +147,30 @@ export class WritePath {
       metrics.inserts.inc({ result: 'rejected', reason: err instanceof LedgerMeshError ? err.code : 'internal' })
       log.warn({ id, type, op: op.op, code: (err as LedgerMeshError).code, err: errorMessage(err) }, 'policy rejected')
       throw err
+    }
+  }
+
+  /**
+   * The active master's own commit. When the writer lease moved between this master's last
+   * look and its commit, the database's fence refuses the commit (`not_active`) and nothing
+   * was written: the insert then goes to the master that writes now, or is ordered here again
+   * if this master holds the lease once more.
+   */
+  private async submitHere (ledger: Ledger, op: LedgerOp): Promise<Entry | InsertResult> {
+    try {
+      return await ledger.submit(op)
+    } catch (err) {
+      if (!(err instanceof LedgerMeshError && err.code === 'not_active') || this.opts.standby === undefined) throw err
+      const until = performance.now() + WRITER_WAIT_MS
+      let standby = this.opts.standby()
+      while ((standby === undefined || standby.address === null) && performance.now() < until) {
+        await sleep(WRITER_POLL_MS)
+        standby = this.opts.standby()
+      }
+      this.opts.log.info({ id: policyId(op.policy), active: standby?.address }, 'the writer lease moved before this master\'s commit: the insert goes to the active master')
+      if (standby === undefined) return await ledger.submit(op)
+      if (!standby.trusted) throw err
+      return await this.insertThroughActive(ledger, op, standby.address)
     }
   }
 

@@ -3,12 +3,15 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 /**
  * A loopback TCP proxy a test can cut: `partition()` drops every connection through it and
  * refuses new ones (a network partition between the two sides); `heal()` lets them through
- * again.
+ * again. `stall()` keeps every connection open but forwards nothing either way (a peer that
+ * hangs: calls through it neither answer nor fail) until `unstall()`.
  */
 export class TcpProxy {
   private server?: Server
   private readonly sockets = new Set<Socket>()
   private cut = false
+  private stalled = false
+  private readonly pairs = new Set<[Socket, Socket]>()
   port = 0
   /** TCP payload bytes copied so far, both directions (client to target, and back) */
   bytes = 0
@@ -26,8 +29,11 @@ export class TcpProxy {
       }
       client.on('data', (chunk: Buffer) => { this.bytes += chunk.byteLength })
       upstream.on('data', (chunk: Buffer) => { this.bytes += chunk.byteLength })
-      client.pipe(upstream)
-      upstream.pipe(client)
+      const pair: [Socket, Socket] = [client, upstream]
+      this.pairs.add(pair)
+      client.on('close', () => { this.pairs.delete(pair) })
+      if (this.stalled) this.hold(pair)
+      else this.forward(pair)
     })
     await new Promise<void>(resolve => this.server!.listen(port, '127.0.0.1', resolve))
     this.port = (this.server!.address() as { port: number }).port
@@ -39,6 +45,28 @@ export class TcpProxy {
   }
 
   heal (): void { this.cut = false }
+
+  stall (): void {
+    this.stalled = true
+    for (const pair of this.pairs) this.hold(pair)
+  }
+
+  unstall (): void {
+    this.stalled = false
+    for (const pair of this.pairs) this.forward(pair)
+  }
+
+  private forward ([client, upstream]: [Socket, Socket]): void {
+    client.pipe(upstream)
+    upstream.pipe(client)
+  }
+
+  private hold ([client, upstream]: [Socket, Socket]): void {
+    client.unpipe(upstream)
+    upstream.unpipe(client)
+    client.pause()
+    upstream.pause()
+  }
 
   async stop (): Promise<void> {
     this.partition()

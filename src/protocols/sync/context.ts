@@ -10,6 +10,12 @@ export interface SyncComponents extends ProtocolComponents {
   ledger: Ledger
   /** told of every sync refused because the peer is not admitted (for metrics) */
   onRefused?: (peer: string) => void
+  /**
+   * Why this node may not serve anyone now (a relay whose own source refused it: revoked
+   * there, before its own state says so), or undefined. A node whose own state revokes its
+   * key serves no one either.
+   */
+  servingRefused?: () => string | undefined
 }
 
 export interface SyncInit {

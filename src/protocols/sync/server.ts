@@ -40,12 +40,7 @@ export class SyncServer {
         const request = await this.readRequest(lp, stream, peer, idle)
         if (request === undefined) return
         const key = publicKeyHexOf(connection.remotePeer)
-        if (!this.ctx.components.ledger.admits(key)) {
-          log.warn({ peer, key }, 'sync refused: the peer\'s key is not admitted')
-          this.ctx.components.onRefused?.(peer)
-          await this.sendError(lp, stream, { code: SYNC_ERROR.unauthorized, message: `key ${key ?? '(none)'} is not admitted to this network: start the node with JOIN_TOKEN=<a token from 'create join token' on the master>` })
-          return
-        }
+        if (await this.refused(lp, stream, peer, key)) return
         const problem = await this.divergence(request)
         if (problem !== undefined) {
           log.info({ peer, afterSeq: request.afterSeq, head: this.ctx.components.ledger.head.seq }, 'sync client diverged from this node\'s chain')
@@ -54,7 +49,7 @@ export class SyncServer {
         }
         this.ctx.peers.note(peer, request.afterSeq)
         if (request.watch) {
-          await this.serveWatch(lp, stream, request, peer)
+          await this.serveWatch(lp, stream, request, peer, key)
           return
         }
         const signal = this.ctx.deadline()
@@ -78,6 +73,28 @@ export class SyncServer {
       }
       stream.abort(toError(err))
     }
+  }
+
+  /**
+   * Whether the client may not be served (its key not admitted, or revoked; or this node
+   * itself revoked): if so it is told why, the stream is closed, and true is returned. Checked
+   * on every request and, on a watch, before every run: a revocation cuts an open stream at
+   * the append that applies it.
+   */
+  private async refused (lp: LengthPrefixedStream, stream: Stream, peer: string, key: string | undefined): Promise<boolean> {
+    const { ledger, libp2p, log } = this.ctx.components
+    const self = publicKeyHexOf(libp2p.peerId)
+    const own = this.ctx.components.servingRefused?.() ?? (self !== undefined && ledger.isRevoked(self) ? `this node's own key ${self} is revoked` : undefined)
+    if (own !== undefined) {
+      log.warn({ peer, key, reason: own }, 'sync refused: this node may not serve')
+      await this.sendError(lp, stream, { code: SYNC_ERROR.unauthorized, message: `this node serves no one: ${own}` })
+      return true
+    }
+    if (ledger.admits(key)) return false
+    log.warn({ peer, key }, 'sync refused: the peer\'s key is not admitted')
+    this.ctx.components.onRefused?.(peer)
+    await this.sendError(lp, stream, { code: SYNC_ERROR.unauthorized, message: `key ${key ?? '(none)'} is not admitted to this network (never admitted, or revoked): start the node with JOIN_TOKEN=<a token from 'create join token' on the master>` })
+    return true
   }
 
   /** Whether the client holds (holds_head) the very head this node has signed: then only current_seq is sent. */
@@ -215,7 +232,7 @@ export class SyncServer {
    * for timeoutMs (a client too far behind re-syncs by pull), or when this node's own chain
    * no longer holds what it sent (a relay that was rewound): the client then re-syncs by pull.
    */
-  private async serveWatch (lp: LengthPrefixedStream, stream: Stream, request: SyncRequest, peer: string): Promise<void> {
+  private async serveWatch (lp: LengthPrefixedStream, stream: Stream, request: SyncRequest, peer: string, key: string | undefined): Promise<void> {
     const { ledger, log } = this.ctx.components
     const limit = request.limit > 0 ? Math.min(request.limit, this.ctx.maxEntries) : this.ctx.maxEntries
     let sent: Head = { seq: request.afterSeq, hash: request.afterHash }
@@ -232,6 +249,7 @@ export class SyncServer {
       let keepaliveDue = false
       while (open()) {
         if (servable() > sent.seq) {
+          if (await this.refused(lp, stream, peer, key)) return
           if (sent.seq > 0) {
             const [entry] = await ledger.store.range(sent.seq, 1)
             if (entry?.hash !== sent.hash) {
@@ -245,6 +263,7 @@ export class SyncServer {
           continue
         }
         if (keepaliveDue) {
+          if (await this.refused(lp, stream, peer, key)) return
           const head = ledger.signedHead
           // a client that holds the head sent last (holds_head) is told only its seq
           const current = request.holdsHead === true && head !== undefined && head.seq === sent.seq && head.hash === sent.hash

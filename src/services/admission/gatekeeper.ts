@@ -4,7 +4,7 @@ import type { Ledger } from '../../ledger/ledger.js'
 import { holdsKey, isAdmittedIn } from '../../ledger/ledger-rules.js'
 import type { Logger } from '../../base/logger.js'
 import type { Signer } from '../../policies/keys.js'
-import { type Policy, policyBody, policyId } from '../../policies/policy.js'
+import { type LedgerOp, type Policy, policyBody, policyId } from '../../policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
 import { NODE_POLICY_TYPES } from '../../policies/schemas.js'
 import { DEFAULT_TOKEN_TTL_MS, DEFAULT_TOKEN_USES, MAX_TOKEN_TTL_MS } from './constants.js'
@@ -18,6 +18,11 @@ export interface GatekeeperOptions {
   log: Logger
   /** told of every join refused (for metrics) */
   onRefused?: (reason: string) => void
+  /**
+   * How its policies reach the ledger: by default this ledger's own group commit (the active
+   * master); a standby master sends them on to the active master instead.
+   */
+  submit?: (op: LedgerOp) => Promise<{ seq?: number }>
 }
 
 
@@ -36,16 +41,20 @@ export class Gatekeeper {
 
   constructor (private readonly opts: GatekeeperOptions) {}
 
+  private async submit (op: LedgerOp): Promise<{ seq?: number }> {
+    return this.opts.submit !== undefined ? await this.opts.submit(op) : await this.opts.ledger.submit(op)
+  }
+
   /** Makes the ledger say what ADMISSION says: `required` writes the network policy, `open` deletes it. */
   async ensureMode (mode: 'required' | 'open'): Promise<void> {
     const { ledger, signer, log } = this.opts
     const live = [...ledger.state.policiesOfType('network')]
     const required = live.filter(p => policyBody(p).admission === 'required')
     if (mode === 'required' && required.length === 0) {
-      await ledger.submit({ op: 'put', policy: preparePolicy({ network: { admission: 'required' } }, signer) })
+      await this.submit({ op: 'put', policy: preparePolicy({ network: { admission: 'required' } }, signer) })
       log.info('admission required: only the master, admins and admitted keys may sync, renew leases and write')
     } else if (mode === 'open') {
-      for (const policy of required) await ledger.submit({ op: 'delete', policy: prepareTombstone(policyId(policy), signer) })
+      for (const policy of required) await this.submit({ op: 'delete', policy: prepareTombstone(policyId(policy), signer) })
       if (required.length > 0) log.warn('ADMISSION=open: any key may now sync and write')
     }
   }
@@ -58,7 +67,7 @@ export class Gatekeeper {
     if (!Number.isInteger(uses) || uses < 1 || uses > 1_000_000) throw new LedgerMeshError('bad_command', `a join token's uses must be a whole number from 1 to 1000000, found ${uses}`)
     const token = newJoinToken()
     const expires = new Date(Date.now() + ttlMs).toISOString()
-    await this.opts.ledger.submit({
+    await this.submit({
       op: 'put',
       policy: preparePolicy({ join_token: { token_id: token.tokenId, secret_sha256: secretDigest(token.secret), expires, uses } }, this.opts.signer)
     })
@@ -70,7 +79,7 @@ export class Gatekeeper {
   async admit (key: string, opts: { name?: string, via: 'admin' | 'join_token', token?: string }): Promise<{ seq: number, already: boolean }> {
     const { ledger, signer, log } = this.opts
     for (const revocation of [...ledger.state.lookup('revocation', 'key', key)]) {
-      await ledger.submit({ op: 'delete', policy: prepareTombstone(policyId(revocation), signer) })
+      await this.submit({ op: 'delete', policy: prepareTombstone(policyId(revocation), signer) })
       log.info({ key }, 'revocation lifted')
     }
     const existing = [...ledger.state.lookup('admission', 'key', key)].find(p => policyBody(p).key === key)
@@ -78,9 +87,9 @@ export class Gatekeeper {
     const body: Record<string, string> = { key, via: opts.via }
     if (opts.name !== undefined && opts.name !== '') body.name = opts.name
     if (opts.token !== undefined) body.token = opts.token
-    const entry = await ledger.submit({ op: 'put', policy: preparePolicy({ admission: body }, signer) })
+    const entry = await this.submit({ op: 'put', policy: preparePolicy({ admission: body }, signer) })
     log.info({ key, name: opts.name, via: opts.via, token: opts.token, seq: entry.seq }, 'node admitted')
-    return { seq: entry.seq, already: false }
+    return { seq: entry.seq ?? ledger.head.seq, already: false }
   }
 
   /**
@@ -95,14 +104,14 @@ export class Gatekeeper {
     if (!already) {
       const body: Record<string, string> = { key }
       if (reason !== undefined && reason !== '') body.reason = reason
-      await ledger.submit({ op: 'put', policy: preparePolicy({ revocation: body }, signer) })
+      await this.submit({ op: 'put', policy: preparePolicy({ revocation: body }, signer) })
     }
     const declarations: string[] = []
     // a revoked key's declarations are deleted
     for (const type of NODE_POLICY_TYPES) {
       for (const policy of [...ledger.state.policiesOfType(type)]) {
         if (policyBody(policy).public_key !== key) continue
-        await ledger.submit({ op: 'delete', policy: prepareTombstone(policyId(policy), signer) })
+        await this.submit({ op: 'delete', policy: prepareTombstone(policyId(policy), signer) })
         declarations.push(`${type} ${String(policyBody(policy).name)}`)
       }
     }

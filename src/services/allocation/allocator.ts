@@ -38,6 +38,12 @@ export interface AllocatorOptions {
   graceMs: number
   /** told of every renewal refused because the node's key is not admitted (for metrics) */
   onUnadmitted?: () => void
+  /**
+   * Why this master may not grant leases now (its writer lease not confirmed in time, with
+   * several masters), or undefined. Checked at every renewal: a master whose database calls
+   * hang stops granting before another master can take over and move the profiles.
+   */
+  grantRefused?: () => string | undefined
 }
 
 /** At most this many profiles' settings verdicts are kept (one per live profile id). */
@@ -128,6 +134,8 @@ export class Allocator implements Service {
    */
   readonly renewLease = async (request: LeaseRequest, remotePeer: string): Promise<LeaseGrant> => {
     const { ledger } = this.opts
+    const refused = this.opts.grantRefused?.()
+    if (refused !== undefined) throw new LedgerMeshError('not_active', `this master grants no lease now: ${refused}`)
     const role = roleOf(request)
     const declaration = ledger.state.findByName(role, request.worker)
     if (declaration === undefined) {

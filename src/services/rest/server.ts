@@ -19,6 +19,7 @@ import { policyRoutes } from './policy-routes.js'
 import { History, sampleNode } from '../history.js'
 import { errorReply } from './errors.js'
 import { decodeUtf8 } from '../../base/utf8.js'
+import { secretEquals } from '../../base/secrets.js'
 
 export interface RestServerOptions {
   ip: string
@@ -125,7 +126,7 @@ export class RestServer implements Service {
         return
       }
       if (!isWrite && this.opts.readAuth !== true) return
-      if (req.headers.authorization !== `Bearer ${token}`) {
+      if (!secretEquals(req.headers.authorization, `Bearer ${token}`)) {
         await reply.code(401).header('WWW-Authenticate', 'Bearer').send({
           error: 'unauthorized',
           message: `${isWrite ? 'writes' : 'requests'} to this node need the header 'Authorization: Bearer <REST_TOKEN>'`
