@@ -1,4 +1,5 @@
 import t from 'tap'
+import { randomBytes } from 'node:crypto'
 import { createTestDatabase } from './helpers/pg.js'
 import { startPgBouncer } from './helpers/pgbouncer.js'
 import { activeMaster, masterRole, startMasters } from './helpers/masters.js'
@@ -20,6 +21,17 @@ t.test(`two masters: the standby forwards; a writer paused past its lease (SIGST
   t.equal((await b.ok('blockchain get master bring.count')).text.trim(), '2', 'b declared itself (through a) and follows the ledger')
   const viaB = await insert(b, { note: { name: 'through-the-standby' } })
   t.ok(viaB.seq > 0, 'an insert on the standby is ordered by the active master')
+  // so are the admission commands run on the standby: they go to the active master too
+  const token = await b.command('create join token where ttl = 10 minutes and uses = 1', { method: 'POST' })
+  t.equal(token.status, 200, `create join token on the standby: ${token.text}`)
+  t.match(token.text, /lmjt\.[0-9a-f]{16}\./)
+  const stranger = randomBytes(32).toString('hex')
+  const revoked = await b.command(`revoke node where key = ${stranger}`, { method: 'POST' })
+  t.equal(revoked.status, 200, `revoke node on the standby: ${revoked.text}`)
+  t.equal((await a.ok(`blockchain get revocation where key = ${stranger} bring.count`)).text.trim(), '1', 'the revocation was ordered by the active master')
+  const admitted = await b.command(`admit node where key = ${stranger}`, { method: 'POST' })
+  t.equal(admitted.status, 200, `admit node on the standby: ${admitted.text}`)
+  t.equal((await b.ok(`blockchain get revocation where key = ${stranger} bring.count`)).text.trim(), '0', 'and lifted through it')
   const before = Number((await b.ok('blockchain get note bring.count')).text.trim())
   a.proc.kill('SIGSTOP')
   t.teardown(() => { a.proc.kill('SIGCONT') })

@@ -177,6 +177,39 @@ export function retiredIdError (id: string): LedgerMeshError {
   return new LedgerMeshError('conflict', `policy ${id} was deleted from the ledger and its id is retired: a deleted policy cannot be inserted again with the same content (change a field, e.g. add a version)`, { id, retired: true })
 }
 
+/** An insert that passed the checks, with the ops it commits (a replaced declaration's tombstone first). */
+export interface AcceptedInsert<I> { insert: I, ops: LedgerOp[] }
+
+/**
+ * The master's checks of a batch of inserts before it orders them, each against the state as
+ * the batch so far changes it: a new id, the authorization rules, and a master whose own key
+ * the batch has not revoked. Refused inserts are rejected; the others come back with the ops
+ * each expands to.
+ */
+export function acceptBatch<I extends { op: LedgerOp, reject: (err: Error) => void }> (state: LedgerState, masterKey: string | undefined, signer: Signer, batch: readonly I[]): Array<AcceptedInsert<I>> {
+  const accepted: Array<AcceptedInsert<I>> = []
+  const idsInBatch = new Set<string>()
+  const { ctx: auth, record } = batchAuthContext(state, masterKey)
+  for (const insert of batch) {
+    try {
+      const id = policyId(insert.op.policy)
+      if (idsInBatch.has(id) || state.has(id)) throw new LedgerMeshError('duplicate_id', `policy ${id} is already in the ledger`, { id })
+      authorizeOp(insert.op, auth)
+      // the head over a batch is signed by this master: one that revoked this master's key
+      // would leave a head signed by a key the ledger no longer trusts
+      if (auth.isRevoked(signer.publicKey)) {
+        throw new LedgerMeshError('unauthorized', `this master's key ${signer.publicKey.slice(0, 12)}… is revoked: it orders nothing more (insert on another master)`, { id, reason: 'revoked' })
+      }
+      const ops = [...replacedDeclaration(state, insert.op, signer), insert.op]
+      for (const op of ops) { idsInBatch.add(policyId(op.policy)); record(op) }
+      accepted.push({ insert, ops })
+    } catch (err) {
+      insert.reject(err as Error)
+    }
+  }
+  return accepted
+}
+
 /**
  * Replicas re-check what the master checked: each policy's own signature and the
  * authorization rules, entry by entry, against the state as the batch changes it.

@@ -5,14 +5,14 @@ import type { Logger } from '../base/logger.js'
 import type { Signer } from '../policies/keys.js'
 import { policyId } from '../policies/policy.js'
 import { validatePolicy } from '../policies/validate.js'
-import { authorizeOp } from '../policies/authorize.js'
 import { InsertVerifier } from '../policies/verify-pool.js'
 import { type Entry, type LedgerOp, GENESIS_HASH, afterHeld, verifyChainLinks } from './entry.js'
 import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
 import { foldLog, readPastHead } from './fold.js'
-import { batchAuthContext, holdsKey, isAdmittedIn, isRevokedIn, refusedIds, replacedDeclaration, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
+import { isHeadMoved } from './store-codec.js'
+import { type AcceptedInsert, acceptBatch, holdsKey, isAdmittedIn, isRevokedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
 
 /** Most ops committed in one store transaction by the group committer. */
 const MAX_COMMIT_BATCH = 1000
@@ -26,7 +26,8 @@ const MAX_PENDING_INSERTS = 10_000
 /** Callers waiting at once for the head to reach a seq (blocking reads, read-your-writes). */
 const MAX_SEQ_WAITERS = 1000
 /** How many times one group commit is retried after the store refused a duplicate in it. */
-const MAX_DUPLICATE_RETRIES = 3
+/** how often one batch is checked and committed again (ids the store refused, a head that moved) */
+const MAX_COMMIT_RETRIES = 3
 
 export interface LedgerEvents {
   /** new entries were appended (by commit on the master, or by sync on a replica) */
@@ -39,8 +40,7 @@ interface PendingInsert {
   reject: (err: Error) => void
 }
 
-/** An insert that passed the checks, with the ops it commits (a replaced declaration's tombstone first). */
-interface Accepted { insert: PendingInsert, ops: LedgerOp[] }
+type Accepted = AcceptedInsert<PendingInsert>
 
 /**
  * A ledger: the log in a store, its live state folded in memory, and the rules that decide
@@ -182,7 +182,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     try {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, MAX_COMMIT_BATCH)
-        await this.commitBatch(batch)
+        await this.ordering.runExclusive(async () => { await this.commitBatch(batch) })
       }
     } finally {
       this.committing = false
@@ -208,8 +208,11 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         await this.commitAccepted(accepted)
         return
       } catch (err) {
-        const refused = attempt < MAX_DUPLICATE_RETRIES ? refusedIds(err) : undefined
-        if (refused === undefined) {
+        // another writer committed since this state's head (a takeover raced this commit):
+        // the batch was checked against a stale state, so it is checked again, after a reload
+        const moved = isHeadMoved(err) && attempt < MAX_COMMIT_RETRIES
+        const refused = attempt < MAX_COMMIT_RETRIES ? refusedIds(err) : undefined
+        if (refused === undefined && !moved) {
           // the store may or may not hold the batch: find out before ordering anything else
           this.storeUncertain = true
           this.log.error({ err: errorMessage(err), batch: accepted.length }, 'ledger commit failed')
@@ -226,7 +229,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
         }
         const retry: PendingInsert[] = []
         for (const { insert, ops } of accepted) {
-          const clash = ops.map(op => policyId(op.policy)).find(id => refused.has(id))
+          const clash = ops.map(op => policyId(op.policy)).find(id => refused?.has(id) === true)
           if (clash === undefined) retry.push(insert)
           else insert.reject(this.state.has(clash) ? new LedgerMeshError('duplicate_id', `policy ${clash} is already in the ledger`, { id: clash }) : retiredIdError(clash))
         }
@@ -237,45 +240,15 @@ export class Ledger extends EventEmitter<LedgerEvents> {
 
   /** The inserts of `batch` that pass the state checks, each with the ops it expands to. */
   private acceptable (batch: PendingInsert[]): Accepted[] {
-    const signer = this.masterSigner!
-    const accepted: Accepted[] = []
-    const idsInBatch = new Set<string>()
-    const { ctx: auth, record } = batchAuthContext(this.state, this.trustedMasterKey)
-    for (const insert of batch) {
-      try {
-        const id = policyId(insert.op.policy)
-        if (idsInBatch.has(id) || this.state.has(id)) {
-          throw new LedgerMeshError('duplicate_id', `policy ${id} is already in the ledger`, { id })
-        }
-        authorizeOp(insert.op, auth)
-        // the head over a batch is signed by this master: one that revoked this master's key
-        // would leave a head signed by a key the ledger no longer trusts
-        if (auth.isRevoked(signer.publicKey)) {
-          throw new LedgerMeshError('unauthorized', `this master's key ${signer.publicKey.slice(0, 12)}… is revoked: it orders nothing more (insert on another master)`, { id, reason: 'revoked' })
-        }
-        const ops = [...replacedDeclaration(this.state, insert.op, signer), insert.op]
-        for (const op of ops) { idsInBatch.add(policyId(op.policy)); record(op) }
-        accepted.push({ insert, ops })
-      } catch (err) {
-        insert.reject(err as Error)
-      }
-    }
-    return accepted
+    return acceptBatch(this.state, this.trustedMasterKey, this.masterSigner!, batch)
   }
 
   /** One store transaction for the accepted inserts; each is answered with its own entry. */
   private async commitAccepted (accepted: Accepted[]): Promise<void> {
     const signer = this.masterSigner!
     let signed: SignedHead | undefined
-    const entries = await this.store.commit(accepted.flatMap(a => a.ops), head => (signed = signHead(head, signer)))
-    if (entries[0] !== undefined && (entries[0].seq !== this.currentHead.seq + 1 || entries[0].prevHash !== this.currentHead.hash)) {
-      // Another master wrote after this state's head (a takeover raced our catch-up): the
-      // store chained our ops after its head, so apply everything it holds past ours.
-      this.storeUncertain = true
-      await this.reloadIfUncertain(true)
-      this.answer(accepted, entries)
-      return
-    }
+    // the store writes only after the head the batch was checked against (isHeadMoved otherwise)
+    const entries = await this.store.commit(accepted.flatMap(a => a.ops), head => (signed = signHead(head, signer)), this.currentHead)
     this.applyToState(entries)
     // the head the store signed with this commit is the ledger's new head
     this.currentSignedHead = signed !== undefined && signed.seq === this.currentHead.seq && signed.hash === this.currentHead.hash
@@ -331,14 +304,20 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * commits (its own commits keep it current). Answers how many entries it applied.
    */
   async followStore (): Promise<number> {
-    if (this.committing) return 0
-    const before = this.currentHead.seq
-    this.storeUncertain = true
-    await this.reloadIfUncertain(true)
-    return this.currentHead.seq - before
+    if (this.committing || this.ordering.isLocked()) return 0
+    return await this.ordering.runExclusive(async () => {
+      const before = this.currentHead.seq
+      this.storeUncertain = true
+      await this.reloadIfUncertain(true)
+      return this.currentHead.seq - before
+    })
   }
 
   private applyToState (entries: Entry[]): void {
+    // a head never moves back, nor is an entry at or below it applied again
+    if (entries.length > 0 && (entries[0].seq !== this.currentHead.seq + 1 || entries[0].prevHash !== this.currentHead.hash)) {
+      throw new LedgerMeshError('chain_broken', `entries from seq ${entries[0].seq} do not follow this ledger's head ${this.currentHead.seq}: not applied`)
+    }
     for (const entry of entries) this.state.apply(entry)
     const last = entries[entries.length - 1]
     this.currentHead = { seq: last.seq, hash: last.hash }
@@ -386,6 +365,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   }
 
   private readonly applying = new Mutex()
+  /** the master's commits and its following of a shared store (followStore), one at a time */
+  private readonly ordering = new Mutex()
 
   /** the last head checkSignedHead() verified, with the key it was verified against */
   private verifiedHead?: string

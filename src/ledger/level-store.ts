@@ -5,7 +5,7 @@ import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'
-import { chainAndSign, checkAppendable, decodeEntry, decodeJson, opIds, uniqueIds } from './store-codec.js'
+import { chainAndSign, checkExpectedHead, checkAppendable, decodeEntry, decodeJson, opIds, uniqueIds } from './store-codec.js'
 
 export interface LevelStoreConfig {
   /** directory of the LevelDB database; created when missing */
@@ -113,16 +113,18 @@ export class LevelStore implements LedgerStore {
     return text === undefined ? undefined : decodeJson<SignedHead>(text, `the signed head in ${this.location}`)
   }
 
-  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead): Promise<Entry[]> {
+  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead, expected?: Head): Promise<Entry[]> {
     if (ops.length === 0) return []
     const ids = uniqueIds(ops)
     return await this.writer.runExclusive(async () => {
+      const head = await this.lastHead()
+      checkExpectedHead(head, expected, this.location)
       const known = await this.attempt('check policy ids', async () => await this.ids.getMany(ids))
       const duplicates = ids.filter((_, i) => known[i] !== undefined)
       if (duplicates.length > 0) {
         throw new LedgerMeshError('duplicate_id', `policy ${duplicates[0]} is already in the ledger`, { id: duplicates[0], ids: duplicates })
       }
-      const { entries, signed } = chainAndSign(await this.lastHead(), ops, signHead)
+      const { entries, signed } = chainAndSign(head, ops, signHead)
       await this.writeEntries(entries, signed)
       return entries
     })

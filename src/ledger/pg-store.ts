@@ -5,7 +5,7 @@ import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { PG, type PgTables, connectCreatingDatabase, createTables, poolTypes, sqlState } from './pg-schema.js'
 import { setLocalTimeouts, sqlLiteral, withLiterals, writeStatements } from './pg-write.js'
-import { chainAndSign, checkAppendable, decodeJson, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
+import { chainAndSign, checkExpectedHead, checkAppendable, decodeJson, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
 
 export interface PgStoreConfig {
   host: string
@@ -115,10 +115,11 @@ export class PgStore implements LedgerStore {
     return rows[0]?.signed_head ?? undefined
   }
 
-  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead): Promise<Entry[]> {
+  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead, expected?: Head): Promise<Entry[]> {
     if (ops.length === 0) return []
     const ids = uniqueIds(ops)
     const { entries, found } = await this.transaction('commit', async (client, head) => {
+      checkExpectedHead(head, expected, this.location)
       const { entries, signed } = chainAndSign(head, ops, signHead)
       return { entries, found: new Set(await this.writeEntries(client, head, entries, signed, true)) }
     }, this.fence)
@@ -309,10 +310,12 @@ export class PgStore implements LedgerStore {
     let broken: unknown
     try {
       // The lease is checked after the lock is held: a master that waited for the lock behind
-      // a takeover sees the new epoch and writes nothing.
+      // a takeover sees the new epoch and writes nothing. FOR SHARE holds the lease row until
+      // this commit ends, so a takeover (an UPDATE of that row) waits for a commit that passed
+      // its fence instead of racing it.
       const check = fence === undefined
         ? ''
-        : `; SELECT holder, epoch FROM ${this.table.lease} WHERE id = 1 AND holder = ${sqlLiteral(fence.holder)} AND epoch = ${sqlLiteral(fence.epoch)} AND expires > now()`
+        : `; SELECT holder, epoch FROM ${this.table.lease} WHERE id = 1 AND holder = ${sqlLiteral(fence.holder)} AND epoch = ${sqlLiteral(fence.epoch)} AND expires > now() FOR SHARE`
       const results = resultsOf(await client.query(`BEGIN; ${this.setLocal}; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE${check}`))
       const locked = results.slice(results.length - (fence === undefined ? 1 : 2))
       const head = locked[0]?.rows[0] as Head | undefined

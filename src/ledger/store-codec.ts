@@ -51,6 +51,21 @@ export function chainAndSign (head: Head, ops: LedgerOp[], signHead: (head: Head
   }
 }
 
+/**
+ * commit()'s precondition when the caller names the head it authorized its ops against:
+ * another writer that committed in between (a takeover racing this master's commit) makes the
+ * ops' checks stale, so nothing is written and the caller reloads and checks them again.
+ */
+export function checkExpectedHead (stored: Head, expected: Head | undefined, location: string): void {
+  if (expected === undefined || (stored.seq === expected.seq && stored.hash === expected.hash)) return
+  throw new LedgerMeshError('conflict', `store ${location} moved to seq ${stored.seq} since this master's head ${expected.seq}: the batch is checked again against the new state`, { headMoved: true, seq: stored.seq })
+}
+
+/** Whether a commit was refused because the store's head moved past the one its ops were checked against. */
+export function isHeadMoved (err: unknown): boolean {
+  return err instanceof LedgerMeshError && err.code === 'conflict' && err.details.headMoved === true
+}
+
 /** The id a delete op removes: its tombstone body's `policy_id`. */
 export function tombstoneTarget (policy: Policy): string | undefined {
   let body: PolicyBody

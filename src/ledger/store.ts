@@ -29,9 +29,11 @@ export interface LedgerStore {
    * reads the head, chains `ops` after it, stores the entries and the head signed by
    * `signHead`, and returns the entries. Throws LedgerMeshError('duplicate_id') and writes
    * nothing if a policy id in `ops` is already in the log, live or deleted (details.ids lists
-   * every such id, so the caller can drop those ops and commit the rest).
+   * every such id, so the caller can drop those ops and commit the rest). With `expected`, it
+   * writes nothing and throws a `conflict` (isHeadMoved) unless the head it read under that
+   * lock is `expected`: the head the caller checked the ops against.
    */
-  commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead): Promise<Entry[]>
+  commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead, expected?: Head): Promise<Entry[]>
 
   /**
    * The replica's write path: appends entries the caller has verified, with the signed head

@@ -94,15 +94,23 @@ export class MasterRole extends EventEmitter<MasterRoleEvents> implements Servic
   /** Active with its writer lease confirmed in time: only then may it grant worker leases. */
   get holdsLease (): boolean { return this.election.holdsLease }
 
-  /** The active master's p2p address, as the lease row says (null when none holds it). */
-  get activeAddress (): string | null { return this.electing ? this.election.state.holderAddress : this.waitingActive }
+  /**
+   * The active master's p2p address, as the lease row says: null when none holds it, and when
+   * the row last read names this master although it stands by (it just lost the lease and
+   * does not know the new writer yet).
+   */
+  get activeAddress (): string | null {
+    if (!this.electing) return this.waitingActive
+    const { holder, holderAddress } = this.election.state
+    return holder === this.opts.signer.publicKey && !this.isActive ? null : holderAddress
+  }
 
   /** Whether the ledger trusts this master's key, so it runs for the writer lease. */
   get trusted (): boolean { return this.electing }
 
   /** The error a standby answers writes with: names the active master, so clients go there. */
   notActiveError (): LedgerMeshError {
-    const active = this.election.state.holderAddress
+    const active = this.activeAddress
     return new LedgerMeshError('not_active', `this master stands by: ${active === null ? 'no master holds the writer lease right now' : `the active master is ${active}`}`, active === null ? {} : { active })
   }
 

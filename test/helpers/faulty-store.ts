@@ -16,6 +16,8 @@ export class FaultyStore implements LedgerStore {
   failAfter = 0
   /** while set, commits wait for it before going on */
   gate?: Promise<void>
+  /** the next range() read waits for it (once), after the store has answered it */
+  readGate?: Promise<void>
   commits = 0
   failed = 0
 
@@ -28,12 +30,18 @@ export class FaultyStore implements LedgerStore {
   async head (): Promise<Head> { return await this.inner.head() }
   async signedHead (): Promise<SignedHead | undefined> { return await this.inner.signedHead() }
   async append (entries: Entry[], head: SignedHead): Promise<void> { await this.inner.append(entries, head) }
-  async range (fromSeq: number, limit: number): Promise<Entry[]> { return await this.inner.range(fromSeq, limit) }
+  async range (fromSeq: number, limit: number): Promise<Entry[]> {
+    const entries = await this.inner.range(fromSeq, limit)
+    const gate = this.readGate
+    this.readGate = undefined
+    await gate
+    return entries
+  }
   async truncate (seq: number): Promise<void> { await this.inner.truncate(seq) }
   async getMeta (key: string): Promise<string | undefined> { return await this.inner.getMeta(key) }
   async setMeta (key: string, value: string): Promise<void> { await this.inner.setMeta(key, value) }
 
-  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead): Promise<Entry[]> {
+  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead, expected?: Head): Promise<Entry[]> {
     this.commits++
     await this.gate
     if (this.failBefore > 0) {
@@ -41,7 +49,7 @@ export class FaultyStore implements LedgerStore {
       this.failed++
       throw new LedgerMeshError('store_unavailable', 'injected fault: the store is unavailable')
     }
-    const entries = await this.inner.commit(ops, signHead)
+    const entries = await this.inner.commit(ops, signHead, expected)
     if (this.failAfter > 0) {
       this.failAfter--
       this.failed++
