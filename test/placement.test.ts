@@ -117,3 +117,26 @@ t.test('a draining worker\'s profile waits until the worker reports it stopped',
   t.equal(stopped.puts.length, 1)
   t.equal((stopped.puts[0] as { worker: string }).worker, 'w2', 'placed on w2 once w1 reports it stopped')
 })
+
+t.test('a profile whose settings this master cannot open keeps its assignment and is not placed anew', async t => {
+  const input = (assigned: boolean, workerLease: WorkerLease['state'] = 'live') => planPlacement({
+    slaves: [{ name: 's1', slots: 1 }],
+    workers: [{ name: 'w1', slave: 's1', slots: 1, kinds: ['mta'] }, { name: 'w2', slave: 's1', slots: 1, kinds: ['mta'] }],
+    subaccounts: [{ id: id(1), name: 'a', slave: undefined }],
+    profiles: [{ id: id(2), name: 'p', kind: 'mta', subaccount: 'a', held: 'no settings copy for this master yet' }],
+    subaccountAssignments: [{ id: id(3), subaccount: 'a', slave: 's1' }],
+    profileAssignments: assigned ? [{ id: id(4), profile: 'p', profileId: id(2), worker: 'w1' }] : [],
+    lease: w => ({ state: w === 'w1' ? workerLease : 'live', draining: false, running: new Set() }),
+    reports: [{ worker: 'w1', running: new Set() }, { worker: 'w2', running: new Set() }],
+    ...liveSlaves
+  })
+  const running = input(true)
+  t.same(running.deletes, [], 'a new writer lacking the settings copy does not stop the running profile')
+  t.same(running.puts, [])
+  const lapsed = input(true, 'expired')
+  t.same(lapsed.deletes, [], 'nor moves it when its worker lapses: it cannot seal the settings for another worker')
+  t.same(lapsed.puts, [])
+  const unassigned = input(false)
+  t.same(unassigned.puts, [], 'an unassigned one is not placed')
+  t.match(unassigned.unplaced, [{ type: 'profile', name: 'p', reason: /this master cannot open its settings: no settings copy/ }], 'and says why')
+})

@@ -52,10 +52,32 @@ export async function submitToMasters (insert: InsertSubmitter, masters: MasterL
   }
 }
 
+/** The masters' answer, or a `timeout` once LOCAL_ACK_MS passed (the attempt goes on). */
+async function withinLocalAck<T> (attempt: Promise<T>): Promise<T> {
+  attempt.catch(() => {}) // answered by the outbox if it fails after the bound
+  let timer: NodeJS.Timeout | undefined
+  const bound = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new LedgerMeshError('timeout', `no master answered within ${LOCAL_ACK_MS} ms (local=true: kept here, sent on from the outbox)`)) }, LOCAL_ACK_MS)
+  })
+  try {
+    return await Promise.race([attempt, bound])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /** How long a replica's insert waits for its own replica to hold the new entry. */
 const READ_YOUR_WRITES_MS = 3000
 /** How long a standby master waits to learn the writer before refusing an insert `not_active`, and how often it looks. */
 const WRITER_WAIT_MS = 5000
+/**
+ * How long a `local=true` insert waits for the masters before it is acknowledged from the
+ * outbox: AnyLog's local=true means the node keeps the policy at once, and a master that is
+ * cut off (its packets dropped, not refused) would otherwise hold the answer for the whole
+ * retry budget across the masters. The attempt goes on behind the answer; the outbox's
+ * re-submit then finds the policy on the ledger if it landed.
+ */
+const LOCAL_ACK_MS = 2000
 const WRITER_POLL_MS = 50
 
 export interface WritePathOptions {
@@ -190,9 +212,10 @@ export class WritePath {
     }
     const masters = this.mastersFor(opts.master)
     try {
-      const answer = await submitToMasters(insert, masters, op, {
+      const attempt = submitToMasters(insert, masters, op, {
         onRetry: (failed, err, next) => { log.info({ id, master: failed, next, code: (err as LedgerMeshError).code, err: errorMessage(err) }, 'the master did not take the insert; trying the next') }
       })
+      const answer = opts.local ? await withinLocalAck(attempt) : await attempt
       if ('already' in answer) return await this.alreadyHere(ledger, op, answer.already)
       const seq = answer.accepted.seq
       log.info({ id, type: policyType(op.policy), seq }, 'policy accepted by the master')

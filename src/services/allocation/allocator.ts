@@ -90,8 +90,6 @@ export class Allocator implements Service {
    * dropped each round.
    */
   private readonly verdicts = new Map<string, string | null>()
-  /** the profiles of the last round not placed because of their settings: name → reason */
-  private sealRefused = new Map<string, string>()
 
   constructor (private readonly opts: AllocatorOptions) {
     this.leases = new LeaseTable(opts)
@@ -197,7 +195,6 @@ export class Allocator implements Service {
   private async allocateOnce (): Promise<void> {
     const { ledger, signer, log } = this.opts
     const plan = planPlacement(this.placementInput())
-    for (const [name, reason] of this.sealRefused) plan.unplaced.push({ type: 'profile', name, reason })
     this.rounds++
     this.lastPlan = plan
     for (const { id, reason } of plan.deletes) {
@@ -206,7 +203,7 @@ export class Allocator implements Service {
       // the box is ciphertext, but a log line has no use for it
       const { settings: _sealed, ...shown } = body
       await this.write({ op: 'delete', policy: prepareTombstone(id, signer) })
-      log.info({ assignment: id, ...shown, reason: (typeof body.profile === 'string' ? this.sealRefused.get(body.profile) : undefined) ?? reason }, 'assignment removed')
+      log.info({ assignment: id, ...shown, reason }, 'assignment removed')
     }
     for (const put of plan.puts) {
       // epoch: a profile placed again on the same worker gets a new policy id (a deleted id is retired)
@@ -291,17 +288,16 @@ export class Allocator implements Service {
     const state = this.opts.ledger.state
     const global = (type: string) => [...state.policiesOfType(type)].filter(p => !state.isLocal(String(policyBody(p).id)))
     const now = performance.now()
-    // profiles whose settings the master cannot open are not placed (their assignments go)
+    // profiles whose settings the master cannot open are held: not placed anew, their
+    // assignments kept (placement.ts)
     const profiles = global('profile')
     const live = new Set(profiles.map(p => String(policyBody(p).id)))
     for (const id of this.verdicts.keys()) if (!live.has(id)) this.verdicts.delete(id)
     const refused = new Map<string, string>()
-    const placeable = profiles.filter(p => {
+    for (const p of profiles) {
       const verdict = this.settingsVerdict(p)
       if (verdict !== null) refused.set(String(policyBody(p).name), verdict)
-      return verdict === null
-    })
-    this.sealRefused = refused
+    }
     return {
       slaves: global('slave').map(p => { const b = policyBody(p); return { name: String(b.name), slots: num(b.slots) } }),
       workers: global('worker').filter(p => this.opts.ledger.admits(String(policyBody(p).public_key))).map(p => {
@@ -309,7 +305,7 @@ export class Allocator implements Service {
         return { name: String(b.name), slave: str(b.slave), slots: num(b.slots), kinds: Array.isArray(b.profile_kinds) ? b.profile_kinds.map(k => String(k).toLowerCase()) : [] }
       }),
       subaccounts: global('subaccount').map(p => { const b = policyBody(p); return { id: String(b.id), name: String(b.name), slave: str(b.slave) } }),
-      profiles: placeable.map(p => { const b = policyBody(p); return { id: String(b.id), name: String(b.name), kind: String(b.kind).toLowerCase(), subaccount: String(b.subaccount) } }),
+      profiles: profiles.map(p => { const b = policyBody(p); return { id: String(b.id), name: String(b.name), kind: String(b.kind).toLowerCase(), subaccount: String(b.subaccount), held: refused.get(String(b.name)) } }),
       subaccountAssignments: global('assignment').flatMap(p => {
         const b = policyBody(p)
         return b.profile === undefined && typeof b.subaccount === 'string' && typeof b.slave === 'string' ? [{ id: String(b.id), subaccount: b.subaccount, slave: b.slave }] : []

@@ -23,7 +23,13 @@
 export interface SlaveInfo { name: string, slots: number }
 export interface WorkerInfo { name: string, slave: string | undefined, slots: number, kinds: string[] }
 export interface SubaccountInfo { id: string, name: string, slave: string | undefined }
-export interface ProfileInfo { id: string, name: string, kind: string, subaccount: string }
+/**
+ * `held`: why this master cannot open the profile's sealed settings. Such a profile is not
+ * placed anew (the new worker's copy could not be sealed), and the assignment it has stays
+ * where it is until a master that can open it decides otherwise: a new writer that lacks a
+ * settings copy does not stop a running profile.
+ */
+export interface ProfileInfo { id: string, name: string, kind: string, subaccount: string, held?: string }
 export interface SubaccountAssignment { id: string, subaccount: string, slave: string }
 export interface ProfileAssignment { id: string, profile: string, profileId: string | undefined, worker: string }
 
@@ -143,7 +149,8 @@ export function planPlacement (input: PlacementInput): Plan {
     else if (!worker.kinds.includes(profile.kind)) reason = `worker '${a.worker}' does not run '${profile.kind}' profiles`
     else if (worker.slave === undefined || worker.slave !== slaveOf.get(profile.subaccount)) reason = `worker '${a.worker}' is not under the slave of sub-account '${profile.subaccount}'`
     else if (workerOf.has(a.profile)) reason = `profile '${a.profile}' is assigned twice`
-    if (reason !== undefined) { plan.deletes.push({ id: a.id, reason }); continue }
+    const kept = profile?.held !== undefined && reason !== undefined && !/ is gone or was replaced$| is assigned twice$/.test(reason)
+    if (reason !== undefined && !kept) { plan.deletes.push({ id: a.id, reason }); continue }
     workerOf.set(a.profile, a.worker)
     addLoad(a.worker)
   }
@@ -155,6 +162,10 @@ export function planPlacement (input: PlacementInput): Plan {
 
   for (const profile of [...profiles.values()].sort(byName)) {
     if (workerOf.has(profile.name)) continue
+    if (profile.held !== undefined) {
+      plan.unplaced.push({ type: 'profile', name: profile.name, reason: `this master cannot open its settings: ${profile.held}` })
+      continue
+    }
     const from = stillRunningOn.get(profile.name)
     if (from !== undefined) {
       plan.moving.push({ profile: profile.name, from })
