@@ -7,7 +7,7 @@ import { Ledger } from '../src/ledger/ledger.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { silentLogger } from '../src/base/logger.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
-import { type Policy, policyId } from '../src/policies/policy.js'
+import { type Policy, policyBody, policyId } from '../src/policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'
 import { Gatekeeper } from '../src/services/admission/index.js'
 import { tmpDir } from './helpers/tmp.js'
@@ -91,7 +91,7 @@ t.test('a replica refuses a batch holding an admission the master key did not si
 })
 
 t.test('join tokens: counted exactly under concurrent joins, refused when replayed, expired or forged', async t => {
-  const { ledger, gatekeeper } = await network(t)
+  const { ledger, master, gatekeeper } = await network(t)
   const { token } = await gatekeeper.createToken({ ttlMs: 3_600_000, uses: 2 })
   const keys = Array.from({ length: 6 }, key)
   const results = await Promise.allSettled(keys.map(async (k, i) => await gatekeeper.redeem({ token, name: `n${i}`, key: k.publicKey, peer: `peer-${i}` })))
@@ -105,6 +105,14 @@ t.test('join tokens: counted exactly under concurrent joins, refused when replay
 
   const replayed = await gatekeeper.redeem({ token, name: 'late', key: key().publicKey, peer: 'peer-late' }).then(() => 'admitted', (err: Error) => err.message)
   t.match(replayed, /has admitted 2 nodes, its limit/, 'a replayed token admits no new key')
+
+  // the uses are counted on the ledger, not from the admissions still live: deleting one frees none
+  const tokenId = token.split('.')[1]
+  t.match([...ledger.state.lookup('join_token', 'token_id', tokenId)].map(p => policyBody(p).used), [2], 'the token\'s policy counts its two redemptions')
+  const admission = [...ledger.state.lookup('admission', 'key', admitted[0].publicKey)][0]
+  await ledger.submit({ op: 'delete', policy: prepareTombstone(String(policyBody(admission).id), master) })
+  const afterDelete = await gatekeeper.redeem({ token, name: 'later', key: key().publicKey, peer: 'peer-later' }).then(() => 'admitted', (err: Error) => err.message)
+  t.match(afterDelete, /has admitted 2 nodes, its limit/, 'an admission deleted later frees no use of the token')
 
   const expiring = await gatekeeper.createToken({ ttlMs: 1, uses: 5 })
   await new Promise(resolve => setTimeout(resolve, 5))

@@ -1,5 +1,7 @@
 import t from 'tap'
+import { randomBytes } from 'node:crypto'
 import { ledgerPeer } from './helpers/libp2p.js'
+import { Ed25519Signer } from '../src/policies/keys.js'
 import { preparePolicy } from '../src/policies/prepare.js'
 import { Allocator } from '../src/services/allocation/index.js'
 import { LeaseProtocol, decodeLeaseRequest, encodeLeaseRequest, type LeaseRequest } from '../src/protocols/lease/index.js'
@@ -84,4 +86,19 @@ t.test('the lease request carries boot and seq on the wire; a request without th
   t.match(withOrder, { boot: 'f'.repeat(32), seq: 2 ** 40 }, 'boot and seq round-trip')
   const legacy = decodeLeaseRequest(encodeLeaseRequest({ version: 1, worker: WORKER, running: [], draining: false } as unknown as LeaseRequest))
   t.match(legacy, { worker: WORKER, boot: '', seq: 0 }, 'an older worker\'s request decodes with an empty boot and seq 0')
+})
+
+t.test('a lease goes only to the key that signed the declaration, whatever peer id it names', async t => {
+  const master = await ledgerPeer(t, { master: true })
+  const lease = new LeaseProtocol({ libp2p: master.libp2p, log: master.log })
+  const allocator = new Allocator({ ledger: master.ledger, signer: master.signer, lease, log: master.log, ttlMs: 60_000, graceMs: 30_000 })
+  const worker = new Ed25519Signer(randomBytes(32))
+  const stranger = new Ed25519Signer(randomBytes(32))
+  const peerId = 'the-peer-id-the-declaration-names'
+  await master.ledger.submit({ op: 'put', policy: preparePolicy({ worker: { name: WORKER, peer_id: peerId, slots: 4 } }, worker) })
+  await allocator.start()
+  t.teardown(async () => { await allocator.stop() })
+  const renew = async (key: string) => await allocator.renewLease({ version: 1, worker: WORKER, boot: 'b', seq: Date.now(), running: [], draining: false } as LeaseRequest, peerId, key)
+  await t.rejects(renew(stranger.publicKey), { code: 'unauthorized', message: /did not sign worker/ }, 'a connection with another key, claiming the declared peer id, gets no lease')
+  await t.resolves(renew(worker.publicKey), 'the declaration\'s author does')
 })

@@ -120,7 +120,8 @@ export const SCHEMAS: Record<string, z.ZodType> = {
   // sealed before that key was trusted (src/services/settings-copies.ts); masters only.
   settings_copy: z.looseObject({ profile: name, profile_id: hex64, master_key: hex64, settings: sealed })
     .refine(c => c.settings.sealed.to === c.master_key, { message: 'a settings copy\'s box must be sealed to its master_key', path: ['settings'] }),
-  join_token: z.looseObject({ token_id: z.string().regex(/^[0-9a-f]{16}$/), secret_sha256: hex64, expires: z.iso.datetime({ offset: true }), uses: z.number().int().min(1).max(1_000_000) }),
+  // used: how many keys it admitted so far (each redemption replaces the policy with one more)
+  join_token: z.looseObject({ token_id: z.string().regex(/^[0-9a-f]{16}$/), secret_sha256: hex64, expires: z.iso.datetime({ offset: true }), uses: z.number().int().min(1).max(1_000_000), used: z.number().int().min(0).max(1_000_000).optional() }),
   delete: z.looseObject({ policy_id: hex64 })
 }
 

@@ -1,6 +1,7 @@
 import type { Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { LedgerMeshError } from '../../base/errors.js'
+import { publicKeyHexOf } from '../../policies/keys.js'
 import { HandledProtocol, type ProtocolComponents, limitsOf } from '../../net/protocol.js'
 import { LIMITS, WIRE_VERSION } from './constants.js'
 import { LEASE_CODEC, type LeaseRequest, type LeaseResponse } from './messages.js'
@@ -19,7 +20,8 @@ export interface LeaseGrant {
 }
 
 /** The master's side: decides a renewal (throws LedgerMeshError to refuse it). */
-export type LeaseGrantor = (request: LeaseRequest, remotePeer: string) => Promise<LeaseGrant>
+/** `remoteKey`: the requesting connection's noise-authenticated Ed25519 key (hex), when it has one */
+export type LeaseGrantor = (request: LeaseRequest, remotePeer: string, remoteKey?: string) => Promise<LeaseGrant>
 
 /**
  * `/ledgermesh/lease/1.0.0`: one request and one answer per stream. The master serves it
@@ -34,7 +36,7 @@ export class LeaseProtocol extends HandledProtocol<LeaseRequest, LeaseResponse, 
   readonly [Symbol.toStringTag] = '@ledgermesh/lease'
 
   protected async respond (request: LeaseRequest, connection: Connection): Promise<LeaseResponse> {
-    const grant = await this.handler!(request, connection.remotePeer.toString())
+    const grant = await this.handler!(request, connection.remotePeer.toString(), publicKeyHexOf(connection.remotePeer))
     return { ok: true, ...grant, errorCode: '', errorMessage: '' }
   }
 

@@ -138,8 +138,11 @@ export class Gatekeeper {
       if (holdsKey(ledger.state, 'revocation', key)) refuse('revoked', `key ${short(key)} was revoked: only an admin's 'admit node where key = ${key}' lets it back`)
       if (isAdmittedIn(ledger.state, key)) return await this.admit(key, { via: 'join_token' })
       if (Date.now() >= Date.parse(String(body.expires))) refuse('expired', `join token ${token.tokenId} expired at ${String(body.expires)}`)
-      const used = [...ledger.state.lookup('admission', 'token', token.tokenId)].length
+      // counted on the token's own policy (an admission deleted later frees no use); tokens
+      // written before that count was kept count their live admissions
+      const used = Math.max(Number(body.used ?? 0), [...ledger.state.lookup('admission', 'token', token.tokenId)].length)
       if (used >= Number(body.uses)) refuse('used_up', `join token ${token.tokenId} has admitted ${used} node${used === 1 ? '' : 's'}, its limit`)
+      await this.countUse(record!, used + 1)
       return await this.admit(key, { name, via: 'join_token', token: token.tokenId })
     } catch (err) {
       const reason = err instanceof LedgerMeshError && typeof err.details.reason === 'string' ? err.details.reason : 'error'
@@ -149,7 +152,16 @@ export class Gatekeeper {
     }
   }
 
+  /** The token's live policy (the one with the highest count, while a replacement is being written). */
   private tokenPolicy (tokenId: string): Policy | undefined {
-    return [...this.opts.ledger.state.lookup('join_token', 'token_id', tokenId)].find(p => policyBody(p).token_id === tokenId)
+    const live = [...this.opts.ledger.state.lookup('join_token', 'token_id', tokenId)].filter(p => policyBody(p).token_id === tokenId)
+    return live.sort((a, b) => Number(policyBody(b).used ?? 0) - Number(policyBody(a).used ?? 0))[0]
+  }
+
+  /** Records a redemption before it admits: the token's policy replaced by one counting `used` (a crash between the two loses a use, never frees one). */
+  private async countUse (record: Policy, used: number): Promise<void> {
+    const { token_id: tokenId, secret_sha256: digest, expires, uses } = policyBody(record)
+    await this.submit({ op: 'put', policy: preparePolicy({ join_token: { token_id: tokenId, secret_sha256: digest, expires, uses, used } as never }, this.opts.signer) })
+    await this.submit({ op: 'delete', policy: prepareTombstone(policyId(record), this.opts.signer) })
   }
 }

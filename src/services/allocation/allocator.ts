@@ -130,7 +130,7 @@ export class Allocator implements Service {
    * The lease protocol's grantor: renews `request.worker`'s lease, a worker's or (role
    * 'slave') a slave's, once the peer is the one its declaration names and its key is admitted.
    */
-  readonly renewLease = async (request: LeaseRequest, remotePeer: string): Promise<LeaseGrant> => {
+  readonly renewLease = async (request: LeaseRequest, remotePeer: string, remoteKey?: string): Promise<LeaseGrant> => {
     const { ledger } = this.opts
     const refused = this.opts.grantRefused?.()
     if (refused !== undefined) throw new LedgerMeshError('not_active', `this master grants no lease now: ${refused}`)
@@ -143,6 +143,11 @@ export class Allocator implements Service {
       throw new LedgerMeshError('unauthorized', `peer ${remotePeer} is not ${role} '${request.worker}' (declared peer ${String(policyBody(declaration).peer_id)})`)
     }
     const key = String(policyBody(declaration).public_key)
+    // the peer id is a field its author wrote; the connection's key is proven (noise): the
+    // lease goes only to the key that signed the declaration
+    if (remoteKey !== undefined && remoteKey !== key) {
+      throw new LedgerMeshError('unauthorized', `peer ${remotePeer} (key ${remoteKey.slice(0, 12)}…) did not sign ${role} '${request.worker}' (its key is ${key.slice(0, 12)}…): no lease`)
+    }
     if (!ledger.admits(key)) {
       this.opts.onUnadmitted?.()
       throw new LedgerMeshError('unauthorized', `${role} '${request.worker}' (key ${key.slice(0, 12)}…) is not admitted to this network (or was revoked): no lease`, { reason: 'not_admitted' })
