@@ -111,10 +111,16 @@ t.test('a lapsed slave loses its sub-account, and the profiles follow to workers
   t.same(plan.deletes.map(d => d.id).sort(), [id(3), id(4)].sort(), 'both the sub-account\'s and the profile\'s assignments go')
   t.match(plan.deletes.find(d => d.id === id(3))!.reason, /slave 's1' lease lapsed/)
   t.match(plan.deletes.find(d => d.id === id(4))!.reason, /not under the slave/)
-  t.same(plan.puts, [
-    { subaccount: 'a', slave: 's2' },
-    { profile: 'p', profile_id: id(2), kind: 'k', subaccount: 'a', slave: 's2', worker: 'w2' }
-  ])
+  t.same(plan.puts, [{ subaccount: 'a', slave: 's2' }], 'the sub-account moves at once (its slave lapsed)')
+  // its worker's lease is live: it hears of the delete through the ledger, and may run p till then
+  t.same(plan.moving, [{ profile: 'p', from: 'w1' }], 'the profile waits for its worker to show it stopped')
+  const next = planPlacement(base({
+    subaccountAssignments: [{ id: id(5), subaccount: 'a', slave: 's2' }],
+    profileAssignments: [],
+    slaveLease: s => s === 's1' ? { state: 'expired', draining: false, running: new Set([id(1)]) } : LIVE,
+    slaveReports: [{ slave: 's2', running: new Set() }]
+  }))
+  t.same(next.puts, [{ profile: 'p', profile_id: id(2), kind: 'k', subaccount: 'a', slave: 's2', worker: 'w2' }], 'then it follows to a worker of the new slave')
 })
 
 t.test('a draining slave\'s sub-account waits until the slave reports its processes stopped', async t => {

@@ -23,6 +23,10 @@ message LeaseRequest {
   // Added later, also without a bump: 'worker' (absent or empty) or 'slave'. A slave's lease
   // covers the sub-accounts it runs processes for; worker then holds the slave's NODE_NAME.
   string role = 7;
+  // Added later, also without a bump (absent = 0): the node's replica head when it listed
+  // running. A unit missing from running at a head past its assignment's delete is
+  // stopped for good; the master waits for such a renewal before placing it elsewhere.
+  uint64 head = 8;
 }
 
 message LeaseResponse {
@@ -51,6 +55,8 @@ export interface LeaseRequest {
   seq: number
   /** whose lease: a worker's (profiles) or a slave's (sub-accounts); decoded '' is 'worker' */
   role: LeaseRole
+  /** the node's replica head seq when it listed `running` (0 from a node that predates it) */
+  head?: number
 }
 
 export const LEASE_ROLES = ['worker', 'slave'] as const
@@ -80,6 +86,7 @@ export function decodeLeaseRequest (data: Uint8Array): LeaseRequest {
   if (o.running.some(id => !/^[0-9a-f]{64}$/.test(id))) throw malformed('lease request', 'running holds something that is not a policy id')
   if (o.boot.length > MAX_BOOT_LENGTH) throw malformed('lease request', `boot id longer than ${MAX_BOOT_LENGTH} characters`)
   if (!Number.isSafeInteger(o.seq) || o.seq < 0) throw malformed('lease request', `seq ${String(o.seq)} is not a safe integer`)
+  if (!Number.isSafeInteger(o.head ?? 0) || (o.head ?? 0) < 0) throw malformed('lease request', `head ${String(o.head)} is not a safe integer`)
   return { ...o, role: role as LeaseRole }
 }
 

@@ -12,6 +12,7 @@ import type { ProcessStatus, Service } from '../service.js'
 import { openSettingsFor } from '../settings-copies.js'
 import { type Plan, type PlacementInput, planPlacement } from './placement.js'
 import { type LeaseRow, LeaseTable } from './lease-table.js'
+import { Releases } from './releases.js'
 
 /**
  * The policy types placement reads (placementInput): nodes, sub-accounts, profiles, their
@@ -75,6 +76,8 @@ export class Allocator implements Service {
   readonly name = 'Allocator'
   /** workers' and slaves' leases, on the monotonic clock (see LeaseTable) */
   private readonly leases: LeaseTable
+  /** units whose assignment went away, until their node shows them stopped */
+  private readonly releases: Releases
   private started = false
   private dirty = false
   private round?: Promise<void>
@@ -93,6 +96,7 @@ export class Allocator implements Service {
 
   constructor (private readonly opts: AllocatorOptions) {
     this.leases = new LeaseTable(opts)
+    this.releases = new Releases(opts.ledger.state)
   }
 
   async start (): Promise<void> {
@@ -115,6 +119,7 @@ export class Allocator implements Service {
 
   /** Only changes placement can see start a round: a burst of other policies costs no rounds. */
   private readonly onAppended = (entries: Entry[]): void => {
+    this.releases.note(entries, this.opts.ledger.state)
     if (entries.some(e => e.op === 'put' && OPENING_TYPES.has(policyType(e.policy)))) {
       for (const [id, verdict] of this.verdicts) if (verdict !== null) this.verdicts.delete(id)
     }
@@ -162,7 +167,7 @@ export class Allocator implements Service {
       this.leases.refuseStale(role, request)
       this.opts.log.info({ [role]: request.worker }, `${role} lease renewed after it lapsed`)
     }
-    if (this.leases.apply(role, request, remotePeer)) {
+    if (this.leases.apply(role, request, remotePeer) || this.releases.waitsOn(role, request.worker)) {
       this.schedule()
       if (request.draining) await this.settled()
     }
@@ -293,6 +298,7 @@ export class Allocator implements Service {
     const state = this.opts.ledger.state
     const global = (type: string) => [...state.policiesOfType(type)].filter(p => !state.isLocal(String(policyBody(p).id)))
     const now = performance.now()
+    const releases = this.releases.check(this.leases)
     // profiles whose settings the master cannot open are held: not placed anew, their
     // assignments kept (placement.ts)
     const profiles = global('profile')
@@ -321,6 +327,8 @@ export class Allocator implements Service {
       }),
       lease: worker => this.leases.leaseOf('worker', worker, now),
       reports: this.leases.reports('worker').map(({ name, running }) => ({ worker: name, running })),
+      releasing: releases.filter(r => r.role === 'worker').map(r => ({ node: r.node, name: r.name })),
+      slaveReleasing: releases.filter(r => r.role === 'slave').map(r => ({ node: r.node, name: r.name })),
       slaveLease: slave => this.leases.leaseOf('slave', slave, now),
       slaveReports: this.leases.reports('slave').map(({ name, running }) => ({ slave: name, running }))
     }

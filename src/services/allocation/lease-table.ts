@@ -16,6 +16,8 @@ export interface LeaseRecord {
   /** the (boot, seq) of the renewal applied last; boot '' for a node without them */
   boot: string
   seq: number
+  /** the node's replica head when it listed `running` */
+  head: number
 }
 
 /** What `get profiles` and /v1/profiles show of one lease. */
@@ -52,6 +54,17 @@ export class LeaseTable {
       return { state: now - this.startedAt > this.limit ? 'expired' : 'unknown', draining: false, running: new Set() }
     }
     return { state: record.expired ? 'expired' : 'live', draining: record.draining, running: record.running }
+  }
+
+  /**
+   * Whether `node` has shown that `unit` no longer runs there since seq `deletedAt` removed its
+   * assignment: a renewal listing its processes at a head past that delete, without it; or
+   * its lease lapsed (a node never heard from since the master started: once it would have).
+   */
+  released (role: LeaseRole, node: string, unit: string, deletedAt: number): boolean {
+    const record = this.records[role].get(node)
+    if (record === undefined) return this.leaseOf(role, node).state === 'expired'
+    return record.expired || (record.head >= deletedAt && !record.running.has(unit))
   }
 
   /** What every unexpired lease of `role` reports, declared node or not. */
@@ -118,7 +131,7 @@ export class LeaseTable {
       this.retiredBoots[role].set(name, retired.slice(-RETIRED_BOOTS_KEPT))
       this.opts.log.info({ [role]: name, boot: request.boot, previousBoot: previous.boot }, `${role} lease renewed by a new process of the ${role}`)
     }
-    this.records[role].set(name, { peer, renewedAt: performance.now(), running, draining: request.draining, expired: false, boot: request.boot, seq: request.seq })
+    this.records[role].set(name, { peer, renewedAt: performance.now(), running, draining: request.draining, expired: false, boot: request.boot, seq: request.seq, head: request.head ?? 0 })
     return changed
   }
 

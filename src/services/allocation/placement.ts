@@ -56,6 +56,13 @@ export interface PlacementInput {
   slaveLease: (slave: string) => NodeLease
   /** the same for slaves: the sub-account ids each live slave runs processes for */
   slaveReports: Array<{ slave: string, running: ReadonlySet<string> }>
+  /**
+   * Profiles (by name) whose assignment on `node` went away and that the node has not shown
+   * stopped yet (see releases.ts): treated as still running there
+   */
+  releasing?: Array<{ node: string, name: string }>
+  /** the same for sub-accounts on slaves */
+  slaveReleasing?: Array<{ node: string, name: string }>
 }
 
 export type NewAssignment =
@@ -87,6 +94,7 @@ export function planPlacement (input: PlacementInput): Plan {
   // ---- sub-accounts → slaves ----
   const slaveOf = new Map<string, string>()
   const slaveLoad = new Map<string, number>()
+  const slaveReleasing = [...(input.slaveReleasing ?? [])]
   const addSlaveLoad = (slave: string) => { slaveLoad.set(slave, (slaveLoad.get(slave) ?? 0) + 1) }
   for (const a of input.subaccountAssignments) {
     const sub = subaccounts.get(a.subaccount)
@@ -98,13 +106,19 @@ export function planPlacement (input: PlacementInput): Plan {
     else if (lease.draining) reason = `slave '${a.slave}' is draining`
     else if (sub.slave !== undefined && sub.slave !== a.slave) reason = `sub-account '${a.subaccount}' is pinned to slave '${sub.slave}'`
     else if (slaveOf.has(a.subaccount)) reason = `sub-account '${a.subaccount}' is assigned twice`
-    if (reason !== undefined) { plan.deletes.push({ id: a.id, reason }); continue }
+    if (reason !== undefined) {
+      plan.deletes.push({ id: a.id, reason })
+      // the slave hears of this delete through the ledger only: until it shows the processes stopped, they may run
+      if (lease.state !== 'expired') slaveReleasing.push({ node: a.slave, name: a.subaccount })
+      continue
+    }
     slaveOf.set(a.subaccount, a.slave)
     addSlaveLoad(a.slave)
   }
   // A sub-account a live slave still runs processes for without (any longer) holding its
   // assignment: it keeps the slave's slot and cannot go anywhere else yet.
   const subStillOn = stillRunning(input.slaveReports.map(r => ({ node: r.slave, running: r.running })), input.subaccounts, slaveOf, addSlaveLoad)
+  waitForReleases(subStillOn, slaveReleasing, slaveOf)
   const someSlaveUnknown = input.slaves.some(s => input.slaveLease(s.name).state === 'unknown')
   for (const sub of [...subaccounts.values()].sort(byName)) {
     if (slaveOf.has(sub.name)) continue
@@ -136,6 +150,7 @@ export function planPlacement (input: PlacementInput): Plan {
   // ---- profiles → workers ----
   const workerOf = new Map<string, string>()
   const workerLoad = new Map<string, number>()
+  const releasing = [...(input.releasing ?? [])]
   const addLoad = (worker: string) => { workerLoad.set(worker, (workerLoad.get(worker) ?? 0) + 1) }
   for (const a of input.profileAssignments) {
     const profile = profiles.get(a.profile)
@@ -150,7 +165,13 @@ export function planPlacement (input: PlacementInput): Plan {
     else if (worker.slave === undefined || worker.slave !== slaveOf.get(profile.subaccount)) reason = `worker '${a.worker}' is not under the slave of sub-account '${profile.subaccount}'`
     else if (workerOf.has(a.profile)) reason = `profile '${a.profile}' is assigned twice`
     const kept = profile?.held !== undefined && reason !== undefined && !/ is gone or was replaced$| is assigned twice$/.test(reason)
-    if (reason !== undefined && !kept) { plan.deletes.push({ id: a.id, reason }); continue }
+    if (reason !== undefined && !kept) {
+      plan.deletes.push({ id: a.id, reason })
+      // the worker hears of this delete through the ledger only (unless its lease lapsed): it
+      // may run the profile until it shows it stopped, so it goes nowhere else in this plan
+      if (lease.state !== 'expired') releasing.push({ node: a.worker, name: a.profile })
+      continue
+    }
     workerOf.set(a.profile, a.worker)
     addLoad(a.worker)
   }
@@ -158,6 +179,7 @@ export function planPlacement (input: PlacementInput): Plan {
   // A profile a live worker still runs without (any longer) holding its assignment: it keeps
   // the worker's slot and cannot go anywhere else yet.
   const stillRunningOn = stillRunning(input.reports.map(r => ({ node: r.worker, running: r.running })), input.profiles, workerOf, addLoad)
+  waitForReleases(stillRunningOn, releasing, workerOf)
   const someWorkerUnknown = input.workers.some(w => input.lease(w.name).state === 'unknown')
 
   for (const profile of [...profiles.values()].sort(byName)) {
@@ -215,4 +237,11 @@ function stillRunning (reports: Array<{ node: string, running: ReadonlySet<strin
     }
   }
   return stillOn
+}
+
+/** Units whose node has not shown them stopped since their assignment went away count as still running there. */
+function waitForReleases (stillOn: Map<string, string>, releasing: Array<{ node: string, name: string }> | undefined, assignedTo: ReadonlyMap<string, string>): void {
+  for (const { node, name } of releasing ?? []) {
+    if (assignedTo.get(name) !== node && !stillOn.has(name)) stillOn.set(name, node)
+  }
 }

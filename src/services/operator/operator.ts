@@ -194,6 +194,8 @@ export class Operator implements Service {
     let sentAt = performance.now()
     let next = RETRY_MS
     try {
+      // the head first: what runs is listed as of a head at least this one (see LeaseRequest.head)
+      const head = this.opts.ledger.head.seq
       const running = [...this.processes.values()].filter(p => p.active).map(p => p.spec.unitId)
       // each known master once, past dead ones; this loop's own retry (RETRY_MS) does the rest.
       // Every attempt is a renewal of its own (a new seq), counted from when it was sent.
@@ -206,7 +208,8 @@ export class Operator implements Service {
           draining: this.draining,
           boot: this.boot,
           seq: ++this.seq,
-          role: this.role
+          role: this.role,
+          head
         })
       }, { attempts: masters.size })
       const wasValid = this.leaseValid()

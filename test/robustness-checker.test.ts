@@ -1,0 +1,72 @@
+import t from 'tap'
+import { CHECKS, checkHistory } from './robustness/checker.js'
+import type { FinalEntry, History, Operation } from './robustness/history.js'
+
+// The robustness checker itself: a clean hand-made history passes, and each kind of violation,
+// written into it by hand, is caught by its check and by no other.
+
+const K = 'a'.repeat(64)
+const M = 'f'.repeat(64)
+const hash = (seq: number): string => seq.toString(16).padStart(64, '0')
+const entry = (seq: number, over: Partial<FinalEntry> = {}): FinalEntry => ({ seq, hash: hash(seq), op: 'put', id: `id-${seq}`, type: 'note', author: M, ...over })
+const op = (over: Partial<Operation>): Operation => ({ client: 'c1', node: 'm1', kind: 'insert', invokeMs: 0, completeMs: 1, ok: true, ...over })
+
+function clean (): History {
+  return {
+    operations: [
+      op({ id: 'id-1', invokeMs: 0, completeMs: 10 }),
+      op({ id: 'id-2', invokeMs: 20, completeMs: 30, node: 'w1' }),
+      op({ kind: 'read', node: 'w1', invokeMs: 40, completeMs: 45, sees: ['id-1', 'id-2'] }),
+      op({ id: 'id-x', invokeMs: 50, completeMs: 60, ok: false, answer: 'master_unreachable' })
+    ],
+    heads: [
+      { node: 'm1', atMs: 5, seq: 1, hash: hash(1) }, { node: 'm1', atMs: 35, seq: 3, hash: hash(3) },
+      { node: 'w1', atMs: 6, seq: 0 }, { node: 'w1', atMs: 36, seq: 2, hash: hash(2) }, { node: 'w1', atMs: 300, seq: 3 }
+    ],
+    runs: [
+      { unit: 'p1', host: 'w1', startMs: 0, stopMs: 100 },
+      { unit: 'p1', host: 'w2', startMs: 100, stopMs: 200 },
+      { unit: 'p2', host: 'w2', startMs: 0 }
+    ],
+    final: [entry(1), entry(2, { author: K }), entry(3, { type: 'revocation', revokes: K })],
+    served: [{ server: 'm1', key: K, atMs: 30, serverSeq: 2 }],
+    texts: [{ where: 'm1 log', text: '{"msg":"policy accepted"}' }],
+    secrets: ['hunter2'],
+    healedAtMs: 100,
+    syncIntervalMs: 100
+  }
+}
+
+t.test('a clean history passes every check', async t => {
+  t.same(checkHistory(clean()), [])
+})
+
+const broken: Array<[typeof CHECKS[number], (h: History) => void]> = [
+  ['acknowledged_inserts_kept', h => { h.operations.push(op({ id: 'id-lost', invokeMs: 70, completeMs: 80 })) }],
+  ['heads_never_move_back', h => { h.heads.push({ node: 'm1', atMs: 40, seq: 2 }) }],
+  ['chains_are_prefixes', h => { h.heads.push({ node: 'w2', atMs: 40, seq: 2, hash: hash(99) }) }],
+  ['replicas_converge', h => { h.heads.push({ node: 'w2', atMs: 250, seq: 1 }) }],
+  ['read_your_writes', h => { h.operations.push(op({ kind: 'read', node: 'w1', invokeMs: 41, completeMs: 42, sees: ['id-1'] })) }],
+  ['no_unit_on_two_hosts', h => { h.runs.push({ unit: 'p2', host: 'w1', startMs: 150, stopMs: 160 }) }],
+  ['no_write_after_revocation', h => { h.final.push(entry(4, { author: K })); h.heads.push({ node: 'm1', atMs: 301, seq: 4 }, { node: 'w1', atMs: 302, seq: 4 }) }],
+  ['no_stream_after_revocation', h => { h.served!.push({ server: 'w1', key: K, atMs: 50, serverSeq: 3 }) }],
+  ['no_secret_shown', h => { h.texts!.push({ where: 'w1 GET /v1/status', text: 'password: hunter2' }) }]
+]
+
+t.test('each kind of violation is caught by its own check, and by no other', async t => {
+  t.same(broken.map(([check]) => check).sort(), [...CHECKS].sort(), 'every check has a broken history here')
+  for (const [check, breakIt] of broken) {
+    const history = clean()
+    breakIt(history)
+    const violations = checkHistory(history)
+    t.same(violations.map(v => v.check), [check], `${check}: ${violations[0]?.message ?? 'not caught'}`)
+    t.ok(violations[0]?.evidence.length > 0, `${check}: with the records that show it`)
+  }
+})
+
+t.test('a lifted revocation: writes after the lifting are fine again', async t => {
+  const history = clean()
+  history.final.push(entry(4, { op: 'delete', id: 'tomb-4', target: 'id-3' }), entry(5, { author: K }))
+  history.heads.push({ node: 'm1', atMs: 400, seq: 5 }, { node: 'w1', atMs: 401, seq: 5 })
+  t.same(checkHistory(history), [])
+})
