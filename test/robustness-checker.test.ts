@@ -70,3 +70,11 @@ t.test('a lifted revocation: writes after the lifting are fine again', async t =
   history.heads.push({ node: 'm1', atMs: 400, seq: 5 }, { node: 'w1', atMs: 401, seq: 5 })
   t.same(checkHistory(history), [])
 })
+
+t.test('a read scoped to some ids (a query by name) is judged on those only', async t => {
+  const history = clean()
+  history.operations.push(op({ kind: 'read', node: 'w1', invokeMs: 41, completeMs: 42, sees: ['id-1'], scope: ['id-1'] }))
+  t.same(checkHistory(history), [], 'not seeing id-2 is fine: it did not ask for it')
+  history.operations.push(op({ kind: 'read', node: 'w1', invokeMs: 43, completeMs: 44, sees: [], scope: ['id-2'] }))
+  t.same(checkHistory(history).map(v => v.check), ['read_your_writes'], 'not seeing what it asked for is not')
+})

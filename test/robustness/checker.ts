@@ -88,8 +88,10 @@ function readYourWrites ({ operations }: History): Violation | undefined {
   for (const read of operations) {
     if (read.kind !== 'read' || !read.ok || read.sees === undefined) continue
     const seen = new Set(read.sees)
+    const scope = read.scope === undefined ? undefined : new Set(read.scope)
     for (const write of operations) {
       if (write.kind !== 'insert' || !write.ok || write.id === undefined || write.node !== read.node || write.completeMs >= read.invokeMs) continue
+      if (scope !== undefined && !scope.has(write.id)) continue
       // a delete of it that may have happened before the read answered makes its absence fine
       if (deletes.some(d => d.id === write.id && d.invokeMs <= read.completeMs)) continue
       if (!seen.has(write.id)) return { check: 'read_your_writes', message: `a read on ${read.node} that began after insert ${write.id} was acknowledged there does not see it`, evidence: [write, read] }

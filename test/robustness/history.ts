@@ -19,6 +19,8 @@ export interface Operation {
   id?: string
   /** read: the policy ids the answer held */
   sees?: string[]
+  /** read: the policy ids it asked about (a query by name covers only that name's); absent: all */
+  scope?: string[]
   /** the error or answer text, for the report */
   answer?: string
 }

@@ -117,10 +117,11 @@ async function client (net: RobustNetwork, index: number, operations: Operation[
       continue
     }
     const readAt = Date.now()
+    const scope = [operations[operations.length - 1].id!]
     try {
       const reply = await node.command(`blockchain get note where name = ${name}`)
       const found = Array.isArray(reply.json) ? (reply.json as Array<{ note: { id: string } }>).map(p => p.note.id) : []
-      operations.push({ client: `c${index}`, node: node.name, kind: 'read', invokeMs: readAt, completeMs: Date.now(), ok: reply.status === 200, sees: found })
+      operations.push({ client: `c${index}`, node: node.name, kind: 'read', invokeMs: readAt, completeMs: Date.now(), ok: reply.status === 200, sees: found, scope })
     } catch (err) {
       operations.push({ client: `c${index}`, node: node.name, kind: 'read', invokeMs: readAt, completeMs: Date.now(), ok: false, answer: String(err) })
     }
