@@ -4,7 +4,8 @@
 // would, and logs a line of "work" now and then.
 //
 // Environment (set by the worker): PROFILE_ID, PROFILE_NAME, PROFILE_KIND, PROFILE_SETTINGS
-// (JSON), SLAVE_URL, WORKER_NAME. Settings it understands:
+// (JSON), SLAVE_URL, WORKER_NAME, HEARTBEAT_PROOF (sent with every heartbeat: the slave takes
+// heartbeats only with the worker's proof). Settings it understands:
 //   heartbeat_ms   how often to report to the slave (default 1000)
 //   work_ms        how often to log a unit of work (default 5000)
 //   crash_after_ms exit with code 3 after this long (to show restarts with backoff)
@@ -59,7 +60,7 @@ async function heartbeat (state) {
   logRun(state)
   try {
     const res = await postJson(`${env.SLAVE_URL}/v1/profiles/heartbeat`,
-      { profile_id: env.PROFILE_ID, profile_name: env.PROFILE_NAME, kind: env.PROFILE_KIND, worker: env.WORKER_NAME, pid: process.pid, state }, 2000)
+      { profile_id: env.PROFILE_ID, profile_name: env.PROFILE_NAME, kind: env.PROFILE_KIND, worker: env.WORKER_NAME, pid: process.pid, state, ...(env.HEARTBEAT_PROOF ? { proof: env.HEARTBEAT_PROOF } : {}) }, 2000)
     if (res.status < 200 || res.status > 299) console.error(`heartbeat refused by ${env.SLAVE_URL}: ${res.status} ${res.text}`)
   } catch (err) {
     console.error(`heartbeat to ${env.SLAVE_URL} failed: ${err.message}`)

@@ -1,4 +1,4 @@
-import type { Connection, Stream } from '@libp2p/interface'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { type Multiaddr, isMultiaddr } from '@multiformats/multiaddr'
 import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../base/errors.js'
@@ -12,6 +12,12 @@ import { openStream, type NetNode, type StreamTarget } from './stream.js'
 export interface ProtocolComponents {
   libp2p: NetNode
   log: Logger
+  /**
+   * The client side's check of whom it reached, before anything is sent: why the peer (its
+   * noise-authenticated identity) is not one to talk to, or undefined. A node's insert and
+   * lease clients refuse a peer whose key is not a master key its ledger trusts.
+   */
+  checkPeer?: (peer: PeerId) => string | undefined
 }
 
 /** A protocol's id and bounds: each protocol's constants.ts holds its defaults. */
@@ -123,7 +129,7 @@ export abstract class StreamProtocol<C extends ProtocolComponents = ProtocolComp
   /** A new stream to `target`; a failed dial throws `unreachable(err)`. */
   protected async dial (target: StreamTarget, signal: AbortSignal, unreachable: (err: unknown) => Error): Promise<Stream> {
     try {
-      return await openStream(this.components.libp2p, target, this.protocol, signal)
+      return await openStream(this.components.libp2p, target, this.protocol, signal, this.components.checkPeer)
     } catch (err) {
       throw unreachable(err)
     }

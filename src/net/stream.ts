@@ -9,13 +9,20 @@ export type NetNode = Libp2p
 export type StreamTarget = Multiaddr | PeerId
 
 const pendingDials = new WeakMap<NetNode, Map<string, Promise<Connection>>>()
+/** the peer each stream openStream opened goes to (a kept stream is checked again before reuse) */
+const streamPeers = new WeakMap<Stream, PeerId>()
+
+/** The peer a stream from openStream goes to. */
+export function remotePeerOf (stream: Stream): PeerId | undefined {
+  return streamPeers.get(stream)
+}
 
 /**
  * Opens a protocol stream to `target`, sharing one connection per target. Many concurrent
  * dials to a peer not yet connected would otherwise race to open several connections, and
  * libp2p resets the streams of the duplicates it closes.
  */
-export async function openStream (libp2p: NetNode, target: StreamTarget, protocol: string, signal: AbortSignal): Promise<Stream> {
+export async function openStream (libp2p: NetNode, target: StreamTarget, protocol: string, signal: AbortSignal, checkPeer?: (peer: PeerId) => string | undefined): Promise<Stream> {
   let dials = pendingDials.get(libp2p)
   if (dials === undefined) { dials = new Map(); pendingDials.set(libp2p, dials) }
   const key = target.toString()
@@ -31,5 +38,9 @@ export async function openStream (libp2p: NetNode, target: StreamTarget, protoco
   } catch (err) {
     throw withHandshakeHint(libp2p, err)
   }
-  return await connection.newStream(protocol, { signal })
+  const refused = checkPeer?.(connection.remotePeer)
+  if (refused !== undefined) throw new Error(`the peer there (${connection.remotePeer.toString()}) is refused: ${refused}`)
+  const stream = await connection.newStream(protocol, { signal })
+  streamPeers.set(stream, connection.remotePeer)
+  return stream
 }

@@ -19,6 +19,7 @@ import type { Ed25519Signer } from '../policies/keys.js'
 import { checkSealedForMaster } from '../policies/sealed-settings.js'
 import { BlockchainSync } from '../services/blockchain-sync.js'
 import { Replicator } from '../services/replicator.js'
+import { trustedMasterCheck } from './trusted-masters.js'
 import type { ReplicaSync } from '../services/replica-sync.js'
 import { InsertProtocol } from '../protocols/insert/index.js'
 import { SyncProtocol } from '../protocols/sync/index.js'
@@ -78,6 +79,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   private tcp?: P2PHost
   private rest?: RestServer
   private sync?: ReplicaSync
+  /** inserts and lease renewals go only to masters this node's ledger trusts */
+  private readonly checkMaster = trustedMasterCheck(() => this.currentLedger)
   private syncProtocol?: SyncProtocol
   private insertProtocol?: InsertProtocol
   private leaseProtocol?: LeaseProtocol
@@ -255,6 +258,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       libp2p,
       ledger,
       log: this.log.child({ service: 'insert' }),
+      checkPeer: this.checkMaster,
       onServed: (code, reason) => {
         this.metrics.inserts.inc(code === undefined ? { result: 'accepted', reason: '' } : { result: 'rejected', reason: code })
         if (reason === 'not_admitted') this.metrics.unadmitted.inc({ what: 'insert' })
@@ -296,7 +300,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   async startAllocator (): Promise<ProcessStatus> {
     if (!this.hasLedger || !this.ledger.isMaster || this.master === undefined) throw new LedgerMeshError('bad_command', 'run allocator: only the master allocates (this node is a ' + this.role + ')')
     if (this.tcp?.running !== true) throw new LedgerMeshError('bad_command', 'run allocator needs the p2p server: run tcp server first')
-    this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })
+    this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }), checkPeer: this.checkMaster })
     return await this.master.startAllocator(this.leaseProtocol)
   }
 
@@ -313,7 +317,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     if (this.tcp?.running !== true || (this.sync?.keepsReplica !== true && !(this.sync !== undefined && this.ledger.isMaster))) {
       throw new LedgerMeshError('bad_command', 'run operator needs the p2p server and blockchain sync: run them first')
     }
-    this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }) })
+    this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }), checkPeer: this.checkMaster })
     for (const role of roles) {
       if (this.operators.has(role)) continue
       const operator = newOperator(role, { config: this.config, ledger: this.ledger, lease: this.leaseProtocol, masters: this.writePath.masters, signer: this.signer, log: this.log.child({ service: roles.length > 1 ? `${role}-operator` : 'operator' }) })

@@ -12,7 +12,8 @@ import type { FinalEntry, History, Operation, Violation } from './history.js'
  * - read_your_writes: a read on a node that began after an insert acknowledged there completed sees it
  * - no_unit_on_two_hosts: no profile (or sub-account) ran on two hosts at once
  * - no_write_after_revocation: no entry authored by a key after its revocation (until lifted)
- * - no_stream_after_revocation: no stream served to a key by a server whose head held its revocation
+ * - no_stream_after_revocation: no stream served to a key by a server whose head held its
+ *   revocation; and no revoked node's head ever reached its revocation (something served it)
  * - no_secret_shown: no secret value in any answer or log line
  */
 export function checkHistory (history: History): Violation[] {
@@ -70,11 +71,15 @@ function chainsArePrefixes ({ heads, final }: History): Violation | undefined {
   return undefined
 }
 
-function replicasConverge ({ heads, final, healedAtMs, syncIntervalMs }: History): Violation | undefined {
+function replicasConverge ({ heads, final, healedAtMs, syncIntervalMs, nodeKeys }: History): Violation | undefined {
   if (healedAtMs === undefined || syncIntervalMs === undefined) return undefined
   const top = final.length === 0 ? 0 : Math.max(...final.map(e => e.seq))
   const deadline = healedAtMs + syncIntervalMs
+  const ranges = revokedRanges(final)
   for (const node of new Set(heads.map(h => h.node))) {
+    // a node revoked for good gets nothing more: it is not expected to converge
+    const key = nodeKeys?.[node]
+    if (key !== undefined && ranges.get(key)?.some(([, to]) => to === Infinity) === true) continue
     const after = heads.filter(h => h.node === node && h.atMs >= deadline)
     if (after.length === 0) continue
     const lastSeen = after[after.length - 1]
@@ -143,8 +148,15 @@ function noWriteAfterRevocation ({ final }: History): Violation | undefined {
   return undefined
 }
 
-function noStreamAfterRevocation ({ final, served }: History): Violation | undefined {
+function noStreamAfterRevocation ({ final, served, heads, nodeKeys }: History): Violation | undefined {
   const ranges = revokedRanges(final)
+  // a revoked node holding the revocation's seq or later was served it (or what followed) by some server
+  for (const sample of heads) {
+    const key = nodeKeys?.[sample.node]
+    if (key === undefined) continue
+    const during = ranges.get(key)?.find(([from, to]) => sample.seq >= from && sample.seq < to)
+    if (during !== undefined) return { check: 'no_stream_after_revocation', message: `${sample.node} (key ${key.slice(0, 12)}…) held seq ${sample.seq}, at or past its revocation at ${during[0]}: a server served it after revoking it`, evidence: [sample] }
+  }
   for (const s of served ?? []) {
     if (within(s.serverSeq + 0.5, ranges.get(s.key))) return { check: 'no_stream_after_revocation', message: `${s.server} served key ${s.key.slice(0, 12)}… at its head ${s.serverSeq}, which holds that key's revocation`, evidence: [s] }
   }

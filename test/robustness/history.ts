@@ -62,6 +62,8 @@ export interface History {
   texts?: ShownText[]
   /** values that must never be shown (passwords, tokens, profile secrets) */
   secrets?: string[]
+  /** each node's key: a node whose key is revoked must get nothing from its revocation on (its head never reaches it) */
+  nodeKeys?: Record<string, string>
   /** when the last fault healed, and the sync interval: every replica must be at the final head within it after */
   healedAtMs?: number
   syncIntervalMs?: number

@@ -5,7 +5,8 @@ import { pgQuery } from '../helpers/pg.js'
 import { checkHistory, operationCounts } from './checker.js'
 import type { FinalEntry, HeadSample, History, Operation, ProcessRun, Violation } from './history.js'
 import { Cleanup, RobustNetwork } from './network.js'
-import { type Fault, scheduleFor } from './schedule.js'
+import { type Fault, type Revocation, revocationFor, scheduleFor } from './schedule.js'
+import { atActiveMaster } from '../helpers/masters.js'
 
 /** The sync interval the nodes run with (the test helpers' BLOCKCHAIN_SYNC) */
 const SYNC_INTERVAL_MS = 2000
@@ -16,6 +17,7 @@ export interface RunReport {
   seed: number
   minutes: number
   faults: Fault[]
+  revocation?: Revocation & { seq?: number, error?: string }
   faultsByKind: Record<string, number>
   operations: Record<string, number>
   headSamples: number
@@ -31,14 +33,28 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     say(`[robustness] seed ${seed}: starting the network`)
     const net = await RobustNetwork.start(cleanup)
     const runMs = Math.round(minutes * 60_000)
-    const faults = scheduleFor(seed, runMs, [...net.nodes.keys()])
-    say(`[robustness] seed ${seed}: schedule ${JSON.stringify(faults)}`)
-    const history: History = { operations: [], heads: [], runs: [], final: [], texts: [], secrets: [net.secret], syncIntervalMs: SYNC_INTERVAL_MS }
+    const revocation: RunReport['revocation'] = revocationFor(seed, runMs, 'm1')
+    // a revoked member cannot start again: it is left out of the faults when it is revoked
+    const faults = scheduleFor(seed, runMs, [...net.nodes.keys()].filter(name => name !== revocation?.target))
+    say(`[robustness] seed ${seed}: schedule ${JSON.stringify(faults)}${revocation === undefined ? '' : `, revoke ${revocation.target} at ${revocation.atMs} ms`}`)
+    const history: History = { operations: [], heads: [], runs: [], final: [], texts: [], secrets: [net.secret], syncIntervalMs: SYNC_INTERVAL_MS, nodeKeys: await nodeKeys(net) }
     let stop = false
     const sampler = sampleHeads(net, history.heads, () => stop)
     const clients = Array.from({ length: CLIENTS }, async (_v, i) => { await client(net, i, history.operations, () => stop) })
 
     const started = Date.now()
+    const revoking = revocation === undefined
+      ? Promise.resolve()
+      : (async () => {
+          await sleep(revocation.atMs)
+          const key = history.nodeKeys![revocation.target]
+          say(`[robustness] seed ${seed}: revoke ${revocation.target} (key ${key.slice(0, 12)}…)`)
+          try {
+            await atActiveMaster(net.masters, async master => await master.ok(`revoke node where key = ${key} and reason = robustness`, { method: 'POST' }))
+          } catch (err) {
+            revocation.error = String(err)
+          }
+        })()
     for (const fault of faults) {
       await sleep(Math.max(0, started + fault.atMs - Date.now()))
       say(`[robustness] seed ${seed}: ${fault.kind} ${fault.target} for ${fault.forMs} ms`)
@@ -53,6 +69,7 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
       }
     }
     await sleep(Math.max(0, started + runMs - Date.now()))
+    await revoking
     history.healedAtMs = Date.now()
     // quiet after the last fault: every replica must reach the final head within a sync interval
     stop = true
@@ -71,10 +88,12 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     const violations = checkHistory(history)
     const faultsByKind: Record<string, number> = {}
     for (const f of faults) faultsByKind[f.kind] = (faultsByKind[f.kind] ?? 0) + 1
+    if (revocation !== undefined) revocation.seq = history.final.find(e => e.type === 'revocation' && e.revokes === history.nodeKeys![revocation.target])?.seq
     return {
       seed,
       minutes,
       faults,
+      revocation,
       faultsByKind,
       operations: operationCounts(history.operations),
       headSamples: history.heads.length,
@@ -151,4 +170,11 @@ async function finalLedger (net: RobustNetwork): Promise<FinalEntry[]> {
 async function processRuns (net: RobustNetwork): Promise<ProcessRun[]> {
   const { runs } = await slaveRuns(net.slave)
   return [...runs].flatMap(([unit, list]) => list.map(run => ({ unit, host: run.worker, startMs: run.first_seen_ms, stopMs: run.last_seen_ms })))
+}
+
+/** Each node's public key, as its status shows it (a restart keeps it: same home). */
+async function nodeKeys (net: RobustNetwork): Promise<Record<string, string>> {
+  const keys: Record<string, string> = {}
+  for (const node of net.nodes.values()) keys[node.name] = String((await httpJson(`${node.url}/v1/status`, 5000) as { public_key: string }).public_key)
+  return keys
 }

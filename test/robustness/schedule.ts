@@ -10,6 +10,15 @@ export interface Fault {
   forMs: number
 }
 
+/** A revocation issued while the faults run: `revoke node` of the member's key on the active master. */
+export interface Revocation { atMs: number, target: string }
+
+/** Whether the seed revokes the member during the run, and when (the member is then left out of the faults). */
+export function revocationFor (seed: number, runMs: number, member: string): Revocation | undefined {
+  const [drawn] = fc.sample(fc.record({ revoke: fc.boolean(), at: fc.double({ min: 0.3, max: 0.7, noNaN: true }) }), { seed: seed ^ 0x5eed, numRuns: 1 })
+  return drawn.revoke ? { atMs: Math.round(drawn.at * runMs), target: member } : undefined
+}
+
 /**
  * A run's faults, generated from its seed (fast-check's generator, so one seed always gives
  * the same schedule, which is printed and can be replayed with --seed): kill -9 and

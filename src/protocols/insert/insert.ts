@@ -4,6 +4,7 @@ import type { LengthPrefixedStream } from '@libp2p/utils'
 import pTimeout from 'p-timeout'
 import { type ErrorCode, LedgerMeshError, errorMessage, toError } from '../../base/errors.js'
 import { type ProtocolComponents, RequestResponseProtocol, limitsOf } from '../../net/protocol.js'
+import { remotePeerOf } from '../../net/stream.js'
 import { canonicalJson } from '../../policies/canonical.js'
 import { policyId } from '../../policies/policy.js'
 import { parsePolicyJson } from '../../policies/validate.js'
@@ -200,7 +201,13 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
     const signal = this.deadline()
     const release = await this.slot(signal, () => new LedgerMeshError('master_unreachable', `no free insert stream (${this.maxOutboundStreams} in flight) within ${this.timeoutMs} ms`))
     try {
-      const idle = this.takeIdle(target)
+      let idle = this.takeIdle(target)
+      // a stream kept from before this node trusted a master key is checked again, like a dial
+      const peer = idle === undefined ? undefined : remotePeerOf(idle.stream)
+      if (idle !== undefined && peer !== undefined && this.components.checkPeer?.(peer) !== undefined) {
+        idle.stream.abort(new Error('the peer is no longer one to talk to'))
+        idle = undefined
+      }
       if (idle !== undefined) {
         try {
           return await this.exchange(idle, target, request, signal)

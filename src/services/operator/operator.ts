@@ -3,6 +3,7 @@ import { errorMessage } from '../../base/errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
 import type { Logger } from '../../base/logger.js'
 import type { SealKey } from '../../policies/seal.js'
+import type { Signer } from '../../policies/keys.js'
 import { policyBody } from '../../policies/policy.js'
 import type { LeaseGrant, LeaseProtocol } from '../../protocols/lease/index.js'
 import type { ProcessStatus as ServiceStatus, Service } from '../service.js'
@@ -33,8 +34,8 @@ interface OperatorCommon {
 /** What runs here: a source (ProfileSource, SubaccountSource), or a worker's profiles as the fields say. */
 export type OperatorOptions = OperatorCommon & ({ source: ProcessSource } | {
   workerName: string
-  /** the worker's identity key: it opens the profile settings the master sealed to this worker */
-  signer: SealKey
+  /** the worker's identity key: it opens the profile settings the master sealed to this worker, and signs heartbeat proofs */
+  signer: SealKey & Signer
   /** kind → command (PROFILE_RUNNER_<KIND>) */
   runners: Record<string, string>
 })

@@ -4,6 +4,8 @@ import type { Logger } from '../../base/logger.js'
 import { type Policy, policyBody } from '../../policies/policy.js'
 import { type JsonObject, type SealKey, isSealedBox, openSealed } from '../../policies/seal.js'
 import { assignmentContext, hasSettings } from '../../policies/sealed-settings.js'
+import { heartbeatProof } from '../../policies/heartbeat-proof.js'
+import type { Signer } from '../../policies/keys.js'
 import { AssignmentWarnings } from './assignment-warnings.js'
 import type { ProcessSource } from './source.js'
 import type { ProcessSpec, ProcessStatus } from './supervised-process.js'
@@ -27,8 +29,8 @@ export class ProfileSource implements ProcessSource {
   constructor (private readonly opts: {
     ledger: Ledger
     workerName: string
-    /** the worker's identity key: it opens the profile settings the master sealed to this worker */
-    signer: SealKey
+    /** the worker's identity key: it opens the profile settings the master sealed to this worker, and signs its runners' heartbeat proofs */
+    signer: SealKey & Signer
     /** kind → command (PROFILE_RUNNER_<KIND>) */
     runners: Record<string, string>
     log: Logger
@@ -96,7 +98,8 @@ export class ProfileSource implements ProcessSource {
         PROFILE_KIND: kind,
         PROFILE_SETTINGS: JSON.stringify(settings.settings),
         SLAVE_URL: `http://${String(s.ip)}:${String(s.rest_port)}`,
-        WORKER_NAME: this.opts.workerName
+        WORKER_NAME: this.opts.workerName,
+        HEARTBEAT_PROOF: heartbeatProof(this.opts.signer, String(p.id), this.opts.workerName)
       }
     }
   }

@@ -3,6 +3,8 @@ import { LedgerMeshError } from '../../base/errors.js'
 import type { NodePort } from '../../commands/port.js'
 import { profilesView } from '../../commands/profiles-view.js'
 import type { Heartbeat, ProfileReports } from '../profile-reports.js'
+import { heartbeatProofHolds } from '../../policies/heartbeat-proof.js'
+import { policyBody } from '../../policies/policy.js'
 
 const described = (summary: string, schema: FastifySchema = {}): FastifySchema => ({ summary, ...schema }) as FastifySchema
 
@@ -35,13 +37,26 @@ export async function profileRoutes (app: FastifyInstance, { node, reports }: { 
           kind: { type: 'string', maxLength: 64 },
           worker: { type: 'string', minLength: 1, maxLength: 128 },
           pid: { type: 'integer', minimum: 1 },
-          state: { type: 'string', maxLength: 32 }
+          state: { type: 'string', maxLength: 32 },
+          // the worker's signature over the profile id and its name (HEARTBEAT_PROOF in the runner's environment)
+          proof: { type: 'string', pattern: '^[0-9a-f]{128}$' }
         }
       }
     })
   }, async (req, reply) => {
     slaveOnly()
-    reports.record(req.body as Heartbeat)
+    const beat = req.body as Heartbeat & { proof?: string }
+    // only a runner its worker started for that profile can prove it (a stranger could
+    // otherwise report a dead profile as running, or skew which worker runs what)
+    const worker = node.hasLedger ? node.ledger.state.findByName('worker', beat.worker) : undefined
+    const key = worker === undefined ? undefined : String(policyBody(worker).public_key)
+    if (key === undefined || !heartbeatProofHolds(key, beat.profile_id, beat.worker, beat.proof)) {
+      throw new LedgerMeshError('unauthorized', worker === undefined
+        ? `no worker '${beat.worker}' is declared on this slave's ledger: heartbeat refused`
+        : `the heartbeat's proof is ${beat.proof === undefined ? 'missing' : 'not worker \'' + beat.worker + '\'s signature'}: runners send HEARTBEAT_PROOF from their environment`)
+    }
+    const { proof: _proof, ...report } = beat
+    reports.record(report)
     return await reply.code(204).send()
   })
 

@@ -1,0 +1,21 @@
+import type { PeerId } from '@libp2p/interface'
+import type { Ledger } from '../ledger/ledger.js'
+import { publicKeyHexOf } from '../policies/keys.js'
+
+/**
+ * The insert and lease clients' check of the peer they reached (ProtocolComponents.checkPeer):
+ * once this node's ledger trusts a master key (pinned from the first signed head, as sync
+ * does), inserts, whose settings may be secret, and lease renewals go only to a peer whose
+ * noise-authenticated key is one of the masters' the ledger trusts; whoever else answers at a
+ * master's address (or at the address a `not_active` answer pointed to) is refused, and the
+ * client goes on to the next master. Before the first head there is nothing to check against.
+ */
+export function trustedMasterCheck (ledger: () => Ledger | undefined): (peer: PeerId) => string | undefined {
+  return peer => {
+    const current = ledger()
+    if (current === undefined || current.masterKey === undefined) return undefined
+    const key = publicKeyHexOf(peer)
+    if (key !== undefined && current.masterKeys.includes(key)) return undefined
+    return `its key ${key ?? '(not Ed25519)'} is not a master key this node's ledger trusts`
+  }
+}
