@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { Command } from 'commander'
 import { type RunReport, runSeed } from './run.js'
+import { RUN_STORES, type RunStore } from './network.js'
 
 // `npm run robustness -- --seed N --minutes M`: a real network under a fault schedule drawn
 // from the seed, every client operation recorded and the history checked (test/robustness/
@@ -13,9 +14,15 @@ const program = new Command('robustness')
   .option('--seeds <list>', 'several seeds, comma-separated (overrides --seed)')
   .option('--minutes <m>', 'how long each run injects faults', '1')
   .option('--report <file>', 'write the reports (JSON) here')
+  .option('--store <store>', `the masters' ledger: ${RUN_STORES.join(', ')}, or 'rotate' (by seed: pg, pgbouncer, level, ...)`, 'rotate')
   .parse()
 
-const opts = program.opts<{ seed: string, seeds?: string, minutes: string, report?: string }>()
+const opts = program.opts<{ seed: string, seeds?: string, minutes: string, report?: string, store: string }>()
+if (opts.store !== 'rotate' && !(RUN_STORES as readonly string[]).includes(opts.store)) {
+  console.error(`robustness: --store must be one of ${RUN_STORES.join(', ')} or rotate, not ${opts.store}`)
+  process.exit(2)
+}
+const storeFor = (seed: number): RunStore => opts.store === 'rotate' ? RUN_STORES[Math.abs(seed) % RUN_STORES.length] : opts.store as RunStore
 const seeds = (opts.seeds ?? opts.seed).split(',').map(s => Number(s.trim()))
 const minutes = Number(opts.minutes)
 if (seeds.some(s => !Number.isSafeInteger(s)) || !(minutes > 0)) {
@@ -25,9 +32,9 @@ if (seeds.some(s => !Number.isSafeInteger(s)) || !(minutes > 0)) {
 
 const reports: RunReport[] = []
 for (const seed of seeds) {
-  const report = await runSeed(seed, minutes, line => { console.log(line) })
+  const report = await runSeed(seed, minutes, line => { console.log(line) }, storeFor(seed))
   reports.push(report)
-  console.log(`[robustness] seed ${seed}: ${JSON.stringify({ operations: report.operations, faults: report.faultsByKind, heads: report.headSamples, processRuns: report.processRuns, finalHead: report.finalHead })}`)
+  console.log(`[robustness] seed ${seed}: ${JSON.stringify({ store: report.store, operations: report.operations, faults: report.faultsByKind, revocation: report.revocation, heads: report.headSamples, processRuns: report.processRuns, finalHead: report.finalHead })}`)
   for (const v of report.violations) console.log(`[robustness] seed ${seed}: VIOLATION ${v.check}: ${v.message}\n  ${JSON.stringify(v.evidence)}`)
 }
 if (opts.report !== undefined) {

@@ -3,6 +3,7 @@ import { type NodeProcess, startNode } from '../helpers/node-process.js'
 import { masterEnv, startMasters, atActiveMaster } from '../helpers/masters.js'
 import { insert, profile, startSlave, startWorker } from '../helpers/fleet.js'
 import { createTestDatabase } from '../helpers/pg.js'
+import { startPgBouncer } from '../helpers/pgbouncer.js'
 import type { PgStoreConfig } from '../../src/ledger/pg-store.js'
 
 /** Everything a run starts, torn down in reverse order when it ends. */
@@ -18,25 +19,33 @@ export class Cleanup {
 export const PROFILES = ['p1', 'p2', 'p3']
 const KIND = 'k'
 
+/** Where the masters keep the ledger: PostgreSQL directly, through PgBouncer (transaction pooling), or one master on LevelDB. */
+export type RunStore = 'pg' | 'pgbouncer' | 'level'
+export const RUN_STORES: readonly RunStore[] = ['pg', 'pgbouncer', 'level']
+
 /**
- * A run's network, all real node processes: two masters over one PostgreSQL database, a
- * slave, two workers (one slot each, so a profile can only move to a free one) and a member.
- * Every node can be killed and started again on its own home and ports.
+ * A run's network, all real node processes: two masters over one PostgreSQL database (or one
+ * master on LevelDB), a slave, two workers and a member. Every node can be killed and started
+ * again on its own home and ports.
  */
 export class RobustNetwork {
   readonly nodes = new Map<string, NodeProcess>()
   readonly secret = `robust-${randomBytes(8).toString('hex')}`
   private readonly restarts = new Map<string, (previous: NodeProcess) => Promise<NodeProcess>>()
 
-  private constructor (readonly cleanup: Cleanup, readonly db: PgStoreConfig) {}
+  private constructor (readonly cleanup: Cleanup, readonly db: PgStoreConfig | undefined, readonly masterNames: string[]) {}
 
-  static async start (cleanup: Cleanup): Promise<RobustNetwork> {
-    const db = await createTestDatabase(cleanup)
-    const net = new RobustNetwork(cleanup, db)
-    const [a, b] = await startMasters(cleanup, db, 2)
-    for (const master of [a, b]) {
-      net.add(master, async previous => await startNode(cleanup, { type: 'master', name: previous.name, env: masterEnv(db), home: previous.home, tcpPort: previous.tcpPort, restPort: previous.restPort }))
+  static async start (cleanup: Cleanup, store: RunStore = 'pg'): Promise<RobustNetwork> {
+    const db = store === 'level' ? undefined : await createTestDatabase(cleanup)
+    const via = db === undefined || store === 'pg' ? db : (await startPgBouncer(cleanup)).through(db)
+    const masters = via === undefined
+      ? [await startNode(cleanup, { type: 'master', name: 'master-a' })]
+      : await startMasters(cleanup, via, 2)
+    const net = new RobustNetwork(cleanup, db, masters.map(m => m.name))
+    for (const master of masters) {
+      net.add(master, async previous => await startNode(cleanup, { type: 'master', name: previous.name, env: via === undefined ? {} : masterEnv(via), home: previous.home, tcpPort: previous.tcpPort, restPort: previous.restPort }))
     }
+    const a = masters[0]
     const slave = await startSlave(cleanup, a, 's1', 4)
     net.add(slave, async previous => await startNode(cleanup, { type: 'slave', name: 's1', master: a, env: { LEDGER_CONN: a.ledgerConn, SLOTS: 4, PROFILE_STOP_GRACE: '1 second' }, home: previous.home, tcpPort: previous.tcpPort, restPort: previous.restPort }))
     for (const name of ['w1', 'w2']) {
@@ -46,8 +55,8 @@ export class RobustNetwork {
     const member = await startNode(cleanup, { type: 'member', name: 'm1', env: { LEDGER_CONN: a.ledgerConn } })
     net.add(member, async previous => await startNode(cleanup, { type: 'member', name: 'm1', master: a, env: { LEDGER_CONN: a.ledgerConn }, home: previous.home, tcpPort: previous.tcpPort, restPort: previous.restPort }))
 
-    await atActiveMaster([a, b], async master => await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } }))
-    for (const name of PROFILES) await atActiveMaster([a, b], async master => await profile(master, name, KIND, 'acme', { password: net.secret }))
+    await net.atWriter(async master => await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } }))
+    for (const name of PROFILES) await net.atWriter(async master => await profile(master, name, KIND, 'acme', { password: net.secret }))
     return net
   }
 
@@ -56,7 +65,20 @@ export class RobustNetwork {
     this.restarts.set(node.name, restart)
   }
 
-  get masters (): NodeProcess[] { return ['master-a', 'master-b'].map(name => this.nodes.get(name)!) }
+  get masters (): NodeProcess[] { return this.masterNames.map(name => this.nodes.get(name)!) }
+
+  /** Runs `write` at the master that writes: the active one of several (atActiveMaster), or the only one, tried again while it is down. */
+  async atWriter<T> (write: (master: NodeProcess) => Promise<T>): Promise<T> {
+    if (this.masterNames.length > 1) return await atActiveMaster(this.masters, write)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await write(this.masters[0])
+      } catch (err) {
+        if (attempt >= 40) throw err
+        await new Promise(resolve => setTimeout(resolve, 500))
+      }
+    }
+  }
   get slave (): NodeProcess { return this.nodes.get('s1')! }
 
   /** kill -9 */

@@ -4,9 +4,11 @@ import { insert, slaveRuns } from '../helpers/fleet.js'
 import { pgQuery } from '../helpers/pg.js'
 import { checkHistory, operationCounts } from './checker.js'
 import type { FinalEntry, HeadSample, History, Operation, ProcessRun, Violation } from './history.js'
-import { Cleanup, RobustNetwork } from './network.js'
+import { Cleanup, RobustNetwork, type RunStore } from './network.js'
+import { join } from 'node:path'
+import { LevelStore } from '../../src/ledger/level-store.js'
+import { policyBody, policyType } from '../../src/policies/policy.js'
 import { type Fault, type Revocation, revocationFor, scheduleFor } from './schedule.js'
-import { atActiveMaster } from '../helpers/masters.js'
 
 /** The sync interval the nodes run with (the test helpers' BLOCKCHAIN_SYNC) */
 const SYNC_INTERVAL_MS = 2000
@@ -16,6 +18,7 @@ const CLIENTS = 2
 export interface RunReport {
   seed: number
   minutes: number
+  store: RunStore
   faults: Fault[]
   revocation?: Revocation & { seq?: number, error?: string }
   faultsByKind: Record<string, number>
@@ -27,11 +30,11 @@ export interface RunReport {
 }
 
 /** One seed: the network, the clients and the head sampler under the seed's faults, then the checker. */
-export async function runSeed (seed: number, minutes: number, say: (line: string) => void): Promise<RunReport> {
+export async function runSeed (seed: number, minutes: number, say: (line: string) => void, store: RunStore = 'pg'): Promise<RunReport> {
   const cleanup = new Cleanup()
   try {
-    say(`[robustness] seed ${seed}: starting the network`)
-    const net = await RobustNetwork.start(cleanup)
+    say(`[robustness] seed ${seed}: starting the network (ledger: ${store})`)
+    const net = await RobustNetwork.start(cleanup, store)
     const runMs = Math.round(minutes * 60_000)
     const revocation: RunReport['revocation'] = revocationFor(seed, runMs, 'm1')
     // a revoked member cannot start again: it is left out of the faults when it is revoked
@@ -40,7 +43,10 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     const history: History = { operations: [], heads: [], runs: [], final: [], texts: [], secrets: [net.secret], syncIntervalMs: SYNC_INTERVAL_MS, nodeKeys: await nodeKeys(net) }
     let stop = false
     const sampler = sampleHeads(net, history.heads, () => stop)
+    // a client that fails for a reason of its own ends the run with that error, after the clean-up
     const clients = Array.from({ length: CLIENTS }, async (_v, i) => { await client(net, i, history.operations, () => stop) })
+    const clientsDone = Promise.all(clients)
+    clientsDone.catch(() => {})
 
     const started = Date.now()
     const revoking = revocation === undefined
@@ -50,7 +56,7 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
           const key = history.nodeKeys![revocation.target]
           say(`[robustness] seed ${seed}: revoke ${revocation.target} (key ${key.slice(0, 12)}…)`)
           try {
-            await atActiveMaster(net.masters, async master => await master.ok(`revoke node where key = ${key} and reason = robustness`, { method: 'POST' }))
+            await net.atWriter(async master => await master.ok(`revoke node where key = ${key} and reason = robustness`, { method: 'POST' }))
           } catch (err) {
             revocation.error = String(err)
           }
@@ -73,7 +79,7 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     history.healedAtMs = Date.now()
     // quiet after the last fault: every replica must reach the final head within a sync interval
     stop = true
-    await Promise.all(clients)
+    await clientsDone
     await sleep(SYNC_INTERVAL_MS * 2)
     stop = false
     await sleep(HEAD_SAMPLE_MS * 4)
@@ -92,6 +98,7 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     return {
       seed,
       minutes,
+      store,
       faults,
       revocation,
       faultsByKind,
@@ -122,7 +129,7 @@ async function sampleHeads (net: RobustNetwork, heads: HeadSample[], stopped: ()
 
 /** A client: inserts a note through a node, then reads it back on that node; every call recorded. */
 async function client (net: RobustNetwork, index: number, operations: Operation[], stopped: () => boolean): Promise<void> {
-  const through = ['m1', 'w1', 'master-a', 'master-b', 's1']
+  const through = ['m1', 'w1', 'master-a', 'master-b', 's1'].filter(name => net.nodes.has(name))
   for (let n = 0; n < 100_000 && !stopped(); n++) {
     const node = net.nodes.get(through[(n + index) % through.length])!
     const name = `c${index}-${n}`
@@ -147,9 +154,24 @@ async function client (net: RobustNetwork, index: number, operations: Operation[
   }
 }
 
-/** The final chain, as the database holds it. */
+/** The final chain, as the database holds it (a LevelDB master: its store, read once it has stopped). */
 async function finalLedger (net: RobustNetwork): Promise<FinalEntry[]> {
-  const rows = await pgQuery<{ seq: string, op: 'put' | 'delete', policy_type: string, policy_id: string, policy_text: string, hash: string }>(net.db, 'SELECT seq, op, policy_type, policy_id, policy_text, hash FROM ledger ORDER BY seq')
+  if (net.db === undefined) {
+    const master = net.masters[0]
+    await master.stop()
+    const store = new LevelStore({ path: join(master.home, 'ledger') })
+    await store.open()
+    try {
+      return (await store.range(1, Infinity)).map(e => {
+        const body = policyBody(e.policy)
+        const type = policyType(e.policy)
+        return { seq: e.seq, hash: e.hash, op: e.op, id: String(body.id), type, author: String(body.public_key), ...(e.op === 'delete' ? { target: String(body.policy_id) } : {}), ...(type === 'revocation' ? { revokes: String(body.key) } : {}) }
+      })
+    } finally {
+      await store.close()
+    }
+  }
+  const rows = await pgQuery<{ seq: string, op: 'put' | 'delete', policy_type: string, policy_id: string, policy_text: string, hash: string }>(net.db!, 'SELECT seq, op, policy_type, policy_id, policy_text, hash FROM ledger ORDER BY seq')
   return rows.map(row => {
     const policy = JSON.parse(row.policy_text) as Record<string, Record<string, unknown>>
     const body = Object.values(policy)[0]
