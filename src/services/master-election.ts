@@ -54,7 +54,7 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
   private current: ElectionState = { role: 'standby', holder: null, holderAddress: null, epoch: 0, since: new Date(), renewed: null }
   /** by this process's monotonic clock: the lease is surely held until then */
   private heldUntil = 0
-  /** steps down at heldUntil unless a renewal moved it on: a hung database call cannot keep it active */
+  /** says so at heldUntil unless a renewal moved it on (holdsLease is false from then on) */
   private watchdog?: NodeJS.Timeout
   private lastError?: string
 
@@ -106,10 +106,12 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
       const asked = performance.now()
       try {
         const lease = await this.opts.store.acquireLease(this.opts.holder, this.opts.address, this.opts.ttlMs)
+        const unconfirmed = this.lastError?.includes('not confirmed') === true
         this.lastError = undefined
         const mine = lease.holder === this.opts.holder && lease.live
         // trust the lease from when it was asked for, less a tenth for clock rates
         if (mine) this.heldUntil = asked + this.opts.ttlMs * 0.9
+        if (mine && unconfirmed) this.opts.log.info('writer lease confirmed again: worker leases are granted again')
         this.observe(lease, mine)
         if (mine) this.armWatchdog()
       } catch (err) {
@@ -123,16 +125,21 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
   }
 
   /**
-   * A renewal that hangs (a database call stuck for seconds) schedules no step-down by itself:
-   * this timer does, at heldUntil, unless a renewal that answered in time moved heldUntil on.
+   * A renewal that hangs (a database call stuck for seconds) neither fails nor moves heldUntil
+   * on: from heldUntil, holdsLease is false, so the allocator grants no worker lease, whatever
+   * the call is doing (commits are fenced by the database anyway). This timer says so in the
+   * log and the status. The master stays active meanwhile: a renewal that answers late but
+   * still holds the lease costs no hand-over (a stand-down restarts the allocator, whose new
+   * table waits for every worker again); one that fails steps it down (tick()).
    */
   private armWatchdog (): void {
     clearTimeout(this.watchdog)
     this.watchdog = setTimeout(() => {
-      if (!this.running || !this.isActive || performance.now() < this.heldUntil) return
-      this.lastError = `the writer lease was not confirmed within its ${this.opts.ttlMs} ms TTL`
-      this.opts.log.warn({ err: this.lastError }, 'writer lease not confirmed in time: this master stands down until the database answers')
-      this.observe(undefined, false)
+      if (!this.running || !this.isActive) return
+      // a timer may fire a little early on the loop's millisecond clock: wait out the rest
+      if (performance.now() < this.heldUntil) { this.armWatchdog(); return }
+      this.lastError = `the writer lease was not confirmed within its ${this.opts.ttlMs} ms TTL: no worker lease is granted until it is`
+      this.opts.log.warn({ err: this.lastError }, 'writer lease not confirmed in time')
     }, Math.max(0, this.heldUntil - performance.now()) + 1)
     this.watchdog.unref()
   }
