@@ -25,6 +25,17 @@ async function ledgerAt (t: Test, path: string, masterSigner?: Ed25519Signer): P
   return ledger
 }
 
+/** Master a's ledger over a store another master (b) will open too, in which a has declared b's key; the caller closes it. */
+async function sharedLedgerDeclaringB (t: Test): Promise<{ dir: string, path: string, a: Ed25519Signer, b: Ed25519Signer, first: Ledger }> {
+  const dir = await tmpDir(t)
+  const [a, b] = [key(), key()]
+  const path = join(dir, 'shared')
+  const first = new Ledger({ store: new LevelStore({ path }), log, masterSigner: a })
+  await first.open()
+  await first.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'master-b', key: b.publicKey } }, a) })
+  return { dir, path, a, b, first }
+}
+
 /** A run of entries after the replica's head, signed by `signer` as a master would sign it. */
 function run (replica: Ledger, ops: LedgerOp[], signer: Ed25519Signer): { entries: Entry[], head: ReturnType<typeof signHead> } {
   const entries = chainEntries(replica.head, ops)
@@ -93,13 +104,7 @@ t.test('an admin cannot make a key a master: the master refuses it, and a replic
 })
 
 t.test('a revoked master: its key is trusted no more, it orders nothing, and replicas refuse its heads', async t => {
-  const dir = await tmpDir(t)
-  const a = key()
-  const b = key()
-  const path = join(dir, 'shared')
-  const first = new Ledger({ store: new LevelStore({ path }), log, masterSigner: a })
-  await first.open()
-  await first.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'master-b', key: b.publicKey } }, a) })
+  const { dir, path, a, b, first } = await sharedLedgerDeclaringB(t)
   const replica = await ledgerAt(t, join(dir, 'replica'))
   await sync(first, replica)
   t.ok(replica.masterKeys.includes(b.publicKey), 'b is a master')
@@ -136,13 +141,7 @@ t.test('a revoked admin: refused every write and every stream, and may not lift 
 })
 
 t.test('another master opens a ledger its first master wrote, and trusts its own key once declared', async t => {
-  const dir = await tmpDir(t)
-  const a = key()
-  const b = key()
-  const path = join(dir, 'shared')
-  const first = new Ledger({ store: new LevelStore({ path }), log, masterSigner: a })
-  await first.open()
-  await first.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'master-b', key: b.publicKey } }, a) })
+  const { dir, path, a, b, first } = await sharedLedgerDeclaringB(t)
   await first.close()
   const second = await ledgerAt(t, path, b)
   t.equal(second.masterKey, a.publicKey, 'the first master\'s key stays the pinned one')

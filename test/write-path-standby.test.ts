@@ -12,6 +12,8 @@ import type { Ledger } from '../src/ledger/ledger.js'
 // start-up script's declaration failed `not_active` in a race of a few milliseconds (seen in
 // CI: the second master of a failover benchmark exited at start).
 
+const metricsOf = (ledger: Ledger) => new NodeMetrics({ headSeq: () => ledger.head.seq, lag: () => undefined, sync: () => undefined }, { node: 'm', role: 'master' })
+
 t.test('an insert on a standby that knows no writer yet waits, and is ordered once this master writes', async t => {
   const master = await ledgerPeer(t, { master: true })
   const sync = { keepsReplica: false } as unknown as ReplicaSync
@@ -24,7 +26,7 @@ t.test('an insert on a standby that knows no writer yet waits, and is ordered on
     masterConns: ['127.0.0.1:1'],
     // no writer known, then this master becomes it
     standby: () => standingBy ? { address: null, trusted: true, defer: () => { t.fail('a trusted master defers nothing') } } : undefined,
-    metrics: new NodeMetrics({ headSeq: () => master.ledger.head.seq, lag: () => undefined, sync: () => undefined }, { node: 'm', role: 'master' }),
+    metrics: metricsOf(master.ledger),
     log: master.log
   })
   const policy = probe('standby-race')
@@ -55,7 +57,6 @@ function fencedOnce (ledger: Ledger, onFence: () => void): Ledger {
   })
 }
 
-const metricsOf = (ledger: Ledger) => new NodeMetrics({ headSeq: () => ledger.head.seq, lag: () => undefined, sync: () => undefined }, { node: 'm', role: 'master' })
 
 t.test('a commit the fence refuses (the lease moved just before) goes to the master that writes now', async t => {
   const active = await ledgerPeer(t, { master: true })

@@ -113,6 +113,7 @@ export function batchAuthContext (state: LedgerState, masterKey: string | undefi
   const live = (policy: Policy): boolean => !removed.has(policyId(policy))
   const keyedBy = (type: string, key: string): boolean =>
     addedKeys.has(nameKey(type, key)) || holdsKey(state, type, key, live)
+  const revoked = (key: string): boolean => keyedBy('revocation', key)
   const masterKeys = trustedMasterKeys(state, masterKey)
   const ctx: AuthContext = {
     masterKey: masterKey,
@@ -126,8 +127,8 @@ export function batchAuthContext (state: LedgerState, masterKey: string | undefi
       return found !== undefined && removed.has(policyId(found)) ? undefined : found
     },
     admissionRequired: () => requiresAdmission([...[...state.policiesOfType('network')].filter(live), ...addedNetwork.values()]),
-    isAdmitted: key => keyedBy('admission', key) && !keyedBy('revocation', key),
-    isRevoked: key => keyedBy('revocation', key)
+    isAdmitted: key => keyedBy('admission', key) && !revoked(key),
+    isRevoked: revoked
   }
   const record = (op: LedgerOp): void => {
     if (op.op === 'put') {
@@ -136,7 +137,7 @@ export function batchAuthContext (state: LedgerState, masterKey: string | undefi
       const body = policyBody(op.policy)
       // a master declaring another master's key: trusted from here on in the batch too; a
       // revoked one no longer is
-      if (type === 'master_key' && typeof body.key === 'string' && masterKeys.has(String(body.public_key)) && !ctx.isRevoked(body.key)) masterKeys.add(body.key)
+      if (type === 'master_key' && typeof body.key === 'string' && masterKeys.has(String(body.public_key)) && !revoked(body.key)) masterKeys.add(body.key)
       if (type === 'revocation' && typeof body.key === 'string') masterKeys.delete(body.key)
       added.set(id, op.policy)
       if (body.name !== undefined) addedByName.set(nameKey(type, body.name), id)

@@ -25,7 +25,6 @@ const MASTER_KEY_META = 'master_public_key'
 const MAX_PENDING_INSERTS = 10_000
 /** Callers waiting at once for the head to reach a seq (blocking reads, read-your-writes). */
 const MAX_SEQ_WAITERS = 1000
-/** How many times one group commit is retried after the store refused a duplicate in it. */
 /** how often one batch is checked and committed again (ids the store refused, a head that moved) */
 const MAX_COMMIT_RETRIES = 3
 

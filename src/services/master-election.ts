@@ -56,6 +56,8 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
   private heldUntil = 0
   /** says so at heldUntil unless a renewal moved it on (holdsLease is false from then on) */
   private watchdog?: NodeJS.Timeout
+  /** set by the watchdog, cleared by the next renewal that holds the lease */
+  private unconfirmed = false
   private lastError?: string
 
   constructor (private readonly opts: ElectionOptions) {
@@ -106,12 +108,12 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
       const asked = performance.now()
       try {
         const lease = await this.opts.store.acquireLease(this.opts.holder, this.opts.address, this.opts.ttlMs)
-        const unconfirmed = this.lastError?.includes('not confirmed') === true
         this.lastError = undefined
         const mine = lease.holder === this.opts.holder && lease.live
         // trust the lease from when it was asked for, less a tenth for clock rates
         if (mine) this.heldUntil = asked + this.opts.ttlMs * 0.9
-        if (mine && unconfirmed) this.opts.log.info('writer lease confirmed again: worker leases are granted again')
+        if (mine && this.unconfirmed) this.opts.log.info('writer lease confirmed again: worker leases are granted again')
+        if (mine) this.unconfirmed = false
         this.observe(lease, mine)
         if (mine) this.armWatchdog()
       } catch (err) {
@@ -138,6 +140,7 @@ export class MasterElection extends EventEmitter<{ change: [ElectionState] }> im
       if (!this.running || !this.isActive) return
       // a timer may fire a little early on the loop's millisecond clock: wait out the rest
       if (performance.now() < this.heldUntil) { this.armWatchdog(); return }
+      this.unconfirmed = true
       this.lastError = `the writer lease was not confirmed within its ${this.opts.ttlMs} ms TTL: no worker lease is granted until it is`
       this.opts.log.warn({ err: this.lastError }, 'writer lease not confirmed in time')
     }, Math.max(0, this.heldUntil - performance.now()) + 1)

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import pTimeout from 'p-timeout'
 import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
 import type { Entry, LedgerOp } from '../ledger/entry.js'
@@ -52,24 +53,11 @@ export async function submitToMasters (insert: InsertSubmitter, masters: MasterL
   }
 }
 
-/** The masters' answer, or a `timeout` once LOCAL_ACK_MS passed (the attempt goes on). */
-async function withinLocalAck<T> (attempt: Promise<T>): Promise<T> {
-  attempt.catch(() => {}) // answered by the outbox if it fails after the bound
-  let timer: NodeJS.Timeout | undefined
-  const bound = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { reject(new LedgerMeshError('timeout', `no master answered within ${LOCAL_ACK_MS} ms (local=true: kept here, sent on from the outbox)`)) }, LOCAL_ACK_MS)
-  })
-  try {
-    return await Promise.race([attempt, bound])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 /** How long a replica's insert waits for its own replica to hold the new entry. */
 const READ_YOUR_WRITES_MS = 3000
 /** How long a standby master waits to learn the writer before refusing an insert `not_active`, and how often it looks. */
 const WRITER_WAIT_MS = 5000
+const WRITER_POLL_MS = 50
 /**
  * How long a `local=true` insert waits for the masters before it is acknowledged from the
  * outbox: AnyLog's local=true means the node keeps the policy at once, and a master that is
@@ -78,7 +66,9 @@ const WRITER_WAIT_MS = 5000
  * re-submit then finds the policy on the ledger if it landed.
  */
 const LOCAL_ACK_MS = 2000
-const WRITER_POLL_MS = 50
+
+/** What `standby` answers: undefined while this master writes (or is no master). */
+type Standby = ReturnType<NonNullable<WritePathOptions['standby']>>
 
 export interface WritePathOptions {
   /** the node's ledger; throws store_unavailable while no store is connected */
@@ -183,12 +173,7 @@ export class WritePath {
       return await ledger.submit(op)
     } catch (err) {
       if (!(err instanceof LedgerMeshError && err.code === 'not_active') || this.opts.standby === undefined) throw err
-      const until = performance.now() + WRITER_WAIT_MS
-      let standby = this.opts.standby()
-      while ((standby === undefined || standby.address === null) && performance.now() < until) {
-        await sleep(WRITER_POLL_MS)
-        standby = this.opts.standby()
-      }
+      const standby = await this.standbyWhile(s => s === undefined || s.address === null)
       this.opts.log.info({ id: policyId(op.policy), active: standby?.address }, 'the writer lease moved before this master\'s commit: the insert goes to the active master')
       if (standby === undefined) return await ledger.submit(op)
       if (!standby.trusted) throw err
@@ -215,7 +200,10 @@ export class WritePath {
       const attempt = submitToMasters(insert, masters, op, {
         onRetry: (failed, err, next) => { log.info({ id, master: failed, next, code: (err as LedgerMeshError).code, err: errorMessage(err) }, 'the master did not take the insert; trying the next') }
       })
-      const answer = opts.local ? await withinLocalAck(attempt) : await attempt
+      // local=true: a timeout past LOCAL_ACK_MS keeps it in the outbox (below); the attempt goes on
+      const answer = opts.local
+        ? await pTimeout(attempt, { milliseconds: LOCAL_ACK_MS, message: new LedgerMeshError('timeout', `no master answered within ${LOCAL_ACK_MS} ms (local=true: kept here, sent on from the outbox)`) })
+        : await attempt
       if ('already' in answer) return await this.alreadyHere(ledger, op, answer.already)
       const seq = answer.accepted.seq
       log.info({ id, type: policyType(op.policy), seq }, 'policy accepted by the master')
@@ -252,10 +240,15 @@ export class WritePath {
    * master takes over. It waits for one (or to become the writer itself) rather than refuse
    * its own start-up script's insert; past WRITER_WAIT_MS it answers with what it knows.
    */
-  private async standbyWithWriter (): Promise<ReturnType<NonNullable<WritePathOptions['standby']>>> {
+  private async standbyWithWriter (): Promise<Standby> {
+    return await this.standbyWhile(s => s !== undefined && s.trusted && s.address === null)
+  }
+
+  /** The standby state, polled every WRITER_POLL_MS while `waiting` holds, for WRITER_WAIT_MS at most. */
+  private async standbyWhile (waiting: (standby: Standby) => boolean): Promise<Standby> {
     const until = performance.now() + WRITER_WAIT_MS
     let standby = this.opts.standby?.()
-    while (standby !== undefined && standby.trusted && standby.address === null && performance.now() < until) {
+    while (waiting(standby) && performance.now() < until) {
       await sleep(WRITER_POLL_MS)
       standby = this.opts.standby?.()
     }

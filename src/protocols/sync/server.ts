@@ -22,7 +22,12 @@ export class SyncServer {
   /** serving watch streams waiting for the ledger to append */
   private readonly waiters = new Set<() => void>()
 
-  constructor (private readonly ctx: SyncContext) {}
+  /** this node's own key: a node whose own key is revoked serves no one */
+  private readonly selfKey: string | undefined
+
+  constructor (private readonly ctx: SyncContext) {
+    this.selfKey = publicKeyHexOf(ctx.components.libp2p.peerId)
+  }
 
   /** Wakes every watch stream being served (an append, or stop()). */
   readonly wake = (): void => {
@@ -82,8 +87,8 @@ export class SyncServer {
    * the append that applies it.
    */
   private async refused (lp: LengthPrefixedStream, stream: Stream, peer: string, key: string | undefined): Promise<boolean> {
-    const { ledger, libp2p, log } = this.ctx.components
-    const self = publicKeyHexOf(libp2p.peerId)
+    const { ledger, log } = this.ctx.components
+    const self = this.selfKey
     const own = this.ctx.components.servingRefused?.() ?? (self !== undefined && ledger.isRevoked(self) ? `this node's own key ${self} is revoked` : undefined)
     if (own !== undefined) {
       log.warn({ peer, key, reason: own }, 'sync refused: this node may not serve')

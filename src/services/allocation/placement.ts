@@ -157,14 +157,17 @@ export function planPlacement (input: PlacementInput): Plan {
     const worker = workers.get(a.worker)
     const lease = input.lease(a.worker)
     let reason: string | undefined
-    if (profile === undefined || (a.profileId !== undefined && a.profileId !== profile.id)) reason = `profile '${a.profile}' is gone or was replaced`
+    const gone = profile === undefined || (a.profileId !== undefined && a.profileId !== profile.id)
+    if (gone) reason = `profile '${a.profile}' is gone or was replaced`
     else if (worker === undefined) reason = `worker '${a.worker}' is gone`
     else if (lease.state === 'expired') reason = `worker '${a.worker}' lease lapsed`
     else if (lease.draining) reason = `worker '${a.worker}' is draining`
     else if (!worker.kinds.includes(profile.kind)) reason = `worker '${a.worker}' does not run '${profile.kind}' profiles`
     else if (worker.slave === undefined || worker.slave !== slaveOf.get(profile.subaccount)) reason = `worker '${a.worker}' is not under the slave of sub-account '${profile.subaccount}'`
-    else if (workerOf.has(a.profile)) reason = `profile '${a.profile}' is assigned twice`
-    const kept = profile?.held !== undefined && reason !== undefined && !/ is gone or was replaced$| is assigned twice$/.test(reason)
+    const twice = reason === undefined && workerOf.has(a.profile)
+    if (twice) reason = `profile '${a.profile}' is assigned twice`
+    // a held profile keeps its assignment for any reason but being gone or assigned twice
+    const kept = profile?.held !== undefined && reason !== undefined && !gone && !twice
     if (reason !== undefined && !kept) {
       plan.deletes.push({ id: a.id, reason })
       // the worker hears of this delete through the ledger only (unless its lease lapsed): it
