@@ -5,6 +5,11 @@ import { startPgBouncer } from './helpers/pgbouncer.js'
 import { activeMaster, masterRole, startMasters } from './helpers/masters.js'
 import { insert } from './helpers/fleet.js'
 import { waitFor } from './helpers/net.js'
+import { httpJson } from './helpers/http.js'
+import { Ed25519Signer } from '../src/policies/keys.js'
+import { preparePolicy } from '../src/policies/prepare.js'
+import { type MultiSealedBox, sealToAll } from '../src/policies/seal.js'
+import { profileContext } from '../src/policies/sealed-settings.js'
 
 // Several masters over one real PostgreSQL database, as real node processes.
 
@@ -32,6 +37,26 @@ t.test(`two masters: the standby forwards; a writer paused past its lease (SIGST
   const admitted = await b.command(`admit node where key = ${stranger}`, { method: 'POST' })
   t.equal(admitted.status, 200, `admit node on the standby: ${admitted.text}`)
   t.equal((await b.ok(`blockchain get revocation where key = ${stranger} bring.count`)).text.trim(), '0', 'and lifted through it')
+
+  // a profile whose box is addressed to both masters but holds garbage for b (only b can tell):
+  // b asks for a copy (settings_request) and a writes one
+  const keyOf = async (node: typeof a) => String((await httpJson(`${node.url}/v1/status`, 5000) as { public_key: string }).public_key)
+  const [keyA, keyB] = [await keyOf(a), await keyOf(b)]
+  const author = new Ed25519Signer(randomBytes(32))
+  t.equal((await a.command(`admit node where key = ${author.publicKey}`, { method: 'POST' })).status, 200)
+  const context = profileContext('garbled', author.publicKey)
+  const box = sealToAll([keyA, keyB], { password: 'hunter2' }, context) as MultiSealedBox
+  const other = sealToAll([keyA, keyB], { password: 'other' }, context) as MultiSealedBox
+  box.sealed.keys = box.sealed.keys.map(k => k.to === keyB ? other.sealed.keys.find(o => o.to === keyB)! : k)
+  await insert(a, preparePolicy({ profile: { name: 'garbled', kind: 'k', subaccount: 'acme', settings: box as never } }, author))
+  const copy = await waitFor('a settings copy for b', async () => {
+    const reply = await a.ok(`blockchain get settings_copy where profile = garbled and master_key = ${keyB}`)
+    return Array.isArray(reply.json) && reply.json.length === 1 ? reply.json[0] as { settings_copy: { public_key: string } } : undefined
+  }, { timeoutMs: 20_000 })
+  t.equal(copy.settings_copy.public_key, keyA, 'the active master wrote b a copy of the garbled profile\'s settings')
+  t.match(b.logs(), /cannot open a profile's settings addressed to it: asking the active master for a copy/, 'b said why it asked')
+  await waitFor('the served request deleted', async () => (await a.ok('blockchain get settings_request bring.count')).text.trim() === '0' ? true : undefined, { timeoutMs: 20_000 })
+
   const before = Number((await b.ok('blockchain get note bring.count')).text.trim())
   a.proc.kill('SIGSTOP')
   t.teardown(() => { a.proc.kill('SIGCONT') })

@@ -8,10 +8,10 @@ import { LevelStore } from '../src/ledger/level-store.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { type Policy, policyBody } from '../src/policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'
-import { type SealedBox, openSealed, sealTo, sealedRecipients } from '../src/policies/seal.js'
+import { type MultiSealedBox, type SealedBox, openSealed, sealTo, sealToAll, sealedRecipients } from '../src/policies/seal.js'
 import { profileContext } from '../src/policies/sealed-settings.js'
 import { prepareSealed } from '../src/policies/sign-input.js'
-import { openSettingsFor, resealForMasters, settingsCopies, touchesSettingsCopies } from '../src/services/settings-copies.js'
+import { openSettingsFor, resealForMasters, settingsCopies, settingsRequests, touchesSettingsCopies } from '../src/services/settings-copies.js'
 import { KIND, WORKER, eventually, leaseFleet } from './helpers/lease-fleet.js'
 import { author } from './helpers/libp2p.js'
 import { ROOT } from './helpers/node-process.js'
@@ -128,4 +128,41 @@ t.test('an allocator running with master b places profiles sealed to a and b, an
   t.ok(await eventually(ran('only-a')), 'b places it from the copy')
   t.same(received('only-a'), settings.onlyA, 'with exactly the settings its author sealed')
   t.notOk(fleet.allocator.summary().unplaced.some(u => u.name === 'only-a'), 'it is no longer listed as unplaced')
+})
+
+t.test('a box addressed to a master but holding garbage for it: that master asks for a copy, the active master writes it', async t => {
+  const dir = await tmpDir(t)
+  const [a, b, admin] = [key(), key(), key()]
+  const ledger = await ledgerAt(t, join(dir, 'a'), a)
+  await ledger.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'master-b', key: b.publicKey } }, a) })
+  await ledger.submit({ op: 'put', policy: preparePolicy({ admin: { name: 'ops', key: admin.publicKey } }, a) })
+  // a box to a and b whose wrapped key for b opens another box's content key: only b can tell
+  const secret = secretOf('p1')
+  const context = profileContext('p1', author.publicKey)
+  const box = sealToAll([a.publicKey, b.publicKey], { password: secret }, context) as MultiSealedBox
+  const other = sealToAll([a.publicKey, b.publicKey], { password: 'other' }, context) as MultiSealedBox
+  box.sealed.keys = box.sealed.keys.map(k => k.to === b.publicKey ? other.sealed.keys.find(o => o.to === b.publicKey)! : k)
+  const profile = (await ledger.submit({ op: 'put', policy: preparePolicy({ profile: { name: 'p1', kind: KIND, subaccount: 'acme', settings: box as never } }, author) })).policy
+
+  t.same(openSettingsFor(ledger, profile, a), { password: secret }, 'the active master opens it')
+  t.throws(() => openSettingsFor(ledger, profile, b), { code: 'bad_policy' }, 'b cannot, though the box is addressed to it')
+  t.same(await resealForMasters({ ledger, signer: a, log }), { written: [], deleted: [] }, 'the active master cannot tell: b is among the box\'s recipients')
+
+  const requests = settingsRequests(ledger, [profile], b)
+  t.equal(requests.length, 1, 'b asks for a copy')
+  t.match(policyBody(requests[0].policy), { profile: 'p1', profile_id: policyBody(profile).id, master_key: b.publicKey, public_key: b.publicKey })
+  t.same(settingsRequests(ledger, [profile], a), [], 'a, whose part opens, asks nothing')
+  const asked = await ledger.submit(requests[0])
+  t.ok(touchesSettingsCopies([asked]), 'a request calls for a copies run')
+  t.same(settingsRequests(ledger, [profile], b), [], 'b does not ask twice while its request is live')
+
+  const result = await resealForMasters({ ledger, signer: a, log })
+  t.match(result, { written: [{ profile: 'p1', master_key: b.publicKey }], deleted: [String(policyBody(asked.policy).id)] }, 'a writes b a copy and deletes the request it served')
+  t.same(openSettingsFor(ledger, profile, b), { password: secret }, 'b now opens the settings from its copy')
+  t.same(settingsRequests(ledger, [profile], b), [], 'and asks nothing more')
+  t.same(await resealForMasters({ ledger, signer: a, log }), { written: [], deleted: [] }, 'a second run writes nothing')
+
+  const requestBy = (signer: Ed25519Signer) => preparePolicy({ settings_request: { profile: 'p1', profile_id: String(policyBody(profile).id), master_key: b.publicKey } }, signer)
+  await t.rejects(ledger.submit({ op: 'put', policy: requestBy(a) }), { code: 'unauthorized', message: /a master asks for its own key only/ }, 'a master may not ask on another\'s behalf')
+  await t.rejects(ledger.submit({ op: 'put', policy: requestBy(admin) }), { code: 'unauthorized', message: /only a trusted master key may/ }, 'nor may an admin')
 })

@@ -9,7 +9,8 @@ import type { Ed25519Signer } from '../policies/keys.js'
 import { Allocator } from '../services/allocation/index.js'
 import { Gatekeeper, type JoinProtocol } from '../services/admission/index.js'
 import { MasterRole } from '../services/master-role.js'
-import { resealForMasters, touchesSettingsCopies } from '../services/settings-copies.js'
+import { resealForMasters, settingsRequests, touchesSettingsCopies } from '../services/settings-copies.js'
+import { policyBody, policyType } from '../policies/policy.js'
 import type { Entry } from '../ledger/entry.js'
 import type { NodeMetrics } from '../services/metrics.js'
 import type { LeaseProtocol } from '../protocols/lease/index.js'
@@ -48,6 +49,8 @@ export class MasterServices {
   /** the settings-copies run in progress, and whether another is due after it */
   private resealing?: Promise<void>
   private resealDue = false
+  /** profiles this master asked a settings copy for (once per profile id while it runs) */
+  private readonly requested = new Set<string>()
   /** activation and stand-down run one at a time, in order */
   private transition: Promise<void> = Promise.resolve()
 
@@ -88,7 +91,7 @@ export class MasterServices {
       log: log.child({ service: 'master-role' })
     })
     this.role = role
-    role.on('trusted', () => { void this.sendDeferred() })
+    role.on('trusted', () => { void this.sendDeferred().then(() => { this.requestCopies(ledger.state.policiesOfType('profile')) }) })
     ledger.on('appended', this.onAppended)
     role.on('active', active => { this.transition = this.transition.then(() => this.onActive(active)) })
     await role.start()
@@ -158,9 +161,33 @@ export class MasterServices {
     await this.leaseProtocol?.stop()
   }
 
-  /** New master keys or profiles: the active master seals copies of settings for the keys a box lacks. */
+  /**
+   * New master keys or profiles: the active master seals copies of settings for the keys a box
+   * lacks; a standby checks that the new profiles' settings open for it, and asks for a copy
+   * where they do not.
+   */
   private readonly onAppended = (entries: Entry[]): void => {
     if (this.role?.isActive === true && touchesSettingsCopies(entries)) this.reseal()
+    if (this.role?.isActive === false && this.role.trusted) {
+      const profiles = entries.filter(e => e.op === 'put' && policyType(e.policy) === 'profile').map(e => e.policy)
+      if (profiles.length > 0) this.requestCopies(profiles)
+    }
+  }
+
+  /** A standby's settings requests for `profiles` whose settings do not open for it (settingsRequests). */
+  private requestCopies (profiles: Iterable<Policy>): void {
+    const { ledger, signer, log } = this.opts
+    if (this.role?.isActive !== false) return
+    const fresh = [...profiles].filter(p => !this.requested.has(String(policyBody(p).id)))
+    for (const op of settingsRequests(ledger, fresh, signer)) {
+      const body = policyBody(op.policy)
+      this.requested.add(String(body.profile_id))
+      log.warn({ profile: body.profile, profile_id: body.profile_id }, 'this master cannot open a profile\'s settings addressed to it: asking the active master for a copy (settings_request)')
+      this.opts.write(op).catch((err: unknown) => {
+        this.requested.delete(String(body.profile_id))
+        log.warn({ profile: body.profile, err: errorMessage(err) }, 'asking for a settings copy failed (asked again when the profile changes or this master restarts)')
+      })
+    }
   }
 
   /** One run of resealForMasters at a time; a run asked for during one follows it. */

@@ -47,6 +47,9 @@ export function authorizeOp (op: LedgerOp, ctx: AuthContext): void {
   if (op.op === 'put' && (MASTER_ONLY_TYPES as readonly string[]).includes(type) && !isMaster(author)) {
     deny(`key ${short(author)} may not write ${type} policies: only a trusted master key may`)
   }
+  if (op.op === 'put' && type === 'settings_request' && body.master_key !== author) {
+    deny(`key ${short(author)} may not ask for settings copies for key ${short(body.master_key)}: a master asks for its own key only`)
+  }
   // a master's key is revoked by another master only (an admin cannot take the ledger's
   // writers away), and revocations are lifted by a master only (`admit node` on it)
   if (op.op === 'put' && type === 'revocation' && isMaster(String(body.key))) {

@@ -120,6 +120,9 @@ export const SCHEMAS: Record<string, z.ZodType> = {
   // sealed before that key was trusted (src/services/settings-copies.ts); masters only.
   settings_copy: z.looseObject({ profile: name, profile_id: hex64, master_key: hex64, settings: sealed })
     .refine(c => c.settings.sealed.to === c.master_key, { message: 'a settings copy\'s box must be sealed to its master_key', path: ['settings'] }),
+  // A master whose wrapped key in a profile's box does not open asks the active master for a
+  // copy (written by that master itself, for its own key: see authorize.ts); deleted once served.
+  settings_request: z.looseObject({ profile: name, profile_id: hex64, master_key: hex64 }),
   // used: how many keys it admitted so far (each redemption replaces the policy with one more)
   join_token: z.looseObject({ token_id: z.string().regex(/^[0-9a-f]{16}$/), secret_sha256: hex64, expires: z.iso.datetime({ offset: true }), uses: z.number().int().min(1).max(1_000_000), used: z.number().int().min(0).max(1_000_000).optional() }),
   delete: z.looseObject({ policy_id: hex64 })
@@ -137,13 +140,14 @@ export const NODE_POLICY_TYPES = ['master', 'slave', 'worker', 'member', ...ANYL
 export const DECLARATION_TYPES = ['master', 'slave', 'worker'] as const
 
 /** Types only the master or an admin may write. */
-export const PRIVILEGED_TYPES = ['assignment', 'admin', 'network', 'admission', 'revocation', 'join_token', 'master_key', 'settings_copy', 'drain'] as const
+export const PRIVILEGED_TYPES = ['assignment', 'admin', 'network', 'admission', 'revocation', 'join_token', 'master_key', 'settings_copy', 'settings_request', 'drain'] as const
 
 /**
  * Types only a trusted master key may write, not an admin: a settings copy holds what only a
- * master can open, and a master key is one every profile's settings get re-sealed to.
+ * master can open, a settings request asks for one, and a master key is one every profile's
+ * settings get re-sealed to.
  */
-export const MASTER_ONLY_TYPES = ['settings_copy', 'master_key'] as const
+export const MASTER_ONLY_TYPES = ['settings_copy', 'settings_request', 'master_key'] as const
 
 /** Types whose policies are identified by a `name`. */
 export const NAMED_TYPES = ['master', 'slave', 'worker', 'subaccount', 'profile', 'admin'] as const

@@ -25,12 +25,12 @@ export interface CopyLedger {
 }
 
 /**
- * Whether appended entries may call for copies to be written or deleted: a profile or a
- * master key put, or any delete (a profile or a master key may have gone). Not a copy's put:
- * the copies a run writes would only start another run that finds nothing to do.
+ * Whether appended entries may call for copies to be written or deleted: a profile, master key
+ * or settings request put, or any delete (a profile or a master key may have gone). Not a
+ * copy's put: the copies a run writes would only start another run that finds nothing to do.
  */
 export function touchesSettingsCopies (entries: readonly Entry[]): boolean {
-  return entries.some(e => e.op === 'delete' || ['profile', 'master_key'].includes(policyType(e.policy)))
+  return entries.some(e => e.op === 'delete' || ['profile', 'master_key', 'settings_request'].includes(policyType(e.policy)))
 }
 
 /** How many copies are submitted at once: the ledger's group commit orders them together. */
@@ -62,20 +62,39 @@ export interface ResealOptions {
 }
 
 export interface ResealResult {
-  /** the copies written: one per profile and master key its box was not addressed to */
+  /** the copies written: one per profile and master key its box was not addressed to, or whose master asked for one */
   written: Array<{ id: string, profile: string, profile_id: string, master_key: string }>
-  /** copies deleted: their profile is gone, their key or author is no longer a trusted master's, or another copy serves the same key */
+  /** copies and requests deleted: their profile is gone, their key or author is no longer a trusted master's, another copy serves the same key, or a request was served */
   deleted: string[]
+}
+
+/**
+ * The live settings requests by trusted master keys (each for its own key), by profile id:
+ * the keys whose part of a profile's box did not open for them (a box can be addressed to a
+ * master and still hold garbage for it: only that master can tell).
+ */
+function requestsByProfile (ledger: Pick<CopyLedger, 'state'>, trusted: ReadonlySet<string>): Map<string, Map<string, Policy>> {
+  const byProfile = new Map<string, Map<string, Policy>>()
+  for (const request of ledger.state.policiesOfType('settings_request')) {
+    const body = policyBody(request)
+    const key = String(body.master_key)
+    if (body.public_key !== key || !trusted.has(key)) continue
+    const id = String(body.profile_id)
+    byProfile.set(id, (byProfile.get(id) ?? new Map<string, Policy>()).set(key, request))
+  }
+  return byProfile
 }
 
 /**
  * Run by the active master, one run at a time (after declaring master keys, and after entries
  * touchesSettingsCopies accepts): for every profile with sealed settings this master can open,
  * writes a copy for each trusted master key that neither the profile's box nor an existing
- * trusted copy is addressed to; deletes copies that no longer serve (profile deleted or
- * replaced, key or author no longer trusted, a second copy for the same key). Idempotent: a
- * second run with nothing changed writes nothing. Profiles it cannot open (plain settings,
- * boxes for other keys only) are skipped: the allocator says why it does not place them.
+ * trusted copy is addressed to, and for each master that asked for one (settings_request:
+ * its part of the box did not open; the request is deleted with the copy written); deletes
+ * copies that no longer serve (profile deleted or replaced, key or author no longer trusted, a
+ * second copy for the same key) and requests whose profile or key went. Idempotent: a second
+ * run with nothing changed writes nothing. Profiles it cannot open (plain settings, boxes for
+ * other keys only) are skipped: the allocator says why it does not place them.
  */
 export async function resealForMasters (opts: ResealOptions): Promise<ResealResult> {
   const { ledger, signer, log } = opts
@@ -88,25 +107,38 @@ export async function resealForMasters (opts: ResealOptions): Promise<ResealResu
   const ops: LedgerOp[] = []
   const profiles = new Map([...ledger.state.policiesOfType('profile')].map(p => [String(policyBody(p).id), p]))
 
+  const remove = (policy: Policy): void => {
+    const id = String(policyBody(policy).id)
+    ops.push({ op: 'delete', policy: prepareTombstone(id, signer) })
+    result.deleted.push(id)
+  }
+  const requests = requestsByProfile(ledger, trusted)
+  for (const request of ledger.state.policiesOfType('settings_request')) {
+    const body = policyBody(request)
+    if (!profiles.has(String(body.profile_id)) || requests.get(String(body.profile_id))?.get(String(body.master_key)) !== request) remove(request)
+  }
+
   const kept = new Set<string>()
   for (const copy of ledger.state.policiesOfType('settings_copy')) {
     const body = policyBody(copy)
-    // one copy per profile and key is enough (two overlapping runs may each have written one)
+    // one copy per profile and key is enough (two overlapping runs may each have written one);
+    // a copy its master asked to replace goes (the new one is written below)
     const slot = `${String(body.profile_id)}|${String(body.master_key)}`
-    if (profiles.has(String(body.profile_id)) && trusted.has(String(body.master_key)) && trusted.has(String(body.public_key)) && !kept.has(slot)) {
+    const replaced = requests.get(String(body.profile_id))?.has(String(body.master_key)) === true
+    if (profiles.has(String(body.profile_id)) && trusted.has(String(body.master_key)) && trusted.has(String(body.public_key)) && !kept.has(slot) && !replaced) {
       kept.add(slot)
       continue
     }
-    ops.push({ op: 'delete', policy: prepareTombstone(String(body.id), signer) })
-    result.deleted.push(String(body.id))
+    remove(copy)
   }
 
   for (const [id, profile] of profiles) {
     const body = policyBody(profile)
     if (ledger.state.isLocal(id) || !hasSettings(body.settings) || !isSealedBox(body.settings)) continue
-    const copies = settingsCopies(ledger, profile, trusted)
+    const asked = requests.get(id) ?? new Map<string, Policy>()
+    const copies = settingsCopies(ledger, profile, trusted).filter(c => !asked.has(String(policyBody(c).master_key)))
     const covered = new Set([...(sealedRecipients(body.settings) ?? []), ...copies.map(c => String(policyBody(c).master_key))])
-    const missing = others.filter(k => !covered.has(k))
+    const missing = others.filter(k => !covered.has(k) || asked.has(k))
     if (missing.length === 0) continue
     let settings: JsonObject
     try {
@@ -121,6 +153,8 @@ export async function resealForMasters (opts: ResealOptions): Promise<ResealResu
       const policy = preparePolicy({ settings_copy: { profile: name, profile_id: id, master_key: key, settings: box as never } }, signer)
       ops.push({ op: 'put', policy })
       result.written.push({ id: String(policyBody(policy).id), profile: name, profile_id: id, master_key: key })
+      const request = asked.get(key)
+      if (request !== undefined) remove(request)
     }
   }
 
@@ -130,4 +164,33 @@ export async function resealForMasters (opts: ResealOptions): Promise<ResealResu
   for (const w of result.written) log.info({ profile: w.profile, profile_id: w.profile_id, master_key: w.master_key }, 'profile settings re-sealed for another master (settings_copy)')
   if (result.deleted.length > 0) log.info({ deleted: result.deleted.length }, 'settings copies that no longer serve deleted')
   return result
+}
+
+/**
+ * A master's own check of what the active master cannot check for it: for each of `profiles`
+ * whose settings are addressed to this master (its part of the box, or a trusted copy) but do
+ * not open for it, a `settings_request` for a copy, unless one of its own is live. Run by a
+ * standby master as profiles arrive, so a profile whose box holds garbage for it is repaired
+ * while the master that can open it still writes, not found after a failover.
+ */
+export function settingsRequests (ledger: Pick<CopyLedger, 'state' | 'masterKeys'>, profiles: Iterable<Policy>, master: Signer & SealKey): LedgerOp[] {
+  const trusted = new Set(ledger.masterKeys)
+  if (!trusted.has(master.publicKey)) return []
+  const mine = requestsByProfile(ledger, trusted)
+  const ops: LedgerOp[] = []
+  for (const profile of profiles) {
+    const body = policyBody(profile)
+    const id = String(body.id)
+    if (ledger.state.isLocal(id) || !hasSettings(body.settings) || !isSealedBox(body.settings) || mine.get(id)?.has(master.publicKey) === true) continue
+    const copies = settingsCopies(ledger, profile, trusted)
+    const addressed = (sealedRecipients(body.settings) ?? []).includes(master.publicKey) || copies.some(c => policyBody(c).master_key === master.publicKey)
+    // not addressed to this master at all: the active master's copy pass writes it a copy unasked
+    if (!addressed) continue
+    try {
+      openProfileSettings(profile, master, () => copies)
+    } catch {
+      ops.push({ op: 'put', policy: preparePolicy({ settings_request: { profile: String(body.name), profile_id: id, master_key: master.publicKey } }, master) })
+    }
+  }
+  return ops
 }

@@ -4,7 +4,7 @@ import { insert, slaveRuns } from '../helpers/fleet.js'
 import { pgQuery } from '../helpers/pg.js'
 import { checkHistory, operationCounts } from './checker.js'
 import type { FinalEntry, HeadSample, History, Operation, ProcessRun, Violation } from './history.js'
-import { Cleanup, RobustNetwork, type RunStore } from './network.js'
+import { Cleanup, PROFILES, RobustNetwork, type RunStore } from './network.js'
 import { join } from 'node:path'
 import { LevelStore } from '../../src/ledger/level-store.js'
 import { policyBody, policyType } from '../../src/policies/policy.js'
@@ -38,7 +38,12 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     const runMs = Math.round(minutes * 60_000)
     const revocation: RunReport['revocation'] = revocationFor(seed, runMs, 'm1')
     // a revoked member cannot start again: it is left out of the faults when it is revoked
-    const faults = scheduleFor(seed, runMs, [...net.nodes.keys()].filter(name => name !== revocation?.target))
+    const faults = scheduleFor(seed, runMs, {
+      nodes: [...net.nodes.keys()].filter(name => name !== revocation?.target),
+      dbMasters: [...net.dbProxies.keys()],
+      workers: ['w1', 'w2'],
+      profiles: PROFILES
+    })
     say(`[robustness] seed ${seed}: schedule ${JSON.stringify(faults)}${revocation === undefined ? '' : `, revoke ${revocation.target} at ${revocation.atMs} ms`}`)
     const history: History = { operations: [], heads: [], runs: [], final: [], texts: [], secrets: [net.secret], syncIntervalMs: SYNC_INTERVAL_MS, nodeKeys: await nodeKeys(net) }
     let stop = false
@@ -64,14 +69,12 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     for (const fault of faults) {
       await sleep(Math.max(0, started + fault.atMs - Date.now()))
       say(`[robustness] seed ${seed}: ${fault.kind} ${fault.target} for ${fault.forMs} ms`)
-      if (fault.kind === 'kill') {
-        net.kill(fault.target)
-        await sleep(fault.forMs)
-        await net.restart(fault.target)
-      } else {
-        net.pause(fault.target)
-        await sleep(fault.forMs)
-        net.resume(fault.target)
+      try {
+        await inject(net, fault)
+      } catch (err) {
+        // an admin operation the network refused under an earlier fault: recorded, the run goes on
+        fault.error = String(err)
+        say(`[robustness] seed ${seed}: ${fault.kind} ${fault.target} failed: ${fault.error}`)
       }
     }
     await sleep(Math.max(0, started + runMs - Date.now()))
@@ -110,6 +113,42 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     }
   } finally {
     await cleanup.run()
+  }
+}
+
+/** Injects one fault and heals it after its time. */
+async function inject (net: RobustNetwork, fault: Fault): Promise<void> {
+  const { kind, target, forMs } = fault
+  switch (kind) {
+    case 'kill':
+      net.kill(target)
+      await sleep(forMs)
+      await net.restart(target)
+      return
+    case 'pause':
+      net.pause(target)
+      await sleep(forMs)
+      net.resume(target)
+      return
+    case 'clock':
+      net.stepClock(target)
+      await sleep(forMs)
+      net.stepClock(target)
+      return
+    case 'db-stall': case 'db-cut': {
+      const proxy = net.dbProxies.get(target)!
+      if (kind === 'db-stall') proxy.stall(); else proxy.partition()
+      await sleep(forMs)
+      if (kind === 'db-stall') proxy.unstall(); else proxy.heal()
+      return
+    }
+    case 'drain':
+      await net.drainWorker(target, true)
+      await sleep(forMs)
+      await net.drainWorker(target, false)
+      return
+    case 'replace':
+      await net.replaceProfile(target)
   }
 }
 

@@ -1,13 +1,37 @@
 import fc from 'fast-check'
 
+/**
+ * The kinds of fault a run injects, each healed after `forMs`:
+ * - kill: kill -9 of the node, started again on its home after forMs
+ * - pause: SIGSTOP, SIGCONT after forMs
+ * - clock: the node's wall clock steps an hour ahead, and back after forMs (its monotonic clock runs on)
+ * - db-stall: a master's PostgreSQL connections hang (forward nothing either way), then go on
+ * - db-cut: a master's PostgreSQL connections are cut and new ones refused, then allowed again
+ * - drain: `worker drain` on a worker (its profiles move away), `worker resume` after forMs
+ * - replace: a profile deleted and inserted again (a new id: its assignment goes away unrenewed)
+ */
+export type FaultKind = 'kill' | 'pause' | 'clock' | 'db-stall' | 'db-cut' | 'drain' | 'replace'
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'clock', 'db-stall', 'db-cut', 'drain', 'replace']
+
 /** One fault of a run, `atMs` after the clients started. */
 export interface Fault {
   atMs: number
-  kind: 'kill' | 'pause'
-  /** the node's name */
+  kind: FaultKind
+  /** the node's name (for replace: the profile's) */
   target: string
-  /** how long a paused node sleeps, or a killed one stays down */
+  /** how long the fault lasts before it heals */
   forMs: number
+  /** set when injecting it failed (an admin operation refused): the report shows it */
+  error?: string
+}
+
+/** What each kind of fault may hit: node names, master names (db faults), worker names, profile names. */
+export interface FaultTargets {
+  nodes: string[]
+  /** masters whose database connections pass through a proxy the run controls (none on LevelDB) */
+  dbMasters: string[]
+  workers: string[]
+  profiles: string[]
 }
 
 /** A revocation issued while the faults run: `revoke node` of the member's key on the active master. */
@@ -19,22 +43,37 @@ export function revocationFor (seed: number, runMs: number, member: string): Rev
   return drawn.revoke ? { atMs: Math.round(drawn.at * runMs), target: member } : undefined
 }
 
+/** The targets a kind of fault draws from. */
+function targetsOf (kind: FaultKind, targets: FaultTargets): string[] {
+  switch (kind) {
+    case 'db-stall': case 'db-cut': return targets.dbMasters
+    case 'drain': return targets.workers
+    case 'replace': return targets.profiles
+    default: return targets.nodes
+  }
+}
+
 /**
  * A run's faults, generated from its seed (fast-check's generator, so one seed always gives
- * the same schedule, which is printed and can be replayed with --seed): kill -9 and
- * SIGSTOP/SIGCONT of any node, the writing master included, spread over the run, each
- * healed before the next begins so every run ends with the whole network up.
+ * the same schedule, which is printed and can be replayed with --seed): one per 15 s slot,
+ * starting in the slot's first half and lasting 1 to 6 s (at most half the slot), so each is
+ * healed before the next begins and every run ends with the whole network up. A kind with no
+ * target in this network (db faults on LevelDB) is not drawn.
  */
-export function scheduleFor (seed: number, runMs: number, targets: string[]): Fault[] {
+export function scheduleFor (seed: number, runMs: number, targets: FaultTargets): Fault[] {
   const count = Math.max(1, Math.floor(runMs / 15_000))
   const slot = runMs / count
-  const fault = fc.record({
-    kind: fc.constantFrom<Fault['kind']>('kill', 'pause'),
-    target: fc.constantFrom(...targets),
-    // within its slot: starts in the first half, lasts 1 to 6 s (at most half the slot)
+  const kinds = FAULT_KINDS.filter(kind => targetsOf(kind, targets).length > 0)
+  // without bias: fast-check's first draws lean to the bounds (every start at 0, say)
+  const fault = fc.noBias(fc.record({
+    kind: fc.constantFrom(...kinds),
+    pick: fc.nat(),
     startFraction: fc.double({ min: 0, max: 0.5, noNaN: true }),
     forMs: fc.integer({ min: 1000, max: Math.max(1000, Math.min(6000, Math.floor(slot / 2))) })
-  })
+  }))
   const [drawn] = fc.sample(fc.array(fault, { minLength: count, maxLength: count }), { seed, numRuns: 1 })
-  return drawn.map((f, i) => ({ atMs: Math.round(i * slot + f.startFraction * slot), kind: f.kind, target: f.target, forMs: f.forMs }))
+  return drawn.map((f, i) => {
+    const list = targetsOf(f.kind, targets)
+    return { atMs: Math.round(i * slot + f.startFraction * slot), kind: f.kind, target: list[f.pick % list.length], forMs: f.forMs }
+  })
 }
