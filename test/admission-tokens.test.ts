@@ -1,5 +1,6 @@
 import t from 'tap'
 import { waitFor } from './helpers/net.js'
+import { httpJson } from './helpers/http.js'
 import { metric, notSyncing } from './helpers/admission.js'
 import { type NodeProcess, startNode } from './helpers/node-process.js'
 
@@ -9,7 +10,9 @@ import { type NodeProcess, startNode } from './helpers/node-process.js'
 t.test('a join token admits up to its uses, not with a wrong secret; a restart with a used token still works', async t => {
   const master = await startNode(t, { type: 'master', name: 'gate' })
   const token = (await master.ok('create join token where ttl = 1 hour and uses = 2', { method: 'POST' })).text.trim()
-  t.match(token, /^lmjt\.[0-9a-f]{16}\.[0-9a-f]{64}$/, 'a token as the README shows it')
+  t.match(token, /^lmjt\.[0-9a-f]{16}\.[0-9a-f]{64}\.[0-9a-f]{16}$/, 'a token as the README shows it')
+  const masterKey = String((await httpJson(`${master.url}/v1/status`, 5000) as { public_key: string }).public_key)
+  t.equal(token.split('.')[3], masterKey.slice(0, 16), 'pinned to the master\'s key')
   const member = async (name: string, joinToken: string, extra: object = {}) =>
     await startNode(t, { type: 'member', name, join: false, env: { LEDGER_CONN: master.ledgerConn, JOIN_TOKEN: joinToken, BLOCKCHAIN_SYNC: '1 second' }, ...extra })
   /** A node whose join is refused cannot declare itself: its start-up fails, saying why. */
@@ -39,4 +42,16 @@ t.test('a join token admits up to its uses, not with a wrong secret; a restart w
   await refused('forged', `${token.slice(0, 22)}${'0'.repeat(64)}`, /the secret does not match/)
   t.ok(await metric(master, 'ledgermesh_unadmitted_total', 'what="join"') >= 2, '/metrics counts the refused joins')
   t.notMatch(master.logs(), new RegExp(token.split('.')[2]), 'the token\'s secret is in no log line')
+
+  // a token pinned to another key is not shown to this master: nothing reaches its gatekeeper
+  const refusedBefore = await metric(master, 'ledgermesh_unadmitted_total', 'what="join"')
+  const misled = await member('misled', `${token.split('.').slice(0, 3).join('.')}.${'0'.repeat(16)}`, { noWait: true })
+  await waitFor('misled to say why it cannot join', () => misled.logs().includes('is not one of the masters the join token names') ? true : undefined, { timeoutMs: 30_000 })
+  t.pass('the joining node refused the master before showing it the token')
+  t.equal(await metric(master, 'ledgermesh_unadmitted_total', 'what="join"'), refusedBefore, 'the master saw no join attempt')
+  t.equal((await master.ok('blockchain get admission bring.count')).text, '2', 'and admitted nobody')
+  // an older token, without a pin, is shown to whoever answers (and works as before)
+  const fresh = (await master.ok('create join token where ttl = 1 hour and uses = 1', { method: 'POST' })).text.trim()
+  const unpinned = await member('unpinned', fresh.split('.').slice(0, 3).join('.'))
+  t.ok(unpinned, 'a token without pins still joins')
 })

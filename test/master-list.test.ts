@@ -11,7 +11,7 @@ import { Ed25519Signer } from '../src/policies/keys.js'
 import { policyId } from '../src/policies/policy.js'
 import { preparePolicy } from '../src/policies/prepare.js'
 import type { Submitted } from '../src/protocols/insert/index.js'
-import { MasterList, retryDecision, tcpAddress } from '../src/services/master-list.js'
+import { MasterList, activeHint, retryDecision, tcpAddress } from '../src/services/master-list.js'
 import { type InsertSubmitter, submitToMasters } from '../src/services/write-path.js'
 import { hostPortOf, ledgerPeer, probe, startInsert } from './helpers/libp2p.js'
 import { freePort } from './helpers/net.js'
@@ -90,6 +90,22 @@ t.test('withMaster: not_active naming the active master goes there next, adding 
   const seen: string[] = []
   await other.withMaster(async address => { seen.push(address); if (address === A) throw new LedgerMeshError('not_active', 'x', { active: 'nonsense' }); return true })
   t.same(seen, [A, B])
+})
+
+t.test('withMaster: once the ledger trusts master keys, a not_active hint is followed only when it names a trusted key', async t => {
+  const [trusted, stranger] = [randomBytes(32).toString('hex'), randomBytes(32).toString('hex')]
+  // what the list reads of the node's ledger: the master keys it trusts (and no declared addresses)
+  const ledger = { masterKey: trusted, masterKeys: [trusted], head: { seq: 0, hash: '' }, state: { policiesOfType: () => [] } } as unknown as Ledger
+  const triedWith = async (details: Record<string, unknown>): Promise<string[]> => {
+    const masters = new MasterList([A, B], () => ledger)
+    const tried: string[] = []
+    await masters.withMaster(async address => { tried.push(address); if (address === A) throw new LedgerMeshError('not_active', 'a standby', details); return true })
+    return tried
+  }
+  t.same(await triedWith({ active: C, active_key: trusted }), [A, C], 'a hint naming a trusted master key is followed')
+  t.same(await triedWith({ active: C, active_key: stranger }), [A, B], 'one naming another key is not: plain rotation')
+  t.same(await triedWith({ active: C }), [A, B], 'nor one naming an address alone')
+  t.equal(activeHint(new LedgerMeshError('not_active', 'x', { active: C })), C, 'before the ledger trusts any master (first contact), the address is all there is')
 })
 
 t.test('withMaster is bounded: by attempts, by its budget, by its signal; one known master means one attempt', async t => {

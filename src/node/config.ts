@@ -9,6 +9,7 @@ import { SWARM_KEY_HEADER } from '../net/private-network.js'
 import { BIND_EXPECTED, isIpv4, parseBind, type Bind } from '../net/bind.js'
 import { parseHostPortList } from '../net/host-port.js'
 import { ConfigError } from './config-error.js'
+import { TOKEN_FORM, TOKEN_PATTERN } from '../services/admission/tokens.js'
 import { NETWORK_KEY_EXPECTED, type NetworkKey, parseNetworkKey } from './network-key.js'
 
 export { ConfigError } from './config-error.js'
@@ -189,7 +190,7 @@ const RULES: Record<string, KeyRule> = {
   REST_TOKEN: { schema: z.string().min(8), expected: 'a token of at least 8 characters' },
   REST_READ_AUTH: { schema: z.enum(['true', 'false']), expected: 'true or false', default: 'false' },
   ADMISSION: { schema: z.string().trim().toLowerCase().pipe(z.enum(['required', 'open'])), expected: 'required (only admitted nodes sync and write) or open', default: 'required' },
-  JOIN_TOKEN: { schema: z.string().trim().regex(/^lmjt\.[0-9a-f]{16}\.[0-9a-f]{64}$/), expected: "a join token as the master's 'create join token' prints it (lmjt.<16 hex>.<64 hex>)" },
+  JOIN_TOKEN: { schema: z.string().trim().regex(TOKEN_PATTERN), expected: `a join token as the master's 'create join token' prints it (${TOKEN_FORM})` },
   SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
   SLAVE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'the NODE_NAME of this worker\'s slave' },
   PROFILE_KINDS: { schema: z.string().trim().regex(/^[a-z0-9_-]+(\s*,\s*[a-z0-9_-]+)*$/i), expected: 'comma-separated profile kinds, e.g. linkedin,email-verification' },

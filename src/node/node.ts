@@ -19,7 +19,7 @@ import type { Ed25519Signer } from '../policies/keys.js'
 import { checkSealedForMaster } from '../policies/sealed-settings.js'
 import { BlockchainSync } from '../services/blockchain-sync.js'
 import { Replicator } from '../services/replicator.js'
-import { trustedMasterCheck } from './trusted-masters.js'
+import { joinTokenPinCheck, trustedMasterCheck } from './trusted-masters.js'
 import type { ReplicaSync } from '../services/replica-sync.js'
 import { InsertProtocol } from '../protocols/insert/index.js'
 import { SyncProtocol } from '../protocols/sync/index.js'
@@ -253,7 +253,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     const servingRefused = (): string | undefined => this.sync instanceof Replicator ? this.sync.servingRefused : undefined
     this.syncProtocol = new SyncProtocol({ libp2p, ledger, log, servingRefused, onRefused: () => { this.metrics.unadmitted.inc({ what: 'sync' }) } })
     await this.syncProtocol.start()
-    this.joinProtocol = new JoinProtocol({ libp2p, log: this.log.child({ service: 'admission' }) })
+    this.joinProtocol = new JoinProtocol({ libp2p, log: this.log.child({ service: 'admission' }), checkPeer: joinTokenPinCheck(this.config.joinToken) })
     this.insertProtocol = new InsertProtocol({
       libp2p,
       ledger,

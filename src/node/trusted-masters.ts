@@ -1,6 +1,7 @@
 import type { PeerId } from '@libp2p/interface'
 import type { Ledger } from '../ledger/ledger.js'
 import { publicKeyHexOf } from '../policies/keys.js'
+import { parseJoinToken, pinAdmits } from '../services/admission/tokens.js'
 
 /**
  * The insert and lease clients' check of the peer they reached (ProtocolComponents.checkPeer):
@@ -17,5 +18,21 @@ export function trustedMasterCheck (ledger: () => Ledger | undefined): (peer: Pe
     const key = publicKeyHexOf(peer)
     if (key !== undefined && current.masterKeys.includes(key)) return undefined
     return `its key ${key ?? '(not Ed25519)'} is not a master key this node's ledger trusts`
+  }
+}
+
+/**
+ * The join client's check of the peer it reached (JOIN_TOKEN): the token is shown only to a
+ * peer whose noise-authenticated key is one of the masters the token pins; anyone else at a
+ * master's address is refused before the token is sent, and the join goes on to the next
+ * master. A token without pins checks nothing.
+ */
+export function joinTokenPinCheck (tokenText: string | undefined): ((peer: PeerId) => string | undefined) | undefined {
+  if (tokenText === undefined) return undefined
+  const token = parseJoinToken(tokenText)
+  if (token.pins.length === 0) return undefined
+  return peer => {
+    const key = publicKeyHexOf(peer)
+    return pinAdmits(token, key) ? undefined : `its key ${key ?? '(not Ed25519)'} is not one of the masters the join token names (${token.pins.join(', ')}): the token is not shown to it`
   }
 }

@@ -52,11 +52,17 @@ export function retryDecision (err: unknown): 'rotate' | 'same' | 'stop' {
   }
 }
 
-/** The active master's address a standby's `not_active` carries, if any. */
-function activeHint (err: unknown): string | undefined {
+/**
+ * The active master's address a standby's `not_active` carries, if any. Once the ledger
+ * trusts master keys, a hint is followed only when it names one of them (`active_key`): an
+ * answer naming an address alone, or another key, could send clients to anyone.
+ */
+export function activeHint (err: unknown, ledger?: Ledger): string | undefined {
   if (!(err instanceof LedgerMeshError) || err.code !== 'not_active') return undefined
-  const active = err.details.active
-  return typeof active === 'string' ? parseHostPort(active) : undefined
+  const { active, active_key: key } = err.details
+  if (typeof active !== 'string') return undefined
+  if (ledger?.masterKey !== undefined && (typeof key !== 'string' || !ledger.masterKeys.includes(key))) return undefined
+  return parseHostPort(active)
 }
 
 /** A master's p2p address from its `master_key` (address) or `master` (ip, port) policy. */
@@ -149,7 +155,7 @@ export class MasterList {
       } catch (err) {
         const decision = retryDecision(err)
         if (decision === 'stop') throw err
-        const next = decision === 'same' ? address : this.rotate(address, activeHint(err))
+        const next = decision === 'same' ? address : this.rotate(address, activeHint(err, this.currentLedger()))
         const attempts = opts.attempts ?? (this.size > 1 ? DEFAULT_MAX_ATTEMPTS : 1)
         if (attempt >= attempts || performance.now() - started >= budgetMs || opts.signal?.aborted === true) throw err
         opts.onRetry?.(address, err, next)
@@ -164,14 +170,18 @@ export class MasterList {
     }
   }
 
+  /** The node's ledger, or undefined while none is connected. */
+  private currentLedger (): Ledger | undefined {
+    try {
+      return this.ledger?.()
+    } catch {
+      return undefined // no ledger connected yet
+    }
+  }
+
   /** Reads the masters the ledger declares, when its head moved since the last read. */
   private learn (): void {
-    let ledger: Ledger | undefined
-    try {
-      ledger = this.ledger?.()
-    } catch {
-      return // no ledger connected yet
-    }
+    const ledger = this.currentLedger()
     if (ledger === undefined) return
     const { seq, hash } = ledger.head
     const at = this.learnedAt

@@ -75,6 +75,7 @@ export class MasterRole extends EventEmitter<MasterRoleEvents> implements Servic
   private wasActive = false
   /** before it runs for the lease: the active master as last read */
   private waitingActive: string | null = null
+  private waitingActiveKey: string | null = null
 
   constructor (private readonly opts: MasterRoleOptions) {
     super()
@@ -108,10 +109,20 @@ export class MasterRole extends EventEmitter<MasterRoleEvents> implements Servic
   /** Whether the ledger trusts this master's key, so it runs for the writer lease. */
   get trusted (): boolean { return this.electing }
 
-  /** The error a standby answers writes with: names the active master, so clients go there. */
+  /** The active master's key, with its address (activeAddress): null when that is. */
+  get activeKey (): string | null {
+    if (this.activeAddress === null) return null
+    return this.electing ? this.election.state.holder : this.waitingActiveKey
+  }
+
+  /**
+   * The error a standby answers writes with: names the active master, by address and key, so
+   * clients go there, and only if that key is a master they trust (MasterList's activeHint).
+   */
   notActiveError (): LedgerMeshError {
     const active = this.activeAddress
-    return new LedgerMeshError('not_active', `this master stands by: ${active === null ? 'no master holds the writer lease right now' : `the active master is ${active}`}`, active === null ? {} : { active })
+    const key = this.activeKey
+    return new LedgerMeshError('not_active', `this master stands by: ${active === null ? 'no master holds the writer lease right now' : `the active master is ${active}`}`, active === null ? {} : { active, ...(key === null ? {} : { active_key: key }) })
   }
 
   async start (): Promise<void> {
@@ -174,6 +185,7 @@ export class MasterRole extends EventEmitter<MasterRoleEvents> implements Servic
       if (!this.electing && !this.opts.ledger.masterKeys.includes(this.opts.signer.publicKey)) {
         const lease = await this.opts.store.readLease()
         this.waitingActive = lease.live ? lease.address : null
+        this.waitingActiveKey = lease.live ? lease.holder : null
       } else if (!this.electing) {
         this.electing = true
         this.opts.log.info('this master\'s key is trusted on the ledger: it runs for the writer lease')

@@ -59,13 +59,14 @@ export class Gatekeeper {
     }
   }
 
-  /** `create join token`: a token that admits up to `uses` keys until `ttlMs` from now. */
+  /** `create join token`: a token that admits up to `uses` keys until `ttlMs` from now, pinned to the trusted masters' keys. */
   async createToken (opts: { ttlMs?: number, uses?: number } = {}): Promise<{ token: string, tokenId: string, expires: string, uses: number }> {
     const ttlMs = opts.ttlMs ?? DEFAULT_TOKEN_TTL_MS
     const uses = opts.uses ?? DEFAULT_TOKEN_USES
     if (!(ttlMs > 0 && ttlMs <= MAX_TOKEN_TTL_MS)) throw new LedgerMeshError('bad_command', `a join token's ttl must be more than 0 and at most 365 days, found ${ttlMs} ms`)
     if (!Number.isInteger(uses) || uses < 1 || uses > 1_000_000) throw new LedgerMeshError('bad_command', `a join token's uses must be a whole number from 1 to 1000000, found ${uses}`)
-    const token = newJoinToken()
+    // shown only to this master or another the ledger trusts (this one first: it made the token)
+    const token = newJoinToken([this.opts.signer.publicKey, ...[...this.opts.ledger.masterKeys].sort()])
     const expires = new Date(Date.now() + ttlMs).toISOString()
     await this.submit({
       op: 'put',

@@ -14,4 +14,4 @@ export {
   type JoinComponents, type JoinInit, type JoinGrantor, type JoinRequest, type JoinResponse
 } from '../../protocols/join/index.js'
 export { DEFAULT_TOKEN_TTL_MS, DEFAULT_TOKEN_USES, MAX_TOKEN_TTL_MS } from './constants.js'
-export { newJoinToken, parseJoinToken } from './tokens.js'
+export { TOKEN_FORM, TOKEN_PATTERN, newJoinToken, parseJoinToken, pinAdmits } from './tokens.js'
