@@ -1,6 +1,7 @@
 import t from 'tap'
 import { CHECKS, checkHistory } from './robustness/checker.js'
 import type { FinalEntry, History, Operation } from './robustness/history.js'
+import { scheduleFor } from './robustness/schedule.js'
 
 // The robustness checker itself: a clean hand-made history passes, and each kind of violation,
 // written into it by hand, is caught by its check and by no other.
@@ -85,4 +86,28 @@ t.test('a read scoped to some ids (a query by name) is judged on those only', as
   t.same(checkHistory(history), [], 'not seeing id-2 is fine: it did not ask for it')
   history.operations.push(op({ kind: 'read', node: 'w1', invokeMs: 43, completeMs: 44, sees: [], scope: ['id-2'] }))
   t.same(checkHistory(history).map(v => v.check), ['read_your_writes'], 'not seeing what it asked for is not')
+})
+
+t.test('fault schedules: one seed one schedule; each fault hits a target of its kind and heals before the next begins', async t => {
+  const loopback = { nodes: ['master-a', 'master-b', 's1', 'w1', 'w2', 'm1'], clockNodes: ['master-a', 'master-b', 'w1', 'w2', 'm1'], dbMasters: ['master-a', 'master-b'], workers: ['w1', 'w2'], profiles: ['p1', 'p2', 'p3'], regions: [] }
+  const level = { ...loopback, nodes: ['master-a', 's1', 'w1', 'w2', 'm1'], dbMasters: [] }
+  const wan = { ...loopback, dbMasters: [], regions: ['region-0', 'region-1'] }
+  const seen = new Set<string>()
+  for (const [name, targets] of Object.entries({ loopback, level, wan })) {
+    for (let seed = 1; seed <= 40; seed++) {
+      const faults = scheduleFor(seed, 10 * 60_000, targets)
+      t.same(scheduleFor(seed, 10 * 60_000, targets), faults, `${name} seed ${seed}: the same schedule again`)
+      t.equal(faults.length, 40, 'one fault per 15 s slot')
+      for (const [i, f] of faults.entries()) {
+        seen.add(`${name}:${f.kind}`)
+        const pool = { 'db-stall': targets.dbMasters, 'db-cut': targets.dbMasters, drain: targets.workers, replace: targets.profiles, partition: targets.regions, reset: targets.regions, 'slow-links': targets.regions, clock: targets.clockNodes, kill: targets.nodes, pause: targets.nodes }[f.kind]
+        if (!pool.includes(f.target)) t.fail(`${name} seed ${seed}: ${f.kind} hits ${f.target}, not one of ${pool.join(', ')}`)
+        const next = faults[i + 1]
+        if (next !== undefined && f.atMs + f.forMs > next.atMs) t.fail(`${name} seed ${seed}: fault ${i} lasts past the start of the next`)
+      }
+    }
+  }
+  t.ok(['kill', 'pause', 'clock', 'db-stall', 'db-cut', 'drain', 'replace'].every(k => seen.has(`loopback:${k}`)), 'loopback runs draw every kind they can')
+  t.notOk([...seen].some(k => k.startsWith('level:db-') || k === 'loopback:partition'), 'no kind without a target: no db faults on LevelDB, no link faults on loopback')
+  t.ok(['partition', 'reset', 'slow-links'].every(k => seen.has(`wan:${k}`)), 'the WAN draws link faults')
 })

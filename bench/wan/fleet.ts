@@ -30,6 +30,8 @@ export interface FleetOptions {
   sync: string
   /** profile slots per worker */
   slots: number
+  /** node's own arguments for every node process (a preload, say) */
+  nodeArgs?: string[]
 }
 
 export interface WanNode { host: WanHost, node: NodeProcess }
@@ -137,6 +139,7 @@ export class WanFleet {
       restPort: REST_PORT,
       ...(restartOf !== undefined ? { home: restartOf.home } : {}),
       join: false,
+      ...(this.opts.nodeArgs !== undefined ? { nodeArgs: this.opts.nodeArgs } : {}),
       env: { ...this.envFor(host), ...(joinToken !== undefined ? { JOIN_TOKEN: joinToken } : {}) },
       startWithinMs: 120_000
     })

@@ -55,7 +55,7 @@ export async function startWorker (t: T, master: NodeProcess, spec: { name: stri
 
 /** Inserts a policy through the node's JSON API; resolves with its id and seq. */
 export async function insert (node: NodeProcess, policy: object): Promise<{ id: string, seq: number }> {
-  const reply = await httpRequest(`${node.url}/v1/policies`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(policy), timeoutMs: 15_000 })
+  const reply = await httpRequest(`${node.url}/v1/policies`, { method: 'POST', headers: { 'content-type': 'application/json', ...node.headers }, body: JSON.stringify(policy), timeoutMs: 15_000 })
   const body = JSON.parse(reply.text) as { id: string, seq: number }
   if (reply.status !== 201) throw new Error(`insert answered ${reply.status}: ${JSON.stringify(body)}`)
   return body

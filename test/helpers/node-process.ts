@@ -25,6 +25,8 @@ export class NodeProcess {
   readonly stdout: string[] = []
   readonly stderr: string[] = []
   exitCode?: number | null
+  /** headers every request of the harness's to this node carries (a REST token, for a node on another host) */
+  headers: Record<string, string> = {}
   private exited: Promise<number | null>
 
   constructor (
@@ -56,7 +58,7 @@ export class NodeProcess {
     const method = opts.method ?? (/^(blockchain (insert|delete|prepare)|run |connect |create |exit |process |worker )/.test(command) ? 'POST' : 'GET')
     const { status, text } = await httpRequest(this.url, {
       method,
-      headers: { command, 'User-Agent': 'AnyLog/1.23', ...(opts.headers ?? {}) },
+      headers: { command, 'User-Agent': 'AnyLog/1.23', ...this.headers, ...(opts.headers ?? {}) },
       body: opts.body,
       timeoutMs: 15_000
     })

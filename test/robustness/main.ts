@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { Command } from 'commander'
 import { type RunReport, runSeed } from './run.js'
 import { RUN_STORES, type RunStore } from './network.js'
+import { runWanSeed } from './wan-run.js'
 
 // `npm run robustness -- --seed N --minutes M`: a real network under a fault schedule drawn
 // from the seed, every client operation recorded and the history checked (test/robustness/
@@ -14,7 +15,7 @@ const program = new Command('robustness')
   .option('--seeds <list>', 'several seeds, comma-separated (overrides --seed)')
   .option('--minutes <m>', 'how long each run injects faults', '1')
   .option('--report <file>', 'write the reports (JSON) here')
-  .option('--store <store>', `the masters' ledger: ${RUN_STORES.join(', ')}, or 'rotate' (by seed: pg, pgbouncer, level, ...)`, 'rotate')
+  .option('--store <store>', `the masters' ledger: ${RUN_STORES.join(', ')} (PostgreSQL, every node in a network namespace behind the link emulator), or 'rotate' (by seed: pg, pgbouncer, level, wan, ...)`, 'rotate')
   .parse()
 
 const opts = program.opts<{ seed: string, seeds?: string, minutes: string, report?: string, store: string }>()
@@ -32,7 +33,9 @@ if (seeds.some(s => !Number.isSafeInteger(s)) || !(minutes > 0)) {
 
 const reports: RunReport[] = []
 for (const seed of seeds) {
-  const report = await runSeed(seed, minutes, line => { console.log(line) }, storeFor(seed))
+  const say = (line: string): void => { console.log(line) }
+  const store = storeFor(seed)
+  const report = store === 'wan' ? await runWanSeed(seed, minutes, say) : await runSeed(seed, minutes, say, store)
   reports.push(report)
   console.log(`[robustness] seed ${seed}: ${JSON.stringify({ store: report.store, operations: report.operations, faults: report.faultsByKind, revocation: report.revocation, heads: report.headSamples, processRuns: report.processRuns, finalHead: report.finalHead })}`)
   for (const v of report.violations) console.log(`[robustness] seed ${seed}: VIOLATION ${v.check}: ${v.message}\n  ${JSON.stringify(v.evidence)}`)

@@ -2,31 +2,70 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { type NodeProcess, ROOT, startNode } from '../helpers/node-process.js'
 import { masterEnv, atActiveMaster } from '../helpers/masters.js'
-import { insert, profile, startWorker } from '../helpers/fleet.js'
-import { createTestDatabase } from '../helpers/pg.js'
+import { insert, profile, slaveRuns, startWorker } from '../helpers/fleet.js'
+import { createTestDatabase, pgQuery } from '../helpers/pg.js'
+import { LevelStore } from '../../src/ledger/level-store.js'
+import { type Policy, policyBody, policyType } from '../../src/policies/policy.js'
+import type { FinalEntry, ProcessRun } from './history.js'
 import { startPgBouncer } from '../helpers/pgbouncer.js'
 import { TcpProxy } from '../helpers/tcp-proxy.js'
 import type { PgStoreConfig } from '../../src/ledger/pg-store.js'
+import type { Cleanup } from '../../bench/lib/harness.js'
 
 /** Every node starts with this preload: SIGUSR2 steps its wall clock (test/helpers/clock-step.mjs). */
 const CLOCK_STEP = ['--import', join(ROOT, 'test', 'helpers', 'clock-step.mjs')]
 
-/** Everything a run starts, torn down in reverse order when it ends. */
-export class Cleanup {
-  private readonly fns: Array<() => void | Promise<void>> = []
-  teardown (fn: () => void | Promise<void>): void { this.fns.push(fn) }
-  async run (): Promise<void> {
-    for (const fn of this.fns.reverse()) await Promise.resolve(fn()).catch(() => {})
-  }
-}
+/** Everything a run starts, torn down in reverse order when it ends (the benchmarks' own). */
+export { Cleanup } from '../../bench/lib/harness.js'
 
 /** The profiles the workers run (their runners report to the slave), and the secret in their settings. */
 export const PROFILES = ['p1', 'p2', 'p3']
 const KIND = 'k'
 
-/** Where the masters keep the ledger: PostgreSQL directly, through PgBouncer (transaction pooling), or one master on LevelDB. */
-export type RunStore = 'pg' | 'pgbouncer' | 'level'
-export const RUN_STORES: readonly RunStore[] = ['pg', 'pgbouncer', 'level']
+/**
+ * Where the masters keep the ledger: PostgreSQL directly, through PgBouncer (transaction
+ * pooling), or one master on LevelDB, all on loopback; or `wan`: PostgreSQL, with every node in
+ * a network namespace of its own and every connection between nodes through the WAN harness's
+ * link emulator (delays, stalls, partitions and resets: wan-network.ts).
+ */
+export type RunStore = 'pg' | 'pgbouncer' | 'level' | 'wan'
+export const RUN_STORES: readonly RunStore[] = ['pg', 'pgbouncer', 'level', 'wan']
+
+/** What a run does with its network, whichever kind it is. */
+export interface RunNetwork {
+  readonly nodes: Map<string, NodeProcess>
+  /** the secret in every profile's settings: never to be shown */
+  readonly secret: string
+  readonly masters: NodeProcess[]
+  /** the nodes the clients insert and read through, the member the seed may revoke, the workers */
+  readonly clientNodes: string[]
+  readonly member: string
+  readonly workers: string[]
+  readonly profiles: string[]
+  /** nodes whose wall clock a fault may step: not one whose clock times the process records */
+  readonly clockNodes: string[]
+  /** each master's way to the database, for db faults (empty when there is none to cut) */
+  readonly dbProxies: Map<string, TcpProxy>
+  /** regions a link fault may cut off (empty on loopback) */
+  readonly regions: string[]
+  atWriter: <T>(write: (master: NodeProcess) => Promise<T>) => Promise<T>
+  kill: (name: string) => void
+  restart: (name: string) => Promise<void>
+  pause: (name: string) => void
+  resume: (name: string) => void
+  stepClock: (name: string) => void
+  drainWorker: (name: string, drain: boolean) => Promise<void>
+  replaceProfile: (name: string) => Promise<void>
+  /** cuts `region` off from the others ('drop': connections held; 'reset': reset) until heal() */
+  partition: (region: string, mode: 'drop' | 'reset') => Promise<void>
+  heal: () => Promise<void>
+  /** the fraction of chunks the links stall, for a while (undefined: back to the usual) */
+  stallLinks: (fraction: number | undefined) => Promise<void>
+  /** the final chain, as the masters' store holds it */
+  finalLedger: () => Promise<FinalEntry[]>
+  /** every profile process's run, from the runners' own records */
+  processRuns: () => Promise<ProcessRun[]>
+}
 
 /**
  * A run's network, all real node processes: two masters over one PostgreSQL database (or one
@@ -34,8 +73,15 @@ export const RUN_STORES: readonly RunStore[] = ['pg', 'pgbouncer', 'level']
  * again on its own home and ports, paused, and have its wall clock stepped; each master reaches
  * the database through a proxy of its own, which the run can stall or cut.
  */
-export class RobustNetwork {
+export class RobustNetwork implements RunNetwork {
   readonly nodes = new Map<string, NodeProcess>()
+  readonly clientNodes = ['m1', 'w1', 'master-a', 'master-b', 's1']
+  readonly member = 'm1'
+  readonly workers = ['w1', 'w2']
+  readonly profiles = PROFILES
+  readonly regions: string[] = []
+  // the slave's clock times the process runs the checker reads (its heartbeat records)
+  get clockNodes (): string[] { return [...this.nodes.keys()].filter(name => name !== 's1') }
   readonly secret = `robust-${randomBytes(8).toString('hex')}`
   private readonly restarts = new Map<string, (previous: NodeProcess) => Promise<NodeProcess>>()
   /** each master's way to the database, by master name */
@@ -116,15 +162,65 @@ export class RobustNetwork {
     await retried(async () => { await this.nodes.get(name)!.ok(drain ? 'worker drain' : 'worker resume', { method: 'POST' }) })
   }
 
-  /** Deletes the profile and inserts it again with the same settings (a new id, so a new assignment). */
   async replaceProfile (name: string): Promise<void> {
-    await this.atWriter(async master => {
-      const reply = await master.command(`blockchain get profile where name = ${name}`)
-      const found = Array.isArray(reply.json) ? reply.json as Array<{ profile: { id: string } }> : []
-      for (const p of found) await master.ok(`blockchain delete policy where id = ${p.profile.id}`, { method: 'POST' })
-    })
-    await this.atWriter(async master => await profile(master, name, KIND, 'acme', { password: this.secret }))
+    await replaceProfile(this, name, async master => await profile(master, name, KIND, 'acme', { password: this.secret }))
   }
+
+  async partition (): Promise<void> { throw new Error('no link faults on loopback') }
+  async heal (): Promise<void> {}
+  async stallLinks (): Promise<void> { throw new Error('no link faults on loopback') }
+
+  /** The final chain, as the database holds it (a LevelDB master: its store, read once it has stopped). */
+  async finalLedger (): Promise<FinalEntry[]> {
+    if (this.db !== undefined) return await pgLedger(this.db)
+    const master = this.masters[0]
+    await master.stop()
+    const store = new LevelStore({ path: join(master.home, 'ledger') })
+    await store.open()
+    try {
+      return (await store.range(1, Infinity)).map(e => finalEntry(e.seq, e.hash, e.op, e.policy))
+    } finally {
+      await store.close()
+    }
+  }
+
+  /** Every profile process's run, from the heartbeats its runner sent the slave. */
+  async processRuns (): Promise<ProcessRun[]> {
+    const { runs } = await slaveRuns(this.slave)
+    return [...runs].flatMap(([unit, list]) => list.map(run => ({ unit, host: run.worker, startMs: run.first_seen_ms, stopMs: run.last_seen_ms })))
+  }
+}
+
+/** Deletes the profile and inserts it again (`insert`) with the same settings: a new id, so a new assignment. */
+export async function replaceProfile (net: Pick<RunNetwork, 'atWriter'>, name: string, insert: (master: NodeProcess) => Promise<unknown>): Promise<void> {
+  await net.atWriter(async master => {
+    const reply = await master.command(`blockchain get profile where name = ${name}`)
+    const found = Array.isArray(reply.json) ? reply.json as Array<{ profile: { id: string } }> : []
+    for (const p of found) await master.ok(`blockchain delete policy where id = ${p.profile.id}`, { method: 'POST' })
+  })
+  await net.atWriter(insert)
+}
+
+/** An entry of the final chain as the checker reads it. */
+function finalEntry (seq: number, hash: string, op: 'put' | 'delete', policy: Policy, storedId?: string): FinalEntry {
+  const body = policyBody(policy)
+  const type = policyType(policy)
+  return {
+    seq,
+    hash,
+    op,
+    id: String(body.id ?? storedId),
+    type,
+    author: String(body.public_key),
+    ...(op === 'delete' ? { target: String(body.policy_id) } : {}),
+    ...(type === 'revocation' ? { revokes: String(body.key) } : {})
+  }
+}
+
+/** The final chain from the masters' PostgreSQL database. */
+export async function pgLedger (db: PgStoreConfig): Promise<FinalEntry[]> {
+  const rows = await pgQuery<{ seq: string, op: 'put' | 'delete', policy_id: string, policy_text: string, hash: string }>(db, 'SELECT seq, op, policy_id, policy_text, hash FROM ledger ORDER BY seq')
+  return rows.map(row => finalEntry(Number(row.seq), row.hash, row.op, JSON.parse(row.policy_text) as Policy, row.policy_id))
 }
 
 async function retried (fn: () => Promise<void>, attempts = 20): Promise<void> {

@@ -1,19 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { httpJson } from '../helpers/http.js'
-import { insert, slaveRuns } from '../helpers/fleet.js'
-import { pgQuery } from '../helpers/pg.js'
+import { insert } from '../helpers/fleet.js'
 import { checkHistory, operationCounts } from './checker.js'
-import type { FinalEntry, HeadSample, History, Operation, ProcessRun, Violation } from './history.js'
-import { Cleanup, PROFILES, RobustNetwork, type RunStore } from './network.js'
-import { join } from 'node:path'
-import { LevelStore } from '../../src/ledger/level-store.js'
-import { policyBody, policyType } from '../../src/policies/policy.js'
+import type { HeadSample, History, Operation, Violation } from './history.js'
+import { Cleanup, RobustNetwork, type RunNetwork, type RunStore } from './network.js'
+import { WanRobustNetwork } from './wan-network.js'
+import type { WanTopology } from '../../bench/wan/topology.js'
 import { type Fault, type Revocation, revocationFor, scheduleFor } from './schedule.js'
 
 /** The sync interval the nodes run with (the test helpers' BLOCKCHAIN_SYNC) */
 const SYNC_INTERVAL_MS = 2000
 const HEAD_SAMPLE_MS = 250
 const CLIENTS = 2
+/** slow-links: the fraction of chunks stalled for a retransmission's time (the usual is 0.5 %) */
+const SLOW_LINKS_STALL = 0.1
 
 export interface RunReport {
   seed: number
@@ -30,19 +30,22 @@ export interface RunReport {
 }
 
 /** One seed: the network, the clients and the head sampler under the seed's faults, then the checker. */
-export async function runSeed (seed: number, minutes: number, say: (line: string) => void, store: RunStore = 'pg'): Promise<RunReport> {
+export async function runSeed (seed: number, minutes: number, say: (line: string) => void, store: RunStore = 'pg', topo?: WanTopology): Promise<RunReport> {
   const cleanup = new Cleanup()
   try {
     say(`[robustness] seed ${seed}: starting the network (ledger: ${store})`)
-    const net = await RobustNetwork.start(cleanup, store)
+    if (store === 'wan' && topo === undefined) throw new Error('a wan seed runs inside the hub namespace: runWanSeed (wan-run.ts) starts it there')
+    const net: RunNetwork = store === 'wan' ? await WanRobustNetwork.start(cleanup, topo!, say) : await RobustNetwork.start(cleanup, store)
     const runMs = Math.round(minutes * 60_000)
-    const revocation: RunReport['revocation'] = revocationFor(seed, runMs, 'm1')
+    const revocation: RunReport['revocation'] = revocationFor(seed, runMs, net.member)
     // a revoked member cannot start again: it is left out of the faults when it is revoked
     const faults = scheduleFor(seed, runMs, {
       nodes: [...net.nodes.keys()].filter(name => name !== revocation?.target),
+      clockNodes: net.clockNodes.filter(name => name !== revocation?.target),
       dbMasters: [...net.dbProxies.keys()],
-      workers: ['w1', 'w2'],
-      profiles: PROFILES
+      workers: net.workers,
+      profiles: net.profiles,
+      regions: net.regions
     })
     say(`[robustness] seed ${seed}: schedule ${JSON.stringify(faults)}${revocation === undefined ? '' : `, revoke ${revocation.target} at ${revocation.atMs} ms`}`)
     const history: History = { operations: [], heads: [], runs: [], final: [], texts: [], secrets: [net.secret], syncIntervalMs: SYNC_INTERVAL_MS, nodeKeys: await nodeKeys(net) }
@@ -91,8 +94,8 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     // the converge check reads the samples taken after healedAt + one interval: only those
     history.healedAtMs = Date.now() - SYNC_INTERVAL_MS - HEAD_SAMPLE_MS * 4
 
-    history.final = await finalLedger(net)
-    history.runs = await processRuns(net)
+    history.final = await net.finalLedger()
+    history.runs = await net.processRuns()
     for (const node of net.nodes.values()) history.texts!.push(...[...node.stdout, ...node.stderr].map(text => ({ where: `${node.name} log`, text })))
     const violations = checkHistory(history)
     const faultsByKind: Record<string, number> = {}
@@ -117,7 +120,7 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
 }
 
 /** Injects one fault and heals it after its time. */
-async function inject (net: RobustNetwork, fault: Fault): Promise<void> {
+async function inject (net: RunNetwork, fault: Fault): Promise<void> {
   const { kind, target, forMs } = fault
   switch (kind) {
     case 'kill':
@@ -149,11 +152,21 @@ async function inject (net: RobustNetwork, fault: Fault): Promise<void> {
       return
     case 'replace':
       await net.replaceProfile(target)
+      return
+    case 'partition': case 'reset':
+      await net.partition(target, kind === 'partition' ? 'drop' : 'reset')
+      await sleep(forMs)
+      await net.heal()
+      return
+    case 'slow-links':
+      await net.stallLinks(SLOW_LINKS_STALL)
+      await sleep(forMs)
+      await net.stallLinks(undefined)
   }
 }
 
 /** Every node's head (seq and hash) every HEAD_SAMPLE_MS, as its REST server answers; a paused or dead node is skipped. */
-async function sampleHeads (net: RobustNetwork, heads: HeadSample[], stopped: () => boolean): Promise<void> {
+async function sampleHeads (net: RunNetwork, heads: HeadSample[], stopped: () => boolean): Promise<void> {
   for (let n = 0; n < 100_000 && !stopped(); n++) {
     await Promise.all([...net.nodes.values()].map(async node => {
       try {
@@ -167,8 +180,8 @@ async function sampleHeads (net: RobustNetwork, heads: HeadSample[], stopped: ()
 }
 
 /** A client: inserts a note through a node, then reads it back on that node; every call recorded. */
-async function client (net: RobustNetwork, index: number, operations: Operation[], stopped: () => boolean): Promise<void> {
-  const through = ['m1', 'w1', 'master-a', 'master-b', 's1'].filter(name => net.nodes.has(name))
+async function client (net: RunNetwork, index: number, operations: Operation[], stopped: () => boolean): Promise<void> {
+  const through = net.clientNodes.filter(name => net.nodes.has(name))
   for (let n = 0; n < 100_000 && !stopped(); n++) {
     const node = net.nodes.get(through[(n + index) % through.length])!
     const name = `c${index}-${n}`
@@ -193,48 +206,8 @@ async function client (net: RobustNetwork, index: number, operations: Operation[
   }
 }
 
-/** The final chain, as the database holds it (a LevelDB master: its store, read once it has stopped). */
-async function finalLedger (net: RobustNetwork): Promise<FinalEntry[]> {
-  if (net.db === undefined) {
-    const master = net.masters[0]
-    await master.stop()
-    const store = new LevelStore({ path: join(master.home, 'ledger') })
-    await store.open()
-    try {
-      return (await store.range(1, Infinity)).map(e => {
-        const body = policyBody(e.policy)
-        const type = policyType(e.policy)
-        return { seq: e.seq, hash: e.hash, op: e.op, id: String(body.id), type, author: String(body.public_key), ...(e.op === 'delete' ? { target: String(body.policy_id) } : {}), ...(type === 'revocation' ? { revokes: String(body.key) } : {}) }
-      })
-    } finally {
-      await store.close()
-    }
-  }
-  const rows = await pgQuery<{ seq: string, op: 'put' | 'delete', policy_type: string, policy_id: string, policy_text: string, hash: string }>(net.db!, 'SELECT seq, op, policy_type, policy_id, policy_text, hash FROM ledger ORDER BY seq')
-  return rows.map(row => {
-    const policy = JSON.parse(row.policy_text) as Record<string, Record<string, unknown>>
-    const body = Object.values(policy)[0]
-    return {
-      seq: Number(row.seq),
-      hash: row.hash,
-      op: row.op,
-      id: String(body.id ?? row.policy_id),
-      type: row.policy_type,
-      author: String(body.public_key),
-      ...(row.op === 'delete' ? { target: String(body.policy_id) } : {}),
-      ...(row.policy_type === 'revocation' ? { revokes: String(body.key) } : {})
-    }
-  })
-}
-
-/** Every profile process's run, from the heartbeats its runner sent the slave. */
-async function processRuns (net: RobustNetwork): Promise<ProcessRun[]> {
-  const { runs } = await slaveRuns(net.slave)
-  return [...runs].flatMap(([unit, list]) => list.map(run => ({ unit, host: run.worker, startMs: run.first_seen_ms, stopMs: run.last_seen_ms })))
-}
-
 /** Each node's public key, as its status shows it (a restart keeps it: same home). */
-async function nodeKeys (net: RobustNetwork): Promise<Record<string, string>> {
+async function nodeKeys (net: RunNetwork): Promise<Record<string, string>> {
   const keys: Record<string, string> = {}
   for (const node of net.nodes.values()) keys[node.name] = String((await httpJson(`${node.url}/v1/status`, 5000) as { public_key: string }).public_key)
   return keys

@@ -9,9 +9,13 @@ import fc from 'fast-check'
  * - db-cut: a master's PostgreSQL connections are cut and new ones refused, then allowed again
  * - drain: `worker drain` on a worker (its profiles move away), `worker resume` after forMs
  * - replace: a profile deleted and inserted again (a new id: its assignment goes away unrenewed)
+ * - partition: a region cut off from the others through the link emulator (connections held), then healed
+ * - reset: the same, but every connection across the cut reset at once, and new ones too
+ * - slow-links: many more chunks stalled on every link (as after lost segments), then the usual again
+ * (the last three only in a network of namespaces: on loopback there are no links to cut)
  */
-export type FaultKind = 'kill' | 'pause' | 'clock' | 'db-stall' | 'db-cut' | 'drain' | 'replace'
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'clock', 'db-stall', 'db-cut', 'drain', 'replace']
+export type FaultKind = 'kill' | 'pause' | 'clock' | 'db-stall' | 'db-cut' | 'drain' | 'replace' | 'partition' | 'reset' | 'slow-links'
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'clock', 'db-stall', 'db-cut', 'drain', 'replace', 'partition', 'reset', 'slow-links']
 
 /** One fault of a run, `atMs` after the clients started. */
 export interface Fault {
@@ -28,10 +32,14 @@ export interface Fault {
 /** What each kind of fault may hit: node names, master names (db faults), worker names, profile names. */
 export interface FaultTargets {
   nodes: string[]
+  /** nodes whose wall clock may step (not one whose clock times the process records) */
+  clockNodes: string[]
   /** masters whose database connections pass through a proxy the run controls (none on LevelDB) */
   dbMasters: string[]
   workers: string[]
   profiles: string[]
+  /** regions a link fault may cut off (none on loopback) */
+  regions: string[]
 }
 
 /** A revocation issued while the faults run: `revoke node` of the member's key on the active master. */
@@ -49,6 +57,8 @@ function targetsOf (kind: FaultKind, targets: FaultTargets): string[] {
     case 'db-stall': case 'db-cut': return targets.dbMasters
     case 'drain': return targets.workers
     case 'replace': return targets.profiles
+    case 'partition': case 'reset': case 'slow-links': return targets.regions
+    case 'clock': return targets.clockNodes
     default: return targets.nodes
   }
 }
