@@ -78,12 +78,13 @@ export function scheduleFor (seed: number, runMs: number, targets: FaultTargets)
   const fault = fc.noBias(fc.record({
     kind: fc.constantFrom(...kinds),
     pick: fc.nat(),
-    startFraction: fc.double({ min: 0, max: 0.5, noNaN: true }),
+    // whole milliseconds: fc.double spreads over the floats' representation (nearly all near 0)
+    startMs: fc.integer({ min: 0, max: Math.floor(slot / 2) }),
     forMs: fc.integer({ min: 1000, max: Math.max(1000, Math.min(6000, Math.floor(slot / 2))) })
   }))
   const [drawn] = fc.sample(fc.array(fault, { minLength: count, maxLength: count }), { seed, numRuns: 1 })
   return drawn.map((f, i) => {
     const list = targetsOf(f.kind, targets)
-    return { atMs: Math.round(i * slot + f.startFraction * slot), kind: f.kind, target: list[f.pick % list.length], forMs: f.forMs }
+    return { atMs: Math.round(i * slot) + f.startMs, kind: f.kind, target: list[f.pick % list.length], forMs: f.forMs }
   })
 }
