@@ -161,16 +161,7 @@ export class WanFleet {
   }
 
   /** The heartbeat lines the demo runners wrote: one run per (profile, worker, pid). */
-  runs (): Array<{ profile: string, worker: string, pid: number, first: number, last: number }> {
-    const runs = []
-    for (const file of readdirSync(this.runLog)) {
-      const [profile, worker, pid] = file.replace(/\.log$/, '').split('--')
-      const times = readFileSync(join(this.runLog, file), 'utf8').split('\n').filter(l => l !== '').map(l => Number(l.split(' ')[0]))
-      if (times.length === 0) continue
-      runs.push({ profile, worker, pid: Number(pid), first: Math.min(...times), last: Math.max(...times) })
-    }
-    return runs
-  }
+  runs (): RunLogRun[] { return readRunLog(this.runLog) }
 
   /**
    * Pairs of runs of one profile on two different workers whose lifetimes intersect, by the
@@ -191,6 +182,23 @@ export class WanFleet {
     }
     return found
   }
+}
+
+export interface RunLogRun { profile: string, worker: string, pid: number, first: number, last: number }
+
+/**
+ * The runs the demo runners recorded in `dir` (their `run_log` setting): one per (profile,
+ * worker, pid), from its first heartbeat line to its last, by the runner's own clock.
+ */
+export function readRunLog (dir: string): RunLogRun[] {
+  const runs: RunLogRun[] = []
+  for (const file of readdirSync(dir)) {
+    const [profile, worker, pid] = file.replace(/\.log$/, '').split('--')
+    const times = readFileSync(join(dir, file), 'utf8').split('\n').filter(l => l !== '').map(l => Number(l.split(' ')[0]))
+    if (times.length === 0) continue
+    runs.push({ profile, worker, pid: Number(pid), first: Math.min(...times), last: Math.max(...times) })
+  }
+  return runs
 }
 
 /** A database of its own on the machine's PostgreSQL (through the socket), dropped at cleanup. */

@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { type NodeProcess, ROOT, startNode } from '../helpers/node-process.js'
 import { masterEnv, atActiveMaster } from '../helpers/masters.js'
-import { insert, profile, slaveRuns, startWorker } from '../helpers/fleet.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { insert, profile, startWorker } from '../helpers/fleet.js'
+import { readRunLog } from '../../bench/wan/fleet.js'
 import { createTestDatabase, pgQuery } from '../helpers/pg.js'
 import { LevelStore } from '../../src/ledger/level-store.js'
 import { type Policy, policyBody, policyType } from '../../src/policies/policy.js'
@@ -86,8 +89,13 @@ export class RobustNetwork implements RunNetwork {
   private readonly restarts = new Map<string, (previous: NodeProcess) => Promise<NodeProcess>>()
   /** each master's way to the database, by master name */
   readonly dbProxies = new Map<string, TcpProxy>()
+  /** where the profiles' runners record their runs (the demo runner's run_log) */
+  readonly runLog: string
 
-  private constructor (readonly cleanup: Cleanup, readonly db: PgStoreConfig | undefined, readonly masterNames: string[]) {}
+  private constructor (readonly cleanup: Cleanup, readonly db: PgStoreConfig | undefined, readonly masterNames: string[]) {
+    this.runLog = mkdtempSync(join(tmpdir(), 'lm-robust-runs-'))
+    cleanup.teardown(() => { rmSync(this.runLog, { recursive: true, force: true }) })
+  }
 
   static async start (cleanup: Cleanup, store: RunStore = 'pg'): Promise<RobustNetwork> {
     const db = store === 'level' ? undefined : await createTestDatabase(cleanup)
@@ -118,7 +126,7 @@ export class RobustNetwork implements RunNetwork {
     net.add(member, async previous => await startNode(cleanup, { type: 'member', name: 'm1', master: a, nodeArgs: CLOCK_STEP, env: { LEDGER_CONN: a.ledgerConn }, home: previous.home, tcpPort: previous.tcpPort, restPort: previous.restPort }))
 
     await net.atWriter(async master => await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } }))
-    for (const name of PROFILES) await net.atWriter(async master => await profile(master, name, KIND, 'acme', { password: net.secret }))
+    for (const name of PROFILES) await net.atWriter(async master => await net.insertProfile(master, name))
     return net
   }
 
@@ -163,7 +171,12 @@ export class RobustNetwork implements RunNetwork {
   }
 
   async replaceProfile (name: string): Promise<void> {
-    await replaceProfile(this, name, async master => await profile(master, name, KIND, 'acme', { password: this.secret }))
+    await replaceProfile(this, name, async master => await this.insertProfile(master, name))
+  }
+
+  /** The profile's settings: the secret, and where its runner records its own runs. */
+  private async insertProfile (master: NodeProcess, name: string): Promise<unknown> {
+    return await profile(master, name, KIND, 'acme', { password: this.secret, run_log: this.runLog })
   }
 
   async partition (): Promise<void> { throw new Error('no link faults on loopback') }
@@ -184,10 +197,12 @@ export class RobustNetwork implements RunNetwork {
     }
   }
 
-  /** Every profile process's run, from the heartbeats its runner sent the slave. */
+  /**
+   * Every profile process's run, from the runners' own records (a replaced profile's runs under
+   * its name, and every run whatever the slave, which a fault may restart, remembers).
+   */
   async processRuns (): Promise<ProcessRun[]> {
-    const { runs } = await slaveRuns(this.slave)
-    return [...runs].flatMap(([unit, list]) => list.map(run => ({ unit, host: run.worker, startMs: run.first_seen_ms, stopMs: run.last_seen_ms })))
+    return readRunLog(this.runLog).map(run => ({ unit: run.profile, host: run.worker, startMs: run.first, stopMs: run.last }))
   }
 }
 
