@@ -60,7 +60,7 @@ function headsNeverMoveBack ({ heads }: History): Violation | undefined {
 
 function chainsArePrefixes ({ heads, final }: History): Violation | undefined {
   const bySeq = new Map(final.map(e => [e.seq, e]))
-  const top = final.length === 0 ? 0 : Math.max(...final.map(e => e.seq))
+  const top = final.reduce((max, e) => Math.max(max, e.seq), 0)
   for (const sample of heads) {
     if (sample.seq > top) return { check: 'chains_are_prefixes', message: `${sample.node} held seq ${sample.seq}, past the final head ${top}`, evidence: [sample] }
     const entry = bySeq.get(sample.seq)
@@ -73,7 +73,7 @@ function chainsArePrefixes ({ heads, final }: History): Violation | undefined {
 
 function replicasConverge ({ heads, final, healedAtMs, syncIntervalMs, nodeKeys }: History): Violation | undefined {
   if (healedAtMs === undefined || syncIntervalMs === undefined) return undefined
-  const top = final.length === 0 ? 0 : Math.max(...final.map(e => e.seq))
+  const top = final.reduce((max, e) => Math.max(max, e.seq), 0)
   const deadline = healedAtMs + syncIntervalMs
   const ranges = revokedRanges(final)
   for (const node of new Set(heads.map(h => h.node))) {
@@ -89,17 +89,29 @@ function replicasConverge ({ heads, final, healedAtMs, syncIntervalMs, nodeKeys 
 }
 
 function readYourWrites ({ operations }: History): Violation | undefined {
-  const deletes = operations.filter(op => op.kind === 'delete' && op.id !== undefined)
+  // indexed, not every read against every write: a ten-minute run records 100,000 operations
+  const firstDelete = new Map<string, number>()
+  for (const op of operations) {
+    if (op.kind === 'delete' && op.id !== undefined) firstDelete.set(op.id, Math.min(firstDelete.get(op.id) ?? Infinity, op.invokeMs))
+  }
+  const writesById = new Map<string, Operation[]>()
+  const writesByNode = new Map<string, Operation[]>()
+  for (const op of operations) {
+    if (op.kind !== 'insert' || !op.ok || op.id === undefined) continue
+    for (const [map, key] of [[writesById, op.id], [writesByNode, op.node]] as const) {
+      const list = map.get(key)
+      if (list === undefined) map.set(key, [op]); else list.push(op)
+    }
+  }
   for (const read of operations) {
     if (read.kind !== 'read' || !read.ok || read.sees === undefined) continue
     const seen = new Set(read.sees)
-    const scope = read.scope === undefined ? undefined : new Set(read.scope)
-    for (const write of operations) {
-      if (write.kind !== 'insert' || !write.ok || write.id === undefined || write.node !== read.node || write.completeMs >= read.invokeMs) continue
-      if (scope !== undefined && !scope.has(write.id)) continue
+    const candidates = read.scope === undefined ? writesByNode.get(read.node) ?? [] : read.scope.flatMap(id => writesById.get(id) ?? [])
+    for (const write of candidates) {
+      if (write.node !== read.node || write.completeMs >= read.invokeMs) continue
       // a delete of it that may have happened before the read answered makes its absence fine
-      if (deletes.some(d => d.id === write.id && d.invokeMs <= read.completeMs)) continue
-      if (!seen.has(write.id)) return { check: 'read_your_writes', message: `a read on ${read.node} that began after insert ${write.id} was acknowledged there does not see it`, evidence: [write, read] }
+      if ((firstDelete.get(write.id!) ?? Infinity) <= read.completeMs) continue
+      if (!seen.has(write.id!)) return { check: 'read_your_writes', message: `a read on ${read.node} that began after insert ${write.id} was acknowledged there does not see it`, evidence: [write, read] }
     }
   }
   return undefined

@@ -96,7 +96,8 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
 
     history.final = await net.finalLedger()
     history.runs = await net.processRuns()
-    for (const node of net.nodes.values()) history.texts!.push(...[...node.stdout, ...node.stderr].map(text => ({ where: `${node.name} log`, text })))
+    // a loop, not push(...lines): a node's log may hold more lines than a call takes arguments
+    for (const node of net.nodes.values()) for (const text of [...node.stdout, ...node.stderr]) history.texts!.push({ where: `${node.name} log`, text })
     const violations = checkHistory(history)
     const faultsByKind: Record<string, number> = {}
     for (const f of faults) faultsByKind[f.kind] = (faultsByKind[f.kind] ?? 0) + 1
