@@ -8,7 +8,7 @@ import { waitFor } from './helpers/net.js'
 import { httpJson } from './helpers/http.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { preparePolicy } from '../src/policies/prepare.js'
-import { type MultiSealedBox, sealToAll } from '../src/policies/seal.js'
+import { garbledFor } from './helpers/sealed.js'
 import { profileContext } from '../src/policies/sealed-settings.js'
 
 // Several masters over one real PostgreSQL database, as real node processes.
@@ -45,9 +45,7 @@ t.test(`two masters: the standby forwards; a writer paused past its lease (SIGST
   const author = new Ed25519Signer(randomBytes(32))
   t.equal((await a.command(`admit node where key = ${author.publicKey}`, { method: 'POST' })).status, 200)
   const context = profileContext('garbled', author.publicKey)
-  const box = sealToAll([keyA, keyB], { password: 'hunter2' }, context) as MultiSealedBox
-  const other = sealToAll([keyA, keyB], { password: 'other' }, context) as MultiSealedBox
-  box.sealed.keys = box.sealed.keys.map(k => k.to === keyB ? other.sealed.keys.find(o => o.to === keyB)! : k)
+  const box = garbledFor([keyA, keyB], keyB, { password: 'hunter2' }, context)
   await insert(a, preparePolicy({ profile: { name: 'garbled', kind: 'k', subaccount: 'acme', settings: box as never } }, author))
   const copy = await waitFor('a settings copy for b', async () => {
     const reply = await a.ok(`blockchain get settings_copy where profile = garbled and master_key = ${keyB}`)

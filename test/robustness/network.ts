@@ -52,11 +52,7 @@ export interface RunNetwork {
   /** regions a link fault may cut off (empty on loopback) */
   readonly regions: string[]
   atWriter: <T>(write: (master: NodeProcess) => Promise<T>) => Promise<T>
-  kill: (name: string) => void
   restart: (name: string) => Promise<void>
-  pause: (name: string) => void
-  resume: (name: string) => void
-  stepClock: (name: string) => void
   drainWorker: (name: string, drain: boolean) => Promise<void>
   replaceProfile: (name: string) => Promise<void>
   /** cuts `region` off from the others ('drop': connections held; 'reset': reset) until heal() */
@@ -151,8 +147,6 @@ export class RobustNetwork implements RunNetwork {
   }
   get slave (): NodeProcess { return this.nodes.get('s1')! }
 
-  /** kill -9 */
-  kill (name: string): void { this.nodes.get(name)?.proc.kill('SIGKILL') }
 
   async restart (name: string): Promise<void> {
     const previous = this.nodes.get(name)!
@@ -160,10 +154,6 @@ export class RobustNetwork implements RunNetwork {
     this.nodes.set(name, await this.restarts.get(name)!(previous))
   }
 
-  pause (name: string): void { this.nodes.get(name)?.proc.kill('SIGSTOP') }
-  resume (name: string): void { this.nodes.get(name)?.proc.kill('SIGCONT') }
-  /** Steps the node's wall clock an hour ahead, or back when it is ahead (clock-step.mjs). */
-  stepClock (name: string): void { this.nodes.get(name)?.proc.kill('SIGUSR2') }
 
   /** `worker drain` (or `worker resume`) on the worker, tried again while it does not answer. */
   async drainWorker (name: string, drain: boolean): Promise<void> {

@@ -120,24 +120,30 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
   }
 }
 
+/** Sends a node's process a signal (every network runs real processes; a dead one is skipped). */
+function signal (net: RunNetwork, name: string, sig: NodeJS.Signals): void {
+  net.nodes.get(name)?.proc.kill(sig)
+}
+
 /** Injects one fault and heals it after its time. */
 async function inject (net: RunNetwork, fault: Fault): Promise<void> {
   const { kind, target, forMs } = fault
   switch (kind) {
     case 'kill':
-      net.kill(target)
+      signal(net, target, 'SIGKILL')
       await sleep(forMs)
       await net.restart(target)
       return
     case 'pause':
-      net.pause(target)
+      signal(net, target, 'SIGSTOP')
       await sleep(forMs)
-      net.resume(target)
+      signal(net, target, 'SIGCONT')
       return
     case 'clock':
-      net.stepClock(target)
+      // SIGUSR2: the wall clock steps an hour ahead, the next one back (test/helpers/clock-step.mjs)
+      signal(net, target, 'SIGUSR2')
       await sleep(forMs)
-      net.stepClock(target)
+      signal(net, target, 'SIGUSR2')
       return
     case 'db-stall': case 'db-cut': {
       const proxy = net.dbProxies.get(target)!

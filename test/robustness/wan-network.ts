@@ -65,7 +65,6 @@ export class WanRobustNetwork implements RunNetwork {
     return await atActiveMaster(this.masters, write)
   }
 
-  kill (name: string): void { this.nodes.get(name)?.proc.kill('SIGKILL') }
 
   async restart (name: string): Promise<void> {
     const previous = this.nodes.get(name)!
@@ -73,9 +72,6 @@ export class WanRobustNetwork implements RunNetwork {
     this.track(name, await this.fleet.startHost(this.fleet.nodes.get(name)!.host, previous))
   }
 
-  pause (name: string): void { this.nodes.get(name)?.proc.kill('SIGSTOP') }
-  resume (name: string): void { this.nodes.get(name)?.proc.kill('SIGCONT') }
-  stepClock (name: string): void { this.nodes.get(name)?.proc.kill('SIGUSR2') }
 
   async drainWorker (name: string, drain: boolean): Promise<void> {
     await this.nodes.get(name)!.ok(drain ? 'worker drain' : 'worker resume', { method: 'POST' })
