@@ -40,7 +40,21 @@ create table ledger where dbms = !db_name
 run scheduler 1
 run blockchain sync where source = !blockchain_source and time = !sync_time and dest = dbms and connection = !ledger_conn
 
-# Step 5: declare the node ({"member": ...}, {"operator": ...}, ...), unless this exact
+# Step 5 (AnyLog operators): an operator belongs to the cluster its env names (CLUSTER_NAME):
+# find the company's cluster of that name, or declare it as AnyLog's cluster_policy.al does
+cluster_name = $CLUSTER_NAME
+member = $MEMBER
+if (!node_type == operator and !cluster_name) {
+    cluster_id = blockchain get cluster where name = !cluster_name and company = !company_name bring.first [*][id]
+    if (not !cluster_id) {
+        new_cluster = create policy cluster with defaults where company = !company_name and name = !cluster_name
+        blockchain prepare policy !new_cluster
+        blockchain insert where policy = !new_cluster and local = true and master = !ledger_conn
+        cluster_id = blockchain get cluster where name = !cluster_name and company = !company_name bring.first [*][id]
+    }
+}
+
+# Step 6: declare the node ({"member": ...}, {"operator": ...}, ...), unless this exact
 # declaration is there already (found as AnyLog's node_policy.al looks for it: company, name,
 # local_ip and port)
 <new_policy = {"!node_type": {
@@ -57,6 +71,15 @@ run blockchain sync where source = !blockchain_source and time = !sync_time and 
     "state": !state,
     "city": !city
 }}>
+# an operator's cluster, member number (MEMBER) and whether it is its cluster's first (main)
+if (!node_type == operator and !cluster_id) {
+    set policy new_policy [operator][cluster] = !cluster_id
+    if !member then set policy new_policy [operator][member] = !member.int
+    in_cluster = blockchain get operator where cluster = !cluster_id bring.count
+    is_main = false
+    if !in_cluster == 0 then is_main = true
+    set policy new_policy [operator][main] = !is_main.bool
+}
 is_declared = blockchain get !node_type where company = !company_name and name = !node_name and local_ip = !internal_ip and port = !tcp_port and rest_port = !rest_port and peer_id = !peer_id bring.count
 if (!is_declared == 0) {
     blockchain prepare policy !new_policy

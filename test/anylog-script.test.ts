@@ -268,12 +268,20 @@ t.test('AnyLog data-layer commands are known and answered not_supported, naming 
   t.equal(reply.status, 501)
   t.equal(reply.json.error, 'not_supported')
   t.match(reply.json.message, /'run msg client'/)
-  const system = await processScript('sy_version = system grep -m1 version setup.cfg')
-  t.equal(system.status, 501, 'a shell command is refused, never stored as text')
-  t.equal((await node.command('!sy_version')).status, 400)
-  const ignored = await processScript('on error ignore\nrun streamer\npartition !db * using insert_timestamp by 1 day\nni_after = yes')
-  t.equal(ignored.status, 200, ignored.text)
-  t.equal(await variable('ni_after'), 'yes', 'on error ignore goes past them')
+  // in a script file such a line is noted in the error log and passed over, whatever `on
+  // error` says: the script goes on as AnyLog's does once the command has succeeded
+  await node.command('reset error log', { method: 'POST' })
+  const system = await processScript('sy_version = system grep -m1 version setup.cfg\nsy_after = yes')
+  t.equal(system.status, 200, system.text)
+  t.equal((await node.command('!sy_version')).status, 400, 'a shell command never runs, and is never stored as text')
+  t.equal(await variable('sy_after'), 'yes', 'the script went on')
+  t.match((await node.command('get error log')).text, /'system' is AnyLog's data layer .*passed over: the script goes on/)
+  const jumped = await processScript('on error goto failed\nrun streamer\npartition !db * using insert_timestamp by 1 day\nni_after = yes\nend script\n:failed:\nni_after = failed')
+  t.equal(jumped.status, 200, jumped.text)
+  t.equal(await variable('ni_after'), 'yes', 'on error goto is not taken for them')
+  const unknown = await processScript('on error goto failed\nuk_x = get cluster info where name = c1\nni_after = yes\nend script\n:failed:\nni_after = failed')
+  t.equal(unknown.status, 200, unknown.text)
+  t.equal(await variable('ni_after'), 'failed', 'an AnyLog command ledgermesh lacks is an ordinary failure, not text')
 })
 
 t.test('node commands AnyLog clients call', async t => {

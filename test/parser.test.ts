@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { parseScript, parseCommandLine, COMMANDS, type CommandStatement } from '../src/commands/index.js'
+import { parseScript, parseScriptLines, parseCommandLine, COMMANDS, type CommandStatement } from '../src/commands/index.js'
 import { LedgerMeshError } from '../src/base/errors.js'
 
 /** The tree without positions, for readable comparisons. */
@@ -63,6 +63,7 @@ t.test('every catalog command parses with its grammar', async t => {
     'rest get': 'rest get where url = https://ipinfo.io/json',
     json: 'json !new_policy',
     from: 'from !new_policy bring [*]',
+    'create policy': 'create policy cluster with defaults where company = !company_name and name = !cluster_name',
     'run allocator': 'run allocator',
     'run operator': 'run operator',
     'worker drain': 'worker drain',
@@ -145,6 +146,41 @@ t.test('if: single statements, blocks, else, conditions', async t => {
   t.equal(b.kind === 'if' && b.then.length, 2)
   t.equal(b.kind === 'if' && b.else?.length, 1)
   t.match(c, { condition: { kind: 'cmp', op: 'is not', right: { text: 'empty' } } })
+})
+
+t.test('create policy: a type, with defaults, where pairs', async t => {
+  t.match(cmd('create policy cluster with defaults where company = "New Company" and name = c1'), { name: 'create policy', value: { text: 'cluster' }, withDefaults: true, where: [{ key: 'company' }, { key: 'name' }] })
+  t.match(cmd('create policy master'), { value: { text: 'master' }, where: [] })
+  t.equal(cmd('create policy master').withDefaults, undefined)
+  t.match(parseError('create policy cluster with name = c1').message, /create policy: expected 'defaults' after 'with'/)
+  t.match(parseError('create policy cluster where').message, /expected a key after 'where'/)
+  const [assigned] = parseScript('new_policy = create policy cluster with defaults where company=!company_name and name=!cluster_name')
+  t.match(assigned, { kind: 'assign', name: 'new_policy', value: { kind: 'command', name: 'create policy', withDefaults: true } }, 'assigned, it is a command, not text')
+})
+
+t.test('x = <words>: AnyLog commands are commands, other words are text', async t => {
+  const lines = parseScriptLines([
+    'a = get cluster info where name = c1',
+    'b = drop table t1 where dbms = d1',
+    'c = hello world',
+    'd = debug',
+    'e = 30 seconds'
+  ].join('\n'))
+  t.match(lines[0], { kind: 'invalid', error: { code: 'unknown_command', details: { anylog_command: 'get' } } })
+  t.match((lines[0] as any).error.message, /'get cluster info' is an AnyLog command that ledgermesh does not run/)
+  t.match(lines[1], { kind: 'invalid', error: { details: { anylog_command: 'drop table' } } })
+  t.match(lines[2], { kind: 'assign', value: { kind: 'literal', text: 'hello world' } })
+  t.match(lines[3], { kind: 'assign', value: { kind: 'literal', text: 'debug' } }, 'one word stays a value')
+  t.match(lines[4], { kind: 'assign', value: { kind: 'literal', text: '30 seconds' } })
+  t.match(parseError('incr x 3'), { code: 'unknown_command', details: { anylog_command: 'incr' } })
+  t.equal(parseError('frobnicate now').details.anylog_command, undefined)
+})
+
+t.test('a then/do/else statement that does not parse fails only when it runs', async t => {
+  const [line, doLine] = parseScriptLines('if !node_type == publisher then edgelake-error\ndo set policy p')
+  t.match(line, { kind: 'if', then: [{ kind: 'invalid', error: { code: 'unknown_command' } }] })
+  t.match(doLine, { kind: 'do', body: { kind: 'invalid', error: { code: 'bad_command' } } })
+  t.match(parseError('if !x == 1 then edgelake-error').message, /unknown command 'edgelake-error'/, 'REPL and REST still refuse the line')
 })
 
 t.test('the shipped start-up scripts parse', async t => {

@@ -103,6 +103,8 @@ export type ArgGrammar =
   | 'query'
   /** one value, then `bring` and its paths: `from !p bring [config][name]` */
   | 'value-bring'
+  /** a policy type, an optional `with defaults`, an optional where: `create policy cluster with defaults where name=c1` */
+  | 'policy-template'
   /** the rest of the line as values (help topics, echo) */
   | 'rest'
   /** the rest of the line as written, for the command to read (`python <expr>`, AnyLog's data-layer commands) */
@@ -184,6 +186,8 @@ export interface CommandStatement {
   query?: GetQuery
   /** Set by grammar `rest`. */
   rest?: ValueNode[]
+  /** Set by grammar `policy-template`: `with defaults` was given. */
+  withDefaults?: boolean
   /** Set by grammar `text`: the rest of the line, trimmed. */
   raw?: string
   /** The statement's source text, for logs and errors. */

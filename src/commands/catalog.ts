@@ -35,7 +35,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'blockchain get', method: 'GET', grammar: 'query', usage: 'blockchain get <type|(t1, t2)|*> [where f=v [and|or ...]] [bring[.count|.unique|.json|.table|.first|.recent|.ip_port] [type][field] ... [separator=<s>]]', summary: 'Queries the local ledger replica.' },
   { name: 'blockchain delete policy', method: 'POST', grammar: 'where', usage: 'blockchain delete policy where id=<policy id>', summary: 'Deletes a policy from the ledger.' },
   { name: 'run allocator', method: 'POST', grammar: 'none', usage: 'run allocator', summary: 'Master: assigns sub-accounts to slaves and profiles to workers, and keeps the workers\' leases.' },
-  { name: 'run operator', method: 'POST', grammar: 'none', usage: 'run operator', summary: 'Worker: keeps the lease with the master and runs one process per assigned profile. Slave: keeps its lease and runs each SUBACCOUNT_PROCESSES kind for every assigned sub-account.' },
+  { name: 'run operator', method: 'POST', grammar: 'where', usage: 'run operator', summary: 'Worker: keeps the lease with the master and runs one process per assigned profile. Slave: keeps its lease and runs each SUBACCOUNT_PROCESSES kind for every assigned sub-account.' },
   { name: 'worker drain', method: 'POST', grammar: 'none', usage: 'worker drain', summary: 'Worker: moves this worker\'s profiles to other workers and takes no new ones. On a slave, as slave drain.' },
   { name: 'worker resume', method: 'POST', grammar: 'none', usage: 'worker resume', summary: 'Worker: ends a drain; the worker takes profiles again. On a slave, as slave resume.' },
   { name: 'slave drain', method: 'POST', grammar: 'none', usage: 'slave drain', summary: 'Slave: moves this slave\'s sub-accounts (their processes, and their profiles to that slave\'s workers) to other slaves and takes no new ones.' },
@@ -75,14 +75,15 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'file test', method: 'GET', grammar: 'value', usage: 'file test <path>', summary: 'true when the path exists on this machine.' },
   { name: 'rest get', method: 'POST', grammar: 'where', usage: 'rest get where url = <url> [and timeout = <seconds>]', summary: 'Fetches a URL from the node (HTTP GET) and answers its body.' },
   { name: 'json', method: 'GET', grammar: 'value', usage: 'json <value>', summary: 'The value as JSON; an error when it is not JSON.' },
+  { name: 'create policy', method: 'GET', grammar: 'policy-template', usage: 'create policy <type> [with defaults] [where key = value and ...]', summary: 'A new policy {"<type>": {...}} from the where pairs, as AnyLog makes it (assign it: x = create policy ...). With defaults: a master, operator, query or publisher gets AnyLog\'s ip, internal_ip, port and rest_port where missing; a cluster gets status "active" and must have a new name; an operator must name an existing cluster and gets an unused member number.' },
   { name: 'from', method: 'GET', grammar: 'value-bring', usage: 'from <json value> bring[.format] [key][key] ...', summary: 'Picks fields out of a policy or a list of policies held in a variable.' }
 ]
 
 /**
  * AnyLog commands of its data layer (ingestion, SQL, partitions, brokers, smart contracts)
  * and of its host tooling. ledgermesh keeps only the metadata ledger, so these are known,
- * parsed (the rest of the line is kept) and answered `not_supported`, naming the command: a
- * script's `on error` then decides what follows, as for any failing command in AnyLog.
+ * parsed (the rest of the line is kept) and answered `not_supported`, naming the command;
+ * a script notes the line and goes on (src/commands/data-layer.ts).
  */
 export const NOT_SUPPORTED_COMMANDS: readonly string[] = [
   'run msg client', 'get msg client', 'run mqtt client', 'run kafka consumer', 'run message broker',
@@ -94,6 +95,46 @@ export const NOT_SUPPORTED_COMMANDS: readonly string[] = [
   'blockchain connect to', 'blockchain set account info', 'blockchain deploy contract', 'get platforms',
   'set internal ip with', 'id sign', 'get private key', 'system'
 ]
+
+/**
+ * The first words of every command of AnyLog's language (its command table; `get`, `set`,
+ * `blockchain` and a few others take a sub-command after them), so that a line ledgermesh
+ * does not run can be told from text: AnyLog runs `x = <words>` as a command when the words
+ * start with one of these, and assigns the text otherwise. `words` is the fewest words,
+ * `x =` included, that AnyLog needs to take the line for that command.
+ */
+export const ANYLOG_COMMAND_HEADS: ReadonlyArray<{ head: string, words?: number }> = [
+  ...['bucket', 'video', 'connect dbms', 'id', 'pi', 'debug', 'disconnect dbms', 'info view', 'info table',
+    'sql', 'create work directories', 'create table', 'create view', 'drop dbms', 'drop table',
+    'drop partition', 'backup', 'event', 'time file', 'from', 'blockchain', 'suggest create',
+    'generate insert from json', 'system', 'delete archive', 'if', 'else', 'do', 'run streamer',
+    'run uns streamer', 'run grpc client', 'run msg client', 'flush buffers', 'mqtt', 'run message broker',
+    'run scheduled pull', 'run kafka consumer', 'email', 'sms', 'run smtp client', 'run client', 'file',
+    'directory', 'process', 'thread', 'incr', 'partition', 'task', 'query', 'job', 'schedule',
+    'run scheduler', 'run blockchain sync', 'run operator', 'run blobs archiver', 'print', 'echo', 'get',
+    'reset', 'set', 'python', 'monitor', 'json', 'random substr', 'trace level', 'help', 'end script',
+    'goto', 'call', 'on error', 'return', 'stop', 'next', 'streaming data', 'test'].map(head => ({ head })),
+  { head: 'import function', words: 13 }, { head: 'config from policy', words: 7 }, { head: 'drop network table', words: 11 },
+  { head: 'subprocess', words: 2 }, { head: 'rest', words: 6 }, { head: 'run video stream', words: 7 },
+  { head: 'run rest server', words: 5 }, { head: 'run opcua client', words: 7 }, { head: 'run plc client', words: 7 },
+  { head: 'run tcp server', words: 5 }, { head: 'stream', words: 2 }, { head: 'wait', words: 2 },
+  { head: 'create policy', words: 5 }, { head: 'trace method', words: 4 }, { head: 'exit', words: 2 },
+  { head: 'continuous', words: 2 }
+]
+
+/**
+ * The AnyLog command a run of words starts (as AnyLog matches it: the shortest head
+ * first), or undefined when AnyLog would take the words for text. `words` counts the
+ * words of the whole line, `x =` included.
+ */
+export function anylogCommandHead (lowerWords: readonly string[], lineWords: number): string | undefined {
+  for (let n = 1; n <= Math.min(4, lowerWords.length); n++) {
+    const head = lowerWords.slice(0, n).join(' ')
+    const found = ANYLOG_COMMAND_HEADS.find(h => h.head === head)
+    if (found !== undefined && (found.words === undefined || lineWords >= found.words)) return found.head
+  }
+  return undefined
+}
 
 const ALL_COMMANDS: readonly CommandSpec[] = [
   ...COMMANDS,

@@ -2,6 +2,7 @@ import { LedgerMeshError } from '../base/errors.js'
 import { MASK, SecretMask, allowedProcessEnv, isSecretName } from '../base/secrets.js'
 import type { CommandStatement, IfCondition, Statement, ValueNode, Cast } from './ast.js'
 import { commandSpec } from './catalog.js'
+import { isDataLayerError } from './data-layer.js'
 import { type CommandOutput, EMPTY_OUTPUT, jsonOutput, textOutput } from './output.js'
 import { parseScript, parseScriptLines } from './parser.js'
 import { CommandLog } from './command-log.js'
@@ -47,10 +48,14 @@ export class Executor {
   /** `$NAME` lookups: the node's effective config first, then an allow-list of the process environment. */
   private readonly env: (name: string) => string | undefined
 
-  constructor (opts: { vars?: Variables, env?: (name: string) => string | undefined, secrets?: SecretMask } = {}) {
+  /** told of every error noted in the error log (the node writes it to its own log, which `reset error log` leaves alone) */
+  private readonly onError?: (where: string, text: string) => void
+
+  constructor (opts: { vars?: Variables, env?: (name: string) => string | undefined, secrets?: SecretMask, onError?: (where: string, text: string) => void } = {}) {
     this.vars = opts.vars ?? new Variables()
     this.env = opts.env ?? allowedProcessEnv
     this.secrets = opts.secrets ?? new SecretMask()
+    this.onError = opts.onError
   }
 
   register (name: string, handler: CommandHandler): void {
@@ -120,16 +125,18 @@ export class Executor {
 
   /** Notes a failed statement in the error log (masked). */
   recordError (err: unknown, statement: Statement, ctx: ExecContext): void {
-    this.noteError(err, `${ctx.source ?? ctx.via}:${statement.pos.line}`)
+    this.noteError(err, `${ctx.source ?? ctx.via}:${statement.pos.line}`, isDataLayerError(err) ? ' (passed over: the script goes on)' : '')
   }
 
   /** Notes an error in the error log once (a script's failure passes up through its callers). */
-  noteError (err: unknown, where: string): void {
+  noteError (err: unknown, where: string, suffix = ''): void {
     if (err !== null && typeof err === 'object') {
       if (this.noted.has(err)) return
       this.noted.add(err)
     }
-    this.errorLog.add(where, this.secrets.text(err instanceof Error ? err.message : String(err)))
+    const text = this.secrets.text(err instanceof Error ? err.message : String(err)) + suffix
+    this.errorLog.add(where, text)
+    this.onError?.(where, text)
   }
 
   private readonly noted = new WeakSet<object>()

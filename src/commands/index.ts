@@ -1,3 +1,3 @@
 export * from './ast.js'
-export { parseScript, parseCommandLine } from './parser.js'
+export { parseScript, parseScriptLines, parseCommandLine } from './parser.js'
 export { COMMANDS, commandSpec, type CommandSpec } from './catalog.js'

@@ -18,6 +18,8 @@ export interface NodePort {
   readonly roles: readonly NodeRole[]
   /** the node's key: prepares, signs and seals what its commands write */
   readonly signer: Ed25519Signer
+  /** the ledger's database name (DB_NAME); `connect dbms` takes it or AnyLog's `blockchain` */
+  readonly ledgerDatabase: string
   /** whether `connect dbms` has connected the ledger store yet */
   readonly hasLedger: boolean
   /** the ledger; throws store_unavailable while no store is connected */

@@ -1,5 +1,7 @@
 import { LedgerMeshError } from '../base/errors.js'
 import type { OnErrorStatement, Statement } from './ast.js'
+import { isDataLayerError } from './data-layer.js'
+import { invalidStatements } from './parser.js'
 
 /** What a statement asks of the script around it once it has run. */
 export type Flow =
@@ -47,6 +49,7 @@ export const MAX_JUMPS = 100_000
  * Without `on error` a failing line stops the script with its error. Under `on error goto`
  * or `call`, a line whose structure does not parse still stops the script (only `on error
  * ignore` passes over those), as AnyLog does; an unknown command is an ordinary failure.
+ * A line of AnyLog's data layer is noted and passed over, whatever `on error` says.
  */
 export class ScriptRun<C extends { source?: string, script: ScriptState }, R> {
   private readonly labels = new Map<string, number>()
@@ -76,10 +79,13 @@ export class ScriptRun<C extends { source?: string, script: ScriptState }, R> {
       } catch (err) {
         if (err instanceof ExitScripts) throw new ExitScripts<R>([...results, ...(err.results as R[])])
         this.executor.recordError(err, statement, this.ctx)
+        // AnyLog's data layer is not here: a script file's lines of it are passed over (see
+        // data-layer.ts); a command sent alone (REPL, REST) gets its not_supported answer
+        if (this.ctx.source !== undefined && isDataLayerError(err)) { pc++; continue }
         const { mode, label } = state.onError
         // a line that does not parse stops the script unless errors are ignored; an unknown
         // command is an ordinary failure (AnyLog answers it like any failing command)
-        const unrunnable = statement.kind === 'invalid' && statement.error.code !== 'unknown_command'
+        const unrunnable = err instanceof LedgerMeshError && err.code !== 'unknown_command' && invalidStatements([statement]).some(s => s.error === err)
         if (mode === 'ignore') { pc++; continue }
         if (unrunnable || mode === 'stop' || mode === 'end script' || label === lastJump) throw err
         flow = { kind: 'jump', label: label!, call: mode === 'call' }

@@ -1,5 +1,6 @@
+import { LedgerMeshError } from '../base/errors.js'
 import type { AssignStatement, CommandStatement, IfCondition, IfStatement, Statement, ValueNode, WherePair } from './ast.js'
-import { type CommandSpec, knownCommands } from './catalog.js'
+import { type CommandSpec, anylogCommandHead, knownCommands } from './catalog.js'
 import { Cursor, type Source, type Token, describe, expectPunct, jsonValue, tokenValue, wordValue } from './lexer.js'
 import { MAX_DEPTH, parseBring, parseQuery } from './parse-query.js'
 
@@ -36,7 +37,7 @@ export function parseStatement (src: Source, start: number, end: number, depth =
     case 'else': {
       cursor.offset = at + first.length
       if (cursor.atEnd()) throw src.error(cursor.offset, `${first}: expected a statement after '${first}'`)
-      return { kind: first, body: parseStatement(src, cursor.offset, end, depth + 1), pos }
+      return { kind: first, body: parseBody(src, cursor.offset, end, depth + 1), pos }
     }
     case 'goto':
     case 'call': {
@@ -107,7 +108,21 @@ function parseInlineIf (cursor: Cursor, depth: number): IfStatement {
   if (thenAt === undefined) return { kind: 'if', condition, then: [], showsResult: true, pos }
   if (cursor.atEnd()) return { kind: 'if', condition, then: [], pos }
   if (cursor.peekChar() === '{') throw src.error(cursor.offset, "if: a block's '{' ends its line, and the block's lines follow it")
-  return { kind: 'if', condition, then: [parseStatement(src, cursor.offset, cursor.end, depth + 1)], pos }
+  return { kind: 'if', condition, then: [parseBody(src, cursor.offset, cursor.end, depth + 1)], pos }
+}
+
+/**
+ * The statement after `then`, `do` or `else`. One that does not parse fails only when it
+ * runs, as in AnyLog, which reads it only when the condition holds: `if !x == publisher
+ * then edgelake-error` is harmless on every other node (`ledgermesh check` still reports it).
+ */
+function parseBody (src: Source, start: number, end: number, depth: number): Statement {
+  try {
+    return parseStatement(src, start, end, depth)
+  } catch (err) {
+    if (!(err instanceof LedgerMeshError) || (err.code !== 'bad_command' && err.code !== 'unknown_command') || depth > MAX_DEPTH) throw err
+    return { kind: 'invalid', error: err, text: src.text.slice(start, end).trim(), pos: src.pos(start) }
+  }
 }
 
 function parseAssignment (src: Source, start: number, end: number, match: RegExpExecArray, name: string): AssignStatement {
@@ -121,7 +136,11 @@ function parseAssignment (src: Source, start: number, end: number, match: RegExp
     if (test.showsResult !== true) throw src.error(valueStart, `${name} = if ...: expected a condition alone (no 'then'): its result, true or false, is assigned`)
     return { kind: 'assign', name, value: test, pos }
   }
-  if (COMMANDS.some(spec => spec.name.split(' ').every((w, i) => words[i] === w))) {
+  // a command of ours, or one of AnyLog's that ledgermesh does not run (an error naming it,
+  // not text: AnyLog would run it); a single word stays a value (`mode = debug`)
+  const rhsWords = rest.split(/\s+/).length
+  if (COMMANDS.some(spec => spec.name.split(' ').every((w, i) => words[i] === w)) ||
+      (rhsWords > 1 && anylogCommandHead(words, rhsWords + 2) !== undefined)) {
     return { kind: 'assign', name, value: parseCommand(src, cursor), pos }
   }
   cursor.skipSpace()
@@ -177,8 +196,13 @@ export function parseCommand (src: Source, cursor: Cursor): CommandStatement {
     used = n
   }
   if (spec === undefined) {
-    const shown = src.text.slice(start, cursor.end).trim().split(/\s+/).slice(0, 3).join(' ')
-    throw src.error(start, `unknown command '${shown.slice(0, 60)}'; try 'help'`, 'unknown_command')
+    const shownWords = src.text.slice(start, cursor.end).trim().split(/\s+/)
+    const shown = shownWords.slice(0, 3).join(' ').slice(0, 60)
+    const anylog = anylogCommandHead(shownWords.map(w => w.toLowerCase()), shownWords.length)
+    if (anylog === undefined) throw src.error(start, `unknown command '${shown}'; try 'help'`, 'unknown_command')
+    const err = src.error(start, `'${shown}' is an AnyLog command that ledgermesh does not run (AnyLog's '${anylog}' commands); try 'help'`, 'unknown_command')
+    err.details.anylog_command = anylog
+    throw err
   }
   cursor.offset = used === 0 ? start : words[used - 1].end
   const cmd: CommandStatement = { kind: 'command', name: spec.name, where: [], text: src.text.slice(start, cursor.end).trim(), pos: src.pos(start) }
@@ -207,6 +231,17 @@ export function parseCommand (src: Source, cursor: Cursor): CommandStatement {
         values.push(token.kind === 'op' || token.kind === 'punct' ? { kind: 'literal', text: token.text, pos: token.pos } : tokenValue(token))
       }
       cmd.rest = values
+      break
+    }
+    case 'policy-template': {
+      const type = cursor.next()
+      if (type?.kind !== 'word' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(type.text)) fail(type?.pos.offset ?? cursor.end, 'a policy type (letters, digits and _)', type)
+      cmd.value = { kind: 'literal', text: type!.text.toLowerCase(), pos: type!.pos }
+      if (cursor.acceptWord('with')) {
+        if (!cursor.acceptWord('defaults')) fail(cursor.offset, "'defaults' after 'with'", cursor.peek())
+        cmd.withDefaults = true
+      }
+      cmd.where = parseWhere(cursor, spec)
       break
     }
     case 'value-bring': {

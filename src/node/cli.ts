@@ -156,7 +156,7 @@ program.command('keygen')
   })
 
 program.command('check')
-  .description('parse scripts without running them; print every error with its file, line and column (exit 1 when any)')
+  .description('parse scripts without running them; print every error (exit 1 when any) and every line that would not run here (warnings) with its file, line and column')
   .argument('<files...>', 'script files (.al)')
   .option('-q, --quiet', 'print only the errors and the summary')
   .action(async (files: string[], opts: { quiet?: boolean }) => {
@@ -164,6 +164,8 @@ program.command('check')
     const { readFileSync } = await import('node:fs')
     let statements = 0
     let errors = 0
+    let warnings = 0
+    const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
     for (const file of files) {
       let text: string
       try {
@@ -176,11 +178,13 @@ program.command('check')
       const result = checkScript(text, file)
       statements += result.statements
       errors += result.problems.length
+      warnings += result.warnings.length
       for (const p of result.problems) process.stdout.write(`${file}:${p.line}:${p.column}: ${p.message}\n`)
       for (const w of result.warnings) process.stdout.write(`${file}:${w.line}:${w.column}: warning: ${w.message}\n`)
-      if (opts.quiet !== true) process.stdout.write(`${file}: ${result.statements} statements, ${result.problems.length} ${result.problems.length === 1 ? 'error' : 'errors'}\n`)
+      if (opts.quiet !== true) process.stdout.write(`${file}: ${result.statements} statements, ${plural(result.problems.length, 'error')}, ${plural(result.warnings.length, 'warning')}\n`)
     }
-    process.stdout.write(`${files.length} ${files.length === 1 ? 'file' : 'files'}, ${statements} statements, ${errors} ${errors === 1 ? 'error' : 'errors'}\n`)
+    // an error stops the script where it runs; a warning is a line that would not run here
+    process.stdout.write(`${plural(files.length, 'file')}, ${statements} statements, ${plural(errors, 'error')}, ${plural(warnings, 'warning')}${errors + warnings === 0 ? ': clean (every line runs here)' : ''}\n`)
     process.exitCode = errors > 0 ? EXIT_FAILURE : 0
   })
 

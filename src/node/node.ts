@@ -124,7 +124,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       log: this.log,
       standby: () => this.master?.activeMaster()
     })
-    this.executor = new Executor({ env: name => this.envValue(name), secrets: this.secrets })
+    this.executor = new Executor({ env: name => this.envValue(name), secrets: this.secrets, onError: (where, text) => this.log.warn({ where }, `command failed: ${text}`) })
     registerGeneralCommands(this.executor, this)
     registerNodeCommands(this.executor, this)
     registerLedgerCommands(this.executor, this)
@@ -146,10 +146,9 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   }
 
   get hasLedger (): boolean { return this.currentLedger !== undefined }
+  get ledgerDatabase (): string { return this.config.db.name }
 
-  setLogLevel (level: string): void {
-    this.log.level = level
-  }
+  setLogLevel (level: string): void { this.log.level = level }
 
   async seedLedger (): Promise<{ seq: number, pulled: boolean }> {
     const sync = this.sync

@@ -8,6 +8,7 @@ import { formatTable } from '../table.js'
 import { WhereArgs, formatJson } from '../where.js'
 import type { CommandStatement } from '../ast.js'
 import { NOT_SUPPORTED_COMMANDS } from '../catalog.js'
+import { dataLayerError } from '../data-layer.js'
 
 /** The most a script may `wait`: longer pauses are a mistake, not a deployment step. */
 const MAX_WAIT_SECONDS = 600
@@ -23,7 +24,7 @@ const TRACE_LEVELS: Record<string, string> = { 0: 'info', 1: 'debug', 2: 'trace'
 export function registerAnyLogCommands (executor: Executor, node: NodePort): void {
   for (const name of NOT_SUPPORTED_COMMANDS) {
     executor.register(name, () => {
-      throw new LedgerMeshError('not_supported', `'${name}' is AnyLog's data layer or host tooling, which ledgermesh does not include (it keeps the metadata ledger)`, { command: name })
+      throw dataLayerError(name)
     })
   }
 

@@ -9,13 +9,14 @@ import type { ExecContext, Executor } from '../executor.js'
 import { jsonOutput, textOutput } from '../output.js'
 import type { NodePort } from '../port.js'
 import { WhereArgs } from '../where.js'
+import { registerCreatePolicy } from './create-policy.js'
 
 /** A policy from a variable's value: a JSON object, or JSON text. */
 function policyFrom (value: unknown): Policy {
   return typeof value === 'string' ? parsePolicyJson(value) : checkPolicyShape(value)
 }
 
-/** `blockchain ...`: prepare, insert, query and delete policies. */
+/** `blockchain ...`: prepare, insert, query and delete policies; and `create policy`, which makes one. */
 export function registerLedgerCommands (executor: Executor, node: NodePort): void {
   /** what a profile's plain settings are sealed to before this node signs it (docs/workers-and-allocation.md, "Sealed settings") */
   const seal = () => ({ masterKeys: node.hasLedger ? node.ledger.masterKeys : [] })
@@ -49,4 +50,6 @@ export function registerLedgerCommands (executor: Executor, node: NodePort): voi
     const result = await node.insert({ op: 'delete', policy: prepareTombstone(id, node.signer) }, { local: false })
     return textOutput(`Policy ${id} deleted (seq ${result.seq})`, { ...result, deleted: id })
   })
+
+  registerCreatePolicy(executor, node)
 }

@@ -4,7 +4,7 @@ import { jsonOutput, textOutput } from '../output.js'
 import type { NodePort } from '../port.js'
 import { profilesView } from '../profiles-view.js'
 import { WhereArgs, formatJson } from '../where.js'
-
+import { dataLayerError } from '../data-layer.js'
 
 /** The workers-and-allocation commands: run allocator/operator, get profiles, drain. */
 export function registerProfileCommands (executor: Executor, node: NodePort): void {
@@ -13,7 +13,9 @@ export function registerProfileCommands (executor: Executor, node: NodePort): vo
     return textOutput(`Allocator running (${allocator.details ?? ''})`)
   })
 
-  executor.register('run operator', async () => {
+  executor.register('run operator', async (cmd) => {
+    // AnyLog's `run operator where ...` is its data-ingest service, not this worker loop
+    if (cmd.where.length > 0) throw dataLayerError('run operator where ...', 'is AnyLog\'s data-ingest operator, which ledgermesh does not include (its `run operator`, without arguments, runs a worker\'s or slave\'s profiles)')
     const operator = await node.startOperator()
     return textOutput(`Operator running for ${operator.role} ${operator.worker} (kinds: ${operator.kinds.join(', ') || 'none'})`)
   })
