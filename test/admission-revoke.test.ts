@@ -5,22 +5,22 @@ import { startNode } from './helpers/node-process.js'
 import { getJson, insert, processesOf, profile, slaveRuns, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
 
 // Admission by hand and revocation, with real nodes: a node started without a token names the
-// command that admits it; a revoked worker's writes are refused and its profiles move to
+// command that admits it, and is let in by it without a restart; a revoked worker's writes are refused and its profiles move to
 // another worker with no overlap.
 
 t.test('admit by hand; revoke a worker: its writes are refused and its profiles move with no overlap', async t => {
   const master = await startMaster(t)
   const slave = await startSlave(t, master, 'slave-a', 5)
 
-  // started without a token, the node says its key and what to do, and stops
-  const first = await startNode(t, { type: 'member', name: 'by-hand', join: false, noWait: true, env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second' } })
-  t.equal(await first.waitForExit(30_000), 1, 'not admitted yet: it cannot start')
-  const key = /run 'admit node where key = ([0-9a-f]{64})' on the master/.exec(first.logs())?.[1]
-  t.ok(key !== undefined, 'its error names the command that admits it')
+  // started without a token, the node says its key and what to do, and keeps running
+  const byHand = await startNode(t, { type: 'member', name: 'by-hand', join: false, env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second' } })
+  const key = /run 'admit node where key = ([0-9a-f]{64})' on the master/.exec(byHand.logs())?.[1]
+  t.ok(key !== undefined, 'its log names the command that admits it')
+  t.ok(await notSyncing(byHand), 'not admitted yet: it gets nothing')
   const admitted = await master.command(`admit node where key = ${key!} and name = by-hand`, { method: 'POST' })
   t.equal(admitted.status, 200, admitted.text)
-  const byHand = await startNode(t, { type: 'member', name: 'by-hand', join: false, home: first.home, env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second' } })
   await waitFor('the node admitted by hand to sync', async () => await notSyncing(byHand) ? undefined : true, { timeoutMs: 30_000 })
+  t.equal(byHand.exitCode, undefined, 'without a restart')
 
   const w1 = await startWorker(t, master, { name: 'w1', slave: 'slave-a', slots: 3, kinds: ['linkedin'] })
   await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })

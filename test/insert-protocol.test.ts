@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import {
-  INSERT_PROTOCOL, WIRE_VERSION, decodeInsertResponse, encodeInsertRequest, type InsertResponse
+  INSERT_PROTOCOL, WIRE_VERSION, decodeInsertResponse, encodeInsertRequest, encodeInsertResponse, type InsertResponse
 } from '../src/protocols/insert/index.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { policyId } from '../src/policies/policy.js'
@@ -79,6 +79,13 @@ t.test('insert protocol', async t => {
     const dup = probe('first')
     await t.rejects(client.submit(master.address, { op: 'put', policy: dup }), { code: 'duplicate_id', message: /already in the ledger/ })
     t.equal(master.ledger.head.seq, head, 'nothing refused was stored')
+  })
+
+  await t.test('a refusal\'s reason travels: a key not admitted yet is told apart from a refused policy', async t => {
+    const refusal = { ok: false, seq: 0, id: '', errorCode: 'unauthorized', errorMessage: 'key k is not admitted to this network' }
+    t.match(decodeInsertResponse(encodeInsertResponse({ ...refusal, reason: 'not_admitted' })), { ...refusal, reason: 'not_admitted' })
+    t.equal(decodeInsertResponse(encodeInsertResponse(refusal)).reason, undefined, 'absent when the master gives none')
+    t.equal(decodeInsertResponse(encodeInsertResponse({ ok: true, seq: 1, id: 'x', errorCode: '', errorMessage: '', reason: 'ignored' })).reason, undefined, 'an answer that is ok has none')
   })
 
   await t.test('bad requests on the wire', async t => {

@@ -170,7 +170,18 @@ export interface NodeStatus {
     masters: Array<{ name: string, key: string, address: string, trusted: boolean, seen: string }>
   }
   profiles: { lease: LeaseView, by_state: Record<string, number> } | undefined
+  /**
+   * A replica's admission: whether its master serves its key. While it refuses it, why and the
+   * two ways in, with `message` (the same text as the node's log line and the REPL's banner).
+   * Undefined on a master, and before the master's first answer.
+   */
+  admission?: AdmissionView
 }
+
+/** `get status`'s admission (src/node/admission-notice.ts builds it). */
+export type AdmissionView =
+  | { admitted: true, key: string }
+  | { admitted: false, key: string, reason: string, since: string, ways_in: string[], message: string }
 
 /** GET /v1/network (src/node/network-view.ts). */
 export interface NetworkNode {

@@ -96,8 +96,22 @@ async function sendCommand (command: string, opts: { node: string, token?: strin
   if (reply.text !== '') process.stdout.write(reply.text.endsWith('\n') ? reply.text : reply.text + '\n')
 }
 
+/** The banner of a remote REPL: the node's admission notice (`get status`), when its master does not admit it. */
+async function admissionBanner (opts: { node: string, token?: string }): Promise<string | undefined> {
+  const reply = await requestCommand('get status where format=json', opts)
+  if (!reply.ok) return undefined
+  try {
+    const admission = (JSON.parse(reply.text) as { admission?: { admitted?: boolean, message?: string } }).admission
+    return admission?.admitted === false ? admission.message : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** A REPL on a remote node: each statement goes over REST; `exit` or `quit` detaches. */
 async function attach (opts: { node: string, token?: string }): Promise<void> {
+  const banner = await admissionBanner(opts)
+  if (banner !== undefined) process.stdout.write(`${banner}\n`)
   const terminal = process.stdin.isTTY === true
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal })
   const prompt = `LM ${new URL(opts.node).host} > `

@@ -48,6 +48,7 @@ export { PACKAGE_ROOT, SCRIPTS_DIR } from './paths.js'
 import { SCRIPTS_DIR } from './paths.js'
 import { effectiveConfigEnv, metricsSource, nodeStatus, processRows, processesJson, profilesData, type NodeView } from './status.js'
 import { networkData } from './network-view.js'
+import { logAdmission } from './admission-notice.js'
 export { PROCESS_NAMES } from './status.js'
 
 export function defaultHome (nodeName: string): string {
@@ -86,7 +87,6 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   private leaseProtocol?: LeaseProtocol
   /** master: admission, the allocator and, over a shared PostgreSQL, which master writes */
   private master?: MasterServices
-  /** worker: runs the profiles assigned to it; slave: the processes of its sub-accounts */
   /** worker, slave (both on a stand-alone node): the supervisor of what is assigned here */
   private readonly operators = new Map<'worker' | 'slave', Operator>()
   private joinProtocol?: JoinProtocol
@@ -122,7 +122,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       learnMasters: opts.config.mastersFromLedger,
       metrics: this.metrics,
       log: this.log,
-      standby: () => this.master?.activeMaster()
+      standby: () => this.master?.activeMaster(),
+      keepUnadmitted: opts.config.joinToken === undefined
     })
     this.executor = new Executor({ env: name => this.envValue(name), secrets: this.secrets, onError: (where, text) => this.log.warn({ where }, `command failed: ${text}`) })
     registerGeneralCommands(this.executor, this)
@@ -282,6 +283,9 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
         masters: this.writePath.mastersAt(opts.connection),
         interval: opts.interval,
         onOutboxDrop: drop => { this.metrics.outboxDropped.inc({ reason: drop.code }) },
+        // without JOIN_TOKEN, a node not admitted yet keeps running (and its declaration) for `admit node`
+        keepUnadmitted: joinToken === undefined,
+        onAdmission: logAdmission(this.log, () => this.signer.publicKey),
         // JOIN_TOKEN: presented to the master on first contact, before the first pull
         join: joinToken === undefined
           ? undefined
@@ -417,9 +421,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   }
 
   /** Asks the CLI to stop the node and exit with `code`. */
-  exit (code = 0): void {
-    this.emit('exit', code)
-  }
+  exit (code = 0): void { this.emit('exit', code) }
 
   async stop (): Promise<void> {
     this.stopping ??= this.stopServices()

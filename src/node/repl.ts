@@ -12,7 +12,8 @@ const HISTORY_SIZE = 1000
  * The node's REPL: reads commands from stdin, runs them through the node's executor and
  * prints each result on stdout (errors on stderr). Statements may span lines: `< ... >`
  * and `{ ... }` blocks are read until they close. Works on a terminal (prompt
- * `LM <name> >`, history, tab completion) and on piped stdin (no prompt).
+ * `LM <name> >`, history, tab completion) and on piped stdin (no prompt). Its banner is the
+ * node's admission notice, when its master does not admit it (src/node/admission-notice.ts).
  */
 export async function runRepl (node: LedgerMeshNode, opts: { input?: NodeJS.ReadableStream, output?: NodeJS.WritableStream } = {}): Promise<void> {
   const input = opts.input ?? process.stdin
@@ -37,6 +38,9 @@ export async function runRepl (node: LedgerMeshNode, opts: { input?: NodeJS.Read
     rl.setPrompt(text)
     rl.prompt()
   }
+  // the banner: a node its master does not admit says so first, and how to get in (as get status does)
+  const admission = node.hasLedger ? node.status().admission : undefined
+  if (admission?.admitted === false) output.write(`${admission.message}\n`)
   rl.setPrompt(prompt)
   showPrompt(prompt)
 

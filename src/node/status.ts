@@ -11,6 +11,7 @@ import type { RestServer } from '../services/rest/server.js'
 import type { Scheduler } from '../services/scheduler.js'
 import type { Service } from '../services/service.js'
 import type { NodeConfig } from './config.js'
+import { admissionView } from './admission-notice.js'
 
 /** The rows of `get processes`, in AnyLog's order, then ledgermesh's own. */
 export const PROCESS_NAMES = [
@@ -85,7 +86,8 @@ export function nodeStatus (node: NodeView): NodeStatus {
         },
     allocation: node.master?.runningAllocator?.summary(),
     master_role: node.master?.masterRole?.summary(),
-    profiles: primaryOperator(node) === undefined ? undefined : { lease: primaryOperator(node)!.leaseSummary(), by_state: primaryOperator(node)!.countByState() }
+    profiles: primaryOperator(node) === undefined ? undefined : { lease: primaryOperator(node)!.leaseSummary(), by_state: primaryOperator(node)!.countByState() },
+    admission: admissionView(node.signer.publicKey, sync?.admission)
   }
 }
 

@@ -4,6 +4,13 @@ import type { Service } from './service.js'
 /** An outbox insert the master refused for good, as `get status` shows it. */
 export interface OutboxDrop { id: string, type: string, code: string, message: string, at: Date }
 
+/**
+ * What a replica's master said of its key: it refuses it (not admitted, or revoked: since
+ * `at`, at `source`; `joinError` when its JOIN_TOKEN was refused too), or it serves it (a
+ * sync worked). Undefined until the master has answered once.
+ */
+export type AdmissionState = { admitted: false, source: string, at: Date, joinError?: string } | { admitted: true }
+
 /** How far a replica is behind its sync source. */
 export interface SyncLag { seq: number, seconds: number | undefined }
 
@@ -20,6 +27,8 @@ export interface ReplicaSync extends Service {
   readonly lag: SyncLag | undefined
   /** when a pull found the replica diverged and rebuilt it, from which seq to which */
   readonly recovered?: { from: number, to: number, at: Date }
+  /** whether the master serves this node's key (a replica), undefined before its first answer and on the master */
+  readonly admission?: AdmissionState
   /** inserts waiting in the outbox for the master, as last counted */
   readonly outboxSize: number | undefined
   /** outbox inserts the master refused for good since start, and the last one */

@@ -12,9 +12,9 @@ import { policyBody, policyId, policyType } from '../policies/policy.js'
 import { NODE_POLICY_TYPES } from '../policies/schemas.js'
 import type { Scheduler } from './scheduler.js'
 import { type MasterList, retryDecision, tcpAddress } from './master-list.js'
-import { submitToMasters } from './write-path.js'
+import { notAdmittedRefusal, submitToMasters } from './write-path.js'
 import { Backoff } from '../net/backoff.js'
-import type { OutboxDrop, ReplicaSync, SyncLag } from './replica-sync.js'
+import type { AdmissionState, OutboxDrop, ReplicaSync, SyncLag } from './replica-sync.js'
 import type { ProcessStatus } from './service.js'
 
 /** Shortest and longest wait before re-opening a watch stream that closed. */
@@ -46,6 +46,10 @@ export interface ReplicatorOptions {
   join?: (target: Multiaddr) => Promise<void>
   /** told of every outbox insert dropped because the master refused it for good (for metrics) */
   onOutboxDrop?: (drop: OutboxDrop) => void
+  /** outbox inserts refused only because this node is not admitted yet wait for `admit node` (a node without JOIN_TOKEN) */
+  keepUnadmitted?: boolean
+  /** told when the master starts refusing this node's key, and when it serves it again */
+  onAdmission?: (state: AdmissionState) => void
 }
 
 export { tcpAddress } from './master-list.js'
@@ -69,6 +73,8 @@ export class Replicator implements ReplicaSync {
   private lastError?: string
   /** why the source refused this node's key (revoked there), until a sync works again */
   private refusal?: string
+  /** whether the master serves this node's key: refused from its first refusal until a sync works */
+  admission?: AdmissionState
   private sourceHead?: number
   private sourceAddress?: string
   recovered?: { from: number, to: number, at: Date }
@@ -167,7 +173,7 @@ export class Replicator implements ReplicaSync {
       this.noteApplied(result.applied)
     } catch (err) {
       this.lastError = errorMessage(err)
-      this.noteRefusal(err)
+      this.noteRefusal(err, conn)
       this.opts.log.warn({ source: conn, err: this.lastError }, 'sync pull failed')
     }
   }
@@ -202,7 +208,7 @@ export class Replicator implements ReplicaSync {
         onClose: (err) => {
           this.watchHandle = undefined
           if (err !== undefined) this.lastError = errorMessage(err)
-          this.noteRefusal(err)
+          this.noteRefusal(err, conn)
           // a master that failed the watch: the next one gets the reconnect
           if (err !== undefined && retryDecision(err) === 'rotate' && this.fromMaster(conn)) this.opts.masters.rotate(conn)
           this.scheduleReconnect()
@@ -226,8 +232,15 @@ export class Replicator implements ReplicaSync {
    * works again, this node serves no relay clients of its own, since its state may not yet
    * hold its own revocation (the source cuts the stream before sending it).
    */
-  private noteRefusal (err: unknown): void {
-    if (err instanceof LedgerMeshError && err.code === 'unauthorized') this.refusal = `its source refused it: ${err.message}`
+  private noteRefusal (err: unknown, conn: string): void {
+    if (!(err instanceof LedgerMeshError && err.code === 'unauthorized')) return
+    this.refusal = `its source refused it: ${err.message}`
+    if (this.fromMaster(conn) && this.admission?.admitted !== false) this.noteAdmission({ admitted: false, source: conn, at: new Date(), joinError: this.joinError })
+  }
+
+  private noteAdmission (state: AdmissionState): void {
+    this.admission = state
+    this.opts.onAdmission?.(state)
   }
 
   /** Why this node may not serve its own sync clients now, or undefined. */
@@ -235,6 +248,7 @@ export class Replicator implements ReplicaSync {
 
   private noteSync (conn: string, sourceHead: number): void {
     this.refusal = undefined
+    if (this.admission?.admitted !== true) this.noteAdmission({ admitted: true })
     const recovered = this.lastError !== undefined
     this.lastSync = new Date()
     this.sourceHead = sourceHead
@@ -255,7 +269,8 @@ export class Replicator implements ReplicaSync {
    * only when the master has it (accepted now, or already on the ledger) or refuses that
    * policy for good (bad policy or signature, unauthorized, a conflict): such a drop is logged,
    * counted in `get status` and /metrics. Any other answer (unreachable, timeout, overloaded,
-   * its store failing) keeps it, and the outbox backs off before trying again.
+   * its store failing), and on a node without JOIN_TOKEN a refusal only because its key is
+   * not admitted yet, keeps it, and the outbox backs off before trying again.
    */
   async flushOutbox (): Promise<void> {
     if (this.flushing || performance.now() < this.outboxRetryAt) return
@@ -279,7 +294,7 @@ export class Replicator implements ReplicaSync {
         if ('already' in answer) this.opts.log.info({ id }, 'outbox insert was already on the ledger')
         else this.opts.log.info({ id, type: policyType(op.policy), seq: answer.accepted.seq }, 'outbox insert accepted by the master')
       } catch (err) {
-        if (isDefinitiveRefusal(err)) {
+        if (isDefinitiveRefusal(err) && !(this.opts.keepUnadmitted === true && notAdmittedRefusal(err))) {
           this.dropFromOutbox(op, err as LedgerMeshError)
         } else {
           this.backOff(id, err)

@@ -21,6 +21,11 @@ export interface InsertSubmitter {
 /** What the masters answered an insert: ordered now, or already on the ledger from an earlier try. */
 export type MasterAnswer = { accepted: Submitted } | { already: LedgerMeshError }
 
+/** The master refused an insert because this node's key is not admitted (yet): not the policy itself. */
+export function notAdmittedRefusal (err: unknown): err is LedgerMeshError {
+  return err instanceof LedgerMeshError && err.code === 'unauthorized' && err.details.reason === 'not_admitted'
+}
+
 /** A failure after which the master may have ordered the insert anyway (no answer, or a failed commit). */
 function mayHaveLanded (err: unknown): boolean {
   return !(err instanceof LedgerMeshError) || ['master_unreachable', 'timeout', 'store_unavailable', 'internal'].includes(err.code)
@@ -85,6 +90,12 @@ export interface WritePathOptions {
   learnMasters?: boolean
   metrics: Pick<NodeMetrics, 'inserts'>
   log: Logger
+  /**
+   * `local=true` inserts the master refuses only because this node's key is not admitted yet
+   * wait in the outbox (until `admit node` on the master), instead of failing: a node started
+   * without JOIN_TOKEN, so that its start-up script's declaration goes out once it is admitted.
+   */
+  keepUnadmitted?: boolean
   /**
    * A master among several that stands by: the active master's address its writes go to
    * (null when none holds the writer lease). Undefined while this master writes.
@@ -214,9 +225,14 @@ export class WritePath {
       // local=true: anything but a refusal of this policy (the master unreachable, slow,
       // overloaded, its store failing) keeps the insert in the durable outbox. The master may
       // have committed it anyway; the outbox's re-submit then finds it already on the ledger.
-      if (!opts.local || !(err instanceof LedgerMeshError) || err.code === 'duplicate_id' || isDefinitiveRefusal(err)) throw err
+      // A node without JOIN_TOKEN that is not admitted yet keeps it too, for `admit node`.
+      const waitsForAdmission = opts.local && this.opts.keepUnadmitted === true && notAdmittedRefusal(err)
+      const transient = opts.local && err instanceof LedgerMeshError && err.code !== 'duplicate_id' && !isDefinitiveRefusal(err)
+      if (!(err instanceof LedgerMeshError) || !(transient || waitsForAdmission)) throw err
       await sync.keepLocal(op)
-      log.warn({ id, type: policyType(op.policy), code: err.code, err: err.message }, 'the master did not take the insert now: kept in the outbox')
+      log.warn({ id, type: policyType(op.policy), code: err.code, err: err.message }, waitsForAdmission
+        ? 'this node is not admitted yet: the insert waits in the outbox and goes out once the master admits it'
+        : 'the master did not take the insert now: kept in the outbox')
       void sync.flushOutbox()
       return { id, ledger: 'local' }
     }

@@ -25,7 +25,9 @@ export function registerNodeCommands (executor: Executor, node: NodePort): void 
     const unplaced = status.allocation?.unplaced ?? []
     const waiting = status.allocation === undefined ? '' : unplaced.length === 0 ? ', everything assigned' : `, unassigned: ${unplaced.map(u => `${u.type} ${u.name} (${u.reason})`).join('; ')}`
     const profiles = status.profiles === undefined ? '' : `, ${status.profiles.by_state.RUNNING} ${status.role === 'slave' ? 'sub-account processes' : 'profiles'} running, lease ${status.profiles.lease.valid ? 'valid' : 'not valid'}`
-    return textOutput(`${status.assigned_name} running (${status.node_type}${head})${waiting}${profiles}`, status)
+    // a replica its master does not admit says so, and how to get in (the log line's text)
+    const admission = status.admission?.admitted === false ? `\n${status.admission.message}` : ''
+    return textOutput(`${status.assigned_name} running (${status.node_type}${head})${waiting}${profiles}${admission}`, status)
   })
 
   executor.register('run tcp server', async (cmd, ctx) => {

@@ -53,8 +53,8 @@ function remoteCode (code: string): ErrorCode {
   return code === 'unsupported_version' ? 'bad_message' : 'internal'
 }
 
-/** An answer, with the refusal's reason (for metrics; it does not travel). */
-type InsertAnswer = InsertResponse & { reason?: string }
+/** An answer, with the refusal's reason (for metrics, and for the client: a key not admitted yet). */
+type InsertAnswer = InsertResponse
 
 /** What `f` returns; anything it throws that is not a LedgerMeshError is `bad_policy`. */
 function asPolicy<T> (f: () => T): T {
@@ -180,7 +180,8 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
 
   protected override refused (response: InsertResponse): LedgerMeshError {
     const active = response.active === undefined ? {} : { active: response.active }
-    return new LedgerMeshError(remoteCode(response.errorCode), response.errorMessage, { remoteCode: response.errorCode, ...active })
+    const reason = response.reason === undefined ? {} : { reason: response.reason }
+    return new LedgerMeshError(remoteCode(response.errorCode), response.errorMessage, { remoteCode: response.errorCode, ...active, ...reason })
   }
 
   // ---- client ----

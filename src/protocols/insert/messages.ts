@@ -40,6 +40,9 @@ message InsertResponse {
   // When refused not_active (a standby master): the active master's p2p address, ip:port,
   // when the standby knows it, so the client goes there next.
   string active = 9;
+  // When refused: why, in a word, when the master has one (not_admitted, revoked), so the
+  // client can tell a key not admitted yet from the policy itself being refused.
+  string reason = 10;
 }
 message Head {
   uint64 seq = 1;
@@ -63,7 +66,7 @@ const MAX_ADDRESS_CHARS = 64
 
 /** The wire shapes `toObject` returns. */
 interface WireInsertRequest { version: number, op: string | number, policy: Uint8Array }
-interface WireInsertResponse { ok: boolean, seq: number, id: string, error_code: string, error_message: string, prev_hash: Uint8Array, hash: Uint8Array, head?: WireSignedHead | null, active: string }
+interface WireInsertResponse { ok: boolean, seq: number, id: string, error_code: string, error_message: string, prev_hash: Uint8Array, hash: Uint8Array, head?: WireSignedHead | null, active: string, reason: string }
 
 export interface InsertRequest {
   version: number
@@ -85,6 +88,8 @@ export interface InsertResponse {
   head?: SignedHead
   /** when refused not_active: the active master's p2p address (ip:port), if the standby knows it */
   active?: string
+  /** when refused: the refusal's reason, if the master gives one (`not_admitted`, `revoked`) */
+  reason?: string
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
@@ -126,7 +131,8 @@ export function encodeInsertResponse (res: InsertResponse): Uint8Array {
     ...(res.head === undefined
       ? {}
       : { head: signedHeadToWire(res.head) }),
-    ...(res.active === undefined ? {} : { active: res.active })
+    ...(res.active === undefined ? {} : { active: res.active }),
+    ...(res.ok || res.reason === undefined ? {} : { reason: res.reason })
   })).finish()
 }
 
@@ -141,7 +147,8 @@ export function decodeInsertResponse (data: Uint8Array): InsertResponse {
     errorMessage: boundedString(o.error_message, MAX_ERROR_MESSAGE_CHARS, 'insert response error_message'),
     ...(o.ok && o.hash.length > 0 ? { link: { prevHash: fixedHex(o.prev_hash, 32, 'insert response prev_hash'), hash: fixedHex(o.hash, 32, 'insert response hash') } } : {}),
     ...(o.ok && o.head !== undefined && o.head !== null ? { head: decodeHead(o.head) } : {}),
-    ...(!o.ok && o.active !== '' ? { active: boundedString(o.active, MAX_ADDRESS_CHARS, 'insert response active') } : {})
+    ...(!o.ok && o.active !== '' ? { active: boundedString(o.active, MAX_ADDRESS_CHARS, 'insert response active') } : {}),
+    ...(!o.ok && o.reason !== '' ? { reason: boundedString(o.reason, MAX_ERROR_CODE_CHARS, 'insert response reason') } : {})
   }
   if (response.ok ? response.seq === 0 : response.errorCode === '') {
     throw malformed('insert response', response.ok ? 'accepted without a seq' : 'refused without an error code')
