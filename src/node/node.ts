@@ -148,7 +148,6 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
 
   get hasLedger (): boolean { return this.currentLedger !== undefined }
   get ledgerDatabase (): string { return this.config.db.name }
-
   setLogLevel (level: string): void { this.log.level = level }
 
   async seedLedger (): Promise<{ seq: number, pulled: boolean }> {
