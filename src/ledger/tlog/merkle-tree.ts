@@ -1,0 +1,141 @@
+import { EMPTY_ROOT, HASH_SIZE, leafHash, nodeHash, splitPoint } from './rfc6962.js'
+
+/** One level of the tree: the hashes of its complete subtrees, 32 bytes each, in one buffer. */
+class HashLevel {
+  private buffer = Buffer.alloc(HASH_SIZE * 64)
+  length = 0
+
+  push (hash: Uint8Array): void {
+    if ((this.length + 1) * HASH_SIZE > this.buffer.length) {
+      const grown = Buffer.alloc(this.buffer.length * 2)
+      this.buffer.copy(grown, 0, 0, this.length * HASH_SIZE)
+      this.buffer = grown
+    }
+    this.buffer.set(hash, this.length * HASH_SIZE)
+    this.length++
+  }
+
+  get (index: number): Buffer {
+    return this.buffer.subarray(index * HASH_SIZE, (index + 1) * HASH_SIZE)
+  }
+
+  truncate (length: number): void {
+    this.length = Math.min(this.length, length)
+  }
+}
+
+/**
+ * The log's RFC 6962 Merkle tree, kept as it grows. Level k holds the hash of every complete
+ * subtree of 2^k leaves (leaves themselves at level 0), so an append costs O(log n) hashes,
+ * and the root at any size and any inclusion or consistency proof costs O(log n) lookups and
+ * at most O(log n) hashes along the tree's ragged right edge. Memory: 64 bytes per leaf.
+ *
+ * Leaves are numbered from 0: the log's entry seq s is leaf s - 1.
+ */
+export class MerkleTree {
+  private readonly levels: HashLevel[] = [new HashLevel()]
+
+  /** the number of leaves */
+  get size (): number { return this.levels[0].length }
+
+  /** Appends an entry (its bytes) and answers its leaf hash. */
+  append (entry: Uint8Array): Buffer {
+    const hash = leafHash(entry)
+    this.appendLeafHash(hash)
+    return hash
+  }
+
+  /** Appends a leaf by its hash (a tree rebuilt from hashes a store kept). */
+  appendLeafHash (hash: Uint8Array): void {
+    let index = this.levels[0].length
+    this.levels[0].push(hash)
+    // each completed pair makes its parent, up the levels
+    for (let level = 0; index % 2 === 1; level++) {
+      const parent = nodeHash(this.levels[level].get(index - 1), this.levels[level].get(index))
+      if (this.levels[level + 1] === undefined) this.levels.push(new HashLevel())
+      this.levels[level + 1].push(parent)
+      index = (index - 1) / 2
+    }
+  }
+
+  /** Drops the leaves from `size` on (a replica truncating a divergent tail). */
+  truncate (size: number): void {
+    if (size >= this.size) return
+    for (let level = 0; level < this.levels.length; level++) this.levels[level].truncate(Math.floor(size / 2 ** level))
+  }
+
+  leafHash (index: number): Buffer {
+    this.check(index, this.size - 1)
+    return this.levels[0].get(index)
+  }
+
+  /** The root of the tree of the first `size` leaves (the current size by default). */
+  root (size = this.size): Buffer {
+    this.check(size, this.size)
+    return size === 0 ? EMPTY_ROOT : this.subtreeHash(0, size)
+  }
+
+  /** RFC 6962 PATH(index, D[0:size]): the audit path of leaf `index` in the tree of `size` leaves. */
+  inclusionProof (index: number, size = this.size): Buffer[] {
+    this.check(size, this.size)
+    if (!Number.isInteger(index) || index < 0 || index >= size) throw new RangeError(`leaf ${index} is not in a tree of ${size} leaves`)
+    const proof: Buffer[] = []
+    this.path(index, 0, size, proof)
+    return proof
+  }
+
+  /** RFC 6962 PROOF(first, D[0:second]): that the tree of `first` leaves is a prefix of the one of `second`. */
+  consistencyProof (first: number, second = this.size): Buffer[] {
+    this.check(second, this.size)
+    if (!Number.isInteger(first) || first < 0 || first > second) throw new RangeError(`no consistency proof from size ${first} to size ${second}`)
+    const proof: Buffer[] = []
+    if (first > 0 && first < second) this.subproof(first, 0, second, true, proof)
+    return proof
+  }
+
+  /** MTH(D[start:end]): a stored hash when the range is a complete, aligned subtree. */
+  private subtreeHash (start: number, end: number): Buffer {
+    const n = end - start
+    if (n === 1) return this.levels[0].get(start)
+    // a complete subtree of 2^k leaves starting at a multiple of 2^k is stored at level k
+    if ((n & (n - 1)) === 0 && start % n === 0) {
+      const level = Math.log2(n)
+      if (this.levels[level] !== undefined && start / n < this.levels[level].length) return this.levels[level].get(start / n)
+    }
+    const k = splitPoint(n)
+    return nodeHash(this.subtreeHash(start, start + k), this.subtreeHash(start + k, end))
+  }
+
+  private path (index: number, start: number, end: number, proof: Buffer[]): void {
+    const n = end - start
+    if (n === 1) return
+    const k = splitPoint(n)
+    if (index < k) {
+      this.path(index, start, start + k, proof)
+      proof.push(this.subtreeHash(start + k, end))
+    } else {
+      this.path(index - k, start + k, end, proof)
+      proof.push(this.subtreeHash(start, start + k))
+    }
+  }
+
+  private subproof (first: number, start: number, end: number, whole: boolean, proof: Buffer[]): void {
+    const n = end - start
+    if (first === n) {
+      if (!whole) proof.push(this.subtreeHash(start, end))
+      return
+    }
+    const k = splitPoint(n)
+    if (first <= k) {
+      this.subproof(first, start, start + k, whole, proof)
+      proof.push(this.subtreeHash(start + k, end))
+    } else {
+      this.subproof(first - k, start + k, end, false, proof)
+      proof.push(this.subtreeHash(start, start + k))
+    }
+  }
+
+  private check (value: number, max: number): void {
+    if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${value} is beyond this tree of ${this.size} leaves`)
+  }
+}

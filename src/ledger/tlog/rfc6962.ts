@@ -1,0 +1,29 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * RFC 6962 (and RFC 9162, section 2.1) Merkle tree hashing: a leaf's hash covers 0x00 and the
+ * entry's bytes, an interior node's 0x01 and its two children, so no leaf can pass for a node.
+ * Every hash is 32 bytes of SHA-256.
+ */
+export const HASH_SIZE = 32
+
+const LEAF_PREFIX = Buffer.from([0x00])
+const NODE_PREFIX = Buffer.from([0x01])
+
+export function leafHash (entry: Uint8Array): Buffer {
+  return createHash('sha256').update(LEAF_PREFIX).update(entry).digest()
+}
+
+export function nodeHash (left: Uint8Array, right: Uint8Array): Buffer {
+  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest()
+}
+
+/** The root of the empty tree: SHA-256 of nothing. */
+export const EMPTY_ROOT: Buffer = createHash('sha256').digest()
+
+/** The largest power of two smaller than n (n > 1): where RFC 6962 splits a tree of n leaves. */
+export function splitPoint (n: number): number {
+  let k = 1
+  while (k * 2 < n) k *= 2
+  return k
+}

@@ -1,0 +1,109 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { MerkleTree } from '../src/ledger/tlog/merkle-tree.js'
+import { EMPTY_ROOT, leafHash, nodeHash, splitPoint } from '../src/ledger/tlog/rfc6962.js'
+import { verifyConsistency, verifyInclusion } from '../src/ledger/tlog/proof.js'
+
+/** MTH by RFC 6962's definition, recomputed from every leaf: what the tree must agree with. */
+function naiveRoot (entries: Uint8Array[]): Buffer {
+  if (entries.length === 0) return EMPTY_ROOT
+  if (entries.length === 1) return leafHash(entries[0])
+  const k = splitPoint(entries.length)
+  return nodeHash(naiveRoot(entries.slice(0, k)), naiveRoot(entries.slice(k)))
+}
+
+const treeOf = (entries: Uint8Array[]): MerkleTree => {
+  const tree = new MerkleTree()
+  for (const e of entries) tree.append(e)
+  return tree
+}
+
+t.test('RFC 6962 test vectors: the roots of the reference tree of 8 leaves', async t => {
+  // the leaves and roots of the RFC 6962 reference test data (certificate-transparency, Trillian)
+  const leaves = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(h => Buffer.from(h, 'hex'))
+  const roots = [
+    '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+    'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
+    'aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77',
+    'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    '4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4',
+    '76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef',
+    'ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c',
+    '5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328'
+  ]
+  const tree = treeOf(leaves)
+  t.equal(tree.root(0).toString('hex'), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'the empty tree')
+  roots.forEach((root, i) => t.equal(tree.root(i + 1).toString('hex'), root, `size ${i + 1}`))
+})
+
+const entriesArb = fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 1, maxLength: 140 })
+
+t.test('every root, inclusion proof and consistency proof agrees with RFC 6962 and verifies', async t => {
+  fc.assert(fc.property(entriesArb, entries => {
+    const tree = treeOf(entries)
+    for (let size = 0; size <= entries.length; size++) {
+      if (!tree.root(size).equals(naiveRoot(entries.slice(0, size)))) throw new Error(`root of size ${size}`)
+    }
+    const n = entries.length
+    for (let size = 1; size <= n; size++) {
+      const root = tree.root(size)
+      for (let index = 0; index < size; index++) {
+        const why = verifyInclusion(tree.leafHash(index), index, size, tree.inclusionProof(index, size), root)
+        if (why !== undefined) throw new Error(`inclusion ${index}/${size}: ${why}`)
+      }
+      for (let first = 0; first <= size; first++) {
+        const why = verifyConsistency(first, size, tree.consistencyProof(first, size), tree.root(first), root)
+        if (why !== undefined) throw new Error(`consistency ${first}->${size}: ${why}`)
+      }
+    }
+  }), { numRuns: 30 })
+  t.pass('30 random trees of up to 140 leaves: every proof verifies')
+})
+
+t.test('a tampered leaf, proof, index, size or root fails with a reason', async t => {
+  const entries = Array.from({ length: 37 }, (_, i) => Buffer.from(`entry ${i}`))
+  const tree = treeOf(entries)
+  const root = tree.root()
+  const proof = tree.inclusionProof(20)
+  t.equal(verifyInclusion(tree.leafHash(20), 20, 37, proof, root), undefined)
+  t.match(verifyInclusion(leafHash(Buffer.from('entry 2O')), 20, 37, proof, root), /leads to another root/, 'a tampered entry')
+  const flipped = proof.map((h, i) => i === 2 ? Buffer.from(h.map((b, j) => j === 0 ? b ^ 1 : b)) : h)
+  t.match(verifyInclusion(tree.leafHash(20), 20, 37, flipped, root), /leads to another root/, 'a tampered proof hash')
+  t.match(verifyInclusion(tree.leafHash(20), 21, 37, proof, root), /another root|too few|more hashes/, 'the wrong index')
+  // a size whose path has another shape (36 would not: leaf 20 sits in the same complete
+  // left subtree of 32 leaves, so the size is bound by the signed checkpoint, not the proof)
+  t.match(verifyInclusion(tree.leafHash(20), 20, 24, proof, root), /another root|too few|more hashes/, 'the wrong tree size')
+  t.match(verifyInclusion(tree.leafHash(20), 37, 37, proof, root), /not in a tree of 37 leaves/)
+  t.match(verifyInclusion(tree.leafHash(20), 20, 37, [...proof, proof[0]], root), /more hashes/)
+  t.match(verifyInclusion(tree.leafHash(20), 20, 37, [Buffer.alloc(31)], root), /31 bytes/)
+
+  const consistency = tree.consistencyProof(13)
+  t.equal(verifyConsistency(13, 37, consistency, tree.root(13), root), undefined)
+  t.match(verifyConsistency(13, 37, consistency, tree.root(12), root), /not consistent/, 'another history of the first 13 entries')
+  const forked = treeOf([...entries.slice(0, 13), Buffer.from('rewritten'), ...entries.slice(14)])
+  t.match(verifyConsistency(13, 37, consistency, tree.root(13), forked.root()), /not consistent/, 'a rewritten entry after the first tree')
+  t.match(verifyConsistency(14, 37, forked.consistencyProof(14), tree.root(14), forked.root()), /not consistent/, 'a rewritten entry inside the first tree')
+  t.match(verifyConsistency(38, 37, [], root, root), /no consistency proof/)
+  t.match(verifyConsistency(37, 37, [], root, tree.root(36)), /two different roots/)
+})
+
+t.test('a tree truncated and grown again has the roots of the log it holds', async t => {
+  const entries = Array.from({ length: 50 }, (_, i) => Buffer.from(`e${i}`))
+  const tree = treeOf(entries)
+  tree.truncate(19)
+  t.equal(tree.size, 19)
+  t.ok(tree.root().equals(naiveRoot(entries.slice(0, 19))))
+  const other = Array.from({ length: 10 }, (_, i) => Buffer.from(`other ${i}`))
+  for (const e of other) tree.append(e)
+  t.ok(tree.root().equals(naiveRoot([...entries.slice(0, 19), ...other])), 'a different tail after the cut')
+  t.throws(() => tree.root(30), /beyond this tree of 29 leaves/)
+  t.throws(() => tree.inclusionProof(29), /not in a tree of 29 leaves/)
+})
+
+t.test('proof sizes stay within 32 bytes per level', async t => {
+  const tree = new MerkleTree()
+  for (let i = 0; i < 5000; i++) tree.append(Buffer.from(String(i)))
+  const levels = Math.ceil(Math.log2(5000))
+  for (const index of [0, 1, 2047, 2048, 4095, 4999]) t.ok(tree.inclusionProof(index).length <= levels, `leaf ${index}: ${tree.inclusionProof(index).length} hashes`)
+  for (const first of [1, 1000, 4096, 4999]) t.ok(tree.consistencyProof(first).length <= levels + 1, `consistency from ${first}`)
+})
