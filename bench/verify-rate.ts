@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify } from 'node:crypto'
 import { join } from 'node:path'
 import { chainEntries, GENESIS_HASH, type Entry } from '../src/ledger/entry.js'
-import { signHead } from '../src/ledger/head.js'
+import { checkpointSigner } from '../test/helpers/checkpoints.js'
 import { Ledger } from '../src/ledger/ledger.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { silentLogger } from '../src/base/logger.js'
@@ -108,9 +108,10 @@ export async function verifyRate (opts: { entries?: number, batch?: number } = {
     await replica.open()
     t.teardown(async () => { await replica.close() })
     const heads = []
+    const signCheckpoint = checkpointSigner(master)
     for (let i = 0; i < entries.length; i += batch) {
       const run = entries.slice(i, i + batch)
-      heads.push({ run, head: signHead(run[run.length - 1], master) })
+      heads.push({ run, head: signCheckpoint(run[run.length - 1], run) })
     }
     const applyMs = await timeAsync(async () => { for (const { run, head } of heads) await replica.applyBatch(run, head) })
     if (replica.head.seq !== count) throw new Error(`verify: the replica applied ${replica.head.seq} of ${count}`)

@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { chainEntries } from '../src/ledger/entry.js'
-import { signHead } from '../src/ledger/head.js'
+import { signedHeadFor } from './helpers/checkpoints.js'
 import { Ledger } from '../src/ledger/ledger.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { silentLogger } from '../src/base/logger.js'
@@ -84,8 +84,7 @@ t.test('a replica refuses a batch holding an admission the master key did not si
   // or a forged chain): the replica re-checks the rules and refuses the whole batch
   const outsider = key()
   const forged = chainEntries(replica.head, [{ op: 'put', policy: preparePolicy({ admission: { key: outsider.publicKey, via: 'admin' } }, outsider) }])
-  const last = forged[forged.length - 1]
-  await t.rejects(replica.applyBatch(forged, signHead({ seq: last.seq, hash: last.hash }, masterKey)), { code: 'unauthorized', message: /sync batch rejected: entry \d+: key .* may not write admission policies/ })
+  await t.rejects(replica.applyBatch(forged, signedHeadFor(replica, forged, masterKey)), { code: 'unauthorized', message: /sync batch rejected: entry \d+: key .* may not write admission policies/ })
   t.notOk(replica.admits(outsider.publicKey), 'the forged admission is not applied')
   t.equal(replica.head.seq, honest.length, 'the replica stays where it was')
 })

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { LedgerMeshError } from '../src/base/errors.js'
 import { silentLogger } from '../src/base/logger.js'
-import { type Head, signHead } from '../src/ledger/head.js'
+import { type Head } from '../src/ledger/head.js'
+import { checkpointSigner } from './helpers/checkpoints.js'
 import type { LedgerOp } from '../src/ledger/entry.js'
 import { PgStore } from '../src/ledger/pg-store.js'
 import { sha256Hex } from '../src/policies/canonical.js'
@@ -16,7 +17,7 @@ import { TcpProxy } from './helpers/tcp-proxy.js'
 // by; the active one cut off from the database steps down and the other takes over with a
 // new epoch; commits follow the election (the standby's are refused).
 const signer = new Ed25519Signer(randomBytes(32))
-const sign = (head: Head) => signHead(head, signer)
+const sign = checkpointSigner(signer)
 const put = (): LedgerOp[] => [{ op: 'put', policy: { worker: { name: 'w', company: 'acme', id: sha256Hex(randomBytes(16)) } } }]
 const log = silentLogger()
 const TTL_MS = 1200

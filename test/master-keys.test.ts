@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { silentLogger } from '../src/base/logger.js'
 import { type Entry, type LedgerOp, chainEntries } from '../src/ledger/entry.js'
-import { signHead } from '../src/ledger/head.js'
+import type { SignedHead } from '../src/ledger/head.js'
+import { signedHeadFor } from './helpers/checkpoints.js'
 import { Ledger } from '../src/ledger/ledger.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
@@ -37,10 +38,9 @@ async function sharedLedgerDeclaringB (t: Test): Promise<{ dir: string, path: st
 }
 
 /** A run of entries after the replica's head, signed by `signer` as a master would sign it. */
-function run (replica: Ledger, ops: LedgerOp[], signer: Ed25519Signer): { entries: Entry[], head: ReturnType<typeof signHead> } {
+function run (replica: Ledger, ops: LedgerOp[], signer: Ed25519Signer): { entries: Entry[], head: SignedHead } {
   const entries = chainEntries(replica.head, ops)
-  const last = entries[entries.length - 1]
-  return { entries, head: signHead({ seq: last.seq, hash: last.hash }, signer) }
+  return { entries, head: signedHeadFor(replica, entries, signer) }
 }
 
 async function sync (from: Ledger, to: Ledger): Promise<void> {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { LedgerMeshError } from '../src/base/errors.js'
-import { type Head, signHead } from '../src/ledger/head.js'
+import { type Head } from '../src/ledger/head.js'
+import { checkpointSigner } from './helpers/checkpoints.js'
 import { PgStore } from '../src/ledger/pg-store.js'
 import { sha256Hex } from '../src/policies/canonical.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
@@ -15,7 +16,7 @@ import { waitFor } from './helpers/net.js'
 // masters' keys registered there. Each test runs with the masters connected directly and
 // through PgBouncer in transaction pooling mode.
 const signer = new Ed25519Signer(randomBytes(32))
-const sign = (head: Head) => signHead(head, signer)
+const sign = checkpointSigner(signer)
 const put = (): LedgerOp[] => [{ op: 'put', policy: { worker: { name: 'w', company: 'acme', id: sha256Hex(randomBytes(16)) } } }]
 const TTL_MS = 1500
 

@@ -9,7 +9,8 @@ import { canonicalJson, sha256Hex } from '../src/policies/canonical.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import type { JsonValue, Policy } from '../src/policies/policy.js'
 import { type Entry, type LedgerOp, GENESIS_HASH, chainEntries, verifyChainLinks } from '../src/ledger/entry.js'
-import { type Head, signHead, verifyHead } from '../src/ledger/head.js'
+import { type Head, verifyHead } from '../src/ledger/head.js'
+import { checkpointSigner } from './helpers/checkpoints.js'
 import type { LedgerStore } from '../src/ledger/store.js'
 import { LevelStore } from '../src/ledger/level-store.js'
 import { PgStore } from '../src/ledger/pg-store.js'
@@ -28,7 +29,7 @@ import { tmpDir } from './helpers/tmp.js'
 type FreshStorage = (t: Test) => Promise<() => LedgerStore>
 
 const signer = new Ed25519Signer(randomBytes(32))
-const sign = (head: Head) => signHead(head, signer)
+const sign = checkpointSigner(signer)
 
 /** A simple unsigned policy with a unique id: the store never checks signatures. */
 function workerPolicy (fields: Record<string, JsonValue> = {}): Policy {

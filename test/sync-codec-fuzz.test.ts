@@ -35,7 +35,7 @@ const hex = (bytes: number): fc.Arbitrary<string> => fc.uint8Array({ minLength: 
 const seq = fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER })
 const policy = fc.record({ probe: fc.record({ name: fc.string(), n: fc.integer(), tags: fc.array(fc.string(), { maxLength: 3 }) }) })
 const entry: fc.Arbitrary<Entry> = fc.record({ seq, op: fc.constantFrom('put' as const, 'delete' as const), policy, prevHash: hex(32), hash: hex(32) })
-const head: fc.Arbitrary<SignedHead> = fc.record({ seq: fc.nat({ max: Number.MAX_SAFE_INTEGER }), hash: hex(32), time: fc.date({ noInvalidDate: true }).map(d => d.toISOString()), publicKey: hex(32), signature: hex(64) })
+const head: fc.Arbitrary<SignedHead> = fc.record({ seq: fc.nat({ max: Number.MAX_SAFE_INTEGER }), hash: hex(32), time: fc.date({ noInvalidDate: true }).map(d => d.toISOString()), publicKey: hex(32), signature: hex(64), root: hex(32), origin: fc.string({ maxLength: 100 }) })
 const response: fc.Arbitrary<SyncResponse> = fc.record({
   entries: fc.array(entry, { maxLength: 4 }),
   head: fc.option(head, { nil: undefined }),
@@ -81,7 +81,7 @@ t.test('codec round trip, and frames built from pre-encoded entries match protob
     const reflected = SyncResponseType.encode(SyncResponseType.fromObject({
       entries: res.entries.map(e => WireEntryType.toObject(WireEntryType.decode(encodeEntry(e)))),
       ...(res.head !== undefined
-        ? { head: { seq: res.head.seq, hash: Buffer.from(res.head.hash, 'hex'), time: res.head.time, public_key: Buffer.from(res.head.publicKey, 'hex'), signature: Buffer.from(res.head.signature, 'hex') } }
+        ? { head: { seq: res.head.seq, hash: Buffer.from(res.head.hash, 'hex'), time: res.head.time, public_key: Buffer.from(res.head.publicKey, 'hex'), signature: Buffer.from(res.head.signature, 'hex'), root: Buffer.from(res.head.root, 'hex'), origin: res.head.origin } }
         : {}),
       more: res.more,
       error_code: res.error?.code ?? '',

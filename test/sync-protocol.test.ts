@@ -8,6 +8,7 @@ import {
 } from '../src/protocols/sync/index.js'
 import { chainEntries } from '../src/ledger/entry.js'
 import { signHead, type SignedHead } from '../src/ledger/head.js'
+import { signedHeadFor } from './helpers/checkpoints.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { preparePolicy } from '../src/policies/prepare.js'
 import { type LedgerPeer, insertProbes, ledgerPeer, probe, startSync, stateSnapshot, until } from './helpers/libp2p.js'
@@ -215,23 +216,23 @@ t.test('tampered answers are rejected; the replica stays at its last valid head'
   const otherFork = chainEntries(valid, [{ op: 'put', policy: probe('other-a') }, { op: 'put', policy: probe('other-b') }])
   // Even a head signed by the master key does not make an unauthorized entry acceptable.
   const rogue = chainEntries(valid, [{ op: 'put', policy: preparePolicy({ assignment: { profile: 'p1', worker: 'w1' } }, forger) }])
-  const forgedSignature: SignedHead = { ...head, signature: signHead(head, forger).signature }
+  const forgedSignature: SignedHead = { ...head, signature: signHead(head, forger, head.origin).signature }
 
   const cases: Array<[string, (req: SyncRequest) => Uint8Array[], { code: string, message: RegExp }]> = [
     ['a flipped byte in a policy', () => [flipped], { code: 'chain_broken', message: /hash does not match its content/ }],
-    ['a head signed by another key', () => [frame({ entries: honest, head: signHead(head, forger) })], { code: 'bad_signature', message: /not signed by the trusted master key/ }],
+    ['a head signed by another key', () => [frame({ entries: honest, head: signHead(head, forger, head.origin) })], { code: 'bad_signature', message: /not signed by the trusted master key/ }],
     ['a forged signature under the master\'s key', () => [frame({ entries: honest, head: forgedSignature })], { code: 'bad_signature', message: /not signed by the trusted master key/ }],
     ['reordered entries', () => [frame({ entries: [honest[1], honest[0]], head })], { code: 'chain_broken', message: /does not follow/ }],
     ['a dropped entry', () => [frame({ entries: [honest[1]], head })], { code: 'chain_broken', message: /does not follow/ }],
     ['a replayed entry', () => [frame({ entries: [honest[0], honest[0], honest[1]], head })], { code: 'chain_broken', message: /does not follow/ }],
     ['a replayed entry across frames', () => [frame({ entries: [honest[0]] }), frame({ entries: [honest[0], honest[1]], head })], { code: 'chain_broken', message: /does not follow/ }],
-    ['entries beyond the signed head', () => [frame({ entries: honest, head: signHead(honest[0], master.signer) })], { code: 'bad_message', message: /beyond its signed head/ }],
+    ['entries beyond the signed head', () => [frame({ entries: honest, head: signedHeadFor(master.ledger, [honest[0]], master.signer) })], { code: 'bad_message', message: /beyond its signed head/ }],
     ['entries short of the signed head', () => [frame({ entries: [honest[0]], head })], { code: 'bad_message', message: /short of its signed head/ }],
     ['entries and no head', () => [frame({ entries: honest }), frame({})], { code: 'bad_message', message: /no signed head/ }],
-    ['entries toward a head at a made-up seq', () => [frame({ entries: honest, head: signHead({ seq: 1e12, hash: head.hash }, forger), more: true })], { code: 'bad_signature', message: /not signed by the trusted master key/ }],
-    ['a stale fork signed by the master key', () => [frame({ entries: staleFork, head: signHead(staleFork[2], master.signer) })], { code: 'chain_broken', message: /does not follow/ }],
-    ['a fork signed by another key', () => [frame({ entries: otherFork, head: signHead(otherFork[1], forger) })], { code: 'bad_signature', message: /not signed by the trusted master key/ }],
-    ['an entry its author may not write', () => [frame({ entries: rogue, head: signHead(rogue[0], master.signer) })], { code: 'unauthorized', message: /may not write assignment policies/ }],
+    ['entries toward a head at a made-up seq', () => [frame({ entries: honest, head: signHead({ seq: 1e12, hash: head.hash, root: head.root }, forger, head.origin), more: true })], { code: 'bad_signature', message: /not signed by the trusted master key/ }],
+    ['a stale fork signed by the master key', () => [frame({ entries: staleFork, head: signedHeadFor(master.ledger, staleFork, master.signer) })], { code: 'chain_broken', message: /does not follow/ }],
+    ['a fork signed by another key', () => [frame({ entries: otherFork, head: signedHeadFor(master.ledger, otherFork, forger) })], { code: 'bad_signature', message: /not signed by the trusted master key/ }],
+    ['an entry its author may not write', () => [frame({ entries: rogue, head: signedHeadFor(master.ledger, rogue, master.signer) })], { code: 'unauthorized', message: /may not write assignment policies/ }],
     ['a frame that is not a sync response', () => [new Uint8Array(200).fill(0xff)], { code: 'bad_message', message: /malformed sync response/ }],
     ['a truncated hash', () => {
       const bytes = Buffer.from(frame({ entries: [honest[0]], head }))
@@ -240,7 +241,7 @@ t.test('tampered answers are rejected; the replica stays at its last valid head'
     ['a lying "diverged" followed by a forged chain from genesis', (req) => {
       if (req.afterSeq > 0) return [frame({ error: { code: 'diverged', message: 'not on my chain' } })]
       const forged = chainEntries({ seq: 0, hash: '0'.repeat(64) }, [{ op: 'put', policy: probe('genesis-fork') }])
-      return [frame({ entries: forged, head: signHead(forged[0], forger) })]
+      return [frame({ entries: forged, head: signedHeadFor(master.ledger, forged, forger) })]
     }, { code: 'bad_signature', message: /not signed by the trusted master key/ }]
   ]
   for (const [name, answer, expected] of cases) {
@@ -253,8 +254,8 @@ t.test('tampered answers are rejected; the replica stays at its last valid head'
   t.same(await replica.ledger.store.head(), valid, 'nothing reached the store either')
 
   // A watch that is pushed a forged run ends with the error; nothing is applied.
-  const atValid = signHead(valid, master.signer)
-  evil.answer = (req) => req.watch ? [frame({ entries: honest, head: signHead(head, forger) })] : [frame({ head: atValid })]
+  const atValid = signHead({ ...valid, root: master.ledger.tree.root(valid.seq).toString('hex') }, master.signer, head.origin)
+  evil.answer = (req) => req.watch ? [frame({ entries: honest, head: signHead(head, forger, head.origin) })] : [frame({ head: atValid })]
   const before = sync.stats.rejected
   const ended = await new Promise<Error | undefined>(resolve => {
     sync.watch(evil.address, { onApplied: () => { resolve(new Error('applied a forged run')) }, onClose: resolve })
@@ -278,6 +279,11 @@ t.test('tampered answers are rejected; the replica stays at its last valid head'
   t.same(replica.ledger.head, master.ledger.head)
 })
 
+/** Waits into the next whole second: checkpoints are signed with whole-second times. */
+async function nextSecond (): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5))
+}
+
 t.test('a diverged replica rewinds to the last seq it shares with the master, never to an older fork', async t => {
   const master = await ledgerPeer(t, { master: true })
   await startSync(t, master)
@@ -289,9 +295,9 @@ t.test('a diverged replica rewinds to the last seq it shares with the master, ne
   // X's log gets a different seq 6 and 7, under a head signed by the master key (as if the
   // master had signed them and lost them in a crash); then the master orders other entries.
   const fork = chainEntries(x.ledger.head, [{ op: 'put', policy: probe('lost-6') }, { op: 'put', policy: probe('lost-7') }])
-  await x.ledger.applyBatch(fork, signHead(fork[1], master.signer))
+  await x.ledger.applyBatch(fork, signedHeadFor(x.ledger, fork, master.signer))
   t.equal(x.ledger.head.seq, 7)
-  await new Promise(resolve => setTimeout(resolve, 5))
+  await nextSecond()
   await master.ledger.submit({ op: 'put', policy: probe('real-6') })
 
   // Y follows the master (seq 6, signed after the fork): X's fork is older, Y must not take it.
@@ -299,7 +305,7 @@ t.test('a diverged replica rewinds to the last seq it shares with the master, ne
   const ySync = await startSync(t, y)
   await ySync.pull(master.address)
   const yHead = y.ledger.head
-  await t.rejects(ySync.pull(x.address), { code: 'conflict', message: /older than this replica's/ }, 'Y refuses to rewind to an older fork')
+  await t.rejects(ySync.pull(x.address), { code: 'conflict', message: /not newer than this replica's/ }, 'Y refuses to rewind to an older fork')
   t.same(y.ledger.head, yHead, 'Y is unchanged')
 
   await insertProbes(master.ledger, 2, 'after')
@@ -318,8 +324,8 @@ t.test('a diverged replica rewinds to the last seq it shares with the master, ne
   const [base] = await master.ledger.store.range(12, 1)
   await z.ledger.rewind(12)
   const zFork = chainEntries(base, Array.from({ length: 30 }, (_, i) => ({ op: 'put' as const, policy: probe(`z-fork-${i}`) })))
-  await z.ledger.applyBatch(zFork, signHead(zFork[zFork.length - 1], master.signer))
-  await new Promise(resolve => setTimeout(resolve, 5))
+  await z.ledger.applyBatch(zFork, signedHeadFor(z.ledger, zFork, master.signer))
+  await nextSecond()
   await master.ledger.submit({ op: 'put', policy: probe('newest') })
   const zResult = await zSync.pull(master.address)
   t.same(zResult.recovered, { from: 42, to: 12 }, 'Z found seq 12 exactly')

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { signHead } from '../../src/ledger/head.js'
+import { checkpointSigner } from '../../test/helpers/checkpoints.js'
 import { Ledger } from '../../src/ledger/ledger.js'
 import type { LedgerStore } from '../../src/ledger/store.js'
 import { silentLogger } from '../../src/base/logger.js'
@@ -120,8 +120,9 @@ export function makePolicies (count: number, opts: { signer?: Signer, tag?: stri
  */
 export async function fillStore (store: LedgerStore, policies: Policy[], masterSigner: Signer, chunk = 1000): Promise<void> {
   await store.open()
+  const sign = checkpointSigner(masterSigner)
   for (let i = 0; i < policies.length; i += chunk) {
-    await store.commit(policies.slice(i, i + chunk).map(policy => ({ op: 'put' as const, policy })), head => signHead(head, masterSigner))
+    await store.commit(policies.slice(i, i + chunk).map(policy => ({ op: 'put' as const, policy })), sign)
   }
 }
 

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto'
 import { canonicalJson, sha256Hex } from '../policies/canonical.js'
+import { leafHash } from './tlog/rfc6962.js'
 import type { EntryOp, LedgerOp, Policy } from '../policies/policy.js'
 
 export type { EntryOp, LedgerOp }
@@ -11,6 +13,9 @@ export type { EntryOp, LedgerOp }
  *
  * A `put` carries the signed policy; a `delete` carries a signed tombstone policy
  * `{"delete": {"policy_id": <id of the deleted policy>, ...reserved fields}}`.
+ *
+ * The text that hash covers is the entry's bytes everywhere else too: the RFC 6962 Merkle
+ * tree's leaf is SHA-256(0x00 ‖ those bytes) (see tlog/), and log tiles carry them.
  */
 export interface Entry {
   seq: number
@@ -25,6 +30,12 @@ export interface Entry {
   policyText?: string
 }
 
+/**
+ * Merkle leaf hashes computed with an entry's chain hash (building or verifying it), kept
+ * beside the entry so the tree does not serialize its policy again; never stored or sent.
+ */
+const leaves = new WeakMap<Entry, Buffer>()
+
 /** The prev_hash of entry 1, and the hash of an empty ledger. */
 export const GENESIS_HASH = '0'.repeat(64)
 
@@ -37,7 +48,23 @@ export function entryHash (prevHash: string, seq: number, op: EntryOp, policy: P
  * `{"op":"<op>","policy":<canonical policy>}` (RFC 8785 sorts "op" before "policy").
  */
 export function entryHashOfText (prevHash: string, seq: number, op: EntryOp, policyText: string): string {
-  return sha256Hex(`${prevHash}:${seq}:{"op":"${op}","policy":${policyText}}`)
+  return sha256Hex(entryText(prevHash, seq, op, policyText))
+}
+
+/** The entry's bytes, as text: `<prev_hash>:<seq>:{"op":"<op>","policy":<canonical policy>}`. */
+export function entryText (prevHash: string, seq: number, op: EntryOp, policyText: string): string {
+  return `${prevHash}:${seq}:{"op":"${op}","policy":${policyText}}`
+}
+
+/** The entry's chain hash and Merkle leaf hash, from one serialization of its policy. */
+export function entryHashes (prevHash: string, seq: number, op: EntryOp, policyText: string): { hash: string, leaf: Buffer } {
+  const bytes = Buffer.from(entryText(prevHash, seq, op, policyText))
+  return { hash: createHash('sha256').update(bytes).digest('hex'), leaf: leafHash(bytes) }
+}
+
+/** An entry's Merkle leaf hash (computed from its content when it does not carry one). */
+export function entryLeafHash (entry: Entry): Buffer {
+  return leaves.get(entry) ?? leafHash(Buffer.from(entryText(entry.prevHash, entry.seq, entry.op, entry.policyText ?? canonicalJson(entry.policy))))
 }
 
 /** Gives ops their places after (seq, hash): the master's side of the chain. */
@@ -47,8 +74,10 @@ export function chainEntries (after: { seq: number, hash: string }, ops: LedgerO
   let seq = after.seq
   for (const { op, policy } of ops) {
     seq += 1
-    const hash = entryHash(prevHash, seq, op, policy)
-    entries.push({ seq, op, policy, prevHash, hash })
+    const { hash, leaf } = entryHashes(prevHash, seq, op, canonicalJson(policy))
+    const entry: Entry = { seq, op, policy, prevHash, hash }
+    leaves.set(entry, leaf)
+    entries.push(entry)
     prevHash = hash
   }
   return entries
@@ -56,7 +85,8 @@ export function chainEntries (after: { seq: number, hash: string }, ops: LedgerO
 
 /**
  * Checks that entries continue the chain after (seq, hash) link by link. Returns undefined when
- * they do, or a sentence naming the first broken entry.
+ * they do, or a sentence naming the first broken entry. Each entry verified keeps its Merkle
+ * leaf hash (entryLeafHash), computed from the same bytes.
  */
 export function verifyChainLinks (after: { seq: number, hash: string }, entries: readonly Entry[]): string | undefined {
   let prevHash = after.hash
@@ -64,10 +94,9 @@ export function verifyChainLinks (after: { seq: number, hash: string }, entries:
   for (const entry of entries) {
     if (entry.seq !== seq + 1) return `entry seq ${entry.seq} does not follow seq ${seq}`
     if (entry.prevHash !== prevHash) return `entry ${entry.seq} links to prev_hash ${entry.prevHash.slice(0, 12)}…, expected ${prevHash.slice(0, 12)}…`
-    const hash = entry.policyText !== undefined
-      ? entryHashOfText(entry.prevHash, entry.seq, entry.op, entry.policyText)
-      : entryHash(entry.prevHash, entry.seq, entry.op, entry.policy)
+    const { hash, leaf } = entryHashes(entry.prevHash, entry.seq, entry.op, entry.policyText ?? canonicalJson(entry.policy))
     if (hash !== entry.hash) return `entry ${entry.seq} hash does not match its content`
+    leaves.set(entry, leaf)
     prevHash = hash
     seq = entry.seq
   }

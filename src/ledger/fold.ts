@@ -1,5 +1,6 @@
 import { LedgerMeshError } from '../base/errors.js'
-import { type Entry, GENESIS_HASH, verifyChainLinks } from './entry.js'
+import { type Entry, GENESIS_HASH, entryLeafHash, verifyChainLinks } from './entry.js'
+import { MerkleTree } from './tlog/merkle-tree.js'
 import { type Head, type SignedHead, verifyHead } from './head.js'
 import { LedgerState } from './state.js'
 import { trustedMasterKeys } from './ledger-rules.js'
@@ -15,8 +16,9 @@ const MAX_GROWTH_READS = 20
  * at the store's head, and that the stored signed head is that head's and signed by
  * `trustedMasterKey` (when known). A log that does not verify is reported, never half-loaded.
  */
-export async function foldLog (store: LedgerStore, trustedMasterKey: string | undefined): Promise<{ state: LedgerState, head: Head, signed: SignedHead | undefined }> {
+export async function foldLog (store: LedgerStore, trustedMasterKey: string | undefined): Promise<{ state: LedgerState, head: Head, signed: SignedHead | undefined, tree: MerkleTree }> {
   const state = new LedgerState()
+  const tree = new MerkleTree()
   let head: Head = { seq: 0, hash: GENESIS_HASH }
   let stored: Head
   let signed: SignedHead | undefined
@@ -30,7 +32,10 @@ export async function foldLog (store: LedgerStore, trustedMasterKey: string | un
       if (broken !== undefined) {
         throw new LedgerMeshError('chain_broken', `ledger store ${store.location} does not verify: ${broken}`, { seq: head.seq + 1 })
       }
-      for (const entry of page) state.apply(entry)
+      for (const entry of page) {
+        state.apply(entry)
+        tree.appendLeafHash(entryLeafHash(entry))
+      }
       const last = page[page.length - 1]
       head = { seq: last.seq, hash: last.hash }
     }
@@ -42,6 +47,9 @@ export async function foldLog (store: LedgerStore, trustedMasterKey: string | un
   if (stored.seq !== head.seq || stored.hash !== head.hash) {
     throw new LedgerMeshError('chain_broken', `ledger store ${store.location} says its head is seq ${stored.seq}, but its log ends at seq ${head.seq}`)
   }
+  // a head stored before heads were checkpoints (no Merkle root) is not used: the master signs
+  // a new one, a replica gets one with its next sync
+  if (signed !== undefined && (typeof signed.root !== 'string' || typeof signed.origin !== 'string')) signed = undefined
   if (signed !== undefined) {
     if (signed.seq !== head.seq || signed.hash !== head.hash) {
       throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: signed head seq ${signed.seq} does not match the log's head seq ${head.seq}`)
@@ -50,8 +58,11 @@ export async function foldLog (store: LedgerStore, trustedMasterKey: string | un
     if (trustedMasterKey !== undefined && (!trustedMasterKeys(state, trustedMasterKey).has(signed.publicKey) || !verifyHead(signed, signed.publicKey))) {
       throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: the signed head at seq ${signed.seq} is not signed by the trusted master key`)
     }
+    if (signed.root !== tree.root().toString('hex')) {
+      throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: the log's Merkle root at seq ${signed.seq} is not the one its signed head names`)
+    }
   }
-  return { state, head, signed }
+  return { state, head, signed, tree }
 }
 
 /**

@@ -1,5 +1,6 @@
-import { canonicalJson } from '../policies/canonical.js'
 import { verifySignature, type Signer } from '../policies/keys.js'
+import { formatCheckpoint } from './tlog/checkpoint.js'
+import { SIG_COSIGNATURE_V1, cosignedMessage, formatNote, keyId } from './tlog/note.js'
 
 /** A position in the log: the last entry's seq and hash. seq 0 is the empty ledger. */
 export interface Head {
@@ -8,29 +9,65 @@ export interface Head {
 }
 
 /**
- * A signed tree head: the master's statement that the log up to `seq` ends in `hash`.
- * Replicas accept entries only up to a head signed by the master key they trust, so a relay
- * (or anyone) serving sync cannot invent, drop or reorder entries without detection.
+ * A signed tree head: the master's statement that the log up to `seq` ends in `hash` and has
+ * the RFC 6962 Merkle root `root`. It is a C2SP checkpoint (origin, tree size = seq, root)
+ * signed by the master's key as a timestamped Ed25519 note signature (c2sp.org/tlog-
+ * cosignature, cosignature/v1, type 0x04): one format for sync, stores and `GET /checkpoint`.
+ * Replicas accept entries only up to a head signed by a master key they trust whose root the
+ * entries rebuild, so a relay (or anyone) serving sync cannot invent, drop or reorder entries
+ * without detection. The chain hash is not signed: the root covers every entry's bytes, and
+ * with them every link.
  */
 export interface SignedHead extends Head {
-  /** when the master signed it, UTC ISO-8601 */
+  /** the Merkle root of the log's first `seq` entries, hex */
+  root: string
+  /** the checkpoint's origin line: the network's log (see logOrigin) */
+  origin: string
+  /** when the master signed it, UTC ISO-8601, whole seconds (the signature's timestamp) */
   time: string
   /** the master's Ed25519 public key, hex */
   publicKey: string
-  /** signature over canonical({seq, hash, time}), hex */
+  /** Ed25519 over the cosignature/v1 message of the checkpoint at `time`, hex */
   signature: string
 }
 
-function headMessage (head: Head & { time: string }): string {
-  return canonicalJson({ seq: head.seq, hash: head.hash, time: head.time })
+/**
+ * The origin of a network's checkpoints: named after its first master's key, which every
+ * replica pins, so every master of an HA network signs under the same origin.
+ */
+export function logOrigin (rootMasterKey: string): string {
+  return `ledgermesh/${rootMasterKey.slice(0, 16)}`
 }
 
-export function signHead (head: Head, signer: Signer, time = new Date()): SignedHead {
-  const unsigned = { seq: head.seq, hash: head.hash, time: time.toISOString() }
-  return { ...unsigned, publicKey: signer.publicKey, signature: signer.sign(headMessage(unsigned)) }
+/** The checkpoint the head signs: its note text. */
+export function checkpointText (head: Pick<SignedHead, 'origin' | 'seq' | 'root'>): string {
+  return formatCheckpoint({ origin: head.origin, size: head.seq, root: Buffer.from(head.root, 'hex'), extensions: [] })
 }
 
-/** True when the head is signed by `trustedKey` (the master's public key). */
+function timestampOf (time: string): number | undefined {
+  const ms = Date.parse(time)
+  return Number.isSafeInteger(ms) && ms % 1000 === 0 && ms >= 0 ? ms / 1000 : undefined
+}
+
+export function signHead (head: Head & { root: string }, signer: Signer, origin: string, time = new Date()): SignedHead {
+  const seconds = Math.floor(time.getTime() / 1000)
+  const unsigned = { seq: head.seq, hash: head.hash, root: head.root, origin, time: new Date(seconds * 1000).toISOString() }
+  return { ...unsigned, publicKey: signer.publicKey, signature: signer.sign(cosignedMessage(checkpointText(unsigned), seconds)) }
+}
+
+/** True when the head is a well-formed checkpoint signed by `trustedKey` (the master's public key). */
 export function verifyHead (head: SignedHead, trustedKey: string): boolean {
-  return head.publicKey === trustedKey && verifySignature(trustedKey, headMessage(head), head.signature)
+  if (head.publicKey !== trustedKey || typeof head.root !== 'string' || !/^[0-9a-f]{64}$/.test(head.root) || typeof head.origin !== 'string' || head.origin === '' || /\n/.test(head.origin)) return false
+  const seconds = timestampOf(head.time)
+  return seconds !== undefined && verifySignature(trustedKey, cosignedMessage(checkpointText(head), seconds), head.signature)
+}
+
+/** The head as a C2SP signed note: the checkpoint and the master's signature line. */
+export function headNote (head: SignedHead): string {
+  const stamp = Buffer.alloc(8)
+  stamp.writeBigUInt64BE(BigInt(timestampOf(head.time) ?? 0))
+  return formatNote({
+    text: checkpointText(head),
+    signatures: [{ name: head.origin, keyId: keyId(head.origin, SIG_COSIGNATURE_V1, head.publicKey), bytes: Buffer.concat([stamp, Buffer.from(head.signature, 'hex')]) }]
+  })
 }

@@ -6,8 +6,9 @@ import type { Signer } from '../policies/keys.js'
 import { policyId } from '../policies/policy.js'
 import { validatePolicy } from '../policies/validate.js'
 import { InsertVerifier } from '../policies/verify-pool.js'
-import { type Entry, type LedgerOp, GENESIS_HASH, afterHeld, verifyChainLinks } from './entry.js'
-import { type Head, type SignedHead, signHead, verifyHead } from './head.js'
+import { type Entry, type LedgerOp, GENESIS_HASH, afterHeld, entryLeafHash, verifyChainLinks } from './entry.js'
+import { type Head, type SignedHead, logOrigin, signHead, verifyHead } from './head.js'
+import { MerkleTree } from './tlog/merkle-tree.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
 import { foldLog, readPastHead } from './fold.js'
@@ -41,18 +42,14 @@ interface PendingInsert {
 
 type Accepted = AcceptedInsert<PendingInsert>
 
-/**
- * A ledger: the log in a store, its live state folded in memory, and the rules that decide
- * what may be appended. On the master it orders inserts (group commit); on a replica it
- * applies verified batches from sync. Readers query `state`.
- */
-export interface LedgerLimits {
-  /** see MAX_PENDING_INSERTS */
-  maxPendingInserts?: number
-  /** see MAX_SEQ_WAITERS */
-  maxSeqWaiters?: number
-}
+/** see MAX_PENDING_INSERTS and MAX_SEQ_WAITERS */
+export interface LedgerLimits { maxPendingInserts?: number, maxSeqWaiters?: number }
 
+/**
+ * A ledger: the log in a store, its live state and its Merkle tree kept in memory, and the
+ * rules that decide what may be appended. On the master it orders inserts (group commit) and
+ * signs checkpoints; on a replica it applies verified batches from sync. Readers query `state`.
+ */
 export class Ledger extends EventEmitter<LedgerEvents> {
   readonly store: LedgerStore
   /** Replaced whole (never emptied in place) when the log is folded again: see fold(). */
@@ -62,6 +59,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   private readonly masterSigner?: Signer
   private currentHead: Head = { seq: 0, hash: GENESIS_HASH }
   private currentSignedHead?: SignedHead
+  /** the RFC 6962 tree over the log's entries, kept with the state (replaced with it) */
+  private currentTree = new MerkleTree()
   private trustedMasterKey?: string
   private readonly pending: PendingInsert[] = []
   private committing = false
@@ -94,6 +93,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   get state (): LedgerState { return this.currentState }
   get head (): Head { return this.currentHead }
   get signedHead (): SignedHead | undefined { return this.currentSignedHead }
+  /** The Merkle tree over the log (proofs, checkpoints); its size is the head's seq. */
+  get tree (): MerkleTree { return this.currentTree }
   get masterKey (): string | undefined { return this.trustedMasterKey }
   get isMaster (): boolean { return this.masterSigner !== undefined }
 
@@ -145,11 +146,13 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * saw an empty one would stop every profile). Policies waiting in this node's outbox stay.
    */
   private async fold (): Promise<void> {
-    const { state, head, signed } = await foldLog(this.store, this.trustedMasterKey)
+    const { state, head, signed, tree } = await foldLog(this.store, this.trustedMasterKey)
     state.adoptLocal(this.currentState)
     this.currentState = state
     this.currentHead = head
-    this.currentSignedHead = signed
+    this.currentTree = tree
+    // a master whose store holds no checkpoint for its head (one written before heads were) signs one
+    this.currentSignedHead = signed ?? (this.masterSigner !== undefined && head.seq > 0 ? this.signCurrent() : undefined)
   }
 
   /**
@@ -247,12 +250,14 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     const signer = this.masterSigner!
     let signed: SignedHead | undefined
     // the store writes only after the head the batch was checked against (isHeadMoved otherwise)
-    const entries = await this.store.commit(accepted.flatMap(a => a.ops), head => (signed = signHead(head, signer)), this.currentHead)
+    // the root is the tree's with the batch's leaves, before the batch is known to be durable
+    const sign = (head: Head, entries: readonly Entry[]): SignedHead => (signed = signHead({ ...head, root: this.currentTree.rootWith(entries.map(entryLeafHash)).toString('hex') }, signer, logOrigin(this.trustedMasterKey!)))
+    const entries = await this.store.commit(accepted.flatMap(a => a.ops), sign, this.currentHead)
     this.applyToState(entries)
     // the head the store signed with this commit is the ledger's new head
     this.currentSignedHead = signed !== undefined && signed.seq === this.currentHead.seq && signed.hash === this.currentHead.hash
       ? signed
-      : signHead(this.currentHead, signer)
+      : this.signCurrent()
     this.answer(accepted, entries)
     this.emit('appended', entries, this.currentSignedHead)
   }
@@ -284,7 +289,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     const past = await readPastHead(this.store, this.currentHead)
     if (past.continues && past.entries.length > 0) {
       this.applyToState(past.entries)
-      this.currentSignedHead = past.signed ?? signHead(this.currentHead, this.masterSigner!)
+      this.currentSignedHead = past.signed ?? this.signCurrent()
       if (!following) this.log.warn({ applied: past.entries.length, head: this.currentHead.seq }, 'the store held entries of a commit reported as failed; applied them')
       this.emit('appended', past.entries, this.currentSignedHead)
     } else if (!past.continues) {
@@ -312,12 +317,20 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     })
   }
 
+  /** The master's checkpoint for the current head. */
+  private signCurrent (): SignedHead {
+    return signHead({ ...this.currentHead, root: this.currentTree.root().toString('hex') }, this.masterSigner!, logOrigin(this.trustedMasterKey!))
+  }
+
   private applyToState (entries: Entry[]): void {
     // a head never moves back, nor is an entry at or below it applied again
     if (entries.length > 0 && (entries[0].seq !== this.currentHead.seq + 1 || entries[0].prevHash !== this.currentHead.hash)) {
       throw new LedgerMeshError('chain_broken', `entries from seq ${entries[0].seq} do not follow this ledger's head ${this.currentHead.seq}: not applied`)
     }
-    for (const entry of entries) this.state.apply(entry)
+    for (const entry of entries) {
+      this.state.apply(entry)
+      this.currentTree.appendLeafHash(entryLeafHash(entry))
+    }
     const last = entries[entries.length - 1]
     this.currentHead = { seq: last.seq, hash: last.hash }
   }
@@ -380,8 +393,11 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     if (pinned === undefined) return
     // the first master's key, or another master's that the ledger (with `pending`) declares
     const key = head.publicKey === pinned ? pinned : head.publicKey
-    const verified = `${key} ${head.seq} ${head.hash} ${head.time} ${head.publicKey} ${head.signature}`
+    const verified = `${key} ${head.seq} ${head.hash} ${head.root} ${head.origin} ${head.time} ${head.publicKey} ${head.signature}`
     if (verified === this.verifiedHead) return
+    if (head.origin !== logOrigin(pinned)) {
+      throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is a checkpoint of another log (origin ${JSON.stringify(String(head.origin).slice(0, 80))}, this network's is ${logOrigin(pinned)})`)
+    }
     if (!trustedMasterKeys(this.state, pinned, (opts.pending ?? []).map(e => e.policy)).has(key)) {
       throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key (its key ${key.slice(0, 12)}… is not one a trusted master declared)`)
     }
@@ -422,6 +438,10 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       throw new LedgerMeshError('chain_broken', `sync batch ends at seq ${last.seq}, but the signed head is seq ${head.seq}`)
     }
     await verifyBatchAuthorization(this.state, this.trustedMasterKey, entries)
+    const root = this.currentTree.rootWith(entries.map(entryLeafHash)).toString('hex')
+    if (root !== head.root) {
+      throw new LedgerMeshError('chain_broken', `sync batch rejected: its entries lead to Merkle root ${root.slice(0, 12)}…, but the signed head at seq ${head.seq} names ${String(head.root).slice(0, 12)}…`)
+    }
     await this.store.append(entries, head)
     this.applyToState(entries)
     this.currentSignedHead = head

@@ -5,7 +5,7 @@ import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'
-import { chainAndSign, checkExpectedHead, checkAppendable, decodeEntry, decodeJson, opIds, uniqueIds } from './store-codec.js'
+import { type SignCommit, chainAndSign, checkExpectedHead, checkAppendable, decodeEntry, decodeJson, opIds, uniqueIds } from './store-codec.js'
 
 export interface LevelStoreConfig {
   /** directory of the LevelDB database; created when missing */
@@ -113,7 +113,7 @@ export class LevelStore implements LedgerStore {
     return text === undefined ? undefined : decodeJson<SignedHead>(text, `the signed head in ${this.location}`)
   }
 
-  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead, expected?: Head): Promise<Entry[]> {
+  async commit (ops: LedgerOp[], signHead: SignCommit, expected?: Head): Promise<Entry[]> {
     if (ops.length === 0) return []
     const ids = uniqueIds(ops)
     return await this.writer.runExclusive(async () => {

@@ -5,7 +5,7 @@ import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'
 import { PG, type PgTables, connectCreatingDatabase, createTables, poolTypes, sqlState } from './pg-schema.js'
 import { setLocalTimeouts, sqlLiteral, withLiterals, writeStatements } from './pg-write.js'
-import { chainAndSign, checkExpectedHead, checkAppendable, decodeJson, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
+import { type SignCommit, chainAndSign, checkExpectedHead, checkAppendable, decodeJson, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
 
 export interface PgStoreConfig {
   host: string
@@ -115,7 +115,7 @@ export class PgStore implements LedgerStore {
     return rows[0]?.signed_head ?? undefined
   }
 
-  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead, expected?: Head): Promise<Entry[]> {
+  async commit (ops: LedgerOp[], signHead: SignCommit, expected?: Head): Promise<Entry[]> {
     if (ops.length === 0) return []
     const ids = uniqueIds(ops)
     const { entries, found } = await this.transaction('commit', async (client, head) => {

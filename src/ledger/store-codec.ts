@@ -2,6 +2,9 @@ import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { type Policy, type PolicyBody, policyBody, policyId } from '../policies/policy.js'
 import { type Entry, type EntryOp, type LedgerOp, chainEntries } from './entry.js'
 import type { Head, SignedHead } from './head.js'
+import type { SignCommit } from './store.js'
+
+export type { SignCommit }
 
 /**
  * Checks and conversions both LedgerStore implementations share, so LevelDB and PostgreSQL
@@ -35,7 +38,7 @@ export function uniqueIds (ops: readonly LedgerOp[]): string[] {
  * canonical JSON form (e.g. a lone UTF-16 surrogate) cannot be hashed: that is a bad policy,
  * not a store failure. A callback that throws something other than a LedgerMeshError is a bug.
  */
-export function chainAndSign (head: Head, ops: LedgerOp[], signHead: (head: Head) => SignedHead): { entries: Entry[], signed: SignedHead } {
+export function chainAndSign (head: Head, ops: LedgerOp[], signHead: SignCommit): { entries: Entry[], signed: SignedHead } {
   let entries: Entry[]
   try {
     entries = chainEntries(head, ops)
@@ -44,7 +47,7 @@ export function chainAndSign (head: Head, ops: LedgerOp[], signHead: (head: Head
   }
   const last = entries[entries.length - 1]
   try {
-    return { entries, signed: signHead({ seq: last.seq, hash: last.hash }) }
+    return { entries, signed: signHead({ seq: last.seq, hash: last.hash }, entries) }
   } catch (err) {
     if (err instanceof LedgerMeshError) throw err
     throw new LedgerMeshError('internal', `signing the head at seq ${last.seq} failed: ${errorMessage(err)}`)

@@ -1,6 +1,9 @@
 import type { Entry, LedgerOp } from './entry.js'
 import type { Head, SignedHead } from './head.js'
 
+/** commit()'s signer: the head after the batch, and the batch's entries (for the Merkle root). */
+export type SignCommit = (head: Head, entries: readonly Entry[]) => SignedHead
+
 /**
  * Where a ledger's log lives. Two implementations: LevelDB (embedded, every node's default)
  * and PostgreSQL (the master's store when DB_TYPE=psql). The store keeps the log, the latest
@@ -33,7 +36,7 @@ export interface LedgerStore {
    * writes nothing and throws a `conflict` (isHeadMoved) unless the head it read under that
    * lock is `expected`: the head the caller checked the ops against.
    */
-  commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead, expected?: Head): Promise<Entry[]>
+  commit (ops: LedgerOp[], signHead: SignCommit, expected?: Head): Promise<Entry[]>
 
   /**
    * The replica's write path: appends entries the caller has verified, with the signed head

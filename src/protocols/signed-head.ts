@@ -3,8 +3,9 @@ import { boundedString, fixedHex, hexBytes, malformed } from '../net/wire.js'
 
 /**
  * The master's signed head as sync and insert messages carry it (fields seq = 1, hash = 2,
- * time = 3, public_key = 4, signature = 5 in both protos): to and from protobufjs's plain
- * objects. Decoding checks the shape only; the signature is checked by whoever trusts it.
+ * time = 3, public_key = 4, signature = 5, root = 6, origin = 7 in both protos): to and from
+ * protobufjs's plain objects. Decoding checks the shape only; the signature is checked by
+ * whoever trusts it.
  */
 
 export interface WireSignedHead {
@@ -13,15 +14,18 @@ export interface WireSignedHead {
   time: string
   public_key: Uint8Array
   signature: Uint8Array
+  root: Uint8Array
+  origin: string
 }
 
 const HASH_BYTES = 32
 const KEY_BYTES = 32
 const SIGNATURE_BYTES = 64
 const MAX_TIME_CHARS = 64
+const MAX_ORIGIN_CHARS = 256
 
 export function signedHeadToWire (head: SignedHead): WireSignedHead {
-  return { seq: head.seq, hash: hexBytes(head.hash), time: head.time, public_key: hexBytes(head.publicKey), signature: hexBytes(head.signature) }
+  return { seq: head.seq, hash: hexBytes(head.hash), time: head.time, public_key: hexBytes(head.publicKey), signature: hexBytes(head.signature), root: hexBytes(head.root), origin: head.origin }
 }
 
 /** `what` names the head in errors ("signed head", "insert response head"). */
@@ -30,6 +34,8 @@ export function signedHeadFromWire (h: WireSignedHead, what: string): SignedHead
   return {
     seq: h.seq,
     hash: fixedHex(h.hash, HASH_BYTES, `${what} hash`),
+    root: fixedHex(h.root, HASH_BYTES, `${what} root`),
+    origin: boundedString(h.origin, MAX_ORIGIN_CHARS, `${what} origin`),
     time: boundedString(h.time, MAX_TIME_CHARS, `${what} time`),
     publicKey: fixedHex(h.public_key, KEY_BYTES, `${what} public_key`),
     signature: fixedHex(h.signature, SIGNATURE_BYTES, `${what} signature`)

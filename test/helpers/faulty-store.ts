@@ -1,7 +1,7 @@
 import { LedgerMeshError } from '../../src/base/errors.js'
 import type { Entry, LedgerOp } from '../../src/ledger/entry.js'
 import type { Head, SignedHead } from '../../src/ledger/head.js'
-import type { LedgerStore } from '../../src/ledger/store.js'
+import type { LedgerStore, SignCommit } from '../../src/ledger/store.js'
 
 /**
  * A real store with faults injected into its commit path, as etcd's tests inject them: the
@@ -41,7 +41,7 @@ export class FaultyStore implements LedgerStore {
   async getMeta (key: string): Promise<string | undefined> { return await this.inner.getMeta(key) }
   async setMeta (key: string, value: string): Promise<void> { await this.inner.setMeta(key, value) }
 
-  async commit (ops: LedgerOp[], signHead: (head: Head) => SignedHead, expected?: Head): Promise<Entry[]> {
+  async commit (ops: LedgerOp[], signHead: SignCommit, expected?: Head): Promise<Entry[]> {
     this.commits++
     await this.gate
     if (this.failBefore > 0) {

@@ -75,6 +75,24 @@ export class MerkleTree {
     return size === 0 ? EMPTY_ROOT : this.subtreeHash(0, size)
   }
 
+  /**
+   * The root the tree of its first `base` leaves would have with `extra` leaf hashes appended,
+   * without appending them (the master signs a commit's head before the commit is known to be
+   * durable; a replica checks a batch before it is stored).
+   */
+  rootWith (extra: readonly Uint8Array[], base = this.size): Buffer {
+    this.check(base, this.size)
+    const size = base + extra.length
+    if (extra.length === 0) return this.root(base)
+    const hashOf = (start: number, end: number): Buffer => {
+      if (end <= base) return this.subtreeHash(start, end)
+      if (end - start === 1) return Buffer.from(extra[start - base])
+      const k = splitPoint(end - start)
+      return nodeHash(hashOf(start, start + k), hashOf(start + k, end))
+    }
+    return hashOf(0, size)
+  }
+
   /** RFC 6962 PATH(index, D[0:size]): the audit path of leaf `index` in the tree of `size` leaves. */
   inclusionProof (index: number, size = this.size): Buffer[] {
     this.check(size, this.size)

@@ -49,7 +49,9 @@ message Head {
   bytes hash = 2;          // 32 bytes
   string time = 3;         // when the master signed it, UTC ISO-8601
   bytes public_key = 4;    // 32 bytes
-  bytes signature = 5;     // 64 bytes
+  bytes signature = 5;     // 64 bytes: the master's signature of the checkpoint (cosignature/v1 at time)
+  bytes root = 6;          // the RFC 6962 Merkle root of the first seq entries, 32 bytes
+  string origin = 7;       // the checkpoint's origin line
 }
 `
 

@@ -51,7 +51,9 @@ message WireHead {
   bytes hash = 2;          // 32 bytes
   string time = 3;         // when the master signed it, ISO-8601
   bytes public_key = 4;    // the master's Ed25519 key, 32 bytes
-  bytes signature = 5;     // 64 bytes
+  bytes signature = 5;     // 64 bytes: the master's signature of the checkpoint (cosignature/v1 at time)
+  bytes root = 6;          // the RFC 6962 Merkle root of the first seq entries, 32 bytes
+  string origin = 7;       // the checkpoint's origin line
 }
 
 message SyncResponse {
@@ -101,6 +103,8 @@ export interface WireHead {
   time: string
   public_key: Uint8Array
   signature: Uint8Array
+  root: Uint8Array
+  origin: string
 }
 
 export interface WireSyncResponse {

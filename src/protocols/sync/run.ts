@@ -58,8 +58,9 @@ export class RunApplier {
       if (recovery !== undefined) {
         checkHead(this.ctx, head, run)
         const ours = ledger.signedHead
-        if (ours !== undefined && Date.parse(head.time) < Date.parse(ours.time)) {
-          throw reject(this.ctx, new LedgerMeshError('conflict', `the source's chain (head seq ${head.seq}, signed ${head.time}) is older than this replica's (head seq ${ours.seq}, signed ${ours.time}): not rewinding to it`))
+        // checkpoints carry whole seconds: one signed in the same second is not newer either
+        if (ours !== undefined && Date.parse(head.time) <= Date.parse(ours.time)) {
+          throw reject(this.ctx, new LedgerMeshError('conflict', `the source's chain (head seq ${head.seq}, signed ${head.time}) is not newer than this replica's (head seq ${ours.seq}, signed ${ours.time}): not rewinding to it`))
         }
         await ledger.rewind(runStart.seq)
         recovery.rewound = true
