@@ -50,6 +50,11 @@ t.test('malformed notes, checkpoints and verifier keys are refused, naming the p
   t.throws(() => parseCheckpoint('origin\n10\nAAAA\n'), /not the base64 of a 32-byte hash/)
   t.throws(() => parseCheckpoint(`\n10\n${Buffer.alloc(32).toString('base64')}\n`), /origin line is empty/)
   t.throws(() => parseVkey('example.com/foo+530d903b+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k'), /key ID does not match/)
+  // a key whose base64 holds '+' (the separator): split at the first two only
+  for (let i = 0; i < 200; i++) {
+    const v = { name: 'a.example/k', type: SIG_COSIGNATURE_V1, publicKey: new Ed25519Signer(randomBytes(32)).publicKey } as const
+    t.same(parseVkey(formatVkey(v)), v)
+  }
 })
 
 t.test('an independent implementation (Python and openssl) checks our trees, proofs and signed checkpoints', async t => {

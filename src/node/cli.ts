@@ -202,6 +202,34 @@ program.command('check')
     process.exitCode = errors > 0 ? EXIT_FAILURE : 0
   })
 
+program.command('verify')
+  .description('check offline that a checkpoint is signed by a master key and, with --proof, that an entry (and --policy, the policy it holds) is in its log; exit 0, or 1 with the reason')
+  .option('--checkpoint <file>', 'the signed checkpoint (GET /checkpoint, get checkpoint); default: the one the proof carries')
+  .requiredOption('--key <key...>', 'a master\'s Ed25519 public key (64 hex digits) or verifier key (name+id+key); repeat for several masters')
+  .option('--proof <file>', 'an inclusion proof (GET /v1/proof/inclusion, blockchain prove) as JSON')
+  .option('--policy <file>', 'the policy (JSON) the proven entry must hold')
+  .action(async (opts: { checkpoint?: string, key: string[], proof?: string, policy?: string }) => {
+    const { verifyOffline } = await import('../ledger/tlog/offline-verify.js')
+    const { readFileSync } = await import('node:fs')
+    const read = (file: string, what: string): string => {
+      try { return readFileSync(file, 'utf8') } catch (err) { return fail(`${what} ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, EXIT_FAILURE) }
+    }
+    const json = (file: string, what: string): any => {
+      try { return JSON.parse(read(file, what)) } catch (err) { return fail(`${what} ${file}: not JSON: ${errorMessage(err)}`, EXIT_FAILURE) }
+    }
+    try {
+      const verdict = verifyOffline({
+        checkpoint: opts.checkpoint !== undefined ? read(opts.checkpoint, '--checkpoint') : undefined,
+        keys: opts.key,
+        proof: opts.proof !== undefined ? json(opts.proof, '--proof') : undefined,
+        policy: opts.policy !== undefined ? json(opts.policy, '--policy') : undefined
+      })
+      for (const line of verdict.verified) process.stdout.write(`verified: ${line}\n`)
+    } catch (err) {
+      fail(`not verified: ${errorMessage(err)}`, EXIT_FAILURE)
+    }
+  })
+
 program.command('demo')
   .description('start a demo network on loopback (master, slave, two workers, profiles) with the master\'s REPL (npm start)')
   .option('--home <dir>', 'demo data directory, reset on every run', join(PACKAGE_ROOT, '.lm-home', 'demo'))

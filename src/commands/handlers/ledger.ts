@@ -10,13 +10,14 @@ import { jsonOutput, textOutput } from '../output.js'
 import type { NodePort } from '../port.js'
 import { WhereArgs } from '../where.js'
 import { registerCreatePolicy } from './create-policy.js'
+import { registerProofCommands } from './proofs.js'
 
 /** A policy from a variable's value: a JSON object, or JSON text. */
 function policyFrom (value: unknown): Policy {
   return typeof value === 'string' ? parsePolicyJson(value) : checkPolicyShape(value)
 }
 
-/** `blockchain ...`: prepare, insert, query and delete policies; and `create policy`, which makes one. */
+/** `blockchain ...`: prepare, insert, query, prove and delete policies; `create policy`, which makes one; `get checkpoint`. */
 export function registerLedgerCommands (executor: Executor, node: NodePort): void {
   /** what a profile's plain settings are sealed to before this node signs it (docs/workers-and-allocation.md, "Sealed settings") */
   const seal = () => ({ masterKeys: node.hasLedger ? node.ledger.masterKeys : [] })
@@ -52,4 +53,5 @@ export function registerLedgerCommands (executor: Executor, node: NodePort): voi
   })
 
   registerCreatePolicy(executor, node)
+  registerProofCommands(executor, node)
 }

@@ -126,8 +126,10 @@ export function formatVkey (v: NoteVerifier): string {
 }
 
 export function parseVkey (text: string): NoteVerifier {
-  const [name, id, key, extra] = text.trim().split('+')
-  if (extra !== undefined || key === undefined || !/^[0-9a-f]{8}$/.test(id)) throw bad(`verifier key ${JSON.stringify(text.slice(0, 80))} is not <name>+<8 hex>+<base64>`)
+  // the name and the key ID hold no '+'; the base64 key may
+  const match = /^([^+]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+=*)$/.exec(text.trim())
+  if (match === null) throw bad(`verifier key ${JSON.stringify(text.slice(0, 80))} is not <name>+<8 hex>+<base64>`)
+  const [, name, id, key] = match
   checkKeyName(name)
   const bytes = Buffer.from(key, 'base64')
   if (bytes.length !== 33 || (bytes[0] !== SIG_ED25519 && bytes[0] !== SIG_COSIGNATURE_V1)) throw bad(`verifier key ${name}: expected an Ed25519 key of type 0x01 or 0x04`)

@@ -13,6 +13,7 @@ import type { ProfileReports } from '../profile-reports.js'
 import type { ReplicaSync } from '../replica-sync.js'
 import { anylogRoutes } from './anylog.js'
 import { apiRoutes } from './api.js'
+import { proofRoutes } from './proof-routes.js'
 import { profileRoutes } from './profiles.js'
 import { consoleRoutes } from './console.js'
 import { policyRoutes } from './policy-routes.js'
@@ -147,6 +148,7 @@ export class RestServer implements Service {
     await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics, sync: this.opts.sync, syncIntervalMs: this.opts.syncIntervalMs, history: this.history })
     await app.register(profileRoutes, { node: this.opts.node, reports: this.opts.profileReports })
     await app.register(policyRoutes, { executor: this.opts.executor })
+    await app.register(proofRoutes, { executor: this.opts.executor })
     await app.register(consoleRoutes)
     try {
       await app.listen({ host: this.opts.ip, port: this.opts.port })

@@ -1,0 +1,31 @@
+import { checkpointNote, consistencyProof, inclusionProof } from '../../ledger/proofs.js'
+import type { Executor } from '../executor.js'
+import { jsonOutput, textOutput } from '../output.js'
+import type { NodePort } from '../port.js'
+import { WhereArgs } from '../where.js'
+
+/**
+ * The verifiable log in the command language: the signed checkpoint this node holds, and
+ * inclusion and consistency proofs against it (docs/verifiable-log.md). REST's /checkpoint and
+ * /v1/proof/* run these same commands.
+ */
+export function registerProofCommands (executor: Executor, node: NodePort): void {
+  executor.register('get checkpoint', () => {
+    const note = checkpointNote(node.ledger)
+    return textOutput(note.trimEnd(), { checkpoint: note })
+  })
+
+  executor.register('blockchain prove', async (cmd, ctx) => {
+    const where = new WhereArgs(cmd, ctx)
+    if (where.has('id') === where.has('seq')) throw where.error("needs 'id = <policy id>' or 'seq = <entry seq>'")
+    const seq = where.int('seq', { min: 1 })
+    return jsonOutput(await inclusionProof(node.ledger, { seq, id: where.text('id') }, where.int('size', { min: 1 })))
+  })
+
+  executor.register('blockchain prove consistency', (cmd, ctx) => {
+    const where = new WhereArgs(cmd, ctx)
+    const first = where.int('first', { min: 0 })
+    if (first === undefined) throw where.error("needs 'first = <tree size>'")
+    return jsonOutput(consistencyProof(node.ledger, first, where.int('second', { min: 1 })))
+  })
+}

@@ -1,0 +1,85 @@
+import { LedgerMeshError } from '../base/errors.js'
+import { canonicalJson } from '../policies/canonical.js'
+import { entryText } from './entry.js'
+import { headNote } from './head.js'
+import type { Ledger } from './ledger.js'
+
+/**
+ * Proofs a node serves from its ledger (REST, the command language, `ledgermesh verify`):
+ * each is made against a tree size no larger than the checkpoint the node holds, and carries
+ * what a verifier needs besides the master keys: the entry's bytes and the checkpoint.
+ */
+export interface InclusionProof {
+  /** the entry's seq; its leaf index is seq - 1 */
+  seq: number
+  leaf_index: number
+  tree_size: number
+  /** the entry's bytes (the text its chain hash and leaf hash cover) */
+  entry: string
+  /** RFC 6962 audit path, base64 hashes */
+  proof: string[]
+  /** the signed checkpoint the proof is against, when `tree_size` is the checkpoint's */
+  checkpoint?: string
+}
+
+export interface ConsistencyProof {
+  first: number
+  second: number
+  proof: string[]
+  checkpoint?: string
+}
+
+const b64 = (hashes: Buffer[]): string[] => hashes.map(h => h.toString('base64'))
+
+/** The checkpoint's size: proofs are made against it or a smaller size, never past it. */
+function checkpointSize (ledger: Ledger): number {
+  const signed = ledger.signedHead
+  if (signed === undefined) throw new LedgerMeshError('not_found', 'this node holds no signed checkpoint yet: no proof can be made')
+  return signed.seq
+}
+
+function sizeWithin (ledger: Ledger, size: number | undefined, what: string): number {
+  const max = checkpointSize(ledger)
+  if (size === undefined) return max
+  if (!Number.isSafeInteger(size) || size < 1 || size > max) throw new LedgerMeshError('bad_command', `${what}: tree size ${size} is not from 1 to ${max} (this node's checkpoint)`)
+  return size
+}
+
+/** The signed checkpoint the node holds, as a C2SP signed note. */
+export function checkpointNote (ledger: Ledger): string {
+  const signed = ledger.signedHead
+  if (signed === undefined) throw new LedgerMeshError('not_found', 'this node holds no signed checkpoint yet')
+  return headNote(signed)
+}
+
+/** An inclusion proof of the entry at `seq`, or of the live policy `id`, in the tree of `size` entries. */
+export async function inclusionProof (ledger: Ledger, target: { seq?: number, id?: string }, size?: number): Promise<InclusionProof> {
+  let seq = target.seq
+  if (target.id !== undefined) {
+    seq = ledger.state.seqOf(target.id.toLowerCase())
+    if (seq === undefined) throw new LedgerMeshError('not_found', `no live policy ${target.id} in this node's ledger (a policy waiting in the outbox has no place in the log yet)`, { id: target.id })
+  }
+  if (seq === undefined || !Number.isSafeInteger(seq) || seq < 1) throw new LedgerMeshError('bad_command', 'inclusion proof: name a policy id or an entry seq from 1')
+  const treeSize = sizeWithin(ledger, size ?? undefined, 'inclusion proof')
+  if (seq > treeSize) throw new LedgerMeshError('bad_command', `inclusion proof: entry ${seq} is not in the tree of ${treeSize} entries`)
+  const [entry] = await ledger.store.range(seq, 1)
+  if (entry === undefined || entry.seq !== seq) throw new LedgerMeshError('not_found', `entry ${seq} is not in this node's store`)
+  const proof: InclusionProof = {
+    seq,
+    leaf_index: seq - 1,
+    tree_size: treeSize,
+    entry: entryText(entry.prevHash, entry.seq, entry.op, entry.policyText ?? canonicalJson(entry.policy)),
+    proof: b64(ledger.tree.inclusionProof(seq - 1, treeSize))
+  }
+  if (treeSize === ledger.signedHead?.seq) proof.checkpoint = checkpointNote(ledger)
+  return proof
+}
+
+/** A consistency proof from the tree of `first` entries to the tree of `second` (the checkpoint's by default). */
+export function consistencyProof (ledger: Ledger, first: number, second?: number): ConsistencyProof {
+  const to = sizeWithin(ledger, second, 'consistency proof')
+  if (!Number.isSafeInteger(first) || first < 0 || first > to) throw new LedgerMeshError('bad_command', `consistency proof: size ${first} is not from 0 to ${to}`)
+  const proof: ConsistencyProof = { first, second: to, proof: b64(ledger.tree.consistencyProof(first, to)) }
+  if (to === ledger.signedHead?.seq) proof.checkpoint = checkpointNote(ledger)
+  return proof
+}

@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify'
+import type { Executor } from '../../commands/executor.js'
+import { parseScript } from '../../commands/parser.js'
+import { Variables } from '../../commands/variables.js'
+import { described } from './api.js'
+
+export interface ProofRouteOptions {
+  executor: Executor
+}
+
+const SIZE = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER }
+
+/**
+ * The verifiable log over HTTP: the checkpoint as C2SP serves it (`GET /checkpoint`, a signed
+ * note as text) and proofs against it. Each runs its command (`get checkpoint`, `blockchain
+ * prove ...`) through the one executor, from values the schema validated.
+ */
+export async function proofRoutes (app: FastifyInstance, { executor }: ProofRouteOptions): Promise<void> {
+  const run = async (command: string): Promise<unknown> => {
+    const [result] = await executor.runStatements(parseScript(command), { vars: new Variables(undefined, undefined, { hideSecrets: true }), via: 'rest', executor })
+    return result?.output?.value
+  }
+
+  app.get('/checkpoint', { schema: described('The signed checkpoint this node holds (c2sp.org/tlog-checkpoint, a signed note; text/plain)') }, async (_req, reply) => {
+    const { checkpoint } = await run('get checkpoint') as { checkpoint: string }
+    return await reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send(checkpoint)
+  })
+
+  app.get('/v1/proof/inclusion', {
+    schema: described('An RFC 6962 inclusion proof of a live policy (`id`) or an entry (`seq`) in the tree of `size` entries (the checkpoint\'s by default), with the entry\'s bytes and the checkpoint', {
+      querystring: {
+        type: 'object',
+        properties: { id: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' }, seq: SIZE, size: SIZE },
+        oneOf: [{ required: ['id'] }, { required: ['seq'] }],
+        additionalProperties: false
+      }
+    })
+  }, async (req) => {
+    const { id, seq, size } = req.query as { id?: string, seq?: number, size?: number }
+    return await run(`blockchain prove where ${id !== undefined ? `id = ${id}` : `seq = ${seq!}`}${size !== undefined ? ` and size = ${size}` : ''}`)
+  })
+
+  app.get('/v1/proof/consistency', {
+    schema: described('An RFC 6962 consistency proof from the tree of `first` entries to the tree of `second` (the checkpoint\'s by default)', {
+      querystring: {
+        type: 'object',
+        properties: { first: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }, second: SIZE },
+        required: ['first'],
+        additionalProperties: false
+      }
+    })
+  }, async (req) => {
+    const { first, second } = req.query as { first: number, second?: number }
+    return await run(`blockchain prove consistency where first = ${first}${second !== undefined ? ` and second = ${second}` : ''}`)
+  })
+}
