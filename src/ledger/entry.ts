@@ -58,13 +58,13 @@ export function entryText (prevHash: string, seq: number, op: EntryOp, policyTex
 
 /** The entry's chain hash and Merkle leaf hash, from one serialization of its policy. */
 export function entryHashes (prevHash: string, seq: number, op: EntryOp, policyText: string): { hash: string, leaf: Buffer } {
-  const bytes = Buffer.from(entryText(prevHash, seq, op, policyText))
-  return { hash: createHash('sha256').update(bytes).digest('hex'), leaf: leafHash(bytes) }
+  const text = entryText(prevHash, seq, op, policyText)
+  return { hash: createHash('sha256').update(text).digest('hex'), leaf: leafHash(text) }
 }
 
 /** An entry's Merkle leaf hash (computed from its content when it does not carry one). */
 export function entryLeafHash (entry: Entry): Buffer {
-  return leaves.get(entry) ?? leafHash(Buffer.from(entryText(entry.prevHash, entry.seq, entry.op, entry.policyText ?? canonicalJson(entry.policy))))
+  return leaves.get(entry) ?? leafHash(entryText(entry.prevHash, entry.seq, entry.op, entry.policyText ?? canonicalJson(entry.policy)))
 }
 
 /** Gives ops their places after (seq, hash): the master's side of the chain. */

@@ -10,7 +10,8 @@ export const HASH_SIZE = 32
 const LEAF_PREFIX = Buffer.from([0x00])
 const NODE_PREFIX = Buffer.from([0x01])
 
-export function leafHash (entry: Uint8Array): Buffer {
+/** The leaf hash of an entry's bytes (text is hashed as its UTF-8 bytes, without a copy). */
+export function leafHash (entry: Uint8Array | string): Buffer {
   return createHash('sha256').update(LEAF_PREFIX).update(entry).digest()
 }
 
