@@ -60,7 +60,7 @@ t.test('every bad policy gets a clear error', async t => {
     ['{"worker": 5}', /body of a 'worker' policy must be a JSON object, found number/],
     ['{"worker": null}', /found null/],
     ['{"bad type!": {}}', /policy type/],
-    [`{"blob": {"data": "${'x'.repeat(70_000)}"}}`, /bytes; the limit is 65536 bytes/],
+    [`{"blob": {"data": "${'x'.repeat(70_000)}"}}`, /bytes; the limit is 65408 bytes/],
     [`{"deep": ${'{"a":'.repeat(40)}1${'}'.repeat(40)}}`, /nests deeper than 32/]
   ]
   for (const [text, message] of cases) {
@@ -139,5 +139,5 @@ t.test('a policy is measured by JSON.stringify: the same byte count as its canon
   }), { numRuns: 500 })
   t.pass('500 random policies: equal sizes')
   const big = { probe: { blob: 'é'.repeat(40_000) } }
-  t.throws(() => validatePolicy(big, { requireSigned: false }), { code: 'bad_policy', message: /80021 bytes; the limit is 65536/ }, 'the limit counts UTF-8 bytes')
+  t.throws(() => validatePolicy(big, { requireSigned: false }), { code: 'bad_policy', message: /80021 bytes; the limit is 65408/ }, 'the limit counts UTF-8 bytes')
 })

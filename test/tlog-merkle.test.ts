@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { MerkleTree } from '../src/ledger/tlog/merkle-tree.js'
 import { EMPTY_ROOT, leafHash, nodeHash, splitPoint } from '../src/ledger/tlog/rfc6962.js'
 import { verifyConsistency, verifyInclusion } from '../src/ledger/tlog/proof.js'
+import { decodeBundle, encodeBundle, encodeTileIndex, hashTile, parseTilePath, tilePath, tilesOf } from '../src/ledger/tlog/tiles.js'
 
 /** MTH by RFC 6962's definition, recomputed from every leaf: what the tree must agree with. */
 function naiveRoot (entries: Uint8Array[]): Buffer {
@@ -106,4 +107,37 @@ t.test('proof sizes stay within 32 bytes per level', async t => {
   const levels = Math.ceil(Math.log2(5000))
   for (const index of [0, 1, 2047, 2048, 4095, 4999]) t.ok(tree.inclusionProof(index).length <= levels, `leaf ${index}: ${tree.inclusionProof(index).length} hashes`)
   for (const first of [1, 1000, 4096, 4999]) t.ok(tree.consistencyProof(first).length <= levels + 1, `consistency from ${first}`)
+})
+
+t.test('C2SP tiles: paths, the tiles of a tree size, tile hashes and entry bundles', async t => {
+  t.equal(encodeTileIndex(1234067), 'x001/x234/067', 'the C2SP example')
+  t.equal(tilePath({ level: 0, index: 5 }), 'tile/0/005')
+  t.equal(tilePath({ index: 1000, width: 17 }), 'tile/entries/x001/000.p/17')
+  t.same(parseTilePath('1/x001/x234/067.p/255'), { level: 1, index: 1234067, width: 255 })
+  t.same(parseTilePath('entries/000'), { level: undefined, index: 0, width: undefined })
+  for (const bad of ['1/1234', '64/000', '0/000.p/256', '0/000.p/0', 'entries/x000', '01/000', '0/x01/000']) t.throws(() => parseTilePath(bad), { code: 'bad_command' }, bad)
+
+  // the C2SP text's example: a tree of 70,000 entries
+  const tiles = tilesOf(70_000)
+  const level = (l: number | undefined): Array<{ index: number, width?: number }> => tiles.filter(x => x.level === l).map(({ index, width }) => ({ index, width }))
+  t.equal(level(0).filter(x => x.width === undefined).length, 273)
+  t.same(level(0).filter(x => x.width !== undefined), [{ index: 273, width: 112 }])
+  t.same(level(1), [{ index: 0, width: undefined }, { index: 1, width: 17 }])
+  t.same(level(2), [{ index: 0, width: 1 }])
+  t.equal(level(undefined).length, 274, 'one entry bundle per level-0 tile')
+  t.same(tilesOf(256).map(tilePath), ['tile/entries/000', 'tile/0/000', 'tile/1/000.p/1'], 'a tree of 256')
+
+  const entries = Array.from({ length: 600 }, (_, i) => Buffer.from(`entry ${i}`))
+  const tree = treeOf(entries)
+  t.ok(hashTile(tree, { level: 0, index: 1 }, 600).equals(Buffer.concat(entries.slice(256, 512).map(e => leafHash(e)))), 'a level-0 tile holds leaf hashes')
+  t.ok(hashTile(tree, { level: 1, index: 0, width: 2 }, 600).equals(Buffer.concat([naiveRoot(entries.slice(0, 256)), naiveRoot(entries.slice(256, 512))])), 'a level-1 tile holds the roots of full level-0 tiles')
+  t.throws(() => hashTile(tree, { level: 0, index: 2 }, 600), { code: 'not_found', message: /not full yet/ })
+  t.throws(() => hashTile(tree, { level: 0, index: 2, width: 87 }, 600), { code: 'not_found', message: /has 88 hashes/ })
+  t.throws(() => hashTile(tree, { level: 0, index: 3, width: 1 }, 600), { code: 'not_found', message: /beyond the tree/ })
+
+  const bundle = encodeBundle(['a', 'é', ''])
+  t.same([...bundle], [0, 1, 0x61, 0, 2, 0xc3, 0xa9, 0, 0])
+  t.same(decodeBundle(bundle), ['a', 'é', ''])
+  t.throws(() => decodeBundle(bundle.subarray(0, 5)), /ends inside its entry/)
+  t.throws(() => encodeBundle(['x'.repeat(65_536)]), /does not fit a bundle's 2-byte length/)
 })

@@ -20,7 +20,7 @@ import { Ed25519Signer } from '../src/policies/keys.js'
  * implementation, and with `ledgermesh verify`); consistency proofs link older trees to the
  * checkpoint; tampered entries, proofs, sizes and checkpoints fail with a reason.
  */
-const ENTRIES = 120
+const ENTRIES = 600
 const b = (h: string): Buffer => Buffer.from(h, 'base64')
 const dir = await tmpDir(t, 'lm-tlog-')
 
@@ -91,6 +91,22 @@ t.test('checkpoints, inclusion and consistency proofs served by a master and a r
   t.match(badSize.text, /not from 1 to/)
   t.equal((await httpRequest(`${master.url}/v1/proof/inclusion?id=${'0'.repeat(64)}`, { timeoutMs: 10_000 })).status, 404)
   t.equal((await httpRequest(`${master.url}/v1/proof/inclusion?id=xyz`, { timeoutMs: 10_000 })).status, 400, 'the schema names a bad id')
+
+  // the log as C2SP tiles: served by the node, exported as static files, checked elsewhere
+  const tile = await httpRequest(`${replica.url}/tile/0/000`, { timeoutMs: 10_000 })
+  t.equal(tile.status, 200)
+  t.equal(Number(tile.headers['content-length']), 256 * 32, 'a full tile: 256 hashes')
+  t.match(String(tile.headers['content-type']), /application\/octet-stream/)
+  t.match(String(tile.headers['cache-control']), /immutable/)
+  t.equal((await httpRequest(`${master.url}/tile/0/009`, { timeoutMs: 10_000 })).status, 404, 'a tile beyond the tree')
+  t.equal((await httpRequest(`${master.url}/tile/0/1234`, { timeoutMs: 10_000 })).status, 400, 'a malformed tile path')
+  const mirror = join(dir, 'mirror')
+  const exported = spawnSync(process.execPath, ['--import', POLYFILL, CLI, 'export-tiles', mirror, '--node', replica.url], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 })
+  t.equal(exported.status, 0, exported.stderr)
+  t.match(exported.stdout, new RegExp(`exported the log at tree size ${head.seq}: \\d+ files`))
+  const tiles = spawnSync('python3', [join(ROOT, 'test', 'fixtures', 'tlog_check.py')], { input: JSON.stringify({ tiles_dir: mirror, vkeys: [vkey] }), encoding: 'utf8', timeout: 120_000 })
+  t.equal(tiles.status, 0, tiles.stderr)
+  t.same(JSON.parse(tiles.stdout), { tiles_ok: true, note: { verified: [checkpoint.origin], origin: checkpoint.origin, size: head.seq, root_matches_entries: true }, roots: [], inclusion: [], consistency: [] }, 'the exported tiles: every tile hashes its entries, and they rebuild the signed root')
 
   // ledgermesh verify, offline, from files
   const proofFile = join(dir, 'proof.json')

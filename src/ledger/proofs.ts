@@ -3,6 +3,7 @@ import { canonicalJson } from '../policies/canonical.js'
 import { entryText } from './entry.js'
 import { headNote } from './head.js'
 import type { Ledger } from './ledger.js'
+import { TILE_WIDTH, checkTile, encodeBundle, hashTile, parseTilePath } from './tlog/tiles.js'
 
 /**
  * Proofs a node serves from its ledger (REST, the command language, `ledgermesh verify`):
@@ -82,4 +83,18 @@ export function consistencyProof (ledger: Ledger, first: number, second?: number
   const proof: ConsistencyProof = { first, second: to, proof: b64(ledger.tree.consistencyProof(first, to)) }
   if (to === ledger.signedHead?.seq) proof.checkpoint = checkpointNote(ledger)
   return proof
+}
+
+/**
+ * A C2SP tile (`<L>/<N>[.p/<W>]`) or entry bundle (`entries/<N>[.p/<W>]`) of the tree at this
+ * node's checkpoint: full tiles, and the partial ones of the checkpoint's size.
+ */
+export async function tileBytes (ledger: Ledger, path: string): Promise<Buffer> {
+  const tile = parseTilePath(path)
+  const size = checkpointSize(ledger)
+  if (tile.level !== undefined) return hashTile(ledger.tree, tile, size)
+  const width = checkTile(tile, size)
+  const entries = await ledger.store.range(tile.index * TILE_WIDTH + 1, width)
+  if (entries.length !== width) throw new LedgerMeshError('not_found', `entries of tile/entries/${path} are not all in this node's store`)
+  return encodeBundle(entries.map(e => entryText(e.prevHash, e.seq, e.op, e.policyText ?? canonicalJson(e.policy))))
 }

@@ -18,8 +18,12 @@ export type Policy = { [type: string]: PolicyBody }
 export const RESERVED_FIELDS = ['id', 'date', 'ledger', 'public_key', 'signature'] as const
 export type ReservedField = typeof RESERVED_FIELDS[number]
 
-/** Largest accepted policy, measured as UTF-8 bytes of its canonical JSON. */
-export const MAX_POLICY_BYTES = 64 * 1024
+/**
+ * Largest accepted policy, measured as UTF-8 bytes of its canonical JSON: 64 KiB less 128
+ * bytes, so that a log entry (the policy and at most 107 bytes around it: prev_hash, seq, op)
+ * always fits the 2-byte length of a C2SP tile bundle (65,535 bytes).
+ */
+export const MAX_POLICY_BYTES = 64 * 1024 - 128
 
 export type LedgerScope = 'global' | 'local'
 

@@ -52,7 +52,7 @@ export function checkPolicyShape (value: unknown): Policy {
   // JSON.stringify's: measured without building it (it is built, once, where it is signed).
   const bytes = Buffer.byteLength(JSON.stringify(value))
   if (bytes > MAX_POLICY_BYTES) {
-    throw bad(`'${type}' policy is ${bytes} bytes; the limit is ${MAX_POLICY_BYTES} bytes (64 KiB)`)
+    throw bad(`'${type}' policy is ${bytes} bytes; the limit is ${MAX_POLICY_BYTES} bytes (64 KiB less 128)`)
   }
   return value as Policy
 }

@@ -69,6 +69,13 @@ export class MerkleTree {
     return this.levels[0].get(index)
   }
 
+  /** The hash of complete subtree `index` of 2^level leaves (what a log tile holds). */
+  subtreeAt (level: number, index: number): Buffer {
+    const stored = this.levels[level]
+    if (stored === undefined || !Number.isInteger(index) || index < 0 || index >= stored.length) throw new RangeError(`no complete subtree ${index} of 2^${level} leaves in this tree of ${this.size} leaves`)
+    return stored.get(index)
+  }
+
   /** The root of the tree of the first `size` leaves (the current size by default). */
   root (size = this.size): Buffer {
     this.check(size, this.size)

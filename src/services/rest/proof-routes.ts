@@ -2,20 +2,24 @@ import type { FastifyInstance } from 'fastify'
 import type { Executor } from '../../commands/executor.js'
 import { parseScript } from '../../commands/parser.js'
 import { Variables } from '../../commands/variables.js'
+import type { NodePort } from '../../commands/port.js'
+import { tileBytes } from '../../ledger/proofs.js'
 import { described } from './api.js'
 
 export interface ProofRouteOptions {
   executor: Executor
+  /** the node, for its tiles (static bytes, not a command's answer) */
+  node: NodePort
 }
 
 const SIZE = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER }
 
 /**
  * The verifiable log over HTTP: the checkpoint as C2SP serves it (`GET /checkpoint`, a signed
- * note as text) and proofs against it. Each runs its command (`get checkpoint`, `blockchain
+ * note as text), its tiles (`GET /tile/...`, c2sp.org/tlog-tiles) and proofs against it. Each runs its command (`get checkpoint`, `blockchain
  * prove ...`) through the one executor, from values the schema validated.
  */
-export async function proofRoutes (app: FastifyInstance, { executor }: ProofRouteOptions): Promise<void> {
+export async function proofRoutes (app: FastifyInstance, { executor, node }: ProofRouteOptions): Promise<void> {
   const run = async (command: string): Promise<unknown> => {
     const [result] = await executor.runStatements(parseScript(command), { vars: new Variables(undefined, undefined, { hideSecrets: true }), via: 'rest', executor })
     return result?.output?.value
@@ -24,6 +28,12 @@ export async function proofRoutes (app: FastifyInstance, { executor }: ProofRout
   app.get('/checkpoint', { schema: described('The signed checkpoint this node holds (c2sp.org/tlog-checkpoint, a signed note; text/plain)') }, async (_req, reply) => {
     const { checkpoint } = await run('get checkpoint') as { checkpoint: string }
     return await reply.type('text/plain; charset=utf-8').header('cache-control', 'no-cache').send(checkpoint)
+  })
+
+  // tiles are immutable: a full one never changes, a partial one is the tile of one tree size
+  app.get('/tile/*', { schema: described('A C2SP log tile (tile/<L>/<N>[.p/<W>]) or entry bundle (tile/entries/<N>[.p/<W>]) of the tree at this node\'s checkpoint (application/octet-stream)') }, async (req, reply) => {
+    const bytes = await tileBytes(node.ledger, (req.params as { '*': string })['*'])
+    return await reply.type('application/octet-stream').header('cache-control', 'public, max-age=31536000, immutable').send(bytes)
   })
 
   app.get('/v1/proof/inclusion', {

@@ -148,7 +148,7 @@ export class RestServer implements Service {
     await app.register(apiRoutes, { node: this.opts.node, metrics: this.opts.metrics, sync: this.opts.sync, syncIntervalMs: this.opts.syncIntervalMs, history: this.history })
     await app.register(profileRoutes, { node: this.opts.node, reports: this.opts.profileReports })
     await app.register(policyRoutes, { executor: this.opts.executor })
-    await app.register(proofRoutes, { executor: this.opts.executor })
+    await app.register(proofRoutes, { executor: this.opts.executor, node: this.opts.node })
     await app.register(consoleRoutes)
     try {
       await app.listen({ host: this.opts.ip, port: this.opts.port })
