@@ -62,6 +62,21 @@ export function entryHashes (prevHash: string, seq: number, op: EntryOp, policyT
   return { hash: createHash('sha256').update(text).digest('hex'), leaf: leafHash(text) }
 }
 
+/**
+ * An entry from its bytes (a tile bundle's): undefined when they are not an entry's text.
+ * The policy's text is kept as it came (policyText), so the chain check hashes these bytes.
+ */
+export function parseEntryText (text: string): Entry | undefined {
+  const match = /^([0-9a-f]{64}):([1-9][0-9]{0,15}):\{"op":"(put|delete)","policy":(\{[\s\S]*\})\}$/.exec(text)
+  if (match === null || !Number.isSafeInteger(Number(match[2]))) return undefined
+  let policy: unknown
+  try { policy = JSON.parse(match[4]) } catch { return undefined }
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) return undefined
+  const entry: Entry = { seq: Number(match[2]), op: match[3] as EntryOp, policy: policy as Policy, prevHash: match[1], hash: sha256Hex(text), policyText: match[4] }
+  leaves.set(entry, leafHash(text))
+  return entry
+}
+
 /** An entry's Merkle leaf hash (computed from its content when it does not carry one). */
 export function entryLeafHash (entry: Entry): Buffer {
   return leaves.get(entry) ?? leafHash(entryText(entry.prevHash, entry.seq, entry.op, entry.policyText ?? canonicalJson(entry.policy)))

@@ -1,6 +1,7 @@
 import { verifySignature, type Signer } from '../policies/keys.js'
-import { formatCheckpoint } from './tlog/checkpoint.js'
-import { SIG_COSIGNATURE_V1, cosignedMessage, formatNote, keyId } from './tlog/note.js'
+import { LedgerMeshError } from '../base/errors.js'
+import { formatCheckpoint, parseCheckpoint } from './tlog/checkpoint.js'
+import { SIG_COSIGNATURE_V1, cosignedMessage, formatNote, keyId, parseNote, verifyNote } from './tlog/note.js'
 
 /** A position in the log: the last entry's seq and hash. seq 0 is the empty ledger. */
 export interface Head {
@@ -60,6 +61,30 @@ export function verifyHead (head: SignedHead, trustedKey: string): boolean {
   if (head.publicKey !== trustedKey || typeof head.root !== 'string' || !/^[0-9a-f]{64}$/.test(head.root) || typeof head.origin !== 'string' || head.origin === '' || /\n/.test(head.origin)) return false
   const seconds = timestampOf(head.time)
   return seconds !== undefined && verifySignature(trustedKey, cosignedMessage(checkpointText(head), seconds), head.signature)
+}
+
+/**
+ * The signed head a checkpoint note is, when one of `masterKeys` signed it for `origin` (its
+ * cosignature line): what a replica catching up from a tile mirror applies entries up to.
+ * `hash` is the last entry's chain hash (the checkpoint names only the root). Throws
+ * bad_signature naming what does not hold.
+ */
+export function headFromNote (noteText: string, origin: string, masterKeys: readonly string[], hash: string): SignedHead {
+  const note = parseNote(noteText)
+  const checkpoint = parseCheckpoint(note.text)
+  if (checkpoint.origin !== origin) throw new LedgerMeshError('bad_signature', `the checkpoint is of another log (origin ${JSON.stringify(checkpoint.origin.slice(0, 80))}, this network's is ${origin})`)
+  if (checkpoint.extensions.length > 0) throw new LedgerMeshError('bad_signature', 'the checkpoint has extension lines, which ledgermesh masters never write')
+  const [signed] = verifyNote(note, masterKeys.map(publicKey => ({ name: origin, type: SIG_COSIGNATURE_V1, publicKey })))
+  const sig = note.signatures.find(s => s.name === origin && s.keyId === keyId(origin, SIG_COSIGNATURE_V1, signed.verifier.publicKey))!
+  return {
+    seq: checkpoint.size,
+    hash,
+    root: checkpoint.root.toString('hex'),
+    origin,
+    time: new Date(signed.timestamp! * 1000).toISOString(),
+    publicKey: signed.verifier.publicKey,
+    signature: sig.bytes.subarray(8).toString('hex')
+  }
 }
 
 /** The head as a C2SP signed note: the checkpoint and the master's signature line. */

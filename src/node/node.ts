@@ -267,8 +267,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     })
     await this.insertProtocol.start()
     if (this.master !== undefined) await this.master.startGatekeeper(this.joinProtocol)
-    const joinToken = this.config.joinToken
-    const joinProtocol = this.joinProtocol
+    const [joinToken, joinProtocol, mirror] = [this.config.joinToken, this.joinProtocol, this.config.tilesMirror]
     const service: ReplicaSync = ledger.isMaster
       ? new BlockchainSync({ source: 'master', connection: opts.connection, interval: opts.interval, isMaster: true })
       : new Replicator({
@@ -282,6 +281,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
         masters: this.writePath.mastersAt(opts.connection),
         interval: opts.interval,
         onOutboxDrop: drop => { this.metrics.outboxDropped.inc({ reason: drop.code }) },
+        tilesMirror: mirror,
         // without JOIN_TOKEN, a node not admitted yet keeps running (and its declaration) for `admit node`
         keepUnadmitted: joinToken === undefined,
         onAdmission: logAdmission(this.log, () => this.signer.publicKey),

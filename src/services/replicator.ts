@@ -16,6 +16,7 @@ import { notAdmittedRefusal, submitToMasters } from './write-path.js'
 import { Backoff } from '../net/backoff.js'
 import type { AdmissionState, OutboxDrop, ReplicaSync, SyncLag } from './replica-sync.js'
 import type { ProcessStatus } from './service.js'
+import { TileMirror } from './tile-mirror.js'
 
 /** Shortest and longest wait before re-opening a watch stream that closed. */
 const RECONNECT_MIN_MS = 200
@@ -50,6 +51,8 @@ export interface ReplicatorOptions {
   keepUnadmitted?: boolean
   /** told when the master starts refusing this node's key, and when it serves it again */
   onAdmission?: (state: AdmissionState) => void
+  /** TILES_MIRROR: a tiled copy of the log to catch up from when a pull from the masters fails */
+  tilesMirror?: string
 }
 
 export { tcpAddress } from './master-list.js'
@@ -91,7 +94,11 @@ export class Replicator implements ReplicaSync {
   /** aborted by stop(): ends the retries of a pull, join or outbox insert through the masters */
   private stopped = new AbortController()
 
-  constructor (private readonly opts: ReplicatorOptions) {}
+  private readonly mirror?: TileMirror
+
+  constructor (private readonly opts: ReplicatorOptions) {
+    if (opts.tilesMirror !== undefined) this.mirror = new TileMirror(opts.tilesMirror, opts.log)
+  }
 
   async start (): Promise<void> {
     this.running = true
@@ -175,6 +182,17 @@ export class Replicator implements ReplicaSync {
       this.lastError = errorMessage(err)
       this.noteRefusal(err, conn)
       this.opts.log.warn({ source: conn, err: this.lastError }, 'sync pull failed')
+      // no master answered (a refusal is an answer): the mirror, if any, may hold more
+      if (!(err instanceof LedgerMeshError && err.code === 'unauthorized')) await this.pullFromMirror()
+    }
+  }
+
+  private async pullFromMirror (): Promise<void> {
+    if (this.mirror === undefined) return
+    try {
+      this.noteApplied(await this.mirror.catchUp(this.opts.ledger))
+    } catch (err) {
+      this.opts.log.warn({ mirror: this.opts.tilesMirror, err: errorMessage(err) }, 'catching up from the tile mirror failed')
     }
   }
 
