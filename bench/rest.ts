@@ -9,6 +9,7 @@ import type { Policy } from '../src/policies/policy.js'
 import { preparePolicy, signingPayload } from '../src/policies/prepare.js'
 import { startNode, type NodeProcess } from '../test/helpers/node-process.js'
 import { createTestDatabase } from '../test/helpers/pg.js'
+import { checkpointSigner } from '../test/helpers/checkpoints.js'
 import { type Cleanup, envInt, envInts, fillStore, percentile, round, tempDir, withCleanup } from './lib/harness.js'
 
 /**
@@ -61,9 +62,10 @@ async function preparedHome (t: Cleanup, size: number, psql?: { host: string, po
   const author = new Ed25519Signer(randomBytes(32))
   const chunk = 5000
   await store.open()
+  const sign = checkpointSigner(signer)
   for (let from = 0; from < size; from += chunk) {
     const policies = Array.from({ length: Math.min(chunk, size - from) }, (_, i) => probe(from + i, 'pre', author, now))
-    await fillStore(store, policies, signer)
+    await fillStore(store, policies, signer, 1000, sign)
   }
   await store.close()
   return home

@@ -116,11 +116,11 @@ export function makePolicies (count: number, opts: { signer?: Signer, tag?: stri
 
 /**
  * Writes `policies` to a store as the master would have ordered them: chained, in commits of
- * `chunk`, each under a head signed by `masterSigner`. The store is opened and left open.
+ * `chunk`, each under a checkpoint signed by `masterSigner`. The store is opened and left
+ * open. Filling one store in several calls, pass the same `sign` to each (it keeps the tree).
  */
-export async function fillStore (store: LedgerStore, policies: Policy[], masterSigner: Signer, chunk = 1000): Promise<void> {
+export async function fillStore (store: LedgerStore, policies: Policy[], masterSigner: Signer, chunk = 1000, sign = checkpointSigner(masterSigner)): Promise<void> {
   await store.open()
-  const sign = checkpointSigner(masterSigner)
   for (let i = 0; i < policies.length; i += chunk) {
     await store.commit(policies.slice(i, i + chunk).map(policy => ({ op: 'put' as const, policy })), sign)
   }
