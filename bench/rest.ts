@@ -52,7 +52,7 @@ function probe (i: number, tag: string, signer: Signer, now: Date): Policy {
  * A master's home with `size` probe policies already on its ledger (LevelDB in the home, or
  * the PostgreSQL database `psql`), ordered and signed under the key the node will load.
  */
-async function preparedHome (t: Cleanup, size: number, psql?: { host: string, port: number, user: string, database: string }): Promise<string> {
+export async function preparedHome (t: Cleanup, size: number, psql?: { host: string, port: number, user: string, database: string }): Promise<string> {
   const home = join(tempDir(t, 'lm-bench-rest-'), 'home')
   const { signer } = await loadOrCreateIdentity(home)
   const store = psql === undefined

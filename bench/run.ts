@@ -10,6 +10,7 @@ import { replicaMemory } from './replica-memory.js'
 import { verifyRate } from './verify-rate.js'
 import { restInsert, restInsertConcurrent, restQuery } from './rest.js'
 import { failover } from './failover.js'
+import { tlogProofs, tlogTiles } from './tlog.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -22,7 +23,8 @@ import { failover } from './failover.js'
  *   BENCH_STORES (level,psql), BENCH_QUERY_ITERATIONS (2000), BENCH_VERIFY (20000),
  *   BENCH_VERIFY_BATCH (10000), BENCH_REST_SIZES (1000,100000), BENCH_REST_INSERTS (3000),
  *   BENCH_REST_CLIENTS (64), BENCH_REST_CONCURRENT_INSERTS (20000), BENCH_FAILOVER_ROUNDS (10),
- *   BENCH_FAILOVER_CLIENTS (8).
+ *   BENCH_FAILOVER_CLIENTS (8), BENCH_TREE_LEAVES (tlog-proofs, 1000000), BENCH_TILES_POLICIES
+ *   (tlog-tiles, 100000).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -35,7 +37,9 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   'rest-insert': restInsert,
   'rest-query': restQuery,
   'rest-insert-concurrent': restInsertConcurrent,
-  failover
+  failover,
+  'tlog-proofs': tlogProofs,
+  'tlog-tiles': tlogTiles
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))

@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { silentLogger } from '../src/base/logger.js'
+import { Ledger } from '../src/ledger/ledger.js'
+import { LevelStore } from '../src/ledger/level-store.js'
+import { MerkleTree } from '../src/ledger/tlog/merkle-tree.js'
+import { verifyConsistency, verifyInclusion } from '../src/ledger/tlog/proof.js'
+import { exportTiles } from '../src/node/export-tiles.js'
+import { TileMirror } from '../src/services/tile-mirror.js'
+import { startNode } from '../test/helpers/node-process.js'
+import { freePort, waitFor } from '../test/helpers/net.js'
+import { httpJson } from '../test/helpers/http.js'
+import { envInt, percentile, round, tempDir, withCleanup } from './lib/harness.js'
+import { preparedHome } from './rest.js'
+
+/**
+ * The verifiable log's costs (docs/verifiable-log.md):
+ * - tlog-proofs: a Merkle tree of BENCH_TREE_LEAVES entries (default 1,000,000) built by
+ *   appends as the ledger builds it, then 10,000 inclusion and 10,000 consistency proofs for
+ *   random leaves and sizes: time per proof (the node's part of serving one), proof bytes
+ *   against the 32·⌈log₂ n⌉ bound, each proof verified.
+ * - tlog-tiles: a master node holding BENCH_TILES_POLICIES policies (default 100,000) is
+ *   exported with `export-tiles`; the files are served by a plain web server (Python's
+ *   http.server) and a fresh replica ledger, trusting only the master's key, catches up from
+ *   them alone; its head and root must be the master's.
+ */
+const PROOFS = 10_000
+
+export async function tlogProofs (): Promise<object[]> {
+  const n = envInt('BENCH_TREE_LEAVES', 1_000_000)
+  const tree = new MerkleTree()
+  const heapBefore = process.memoryUsage().arrayBuffers
+  let started = performance.now()
+  for (let i = 0; i < n; i++) tree.append(Buffer.from(`${'0'.repeat(64)}:${i + 1}:{"op":"put","policy":{"probe":{"name":"p${i}"}}}`))
+  const appendUs = ((performance.now() - started) * 1000) / n
+  const treeMb = (process.memoryUsage().arrayBuffers - heapBefore) / 2 ** 20
+  const bound = 32 * Math.ceil(Math.log2(n))
+  const root = tree.root()
+  const inclusion: number[] = []
+  let inclusionBytes = 0
+  for (let i = 0; i < PROOFS; i++) {
+    const index = Math.floor(Math.random() * n)
+    started = performance.now()
+    const proof = tree.inclusionProof(index, n)
+    inclusion.push(performance.now() - started)
+    inclusionBytes = Math.max(inclusionBytes, 32 * proof.length)
+    if (verifyInclusion(tree.leafHash(index), index, n, proof, root) !== undefined) throw new Error(`tlog-proofs: inclusion proof ${index} does not verify`)
+  }
+  const consistency: number[] = []
+  let consistencyBytes = 0
+  for (let i = 0; i < PROOFS; i++) {
+    const first = 1 + Math.floor(Math.random() * (n - 1))
+    started = performance.now()
+    const proof = tree.consistencyProof(first, n)
+    consistency.push(performance.now() - started)
+    consistencyBytes = Math.max(consistencyBytes, 32 * proof.length)
+    if (i % 100 === 0 && verifyConsistency(first, n, proof, tree.root(first), root) !== undefined) throw new Error(`tlog-proofs: consistency proof ${first} does not verify`)
+  }
+  const row = (what: string, times: number[], bytes: number): object => ({
+    what, entries: n, p50_ms: round(percentile(times, 50), 4), p99_ms: round(percentile(times, 99), 4), max_bytes: bytes, bound_bytes: bound,
+    goal: `p99 < 1 ms and <= ${bound} bytes: ${percentile(times, 99) < 1 && bytes <= bound ? 'met' : 'missed'}`
+  })
+  return [
+    { what: 'append (leaf hash and the parents it completes)', entries: n, us_each: round(appendUs, 2), tree_mb: round(treeMb, 1) },
+    row('inclusion proof', inclusion, inclusionBytes),
+    { ...row('consistency proof', consistency, consistencyBytes), note: 'an RFC 6962 consistency proof has up to ⌈log₂ n⌉ + 1 hashes (the subtree of the first size\'s root among them)' }
+  ]
+}
+
+export async function tlogTiles (): Promise<object[]> {
+  return await withCleanup(async t => {
+    const size = envInt('BENCH_TILES_POLICIES', 100_000)
+    const home = await preparedHome(t, size)
+    const master = await startNode(t, { type: 'master', name: 'bench-tiles', home })
+    const head = await httpJson(`${master.url}/v1/ledger/head`, 10_000) as { seq: number, signed: { root: string, publicKey: string } }
+    const dir = tempDir(t, 'lm-bench-tiles-')
+    let started = performance.now()
+    const exported = await exportTiles(master.url, dir)
+    const exportMs = performance.now() - started
+
+    const port = await freePort()
+    const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', dir], { stdio: 'ignore' })
+    t.teardown(() => { server.kill() })
+    const url = `http://127.0.0.1:${port}/`
+    await waitFor('the static web server', async () => { try { return (await fetch(`${url}checkpoint`)).ok ? true : undefined } catch { return undefined } })
+    const log = silentLogger()
+    const replica = new Ledger({ store: new LevelStore({ path: join(tempDir(t, 'lm-bench-tiles-replica-'), 'ledger'), durable: false }), log, masterKey: head.signed.publicKey })
+    await replica.open()
+    t.teardown(async () => { await replica.close() })
+    started = performance.now()
+    const applied = await new TileMirror(url, log).catchUp(replica)
+    const catchUpMs = performance.now() - started
+    const same = replica.head.seq === head.seq && replica.signedHead?.root === head.signed.root
+    if (!same) throw new Error(`tlog-tiles: the replica caught up to ${replica.head.seq} (root ${replica.signedHead?.root}), the master is at ${head.seq} (root ${head.signed.root})`)
+    return [
+      { what: 'export-tiles (over REST from a master node)', entries: head.seq, files: exported.files, mb: round(exported.bytes / 2 ** 20, 1), seconds: round(exportMs / 1000, 2), goal: `< 5 s: ${exportMs < 5000 ? 'met' : 'missed'}` },
+      { what: 'a fresh replica catches up from the static tiles alone (python3 -m http.server)', entries: applied, seconds: round(catchUpMs / 1000, 2), same_head_and_root_as_the_master: same }
+    ]
+  })
+}
