@@ -105,6 +105,8 @@ export interface NodeConfig {
   admission: 'required' | 'open'
   /** a token from the master's `create join token`, presented on first contact (JOIN_TOKEN) */
   joinToken?: string
+  /** WITNESS=true: cosign the network's checkpoints (POST /add-checkpoint) */
+  witness: boolean
   /** a static copy of the log (export-tiles on a web server) to catch up from when no master answers (TILES_MIRROR) */
   tilesMirror?: string
   /** capacity declared in the node's policy: sub-accounts a slave hosts, profiles a worker runs */
@@ -192,6 +194,7 @@ const RULES: Record<string, KeyRule> = {
   REST_TOKEN: { schema: z.string().min(8), expected: 'a token of at least 8 characters' },
   REST_READ_AUTH: { schema: z.enum(['true', 'false']), expected: 'true or false', default: 'false' },
   ADMISSION: { schema: z.string().trim().toLowerCase().pipe(z.enum(['required', 'open'])), expected: 'required (only admitted nodes sync and write) or open', default: 'required' },
+  WITNESS: { schema: z.enum(['true', 'false']), expected: 'true or false: whether this node cosigns its network\'s checkpoints', default: 'false' },
   TILES_MIRROR: { schema: z.string().trim().regex(/^https?:\/\/[^\s]+$/), expected: 'the http(s) URL of a tiled copy of the log (ledgermesh export-tiles on a web server), e.g. https://mirror.example/ledger/' },
   JOIN_TOKEN: { schema: z.string().trim().regex(TOKEN_PATTERN), expected: `a join token as the master's 'create join token' prints it (${TOKEN_FORM})` },
   SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
@@ -368,6 +371,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     admission: value<'required' | 'open'>('ADMISSION')!,
     joinToken: value<string>('JOIN_TOKEN'),
     tilesMirror: value<string>('TILES_MIRROR'),
+    witness: value<string>('WITNESS') === 'true',
     slots: value<number>('SLOTS') ?? DEFAULT_SLOTS[role],
     slaveName,
     profileKinds,

@@ -390,7 +390,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       sync: () => this.sync,
       syncIntervalMs: this.config.blockchainSync.ms,
       token: this.config.restToken,
-      readAuth: this.config.restReadAuth
+      readAuth: this.config.restReadAuth, witness: this.config.witness
     }))
     return { ip, port: this.rest.port }
   }
