@@ -8,6 +8,8 @@ import { getJson, insert } from './helpers/fleet.js'
 import { httpRequest } from './helpers/http.js'
 import { waitFor } from './helpers/net.js'
 import { tmpDir } from './helpers/tmp.js'
+import { Pool } from 'undici'
+import { preparedHome } from '../bench/rest.js'
 import { parseCheckpoint } from '../src/ledger/tlog/checkpoint.js'
 import { SIG_COSIGNATURE_V1, formatVkey, parseNote } from '../src/ledger/tlog/note.js'
 import { verifyConsistency, verifyInclusion } from '../src/ledger/tlog/proof.js'
@@ -133,4 +135,28 @@ t.test('checkpoints, inclusion and consistency proofs served by a master and a r
   t.match(verifyCli('--key', masterKey, '--proof', join(dir, 'wrong-size.json')).out, /the proof is for a tree of \d+ entries, the checkpoint's has/)
   await writeFile(join(dir, 'forged-checkpoint'), fetched.text.replace(`\n${checkpoint.size}\n`, `\n${checkpoint.size + 1}\n`))
   t.match(verifyCli('--checkpoint', join(dir, 'forged-checkpoint'), '--key', masterKey).out, /does not verify/)
+})
+
+t.test('every entry of a 10,000-entry ledger has an inclusion proof that verifies', async t => {
+  // the ledger is written to the master's store before it starts (ordered and signed under its key)
+  const home = await preparedHome(t, 10_000)
+  const master = await startNode(t, { type: 'master', name: 'tlog-10k', home })
+  const note = parseNote((await httpRequest(`${master.url}/checkpoint`, { timeoutMs: 10_000 })).text)
+  const checkpoint = parseCheckpoint(note.text)
+  t.ok(checkpoint.size >= 10_000, `a checkpoint of ${checkpoint.size} entries`)
+  const pool = new Pool(master.url, { connections: 8, pipelining: 1 })
+  t.teardown(async () => { await pool.close() })
+  const failures: string[] = []
+  let next = 1
+  const worker = async (): Promise<void> => {
+    while (next <= checkpoint.size) {
+      const seq = next++
+      const res = await pool.request({ path: `/v1/proof/inclusion?seq=${seq}`, method: 'GET' })
+      const proof = await res.body.json() as { entry: string, proof: string[], tree_size: number }
+      const why = res.statusCode !== 200 ? `status ${res.statusCode}` : verifyInclusion(leafHash(Buffer.from(proof.entry)), seq - 1, checkpoint.size, proof.proof.map(b), checkpoint.root)
+      if (why !== undefined) failures.push(`entry ${seq}: ${why}`)
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, worker))
+  t.same(failures, [], `${checkpoint.size} inclusion proofs verify against the checkpoint`)
 })
