@@ -1,7 +1,7 @@
 import { verifySignature, type Signer } from '../policies/keys.js'
 import { LedgerMeshError } from '../base/errors.js'
 import { formatCheckpoint, parseCheckpoint } from './tlog/checkpoint.js'
-import { SIG_COSIGNATURE_V1, cosignedMessage, formatNote, keyId, parseNote, verifyNote } from './tlog/note.js'
+import { SIG_COSIGNATURE_V1, cosignedMessage, cosignerKey, formatNote, keyId, parseNote, timestampedSignature, verifyNote } from './tlog/note.js'
 
 /** A position in the log: the last entry's seq and hash. seq 0 is the empty ledger. */
 export interface Head {
@@ -74,7 +74,7 @@ export function headFromNote (noteText: string, origin: string, masterKeys: read
   const checkpoint = parseCheckpoint(note.text)
   if (checkpoint.origin !== origin) throw new LedgerMeshError('bad_signature', `the checkpoint is of another log (origin ${JSON.stringify(checkpoint.origin.slice(0, 80))}, this network's is ${origin})`)
   if (checkpoint.extensions.length > 0) throw new LedgerMeshError('bad_signature', 'the checkpoint has extension lines, which ledgermesh masters never write')
-  const [signed] = verifyNote(note, masterKeys.map(publicKey => ({ name: origin, type: SIG_COSIGNATURE_V1, publicKey })))
+  const [signed] = verifyNote(note, masterKeys.map(publicKey => cosignerKey(origin, publicKey)))
   const sig = note.signatures.find(s => s.name === origin && s.keyId === keyId(origin, SIG_COSIGNATURE_V1, signed.verifier.publicKey))!
   return {
     seq: checkpoint.size,
@@ -89,10 +89,8 @@ export function headFromNote (noteText: string, origin: string, masterKeys: read
 
 /** The head as a C2SP signed note: the checkpoint and the master's signature line. */
 export function headNote (head: SignedHead): string {
-  const stamp = Buffer.alloc(8)
-  stamp.writeBigUInt64BE(BigInt(timestampOf(head.time) ?? 0))
   return formatNote({
     text: checkpointText(head),
-    signatures: [{ name: head.origin, keyId: keyId(head.origin, SIG_COSIGNATURE_V1, head.publicKey), bytes: Buffer.concat([stamp, Buffer.from(head.signature, 'hex')]) }]
+    signatures: [{ name: head.origin, keyId: keyId(head.origin, SIG_COSIGNATURE_V1, head.publicKey), bytes: timestampedSignature(timestampOf(head.time) ?? 0, head.signature) }]
   })
 }

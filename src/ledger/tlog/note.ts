@@ -54,15 +54,25 @@ export function cosignedMessage (text: string, timestamp: number): string {
   return `cosignature/v1\ntime ${timestamp}\n${text}`
 }
 
+/** A cosigner's key (the timestamped Ed25519 type): a master signing its log's checkpoints, or a witness. */
+export function cosignerKey (name: string, publicKey: string): NoteVerifier {
+  return { name, type: SIG_COSIGNATURE_V1, publicKey }
+}
+
+/** A cosignature's bytes after the key ID: the big-endian uint64 timestamp, then the Ed25519 signature. */
+export function timestampedSignature (timestamp: number, signatureHex: string): Buffer {
+  const stamp = Buffer.alloc(8)
+  stamp.writeBigUInt64BE(BigInt(timestamp))
+  return Buffer.concat([stamp, Buffer.from(signatureHex, 'hex')])
+}
+
 /** A signature line's part for this key over `text`; with 0x04, at `timestamp` (POSIX seconds). */
 export function signNote (text: string, name: string, signer: Signer, type: SignatureType, timestamp?: number): NoteSignature {
   checkKeyName(name)
   const id = keyId(name, type, signer.publicKey)
   if (type === SIG_ED25519) return { name, keyId: id, bytes: Buffer.from(signer.sign(text), 'hex') }
   const time = timestamp ?? Math.floor(Date.now() / 1000)
-  const stamp = Buffer.alloc(8)
-  stamp.writeBigUInt64BE(BigInt(time))
-  return { name, keyId: id, bytes: Buffer.concat([stamp, Buffer.from(signer.sign(cosignedMessage(text, time)), 'hex')]) }
+  return { name, keyId: id, bytes: timestampedSignature(time, signer.sign(cosignedMessage(text, time))) }
 }
 
 export function formatNote (note: Note): string {

@@ -1,7 +1,7 @@
 import { LedgerMeshError } from '../../base/errors.js'
 import { canonicalJson } from '../../policies/canonical.js'
 import { parseCheckpoint, type Checkpoint } from './checkpoint.js'
-import { SIG_COSIGNATURE_V1, type NoteVerifier, parseNote, parseVkey, verifyNote } from './note.js'
+import { type NoteVerifier, cosignerKey, parseNote, parseVkey, verifyNote } from './note.js'
 import { verifyInclusion } from './proof.js'
 import { leafHash } from './rfc6962.js'
 
@@ -33,7 +33,7 @@ const fail = (message: string): LedgerMeshError => new LedgerMeshError('bad_sign
 
 function verifiersFor (keys: string[], origin: string): NoteVerifier[] {
   return keys.map(key => /^[0-9a-f]{64}$/i.test(key.trim())
-    ? { name: origin, type: SIG_COSIGNATURE_V1, publicKey: key.trim().toLowerCase() }
+    ? cosignerKey(origin, key.trim().toLowerCase())
     : parseVkey(key))
 }
 

@@ -107,8 +107,3 @@ export class Witness {
     })
   }
 }
-
-/** A witness's verifier key for clients: its name and the cosignature/v1 type. */
-export function witnessVerifier (name: string, publicKey: string): NoteVerifier {
-  return { name, type: SIG_COSIGNATURE_V1, publicKey }
-}

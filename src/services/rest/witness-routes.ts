@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from '../../base/logger.js'
 import type { NodePort } from '../../commands/port.js'
 import { logOrigin } from '../../ledger/head.js'
-import { MAX_NOTE_BYTES, SIG_COSIGNATURE_V1, formatVkey } from '../../ledger/tlog/note.js'
+import { MAX_NOTE_BYTES, cosignerKey, formatVkey } from '../../ledger/tlog/note.js'
 import { decodeUtf8 } from '../../base/utf8.js'
 import { Witness, type WitnessRecord } from '../../ledger/tlog/witness.js'
 import { described } from './api.js'
@@ -34,7 +34,7 @@ export async function witnessRoutes (app: FastifyInstance, { node, log }: Witnes
     logKeys: origin => {
       const root = node.hasLedger ? node.ledger.masterKey : undefined
       if (root === undefined || origin !== logOrigin(root)) return undefined
-      return node.ledger.masterKeys.map(publicKey => ({ name: origin, type: SIG_COSIGNATURE_V1, publicKey }))
+      return node.ledger.masterKeys.map(publicKey => cosignerKey(origin, publicKey))
     },
     load: async origin => {
       const stored = await node.ledger.store.getMeta(recordKey(origin))
@@ -47,7 +47,7 @@ export async function witnessRoutes (app: FastifyInstance, { node, log }: Witnes
   app.get('/witness', { schema: described('This node\'s witness: its name and verifier key (cosignature/v1)') }, async () => ({
     name,
     public_key: node.signer.publicKey,
-    vkey: formatVkey({ name, type: SIG_COSIGNATURE_V1, publicKey: node.signer.publicKey })
+    vkey: formatVkey(cosignerKey(name, node.signer.publicKey))
   }))
 
   app.post('/add-checkpoint', { schema: described('c2sp.org/tlog-witness add-checkpoint: `old <size>`, consistency proof lines, an empty line, the checkpoint; answers the cosignature line') }, async (req, reply) => {
