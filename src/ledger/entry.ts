@@ -77,9 +77,14 @@ export function parseEntryText (text: string): Entry | undefined {
   return entry
 }
 
+/** An entry's bytes (what tiles and proofs carry), from the policy text it came with when it has one. */
+export function entryBytes (entry: Entry): string {
+  return entryText(entry.prevHash, entry.seq, entry.op, entry.policyText ?? canonicalJson(entry.policy))
+}
+
 /** An entry's Merkle leaf hash (computed from its content when it does not carry one). */
 export function entryLeafHash (entry: Entry): Buffer {
-  return leaves.get(entry) ?? leafHash(entryText(entry.prevHash, entry.seq, entry.op, entry.policyText ?? canonicalJson(entry.policy)))
+  return leaves.get(entry) ?? leafHash(entryBytes(entry))
 }
 
 /** Gives ops their places after (seq, hash): the master's side of the chain. */

@@ -1,6 +1,5 @@
 import { LedgerMeshError } from '../base/errors.js'
-import { canonicalJson } from '../policies/canonical.js'
-import { entryText } from './entry.js'
+import { entryBytes } from './entry.js'
 import { headNote } from './head.js'
 import type { Ledger } from './ledger.js'
 import { TILE_WIDTH, checkTile, encodeBundle, hashTile, parseTilePath } from './tlog/tiles.js'
@@ -69,7 +68,7 @@ export async function inclusionProof (ledger: Ledger, target: { seq?: number, id
     seq,
     leaf_index: seq - 1,
     tree_size: treeSize,
-    entry: entryText(entry.prevHash, entry.seq, entry.op, entry.policyText ?? canonicalJson(entry.policy)),
+    entry: entryBytes(entry),
     proof: b64(ledger.tree.inclusionProof(seq - 1, treeSize))
   }
   if (treeSize === ledger.signedHead?.seq) proof.checkpoint = checkpointNote(ledger)
@@ -96,5 +95,5 @@ export async function tileBytes (ledger: Ledger, path: string): Promise<Buffer> 
   const width = checkTile(tile, size)
   const entries = await ledger.store.range(tile.index * TILE_WIDTH + 1, width)
   if (entries.length !== width) throw new LedgerMeshError('not_found', `entries of tile/entries/${path} are not all in this node's store`)
-  return encodeBundle(entries.map(e => entryText(e.prevHash, e.seq, e.op, e.policyText ?? canonicalJson(e.policy))))
+  return encodeBundle(entries.map(entryBytes))
 }
