@@ -66,10 +66,10 @@ export function verifyHead (head: SignedHead, trustedKey: string): boolean {
 /**
  * The signed head a checkpoint note is, when one of `masterKeys` signed it for `origin` (its
  * cosignature line): what a replica catching up from a tile mirror applies entries up to.
- * `hash` is the last entry's chain hash (the checkpoint names only the root). Throws
- * bad_signature naming what does not hold.
+ * Without `hash`, the last entry's chain hash, which the checkpoint does not name (the
+ * entries give it). Throws bad_signature naming what does not hold.
  */
-export function headFromNote (noteText: string, origin: string, masterKeys: readonly string[], hash: string): SignedHead {
+export function headFromNote (noteText: string, origin: string, masterKeys: readonly string[]): Omit<SignedHead, 'hash'> {
   const note = parseNote(noteText)
   const checkpoint = parseCheckpoint(note.text)
   if (checkpoint.origin !== origin) throw new LedgerMeshError('bad_signature', `the checkpoint is of another log (origin ${JSON.stringify(checkpoint.origin.slice(0, 80))}, this network's is ${origin})`)
@@ -78,7 +78,6 @@ export function headFromNote (noteText: string, origin: string, masterKeys: read
   const sig = note.signatures.find(s => s.name === origin && s.keyId === keyId(origin, SIG_COSIGNATURE_V1, signed.verifier.publicKey))!
   return {
     seq: checkpoint.size,
-    hash,
     root: checkpoint.root.toString('hex'),
     origin,
     time: new Date(signed.timestamp! * 1000).toISOString(),

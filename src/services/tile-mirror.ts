@@ -4,11 +4,7 @@ import { type Entry, parseEntryText } from '../ledger/entry.js'
 import { headFromNote, logOrigin } from '../ledger/head.js'
 import type { Ledger } from '../ledger/ledger.js'
 import { TILE_WIDTH, decodeBundle, tilePath } from '../ledger/tlog/tiles.js'
-
-/** One GET of the mirror gives up after this long. */
-const FETCH_TIMEOUT_MS = 30_000
-/** Entry bundles fetched at once. */
-const CONCURRENCY = 8
+import { TileClient } from './tile-client.js'
 
 /**
  * A static copy of the log (`ledgermesh export-tiles` on any web server: TILES_MIRROR) a
@@ -18,25 +14,23 @@ const CONCURRENCY = 8
  * authors' signatures and rights, and the Merkle root the checkpoint signs).
  */
 export class TileMirror {
-  constructor (private readonly url: string, private readonly log: Logger) {}
+  private readonly client: TileClient
 
-  private async get (path: string): Promise<Buffer> {
-    const res = await fetch(new URL(path, this.url.endsWith('/') ? this.url : `${this.url}/`), { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })
-    if (!res.ok) throw new LedgerMeshError('unreachable', `tile mirror ${this.url}: GET ${path} answered ${res.status}`)
-    return Buffer.from(await res.arrayBuffer())
+  constructor (private readonly url: string, private readonly log: Logger) {
+    this.client = new TileClient(url)
   }
 
   /** Applies what the mirror's checkpoint holds past the ledger's head; answers how many entries. */
   async catchUp (ledger: Ledger): Promise<number> {
     const pinned = ledger.masterKey
     if (pinned === undefined) throw new LedgerMeshError('bad_signature', `tile mirror ${this.url}: this replica trusts no master key yet (it must sync once from a master first)`)
-    const note = (await this.get('checkpoint')).toString('utf8')
+    // the checkpoint is verified before any entry is fetched for it
+    const checkpoint = headFromNote((await this.client.get('checkpoint')).toString('utf8'), logOrigin(pinned), ledger.masterKeys)
     const from = ledger.head.seq
-    const size = Number(note.split('\n')[1])
-    if (!Number.isSafeInteger(size) || size <= from) return 0
+    const size = checkpoint.seq
+    if (size <= from) return 0
     const entries = await this.entries(from, size)
-    const head = headFromNote(note, logOrigin(pinned), ledger.masterKeys, entries[entries.length - 1].hash)
-    await ledger.applyBatch(entries, head)
+    await ledger.applyBatch(entries, { ...checkpoint, hash: entries[entries.length - 1].hash })
     this.log.info({ mirror: this.url, from, to: size }, 'caught up from the tile mirror')
     return entries.length
   }
@@ -45,18 +39,14 @@ export class TileMirror {
   private async entries (from: number, size: number): Promise<Entry[]> {
     const first = Math.floor(from / TILE_WIDTH)
     const bundles = Array.from({ length: Math.floor((size - 1) / TILE_WIDTH) - first + 1 }, (_, i) => first + i)
-    const texts: string[][] = new Array(bundles.length)
-    let next = 0
-    const worker = async (): Promise<void> => {
-      while (next < bundles.length) {
-        const at = next++
-        const index = bundles[at]
-        const width = Math.min(TILE_WIDTH, size - index * TILE_WIDTH)
-        texts[at] = decodeBundle(await this.get(tilePath({ index, width: width < TILE_WIDTH ? width : undefined })))
-        if (texts[at].length !== width) throw new LedgerMeshError('bad_message', `tile mirror ${this.url}: entry bundle ${index} holds ${texts[at].length} entries, not ${width}`)
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, bundles.length) }, worker))
+    const widthOf = (index: number): number => Math.min(TILE_WIDTH, size - index * TILE_WIDTH)
+    const paths = bundles.map(index => tilePath({ index, width: widthOf(index) < TILE_WIDTH ? widthOf(index) : undefined }))
+    const texts = await this.client.getAll(paths, (body, _path, at) => {
+      const index = bundles[at]
+      const bundle = decodeBundle(body)
+      if (bundle.length !== widthOf(index)) throw new LedgerMeshError('bad_message', `tile mirror ${this.url}: entry bundle ${index} holds ${bundle.length} entries, not ${widthOf(index)}`)
+      return bundle
+    })
     const entries: Entry[] = []
     for (const [i, bundle] of texts.entries()) {
       for (const [j, text] of bundle.entries()) {
