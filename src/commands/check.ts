@@ -1,6 +1,7 @@
 import { LedgerMeshError } from '../base/errors.js'
 import type { CommandStatement, Statement } from './ast.js'
 import { NOT_SUPPORTED_COMMANDS } from './catalog.js'
+import { LEDGER_DATABASE, LEDGER_TABLE } from './data-layer.js'
 import { forEachStatement, parseScriptLines } from './parser.js'
 
 /** One problem `ledgermesh check` found, where it stands. */
@@ -110,8 +111,8 @@ function dataLayerCommand (cmd: CommandStatement): string | undefined {
   if (NOT_SUPPORTED_COMMANDS.includes(cmd.name)) return cmd.name
   if (cmd.name === 'run operator' && cmd.where.length > 0) return 'run operator where ...'
   const value = cmd.value?.kind === 'literal' ? cmd.value.text.toLowerCase() : undefined
-  if (cmd.name === 'create table' && value !== undefined && value !== 'ledger') return `create table ${value}`
-  if (cmd.name === 'connect dbms' && value !== undefined && value !== 'blockchain') return `connect dbms ${value}`
+  if (cmd.name === 'create table' && value !== undefined && value !== LEDGER_TABLE) return `create table ${value}`
+  if (cmd.name === 'connect dbms' && value !== undefined && value !== LEDGER_DATABASE) return `connect dbms ${value}`
   return undefined
 }
 

@@ -14,6 +14,10 @@ export function dataLayerError (command: string, why = 'is AnyLog\'s data layer 
   return new LedgerMeshError('not_supported', `'${command}' ${why}`, { command, data_layer: true })
 }
 
+/** The one table ledgermesh keeps, and the database AnyLog's scripts name the ledger's (or DB_NAME): any other is the data layer. */
+export const LEDGER_TABLE = 'ledger'
+export const LEDGER_DATABASE = 'blockchain'
+
 /** Whether a script passes over this error (see dataLayerError). */
 export function isDataLayerError (err: unknown): boolean {
   return err instanceof LedgerMeshError && err.code === 'not_supported' && err.details.data_layer === true

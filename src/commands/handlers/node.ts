@@ -5,7 +5,7 @@ import { jsonOutput, textOutput } from '../output.js'
 import type { NodePort } from '../port.js'
 import { parseHostPortList } from '../../net/host-port.js'
 import { formatTable } from '../table.js'
-import { dataLayerError } from '../data-layer.js'
+import { LEDGER_DATABASE, LEDGER_TABLE, dataLayerError } from '../data-layer.js'
 import { WhereArgs, formatJson } from '../where.js'
 
 /** Commands that start the node's services and report on them (AnyLog's deployment steps). */
@@ -54,7 +54,7 @@ export function registerNodeCommands (executor: Executor, node: NodePort): void 
     const where = new WhereArgs(cmd, ctx)
     const database = asText(ctx.executor.resolve(cmd.value!, ctx.vars)).trim()
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) throw where.error(`'${database}' is not a database name (letters, digits and _)`)
-    const ledgerNames = [...new Set([node.ledgerDatabase, 'blockchain'])]
+    const ledgerNames = [...new Set([node.ledgerDatabase, LEDGER_DATABASE])]
     if (!ledgerNames.includes(database)) throw dataLayerError(`connect dbms ${database}`, `is a database of AnyLog's data layer: ledgermesh keeps only the ledger's (${ledgerNames.join(' or ')})`)
     const ledger = await node.connectDbms({
       database,
@@ -69,7 +69,7 @@ export function registerNodeCommands (executor: Executor, node: NodePort): void 
 
   executor.register('create table', (cmd, ctx) => {
     const table = asText(ctx.executor.resolve(cmd.value!, ctx.vars)).trim().toLowerCase()
-    if (table !== 'ledger') throw dataLayerError(`create table ${table}`, 'is a table of AnyLog\'s data layer: ledgermesh manages only the \'ledger\' table')
+    if (table !== LEDGER_TABLE) throw dataLayerError(`create table ${table}`, `is a table of AnyLog's data layer: ledgermesh manages only the '${LEDGER_TABLE}' table`)
     // The store creates its tables when it is connected; this confirms they are there.
     const ledger = node.ledger
     return textOutput(`Table ledger is ready in ${ledger.store.location} (head seq ${ledger.head.seq})`, { table: 'ledger', head: ledger.head })
