@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { silentLogger } from '../src/base/logger.js'
 import { Ledger } from '../src/ledger/ledger.js'
@@ -8,7 +7,7 @@ import { verifyConsistency, verifyInclusion } from '../src/ledger/tlog/proof.js'
 import { exportTiles } from '../src/node/export-tiles.js'
 import { TileMirror } from '../src/services/tile-mirror.js'
 import { startNode } from '../test/helpers/node-process.js'
-import { freePort, waitFor } from '../test/helpers/net.js'
+import { serveDirectory } from '../test/helpers/static-server.js'
 import { httpJson } from '../test/helpers/http.js'
 import { envInt, percentile, round, tempDir, withCleanup } from './lib/harness.js'
 import { preparedHome } from './rest.js'
@@ -78,11 +77,7 @@ export async function tlogTiles (): Promise<object[]> {
     const exported = await exportTiles(master.url, dir)
     const exportMs = performance.now() - started
 
-    const port = await freePort()
-    const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', dir], { stdio: 'ignore' })
-    t.teardown(() => { server.kill() })
-    const url = `http://127.0.0.1:${port}/`
-    await waitFor('the static web server', async () => { try { return (await fetch(`${url}checkpoint`)).ok ? true : undefined } catch { return undefined } })
+    const url = await serveDirectory(t, dir)
     const log = silentLogger()
     const replica = new Ledger({ store: new LevelStore({ path: join(tempDir(t, 'lm-bench-tiles-replica-'), 'ledger'), durable: false }), log, masterKey: head.signed.publicKey })
     await replica.open()

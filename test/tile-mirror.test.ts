@@ -1,11 +1,11 @@
 import t from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { cp, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CLI, POLYFILL, ROOT, startNode, type NodeProcess } from './helpers/node-process.js'
 import { getJson, insert } from './helpers/fleet.js'
-import { httpRequest } from './helpers/http.js'
-import { freePort, waitFor } from './helpers/net.js'
+import { waitFor } from './helpers/net.js'
+import { serveDirectory } from './helpers/static-server.js'
 import { tmpDir } from './helpers/tmp.js'
 
 /**
@@ -16,17 +16,6 @@ import { tmpDir } from './helpers/tmp.js'
  * is applied.
  */
 const dir = await tmpDir(t, 'lm-mirror-')
-
-async function serve (root: string): Promise<string> {
-  const port = await freePort()
-  const server = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', root], { stdio: 'ignore' })
-  t.teardown(() => { server.kill() })
-  const url = `http://127.0.0.1:${port}/`
-  await waitFor('the static web server', async () => {
-    try { return (await httpRequest(`${url}checkpoint`, { timeoutMs: 1000 })).status === 200 ? true : undefined } catch { return undefined }
-  })
-  return url
-}
 
 const head = async (node: NodeProcess): Promise<{ seq: number, signed: { root: string } | null }> => await getJson(node, '/v1/ledger/head')
 
@@ -58,7 +47,7 @@ t.test('a replica catches up from a static tile mirror when its master is gone, 
   bytes[at + 6] = '9'.charCodeAt(0)
   await writeFile(bundle, bytes)
 
-  const [mirror, tampered] = [await serve(mirrorDir), await serve(tamperedDir)]
+  const [mirror, tampered] = [await serveDirectory(t, mirrorDir), await serveDirectory(t, tamperedDir)]
   const restarted = await startNode(t, { type: 'member', name: 'mirror-honest', home: honest.home, tcpPort: honest.tcpPort, restPort: honest.restPort, join: false, env: { ...replicaEnv, TILES_MIRROR: mirror } })
   await waitFor('the replica caught up from the mirror', async () => (await head(restarted)).seq === last.seq ? true : undefined, { timeoutMs: 60_000 })
   t.equal((await head(restarted)).signed?.root, last.signed?.root, 'it holds the master\'s last checkpoint')
