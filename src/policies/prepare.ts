@@ -43,6 +43,11 @@ export function prepareTombstone (policyId: string, signer: Signer, now = new Da
 }
 
 /** The policy as readers see it: `ledger` set, placed right after `date`. */
+/** The policy without the `ledger` field readers see (as it is stored and signed). */
+export function withoutLedgerScope (policy: Policy): Policy {
+  return withoutFields(policy, ['ledger'])
+}
+
 export function withLedgerScope (policy: Policy, scope: LedgerScope): Policy {
   const type = policyType(policy)
   const body: PolicyBody = {}

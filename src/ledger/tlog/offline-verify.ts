@@ -1,5 +1,7 @@
 import { LedgerMeshError } from '../../base/errors.js'
 import { canonicalJson } from '../../policies/canonical.js'
+import type { Policy } from '../../policies/policy.js'
+import { withoutLedgerScope } from '../../policies/prepare.js'
 import { parseCheckpoint, type Checkpoint } from './checkpoint.js'
 import { type NoteVerifier, cosignerKey, parseNote, parseVkey, verifyNote } from './note.js'
 import { verifyInclusion } from './proof.js'
@@ -62,7 +64,9 @@ export function verifyOffline (input: OfflineVerifyInput): OfflineVerdict {
     verified.push(`entry ${proof.seq} is in that tree (inclusion proof of ${hashes.length} hashes)`)
     if (input.policy !== undefined) {
       // as stored, or as a reader sees it: with the `ledger` field replicas add to every policy
-      const held = [input.policy, withoutLedgerField(input.policy)].some(p => proof.entry.endsWith(`,"policy":${canonicalJson(p)}}`))
+      const candidates = [input.policy]
+      try { candidates.push(withoutLedgerScope(input.policy as Policy)) } catch { /* not one policy: compared as given */ }
+      const held = candidates.some(p => proof.entry.endsWith(`,"policy":${canonicalJson(p)}}`))
       if (!held) throw fail(`the policy given is not the one entry ${proof.seq} holds`)
       verified.push(`the entry holds the policy given`)
     }
@@ -70,13 +74,4 @@ export function verifyOffline (input: OfflineVerifyInput): OfflineVerdict {
     throw fail('a policy is verified with a proof of its entry (blockchain prove where id = <its id>)')
   }
   return { checkpoint, signers, verified }
-}
-
-function withoutLedgerField (policy: unknown): unknown {
-  if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) return policy
-  return Object.fromEntries(Object.entries(policy).map(([type, body]) => {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return [type, body]
-    const { ledger: _ledger, ...rest } = body as Record<string, unknown>
-    return [type, rest]
-  }))
 }
