@@ -1,5 +1,5 @@
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { LedgerMeshError, errorMessage, isDefinitiveRefusal } from '../base/errors.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
 import type { Outbox } from '../ledger/outbox.js'
@@ -12,7 +12,7 @@ import { policyBody, policyId, policyType } from '../policies/policy.js'
 import { NODE_POLICY_TYPES } from '../policies/schemas.js'
 import type { Scheduler } from './scheduler.js'
 import { type MasterList, retryDecision, tcpAddress } from './master-list.js'
-import { notAdmittedRefusal, submitToMasters } from './write-path.js'
+import { givesUpInsert, submitToMasters } from './write-path.js'
 import { Backoff } from '../net/backoff.js'
 import type { AdmissionState, OutboxDrop, ReplicaSync, SyncLag } from './replica-sync.js'
 import type { ProcessStatus } from './service.js'
@@ -312,7 +312,7 @@ export class Replicator implements ReplicaSync {
         if ('already' in answer) this.opts.log.info({ id }, 'outbox insert was already on the ledger')
         else this.opts.log.info({ id, type: policyType(op.policy), seq: answer.accepted.seq }, 'outbox insert accepted by the master')
       } catch (err) {
-        if (isDefinitiveRefusal(err) && !(this.opts.keepUnadmitted === true && notAdmittedRefusal(err))) {
+        if (givesUpInsert(err, this.opts.keepUnadmitted === true)) {
           this.dropFromOutbox(op, err as LedgerMeshError)
         } else {
           this.backOff(id, err)

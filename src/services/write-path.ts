@@ -26,6 +26,15 @@ export function notAdmittedRefusal (err: unknown): err is LedgerMeshError {
   return err instanceof LedgerMeshError && err.code === 'unauthorized' && err.details.reason === 'not_admitted'
 }
 
+/**
+ * Whether an outbox insert is given up: the master refused the policy itself for good. A
+ * refusal only because this node is not admitted yet is not one when the node waits for
+ * `admit node` (`keepUnadmitted`: started without JOIN_TOKEN).
+ */
+export function givesUpInsert (err: unknown, keepUnadmitted: boolean): boolean {
+  return isDefinitiveRefusal(err) && !(keepUnadmitted && notAdmittedRefusal(err))
+}
+
 /** A failure after which the master may have ordered the insert anyway (no answer, or a failed commit). */
 function mayHaveLanded (err: unknown): boolean {
   return !(err instanceof LedgerMeshError) || ['master_unreachable', 'timeout', 'store_unavailable', 'internal'].includes(err.code)
@@ -226,9 +235,9 @@ export class WritePath {
       // overloaded, its store failing) keeps the insert in the durable outbox. The master may
       // have committed it anyway; the outbox's re-submit then finds it already on the ledger.
       // A node without JOIN_TOKEN that is not admitted yet keeps it too, for `admit node`.
-      const waitsForAdmission = opts.local && this.opts.keepUnadmitted === true && notAdmittedRefusal(err)
-      const transient = opts.local && err instanceof LedgerMeshError && err.code !== 'duplicate_id' && !isDefinitiveRefusal(err)
-      if (!(err instanceof LedgerMeshError) || !(transient || waitsForAdmission)) throw err
+      const keepUnadmitted = this.opts.keepUnadmitted === true
+      if (!opts.local || !(err instanceof LedgerMeshError) || err.code === 'duplicate_id' || givesUpInsert(err, keepUnadmitted)) throw err
+      const waitsForAdmission = keepUnadmitted && notAdmittedRefusal(err)
       await sync.keepLocal(op)
       log.warn({ id, type: policyType(op.policy), code: err.code, err: err.message }, waitsForAdmission
         ? 'this node is not admitted yet: the insert waits in the outbox and goes out once the master admits it'

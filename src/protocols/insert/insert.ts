@@ -53,9 +53,6 @@ function remoteCode (code: string): ErrorCode {
   return code === 'unsupported_version' ? 'bad_message' : 'internal'
 }
 
-/** An answer, with the refusal's reason (for metrics, and for the client: a key not admitted yet). */
-type InsertAnswer = InsertResponse
-
 /** What `f` returns; anything it throws that is not a LedgerMeshError is `bad_policy`. */
 function asPolicy<T> (f: () => T): T {
   try {
@@ -71,7 +68,7 @@ function asPolicy<T> (f: () => T): T {
  * group-committed by `Ledger.submit`, and answered with its seq once the commit is durable,
  * or with the error's code and message. Any node submits with `submit()`.
  */
-export class InsertProtocol extends RequestResponseProtocol<InsertRequest, InsertAnswer, InsertComponents> {
+export class InsertProtocol extends RequestResponseProtocol<InsertRequest, InsertResponse, InsertComponents> {
   /** open streams to each master, kept between inserts (see exchange()) */
   private readonly idle = new Map<string, OpenStream[]>()
 
@@ -121,7 +118,7 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
   }
 
   /** The answer to the next request on `stream`, or undefined when the stream is done (closed or aborted). */
-  private async next (lp: LengthPrefixedStream, stream: Stream, connection: Connection, first: boolean): Promise<InsertAnswer | undefined> {
+  private async next (lp: LengthPrefixedStream, stream: Stream, connection: Connection, first: boolean): Promise<InsertResponse | undefined> {
     const peer = connection.remotePeer.toString()
     const signal = this.deadline()
     let frame: Uint8Array
@@ -148,7 +145,7 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
     return await this.answer(frame, connection)
   }
 
-  protected async respond (request: InsertRequest, connection: Connection): Promise<InsertAnswer> {
+  protected async respond (request: InsertRequest, connection: Connection): Promise<InsertResponse> {
     const { ledger, log } = this.components
     const op: LedgerOp = { op: request.op, policy: asPolicy(() => parsePolicyJson(request.policy)) }
     const id = asPolicy(() => policyId(op.policy))
@@ -169,7 +166,7 @@ export class InsertProtocol extends RequestResponseProtocol<InsertRequest, Inser
     return { ok: true, seq, id, errorCode: '', errorMessage: '', link: { prevHash, hash }, ...(head?.seq === seq && head.hash === hash ? { head } : {}) }
   }
 
-  protected refusal (err: LedgerMeshError, peer: string): InsertAnswer {
+  protected refusal (err: LedgerMeshError, peer: string): InsertResponse {
     const code = typeof err.details.insertError === 'string' ? err.details.insertError : err.code
     const reason = typeof err.details.reason === 'string' ? err.details.reason : undefined
     this.components.log.warn({ peer, code, reason, err: err.message }, 'insert refused')
