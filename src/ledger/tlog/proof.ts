@@ -29,7 +29,7 @@ export function verifyInclusion (leaf: Uint8Array, index: number, size: number, 
     if (sn === 0) return `the proof has more hashes than a tree of ${size} leaves needs for leaf ${index}`
     if (fn % 2 === 1 || fn === sn) {
       r = nodeHash(p, r)
-      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
+      while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
     } else {
       r = nodeHash(r, p)
     }
@@ -63,7 +63,7 @@ export function verifyConsistency (first: number, second: number, proof: readonl
     if (fn % 2 === 1 || fn === sn) {
       fr = nodeHash(c, fr)
       sr = nodeHash(c, sr)
-      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
+      while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2) }
     } else {
       sr = nodeHash(sr, c)
     }
