@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { mkdir, rename } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { homedir, hostname } from 'node:os'
 import { join } from 'node:path'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
@@ -12,17 +12,17 @@ import { registerScriptValueCommands } from '../commands/handlers/script-values.
 import { registerLedgerCommands } from '../commands/handlers/ledger.js'
 import { registerProfileCommands } from '../commands/handlers/profiles.js'
 import { registerAdmissionCommands } from '../commands/handlers/admission.js'
-import { Ledger } from '../ledger/ledger.js'
-import { openStore } from '../ledger/open-store.js'
+import type { Ledger } from '../ledger/ledger.js'
+import { openNodeLedger, type LedgerStoreSpec } from './open-ledger.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ed25519Signer } from '../policies/keys.js'
-import { checkSealedForMaster } from '../policies/sealed-settings.js'
 import { BlockchainSync } from '../services/blockchain-sync.js'
 import { Replicator } from '../services/replicator.js'
-import { joinTokenPinCheck, trustedMasterCheck } from './trusted-masters.js'
+import { trustedMasterCheck } from './trusted-masters.js'
+import { startNodeProtocols } from './node-protocols.js'
 import type { ReplicaSync } from '../services/replica-sync.js'
-import { InsertProtocol } from '../protocols/insert/index.js'
-import { SyncProtocol } from '../protocols/sync/index.js'
+import type { InsertProtocol } from '../protocols/insert/index.js'
+import type { SyncProtocol } from '../protocols/sync/index.js'
 import { Outbox } from '../ledger/outbox.js'
 import { P2PHost } from '../services/p2p.js'
 import { RestServer } from '../services/rest/server.js'
@@ -32,7 +32,7 @@ import { LeaseProtocol } from '../protocols/lease/index.js'
 import type { Operator } from '../services/operator/index.js'
 import { newOperator, operatorKinds } from './operators.js'
 import { ProfileReports } from '../services/profile-reports.js'
-import { type Gatekeeper, JoinProtocol } from '../services/admission/index.js'
+import type { Gatekeeper } from '../services/admission/index.js'
 import type { PgStore } from '../ledger/pg-store.js'
 import { MasterServices } from './master-services.js'
 import type { ProcessStatus } from '../services/service.js'
@@ -89,7 +89,6 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   private master?: MasterServices
   /** worker, slave (both on a stand-alone node): the supervisor of what is assigned here */
   private readonly operators = new Map<'worker' | 'slave', Operator>()
-  private joinProtocol?: JoinProtocol
   /** slave: which worker runs which profile, from the profiles' heartbeats */
   private readonly profileReports = new ProfileReports()
   private outbox?: Outbox
@@ -194,33 +193,15 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   }
 
   /** Opens the ledger on the store named by `connect dbms` (idempotent for the same store). */
-  private async connectLedger (store: { type: 'psql' | 'level', ip: string, port: number, user: string, password?: string, database: string }): Promise<Ledger> {
+  private async connectLedger (store: LedgerStoreSpec): Promise<Ledger> {
     if (this.currentLedger !== undefined) return this.currentLedger
     if (store.type === 'level' && this.config.db.type !== 'psql' && this.config.db.requested.toLowerCase() !== 'level') {
       this.log.info({ requested: this.config.db.requested }, `DB_TYPE=${this.config.db.requested}: the ledger uses the embedded LevelDB store`)
     }
-    const ledgerStore = store.type === 'psql'
-      ? await openStore({ type: 'psql', host: store.ip, port: store.port, user: store.user, password: store.password, database: store.database })
-      : await openStore({ type: 'level', path: join(this.home, 'ledger'), durable: this.role === 'master' })
-    const ledger = new Ledger({
-      store: ledgerStore,
-      log: this.log.child({ service: 'ledger' }),
-      masterSigner: this.role === 'master' ? this.signer : undefined
-    })
-    try {
-      await ledger.open()
-    } catch (err) {
-      // A replica's store is only a copy: when it is corrupt, set it aside and re-sync from
-      // zero. The master's store is the original, so a master refuses to start instead.
-      const code = err instanceof LedgerMeshError ? err.code : 'internal'
-      if (this.role === 'master' || store.type !== 'level' || (code !== 'chain_broken' && code !== 'store_unavailable')) throw err
-      const aside = join(this.home, `ledger.corrupt-${Date.now()}`)
-      await ledgerStore.close().catch(() => {})
-      await rename(join(this.home, 'ledger'), aside)
-      this.log.warn({ err: errorMessage(err), movedTo: aside }, 'the local replica is corrupt: set aside, re-syncing from zero')
-      this.replicaRecovery = { reason: errorMessage(err), at: new Date() }
-      return await this.connectLedger(store)
-    }
+    const opened = await openNodeLedger({ store, home: this.home, isMaster: this.role === 'master', signer: this.signer, log: this.log })
+    const { ledger } = opened
+    const ledgerStore = ledger.store
+    if (opened.recovery !== undefined) this.replicaRecovery = opened.recovery
     this.currentLedger = ledger
     this.log.info({ store: ledgerStore.kind, location: ledgerStore.location, head: ledger.head.seq, policies: ledger.state.size }, 'ledger connected')
     if (this.role === 'master') {
@@ -246,34 +227,28 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     if (this.sync !== undefined) return opts
     if (this.tcp?.running !== true) throw new LedgerMeshError('bad_command', 'run blockchain sync needs the p2p server: run tcp server first')
     const ledger = this.ledger
-    const libp2p = this.tcp.libp2p
-    const log = this.log.child({ service: 'sync' })
-    // a relay its own source refused (revoked) serves no one either
-    const servingRefused = (): string | undefined => this.sync instanceof Replicator ? this.sync.servingRefused : undefined
-    this.syncProtocol = new SyncProtocol({ libp2p, ledger, log, servingRefused, onRefused: () => { this.metrics.unadmitted.inc({ what: 'sync' }) } })
-    await this.syncProtocol.start()
-    this.joinProtocol = new JoinProtocol({ libp2p, log: this.log.child({ service: 'admission' }), checkPeer: joinTokenPinCheck(this.config.joinToken) })
-    this.insertProtocol = new InsertProtocol({
-      libp2p,
+    const protocols = await startNodeProtocols({
+      libp2p: this.tcp.libp2p,
       ledger,
-      log: this.log.child({ service: 'insert' }),
-      checkPeer: this.checkMaster,
-      onServed: (code, reason) => {
-        this.metrics.inserts.inc(code === undefined ? { result: 'accepted', reason: '' } : { result: 'rejected', reason: code })
-        if (reason === 'not_admitted') this.metrics.unadmitted.inc({ what: 'insert' })
-      },
-      // the master keeps plain profile settings off the ledger (docs/workers-and-allocation.md, "Sealed settings")
-      check: ledger.isMaster ? op => { this.master?.checkWriter(); checkSealedForMaster(op, this.signer) } : undefined
+      signer: this.signer,
+      log: this.log,
+      metrics: this.metrics,
+      joinToken: this.config.joinToken,
+      checkMaster: this.checkMaster,
+      servingRefused: () => this.sync instanceof Replicator ? this.sync.servingRefused : undefined,
+      checkWriter: () => { this.master?.checkWriter() }
     })
-    await this.insertProtocol.start()
-    if (this.master !== undefined) await this.master.startGatekeeper(this.joinProtocol)
-    const [joinToken, joinProtocol, mirror] = [this.config.joinToken, this.joinProtocol, this.config.tilesMirror]
+    this.syncProtocol = protocols.sync
+    this.insertProtocol = protocols.insert
+    const log = this.log.child({ service: 'sync' })
+    if (this.master !== undefined) await this.master.startGatekeeper(protocols.join)
+    const [joinToken, joinProtocol, mirror] = [this.config.joinToken, protocols.join, this.config.tilesMirror]
     const service: ReplicaSync = ledger.isMaster
       ? new BlockchainSync({ source: 'master', connection: opts.connection, interval: opts.interval, isMaster: true })
       : new Replicator({
         ledger,
-        sync: this.syncProtocol,
-        insert: this.insertProtocol,
+        sync: protocols.sync,
+        insert: protocols.insert,
         outbox: await this.openOutbox(),
         scheduler: this.scheduler,
         log,
