@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'overloaded'
   | 'not_supported'
   | 'not_active'
+  /** the node was shown two checkpoints no one history holds, and stopped following the log */
+  | 'fork_detected'
   | 'unreachable'
   | 'internal'
 

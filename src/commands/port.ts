@@ -2,6 +2,8 @@ import type { Duration } from '../base/duration.js'
 import type { Bind } from '../net/bind.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ledger } from '../ledger/ledger.js'
+import type { ForkReport } from '../ledger/fork-watch.js'
+import type { WitnessedView } from '../ledger/witnessed.js'
 import type { Ed25519Signer } from '../policies/keys.js'
 import type { LedgerScope } from '../policies/policy.js'
 
@@ -24,6 +26,8 @@ export interface NodePort {
   readonly hasLedger: boolean
   /** the ledger; throws store_unavailable while no store is connected */
   readonly ledger: Ledger
+  /** the latest checkpoint a quorum of the network's witnesses cosigned, when it has witnesses */
+  readonly witnessed?: WitnessedView
 
   /** `blockchain insert` and `delete policy`: through the write path (ordered by the master) */
   insert: (op: LedgerOp, opts: { local: boolean, master?: string }) => Promise<InsertResult>
@@ -176,6 +180,8 @@ export interface NodeStatus {
    * Undefined on a master, and before the master's first answer.
    */
   admission?: AdmissionView
+  /** set once the node was shown two checkpoints no one history holds: it stopped following the log (docs/verifiable-log.md) */
+  fork_detected?: ForkReport
 }
 
 /** `get status`'s admission (src/node/admission-notice.ts builds it). */

@@ -8,6 +8,7 @@ import { parseDuration, type Duration } from '../base/duration.js'
 import { SWARM_KEY_HEADER } from '../net/private-network.js'
 import { BIND_EXPECTED, isIpv4, parseBind, type Bind } from '../net/bind.js'
 import { parseHostPortList } from '../net/host-port.js'
+import type { WitnessSet } from '../ledger/witnessed.js'
 import { ConfigError } from './config-error.js'
 import { TOKEN_FORM, TOKEN_PATTERN } from '../services/admission/tokens.js'
 import { NETWORK_KEY_EXPECTED, type NetworkKey, parseNetworkKey } from './network-key.js'
@@ -107,6 +108,8 @@ export interface NodeConfig {
   joinToken?: string
   /** WITNESS=true: cosign the network's checkpoints (POST /add-checkpoint) */
   witness: boolean
+  /** master: the witnesses that cosign the network's checkpoints and how many must (WITNESSES, WITNESS_QUORUM) */
+  witnesses?: WitnessSet
   /** a static copy of the log (export-tiles on a web server) to catch up from when no master answers (TILES_MIRROR) */
   tilesMirror?: string
   /** capacity declared in the node's policy: sub-accounts a slave hosts, profiles a worker runs */
@@ -195,6 +198,8 @@ const RULES: Record<string, KeyRule> = {
   REST_READ_AUTH: { schema: z.enum(['true', 'false']), expected: 'true or false', default: 'false' },
   ADMISSION: { schema: z.string().trim().toLowerCase().pipe(z.enum(['required', 'open'])), expected: 'required (only admitted nodes sync and write) or open', default: 'required' },
   WITNESS: { schema: z.enum(['true', 'false']), expected: 'true or false: whether this node cosigns its network\'s checkpoints', default: 'false' },
+  WITNESSES: { schema: z.string().trim().regex(/^[0-9a-f]{64}@[^\s,@]+:[0-9]{1,5}(\s*,\s*[0-9a-f]{64}@[^\s,@]+:[0-9]{1,5})*$/), expected: 'a master\'s witnesses, comma-separated <public key hex>@<ip>:<port> (a witness node\'s key from its GET /witness, its TCP address)' },
+  WITNESS_QUORUM: { schema: z.coerce.number().int().min(1).max(64), expected: 'how many witnesses must cosign a checkpoint, a whole number from 1 to 64 (default: a majority of WITNESSES)' },
   TILES_MIRROR: { schema: z.string().trim().regex(/^https?:\/\/[^\s]+$/), expected: 'the http(s) URL of a tiled copy of the log (ledgermesh export-tiles on a web server), e.g. https://mirror.example/ledger/' },
   JOIN_TOKEN: { schema: z.string().trim().regex(TOKEN_PATTERN), expected: `a join token as the master's 'create join token' prints it (${TOKEN_FORM})` },
   SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
@@ -372,6 +377,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     joinToken: value<string>('JOIN_TOKEN'),
     tilesMirror: value<string>('TILES_MIRROR'),
     witness: value<string>('WITNESS') === 'true',
+    witnesses: witnessList(value<string>('WITNESSES'), value<number>('WITNESS_QUORUM')),
     slots: value<number>('SLOTS') ?? DEFAULT_SLOTS[role],
     slaveName,
     profileKinds,
@@ -398,3 +404,19 @@ function masterList (text: string, source: string): string[] {
   }
 }
 
+
+/** WITNESSES and WITNESS_QUORUM as the network policy carries them. */
+function witnessList (text: string | undefined, quorum: number | undefined): WitnessSet | undefined {
+  if (text === undefined) {
+    if (quorum !== undefined) throw new LedgerMeshError('bad_config', 'WITNESS_QUORUM is set but WITNESSES names no witness', { key: 'WITNESS_QUORUM' })
+    return undefined
+  }
+  const witnesses = text.split(',').map(part => {
+    const [key, address] = part.trim().split('@')
+    return { key, address }
+  })
+  if (new Set(witnesses.map(w => w.key)).size !== witnesses.length) throw new LedgerMeshError('bad_config', 'WITNESSES names a witness key twice', { key: 'WITNESSES' })
+  const needed = quorum ?? Math.floor(witnesses.length / 2) + 1
+  if (needed > witnesses.length) throw new LedgerMeshError('bad_config', `WITNESS_QUORUM is ${needed}, but WITNESSES names only ${witnesses.length} witness(es)`, { key: 'WITNESS_QUORUM' })
+  return { witnesses, quorum: needed }
+}

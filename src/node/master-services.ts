@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { ensureWitnessPolicy } from '../services/cosigner.js'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import type { LedgerOp, Policy } from '../policies/policy.js'
 import { preparePolicy } from '../policies/prepare.js'
@@ -124,7 +125,10 @@ export class MasterServices {
     })
     await joinProtocol.serve(async (...args) => { this.checkWriter(); return await gatekeeper.redeem(...args) })
     this.gatekeeper = gatekeeper
-    if (this.isWriter) await gatekeeper.ensureMode(this.opts.config.admission)
+    if (this.isWriter) {
+      await gatekeeper.ensureMode(this.opts.config.admission)
+      await ensureWitnessPolicy(ledger, signer, this.opts.config.witnesses, async op => await ledger.submit(op))
+    }
   }
 
   /** `run allocator`: starts now on the writer; a standby starts it when it takes over. */

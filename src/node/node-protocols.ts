@@ -7,12 +7,26 @@ import { InsertProtocol } from '../protocols/insert/index.js'
 import { SyncProtocol } from '../protocols/sync/index.js'
 import { JoinProtocol } from '../services/admission/index.js'
 import type { NodeMetrics } from '../services/metrics.js'
+import { CheckpointGossip } from '../services/checkpoint-gossip.js'
+import { CheckpointProtocol } from '../protocols/checkpoint/index.js'
+import type { ForkWatch } from '../ledger/fork-watch.js'
+import type { WitnessedCheckpoint } from '../ledger/witnessed.js'
+import type { Witness } from '../ledger/tlog/witness.js'
+import { WitnessProtocol } from '../protocols/witness/index.js'
+import { Cosigner } from '../services/cosigner.js'
+import { errorMessage } from '../base/errors.js'
 import { joinTokenPinCheck, type trustedMasterCheck } from './trusted-masters.js'
 
 export interface NodeProtocols {
   sync: SyncProtocol
   join: JoinProtocol
   insert: InsertProtocol
+  /** checkpoint gossip over its own protocol: catches a master showing two histories */
+  gossip: CheckpointGossip
+  /** served on a witness; the client side on a master */
+  witness: WitnessProtocol
+  /** a master's collector of cosignatures */
+  cosigner: Cosigner | undefined
 }
 
 /**
@@ -22,6 +36,12 @@ export interface NodeProtocols {
 export async function startNodeProtocols (opts: {
   libp2p: Libp2p
   ledger: Ledger
+  forks: ForkWatch
+  witnessed: WitnessedCheckpoint
+  /** WITNESS=true: served over the witness protocol too */
+  witness: Witness | undefined
+  /** a master: cosign its checkpoints by the network policy's witnesses while it writes */
+  cosign: { isWriter: () => boolean } | undefined
   signer: Ed25519Signer
   log: Logger
   metrics: NodeMetrics
@@ -34,7 +54,7 @@ export async function startNodeProtocols (opts: {
   checkWriter: () => void
 }): Promise<NodeProtocols> {
   const { libp2p, ledger, log, metrics } = opts
-  const sync = new SyncProtocol({ libp2p, ledger, log: log.child({ service: 'sync' }), servingRefused: opts.servingRefused, onRefused: () => { metrics.unadmitted.inc({ what: 'sync' }) } })
+  const sync = new SyncProtocol({ libp2p, ledger, forks: opts.forks, log: log.child({ service: 'sync' }), servingRefused: opts.servingRefused, onRefused: () => { metrics.unadmitted.inc({ what: 'sync' }) } })
   await sync.start()
   const join = new JoinProtocol({ libp2p, log: log.child({ service: 'admission' }), checkPeer: joinTokenPinCheck(opts.joinToken) })
   const insert = new InsertProtocol({
@@ -50,5 +70,28 @@ export async function startNodeProtocols (opts: {
     check: ledger.isMaster ? op => { opts.checkWriter(); checkSealedForMaster(op, opts.signer) } : undefined
   })
   await insert.start()
-  return { sync, join, insert }
+  const { witnessed, witness } = opts
+  const gossip = new CheckpointGossip({
+    libp2p,
+    protocol: new CheckpointProtocol({ libp2p, log }),
+    ledger,
+    forks: opts.forks,
+    log: log.child({ service: 'gossip' }),
+    witnessed: () => witnessed.latest?.note,
+    onNote: note => { witnessed.accept(note).catch(err => { log.debug({ err: errorMessage(err) }, 'a gossiped witnessed checkpoint was not kept') }) }
+  })
+  await gossip.start()
+  // a newly witnessed checkpoint spreads at once: each node that learns one shows it on
+  witnessed.on('witnessed', () => { gossip.soon() })
+  const witnessProtocol = new WitnessProtocol({ libp2p, log })
+  if (witness !== undefined) await witnessProtocol.serve(async body => await witness.addCheckpoint(body))
+  const cosigner = opts.cosign === undefined ? undefined : new Cosigner({ ledger, protocol: witnessProtocol, witnessed, log: log.child({ service: 'cosigner' }), isWriter: opts.cosign.isWriter })
+  await cosigner?.start()
+  return { sync, join, insert, gossip, witness: witnessProtocol, cosigner }
+}
+
+/** What stopping the node stops of them, in order: what serves peers first, the sync protocol last. */
+export function nodeProtocolServices (protocols: NodeProtocols | undefined): Array<{ stop: () => Promise<void>, constructor: { name: string } }> {
+  if (protocols === undefined) return []
+  return [protocols.cosigner, protocols.gossip, protocols.witness, protocols.insert, protocols.sync].filter(s => s !== undefined)
 }

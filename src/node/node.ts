@@ -13,16 +13,18 @@ import { registerLedgerCommands } from '../commands/handlers/ledger.js'
 import { registerProfileCommands } from '../commands/handlers/profiles.js'
 import { registerAdmissionCommands } from '../commands/handlers/admission.js'
 import type { Ledger } from '../ledger/ledger.js'
-import { openNodeLedger, type LedgerStoreSpec } from './open-ledger.js'
+import { openNodeLedger, watchForks, type LedgerStoreSpec } from './open-ledger.js'
+import type { ForkWatch } from '../ledger/fork-watch.js'
+import { WitnessedCheckpoint, type WitnessedView } from '../ledger/witnessed.js'
+import { type NodeProtocols, nodeProtocolServices, startNodeProtocols } from './node-protocols.js'
+import type { Witness } from '../ledger/tlog/witness.js'
+import { nodeWitness } from '../services/witness-node.js'
 import type { LedgerOp } from '../ledger/entry.js'
 import type { Ed25519Signer } from '../policies/keys.js'
 import { BlockchainSync } from '../services/blockchain-sync.js'
 import { Replicator } from '../services/replicator.js'
 import { trustedMasterCheck } from './trusted-masters.js'
-import { startNodeProtocols } from './node-protocols.js'
 import type { ReplicaSync } from '../services/replica-sync.js'
-import type { InsertProtocol } from '../protocols/insert/index.js'
-import type { SyncProtocol } from '../protocols/sync/index.js'
 import { Outbox } from '../ledger/outbox.js'
 import { P2PHost } from '../services/p2p.js'
 import { RestServer } from '../services/rest/server.js'
@@ -82,8 +84,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   private sync?: ReplicaSync
   /** inserts and lease renewals go only to masters this node's ledger trusts */
   private readonly checkMaster = trustedMasterCheck(() => this.currentLedger)
-  private syncProtocol?: SyncProtocol
-  private insertProtocol?: InsertProtocol
+  /** the protocols every node serves once `run blockchain sync` starts */
+  private protocols?: NodeProtocols
   private leaseProtocol?: LeaseProtocol
   /** master: admission, the allocator and, over a shared PostgreSQL, which master writes */
   private master?: MasterServices
@@ -95,6 +97,12 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   /** set when the replica was found corrupt at start and rebuilt from its source */
   private replicaRecovery?: { reason: string, at: Date }
   private currentLedger?: Ledger
+  /** the watch over the checkpoints this node is shown (with the ledger), and their gossip */
+  private forks?: ForkWatch
+  /** the latest checkpoint a quorum of the network's witnesses cosigned, with the ledger */
+  private witnessedCheckpoint?: WitnessedCheckpoint
+  /** WITNESS=true: this node's witness (REST and the witness protocol) */
+  private witness?: Witness
   private stopping?: Promise<void>
 
   /** the node's secret values (its config's, and secret-named variables'): never shown */
@@ -116,7 +124,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       ledger: () => this.ledger,
       signer: () => this.signer,
       sync: () => this.sync,
-      insert: () => this.insertProtocol,
+      insert: () => this.protocols?.insert,
       masterConns: opts.config.ledgerConns,
       learnMasters: opts.config.mastersFromLedger,
       metrics: this.metrics,
@@ -146,6 +154,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   }
 
   get hasLedger (): boolean { return this.currentLedger !== undefined }
+  get witnessed (): WitnessedView | undefined { return this.witnessedCheckpoint?.latest }
   get ledgerDatabase (): string { return this.config.db.name }
   setLogLevel (level: string): void { this.log.level = level }
 
@@ -170,6 +179,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     await mkdir(this.home, { recursive: true, mode: 0o700 })
     const identity = await loadOrCreateIdentity(this.home)
     this.signer = identity.signer
+    if (this.config.witness) this.witness = nodeWitness({ ledger: () => this.currentLedger, signer: this.signer, forks: () => this.forks, log: this.log.child({ service: 'witness' }) })
     this.log.info({ home: this.home, publicKey: this.signer.publicKey, created: identity.created }, 'node identity loaded')
     // The env as the node reads it; secret keys are redacted by the logger.
     this.log.debug({ source: this.config.source, env: this.config.env }, 'config loaded')
@@ -202,6 +212,9 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     const { ledger } = opened
     const ledgerStore = ledger.store
     if (opened.recovery !== undefined) this.replicaRecovery = opened.recovery
+    this.forks = await watchForks(ledger, this.log, () => this.protocols?.gossip)
+    this.witnessedCheckpoint = new WitnessedCheckpoint(ledger)
+    await this.witnessedCheckpoint.load()
     this.currentLedger = ledger
     this.log.info({ store: ledgerStore.kind, location: ledgerStore.location, head: ledger.head.seq, policies: ledger.state.size }, 'ledger connected')
     if (this.role === 'master') {
@@ -230,6 +243,10 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     const protocols = await startNodeProtocols({
       libp2p: this.tcp.libp2p,
       ledger,
+      forks: this.forks!,
+      witnessed: this.witnessedCheckpoint!,
+      witness: this.witness,
+      cosign: this.master === undefined ? undefined : { isWriter: () => this.master?.isWriter === true },
       signer: this.signer,
       log: this.log,
       metrics: this.metrics,
@@ -238,8 +255,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       servingRefused: () => this.sync instanceof Replicator ? this.sync.servingRefused : undefined,
       checkWriter: () => { this.master?.checkWriter() }
     })
-    this.syncProtocol = protocols.sync
-    this.insertProtocol = protocols.insert
+    this.protocols = protocols
     const log = this.log.child({ service: 'sync' })
     if (this.master !== undefined) await this.master.startGatekeeper(protocols.join)
     const [joinToken, joinProtocol, mirror] = [this.config.joinToken, protocols.join, this.config.tilesMirror]
@@ -365,7 +381,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       sync: () => this.sync,
       syncIntervalMs: this.config.blockchainSync.ms,
       token: this.config.restToken,
-      readAuth: this.config.restReadAuth, witness: this.config.witness
+      readAuth: this.config.restReadAuth, witness: this.witness
     }))
     return { ip, port: this.rest.port }
   }
@@ -390,8 +406,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
 
   /** What the node's reports read of it (status.ts). */
   private view (): NodeView {
-    const { config, signer, startedAt, currentLedger: ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, master } = this
-    return { config, signer, startedAt, ledger, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.syncProtocol?.stats, syncPeers: this.syncProtocol?.peers, master, operators: this.operators }
+    const { config, signer, startedAt, currentLedger: ledger, forks, replicaRecovery, scheduler, profileReports, tcp, rest, sync, master } = this
+    return { config, signer, startedAt, ledger, forks, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.protocols?.sync.stats, syncPeers: this.protocols?.sync.peers, master, operators: this.operators }
   }
 
   /** Asks the CLI to stop the node and exit with `code`. */
@@ -404,7 +420,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
 
   private async stopServices (): Promise<void> {
     // profiles stop first, while the lease still holds; then the rest
-    for (const service of [...this.operators.values(), this.master, this.leaseProtocol, this.sync, this.rest, this.insertProtocol, this.syncProtocol, this.scheduler, this.tcp]) {
+    for (const service of [...this.operators.values(), this.master, this.leaseProtocol, this.sync, ...nodeProtocolServices(this.protocols), this.rest, this.scheduler, this.tcp]) {
       if (service === undefined) continue
       try {
         await service.stop()

@@ -4,6 +4,7 @@ import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
 import { Ledger } from '../ledger/ledger.js'
 import { openStore } from '../ledger/open-store.js'
+import { ForkWatch } from '../ledger/fork-watch.js'
 import type { Ed25519Signer } from '../policies/keys.js'
 
 /** Where `connect dbms` points the ledger. */
@@ -46,4 +47,20 @@ export async function openNodeLedger (opts: { store: LedgerStoreSpec, home: stri
     const reopened = await openNodeLedger(opts)
     return { ledger: reopened.ledger, recovery: { reason: errorMessage(err), at: new Date() } }
   }
+}
+
+/**
+ * The node's watch over the checkpoints it is shown: a fork (two checkpoints no one history
+ * holds) is logged once as an error with both checkpoints, and shown to every connected peer
+ * at once so each checks the evidence itself.
+ */
+export async function watchForks (ledger: Ledger, log: Logger, gossip: () => { exchangeWithAll: () => Promise<void> } | undefined): Promise<ForkWatch> {
+  const forks = new ForkWatch(ledger)
+  forks.on('fork', report => {
+    log.error({ fork_detected: report }, `fork detected: ${report.reason} (shown by ${report.source}); this node stops following the log and keeps serving reads of what it had`)
+    void gossip()?.exchangeWithAll()
+  })
+  await forks.load()
+  if (forks.current !== undefined) log.error({ fork_detected: forks.current }, `fork detected earlier (${forks.current.detected_at}): ${forks.current.reason}; this node does not follow the log`)
+  return forks
 }

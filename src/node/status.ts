@@ -1,5 +1,6 @@
 import type { NodeStatus, ProcessRow, ProfilesData } from '../commands/port.js'
 import type { Ledger } from '../ledger/ledger.js'
+import type { ForkWatch } from '../ledger/fork-watch.js'
 import type { Ed25519Signer } from '../policies/keys.js'
 import type { MasterServices } from './master-services.js'
 import type { MetricsSource } from '../services/metrics.js'
@@ -26,6 +27,8 @@ export interface NodeView {
   startedAt: Date
   /** the ledger, once connected */
   ledger?: Ledger
+  /** the watch over the checkpoints the node is shown, with the ledger */
+  forks?: ForkWatch
   /** set when the replica was found corrupt at start and rebuilt from its source */
   replicaRecovery?: { reason: string, at: Date }
   scheduler: Scheduler
@@ -87,7 +90,8 @@ export function nodeStatus (node: NodeView): NodeStatus {
     allocation: node.master?.runningAllocator?.summary(),
     master_role: node.master?.masterRole?.summary(),
     profiles: primaryOperator(node) === undefined ? undefined : { lease: primaryOperator(node)!.leaseSummary(), by_state: primaryOperator(node)!.countByState() },
-    admission: admissionView(node.signer.publicKey, sync?.admission)
+    admission: admissionView(node.signer.publicKey, sync?.admission),
+    ...(node.forks?.current !== undefined ? { fork_detected: node.forks.current } : {})
   }
 }
 
@@ -110,6 +114,7 @@ export function profilesData (node: NodeView): ProfilesData | undefined {
 export function metricsSource (view: () => NodeView): MetricsSource {
   return {
     headSeq: () => view().ledger?.head.seq ?? 0,
+    forkDetected: () => view().forks?.current !== undefined,
     ledgerIndexes: () => view().ledger?.state.indexCount,
     lag: () => view().sync?.lag,
     outbox: () => view().sync?.outboxSize,

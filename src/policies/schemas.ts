@@ -110,7 +110,14 @@ export const SCHEMAS: Record<string, z.ZodType> = {
   assignment,
   admin: z.looseObject({ name, key: hex64 }),
   // Admission control (see admission.ts): written by the master (or an admin) only.
-  network: z.looseObject({ admission: z.enum(['required', 'open']) }),
+  // A network policy says whether admission is required, or which witnesses cosign the log's
+  // checkpoints and how many must (see docs/verifiable-log.md): one of the two per policy.
+  network: z.looseObject({
+    admission: z.enum(['required', 'open']).optional(),
+    witnesses: z.array(z.object({ key: hex64, address: z.string().min(3).max(300) })).min(1).max(64).optional(),
+    witness_quorum: z.number().int().min(1).max(64).optional()
+  }).refine(n => (n.admission === undefined) !== (n.witnesses === undefined), { message: 'a network policy names either admission or witnesses' })
+    .refine(n => n.witnesses === undefined ? n.witness_quorum === undefined : n.witness_quorum !== undefined && n.witness_quorum <= n.witnesses.length, { message: 'witness_quorum must be from 1 to the number of witnesses, and only with witnesses', path: ['witness_quorum'] }),
   admission: z.looseObject({ key: hex64, name: name.optional(), token: z.string().regex(/^[0-9a-f]{16}$/).optional(), via: z.enum(['join_token', 'admin']) }),
   revocation: z.looseObject({ key: hex64, reason: text.optional() }),
   // Several masters over one database: a trusted master (or an admin) declares another

@@ -21,6 +21,8 @@ export interface MetricsSource {
   leases?: () => Record<string, number> | undefined
   /** master: slaves' leases by state */
   slaveLeases?: () => Record<string, number> | undefined
+  /** 1 once the node detected a fork of the log (two checkpoints no one history holds) */
+  forkDetected?: () => boolean
 }
 
 /**
@@ -40,6 +42,7 @@ export class NodeMetrics {
     const registers = [this.registry]
     new Gauge({ name: 'ledgermesh_ledger_head_seq', help: 'Seq of the last entry in the local ledger', registers, collect () { this.set(source.headSeq()) } })
     new Gauge({ name: 'ledgermesh_ledger_indexes', help: 'Indexes (policy type and field) the live ledger state keeps, eager and built on demand for queries (the on-demand ones are capped)', registers, collect () { this.set(source.ledgerIndexes?.() ?? 0) } })
+    new Gauge({ name: 'ledgermesh_fork_detected', help: '1 once this node was shown two checkpoints of its network\'s log that no one history holds, and stopped following it', registers, collect () { this.set(source.forkDetected?.() === true ? 1 : 0) } })
     new Gauge({ name: 'ledgermesh_replica_lag_seq', help: 'Entries the replica is behind its sync source', registers, collect () { this.set(source.lag()?.seq ?? 0) } })
     new Gauge({ name: 'ledgermesh_replica_lag_seconds', help: 'Seconds since the replica last heard from its sync source', registers, collect () { this.set(source.lag()?.seconds ?? 0) } })
     // The sync counters live in the protocol; each scrape copies them into these counters.

@@ -1,4 +1,5 @@
 import { checkpointNote, consistencyProof, inclusionProof } from '../../ledger/proofs.js'
+import { witnessSetOf } from '../../ledger/witnessed.js'
 import type { Executor } from '../executor.js'
 import { jsonOutput, textOutput } from '../output.js'
 import type { NodePort } from '../port.js'
@@ -10,9 +11,12 @@ import { WhereArgs } from '../where.js'
  * /v1/proof/* run these same commands.
  */
 export function registerProofCommands (executor: Executor, node: NodePort): void {
+  // with witnesses, the latest checkpoint a quorum of them cosigned; else the latest signed
   executor.register('get checkpoint', () => {
-    const note = checkpointNote(node.ledger)
-    return textOutput(note.trimEnd(), { checkpoint: note })
+    const latest = checkpointNote(node.ledger)
+    const witnessed = witnessSetOf(node.ledger) === undefined ? undefined : node.witnessed
+    const note = witnessed?.note ?? latest
+    return textOutput(note.trimEnd(), { checkpoint: note, ...(witnessed !== undefined ? { witnessed: { size: witnessed.size, cosigners: witnessed.cosigners }, latest } : {}) })
   })
 
   executor.register('blockchain prove', async (cmd, ctx) => {

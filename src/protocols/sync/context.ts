@@ -4,6 +4,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ProtocolComponents } from '../../net/protocol.js'
 import type { Head, SignedHead } from '../../ledger/head.js'
 import type { Ledger } from '../../ledger/ledger.js'
+import type { ForkWatch } from '../../ledger/fork-watch.js'
 import type { SyncPeers } from './peers.js'
 
 export interface SyncComponents extends ProtocolComponents {
@@ -16,6 +17,12 @@ export interface SyncComponents extends ProtocolComponents {
    * key serves no one either.
    */
   servingRefused?: () => string | undefined
+  /**
+   * The node's watch over checkpoints: once it detected a fork the replica applies nothing
+   * more, and a source whose signed history diverges from this replica's is a fork to report,
+   * not a log to rewind to. Without it (tests of the protocol alone) a diverged replica rewinds.
+   */
+  forks?: ForkWatch
 }
 
 export interface SyncInit {

@@ -1,7 +1,7 @@
 import { Mutex } from 'async-mutex'
 import { LedgerMeshError } from '../../base/errors.js'
 import type { Entry } from '../../ledger/entry.js'
-import type { Head, SignedHead } from '../../ledger/head.js'
+import { type Head, type SignedHead, headNote } from '../../ledger/head.js'
 import { reject } from './client.js'
 import { type SyncContext, short } from './context.js'
 
@@ -55,9 +55,16 @@ export class RunApplier {
   async apply (run: Entry[], runStart: Head, head: SignedHead, recovery?: Recovery): Promise<number> {
     const { ledger } = this.ctx.components
     return await this.applying.runExclusive(async () => {
+      const forks = this.ctx.components.forks
+      forks?.assertFollowing()
       if (recovery !== undefined) {
         checkHead(this.ctx, head, run)
         const ours = ledger.signedHead
+        if (forks !== undefined && ours !== undefined) {
+          // both histories are signed by the network's masters: a restored or lying master, never one to follow silently
+          await forks.detected(headNote(head), 'sync', `the sync source's log (signed head at seq ${head.seq}) diverges from this replica's after seq ${runStart.seq}`)
+          forks.assertFollowing()
+        }
         // checkpoints carry whole seconds: one signed in the same second is not newer either
         if (ours !== undefined && Date.parse(head.time) <= Date.parse(ours.time)) {
           throw reject(this.ctx, new LedgerMeshError('conflict', `the source's chain (head seq ${head.seq}, signed ${head.time}) is not newer than this replica's (head seq ${ours.seq}, signed ${ours.time}): not rewinding to it`))

@@ -56,6 +56,10 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
     } catch (err) {
       return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: `ledger store ${node.ledger.store.location} unreachable: ${err instanceof Error ? err.message : String(err)}` })
     }
+    const fork = node.status().fork_detected
+    if (fork !== undefined) {
+      return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: `fork detected: ${fork.reason}; this node stopped following the log and serves reads of what it had`, fork_detected: fork })
+    }
     const lag = sync()?.lag
     if (lag !== undefined) {
       const limit = (syncIntervalMs * 3) / 1000 + 5
@@ -91,8 +95,9 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
     return { head: ledger.head, signed: ledger.signedHead ?? null, policies: ledger.state.size, types: Object.fromEntries(ledger.state.types().map(type => [type, ledger.state.countOfType(type)])) }
   })
 
-  app.get('/v1/ledger/head', { schema: described('The local ledger head and the master-signed head it holds') }, async () => {
-    return { ...node.ledger.head, signed: node.ledger.signedHead ?? null }
+  app.get('/v1/ledger/head', { schema: described('The local ledger head, the master-signed head it holds, and the latest checkpoint a quorum of witnesses cosigned (when the network has witnesses)') }, async () => {
+    const witnessed = node.witnessed
+    return { ...node.ledger.head, signed: node.ledger.signedHead ?? null, witnessed: witnessed === undefined ? null : { size: witnessed.size, cosigners: witnessed.cosigners } }
   })
 
   app.get('/v1/policies', {

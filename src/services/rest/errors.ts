@@ -20,6 +20,7 @@ const STATUS: Record<ErrorCode, number> = {
   overloaded: 503,
   not_supported: 501,
   not_active: 503,
+  fork_detected: 503,
   unreachable: 502,
   internal: 500
 }

@@ -15,6 +15,7 @@ import { anylogRoutes } from './anylog.js'
 import { apiRoutes } from './api.js'
 import { proofRoutes } from './proof-routes.js'
 import { witnessRoutes } from './witness-routes.js'
+import type { Witness } from '../../ledger/tlog/witness.js'
 import { profileRoutes } from './profiles.js'
 import { consoleRoutes } from './console.js'
 import { policyRoutes } from './policy-routes.js'
@@ -43,8 +44,8 @@ export interface RestServerOptions {
   token?: string
   /** reads need the token too */
   readAuth?: boolean
-  /** WITNESS=true: serve the checkpoint witness (witness-routes.ts) */
-  witness?: boolean
+  /** WITNESS=true: the node's checkpoint witness, served at /add-checkpoint (witness-routes.ts) */
+  witness?: Witness
   /** seconds a request may take before the server answers 503 */
   timeoutSeconds?: number
 }
@@ -152,7 +153,7 @@ export class RestServer implements Service {
     await app.register(profileRoutes, { node: this.opts.node, reports: this.opts.profileReports })
     await app.register(policyRoutes, { executor: this.opts.executor })
     await app.register(proofRoutes, { executor: this.opts.executor, node: this.opts.node })
-    if (this.opts.witness === true) await app.register(witnessRoutes, { node: this.opts.node, log: this.opts.log.child({ service: 'witness' }) })
+    if (this.opts.witness !== undefined) await app.register(witnessRoutes, { node: this.opts.node, witness: this.opts.witness })
     await app.register(consoleRoutes)
     try {
       await app.listen({ host: this.opts.ip, port: this.opts.port })

@@ -1,0 +1,43 @@
+import type { Logger } from '../base/logger.js'
+import type { ForkWatch } from '../ledger/fork-watch.js'
+import { logOrigin } from '../ledger/head.js'
+import type { Ledger } from '../ledger/ledger.js'
+import { cosignerKey } from '../ledger/tlog/note.js'
+import { Witness, type WitnessRecord } from '../ledger/tlog/witness.js'
+import { witnessName } from '../ledger/witnessed.js'
+import type { Signer } from '../policies/keys.js'
+
+/** Where a witness keeps the last checkpoint it cosigned for an origin: the store's meta. */
+const recordKey = (origin: string): string => `witness:${origin}`
+
+/**
+ * WITNESS=true: this node witnesses its own network's log (c2sp.org/tlog-witness), under the
+ * master keys its replica trusts. One Witness serves `POST /add-checkpoint` and the witness
+ * protocol the master uses; a second history it is shown is a fork this node reports.
+ */
+export function nodeWitness (opts: { ledger: () => Ledger | undefined, signer: Signer, forks: () => ForkWatch | undefined, log: Logger }): Witness {
+  const { log } = opts
+  const ledgerOf = (): Ledger => {
+    const ledger = opts.ledger()
+    if (ledger === undefined) throw new Error('no ledger store is connected')
+    return ledger
+  }
+  return new Witness({
+    name: witnessName(opts.signer.publicKey),
+    signer: opts.signer,
+    logKeys: origin => {
+      const root = opts.ledger()?.masterKey
+      if (root === undefined || origin !== logOrigin(root)) return undefined
+      return ledgerOf().masterKeys.map(publicKey => cosignerKey(origin, publicKey))
+    },
+    load: async origin => {
+      const stored = await ledgerOf().store.getMeta(recordKey(origin))
+      return stored === undefined ? undefined : JSON.parse(stored) as WitnessRecord
+    },
+    save: async (origin, record) => { await ledgerOf().store.setMeta(recordKey(origin), JSON.stringify(record)) },
+    onFork: evidence => {
+      log.error({ fork_detected: evidence }, `fork detected: the log ${evidence.origin} signed a checkpoint no consistency proof links to the one this witness cosigned (${evidence.reason}); not cosigned`)
+      void opts.forks()?.detected(evidence.presented, 'witness', evidence.reason, evidence.cosigned)
+    }
+  })
+}
