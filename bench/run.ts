@@ -11,6 +11,7 @@ import { verifyRate } from './verify-rate.js'
 import { restInsert, restInsertConcurrent, restQuery } from './rest.js'
 import { failover } from './failover.js'
 import { tlogProofs, tlogTiles } from './tlog.js'
+import { witnessCosign } from './witness-cosign.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -24,7 +25,7 @@ import { tlogProofs, tlogTiles } from './tlog.js'
  *   BENCH_VERIFY_BATCH (10000), BENCH_REST_SIZES (1000,100000), BENCH_REST_INSERTS (3000),
  *   BENCH_REST_CLIENTS (64), BENCH_REST_CONCURRENT_INSERTS (20000), BENCH_FAILOVER_ROUNDS (10),
  *   BENCH_FAILOVER_CLIENTS (8), BENCH_TREE_LEAVES (tlog-proofs, 1000000), BENCH_TILES_POLICIES
- *   (tlog-tiles, 100000).
+ *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -39,7 +40,8 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   'rest-insert-concurrent': restInsertConcurrent,
   failover,
   'tlog-proofs': tlogProofs,
-  'tlog-tiles': tlogTiles
+  'tlog-tiles': tlogTiles,
+  'witness-cosign': witnessCosign
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))
