@@ -18,8 +18,11 @@ export const MAX_INBOUND_STREAMS = 4
 export const MAX_OUTBOUND_STREAMS = 8
 /** a node gossips with this many connected peers per round */
 export const GOSSIP_FANOUT = 3
-/** a round after every new head (coalesced this long), and at least this often without one */
-export const GOSSIP_DEBOUNCE_MS = 100
+/**
+ * a round after a new head, coalesced over this long (gossip catches forks; it does not carry
+ * entries, so it need not keep pace with inserts), and at least every GOSSIP_INTERVAL_MS
+ */
+export const GOSSIP_DEBOUNCE_MS = 1000
 export const GOSSIP_INTERVAL_MS = 5000
 
 /** The protocol's id and bounds, as the protocol skeleton (src/net/protocol.ts) takes them. */
