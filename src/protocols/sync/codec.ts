@@ -8,7 +8,7 @@ import { SYNC_ERROR, WIRE_VERSION } from './constants.js'
 import { boundedString, decodeWire, fixedHex, hexBytes, malformed } from '../../net/wire.js'
 import { signedHeadToWire, signedHeadFromWire } from '../signed-head.js'
 import {
-  SyncRequestType, SyncResponseType, TO_OBJECT, WireEntryType, WireHeadType,
+  ProofAnswerType, SyncRequestType, SyncResponseType, TO_OBJECT, WireEntryType, WireHeadType,
   type WireEntry, type WireSyncRequest, type WireSyncResponse
 } from './messages.js'
 
@@ -31,6 +31,18 @@ export interface SyncRequest {
   keepOpen?: boolean
   /** the client holds a master-signed head at exactly afterSeq/afterHash (see SyncResponse.currentSeq) */
   holdsHead?: boolean
+  /** instead of entries: an inclusion proof (seq > 0) or a consistency proof from `first`, in (to) the tree of `size` (0: the checkpoint's) */
+  prove?: ProofQuery
+}
+
+export interface ProofQuery { seq: number, first: number, size: number }
+
+/** A proof as a sync answer carries it (beside the server's signed head). */
+export interface ProofAnswer {
+  size: number
+  hashes: Buffer[]
+  /** an inclusion proof's entry */
+  entry?: Entry
 }
 
 export interface SyncError {
@@ -45,6 +57,8 @@ interface RunEnd {
   open?: boolean
   /** instead of a head: the signed head the client said it holds is still the server's, at this seq (> 0) */
   currentSeq?: number
+  /** the answer to a request's `prove` */
+  proof?: ProofAnswer
 }
 
 export interface SyncResponse extends RunEnd {
@@ -92,7 +106,8 @@ export function encodeRequest (req: SyncRequest): Uint8Array {
     limit: req.limit,
     watch: req.watch,
     keep_open: req.keepOpen === true,
-    holds_head: req.holdsHead === true
+    holds_head: req.holdsHead === true,
+    ...(req.prove !== undefined ? { prove: req.prove } : {})
   })).finish()
 }
 
@@ -110,7 +125,10 @@ export function decodeRequest (data: Uint8Array): SyncRequest {
   const afterHash = afterSeq === 0 && o.after_hash.byteLength === 0
     ? GENESIS_HASH
     : fixedHex(o.after_hash, HASH_BYTES, 'sync request after_hash')
-  return { version: o.version, afterSeq, afterHash, limit: o.limit, watch: o.watch, keepOpen: o.keep_open, holdsHead: o.holds_head && afterSeq > 0 }
+  const prove = o.prove === undefined || o.prove === null
+    ? undefined
+    : { seq: seqOf(o.prove.seq, 'sync proof request'), first: seqOf(o.prove.first, 'sync proof request'), size: seqOf(o.prove.size, 'sync proof request') }
+  return { version: o.version, afterSeq, afterHash, limit: o.limit, watch: o.watch, keepOpen: o.keep_open, holdsHead: o.holds_head && afterSeq > 0, ...(prove !== undefined ? { prove } : {}) }
 }
 
 // ---- responses ----
@@ -157,6 +175,17 @@ export function encodeFrame (res: EncodedResponse): Uint8Array {
   }
   if (res.open === true) w.uint32(tag(RESPONSE_FIELDS.open, VARINT)).bool(true)
   if (res.currentSeq !== undefined && res.currentSeq > 0) w.uint32(tag(RESPONSE_FIELDS.current_seq, VARINT)).uint64(res.currentSeq)
+  if (res.proof !== undefined) w.uint32(tag(RESPONSE_FIELDS.proof, LENGTH_DELIMITED)).bytes(encodeProofAnswer(res.proof))
+  return w.finish()
+}
+
+const PROOF_FIELDS = ProofAnswerType.fields
+
+function encodeProofAnswer (proof: ProofAnswer): Uint8Array {
+  const w = protobuf.Writer.create()
+  if (proof.size > 0) w.uint32(tag(PROOF_FIELDS.size, VARINT)).uint64(proof.size)
+  for (const hash of proof.hashes) w.uint32(tag(PROOF_FIELDS.hashes, LENGTH_DELIMITED)).bytes(hash)
+  if (proof.entry !== undefined) w.uint32(tag(PROOF_FIELDS.entry, LENGTH_DELIMITED)).bytes(encodeEntry(proof.entry))
   return w.finish()
 }
 
@@ -203,12 +232,24 @@ export function decodeResponse (data: Uint8Array): SyncResponse {
   if (currentSeq > 0 && (head !== undefined || o.entries.length > 0 || o.more)) {
     throw malformed('sync response', 'current_seq comes alone, without entries, a head or more')
   }
+  const proof = o.proof === undefined || o.proof === null ? undefined : decodeProofAnswer(o.proof)
   return {
     entries: o.entries.map(decodeEntry),
     ...(head !== undefined ? { head } : {}),
+    ...(proof !== undefined ? { proof } : {}),
     more: o.more,
     ...(code !== '' ? { error: { code, message } } : {}),
     ...(o.open ? { open: true } : {}),
     ...(currentSeq > 0 ? { currentSeq } : {})
   }
+}
+
+/** At most this many hashes in a proof: enough for any tree a uint64 size can name. */
+const MAX_PROOF_HASHES = 64
+
+function decodeProofAnswer (p: NonNullable<WireSyncResponse['proof']>): ProofAnswer {
+  const size = seqOf(p.size, 'sync proof answer size')
+  if (p.hashes.length > MAX_PROOF_HASHES) throw malformed('sync proof answer', `more than ${MAX_PROOF_HASHES} hashes`)
+  const hashes = p.hashes.map((h, i) => Buffer.from(fixedHex(h, HASH_BYTES, `sync proof answer hash ${i}`), 'hex'))
+  return { size, hashes, ...(p.entry !== undefined && p.entry !== null ? { entry: decodeEntry(p.entry) } : {}) }
 }

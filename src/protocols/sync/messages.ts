@@ -32,6 +32,21 @@ message SyncRequest {
   bool watch = 5;          // keep the stream open and push new entries as they are appended
   bool keep_open = 6;      // the client would send its next request on this stream (see open)
   bool holds_head = 7;     // the client holds a master-signed head at after_seq/after_hash (see current_seq)
+  ProofRequest prove = 8;  // instead of entries: one frame with this proof and the server's signed head, then the stream closes
+}
+
+// Proofs (added within wire version 1: a server that does not know field 8 answers entries,
+// which the client takes as "no proofs here").
+message ProofRequest {
+  uint64 seq = 1;          // an inclusion proof of the entry at this seq; 0: a consistency proof
+  uint64 first = 2;        // a consistency proof from the tree of this size
+  uint64 size = 3;         // in (to) the tree of this size; 0: the server's signed checkpoint's
+}
+
+message ProofAnswer {
+  uint64 size = 1;         // the tree size the proof is in (to)
+  repeated bytes hashes = 2;  // RFC 6962 audit path or consistency proof, 32 bytes each
+  WireEntry entry = 3;     // an inclusion proof's entry (its leaf is SHA-256(0x00 || entry bytes))
 }
 
 message WireEntry {
@@ -64,6 +79,7 @@ message SyncResponse {
   string error_message = 5;
   bool open = 6;           // on the frame that ends a run: the server reads another request on this stream
   uint64 current_seq = 7;  // instead of a head: the head the client holds (holds_head) is still this server's
+  ProofAnswer proof = 8;   // the answer to a request's prove, with the server's signed head
 }
 `
 
@@ -73,6 +89,7 @@ export const SyncRequestType = root.lookupType('ledgermesh.sync.SyncRequest')
 export const WireEntryType = root.lookupType('ledgermesh.sync.WireEntry')
 export const WireHeadType = root.lookupType('ledgermesh.sync.WireHead')
 export const SyncResponseType = root.lookupType('ledgermesh.sync.SyncResponse')
+export const ProofAnswerType = root.lookupType('ledgermesh.sync.ProofAnswer')
 
 /** `Type.toObject` options: uint64 as number (the codec checks for safe integers), enums by name, bytes as Uint8Array (Buffer), defaults filled in. */
 export const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, defaults: true, arrays: true }
@@ -86,6 +103,7 @@ export interface WireSyncRequest {
   watch: boolean
   keep_open: boolean
   holds_head: boolean
+  prove?: { seq: number, first: number, size: number } | null
 }
 
 export interface WireEntry {
@@ -115,4 +133,5 @@ export interface WireSyncResponse {
   error_message: string
   open: boolean
   current_seq: number
+  proof?: { size: number, hashes: Uint8Array[], entry?: WireEntry | null } | null
 }

@@ -5,7 +5,8 @@ import type { Head, SignedHead } from '../../ledger/head.js'
 import { publicKeyHexOf } from '../../policies/keys.js'
 import { deadlineSignal } from '../../net/deadline.js'
 import { FRAME_RESERVE_BYTES, READ_PAGE, SYNC_ERROR } from './constants.js'
-import { type EncodedResponse, type SyncError, type SyncRequest, decodeRequest, encodeEntry, encodeFrame, entryFrameSize, varintSize } from './codec.js'
+import { answerProof } from './prove.js'
+import { type EncodedResponse, type ProofQuery, type SyncError, type SyncRequest, decodeRequest, encodeEntry, encodeFrame, entryFrameSize, varintSize } from './codec.js'
 import { type SyncContext, short } from './context.js'
 
 /**
@@ -46,6 +47,10 @@ export class SyncServer {
         if (request === undefined) return
         const key = publicKeyHexOf(connection.remotePeer)
         if (await this.refused(lp, stream, peer, key)) return
+        if (request.prove !== undefined) {
+          await this.sendProof(lp, stream, request.prove)
+          return
+        }
         const problem = await this.divergence(request)
         if (problem !== undefined) {
           log.info({ peer, afterSeq: request.afterSeq, head: this.ctx.components.ledger.head.seq }, 'sync client diverged from this node\'s chain')
@@ -167,6 +172,21 @@ export class SyncServer {
     this.ctx.stats.entriesOut += response.entries.length
     // Backpressure: a peer that does not read for timeoutMs makes this throw, and the stream closes.
     await lp.write(frame, { signal })
+  }
+
+  /** A proof and the signed head it is against, or an error frame naming why there is none; then close. */
+  private async sendProof (lp: LengthPrefixedStream, stream: Stream, query: ProofQuery): Promise<void> {
+    let answer: Awaited<ReturnType<typeof answerProof>>
+    try {
+      answer = await answerProof(this.ctx.components.ledger, query)
+    } catch (err) {
+      if (!(err instanceof LedgerMeshError)) throw err
+      await this.sendError(lp, stream, { code: SYNC_ERROR.badMessage, message: err.message })
+      return
+    }
+    const signal = this.ctx.deadline()
+    await this.writeFrame(lp, { entries: [], more: false, head: answer.head, proof: answer.proof }, signal)
+    await this.finish(stream, signal)
   }
 
   /** Error frame, then close. */

@@ -11,6 +11,7 @@ import { SyncServer } from './server.js'
 import { Sessions } from './session.js'
 import { watch } from './watch.js'
 import { SyncPeers } from './peers.js'
+import { type ProvedAnswer, requestProof } from './prove.js'
 
 export type { PullOptions, PullResult, SyncComponents, SyncInit, SyncStats, SyncTarget, WatchHandle, WatchHandlers } from './context.js'
 
@@ -119,6 +120,15 @@ export class SyncProtocol extends StreamProtocol<SyncComponents> {
    * pushes every append. The watch ends on close(), stop(), a rejected run, or a source silent
    * for three keepalives.
    */
+  /**
+   * An inclusion proof of entry `seq`, or a consistency proof from this ledger's tree of
+   * `first` entries, in (to) the tree of `target`'s signed checkpoint; checked against this
+   * ledger's master keys and its own root (prove.ts).
+   */
+  async prove (target: SyncTarget, query: { seq: number } | { first: number }): Promise<ProvedAnswer> {
+    return await requestProof(this.ctx, target, query)
+  }
+
   watch (target: SyncTarget, handlers: WatchHandlers): WatchHandle {
     return watch(this.ctx, this.applier, async (to, opts) => await this.pull(to, opts), this.watches, target, handlers)
   }
