@@ -3,10 +3,11 @@ import { randomBytes } from 'node:crypto'
 import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import {
-  SYNC_PROTOCOL, WIRE_VERSION, decodeRequest, decodeResponse, encodeRequest, encodeResponse,
+  SYNC_PROTOCOL, SyncProtocol, WIRE_VERSION, decodeRequest, decodeResponse, encodeRequest, encodeResponse,
   type PullResult, type SyncRequest, type SyncResponse
 } from '../src/protocols/sync/index.js'
 import { chainEntries } from '../src/ledger/entry.js'
+import { FORK_META_KEY, ForkWatch } from '../src/ledger/fork-watch.js'
 import { signHead, type SignedHead } from '../src/ledger/head.js'
 import { signedHeadFor } from './helpers/checkpoints.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
@@ -330,4 +331,34 @@ t.test('a diverged replica rewinds to the last seq it shares with the master, ne
   const zResult = await zSync.pull(master.address)
   t.same(zResult.recovered, { from: 42, to: 12 }, 'Z found seq 12 exactly')
   t.same(z.ledger.head, master.ledger.head)
+})
+
+t.test('with the node\'s fork watch, a diverged source is a fork: reported, not rewound to, and nothing more is applied', async t => {
+  const master = await ledgerPeer(t, { master: true })
+  await startSync(t, master)
+  await insertProbes(master.ledger, 5)
+  const x = await ledgerPeer(t)
+  const forks = new ForkWatch(x.ledger)
+  await forks.load()
+  const xSync = new SyncProtocol({ libp2p: x.libp2p, ledger: x.ledger, log: x.log, forks })
+  await xSync.start()
+  t.teardown(async () => { await xSync.stop() })
+  await xSync.pull(master.address)
+
+  // X holds a seq 6 under the master's key that the master later replaces (a second history)
+  const fork = chainEntries(x.ledger.head, [{ op: 'put', policy: probe('lost-6') }])
+  await x.ledger.applyBatch(fork, signedHeadFor(x.ledger, fork, master.signer))
+  const ours = x.ledger.head
+  await nextSecond()
+  await insertProbes(master.ledger, 2, 'real')
+
+  await t.rejects(xSync.pull(master.address), { code: 'fork_detected' })
+  t.same(x.ledger.head, ours, 'not rewound')
+  const report = forks.current!
+  t.equal(report.source, 'sync')
+  t.match(report.reason, /diverges from this replica's after seq 5/)
+  t.match(report.checkpoints[0], /\n6\n/, 'the replica\'s own checkpoint (size 6)')
+  t.match(report.checkpoints[1], /\n7\n/, 'the source\'s (size 7)')
+  t.equal(await x.ledger.store.getMeta(FORK_META_KEY), JSON.stringify(report), 'kept in the store: a restart still reports it')
+  await t.rejects(xSync.pull(master.address), { code: 'fork_detected' }, 'and it stays stopped')
 })
