@@ -1,17 +1,18 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { loadOrCreateIdentity, libp2pPrivateKey } from '../src/node/identity.js'
 import { signHead, headNote, type SignedHead } from '../src/ledger/head.js'
-import { parseNote, parseVkey, verifyNote } from '../src/ledger/tlog/note.js'
+import { cosignerKey, formatVkey, parseNote, parseVkey, verifyNote } from '../src/ledger/tlog/note.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { silentLogger } from '../src/base/logger.js'
 import { P2PHost } from '../src/services/p2p.js'
 import { CheckpointProtocol } from '../src/protocols/checkpoint/index.js'
-import { startNode, type NodeProcess } from './helpers/node-process.js'
+import { CLI, POLYFILL, ROOT, startNode, type NodeProcess } from './helpers/node-process.js'
 import { getJson, insert } from './helpers/fleet.js'
 import { httpRequest } from './helpers/http.js'
 import { freePort, waitFor } from './helpers/net.js'
@@ -61,6 +62,22 @@ t.test('witnesses cosign, gossip spreads the witnessed checkpoint, and a split v
   }, { timeoutMs: 20_000 })
   const byWitnesses = verifyNote(parseNote(cosigned), vkeys)
   t.ok(byWitnesses.length >= 2 && byWitnesses.every(v => (v.timestamp ?? 0) > 0), 'timestamped cosignatures of at least two witnesses (checked with their vkeys)')
+  // offline, with nothing but the keys: ledgermesh verify --witness
+  const file = join(witnessSpecs[0].home, 'cosigned-checkpoint')
+  writeFileSync(file, cosigned)
+  const vkeyTexts = await Promise.all(witnesses.map(async w => (await getJson(w, '/witness')).vkey as string))
+  const verify = (...args: string[]): { status: number | null, out: string } => {
+    const run = spawnSync(process.execPath, ['--import', POLYFILL, CLI, 'verify', '--key', head.publicKey, '--checkpoint', file, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 })
+    return { status: run.status, out: run.stdout + run.stderr }
+  }
+  const ok = verify('--witness', ...vkeyTexts, '--quorum', '2')
+  t.equal(ok.status, 0, ok.out)
+  t.match(ok.out, /cosigned by [23] witness\(es\)/)
+  const stranger = formatVkey(cosignerKey('ledgermesh-witness/0000000000000000', new Ed25519Signer(randomBytes(32)).publicKey))
+  const short = verify('--witness', stranger)
+  t.equal(short.status, 1, 'a witness that did not cosign')
+  t.match(short.out, /not verified: the checkpoint is cosigned by 0 of the witnesses given \(none\), 1 needed/)
+
   const witnessed = (await getJson(master, '/v1/ledger/head')).witnessed
   t.ok(witnessed.size >= head.seq && witnessed.cosigners.length >= 2, 'the master names the witnessed size and its cosigners')
   t.equal((await master.ok('get checkpoint')).text, cosigned.trimEnd(), '`get checkpoint` shows the cosigned checkpoint')

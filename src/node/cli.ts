@@ -208,7 +208,9 @@ program.command('verify')
   .requiredOption('--key <key...>', 'a master\'s Ed25519 public key (64 hex digits) or verifier key (name+id+key); repeat for several masters')
   .option('--proof <file>', 'an inclusion proof (GET /v1/proof/inclusion, blockchain prove) as JSON')
   .option('--policy <file>', 'the policy (JSON) the proven entry must hold')
-  .action(async (opts: { checkpoint?: string, key: string[], proof?: string, policy?: string }) => {
+  .option('--witness <vkey...>', 'a witness\'s verifier key (its GET /witness vkey) whose cosignature the checkpoint must carry; repeat for several')
+  .option('--quorum <n>', 'how many of the --witness keys must have cosigned (default: all)', (v: string) => Number(v))
+  .action(async (opts: { checkpoint?: string, key: string[], proof?: string, policy?: string, witness?: string[], quorum?: number }) => {
     const { verifyOffline } = await import('../ledger/tlog/offline-verify.js')
     const { readFileSync } = await import('node:fs')
     const read = (file: string, what: string): string => {
@@ -222,7 +224,9 @@ program.command('verify')
         checkpoint: opts.checkpoint !== undefined ? read(opts.checkpoint, '--checkpoint') : undefined,
         keys: opts.key,
         proof: opts.proof !== undefined ? json(opts.proof, '--proof') : undefined,
-        policy: opts.policy !== undefined ? json(opts.policy, '--policy') : undefined
+        policy: opts.policy !== undefined ? json(opts.policy, '--policy') : undefined,
+        witnesses: opts.witness,
+        quorum: opts.quorum
       })
       for (const line of verdict.verified) process.stdout.write(`verified: ${line}\n`)
     } catch (err) {

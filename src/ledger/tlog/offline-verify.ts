@@ -21,6 +21,10 @@ export interface OfflineVerifyInput {
   proof?: { seq: number, leaf_index: number, tree_size: number, entry: string, proof: string[], checkpoint?: string }
   /** the policy the entry must hold (JSON) */
   policy?: unknown
+  /** witnesses' verifier keys (GET /witness's vkey) whose cosignatures the checkpoint must carry */
+  witnesses?: string[]
+  /** how many of them must have cosigned (default: all given) */
+  quorum?: number
 }
 
 export interface OfflineVerdict {
@@ -52,6 +56,20 @@ export function verifyOffline (input: OfflineVerifyInput): OfflineVerdict {
     throw fail(`the checkpoint (${checkpoint.origin}, size ${checkpoint.size}) is not signed by the master keys given: ${(err as Error).message}`)
   }
   const verified = [`checkpoint ${checkpoint.origin} at tree size ${checkpoint.size} is signed by ${signers.join(', ')}`]
+  const witnesses = input.witnesses ?? []
+  if (witnesses.length > 0) {
+    const needed = input.quorum ?? witnesses.length
+    if (!Number.isSafeInteger(needed) || needed < 1 || needed > witnesses.length) throw fail(`a quorum of ${String(input.quorum)} is not from 1 to the ${witnesses.length} witness key(s) given`)
+    const vkeys = witnesses.map(w => parseVkey(w))
+    let cosigners: string[] = []
+    try {
+      cosigners = [...new Set(verifyNote(note, vkeys).map(v => v.verifier.name))]
+    } catch (err) {
+      if (!/signed by none/.test((err as Error).message)) throw fail(`a witness cosignature does not verify: ${(err as Error).message}`)
+    }
+    if (cosigners.length < needed) throw fail(`the checkpoint is cosigned by ${cosigners.length} of the witnesses given (${cosigners.join(', ') || 'none'}), ${needed} needed`)
+    verified.push(`it is cosigned by ${cosigners.length} witness(es): ${cosigners.join(', ')}`)
+  }
   const proof = input.proof
   if (proof !== undefined) {
     if (proof.tree_size !== checkpoint.size) throw fail(`the proof is for a tree of ${proof.tree_size} entries, the checkpoint's has ${checkpoint.size}`)
