@@ -67,6 +67,7 @@ t.test('every catalog command parses with its grammar', async t => {
     'blockchain prove': 'blockchain prove where id = !policy_id and size = 120',
     'blockchain prove consistency': 'blockchain prove consistency where first = 64 and second = 120',
     'get checkpoint': 'get checkpoint',
+    'reset fork': 'reset fork',
     'run allocator': 'run allocator',
     'run operator': 'run operator',
     'worker drain': 'worker drain',

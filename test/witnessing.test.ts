@@ -140,4 +140,17 @@ t.test('witnesses cosign, gossip spreads the witnessed checkpoint, and a split v
   t.equal((await getJson(r1, '/v1/ledger/head')).seq, before, 'r1 applied nothing after the fork')
   const probes = (await getJson(r1, '/v1/policies?type=probe')).policies
   t.ok(probes.length >= 5, 'r1 still serves reads of what it had')
+
+  // once resolved, `reset fork` clears the report (here on the master, whose own key signed the fault)
+  const masterFork = await waitFor('the master was shown the evidence too', async () => (await status(master)).fork_detected)
+  t.ok(masterFork.checkpoints.includes(forged))
+  const reset = await master.ok('reset fork', { method: 'POST' })
+  t.match(reset.text, /Fork report cleared/)
+  const masterStatus = await status(master)
+  await gossip.exchange(multiaddr(`/ip4/127.0.0.1/tcp/${master.tcpPort}/p2p/${masterStatus.peer_id}`), [forged])
+  t.equal((await status(master)).fork_detected, undefined, 'cleared: the evidence it cleared, shown again (other nodes still hold it), raises nothing')
+  t.equal((await httpRequest(`${master.url}/health`, { timeoutMs: 10_000 })).status, 200, 'healthy again')
+  const another = headNote(signHead({ seq: current.seq, hash: current.hash, root: randomBytes(32).toString('hex') }, masterKey, current.origin))
+  await gossip.exchange(multiaddr(`/ip4/127.0.0.1/tcp/${master.tcpPort}/p2p/${masterStatus.peer_id}`), [another])
+  t.ok((await status(master)).fork_detected?.checkpoints.includes(another), 'a new second history is reported again')
 })

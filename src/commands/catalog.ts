@@ -56,6 +56,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'get dictionary', method: 'GET', grammar: 'where', usage: 'get dictionary [where format=json]', summary: 'The node\'s variables (AnyLog\'s dictionary); secrets show ***.' },
   { name: 'get event log', method: 'GET', grammar: 'where', usage: 'get event log [where format=json]', summary: 'The last commands the node ran.' },
   { name: 'get error log', method: 'GET', grammar: 'where', usage: 'get error log [where format=json]', summary: 'The last errors commands and scripts met.' },
+  { name: 'reset fork', method: 'POST', grammar: 'none', usage: 'reset fork', summary: 'Clears the fork this node detected (fork_detected in get status), once the incident is resolved; a replica whose source still shows another history reports it again at its next sync (set its ledger aside to follow that history).' },
   { name: 'reset error log', method: 'POST', grammar: 'none', usage: 'reset error log', summary: 'Empties the error log.' },
   { name: 'reset event log', method: 'POST', grammar: 'none', usage: 'reset event log', summary: 'Empties the event log.' },
   { name: 'get scheduler', method: 'GET', grammar: 'rest', usage: 'get scheduler [id]', summary: 'The schedulers started with `run scheduler`.' },

@@ -28,6 +28,8 @@ export interface NodePort {
   readonly ledger: Ledger
   /** the latest checkpoint a quorum of the network's witnesses cosigned, when it has witnesses */
   readonly witnessed?: WitnessedView
+  /** `reset fork`: clears the fork this node detected; answers the report cleared */
+  resetFork: () => Promise<ForkReport | undefined>
 
   /** `blockchain insert` and `delete policy`: through the write path (ordered by the master) */
   insert: (op: LedgerOp, opts: { local: boolean, master?: string }) => Promise<InsertResult>

@@ -6,6 +6,9 @@ import { type ProofFrom, compareWithTree } from './tlog/tree-check.js'
 
 /** Where a node keeps the fork it detected: the store's meta, so a restart keeps reporting it. */
 export const FORK_META_KEY = 'fork_detected'
+/** The checkpoints of forks an operator cleared (`reset fork`): shown again, they raise nothing. */
+export const FORK_ACKNOWLEDGED_META_KEY = 'fork_acknowledged'
+const MAX_ACKNOWLEDGED = 16
 /** Checkpoints larger than this node's tree, waiting for the tree to grow: at most this many. */
 const MAX_AHEAD = 32
 
@@ -38,6 +41,8 @@ interface ForkWatchEvents { fork: [report: ForkReport] }
  */
 export class ForkWatch extends EventEmitter<ForkWatchEvents> {
   private report?: ForkReport
+  /** evidence an operator has seen and cleared: other nodes may go on showing it */
+  private acknowledged: string[] = []
   private readonly ahead = new Map<number, { note: string, root: Buffer, source: string }>()
 
   constructor (private readonly ledger: Ledger) {
@@ -49,7 +54,9 @@ export class ForkWatch extends EventEmitter<ForkWatchEvents> {
 
   async load (): Promise<void> {
     const stored = await this.ledger.store.getMeta(FORK_META_KEY)
-    if (stored !== undefined) this.report = JSON.parse(stored) as ForkReport
+    if (stored !== undefined && stored !== '') this.report = JSON.parse(stored) as ForkReport
+    const acknowledged = await this.ledger.store.getMeta(FORK_ACKNOWLEDGED_META_KEY)
+    if (acknowledged !== undefined) this.acknowledged = JSON.parse(acknowledged) as string[]
     this.ledger.on('appended', () => { void this.checkAhead() })
   }
 
@@ -88,12 +95,29 @@ export class ForkWatch extends EventEmitter<ForkWatchEvents> {
 
   /** Reports a fork found elsewhere (the sync applier, the witness): both notes are signed checkpoints. */
   async detected (presented: string, source: string, reason: string, ours?: string): Promise<void> {
-    if (this.report !== undefined) return
+    if (this.report !== undefined || this.acknowledged.includes(presented)) return
     const signed = this.ledger.signedHead
     const held = ours ?? (signed === undefined ? '' : headNote(signed))
     this.report = { origin: this.trust()?.origin ?? '', detected_at: new Date().toISOString(), reason, source, checkpoints: [held, presented] }
     await this.ledger.store.setMeta(FORK_META_KEY, JSON.stringify(this.report)).catch(() => {})
     this.emit('fork', this.report)
+  }
+
+  /**
+   * Clears the report (`reset fork`): the node follows again. The cleared evidence raises
+   * nothing when shown again (nodes that hold it keep gossiping it until they are reset too);
+   * a new second history does. Answers the report cleared.
+   */
+  async reset (): Promise<ForkReport | undefined> {
+    const cleared = this.report
+    this.report = undefined
+    this.ahead.clear()
+    if (cleared !== undefined) {
+      this.acknowledged = [...this.acknowledged, ...cleared.checkpoints.filter(n => n !== '')].slice(-MAX_ACKNOWLEDGED)
+      await this.ledger.store.setMeta(FORK_ACKNOWLEDGED_META_KEY, JSON.stringify(this.acknowledged))
+    }
+    await this.ledger.store.setMeta(FORK_META_KEY, '')
+    return cleared
   }
 
   /** Throws `fork_detected` once a fork was detected: what the sync applier calls before applying. */

@@ -14,7 +14,7 @@ import { registerProfileCommands } from '../commands/handlers/profiles.js'
 import { registerAdmissionCommands } from '../commands/handlers/admission.js'
 import type { Ledger } from '../ledger/ledger.js'
 import { openNodeLedger, watchForks, type LedgerStoreSpec } from './open-ledger.js'
-import type { ForkWatch } from '../ledger/fork-watch.js'
+import type { ForkReport, ForkWatch } from '../ledger/fork-watch.js'
 import { WitnessedCheckpoint, type WitnessedView } from '../ledger/witnessed.js'
 import { type NodeProtocols, nodeProtocolServices, startNodeProtocols } from './node-protocols.js'
 import type { Witness } from '../ledger/tlog/witness.js'
@@ -155,6 +155,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
 
   get hasLedger (): boolean { return this.currentLedger !== undefined }
   get witnessed (): WitnessedView | undefined { return this.witnessedCheckpoint?.latest }
+  async resetFork (): Promise<ForkReport | undefined> { return await this.forks?.reset() }
   get ledgerDatabase (): string { return this.config.db.name }
   setLogLevel (level: string): void { this.log.level = level }
 

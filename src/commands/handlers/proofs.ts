@@ -19,6 +19,11 @@ export function registerProofCommands (executor: Executor, node: NodePort): void
     return textOutput(note.trimEnd(), { checkpoint: note, ...(witnessed !== undefined ? { witnessed: { size: witnessed.size, cosigners: witnessed.cosigners }, latest } : {}) })
   })
 
+  executor.register('reset fork', async () => {
+    const cleared = await node.resetFork()
+    return textOutput(cleared === undefined ? 'No fork was detected' : `Fork report cleared (detected ${cleared.detected_at}: ${cleared.reason})`, { cleared: cleared ?? null })
+  })
+
   executor.register('blockchain prove', async (cmd, ctx) => {
     const where = new WhereArgs(cmd, ctx)
     if (where.has('id') === where.has('seq')) throw where.error("needs 'id = <policy id>' or 'seq = <entry seq>'")
