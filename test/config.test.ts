@@ -94,7 +94,12 @@ t.test('each bad value names the key, the value and what is expected', async t =
     [{ NODE_TYPE: 'worker', NODE_NAME: 'w', LEDGER_CONN: '127.0.0.1:1' }, 'SLAVE_NAME', /SLAVE_NAME=missing.*this worker's slave/],
     [{ NODE_TYPE: 'worker', NODE_NAME: 'w', LEDGER_CONN: '127.0.0.1:1', SLAVE_NAME: 's', PROFILE_KINDS: 'linkedin;mta' }, 'PROFILE_KINDS', /PROFILE_KINDS="linkedin;mta".*comma-separated/],
     [{ NODE_TYPE: 'worker', NODE_NAME: 'w', LEDGER_CONN: '127.0.0.1:1', SLAVE_NAME: 's', PROFILE_KINDS: 'linkedin,email-verification', PROFILE_RUNNER_LINKEDIN: 'run-li' }, 'PROFILE_RUNNER_EMAIL_VERIFICATION', /PROFILE_RUNNER_EMAIL_VERIFICATION=missing.*'email-verification' profile/],
-    [{ ...base, LEASE_TTL: 'forever' }, 'LEASE_TTL', /LEASE_TTL="forever"/]
+    [{ ...base, LEASE_TTL: 'forever' }, 'LEASE_TTL', /LEASE_TTL="forever"/],
+    [{ ...base, WITNESSES: 'abc@127.0.0.1:1' }, 'WITNESSES', /WITNESSES="abc@127\.0\.0\.1:1".*<public key hex>@<ip>:<port>/],
+    [{ ...base, WITNESSES: `${'a'.repeat(64)}@127.0.0.1:1,${'a'.repeat(64)}@127.0.0.1:2` }, 'WITNESSES', /each witness key once/],
+    [{ ...base, WITNESSES: `${'a'.repeat(64)}@127.0.0.1:1`, WITNESS_QUORUM: '2' }, 'WITNESS_QUORUM', /WITNESS_QUORUM="2".*at most the 1 witness/],
+    [{ ...base, WITNESS_QUORUM: '1' }, 'WITNESS_QUORUM', /WITNESS_QUORUM="1".*WITNESSES names no witness/],
+    [{ ...base, WITNESS_QUORUM: 'most' }, 'WITNESS_QUORUM', /WITNESS_QUORUM="most"/]
   ]
   for (const [env, key, message] of cases) {
     const err = configError(env)
@@ -230,4 +235,12 @@ t.test('LEDGER_CONN takes a list of masters: ledgerConn is the first, ledgerConn
   t.same(list.ledgerConns, ['10.0.0.1:32048', '10.0.0.2:32048'], 'spaces around commas allowed; a repeat counts once')
   const master = parseConfig({ NODE_TYPE: 'master', NODE_NAME: 'm', INTERNAL_IP: '10.0.0.9' }, 'test.env')
   t.same(master.ledgerConns, ['10.0.0.9:32048'], 'a master\'s default is its own address')
+})
+
+t.test('WITNESSES and WITNESS_QUORUM: a master\'s witnesses, a majority by default', async t => {
+  const keys = ['a', 'b', 'c'].map(c => c.repeat(64))
+  const env = { NODE_TYPE: 'master', NODE_NAME: 'm', WITNESSES: keys.map((k, i) => `${k}@10.0.0.${i + 1}:32048`).join(', ') }
+  t.same(parseConfig(env, 'test.env').witnesses, { witnesses: keys.map((key, i) => ({ key, address: `10.0.0.${i + 1}:32048` })), quorum: 2 })
+  t.equal(parseConfig({ ...env, WITNESS_QUORUM: '3' }, 'test.env').witnesses?.quorum, 3)
+  t.equal(parseConfig({ NODE_TYPE: 'master', NODE_NAME: 'm' }, 'test.env').witnesses, undefined, 'none by default')
 })

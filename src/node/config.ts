@@ -377,7 +377,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     joinToken: value<string>('JOIN_TOKEN'),
     tilesMirror: value<string>('TILES_MIRROR'),
     witness: value<string>('WITNESS') === 'true',
-    witnesses: witnessList(value<string>('WITNESSES'), value<number>('WITNESS_QUORUM')),
+    witnesses: witnessList(value<string>('WITNESSES'), value<number>('WITNESS_QUORUM'), env, source),
     slots: value<number>('SLOTS') ?? DEFAULT_SLOTS[role],
     slaveName,
     profileKinds,
@@ -406,17 +406,17 @@ function masterList (text: string, source: string): string[] {
 
 
 /** WITNESSES and WITNESS_QUORUM as the network policy carries them. */
-function witnessList (text: string | undefined, quorum: number | undefined): WitnessSet | undefined {
+function witnessList (text: string | undefined, quorum: number | undefined, env: Record<string, string>, source: string): WitnessSet | undefined {
   if (text === undefined) {
-    if (quorum !== undefined) throw new LedgerMeshError('bad_config', 'WITNESS_QUORUM is set but WITNESSES names no witness', { key: 'WITNESS_QUORUM' })
+    if (quorum !== undefined) throw new ConfigError('WITNESS_QUORUM', env.WITNESS_QUORUM, 'nothing while WITNESSES names no witness', source)
     return undefined
   }
   const witnesses = text.split(',').map(part => {
     const [key, address] = part.trim().split('@')
     return { key, address }
   })
-  if (new Set(witnesses.map(w => w.key)).size !== witnesses.length) throw new LedgerMeshError('bad_config', 'WITNESSES names a witness key twice', { key: 'WITNESSES' })
+  if (new Set(witnesses.map(w => w.key)).size !== witnesses.length) throw new ConfigError('WITNESSES', text, 'each witness key once', source)
   const needed = quorum ?? Math.floor(witnesses.length / 2) + 1
-  if (needed > witnesses.length) throw new LedgerMeshError('bad_config', `WITNESS_QUORUM is ${needed}, but WITNESSES names only ${witnesses.length} witness(es)`, { key: 'WITNESS_QUORUM' })
+  if (needed > witnesses.length) throw new ConfigError('WITNESS_QUORUM', env.WITNESS_QUORUM, `at most the ${witnesses.length} witness(es) WITNESSES names`, source)
   return { witnesses, quorum: needed }
 }
