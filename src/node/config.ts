@@ -112,6 +112,8 @@ export interface NodeConfig {
   witnesses?: WitnessSet
   /** a static copy of the log (export-tiles on a web server) to catch up from when no master answers (TILES_MIRROR) */
   tilesMirror?: string
+  /** LEDGER_MODE: `full` keeps a replica of the whole ledger; `light` (a worker only) holds its own policies with proofs */
+  ledgerMode: 'full' | 'light'
   /** capacity declared in the node's policy: sub-accounts a slave hosts, profiles a worker runs */
   slots: number
   /** a worker's slave (SLAVE_NAME) */
@@ -201,6 +203,7 @@ const RULES: Record<string, KeyRule> = {
   WITNESSES: { schema: z.string().trim().regex(/^[0-9a-f]{64}@[^\s,@]+:[0-9]{1,5}(\s*,\s*[0-9a-f]{64}@[^\s,@]+:[0-9]{1,5})*$/), expected: 'a master\'s witnesses, comma-separated <public key hex>@<ip>:<port> (a witness node\'s key from its GET /witness, its TCP address)' },
   WITNESS_QUORUM: { schema: z.coerce.number().int().min(1).max(64), expected: 'how many witnesses must cosign a checkpoint, a whole number from 1 to 64 (default: a majority of WITNESSES)' },
   TILES_MIRROR: { schema: z.string().trim().regex(/^https?:\/\/[^\s]+$/), expected: 'the http(s) URL of a tiled copy of the log (ledgermesh export-tiles on a web server), e.g. https://mirror.example/ledger/' },
+  LEDGER_MODE: { schema: z.string().trim().toLowerCase().pipe(z.enum(['full', 'light'])), expected: 'full (a replica of the whole ledger) or light (a worker holding only its own policies, each with an inclusion proof)', default: 'full' },
   JOIN_TOKEN: { schema: z.string().trim().regex(TOKEN_PATTERN), expected: `a join token as the master's 'create join token' prints it (${TOKEN_FORM})` },
   SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
   SLAVE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'the NODE_NAME of this worker\'s slave' },
@@ -328,6 +331,10 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
   // a worker that is also the slave is its own slave
   const slaveName = value<string>('SLAVE_NAME', roles.includes('worker') && !roles.includes('slave')) ?? (roles.includes('worker') && roles.includes('slave') ? nodeName : undefined)
   const profileKinds = kindList(value<string>('PROFILE_KINDS'))
+  const ledgerMode = value<'full' | 'light'>('LEDGER_MODE')!
+  if (ledgerMode === 'light' && (roles.length !== 1 || role !== 'worker')) {
+    throw new ConfigError('LEDGER_MODE', env.LEDGER_MODE, `full on a ${nodeType} node: only a worker (NODE_TYPE=worker) can be light; a master, a slave or a stand-alone node keeps the whole ledger`, source)
+  }
   const networkKeyText = value<string>('NETWORK_KEY')
   const networkKey = networkKeyText === undefined ? undefined : parseNetworkKey(networkKeyText, source)
   // kind → command; each listed kind needs its command (only where the role runs them)
@@ -378,6 +385,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     tilesMirror: value<string>('TILES_MIRROR'),
     witness: value<string>('WITNESS') === 'true',
     witnesses: witnessList(value<string>('WITNESSES'), value<number>('WITNESS_QUORUM'), env, source),
+    ledgerMode,
     slots: value<number>('SLOTS') ?? DEFAULT_SLOTS[role],
     slaveName,
     profileKinds,

@@ -4,6 +4,7 @@ import type { Ledger } from '../ledger/ledger.js'
 import type { Ed25519Signer } from '../policies/keys.js'
 import { checkSealedForMaster } from '../policies/sealed-settings.js'
 import { InsertProtocol } from '../protocols/insert/index.js'
+import { LightProtocol } from '../protocols/light/index.js'
 import { SyncProtocol } from '../protocols/sync/index.js'
 import { JoinProtocol } from '../services/admission/index.js'
 import type { NodeMetrics } from '../services/metrics.js'
@@ -16,6 +17,7 @@ import { WitnessProtocol } from '../protocols/witness/index.js'
 import { Cosigner } from '../services/cosigner.js'
 import { errorMessage } from '../base/errors.js'
 import { joinTokenPinCheck, type trustedMasterCheck } from './trusted-masters.js'
+import { lightFaults } from './test-faults.js'
 
 export interface NodeProtocols {
   sync: SyncProtocol
@@ -27,11 +29,14 @@ export interface NodeProtocols {
   witness: WitnessProtocol
   /** a master's collector of cosignatures */
   cosigner: Cosigner | undefined
+  /** served by every full node; a light worker's client side */
+  light: LightProtocol
 }
 
 /**
  * The protocols every node serves once `run blockchain sync` starts: sync (every node can
- * relay), join (admission on first contact) and insert (a master orders, a replica forwards).
+ * relay), join (admission on first contact), insert (a master orders, a replica forwards) and
+ * light (a full node proves light workers their policies; a light node only fetches).
  */
 export async function startNodeProtocols (opts: {
   libp2p: Libp2p
@@ -52,6 +57,8 @@ export async function startNodeProtocols (opts: {
   servingRefused: () => string | undefined
   /** on the master: throws when this master is not the writer */
   checkWriter: () => void
+  /** LEDGER_MODE=light: this node holds no ledger to serve light requests from */
+  light: boolean
 }): Promise<NodeProtocols> {
   const { libp2p, ledger, log, metrics } = opts
   const sync = new SyncProtocol({ libp2p, ledger, forks: opts.forks, log: log.child({ service: 'sync' }), servingRefused: opts.servingRefused, onRefused: () => { metrics.unadmitted.inc({ what: 'sync' }) } })
@@ -87,11 +94,22 @@ export async function startNodeProtocols (opts: {
   if (witness !== undefined) await witnessProtocol.serve(async body => await witness.addCheckpoint(body))
   const cosigner = opts.cosign === undefined ? undefined : new Cosigner({ ledger, protocol: witnessProtocol, witnessed, log: log.child({ service: 'cosigner' }), isWriter: opts.cosign.isWriter })
   await cosigner?.start()
-  return { sync, join, insert, gossip, witness: witnessProtocol, cosigner }
+  const light = new LightProtocol({
+    libp2p,
+    ledger: opts.light ? undefined : ledger,
+    // the checkpoint whole: with the witnesses' cosignatures when the latest is witnessed
+    witnessed: () => witnessed.latest,
+    log: log.child({ service: 'light' }),
+    servingRefused: opts.servingRefused,
+    onServed: code => { metrics.lightServed.inc({ result: code === undefined ? 'answered' : code }) },
+    tamper: lightFaults(log)
+  })
+  await light.start()
+  return { sync, join, insert, gossip, witness: witnessProtocol, cosigner, light }
 }
 
 /** What stopping the node stops of them, in order: what serves peers first, the sync protocol last. */
 export function nodeProtocolServices (protocols: NodeProtocols | undefined): Array<{ stop: () => Promise<void>, constructor: { name: string } }> {
   if (protocols === undefined) return []
-  return [protocols.cosigner, protocols.gossip, protocols.witness, protocols.insert, protocols.sync].filter(s => s !== undefined)
+  return [protocols.light, protocols.cosigner, protocols.gossip, protocols.witness, protocols.insert, protocols.sync].filter(s => s !== undefined)
 }

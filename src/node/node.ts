@@ -24,6 +24,9 @@ import type { Ed25519Signer } from '../policies/keys.js'
 import { BlockchainSync } from '../services/blockchain-sync.js'
 import { Replicator } from '../services/replicator.js'
 import { trustedMasterCheck } from './trusted-masters.js'
+import { startLight } from './light-worker.js'
+import type { LightReplica } from '../services/light/light-replica.js'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ReplicaSync } from '../services/replica-sync.js'
 import { Outbox } from '../ledger/outbox.js'
 import { P2PHost } from '../services/p2p.js'
@@ -83,7 +86,9 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   private rest?: RestServer
   private sync?: ReplicaSync
   /** inserts and lease renewals go only to masters this node's ledger trusts */
-  private readonly checkMaster = trustedMasterCheck(() => this.currentLedger)
+  private readonly checkMaster = trustedMasterCheck(() => this.light ?? this.currentLedger)
+  /** LEDGER_MODE=light: the policies this worker needs, with proofs (light-worker.ts) */
+  private light?: LightReplica
   /** the protocols every node serves once `run blockchain sync` starts */
   private protocols?: NodeProtocols
   private leaseProtocol?: LeaseProtocol
@@ -127,6 +132,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       insert: () => this.protocols?.insert,
       masterConns: opts.config.ledgerConns,
       learnMasters: opts.config.mastersFromLedger,
+      ...(opts.config.ledgerMode === 'light' ? { masterSource: () => this.light, readYourWrites: false } : {}),
       metrics: this.metrics,
       log: this.log,
       standby: () => this.master?.activeMaster(),
@@ -209,7 +215,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     if (store.type === 'level' && this.config.db.type !== 'psql' && this.config.db.requested.toLowerCase() !== 'level') {
       this.log.info({ requested: this.config.db.requested }, `DB_TYPE=${this.config.db.requested}: the ledger uses the embedded LevelDB store`)
     }
-    const opened = await openNodeLedger({ store, home: this.home, isMaster: this.role === 'master', signer: this.signer, log: this.log })
+    const opened = await openNodeLedger({ store, home: this.home, isMaster: this.role === 'master', signer: this.signer, log: this.log, light: this.config.ledgerMode === 'light' })
     const { ledger } = opened
     const ledgerStore = ledger.store
     if (opened.recovery !== undefined) this.replicaRecovery = opened.recovery
@@ -254,13 +260,17 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       joinToken: this.config.joinToken,
       checkMaster: this.checkMaster,
       servingRefused: () => this.sync instanceof Replicator ? this.sync.servingRefused : undefined,
-      checkWriter: () => { this.master?.checkWriter() }
+      checkWriter: () => { this.master?.checkWriter() },
+      light: this.config.ledgerMode === 'light'
     })
     this.protocols = protocols
     const log = this.log.child({ service: 'sync' })
     if (this.master !== undefined) await this.master.startGatekeeper(protocols.join)
     const [joinToken, joinProtocol, mirror] = [this.config.joinToken, protocols.join, this.config.tilesMirror]
-    const service: ReplicaSync = ledger.isMaster
+    const join = joinToken === undefined ? undefined : async (master: Multiaddr): Promise<void> => { this.log.info({ seq: (await joinProtocol.join(master, joinToken, this.name)).seq }, 'admitted to the network by the master') }
+    const light = this.config.ledgerMode === 'light' ? startLight({ worker: this.name, ledger, light: protocols.light, masters: this.writePath.masters, metrics: this.metrics, log: this.log, join }) : undefined
+    this.light = light?.replica
+    const service: ReplicaSync = light !== undefined ? light.sync : ledger.isMaster
       ? new BlockchainSync({ source: 'master', connection: opts.connection, interval: opts.interval, isMaster: true })
       : new Replicator({
         ledger,
@@ -278,12 +288,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
         keepUnadmitted: joinToken === undefined,
         onAdmission: logAdmission(this.log, () => this.signer.publicKey),
         // JOIN_TOKEN: presented to the master on first contact, before the first pull
-        join: joinToken === undefined
-          ? undefined
-          : async master => {
-            const { seq } = await joinProtocol.join(master, joinToken, this.name)
-            this.log.info({ seq }, 'admitted to the network by the master')
-          }
+        join
       })
     await service.start()
     this.sync = service
@@ -314,7 +319,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     this.leaseProtocol ??= new LeaseProtocol({ libp2p: this.tcp.libp2p, log: this.log.child({ service: 'lease' }), checkPeer: this.checkMaster })
     for (const role of roles) {
       if (this.operators.has(role)) continue
-      const operator = newOperator(role, { config: this.config, ledger: this.ledger, lease: this.leaseProtocol, masters: this.writePath.masters, signer: this.signer, log: this.log.child({ service: roles.length > 1 ? `${role}-operator` : 'operator' }) })
+      const operator = newOperator(role, { config: this.config, ledger: this.light ?? this.ledger, checkGrant: this.light?.checkGrant, lease: this.leaseProtocol, masters: this.writePath.masters, signer: this.signer, log: this.log.child({ service: roles.length > 1 ? `${role}-operator` : 'operator' }) })
       await operator.start()
       this.operators.set(role, operator)
     }

@@ -28,11 +28,13 @@ export interface OpenedLedger {
  * replica's store is only a copy: when it is corrupt, it is set aside and the replica re-syncs
  * from zero. The master's store is the original, so a master refuses to start instead.
  */
-export async function openNodeLedger (opts: { store: LedgerStoreSpec, home: string, isMaster: boolean, signer: Ed25519Signer, log: Logger }): Promise<OpenedLedger> {
+/** `light`: a light worker's store (meta only), apart from any replica the node held before. */
+export async function openNodeLedger (opts: { store: LedgerStoreSpec, home: string, isMaster: boolean, signer: Ed25519Signer, log: Logger, light?: boolean }): Promise<OpenedLedger> {
   const { store, home, isMaster, log } = opts
+  const dir = opts.light === true ? 'light-ledger' : 'ledger'
   const ledgerStore = store.type === 'psql'
     ? await openStore({ type: 'psql', host: store.ip, port: store.port, user: store.user, password: store.password, database: store.database })
-    : await openStore({ type: 'level', path: join(home, 'ledger'), durable: isMaster })
+    : await openStore({ type: 'level', path: join(home, dir), durable: isMaster })
   const ledger = new Ledger({ store: ledgerStore, log: log.child({ service: 'ledger' }), masterSigner: isMaster ? opts.signer : undefined })
   try {
     await ledger.open()
@@ -42,7 +44,7 @@ export async function openNodeLedger (opts: { store: LedgerStoreSpec, home: stri
     if (isMaster || store.type !== 'level' || (code !== 'chain_broken' && code !== 'store_unavailable')) throw err
     const aside = join(home, `ledger.corrupt-${Date.now()}`)
     await ledgerStore.close().catch(() => {})
-    await rename(join(home, 'ledger'), aside)
+    await rename(join(home, dir), aside)
     log.warn({ err: errorMessage(err), movedTo: aside }, 'the local replica is corrupt: set aside, re-syncing from zero')
     const reopened = await openNodeLedger(opts)
     return { ledger: reopened.ledger, recovery: { reason: errorMessage(err), at: new Date() } }

@@ -85,7 +85,9 @@ export function nodeStatus (node: NodeView): NodeStatus {
       : {
           ...node.syncStats,
           ...(sync?.keepsReplica === true ? { lag: sync.lag, recovered: sync.recovered, outbox: sync.outboxSize, outbox_dropped: sync.outboxDropped, ...(sync.lastOutboxDrop !== undefined ? { last_outbox_drop: sync.lastOutboxDrop } : {}) } : {}),
-          ...(node.replicaRecovery !== undefined ? { rebuilt_from_zero: node.replicaRecovery } : {})
+          ...(node.replicaRecovery !== undefined ? { rebuilt_from_zero: node.replicaRecovery } : {}),
+          // LEDGER_MODE=light: what the worker holds with proofs, and the answers it refused
+          ...(sync?.light !== undefined ? { light: sync.light } : {})
         },
     allocation: node.master?.runningAllocator?.summary(),
     master_role: node.master?.masterRole?.summary(),

@@ -1,5 +1,4 @@
 import type { PeerId } from '@libp2p/interface'
-import type { Ledger } from '../ledger/ledger.js'
 import { publicKeyHexOf } from '../policies/keys.js'
 import { parseJoinToken, pinAdmits } from '../services/admission/tokens.js'
 
@@ -10,8 +9,10 @@ import { parseJoinToken, pinAdmits } from '../services/admission/tokens.js'
  * noise-authenticated key is one of the masters' the ledger trusts; whoever else answers at a
  * master's address (or at the address a `not_active` answer pointed to) is refused, and the
  * client goes on to the next master. Before the first head there is nothing to check against.
+ * A light worker checks against its LightReplica's keys (the first master's, and those its
+ * proven `master_key` policies declare).
  */
-export function trustedMasterCheck (ledger: () => Ledger | undefined): (peer: PeerId) => string | undefined {
+export function trustedMasterCheck (ledger: () => { readonly masterKey: string | undefined, readonly masterKeys: string[] } | undefined): (peer: PeerId) => string | undefined {
   return peer => {
     const current = ledger()
     if (current === undefined || current.masterKey === undefined) return undefined

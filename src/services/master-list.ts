@@ -1,7 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { LedgerMeshError } from '../base/errors.js'
-import type { Ledger } from '../ledger/ledger.js'
+import type { LedgerState } from '../ledger/state.js'
+
+/**
+ * Where a node learns declared masters and their keys: its Ledger, or a light worker's
+ * LightReplica (which holds the master declarations with proofs).
+ */
+export interface MasterSource {
+  readonly head: { readonly seq: number, readonly hash: string }
+  readonly state: LedgerState
+  readonly masterKey: string | undefined
+  readonly masterKeys: string[]
+}
 import { parseHostPort, parseHostPortList } from '../net/host-port.js'
 import { policyBody } from '../policies/policy.js'
 
@@ -57,7 +68,7 @@ export function retryDecision (err: unknown): 'rotate' | 'same' | 'stop' {
  * trusts master keys, a hint is followed only when it names one of them (`active_key`): an
  * answer naming an address alone, or another key, could send clients to anyone.
  */
-export function activeHint (err: unknown, ledger?: Ledger): string | undefined {
+export function activeHint (err: unknown, ledger?: MasterSource): string | undefined {
   if (!(err instanceof LedgerMeshError) || err.code !== 'not_active') return undefined
   const { active, active_key: key } = err.details
   if (typeof active !== 'string') return undefined
@@ -86,18 +97,18 @@ export class MasterList {
   private learned: string[] = []
   private readonly hinted: string[] = []
   /** the ledger and head the learned addresses were read at: read again when either moved */
-  private learnedAt?: { ledger: Ledger, seq: number, hash: string }
+  private learnedAt?: { ledger: MasterSource, seq: number, hash: string }
   private currentAddress: string
 
   /** @param ledger the node's ledger to learn masters from; may throw or be undefined while none is connected */
-  constructor (addresses: string[], private readonly ledger?: () => Ledger | undefined) {
+  constructor (addresses: string[], private readonly ledger?: () => MasterSource | undefined) {
     if (addresses.length === 0) throw new LedgerMeshError('bad_command', 'a list of masters needs at least one ip:port')
     this.configured = [...new Set(addresses)]
     this.currentAddress = this.configured[0]
   }
 
   /** The list `text` names (`master=`, `connection=`): a bad element is a bad_command naming it. */
-  static parse (text: string, what: string, ledger?: () => Ledger | undefined): MasterList {
+  static parse (text: string, what: string, ledger?: () => MasterSource | undefined): MasterList {
     try {
       return new MasterList(parseHostPortList(text, 'bad_command'), ledger)
     } catch (err) {
@@ -171,7 +182,7 @@ export class MasterList {
   }
 
   /** The node's ledger, or undefined while none is connected. */
-  private currentLedger (): Ledger | undefined {
+  private currentLedger (): MasterSource | undefined {
     try {
       return this.ledger?.()
     } catch {

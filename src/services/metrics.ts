@@ -35,6 +35,10 @@ export class NodeMetrics {
   readonly restRequests: Counter<'status'>
   readonly outboxDropped: Counter<'reason'>
   readonly unadmitted: Counter<'what'>
+  /** light requests this full node answered or refused */
+  readonly lightServed: Counter<'result'>
+  /** light answers and signed lease answers this light worker refused, by what */
+  readonly lightRefused: Counter<'what'>
 
   constructor (source: MetricsSource, labels: { node: string, role: string }) {
     this.registry.setDefaultLabels(labels)
@@ -71,6 +75,8 @@ export class NodeMetrics {
     new Gauge({ name: 'ledgermesh_outbox_pending', help: 'Inserts waiting in this replica\'s outbox for the master', registers, collect () { this.set(source.outbox?.() ?? 0) } })
     this.outboxDropped = new Counter({ name: 'ledgermesh_outbox_dropped_total', help: 'Outbox inserts dropped because the master refused them for good, by error code', labelNames: ['reason'], registers })
     this.unadmitted = new Counter({ name: 'ledgermesh_unadmitted_total', help: 'Requests refused because the key is not admitted (or its join token is bad), by what was asked: join, sync, lease, insert', labelNames: ['what'], registers })
+    this.lightServed = new Counter({ name: 'ledgermesh_light_served_total', help: 'Light requests (/ledgermesh/light/1.0.0) this node served, by result: answered or the refusal\'s code', labelNames: ['result'], registers })
+    this.lightRefused = new Counter({ name: 'ledgermesh_light_refused_total', help: 'Answers a light worker refused because they do not verify, by what: light (a proof or checkpoint) or lease (a signed lease answer)', labelNames: ['what'], registers })
     this.restRequests = new Counter({ name: 'ledgermesh_rest_requests_total', help: 'REST requests answered, by HTTP status', labelNames: ['status'], registers })
   }
 }

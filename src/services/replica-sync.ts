@@ -40,4 +40,6 @@ export interface ReplicaSync extends Service {
   pullOnce: () => Promise<void>
   /** Re-submits what the outbox holds, if it holds anything and is not backing off. */
   flushOutbox: () => Promise<void>
+  /** a light worker's (LEDGER_MODE=light): what it holds, and the answers it refused */
+  readonly light?: { policies: number, checkpoint_size: number, complete: boolean, root_key: string | null, refused: number, last_refusal: { source: string, reason: string, at: Date } | null }
 }

@@ -9,7 +9,7 @@ import type { Ed25519Signer } from '../policies/keys.js'
 import { policyBody, policyId, policyType } from '../policies/policy.js'
 import type { InsertResult } from '../commands/port.js'
 import { checkSealedForMaster } from '../policies/sealed-settings.js'
-import { MasterList, tcpAddress, type WithMasterOptions } from './master-list.js'
+import { MasterList, tcpAddress, type MasterSource, type WithMasterOptions } from './master-list.js'
 import type { NodeMetrics } from './metrics.js'
 import type { ReplicaSync } from './replica-sync.js'
 
@@ -97,6 +97,10 @@ export interface WritePathOptions {
   masterConns: string[]
   /** MASTERS_FROM_LEDGER: add the masters the ledger declares to masterConns (default true) */
   learnMasters?: boolean
+  /** where declared masters are learnt from when not the ledger (a light worker's LightReplica) */
+  masterSource?: () => MasterSource | undefined
+  /** false on a light worker, whose ledger never holds the log: no waiting to read its writes */
+  readYourWrites?: boolean
   metrics: Pick<NodeMetrics, 'inserts'>
   log: Logger
   /**
@@ -129,10 +133,10 @@ export class WritePath {
   private named?: { text: string, list: MasterList }
 
   /** where the masters' lists learn declared masters from (none when MASTERS_FROM_LEDGER=false) */
-  private readonly declaredMasters: (() => Ledger) | undefined
+  private readonly declaredMasters: (() => MasterSource | undefined) | undefined
 
   constructor (private readonly opts: WritePathOptions) {
-    this.declaredMasters = opts.learnMasters === false ? undefined : () => opts.ledger()
+    this.declaredMasters = opts.learnMasters === false ? undefined : opts.masterSource ?? (() => opts.ledger())
     this.masters = new MasterList(opts.masterConns, this.declaredMasters)
   }
 
@@ -228,7 +232,7 @@ export class WritePath {
       const seq = answer.accepted.seq
       log.info({ id, type: policyType(op.policy), seq }, 'policy accepted by the master')
       await this.applyAnswered(ledger, op, answer.accepted)
-      await ledger.waitForSeq(seq, READ_YOUR_WRITES_MS)
+      if (this.opts.readYourWrites !== false) await ledger.waitForSeq(seq, READ_YOUR_WRITES_MS)
       return { id, seq, ledger: 'global' }
     } catch (err) {
       // local=true: anything but a refusal of this policy (the master unreachable, slow,
@@ -304,7 +308,7 @@ export class WritePath {
     const id = policyId(op.policy)
     const target = op.op === 'delete' ? String(policyBody(op.policy).policy_id) : id
     const done = (): boolean => op.op === 'put' ? ledger.state.seqOf(id) !== undefined : !ledger.state.has(target)
-    if (!done()) {
+    if (!done() && this.opts.readYourWrites !== false) {
       const { promise, resolve } = Promise.withResolvers<void>()
       const check = (): void => { if (done()) resolve() }
       const timer = setTimeout(resolve, READ_YOUR_WRITES_MS)

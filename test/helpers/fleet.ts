@@ -19,17 +19,19 @@ export async function startMaster (t: T, name = 'master-1'): Promise<NodeProcess
 }
 
 /** `processes`: SUBACCOUNT_PROCESSES kinds, each run by `command` (SUBACCOUNT_RUNNER_<KIND>) */
-export async function startSlave (t: T, master: NodeProcess, name: string, slots: number, processes?: { kinds: string[], command: string }): Promise<NodeProcess> {
+export async function startSlave (t: T, master: NodeProcess, name: string, slots: number, processes?: { kinds: string[], command: string }, processEnv?: Record<string, string>): Promise<NodeProcess> {
   const runners = processes === undefined ? {} : Object.fromEntries(processes.kinds.map(kind => [`SUBACCOUNT_RUNNER_${kind.toUpperCase().replace(/-/g, '_')}`, processes.command]))
   return await startNode(t, {
     type: 'slave',
     name,
+    processEnv,
     env: { LEDGER_CONN: master.ledgerConn, SLOTS: slots, PROFILE_STOP_GRACE: '1 second', ...(processes === undefined ? {} : { SUBACCOUNT_PROCESSES: processes.kinds.join(','), ...runners }) }
   })
 }
 
 /** `runner`: the command for every kind (default RUNNER, the demo runner). */
-export async function startWorker (t: T, master: NodeProcess, spec: { name: string, slave: string, slots: number, kinds: string[], ledgerConn?: string, restartOf?: NodeProcess, nodeArgs?: string[], runner?: string }): Promise<NodeProcess> {
+/** `env`: more env keys (LEDGER_MODE=light, ...) */
+export async function startWorker (t: T, master: NodeProcess, spec: { name: string, slave: string, slots: number, kinds: string[], ledgerConn?: string, restartOf?: NodeProcess, nodeArgs?: string[], runner?: string, env?: Record<string, string> }): Promise<NodeProcess> {
   const runners = Object.fromEntries(spec.kinds.map(kind => [`PROFILE_RUNNER_${kind.toUpperCase().replace(/-/g, '_')}`, spec.runner ?? RUNNER]))
   const previous = spec.restartOf
   return await startNode(t, {
@@ -48,7 +50,8 @@ export async function startWorker (t: T, master: NodeProcess, spec: { name: stri
       SLOTS: spec.slots,
       PROFILE_KINDS: spec.kinds.join(','),
       PROFILE_STOP_GRACE: '1 second',
-      ...runners
+      ...runners,
+      ...spec.env
     }
   })
 }

@@ -10,3 +10,4 @@
 export { LeaseProtocol, type LeaseComponents, type LeaseInit, type LeaseGrant, type LeaseGrantor } from './lease.js'
 export { LEASE_PROTOCOL, WIRE_VERSION, TIMEOUT_MS } from './constants.js'
 export { LEASE_PROTO, encodeLeaseRequest, decodeLeaseRequest, encodeLeaseResponse, decodeLeaseResponse, type LeaseRequest, type LeaseResponse, type LeaseRole, LEASE_ROLES } from './messages.js'
+export { type SignedLeaseAnswer, type LeaseTerms, leaseAnswerPayload, signLeaseAnswer, verifyLeaseAnswer } from './signed-answer.js'

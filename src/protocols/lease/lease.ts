@@ -5,6 +5,7 @@ import { publicKeyHexOf } from '../../policies/keys.js'
 import { HandledProtocol, type ProtocolComponents, limitsOf } from '../../net/protocol.js'
 import { LIMITS, WIRE_VERSION } from './constants.js'
 import { LEASE_CODEC, type LeaseRequest, type LeaseResponse } from './messages.js'
+import type { SignedLeaseAnswer } from './signed-answer.js'
 
 export type LeaseComponents = ProtocolComponents
 
@@ -17,6 +18,8 @@ export interface LeaseGrant {
   ttlMs: number
   graceMs: number
   minSeq: number
+  /** to a light worker: the answer signed by the master (see signed-answer.ts) */
+  signed?: SignedLeaseAnswer
 }
 
 /** The master's side: decides a renewal (throws LedgerMeshError to refuse it). */
@@ -56,6 +59,6 @@ export class LeaseProtocol extends HandledProtocol<LeaseRequest, LeaseResponse, 
       return await this.handler({ version: WIRE_VERSION, ...request }, this.components.libp2p.peerId.toString())
     }
     const response = await this.request(target, { version: WIRE_VERSION, ...request }, ' the lease renewal')
-    return { ttlMs: response.ttlMs, graceMs: response.graceMs, minSeq: response.minSeq }
+    return { ttlMs: response.ttlMs, graceMs: response.graceMs, minSeq: response.minSeq, ...(response.signed === undefined ? {} : { signed: response.signed }) }
   }
 }

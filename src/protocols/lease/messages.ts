@@ -1,6 +1,8 @@
 import protobuf from 'protobufjs'
 import { MAX_BOOT_LENGTH, MAX_RUNNING, WIRE_VERSION } from './constants.js'
 import { decodeOutcome, decodeWire, encodeOutcome, malformed } from '../../net/wire.js'
+import { MAX_LIGHT_POLICIES } from '../../ledger/light.js'
+import type { SignedLeaseAnswer } from './signed-answer.js'
 
 /**
  * The lease protocol's two messages (proto3, read by protobufjs reflection). A worker says
@@ -27,6 +29,9 @@ message LeaseRequest {
   // running. A unit missing from running at a head past its assignment's delete is
   // stopped for good; the master waits for such a renewal before placing it elsewhere.
   uint64 head = 8;
+  // Added later, also without a bump (absent = false): a light worker (LEDGER_MODE=light) asks
+  // for a signed answer naming the checkpoint and the policies it needs (LeaseResponse 7-10).
+  bool light = 9;
 }
 
 message LeaseResponse {
@@ -36,6 +41,14 @@ message LeaseResponse {
   uint64 min_seq = 4;           // start nothing before the replica holds this seq
   string error_code = 5;
   string error_message = 6;
+  // Added later, also without a bump (absent = empty), only when the request says light: the
+  // master's signed checkpoint the answer was made at, the ids of the live policies this
+  // worker needs there, the answering master's key and its signature over the canonical
+  // encoding of the worker, role, boot, seq, terms, checkpoint and ids (signed-answer.ts).
+  string checkpoint = 7;
+  repeated string policy_ids = 8;
+  string signer = 9;
+  string signature = 10;
 }
 `
 
@@ -57,6 +70,8 @@ export interface LeaseRequest {
   role: LeaseRole
   /** the node's replica head seq when it listed `running` (0 from a node that predates it) */
   head?: number
+  /** a light worker: answer signed, with the checkpoint and the policies it needs */
+  light?: boolean
 }
 
 export const LEASE_ROLES = ['worker', 'slave'] as const
@@ -69,6 +84,8 @@ export interface LeaseResponse {
   minSeq: number
   errorCode: string
   errorMessage: string
+  /** a light worker's signed answer (absent from a master that predates it, and for full workers) */
+  signed?: SignedLeaseAnswer
 }
 
 export function encodeLeaseRequest (req: LeaseRequest): Uint8Array {
@@ -95,15 +112,20 @@ export function encodeLeaseResponse (res: LeaseResponse): Uint8Array {
     ...encodeOutcome(res),
     ttl_ms: res.ttlMs,
     grace_ms: res.graceMs,
-    min_seq: res.minSeq
+    min_seq: res.minSeq,
+    ...(res.signed === undefined ? {} : { checkpoint: res.signed.checkpoint, policy_ids: res.signed.policyIds, signer: res.signed.signer, signature: res.signed.signature })
   })).finish()
 }
 
 export function decodeLeaseResponse (data: Uint8Array): LeaseResponse {
-  const o = decodeWire<{ ok: boolean, ttl_ms: number, grace_ms: number, min_seq: number, error_code: string, error_message: string }>(LeaseResponseType, data, 'lease response', TO_OBJECT)
+  const o = decodeWire<{ ok: boolean, ttl_ms: number, grace_ms: number, min_seq: number, error_code: string, error_message: string, checkpoint: string, policy_ids: string[], signer: string, signature: string }>(LeaseResponseType, data, 'lease response', TO_OBJECT)
   if (!Number.isSafeInteger(o.min_seq) || o.min_seq < 0) throw malformed('lease response', `min_seq ${String(o.min_seq)} is not a safe integer`)
   if (o.ok && o.ttl_ms === 0) throw malformed('lease response', 'granted without a ttl')
-  return { ...decodeOutcome(o, 'lease response'), ttlMs: o.ttl_ms, graceMs: o.grace_ms, minSeq: o.min_seq }
+  if (o.policy_ids.length > MAX_LIGHT_POLICIES) throw malformed('lease response', `more than ${MAX_LIGHT_POLICIES} policy ids`)
+  if (o.policy_ids.some(id => !/^[0-9a-f]{64}$/.test(id))) throw malformed('lease response', 'policy_ids holds something that is not a policy id')
+  if (o.signer !== '' && (!/^[0-9a-f]{64}$/.test(o.signer) || !/^[0-9a-f]{128}$/.test(o.signature) || o.checkpoint === '')) throw malformed('lease response', 'a signed answer needs a checkpoint, a 64-hex signer and a 128-hex signature')
+  const signed = o.signer === '' ? undefined : { checkpoint: o.checkpoint, policyIds: o.policy_ids, signer: o.signer, signature: o.signature }
+  return { ...decodeOutcome(o, 'lease response'), ttlMs: o.ttl_ms, graceMs: o.grace_ms, minSeq: o.min_seq, ...(signed === undefined ? {} : { signed }) }
 }
 
 /** The four codecs, as the protocol skeleton takes them. */

@@ -13,6 +13,7 @@ import { openSettingsFor } from '../settings-copies.js'
 import { type Plan, type PlacementInput, planPlacement } from './placement.js'
 import { type LeaseRow, LeaseTable } from './lease-table.js'
 import { Releases } from './releases.js'
+import { lightGrant } from './light-grant.js'
 
 /**
  * The policy types placement reads (placementInput): nodes, sub-accounts, profiles, their
@@ -171,7 +172,8 @@ export class Allocator implements Service {
       this.schedule()
       if (request.draining) await this.settled()
     }
-    return { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs, minSeq: ledger.head.seq }
+    if (request.light !== true || role !== 'worker') return { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs, minSeq: ledger.head.seq }
+    return lightGrant(ledger, request, { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs }, this.opts.signer)
   }
 
   /** Runs a round soon; rounds never overlap, and a request during a round runs one more. */

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { errorMessage } from '../../base/errors.js'
-import type { Ledger } from '../../ledger/ledger.js'
+import type { ReplicaView } from './replica-view.js'
 import type { Logger } from '../../base/logger.js'
 import type { SealKey } from '../../policies/seal.js'
 import type { Signer } from '../../policies/keys.js'
 import { policyBody } from '../../policies/policy.js'
-import type { LeaseGrant, LeaseProtocol } from '../../protocols/lease/index.js'
+import type { LeaseGrant, LeaseProtocol, LeaseRequest } from '../../protocols/lease/index.js'
 import type { ProcessStatus as ServiceStatus, Service } from '../service.js'
 import { type MasterList, tcpAddress } from '../master-list.js'
 import type { AssignmentWarnings } from './assignment-warnings.js'
@@ -22,13 +22,18 @@ const RETRY_MS = 500
 const FIRST_RENEW_MS = 1000
 
 interface OperatorCommon {
-  ledger: Ledger
+  ledger: ReplicaView
   lease: LeaseProtocol
   /** the masters (LEDGER_CONN and those the ledger declares): renewals go to the current one */
   masters: MasterList
   /** SIGTERM → SIGKILL when stopping a process (capped at half the master's grace) */
   stopGraceMs: number
   log: Logger
+  /**
+   * A light worker (LEDGER_MODE=light): renewals ask for a signed answer, and each grant is
+   * checked by this before it counts (throws to refuse it: the lease is then not renewed).
+   */
+  checkGrant?: (grant: LeaseGrant, request: Omit<LeaseRequest, 'version'>) => void
 }
 
 /** What runs here: a source (ProfileSource, SubaccountSource), or a worker's profiles as the fields say. */
@@ -203,15 +208,20 @@ export class Operator implements Service {
       const { masters } = this.opts
       const grant = await masters.withMaster(async address => {
         sentAt = performance.now()
-        return await this.opts.lease.renew(tcpAddress(address), {
+        const request = {
           worker: this.source.nodeName,
           running: [...new Set(running)],
           draining: this.draining,
           boot: this.boot,
           seq: ++this.seq,
           role: this.role,
-          head
-        })
+          head,
+          ...(this.opts.checkGrant === undefined ? {} : { light: true })
+        }
+        const granted = await this.opts.lease.renew(tcpAddress(address), request)
+        // a light worker's: signed for this request by a trusted master, or not a grant at all
+        this.opts.checkGrant?.(granted, request)
+        return granted
       }, { attempts: masters.size })
       const wasValid = this.leaseValid()
       this.lease = { validUntil: sentAt + grant.ttlMs, grant }

@@ -1,5 +1,5 @@
 import { errorMessage } from '../../base/errors.js'
-import type { Ledger } from '../../ledger/ledger.js'
+import type { ReplicaView } from './replica-view.js'
 import type { Logger } from '../../base/logger.js'
 import { type Policy, policyBody } from '../../policies/policy.js'
 import { type JsonObject, type SealKey, isSealedBox, openSealed } from '../../policies/seal.js'
@@ -27,7 +27,7 @@ export class ProfileSource implements ProcessSource {
   private readonly opened = new Map<string, { settings: JsonObject } | { problem: string }>()
 
   constructor (private readonly opts: {
-    ledger: Ledger
+    ledger: ReplicaView
     workerName: string
     /** the worker's identity key: it opens the profile settings the master sealed to this worker, and signs its runners' heartbeat proofs */
     signer: SealKey & Signer

@@ -1,4 +1,4 @@
-import type { Ledger } from '../../ledger/ledger.js'
+import type { ReplicaView } from './replica-view.js'
 import type { Logger } from '../../base/logger.js'
 import { policyBody } from '../../policies/policy.js'
 import { AssignmentWarnings } from './assignment-warnings.js'
@@ -17,7 +17,7 @@ export class SubaccountSource implements ProcessSource {
   readonly warned: AssignmentWarnings
 
   constructor (private readonly opts: {
-    ledger: Ledger
+    ledger: ReplicaView
     slaveName: string
     /** kind → command (SUBACCOUNT_RUNNER_<KIND>), in SUBACCOUNT_PROCESSES order */
     runners: Record<string, string>

@@ -1,0 +1,71 @@
+import t from 'tap'
+import { waitFor } from './helpers/net.js'
+import { getJson, insert, processesOf, profile, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
+
+// Light workers (LEDGER_MODE=light): real master, slave and workers on 127.0.0.1. The light
+// worker holds only its own policies, each with an inclusion proof, and learns its assignment
+// set from the master's signed lease answers. Nothing here asserts a duration.
+
+const LIGHT = { LEDGER_MODE: 'light' }
+
+interface LightStatus { policies: number, checkpoint_size: number, complete: boolean, root_key: string | null, refused: number, last_refusal: { source: string, reason: string } | null }
+
+async function lightOf (worker: Parameters<typeof getJson>[0]): Promise<LightStatus> {
+  const status = await getJson(worker, '/v1/status')
+  if (status.sync?.light === undefined) throw new Error(`${worker.name} shows no light state in its status: ${JSON.stringify(status.sync)}`)
+  return status.sync.light as LightStatus
+}
+
+t.test('a light worker runs its profiles from policies it holds with proofs, and only those', async t => {
+  const master = await startMaster(t)
+  await startSlave(t, master, 'slave-a', 2)
+  const light = await startWorker(t, master, { name: 'w-light', slave: 'slave-a', slots: 2, kinds: ['linkedin'], env: LIGHT })
+  const full = await startWorker(t, master, { name: 'w-full', slave: 'slave-a', slots: 2, kinds: ['email'] })
+  // policies the light worker has no business holding
+  for (let i = 0; i < 30; i++) await insert(master, { note: { name: `unrelated-${i}` } })
+  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
+  await profile(master, 'li-1', 'linkedin', 'acme')
+  await profile(master, 'li-2', 'linkedin', 'acme')
+  await profile(master, 'mail-1', 'email', 'acme')
+  const rows = await waitRunning(light, ['li-1', 'li-2'])
+  await waitRunning(full, ['mail-1'])
+  t.ok(rows.every(r => r.restarts === 0), 'both profiles run on the light worker')
+
+  const held = await waitFor('the light state complete', async () => { const s = await lightOf(light); return s.complete ? s : undefined })
+  const masterStatus = await getJson(master, '/v1/status')
+  t.ok(held.policies < masterStatus.ledger.policies / 2, `the light worker holds ${held.policies} policies, the master ${masterStatus.ledger.policies}`)
+  t.equal(held.refused, 0, 'nothing refused: the master and the slave serve proofs that verify')
+  t.equal(held.root_key, masterStatus.public_key, 'it pinned the master\'s key')
+  t.equal((await light.ok('blockchain get note bring.count')).text.trim(), '0', 'no note reached it')
+  t.equal((await light.ok('blockchain get assignment bring.count')).text.trim(), '2', 'it holds its two assignments')
+  t.equal((await light.ok('blockchain get profile bring.count')).text.trim(), '2', 'and their two profiles, not mail-1')
+  t.match(light.logs(), /light worker: holds every policy of the master's answer, each proven/)
+
+  // a deleted profile: its assignment leaves the master's signed set, and its process stops
+  const li2 = (await getJson(master, '/v1/policies?type=profile&name=li-2')).policies[0].profile.id as string
+  const deleted = await master.command(`blockchain delete policy where id = ${li2}`, { method: 'POST' })
+  t.equal(deleted.status, 200, deleted.text)
+  await waitRunning(light, ['li-1'])
+  t.pass('the deleted profile stopped on the light worker')
+  const after = await processesOf(light)
+  t.equal(after.find(r => r.name === 'li-1')?.restarts, 0, 'li-1 ran on untouched')
+})
+
+t.test('a slave that serves a forged assignment is refused; the light worker runs only what the master assigned', async t => {
+  const master = await startMaster(t)
+  const slave = await startSlave(t, master, 'slave-f', 2, undefined, { LEDGERMESH_TEST_FAULTS: '1', LEDGERMESH_FAULT_LIGHT: 'forge-assignment' })
+  t.match(slave.logs(), /forges an assignment in its light answers/, 'the slave runs the test fault')
+  const light = await startWorker(t, master, { name: 'w-light', slave: 'slave-f', slots: 2, kinds: ['linkedin'], env: LIGHT })
+  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
+  await profile(master, 'li-1', 'linkedin', 'acme')
+  await waitRunning(light, ['li-1'])
+  const status = await waitFor('a refusal of the slave\'s answer', async () => { const s = await lightOf(light); return s.refused > 0 ? s : undefined })
+  t.match(status.last_refusal?.source, /slave slave-f/, 'the refused answer came from the slave')
+  t.match(status.last_refusal?.reason, /assignment .* is not in the checkpoint's tree/, 'refused because the forged entry is in no signed tree')
+  t.match(light.logs(), /light worker: answer from slave slave-f .* refused: it does not verify/, 'the worker logs the refusal')
+  const rows = await processesOf(light)
+  t.same(rows.map(r => r.name), ['li-1'], 'the forged assignment never ran')
+  t.equal((await light.ok('blockchain get assignment where slave = forged bring.count')).text.trim(), '0', 'and is not held')
+  const metrics = await (await fetch(`${light.url}/metrics`)).text()
+  t.match(metrics, /ledgermesh_light_refused_total\{[^}]*what="light"[^}]*\} [1-9]/, '/metrics counts the refusal')
+})
