@@ -18,7 +18,7 @@ async function lightOf (worker: Parameters<typeof getJson>[0]): Promise<LightSta
 
 t.test('a light worker runs its profiles from policies it holds with proofs, and only those', async t => {
   const master = await startMaster(t)
-  await startSlave(t, master, 'slave-a', 2)
+  const slave = await startSlave(t, master, 'slave-a', 2)
   const light = await startWorker(t, master, { name: 'w-light', slave: 'slave-a', slots: 2, kinds: ['linkedin'], env: LIGHT })
   const full = await startWorker(t, master, { name: 'w-full', slave: 'slave-a', slots: 2, kinds: ['email'] })
   // policies the light worker has no business holding
@@ -40,6 +40,8 @@ t.test('a light worker runs its profiles from policies it holds with proofs, and
   t.equal((await light.ok('blockchain get assignment bring.count')).text.trim(), '2', 'it holds its two assignments')
   t.equal((await light.ok('blockchain get profile bring.count')).text.trim(), '2', 'and their two profiles, not mail-1')
   t.match(light.logs(), /light worker: holds every policy of the master's answer, each proven/)
+  const served = await (await fetch(`${slave.url}/metrics`)).text()
+  t.match(served, /ledgermesh_light_served_total\{[^}]*result="answered"[^}]*\} [1-9]/, 'the slave served it (its slave is asked first)')
 
   // a deleted profile: its assignment leaves the master's signed set, and its process stops
   const li2 = (await getJson(master, '/v1/policies?type=profile&name=li-2')).policies[0].profile.id as string

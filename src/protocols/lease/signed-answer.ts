@@ -1,7 +1,6 @@
 import { LedgerMeshError } from '../../base/errors.js'
 import { canonicalJson } from '../../policies/canonical.js'
 import { type Signer, verifySignature } from '../../policies/keys.js'
-import type { LeaseRequest } from './messages.js'
 
 /**
  * A lease answer a master signs for a light worker (LeaseRequest.light): the checkpoint it was
@@ -22,13 +21,16 @@ export interface SignedLeaseAnswer {
   signature: string
 }
 
+/** The request an answer is bound to (LeaseRequest's fields). */
+export interface AnsweredRequest { worker: string, role: string, boot: string, seq: number }
+
 /** The terms a signature covers besides the set. */
 export interface LeaseTerms { ttlMs: number, graceMs: number, minSeq: number }
 
 const DOMAIN = 'ledgermesh-lease-answer/v1\n'
 
 /** What the master signs: a domain line, then the canonical JSON of the request's identity, the terms and the set. */
-export function leaseAnswerPayload (request: Pick<LeaseRequest, 'worker' | 'role' | 'boot' | 'seq'>, terms: LeaseTerms, answer: Pick<SignedLeaseAnswer, 'checkpoint' | 'policyIds'>): string {
+export function leaseAnswerPayload (request: AnsweredRequest, terms: LeaseTerms, answer: Pick<SignedLeaseAnswer, 'checkpoint' | 'policyIds'>): string {
   return DOMAIN + canonicalJson({
     worker: request.worker,
     role: request.role,
@@ -42,7 +44,7 @@ export function leaseAnswerPayload (request: Pick<LeaseRequest, 'worker' | 'role
   })
 }
 
-export function signLeaseAnswer (request: Pick<LeaseRequest, 'worker' | 'role' | 'boot' | 'seq'>, terms: LeaseTerms, answer: Pick<SignedLeaseAnswer, 'checkpoint' | 'policyIds'>, signer: Signer): SignedLeaseAnswer {
+export function signLeaseAnswer (request: AnsweredRequest, terms: LeaseTerms, answer: Pick<SignedLeaseAnswer, 'checkpoint' | 'policyIds'>, signer: Signer): SignedLeaseAnswer {
   const policyIds = [...answer.policyIds].sort()
   return { checkpoint: answer.checkpoint, policyIds, signer: signer.publicKey, signature: signer.sign(leaseAnswerPayload(request, terms, { checkpoint: answer.checkpoint, policyIds })) }
 }
@@ -51,7 +53,7 @@ export function signLeaseAnswer (request: Pick<LeaseRequest, 'worker' | 'role' |
  * Throws bad_signature unless `answer` is signed by one of `masterKeys` for exactly this
  * request (worker, role, boot, seq) and these terms.
  */
-export function verifyLeaseAnswer (request: Pick<LeaseRequest, 'worker' | 'role' | 'boot' | 'seq'>, terms: LeaseTerms, answer: SignedLeaseAnswer | undefined, masterKeys: readonly string[]): void {
+export function verifyLeaseAnswer (request: AnsweredRequest, terms: LeaseTerms, answer: SignedLeaseAnswer | undefined, masterKeys: readonly string[]): void {
   if (answer === undefined) throw new LedgerMeshError('bad_signature', 'the master\'s lease answer is not signed (a master that predates light workers): a light worker cannot know its assignments are current')
   if (!masterKeys.includes(answer.signer)) throw new LedgerMeshError('bad_signature', `the lease answer is signed by ${answer.signer.slice(0, 16)}…, not a master key this worker trusts`)
   if (!verifySignature(answer.signer, leaseAnswerPayload(request, terms, answer), answer.signature)) {
