@@ -29,6 +29,8 @@ export interface LightSummary {
   checkpoint_size: number
   complete: boolean
   root_key: string | null
+  /** the master keys it trusts: the first master's, and those its proven master_key policies declare */
+  master_keys: string[]
   refused: number
   last_refusal: LightRefusal | null
 }
@@ -87,6 +89,7 @@ export class LightReplica extends EventEmitter<{ appended: [] }> implements Repl
       checkpoint_size: this.head.seq,
       complete: this.complete,
       root_key: this.root ?? null,
+      master_keys: this.masterKeys,
       refused: this.refused,
       last_refusal: this.lastRefusal ?? null
     }
