@@ -123,6 +123,16 @@ t.test('worker capacity: SLOTS, SLAVE_NAME, PROFILE_KINDS and a runner per kind'
   t.equal(parseConfig({ NODE_TYPE: 'slave', NODE_NAME: 's', LEDGER_CONN: '127.0.0.1:1' }, 'test.env').slots, 10, 'a slave hosts 10 sub-accounts by default')
 })
 
+t.test('LEDGER_MODE: full by default; light only on a worker, any other value named', async t => {
+  const worker = { NODE_TYPE: 'worker', NODE_NAME: 'w', LEDGER_CONN: '127.0.0.1:1', SLAVE_NAME: 'slave-1' }
+  t.equal(parseConfig(worker, 'test.env').ledgerMode, 'full', 'full by default')
+  t.equal(parseConfig({ ...worker, LEDGER_MODE: ' Light ' }, 'test.env').ledgerMode, 'light', 'light on a worker (case and spaces as elsewhere)')
+  t.match(configError({ ...worker, LEDGER_MODE: 'thin' }).message, /LEDGER_MODE="thin" in test.env: expected full \(a replica of the whole ledger\) or light/, 'an unknown mode')
+  t.match(configError({ ...base, LEDGER_MODE: 'light' }).message, /LEDGER_MODE="light" in test.env: expected full on a master node: only a worker \(NODE_TYPE=worker\) can be light/, 'not on a master')
+  t.match(configError({ NODE_TYPE: 'slave', NODE_NAME: 's', LEDGER_CONN: '127.0.0.1:1', LEDGER_MODE: 'light' }).message, /expected full on a slave node/, 'not on a slave')
+  t.match(configError({ NODE_TYPE: 'master,slave,worker', NODE_NAME: 'sa', LEDGER_MODE: 'light' }).message, /expected full on a master,slave,worker node/, 'not on a stand-alone node')
+})
+
 t.test('slave processes: SUBACCOUNT_PROCESSES and a SUBACCOUNT_RUNNER_<KIND> per kind', async t => {
   const slave = { NODE_TYPE: 'slave', NODE_NAME: 's', LEDGER_CONN: '127.0.0.1:1' }
   t.same(parseConfig(slave, 'test.env').subaccountRunners, {}, 'none by default')
