@@ -12,6 +12,7 @@ import { restInsert, restInsertConcurrent, restQuery } from './rest.js'
 import { failover } from './failover.js'
 import { tlogProofs, tlogTiles } from './tlog.js'
 import { witnessCosign } from './witness-cosign.js'
+import { lightWorker } from './light-worker.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -25,7 +26,7 @@ import { witnessCosign } from './witness-cosign.js'
  *   BENCH_VERIFY_BATCH (10000), BENCH_REST_SIZES (1000,100000), BENCH_REST_INSERTS (3000),
  *   BENCH_REST_CLIENTS (64), BENCH_REST_CONCURRENT_INSERTS (20000), BENCH_FAILOVER_ROUNDS (10),
  *   BENCH_FAILOVER_CLIENTS (8), BENCH_TREE_LEAVES (tlog-proofs, 1000000), BENCH_TILES_POLICIES
- *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300).
+ *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300); light-worker uses BENCH_POLICIES.
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -41,7 +42,8 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   failover,
   'tlog-proofs': tlogProofs,
   'tlog-tiles': tlogTiles,
-  'witness-cosign': witnessCosign
+  'witness-cosign': witnessCosign,
+  'light-worker': lightWorker
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))

@@ -170,7 +170,9 @@ export class Allocator implements Service {
     }
     if (this.leases.apply(role, request, remotePeer) || this.releases.waitsOn(role, request.worker)) {
       this.schedule()
-      if (request.draining) await this.settled()
+      // a light worker learns its assignments only from these answers: answer once the round
+      // this renewal started has written them (a full worker's replica gets them pushed)
+      if (request.draining || request.light === true) await this.settled()
     }
     if (request.light !== true || role !== 'worker') return { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs, minSeq: ledger.head.seq }
     return lightGrant(ledger, request, { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs }, this.opts.signer)
