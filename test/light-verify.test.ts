@@ -66,6 +66,18 @@ t.test('lightNeeds: the worker\'s declaration, its slave\'s, its assignments and
   t.same(lightNeeds(ledger.state, 'nobody').map(id => Object.keys(ledger.state.get(id)!)[0]).sort(), ['master', 'master_key'], 'an unknown worker: the master declarations only')
 })
 
+t.test('a revoked master key: its revocation is among the needs, and a light worker holding it refuses that master\'s checkpoints', async t => {
+  const { ledger, a, b, put } = await network(t)
+  const revocation = await put({ revocation: { key: b.publicKey, reason: 'retired' } })
+  const ids = lightNeeds(ledger.state, 'w1')
+  t.ok(ids.includes(policyId(revocation)), 'the revocation of b is needed')
+  const honest = await answerOf(ledger, ids)
+  const held = new LedgerState()
+  for (const { policy, seq } of verifyLightAnswer(honest, { rootKey: a.publicKey, held }).policies) held.apply({ seq, op: 'put', policy, prevHash: '', hash: '' })
+  const bNote = headNote(signHead({ ...ledger.head, root: ledger.tree.root().toString('hex') }, b, logOrigin(a.publicKey)))
+  t.throws(() => verifyLightAnswer({ ...honest, checkpoint: bNote }, { rootKey: a.publicKey, held }), { code: 'bad_signature', message: /not signed by a master key this worker trusts/ }, 'b\'s checkpoint is refused once the revocation is held')
+})
+
 t.test('an honest answer verifies; every forgery is refused with its reason', async t => {
   const { ledger, a, b } = await network(t)
   const ids = lightNeeds(ledger.state, 'w1')

@@ -41,9 +41,16 @@ export function lightNeeds (state: LedgerState, worker: string): string[] {
   }
   for (const drain of state.lookup('drain', 'node', worker)) if (policyBody(drain).node === worker) add(drain)
   for (const type of MASTER_TYPES) for (const policy of state.policiesOfType(type)) add(policy)
-  for (const key of trustedMasterKeys(state, undefined, [...state.policiesOfType('master_key')])) {
-    for (const revocation of state.lookup('revocation', 'key', key)) add(revocation)
+  // the revocations of every key a master declaration names or was signed by: a light worker
+  // drops a revoked master key as a replica does (trustedMasterKeys reads them)
+  const keys = new Set<string>()
+  for (const type of MASTER_TYPES) {
+    for (const policy of state.policiesOfType(type)) {
+      const body = policyBody(policy)
+      for (const k of [body.key, body.public_key]) if (typeof k === 'string') keys.add(k)
+    }
   }
+  for (const key of keys) for (const revocation of state.lookup('revocation', 'key', key)) if (policyBody(revocation).key === key) add(revocation)
   return [...ids].sort()
 }
 

@@ -99,7 +99,13 @@ export class LightReplica extends EventEmitter<{ appended: [] }> implements Repl
   async start (): Promise<void> {
     this.stopped = false
     this.root = await this.store.getMeta(ROOT_KEY_META).catch(() => undefined)
+    await this.bootstrap()
+  }
+
+  /** One round over the sources for what this worker needs (its first answer pins the first master's key). */
+  private async bootstrap (): Promise<void> {
     for (const source of this.opts.sources()) {
+      if (this.stopped) return
       const verified = await this.ask(source, { worker: this.opts.worker })
       if (verified === undefined) continue
       for (const { policy, seq } of verified.policies) this.put(policy, seq)
@@ -119,7 +125,11 @@ export class LightReplica extends EventEmitter<{ appended: [] }> implements Repl
    */
   readonly checkGrant = (grant: LeaseGrant, request: Omit<LeaseRequest, 'version'>): void => {
     try {
-      if (this.root === undefined) throw new LedgerMeshError('bad_signature', 'this light worker trusts no master key yet (no source proved its policies): it cannot check the lease answer')
+      if (this.root === undefined) {
+        // no source answered at start: try again now, for the next renewal
+        this.fetching ??= this.bootstrap().finally(() => { this.fetching = undefined })
+        throw new LedgerMeshError('bad_signature', 'this light worker trusts no master key yet (no source proved its policies): it cannot check the lease answer')
+      }
       verifyLeaseAnswer(request, grant, grant.signed, this.masterKeys)
       const head = headFromNote(grant.signed!.checkpoint, logOrigin(this.root), this.masterKeys)
       if (head.seq !== grant.minSeq) throw new LedgerMeshError('bad_signature', `the lease answer names a checkpoint of size ${head.seq} but min_seq ${grant.minSeq}`)
