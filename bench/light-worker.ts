@@ -50,14 +50,19 @@ export async function lightWorker (opts: { policies?: number } = {}): Promise<Li
     await waitFor('the slave to catch up', async () => ((await httpJson(`${slave.url}/v1/ledger/head`, 5000)) as { seq: number }).seq >= policies ? true : undefined, { timeoutMs: 300_000, everyMs: 500 })
     await insert(master, { subaccount: { name: 'bench-acme', account: 'bench' } })
     const rows: LightWorkerRow[] = []
-    for (const mode of ['light', 'full'] as const) {
-      const kind = `bench-${mode}`
+    // the light worker again with a young generation of at most 1 MB per semi-space (V8's
+    // default grows it to 16 MB each on start-up's allocations): what RSS owes to the heap's sizing
+    const modes = [{ mode: 'light', label: 'light' }, { mode: 'light', label: 'light, NODE_OPTIONS=--max-semi-space-size=1', nodeOptions: '--max-semi-space-size=1' }, { mode: 'full', label: 'full' }] as const
+    for (const [index, run] of modes.entries()) {
+      const { mode } = run
+      const kind = `bench-${index}-${mode}`
       for (let i = 0; i < PROFILES; i++) await insert(master, { profile: { name: `${kind}-${i}`, kind, subaccount: 'bench-acme', settings: { heartbeat_ms: 1000 } } })
       const started = performance.now()
       const worker = await startNode(t, {
         type: 'worker',
-        name: `bench-worker-${mode}`,
+        name: `bench-worker-${index}-${mode}`,
         master,
+        ...('nodeOptions' in run ? { processEnv: { NODE_OPTIONS: run.nodeOptions } } : {}),
         env: { LEDGER_CONN: master.ledgerConn, LOG_LEVEL: 'warn', SLAVE_NAME: 'bench-slave', SLOTS: PROFILES, PROFILE_KINDS: kind, [`PROFILE_RUNNER_${kind.toUpperCase().replace(/-/g, '_')}`]: RUNNER, LEDGER_MODE: mode },
         noWait: true
       })
@@ -71,8 +76,8 @@ export async function lightWorker (opts: { policies?: number } = {}): Promise<Li
       const rss = procMb(pid, 'VmRSS')
       await new Promise(resolve => setTimeout(resolve, 3000))
       const status = await httpJson(`${worker.url}/v1/status`, 5000) as { ledger?: { policies: number } }
-      const row: LightWorkerRow = { worker: mode, policies, held: status.ledger?.policies ?? 0, ready_s: round(ready, 2), rss_mb: rss, rss_3s_later_mb: procMb(pid, 'VmRSS'), peak_rss_mb: procMb(pid, 'VmHWM') }
-      if (mode === 'light' && policies >= 100_000) row.goal = `RSS < 80 MB: ${row.peak_rss_mb < 80 ? 'met' : 'missed'}; ready < 1 s: ${row.ready_s < 1 ? 'met' : 'missed'}`
+      const row: LightWorkerRow = { worker: run.label, policies, held: status.ledger?.policies ?? 0, ready_s: round(ready, 2), rss_mb: rss, rss_3s_later_mb: procMb(pid, 'VmRSS'), peak_rss_mb: procMb(pid, 'VmHWM') }
+      if (mode === 'light' && index === 0 && policies >= 100_000) row.goal = `RSS < 80 MB: ${row.peak_rss_mb < 80 ? 'met' : 'missed'}; ready < 1 s: ${row.ready_s < 1 ? 'met' : 'missed'}`
       rows.push(row)
       await worker.stop()
     }
