@@ -90,3 +90,18 @@ t.test('a light worker restarted on its home: the same pinned master key, no sec
   t.equal((await master.ok('blockchain get worker where name = w-light bring.count')).text.trim(), declarations, 'one declaration on the ledger')
   t.equal((await lightOf(again)).refused, 0, 'nothing refused')
 })
+
+t.test('a slave that withholds every policy: the light worker gets them from the master and runs its profiles', async t => {
+  const master = await startMaster(t)
+  const slave = await startSlave(t, master, 'slave-w', 2, undefined, { LEDGERMESH_TEST_FAULTS: '1', LEDGERMESH_FAULT_LIGHT: 'withhold' })
+  t.match(slave.logs(), /withholds every policy from its light answers/, 'the slave runs the test fault')
+  const light = await startWorker(t, master, { name: 'w-light', slave: 'slave-w', slots: 2, kinds: ['linkedin'], env: LIGHT })
+  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
+  await profile(master, 'li-1', 'linkedin', 'acme')
+  await waitRunning(light, ['li-1'])
+  const served = await (await fetch(`${slave.url}/metrics`)).text()
+  t.match(served, /ledgermesh_light_served_total\{[^}]*result="answered"[^}]*\} [1-9]/, 'the slave was asked (and answered with nothing)')
+  const status = await lightOf(light)
+  t.equal(status.refused, 0, 'withholding is not a forgery: nothing refused')
+  t.ok(status.complete, 'the master proved every policy')
+})

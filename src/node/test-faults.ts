@@ -15,9 +15,17 @@ import type { LightRequest, LightResponse } from '../protocols/light/index.js'
  *   more assignment, for the worker asking, of the first profile the answer holds: a well-formed
  *   policy its author (a key made up here) signed, placed as the entry at the checkpoint's
  *   size with the audit path of a real entry. A light worker must refuse the answer.
+ * - LEDGERMESH_FAULT_LIGHT=withhold: every light answer of this node holds no policy (each id
+ *   asked for is called missing). A light worker must get them from a master instead.
  */
 export function lightFaults (log: Logger): ((request: LightRequest, response: LightResponse) => LightResponse) | undefined {
-  if (process.env.LEDGERMESH_TEST_FAULTS !== '1' || process.env.LEDGERMESH_FAULT_LIGHT !== 'forge-assignment') return undefined
+  if (process.env.LEDGERMESH_TEST_FAULTS !== '1') return undefined
+  const fault = process.env.LEDGERMESH_FAULT_LIGHT
+  if (fault === 'withhold') {
+    log.warn('LEDGERMESH_TEST_FAULTS=1: this node withholds every policy from its light answers (a test of light workers)')
+    return (request, response) => response.ok ? { ...response, entries: [], missing: [...new Set([...request.ids, ...response.missing])] } : response
+  }
+  if (fault !== 'forge-assignment') return undefined
   log.warn('LEDGERMESH_TEST_FAULTS=1: this node forges an assignment in its light answers (a test of light workers)')
   const forger = new Ed25519Signer(randomBytes(32))
   return (request, response) => {
