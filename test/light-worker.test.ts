@@ -40,6 +40,7 @@ t.test('a light worker runs its profiles from policies it holds with proofs, and
   t.equal((await light.ok('blockchain get assignment bring.count')).text.trim(), '2', 'it holds its two assignments')
   t.equal((await light.ok('blockchain get profile bring.count')).text.trim(), '2', 'and their two profiles, not mail-1')
   t.match(light.logs(), /light worker: holds every policy of the master's answer, each proven/)
+  t.match((await light.ok('get processes')).text, /Blockchain Sync\s*\|Running\s*\|Light worker: \d+ policies held with proofs, at checkpoint size \d+/, 'get processes shows what it holds')
   const served = await (await fetch(`${slave.url}/metrics`)).text()
   t.match(served, /ledgermesh_light_served_total\{[^}]*result="answered"[^}]*\} [1-9]/, 'the slave served it (its slave is asked first)')
 
@@ -51,6 +52,8 @@ t.test('a light worker runs its profiles from policies it holds with proofs, and
   t.pass('the deleted profile stopped on the light worker')
   const after = await processesOf(light)
   t.equal(after.find(r => r.name === 'li-1')?.restarts, 0, 'li-1 ran on untouched')
+  const warnings = light.logs().split('\n').filter(line => /"level":(40|50)/.test(line))
+  t.same(warnings, [], 'no warning or error in the light worker\'s log')
 })
 
 t.test('a slave that serves a forged assignment is refused; the light worker runs only what the master assigned', async t => {
