@@ -23,7 +23,8 @@ const MASTER_TYPES = ['master_key', 'master'] as const
 /**
  * The ids of the live policies worker `worker` needs, in `state`: its declaration, its
  * slave's, its assignments and their profiles, the drains naming it, every master key
- * declaration and master declaration, and the revocations of master keys. Bounded by
+ * declaration and master declaration, the revocations of master keys, and the network
+ * policy (its witnesses). Bounded by
  * MAX_LIGHT_POLICIES (the excess is left out; the light worker then is refused as incomplete).
  */
 export function lightNeeds (state: LedgerState, worker: string): string[] {
@@ -41,6 +42,8 @@ export function lightNeeds (state: LedgerState, worker: string): string[] {
   }
   for (const drain of state.lookup('drain', 'node', worker)) if (policyBody(drain).node === worker) add(drain)
   for (const type of MASTER_TYPES) for (const policy of state.policiesOfType(type)) add(policy)
+  // the network policy names the witnesses (and their quorum) whose cosignatures it checks
+  for (const policy of state.policiesOfType('network')) add(policy)
   // the revocations of every key a master declaration names or was signed by: a light worker
   // drops a revoked master key as a replica does (trustedMasterKeys reads them)
   const keys = new Set<string>()

@@ -3,6 +3,7 @@ import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { policyBody } from '../policies/policy.js'
 import { headFromNote, logOrigin } from './head.js'
 import type { Ledger } from './ledger.js'
+import type { LedgerState } from './state.js'
 import { cosignerKey, parseNote, verifyNote } from './tlog/note.js'
 
 /** A witness as the network policy names it: its key and where its p2p server listens. */
@@ -26,7 +27,7 @@ export const witnessName = (publicKey: string): string => `ledgermesh-witness/${
 export const WITNESSED_META_KEY = 'witnessed_checkpoint'
 
 /** The witness set the ledger's live network policy names, if any. */
-export function witnessSetOf (ledger: Ledger): WitnessSet | undefined {
+export function witnessSetOf (ledger: { readonly state: LedgerState }): WitnessSet | undefined {
   for (const policy of ledger.state.policiesOfType('network')) {
     const body = policyBody(policy) as { witnesses?: WitnessEntry[], witness_quorum?: number }
     if (body.witnesses !== undefined && body.witness_quorum !== undefined) return { witnesses: body.witnesses, quorum: body.witness_quorum }

@@ -29,6 +29,8 @@ export interface MasterServicesOptions {
   log: Logger
   /** sends a write through the node's write path (deferred writes go out with it once trusted) */
   write: (op: LedgerOp) => Promise<{ seq?: number }>
+  /** the latest witnessed checkpoint the node holds: a light worker's lease answer carries it when it is the current one */
+  witnessed?: () => { size: number, note: string } | undefined
 }
 
 /**
@@ -232,7 +234,8 @@ export class MasterServices {
       ttlMs: config.leaseTtl.ms,
       graceMs: config.leaseGrace.ms,
       onUnadmitted: () => { metrics.unadmitted.inc({ what: 'lease' }) },
-      grantRefused: () => this.role === undefined || this.role.holdsLease ? undefined : 'its writer lease is not confirmed (the database did not answer in time)'
+      grantRefused: () => this.role === undefined || this.role.holdsLease ? undefined : 'its writer lease is not confirmed (the database did not answer in time)',
+      witnessed: this.opts.witnessed
     })
     await allocator.start()
     this.allocator = allocator

@@ -225,7 +225,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     this.currentLedger = ledger
     this.log.info({ store: ledgerStore.kind, location: ledgerStore.location, head: ledger.head.seq, policies: ledger.state.size }, 'ledger connected')
     if (this.role === 'master') {
-      this.master = new MasterServices({ config: this.config, signer: this.signer, ledger, metrics: this.metrics, log: this.log, write: async op => await this.insert(op, { local: false }) })
+      this.master = new MasterServices({ config: this.config, signer: this.signer, ledger, metrics: this.metrics, log: this.log, write: async op => await this.insert(op, { local: false }), witnessed: () => this.witnessed })
       // several masters may share a PostgreSQL database: the writer lease decides which writes.
       // The lease row shows the others where to forward: the address they reach (EXTERNAL_IP),
       // not the one this host listens on behind a NAT or a relay.

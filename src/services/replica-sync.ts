@@ -41,5 +41,5 @@ export interface ReplicaSync extends Service {
   /** Re-submits what the outbox holds, if it holds anything and is not backing off. */
   flushOutbox: () => Promise<void>
   /** a light worker's (LEDGER_MODE=light): what it holds, and the answers it refused */
-  readonly light?: { policies: number, checkpoint_size: number, complete: boolean, root_key: string | null, master_keys: string[], refused: number, last_refusal: { source: string, reason: string, at: Date } | null }
+  readonly light?: { policies: number, checkpoint_size: number, complete: boolean, root_key: string | null, master_keys: string[], refused: number, last_refusal: { source: string, reason: string, at: Date } | null, witnessed: { size: number, cosigners: number, quorum: number } | null }
 }

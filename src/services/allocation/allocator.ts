@@ -46,6 +46,8 @@ export interface AllocatorOptions {
    * hang stops granting before another master can take over and move the profiles.
    */
   grantRefused?: () => string | undefined
+  /** the latest witnessed checkpoint (for light workers' answers: the note with its cosignatures) */
+  witnessed?: () => { size: number, note: string } | undefined
 }
 
 /** At most this many profiles' settings verdicts are kept (one per live profile id). */
@@ -175,7 +177,7 @@ export class Allocator implements Service {
       if (request.draining || request.light === true) await this.settled()
     }
     if (request.light !== true || role !== 'worker') return { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs, minSeq: ledger.head.seq }
-    return lightGrant(ledger, request, { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs }, this.opts.signer)
+    return lightGrant(ledger, request, { ttlMs: this.opts.ttlMs, graceMs: this.opts.graceMs }, this.opts.signer, this.opts.witnessed?.())
   }
 
   /** Runs a round soon; rounds never overlap, and a request during a round runs one more. */

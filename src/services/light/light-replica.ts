@@ -5,6 +5,7 @@ import { headFromNote, logOrigin } from '../../ledger/head.js'
 import { type VerifiedLight, verifyLightAnswer } from '../../ledger/light.js'
 import { rootMasterKey, trustedMasterKeys } from '../../ledger/ledger-rules.js'
 import type { LedgerState } from '../../ledger/state.js'
+import { cosignersOf, witnessSetOf } from '../../ledger/witnessed.js'
 import { type Policy, policyBody, policyType } from '../../policies/policy.js'
 import type { StreamTarget } from '../../net/stream.js'
 import { type LeaseGrant, type LeaseRequest, verifyLeaseAnswer } from '../../protocols/lease/index.js'
@@ -33,6 +34,8 @@ export interface LightSummary {
   master_keys: string[]
   refused: number
   last_refusal: LightRefusal | null
+  /** the latest checkpoint it verified that a quorum of the network policy's witnesses cosigned */
+  witnessed: { size: number, cosigners: number, quorum: number } | null
 }
 
 /**
@@ -58,6 +61,8 @@ export class LightReplica extends EventEmitter<{ appended: [] }> implements Repl
   private stopped = false
   refused = 0
   lastRefusal?: LightRefusal
+  /** the latest witnessed checkpoint seen in a verified answer (a lease answer's or a light answer's) */
+  private witnessed?: { size: number, cosigners: number, quorum: number, note: string }
 
   constructor (private readonly opts: {
     worker: string
@@ -91,7 +96,8 @@ export class LightReplica extends EventEmitter<{ appended: [] }> implements Repl
       root_key: this.root ?? null,
       master_keys: this.masterKeys,
       refused: this.refused,
-      last_refusal: this.lastRefusal ?? null
+      last_refusal: this.lastRefusal ?? null,
+      witnessed: this.witnessed === undefined ? null : { size: this.witnessed.size, cosigners: this.witnessed.cosigners, quorum: this.witnessed.quorum }
     }
   }
 
@@ -133,6 +139,7 @@ export class LightReplica extends EventEmitter<{ appended: [] }> implements Repl
       verifyLeaseAnswer(request, grant, grant.signed, this.masterKeys)
       const head = headFromNote(grant.signed!.checkpoint, logOrigin(this.root), this.masterKeys)
       if (head.seq !== grant.minSeq) throw new LedgerMeshError('bad_signature', `the lease answer names a checkpoint of size ${head.seq} but min_seq ${grant.minSeq}`)
+      this.noteWitnessed(grant.signed!.checkpoint, head.seq)
     } catch (err) {
       this.refuse('lease', 'the master', errorMessage(err))
       throw err
@@ -199,11 +206,25 @@ export class LightReplica extends EventEmitter<{ appended: [] }> implements Repl
         await this.store.setMeta(ROOT_KEY_META, root)
         this.opts.log.info({ masterKey: root }, 'light worker: pinned the first master\'s key from the first proven answer')
       }
+      this.noteWitnessed(verified.note, verified.head.seq)
       return verified
     } catch (err) {
       this.refuse('light', source.name, errorMessage(err))
       return undefined
     }
+  }
+
+  /**
+   * Keeps `note` (its master signature already verified) as the latest witnessed checkpoint
+   * when a quorum of the witnesses the held network policy names cosigned it. Not required
+   * (yet) of what the worker holds: shown in `get status`.
+   */
+  private noteWitnessed (note: string, size: number): void {
+    const set = witnessSetOf(this)
+    if (set === undefined || size < (this.witnessed?.size ?? 0)) return
+    let cosigners: string[]
+    try { cosigners = cosignersOf(note, set) } catch { return }
+    if (cosigners.length >= set.quorum) this.witnessed = { size, cosigners: cosigners.length, quorum: set.quorum, note }
   }
 
   private refuse (what: 'light' | 'lease', source: string, reason: string): void {
