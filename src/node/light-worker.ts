@@ -4,6 +4,8 @@ import type { Ledger } from '../ledger/ledger.js'
 import { policyBody } from '../policies/policy.js'
 import type { LightProtocol } from '../protocols/light/index.js'
 import { LightReplica, type LightSource } from '../services/light/light-replica.js'
+
+export type { LightReplica, Multiaddr }
 import { LightSync } from '../services/light/light-sync.js'
 import { type MasterList, tcpAddress } from '../services/master-list.js'
 import type { NodeMetrics } from '../services/metrics.js'
