@@ -181,9 +181,9 @@ export class LevelStore implements LedgerStore {
     return await this.attempt(`read meta ${key}`, async () => await this.meta.get(key))
   }
 
-  async setMeta (key: string, value: string): Promise<void> {
+  async setMeta (key: string, value: string, opts: { durable?: boolean } = {}): Promise<void> {
     await this.attempt(`write meta ${key}`, async () => {
-      await this.db!.batch().put(key, value, { sublevel: this.meta }).write(this.writeOptions)
+      await this.db!.batch().put(key, value, { sublevel: this.meta }).write(opts.durable === true ? { sync: true } : this.writeOptions)
     })
   }
 

@@ -51,7 +51,10 @@ export interface LedgerStore {
   /** Removes every entry after `seq` and the signed head (recovery after a divergence). */
   truncate (seq: number): Promise<void>
 
-  /** Small named values that must survive restarts (e.g. the pinned master key). */
+  /**
+   * Small named values that must survive restarts (e.g. the pinned master key). `durable`
+   * writes it to disk before resolving even in a store that does not sync every write.
+   */
   getMeta (key: string): Promise<string | undefined>
-  setMeta (key: string, value: string): Promise<void>
+  setMeta (key: string, value: string, opts?: { durable?: boolean }): Promise<void>
 }

@@ -1,3 +1,6 @@
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { errorMessage } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
 import { headNote } from '../ledger/head.js'
@@ -48,6 +51,7 @@ export class Cosigner implements Service {
   private collecting = false
   private again = false
   private lastProblem?: string
+  private readonly targets = new Map<string, Multiaddr>()
 
   constructor (private readonly opts: CosignerOptions) {}
 
@@ -105,6 +109,19 @@ export class Cosigner implements Service {
     await witnessed.accept(note + cosignatures.join(''))
   }
 
+  /**
+   * The witness's address with its peer id (its key): libp2p then reuses the one connection to
+   * it (an address alone would be dialled anew each time), and noise checks it is that witness.
+   */
+  private targetOf (witness: WitnessEntry): Multiaddr {
+    let target = this.targets.get(witness.key)
+    if (target === undefined) {
+      target = tcpAddress(witness.address).encapsulate(`/p2p/${peerIdFromPublicKey(publicKeyFromRaw(Buffer.from(witness.key, 'hex'))).toString()}`)
+      this.targets.set(witness.key, target)
+    }
+    return target
+  }
+
   /** Asks one witness to cosign; answers its cosignature line, or undefined (logged). */
   private async ask (witness: WitnessEntry, note: string, size: number): Promise<string | undefined> {
     const { ledger, protocol, log } = this.opts
@@ -115,7 +132,7 @@ export class Cosigner implements Service {
       const proof = old === 0 ? [] : ledger.tree.consistencyProof(old, size)
       const body = `old ${old}\n${proof.map(h => `${h.toString('base64')}\n`).join('')}\n${note}`
       try {
-        const reply = await protocol.addCheckpoint(tcpAddress(witness.address), body)
+        const reply = await protocol.addCheckpoint(this.targetOf(witness), body)
         if (reply.status === 409 && /^\d+\n?$/.test(reply.body)) { this.cosignedSize.set(witness.key, Number(reply.body.trim())); continue }
         if (reply.status !== 200) { log.warn({ witness: witness.address, status: reply.status, reply: reply.body.trim().slice(0, 300) }, 'the witness did not cosign'); return undefined }
         // its line must be its own valid cosignature of this very checkpoint

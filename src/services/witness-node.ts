@@ -34,7 +34,9 @@ export function nodeWitness (opts: { ledger: () => Ledger | undefined, signer: S
       const stored = await ledgerOf().store.getMeta(recordKey(origin))
       return stored === undefined ? undefined : JSON.parse(stored) as WitnessRecord
     },
-    save: async (origin, record) => { await ledgerOf().store.setMeta(recordKey(origin), JSON.stringify(record)) },
+    // on disk before the cosignature goes out, even on a replica whose store does not fsync:
+    // a witness that forgot what it cosigned could be made to cosign a second history
+    save: async (origin, record) => { await ledgerOf().store.setMeta(recordKey(origin), JSON.stringify(record), { durable: true }) },
     onFork: evidence => {
       log.error({ fork_detected: evidence }, `fork detected: the log ${evidence.origin} signed a checkpoint no consistency proof links to the one this witness cosigned (${evidence.reason}); not cosigned`)
       void opts.forks()?.detected(evidence.presented, 'witness', evidence.reason, evidence.cosigned)
