@@ -13,6 +13,9 @@ import type { WitnessProtocol } from '../protocols/witness/index.js'
 import { tcpAddress } from './master-list.js'
 import type { ProcessStatus, Service } from './service.js'
 
+/** A round that fell short of the quorum is tried again this soon, new checkpoints or not. */
+const RETRY_MS = 1000
+
 /**
  * Makes the ledger's network policy name the witnesses WITNESSES and WITNESS_QUORUM say (the
  * active master, at start): a changed set replaces the old policy; unset leaves the ledger alone.
@@ -52,6 +55,7 @@ export class Cosigner implements Service {
   private again = false
   private lastProblem?: string
   private readonly targets = new Map<string, Multiaddr>()
+  private retry?: NodeJS.Timeout
 
   constructor (private readonly opts: CosignerOptions) {}
 
@@ -64,6 +68,7 @@ export class Cosigner implements Service {
 
   async stop (): Promise<void> {
     this.running = false
+    clearTimeout(this.retry)
     this.opts.ledger.off('appended', this.kick)
   }
 
@@ -103,6 +108,10 @@ export class Cosigner implements Service {
     if (cosignatures.length < set.quorum) {
       this.lastProblem = `checkpoint ${signed.seq} cosigned by ${cosignatures.length} of the ${set.quorum} witnesses needed`
       log.warn({ size: signed.seq, cosigned: cosignatures.length, quorum: set.quorum }, this.lastProblem)
+      // without new checkpoints to start a round, ask again: the witnesses may be back
+      clearTimeout(this.retry)
+      this.retry = setTimeout(this.kick, RETRY_MS)
+      this.retry.unref()
       return
     }
     this.lastProblem = undefined

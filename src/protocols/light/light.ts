@@ -4,6 +4,7 @@ import { entryBytes } from '../../ledger/entry.js'
 import type { Ledger } from '../../ledger/ledger.js'
 import { lightNeeds } from '../../ledger/light.js'
 import { checkpointNote } from '../../ledger/proofs.js'
+import { witnessSetOf } from '../../ledger/witnessed.js'
 import { publicKeyHexOf } from '../../policies/keys.js'
 import { type ProtocolComponents, RequestResponseProtocol, limitsOf, type LimitOverrides } from '../../net/protocol.js'
 import type { StreamTarget } from '../../net/stream.js'
@@ -68,11 +69,13 @@ export class LightProtocol extends RequestResponseProtocol<LightRequest, LightRe
     if (!ledger.admits(key)) throw new LedgerMeshError('unauthorized', `key ${key?.slice(0, 12) ?? '(not Ed25519)'}… is not admitted to this network (or was revoked)`, { reason: 'not_admitted' })
     const signed = ledger.signedHead
     if (signed === undefined) throw new LedgerMeshError('not_found', 'this node holds no signed checkpoint yet: it proves nothing')
-    // the checkpoint first: every proof is made at its size, whatever the ledger appends meanwhile
-    const size = signed.seq
-    // the note whole: with the witnesses' cosignatures when the latest witnessed one is this size
+    // the checkpoint first: every proof is made at its size, whatever the ledger appends meanwhile.
+    // On a network with witnesses, the latest witnessed one (cosignatures included), which a
+    // light worker requires; entries past it are missing until the witnesses cosign them.
     const witnessed = this.components.witnessed?.()
-    const checkpoint = witnessed !== undefined && witnessed.size === size ? witnessed.note : checkpointNote(ledger)
+    const proveWitnessed = witnessed !== undefined && witnessed.size <= signed.seq && witnessSetOf(ledger) !== undefined
+    const size = proveWitnessed ? witnessed.size : signed.seq
+    const checkpoint = proveWitnessed || (witnessed !== undefined && witnessed.size === size) ? witnessed!.note : checkpointNote(ledger)
     const state = ledger.state
     const ids = [...new Set([...request.ids, ...(request.worker === '' ? [] : lightNeeds(state, request.worker))])].slice(0, MAX_ENTRIES)
     const entries: LightResponse['entries'] = []

@@ -15,8 +15,9 @@ import type { ReplicaView } from '../operator/replica-view.js'
 /** Where a light worker keeps the first master's key it pinned (its local store's meta). */
 const ROOT_KEY_META = 'light.master_public_key'
 /** rounds over the sources before a fetch waits for the next grant or retry */
-const MAX_ROUNDS = 3
-const RETRY_MS = 1000
+const MAX_ROUNDS = 8
+/** soon enough for an entry the witnesses are cosigning (tens of ms) to be proven at the next try */
+const RETRY_MS = 250
 
 /** A server of the light protocol: the worker's slave first, then the masters. */
 export interface LightSource { name: string, target: StreamTarget }
@@ -201,6 +202,7 @@ export class LightReplica extends EventEmitter<{ appended: [] }> implements Repl
     try {
       const root = this.root ?? firstRoot(answer)
       const verified = verifyLightAnswer(answer, { rootKey: root, held: this.state })
+      this.requireWitnessed(verified.note)
       if (this.root === undefined) {
         this.root = root
         await this.store.setMeta(ROOT_KEY_META, root)
@@ -215,9 +217,20 @@ export class LightReplica extends EventEmitter<{ appended: [] }> implements Repl
   }
 
   /**
+   * On a network whose (held) network policy names witnesses, policies are taken only from
+   * answers proven against a checkpoint a quorum of them cosigned: a master key signing a
+   * second history for this worker alone would need the witnesses to cosign it too.
+   */
+  private requireWitnessed (note: string): void {
+    const set = witnessSetOf(this)
+    if (set === undefined) return
+    const cosigners = cosignersOf(note, set)
+    if (cosigners.length < set.quorum) throw new LedgerMeshError('bad_signature', `its checkpoint is cosigned by ${cosigners.length} of the network's witnesses, ${set.quorum} needed (WITNESS_QUORUM)`)
+  }
+
+  /**
    * Keeps `note` (its master signature already verified) as the latest witnessed checkpoint
-   * when a quorum of the witnesses the held network policy names cosigned it. Not required
-   * (yet) of what the worker holds: shown in `get status`.
+   * when a quorum of the witnesses the held network policy names cosigned it (`get status`).
    */
   private noteWitnessed (note: string, size: number): void {
     const set = witnessSetOf(this)
