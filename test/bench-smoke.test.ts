@@ -8,6 +8,7 @@ import { replicaMemory } from '../bench/replica-memory.js'
 import { verifyRate } from '../bench/verify-rate.js'
 import { restInsert, restInsertConcurrent, restQuery } from '../bench/rest.js'
 import { failover } from '../bench/failover.js'
+import { tlogProofsServed } from '../bench/tlog.js'
 
 // Every benchmark at its smallest, so none can rot; timings are not asserted here, only that
 // each runs to the end and reports what it should.
@@ -85,4 +86,13 @@ t.test('failover, 1 round and 2 clients', async t => {
   t.match(row, { bench: 'failover', rounds: 1, clients: 2, lost: 0 })
   t.ok(row.acknowledged > 20, 'inserts were acknowledged before and after the kill')
   t.ok([row.gap_p50_ms, row.gap_p99_ms, row.gap_max_ms].every(finite), 'gaps are durations')
+})
+
+t.test('proofs served by a master node, 300 entries', async t => {
+  const [node, inclusion, consistency] = await tlogProofsServed({ entries: 300, requests: 20 }) as Array<Record<string, any>>
+  t.ok(node.entries >= 300, 'the node holds the ledger')
+  for (const row of [inclusion, consistency]) {
+    t.equal(row.requests, 20)
+    t.ok(finite(row.p50_ms) && row.p50_ms <= row.p99_ms && row.max_proof_bytes > 0)
+  }
 })
