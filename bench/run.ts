@@ -10,7 +10,7 @@ import { replicaMemory } from './replica-memory.js'
 import { verifyRate } from './verify-rate.js'
 import { restInsert, restInsertConcurrent, restQuery } from './rest.js'
 import { failover } from './failover.js'
-import { tlogProofs, tlogTiles } from './tlog.js'
+import { tlogProofs, tlogProofsServed, tlogTiles } from './tlog.js'
 import { witnessCosign } from './witness-cosign.js'
 import { lightWorker } from './light-worker.js'
 
@@ -25,7 +25,8 @@ import { lightWorker } from './light-worker.js'
  *   BENCH_STORES (level,psql), BENCH_QUERY_ITERATIONS (2000), BENCH_VERIFY (20000),
  *   BENCH_VERIFY_BATCH (10000), BENCH_REST_SIZES (1000,100000), BENCH_REST_INSERTS (3000),
  *   BENCH_REST_CLIENTS (64), BENCH_REST_CONCURRENT_INSERTS (20000), BENCH_FAILOVER_ROUNDS (10),
- *   BENCH_FAILOVER_CLIENTS (8), BENCH_TREE_LEAVES (tlog-proofs, 1000000), BENCH_TILES_POLICIES
+ *   BENCH_FAILOVER_CLIENTS (8), BENCH_TREE_LEAVES (tlog-proofs, 1000000), BENCH_SERVED_ENTRIES
+ *   and BENCH_SERVED_REQUESTS (tlog-proofs-served, 1000000 and 2000), BENCH_TILES_POLICIES
  *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300); light-worker uses BENCH_POLICIES.
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
@@ -41,8 +42,9 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   'rest-insert-concurrent': restInsertConcurrent,
   failover,
   'tlog-proofs': tlogProofs,
+  'tlog-proofs-served': async () => await tlogProofsServed(),
   'tlog-tiles': tlogTiles,
-  'witness-cosign': witnessCosign,
+  'witness-cosign': async () => await witnessCosign(),
   'light-worker': lightWorker
 }
 

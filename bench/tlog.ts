@@ -1,15 +1,19 @@
 import { join } from 'node:path'
+import { Client } from 'undici'
 import { silentLogger } from '../src/base/logger.js'
 import { Ledger } from '../src/ledger/ledger.js'
 import { LevelStore } from '../src/ledger/level-store.js'
+import { parseCheckpoint } from '../src/ledger/tlog/checkpoint.js'
 import { MerkleTree } from '../src/ledger/tlog/merkle-tree.js'
+import { parseNote } from '../src/ledger/tlog/note.js'
 import { verifyConsistency, verifyInclusion } from '../src/ledger/tlog/proof.js'
+import { leafHash } from '../src/ledger/tlog/rfc6962.js'
 import { exportTiles } from '../src/node/export-tiles.js'
 import { TileMirror } from '../src/services/tile-mirror.js'
 import { startNode } from '../test/helpers/node-process.js'
 import { serveDirectory } from '../test/helpers/static-server.js'
-import { httpJson } from '../test/helpers/http.js'
-import { envInt, percentile, round, tempDir, withCleanup } from './lib/harness.js'
+import { httpJson, httpRequest } from '../test/helpers/http.js'
+import { envInt, percentile, round, secondsSince, tempDir, withCleanup } from './lib/harness.js'
 import { preparedHome } from './rest.js'
 
 /**
@@ -18,6 +22,16 @@ import { preparedHome } from './rest.js'
  *   appends as the ledger builds it, then 10,000 inclusion and 10,000 consistency proofs for
  *   random leaves and sizes: time per proof (the node's part of serving one), proof bytes
  *   against the 32·⌈log₂ n⌉ bound, each proof verified.
+ * - tlog-proofs-served: the same proofs as a client gets them: a master node (`ledgermesh
+ *   start`, dist/, LOG_LEVEL info) holding BENCH_SERVED_ENTRIES entries (default 1,000,000,
+ *   written to its store before it starts, as preparedHome does) answers
+ *   `GET /v1/proof/inclusion?seq=<random>` and `GET /v1/proof/consistency?first=<random>` (to
+ *   its checkpoint), BENCH_SERVED_REQUESTS (2,000) of each after 200 warm-up requests, one
+ *   after another on one keep-alive connection (undici's Client); each latency runs from the
+ *   request sent to its body read. Every inclusion proof is then verified against the signed
+ *   checkpoint; each consistency proof is checked to be to the checkpoint's size and within
+ *   ⌈log₂ n⌉ + 1 hashes (verifying it needs the root of the first size, which a client holds
+ *   from an earlier checkpoint and this one does not).
  * - tlog-tiles: a master node holding BENCH_TILES_POLICIES policies (default 100,000) is
  *   exported with `export-tiles`; the files are served by a plain web server (Python's
  *   http.server) and a fresh replica ledger, trusting only the master's key, catches up from
@@ -90,6 +104,81 @@ export async function tlogTiles (): Promise<object[]> {
     return [
       { what: 'export-tiles (over REST from a master node)', entries: head.seq, files: exported.files, mb: round(exported.bytes / 2 ** 20, 1), seconds: round(exportMs / 1000, 2), goal: `< 5 s: ${exportMs < 5000 ? 'met' : 'missed'}` },
       { what: 'a fresh replica catches up from the static tiles alone (python3 -m http.server)', entries: applied, seconds: round(catchUpMs / 1000, 2), same_head_and_root_as_the_master: same }
+    ]
+  })
+}
+
+const SERVED_WARM_UP = 200
+
+interface Served { latencies: number[], seconds: number, answers: Array<{ at: number, status: number, body: string }> }
+
+/** `count` GETs of `path(i)` one after another on one keep-alive connection. */
+async function getSequentially (client: Client, count: number, path: (i: number) => string): Promise<Served> {
+  const get = async (i: number): Promise<{ at: number, status: number, body: string }> => {
+    const response = await client.request({ path: path(i), method: 'GET' })
+    return { at: i, status: response.statusCode, body: await response.body.text() }
+  }
+  for (let i = 0; i < SERVED_WARM_UP; i++) await get(i)
+  const latencies: number[] = []
+  const answers: Served['answers'] = []
+  const started = performance.now()
+  for (let i = SERVED_WARM_UP; i < SERVED_WARM_UP + count; i++) {
+    const sent = performance.now()
+    answers.push(await get(i))
+    latencies.push(performance.now() - sent)
+  }
+  return { latencies, seconds: secondsSince(started), answers }
+}
+
+export async function tlogProofsServed (opts: { entries?: number, requests?: number } = {}): Promise<object[]> {
+  return await withCleanup(async t => {
+    const size = opts.entries ?? envInt('BENCH_SERVED_ENTRIES', 1_000_000)
+    const requests = opts.requests ?? envInt('BENCH_SERVED_REQUESTS', 2000)
+    let started = performance.now()
+    const home = await preparedHome(t, size)
+    const prepareS = secondsSince(started)
+    started = performance.now()
+    // the node folds the whole log (chain links, state, tree) before it serves
+    const master = await startNode(t, { type: 'master', name: 'bench-proofs', home, startWithinMs: 30 * 60_000 })
+    const startS = secondsSince(started)
+    const checkpoint = parseCheckpoint(parseNote((await httpRequest(`${master.url}/checkpoint`, { timeoutMs: 10_000 })).text).text)
+    if (checkpoint.size < size) throw new Error(`tlog-proofs-served: the node's checkpoint is of ${checkpoint.size} entries, not ${size}`)
+    const n = checkpoint.size
+    const client = new Client(master.url, { pipelining: 1, keepAliveTimeout: 60_000 })
+    t.teardown(async () => { await client.close() })
+    const seqs = Array.from({ length: SERVED_WARM_UP + requests }, () => 1 + Math.floor(Math.random() * n))
+    const firsts = Array.from({ length: SERVED_WARM_UP + requests }, () => 1 + Math.floor(Math.random() * (n - 1)))
+    const inclusion = await getSequentially(client, requests, i => `/v1/proof/inclusion?seq=${seqs[i]}`)
+    const consistency = await getSequentially(client, requests, i => `/v1/proof/consistency?first=${firsts[i]}`)
+    const b = (s: string): Buffer => Buffer.from(s, 'base64')
+    let inclusionBytes = 0
+    for (const { at, status, body } of inclusion.answers) {
+      const proof = status === 200 ? JSON.parse(body) as { entry: string, proof: string[], tree_size: number } : undefined
+      const why = proof === undefined ? `HTTP ${status}: ${body.slice(0, 200)}` : verifyInclusion(leafHash(proof.entry), seqs[at] - 1, proof.tree_size, proof.proof.map(b), checkpoint.root)
+      if (why !== undefined) throw new Error(`tlog-proofs-served: the inclusion proof of entry ${seqs[at]} does not verify: ${why}`)
+      inclusionBytes = Math.max(inclusionBytes, 32 * proof!.proof.length)
+    }
+    let consistencyBytes = 0
+    for (const { at, status, body } of consistency.answers) {
+      const proof = status === 200 ? JSON.parse(body) as { first: number, second: number, proof: string[] } : undefined
+      if (proof === undefined || proof.first !== firsts[at] || proof.second !== n || proof.proof.length > Math.ceil(Math.log2(n)) + 1) throw new Error(`tlog-proofs-served: a consistency proof from ${firsts[at]}: HTTP ${status}: ${body.slice(0, 200)}`)
+      consistencyBytes = Math.max(consistencyBytes, 32 * proof.proof.length)
+    }
+    const row = (what: string, run: Served, bytes: number): object => ({
+      what,
+      entries: n,
+      requests,
+      per_s: Math.round(requests / run.seconds),
+      p50_ms: round(percentile(run.latencies, 50), 3),
+      p99_ms: round(percentile(run.latencies, 99), 3),
+      max_ms: round(Math.max(...run.latencies), 2),
+      max_proof_bytes: bytes,
+      goal: `p99 < 1 ms: ${percentile(run.latencies, 99) < 1 ? 'met' : 'missed'}`
+    })
+    return [
+      { what: 'a master node holding the log: its store written, then `ledgermesh start` until it serves', entries: n, prepare_s: round(prepareS, 1), start_s: round(startS, 1) },
+      row('GET /v1/proof/inclusion?seq=<random> (verified against the checkpoint)', inclusion, inclusionBytes),
+      row('GET /v1/proof/consistency?first=<random> (to the checkpoint)', consistency, consistencyBytes)
     ]
   })
 }

@@ -15,9 +15,9 @@ import { envInt, percentile, round, tempDir, withCleanup } from './lib/harness.j
 const POLL_MS = 2
 const LIMIT_MS = 10_000
 
-export async function witnessCosign (): Promise<object[]> {
+export async function witnessCosign (opts: { inserts?: number } = {}): Promise<object[]> {
   return await withCleanup(async t => {
-    const inserts = envInt('BENCH_COSIGN_INSERTS', 300)
+    const inserts = opts.inserts ?? envInt('BENCH_COSIGN_INSERTS', 300)
     const specs = await Promise.all([1, 2, 3].map(async i => {
       const home = tempDir(t, `lm-bench-witness${i}-`)
       const { signer } = await loadOrCreateIdentity(home)

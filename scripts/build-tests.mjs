@@ -43,7 +43,7 @@ const benchChildren = ['master-child', 'count-proxy', 'insert-client']
  * dist/test/0-long/: tap runs files in path order, so these start first and the run does not end
  * with one of them running alone. Only the order changes; keep the list to the longest few.
  */
-const LONG = ['bench-smoke', 'failover-load', 'console', 'crash', 'demo', 'store', 'bad-input', 'slave-processes', 'worker-faults', 'private-network', 'admission-revoke']
+const LONG = ['bench-smoke', 'bench-smoke-tlog', 'failover-load', 'console', 'crash', 'demo', 'store', 'bad-input', 'slave-processes', 'worker-faults', 'private-network', 'admission-revoke']
 await rm(outdir, { recursive: true, force: true })
 await build({
   entryPoints: [

@@ -8,7 +8,6 @@ import { replicaMemory } from '../bench/replica-memory.js'
 import { verifyRate } from '../bench/verify-rate.js'
 import { restInsert, restInsertConcurrent, restQuery } from '../bench/rest.js'
 import { failover } from '../bench/failover.js'
-import { lightWorker } from '../bench/light-worker.js'
 
 // Every benchmark at its smallest, so none can rot; timings are not asserted here, only that
 // each runs to the end and reports what it should.
@@ -86,11 +85,4 @@ t.test('failover, 1 round and 2 clients', async t => {
   t.match(row, { bench: 'failover', rounds: 1, clients: 2, lost: 0 })
   t.ok(row.acknowledged > 20, 'inserts were acknowledged before and after the kill')
   t.ok([row.gap_p50_ms, row.gap_p99_ms, row.gap_max_ms].every(finite), 'gaps are durations')
-})
-
-t.test('light-worker, 300 policies', async t => {
-  const rows = await lightWorker({ policies: 300 })
-  t.same(rows.map(r => r.worker), ['light', 'light, NODE_OPTIONS=--max-semi-space-size=1', 'full'], 'a light worker, again with a small young generation, and a full one')
-  t.ok(rows[0].held < 20 && rows[2].held >= 300, 'the light worker holds its few policies, the full one the ledger')
-  t.ok(rows.every(r => [r.ready_s, r.rss_mb, r.peak_rss_mb].every(finite)), 'durations and sizes')
 })

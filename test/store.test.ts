@@ -161,6 +161,13 @@ function storeSuite (t: Test, name: string, freshStorage: FreshStorage): void {
     t.same((await store.range(0, 2)).map((entry) => entry.seq), [1, 2], 'from 0 starts at the first entry')
     t.same(await store.range(11, 5), [], 'nothing after the head')
     t.same(await store.range(1, 0), [], 'limit 0')
+    // one entry: a point read where the entry is, the first one after where it is not
+    t.same((await store.range(7, 1)).map((entry) => entry.seq), [7], 'one entry')
+    t.same((await store.range(7, 1.5)).map((entry) => entry.seq), [7], 'a limit of 1.5 is 1')
+    t.same((await store.range(0, 1)).map((entry) => entry.seq), [1], 'one entry from 0')
+    t.same((await store.range(3.5, 1)).map((entry) => entry.seq), [4], 'one entry from between two')
+    t.same(await store.range(11, 1), [], 'one entry after the head')
+    t.same(await store.range(7, 0.5), [], 'a limit under 1')
   })
 
   t.test(`${name}: append continues the stored head or is rejected as a conflict`, async (t) => {
@@ -331,6 +338,7 @@ t.test('LevelStore', async (t) => {
     const err = await rejectsWithCode(t, reopened.range(1, 10), 'chain_broken', 'range over an undecodable value')
     t.match(err?.message, /entry 2 in .* is not valid JSON/, 'names the entry and the problem')
     t.match(err?.message, path)
+    t.match((await rejectsWithCode(t, reopened.range(2, 1), 'chain_broken', 'a read of that one entry'))?.message, /entry 2 in .* is not valid JSON/)
   })
 
   t.test('level: a directory another store holds open is unavailable, not a hang', async (t) => {

@@ -101,6 +101,38 @@ t.test('a tree truncated and grown again has the roots of the log it holds', asy
   t.throws(() => tree.inclusionProof(29), /not in a tree of 29 leaves/)
 })
 
+t.test('an extension: the root with leaves appended, then appended without hashing again; stale after any change', async t => {
+  fc.assert(fc.property(entriesArb, entriesArb, fc.nat(), (entries, extra, cut) => {
+    const tree = treeOf(entries)
+    const kept = entries.slice(0, cut % (entries.length + 1))
+    tree.truncate(kept.length)
+    const extension = tree.extend(extra.map(e => leafHash(e)))
+    const all = [...kept, ...extra]
+    if (tree.size !== kept.length) throw new Error('extend changed the tree')
+    if (extension.base !== kept.length || extension.size !== all.length) throw new Error('extension sizes')
+    if (!extension.root.equals(naiveRoot(all))) throw new Error(`root of ${kept.length} + ${extra.length}`)
+    if (!tree.appendExtension(extension)) throw new Error('not appended')
+    if (tree.appendExtension(extension)) throw new Error('appended twice')
+    // every stored subtree is the one appends alone would have made
+    const grown = treeOf(all)
+    for (let level = 0; 2 ** level <= all.length; level++) {
+      for (let index = 0; index < Math.floor(all.length / 2 ** level); index++) {
+        if (!tree.subtreeAt(level, index).equals(grown.subtreeAt(level, index))) throw new Error(`subtree ${index} of 2^${level}`)
+      }
+    }
+    if (!tree.root().equals(grown.root())) throw new Error('root after the append')
+  }), { numRuns: 100 })
+  const tree = treeOf([Buffer.from('a'), Buffer.from('b'), Buffer.from('c')])
+  t.ok(tree.extend([]).root.equals(tree.root()), 'no leaves: the root as it is')
+  t.ok(new MerkleTree().extend([]).root.equals(EMPTY_ROOT), 'the empty tree')
+  const stale = tree.extend([leafHash(Buffer.from('d'))])
+  tree.truncate(2)
+  tree.append(Buffer.from('x'))
+  t.notOk(tree.appendExtension(stale), 'a tree changed since the extension (same size, another leaf) appends nothing')
+  t.equal(tree.size, 3)
+  t.notOk(treeOf([]).appendExtension(stale), 'nor does another tree')
+})
+
 t.test('proof sizes stay within 32 bytes per level', async t => {
   const tree = new MerkleTree()
   for (let i = 0; i < 5000; i++) tree.append(Buffer.from(String(i)))

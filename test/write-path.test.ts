@@ -42,6 +42,11 @@ async function within<T> (ms: number, what: string, work: Promise<T>): Promise<T
 
 type StoreKind = 'level' | 'psql'
 
+/** The ledger's tree is of its head's size and has the root its signed head names. */
+function treeMatchesHead (ledger: Ledger): boolean {
+  return ledger.tree.size === ledger.head.seq && ledger.signedHead?.seq === ledger.head.seq && ledger.tree.root().toString('hex') === ledger.signedHead.root
+}
+
 async function newStore (t: Test, kind: StoreKind): Promise<LedgerStore> {
   if (kind === 'level') return new LevelStore({ path: join(await tmpDir(t), 'ledger') })
   return new PgStore({ ...(await createTestDatabase(t)), lockTimeoutMs: 500 })
@@ -73,6 +78,7 @@ for (const kind of ['level', 'psql'] as const) {
     const stored = await ledger.store.range(1, 100)
     t.equal(stored.length, 2 + 19, 'and in the store: put, delete, then the 19')
     t.same(ledger.head, await ledger.store.head(), 'the ledger head is the store head')
+    t.ok(treeMatchesHead(ledger), 'and its tree holds the stored entries alone, with the signed root')
   })
 }
 
@@ -105,16 +111,20 @@ t.test('a commit whose outcome was unknown: the master reads the store again bef
   const ambiguous = probe('ambiguous')
   await t.rejects(ledger.submit({ op: 'put', policy: ambiguous }), { code: 'store_unavailable' }, 'the client hears an error')
   t.equal((await faulty.head()).seq, 2, 'although the store holds the entry')
+  t.equal(ledger.tree.size, 1, 'the tree holds what the master knows committed (the root it signed for the batch is not in it)')
 
   const next = await ledger.submit({ op: 'put', policy: probe('next') })
   t.equal(next.seq, 3, 'the next insert is ordered after it')
   t.ok(ledger.state.has(policyId(ambiguous)), 'the state holds what the store committed')
   t.same(ledger.head, await faulty.head(), 'and the same head')
+  t.ok(treeMatchesHead(ledger), 'and a tree of the same entries')
   await t.rejects(ledger.submit({ op: 'put', policy: ambiguous }), { code: 'duplicate_id' }, 'a retry of it is a duplicate, not a second copy')
 
   faulty.failBefore = 1
   await t.rejects(ledger.submit({ op: 'put', policy: probe('outage') }), { code: 'store_unavailable' })
+  t.equal(ledger.tree.size, 3, 'a commit that wrote nothing leaves the tree as it was')
   t.equal((await ledger.submit({ op: 'put', policy: probe('after-outage') })).seq, 4, 'an outage that wrote nothing leaves the chain as it was')
+  t.ok(treeMatchesHead(ledger), 'the tree holds the stored entries, with the signed root')
 })
 
 t.test('a rewind swaps in the re-folded state: no reader sees a partial ledger', async t => {

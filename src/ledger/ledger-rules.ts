@@ -3,6 +3,7 @@ import { type AuthContext, authorizeOp } from '../policies/authorize.js'
 import { validatePolicy, verifyPolicy } from '../policies/validate.js'
 import { verifyPool } from '../policies/verify-pool.js'
 import type { Entry } from './entry.js'
+import { type SignedHead, logOrigin, verifyHead } from './head.js'
 import { type LedgerOp, type Policy, policyBody, policyId, policyType } from '../policies/policy.js'
 import type { LedgerState } from './state.js'
 import type { Signer } from '../policies/keys.js'
@@ -10,9 +11,9 @@ import { prepareTombstone } from '../policies/prepare.js'
 import { DECLARATION_TYPES } from '../policies/schemas.js'
 
 /**
- * The ledger's rules that read its live state: who is admitted, and the authorization view
- * of a batch (the master ordering one, a replica verifying one), plus the errors the group
- * committer gives for ids the log already holds.
+ * The ledger's rules that read its live state: who is admitted, which checkpoints it trusts,
+ * and the authorization view of a batch (the master ordering one, a replica verifying one),
+ * plus the errors the group committer gives for ids the log already holds.
  */
 
 /** Policy types about one key (`key` field): admin rights, admission, revocation. */
@@ -34,6 +35,22 @@ export function holdsKey (state: LedgerState, type: string, key: string, keep: (
     if (policyBody(policy).key === key && keep(policy)) return true
   }
   return false
+}
+
+/**
+ * Throws bad_signature unless `head` is a checkpoint of the network whose first master key is
+ * `pinned`, signed by `key`, one of the `trusted` master keys.
+ */
+export function checkHeadTrusted (head: SignedHead, key: string, pinned: string, trusted: ReadonlySet<string>): void {
+  if (head.origin !== logOrigin(pinned)) {
+    throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is a checkpoint of another log (origin ${JSON.stringify(String(head.origin).slice(0, 80))}, this network's is ${logOrigin(pinned)})`)
+  }
+  if (!trusted.has(key)) {
+    throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key (its key ${key.slice(0, 12)}… is not one a trusted master declared)`)
+  }
+  if (!verifyHead(head, key)) {
+    throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key`)
+  }
 }
 
 /**

@@ -7,13 +7,13 @@ import { policyId } from '../policies/policy.js'
 import { validatePolicy } from '../policies/validate.js'
 import { InsertVerifier } from '../policies/verify-pool.js'
 import { type Entry, type LedgerOp, GENESIS_HASH, afterHeld, entryLeafHash, verifyChainLinks } from './entry.js'
-import { type Head, type SignedHead, logOrigin, signHead, verifyHead } from './head.js'
-import { MerkleTree } from './tlog/merkle-tree.js'
+import { type Head, type SignedHead, logOrigin, signHead } from './head.js'
+import { MerkleTree, type TreeExtension } from './tlog/merkle-tree.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
 import { foldLog, readPastHead } from './fold.js'
 import { isHeadMoved } from './store-codec.js'
-import { type AcceptedInsert, acceptBatch, holdsKey, isAdmittedIn, isRevokedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
+import { type AcceptedInsert, acceptBatch, checkHeadTrusted, holdsKey, isAdmittedIn, isRevokedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
 
 /** Most ops committed in one store transaction by the group committer. */
 const MAX_COMMIT_BATCH = 1000
@@ -249,11 +249,16 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   private async commitAccepted (accepted: Accepted[]): Promise<void> {
     const signer = this.masterSigner!
     let signed: SignedHead | undefined
+    let extended: { entries: readonly Entry[], tree: TreeExtension } | undefined
     // the store writes only after the head the batch was checked against (isHeadMoved otherwise)
     // the root is the tree's with the batch's leaves, before the batch is known to be durable
-    const sign = (head: Head, entries: readonly Entry[]): SignedHead => (signed = signHead({ ...head, root: this.currentTree.rootWith(entries.map(entryLeafHash)).toString('hex') }, signer, logOrigin(this.trustedMasterKey!)))
+    const sign = (head: Head, entries: readonly Entry[]): SignedHead => {
+      extended = { entries, tree: this.currentTree.extend(entries.map(entryLeafHash)) }
+      return (signed = signHead({ ...head, root: extended.tree.root.toString('hex') }, signer, logOrigin(this.trustedMasterKey!)))
+    }
     const entries = await this.store.commit(accepted.flatMap(a => a.ops), sign, this.currentHead)
-    this.applyToState(entries)
+    // a commit that fails drops the extension: the tree never holds what the store may not
+    this.applyToState(entries, extended?.entries === entries ? extended.tree : undefined)
     // the head the store signed with this commit is the ledger's new head
     this.currentSignedHead = signed !== undefined && signed.seq === this.currentHead.seq && signed.hash === this.currentHead.hash
       ? signed
@@ -322,14 +327,15 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     return signHead({ ...this.currentHead, root: this.currentTree.root().toString('hex') }, this.masterSigner!, logOrigin(this.trustedMasterKey!))
   }
 
-  private applyToState (entries: Entry[]): void {
+  /** `grown`: the tree extended by these entries' leaves (hashed with the root signed for them) */
+  private applyToState (entries: Entry[], grown?: TreeExtension): void {
     // a head never moves back, nor is an entry at or below it applied again
     if (entries.length > 0 && (entries[0].seq !== this.currentHead.seq + 1 || entries[0].prevHash !== this.currentHead.hash)) {
       throw new LedgerMeshError('chain_broken', `entries from seq ${entries[0].seq} do not follow this ledger's head ${this.currentHead.seq}: not applied`)
     }
-    for (const entry of entries) {
-      this.state.apply(entry)
-      this.currentTree.appendLeafHash(entryLeafHash(entry))
+    for (const entry of entries) this.state.apply(entry)
+    if (grown === undefined || !this.currentTree.appendExtension(grown)) {
+      for (const entry of entries) this.currentTree.appendLeafHash(entryLeafHash(entry))
     }
     const last = entries[entries.length - 1]
     this.currentHead = { seq: last.seq, hash: last.hash }
@@ -395,15 +401,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     const key = head.publicKey === pinned ? pinned : head.publicKey
     const verified = `${key} ${head.seq} ${head.hash} ${head.root} ${head.origin} ${head.time} ${head.publicKey} ${head.signature}`
     if (verified === this.verifiedHead) return
-    if (head.origin !== logOrigin(pinned)) {
-      throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is a checkpoint of another log (origin ${JSON.stringify(String(head.origin).slice(0, 80))}, this network's is ${logOrigin(pinned)})`)
-    }
-    if (!trustedMasterKeys(this.state, pinned, (opts.pending ?? []).map(e => e.policy)).has(key)) {
-      throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key (its key ${key.slice(0, 12)}… is not one a trusted master declared)`)
-    }
-    if (!verifyHead(head, key)) {
-      throw new LedgerMeshError('bad_signature', `signed head at seq ${head.seq} is not signed by the trusted master key`)
-    }
+    checkHeadTrusted(head, key, pinned, trustedMasterKeys(this.state, pinned, (opts.pending ?? []).map(e => e.policy)))
     this.verifiedHead = verified
   }
 
@@ -438,12 +436,13 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       throw new LedgerMeshError('chain_broken', `sync batch ends at seq ${last.seq}, but the signed head is seq ${head.seq}`)
     }
     await verifyBatchAuthorization(this.state, this.trustedMasterKey, entries)
-    const root = this.currentTree.rootWith(entries.map(entryLeafHash)).toString('hex')
+    const grown = this.currentTree.extend(entries.map(entryLeafHash))
+    const root = grown.root.toString('hex')
     if (root !== head.root) {
       throw new LedgerMeshError('chain_broken', `sync batch rejected: its entries lead to Merkle root ${root.slice(0, 12)}…, but the signed head at seq ${head.seq} names ${String(head.root).slice(0, 12)}…`)
     }
     await this.store.append(entries, head)
-    this.applyToState(entries)
+    this.applyToState(entries, grown)
     this.currentSignedHead = head
     this.emit('appended', entries, head)
   }

@@ -1,6 +1,6 @@
 import { LedgerMeshError } from '../base/errors.js'
 import { entryBytes } from './entry.js'
-import { headNote } from './head.js'
+import { type SignedHead, headNote } from './head.js'
 import type { Ledger } from './ledger.js'
 import { TILE_WIDTH, checkTile, encodeBundle, hashTile, parseTilePath } from './tlog/tiles.js'
 
@@ -45,11 +45,16 @@ function sizeWithin (ledger: Ledger, size: number | undefined, what: string): nu
   return size
 }
 
+/** Signed heads as notes, formatted once per head (every proof against it carries the note). */
+const notes = new WeakMap<SignedHead, string>()
+
 /** The signed checkpoint the node holds, as a C2SP signed note. */
 export function checkpointNote (ledger: Ledger): string {
   const signed = ledger.signedHead
   if (signed === undefined) throw new LedgerMeshError('not_found', 'this node holds no signed checkpoint yet')
-  return headNote(signed)
+  let note = notes.get(signed)
+  if (note === undefined) notes.set(signed, note = headNote(signed))
+  return note
 }
 
 /** An inclusion proof of the entry at `seq`, or of the live policy `id`, in the tree of `size` entries. */

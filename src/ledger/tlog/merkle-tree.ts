@@ -25,6 +25,28 @@ class HashLevel {
 }
 
 /**
+ * Leaves hashed ahead of their append (MerkleTree.extend): the root the tree has once they are
+ * appended, and the subtree hashes they complete, kept so that appending them
+ * (MerkleTree.appendExtension) hashes nothing again. The tree is not changed until then.
+ */
+export interface TreeExtension {
+  /** the tree size it extends */
+  readonly base: number
+  /** the tree size once it is appended */
+  readonly size: number
+  /** the root at `size` */
+  readonly root: Buffer
+}
+
+interface PendingLevels extends TreeExtension {
+  readonly tree: MerkleTree
+  /** the tree's changes when the extension was made: any since makes it stale */
+  readonly changes: number
+  /** per level, the hashes of the complete subtrees the extension adds there */
+  readonly added: Array<readonly Uint8Array[]>
+}
+
+/**
  * The log's RFC 6962 Merkle tree, kept as it grows. Level k holds the hash of every complete
  * subtree of 2^k leaves (leaves themselves at level 0), so an append costs O(log n) hashes,
  * and the root at any size and any inclusion or consistency proof costs O(log n) lookups and
@@ -34,6 +56,8 @@ class HashLevel {
  */
 export class MerkleTree {
   private readonly levels: HashLevel[] = [new HashLevel()]
+  /** counts appends and truncations: an extension made before any is stale */
+  private changes = 0
 
   /** the number of leaves */
   get size (): number { return this.levels[0].length }
@@ -47,6 +71,7 @@ export class MerkleTree {
 
   /** Appends a leaf by its hash (a tree rebuilt from hashes a store kept). */
   appendLeafHash (hash: Uint8Array): void {
+    this.changes++
     let index = this.levels[0].length
     this.levels[0].push(hash)
     // each completed pair makes its parent, up the levels
@@ -61,6 +86,7 @@ export class MerkleTree {
   /** Drops the leaves from `size` on (a replica truncating a divergent tail). */
   truncate (size: number): void {
     if (size >= this.size) return
+    this.changes++
     for (let level = 0; level < this.levels.length; level++) this.levels[level].truncate(Math.floor(size / 2 ** level))
   }
 
@@ -84,8 +110,8 @@ export class MerkleTree {
 
   /**
    * The root the tree of its first `base` leaves would have with `extra` leaf hashes appended,
-   * without appending them (the master signs a commit's head before the commit is known to be
-   * durable; a replica checks a batch before it is stored).
+   * without appending them: a fork of the log at `base` (extend() is the way to grow the tree
+   * itself, hashing each leaf's subtrees once).
    */
   rootWith (extra: readonly Uint8Array[], base = this.size): Buffer {
     this.check(base, this.size)
@@ -98,6 +124,58 @@ export class MerkleTree {
       return nodeHash(hashOf(start, start + k), hashOf(start + k, end))
     }
     return hashOf(0, size)
+  }
+
+  /**
+   * The tree with `extra` leaf hashes appended, hashed but not appended: its root (what the
+   * master signs before the commit is known to be durable, what a replica checks a batch
+   * against before storing it) and the subtrees the leaves complete, for appendExtension.
+   */
+  extend (extra: readonly Uint8Array[]): TreeExtension {
+    const base = this.size
+    const size = base + extra.length
+    const added: Array<readonly Uint8Array[]> = [extra]
+    // level k + 1 gains the parents of level k's pairs that the new hashes complete
+    for (let level = 0; ; level++) {
+      const had = this.levels[level]?.length ?? 0
+      const hash = (index: number): Uint8Array => index < had ? this.levels[level].get(index) : added[level][index - had]
+      const from = this.levels[level + 1]?.length ?? 0
+      const to = Math.floor((had + added[level].length) / 2)
+      if (to <= from) break
+      const parents: Buffer[] = []
+      for (let index = from; index < to; index++) parents.push(nodeHash(hash(2 * index), hash(2 * index + 1)))
+      added.push(parents)
+    }
+    // the root folds the complete subtrees that make up `size` leaves, from the right
+    let root: Uint8Array | undefined
+    let end = size
+    for (let level = 0; end > 0; level++) {
+      const width = 2 ** level
+      if (Math.floor(size / width) % 2 === 0) continue
+      const index = end / width - 1
+      const had = this.levels[level]?.length ?? 0
+      const subtree = index < had ? this.levels[level].get(index) : added[level][index - had]
+      root = root === undefined ? subtree : nodeHash(subtree, root)
+      end -= width
+    }
+    const extension: PendingLevels = { base, size, root: root === undefined ? EMPTY_ROOT : Buffer.from(root), tree: this, changes: this.changes, added }
+    return extension
+  }
+
+  /**
+   * Appends the leaves of an extension this tree made, with the subtree hashes computed then.
+   * Answers false, appending nothing, when the tree changed since (the caller appends the
+   * leaves itself then).
+   */
+  appendExtension (extension: TreeExtension): boolean {
+    const pending = extension as PendingLevels
+    if (pending.tree !== this || pending.changes !== this.changes || pending.base !== this.size) return false
+    pending.added.forEach((hashes, level) => {
+      this.levels[level] ??= new HashLevel()
+      for (const hash of hashes) this.levels[level].push(hash)
+    })
+    this.changes++
+    return true
   }
 
   /** RFC 6962 PATH(index, D[0:size]): the audit path of leaf `index` in the tree of `size` leaves. */
