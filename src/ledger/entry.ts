@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto'
 import { createHash } from 'node:crypto'
 import { canonicalJson, sha256Hex } from '../policies/canonical.js'
 import { leafHash } from './tlog/rfc6962.js'
@@ -56,10 +57,15 @@ export function entryText (prevHash: string, seq: number, op: EntryOp, policyTex
   return `${prevHash}:${seq}:{"op":"${op}","policy":${policyText}}`
 }
 
+/** SHA-256 of a text, hex: one-shot crypto.hash where Node has it (20.12+), twice as fast as a Hash object here. */
+const sha256HexOf = typeof crypto.hash === 'function'
+  ? (text: string): string => crypto.hash('sha256', text, 'hex')
+  : (text: string): string => createHash('sha256').update(text).digest('hex')
+
 /** The entry's chain hash and Merkle leaf hash, from one serialization of its policy. */
 export function entryHashes (prevHash: string, seq: number, op: EntryOp, policyText: string): { hash: string, leaf: Buffer } {
   const text = entryText(prevHash, seq, op, policyText)
-  return { hash: createHash('sha256').update(text).digest('hex'), leaf: leafHash(text) }
+  return { hash: sha256HexOf(text), leaf: leafHash(text) }
 }
 
 /**
