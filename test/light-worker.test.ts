@@ -102,6 +102,10 @@ t.test('a slave that withholds every policy: the light worker gets them from the
   await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
   await profile(master, 'li-1', 'linkedin', 'acme')
   await waitRunning(light, ['li-1'])
+  // the worker asks its slave first once it holds its declaration and the slave's policy; the
+  // first assignment may come in the same answer as those, so a second one shows the order
+  await profile(master, 'li-2', 'linkedin', 'acme')
+  await waitRunning(light, ['li-1', 'li-2'])
   const served = await (await fetch(`${slave.url}/metrics`)).text()
   t.match(served, /ledgermesh_light_served_total\{[^}]*result="answered"[^}]*\} [1-9]/, 'the slave was asked (and answered with nothing)')
   const status = await lightOf(light)
