@@ -57,6 +57,13 @@ t.test('a witness cosigns consistent checkpoints only, and catches a master that
   t.equal(larger.status, 422, 'a larger tree no proof links')
   await waitFor('the fork in the witness\'s log', () => /fork detected: the log ledgermesh\/[0-9a-f]{16} signed a checkpoint/.test(witness.logs()) ? true : undefined)
   t.equal((await addCheckpoint(witness, second.seq, [], b)).status, 200, 'its record is still B: B again is cosigned')
+  // B's log root with another state root, signed with the master's key: the witness is a full
+  // replica and cosigns a state line only when it computed the same root at that size
+  t.ok(second.state !== undefined, 'the master\'s checkpoints carry a state line')
+  const wrongState = headNote(signHead({ seq: second.seq, hash: second.hash, root: second.root, state: { size: second.state!.size, root: randomBytes(32).toString('hex') } }, signer, second.origin))
+  const refusedState = await addCheckpoint(witness, second.seq, [], wrongState)
+  t.equal(refusedState.status, 422, 'a state line the witness did not compute is refused')
+  t.match(refusedState.text, /the state line names root [0-9a-f]{12}… over \d+ policies at size \d+, but this witness computed/)
 
   const other = new Ed25519Signer(randomBytes(32))
   t.equal((await addCheckpoint(witness, second.seq, [], headNote(signHead({ seq: second.seq, hash: second.hash, root: second.root }, other, second.origin)))).status, 403, 'signed by a key the network does not trust')

@@ -24,6 +24,10 @@ export type ErrorCode =
   | 'not_active'
   /** the node was shown two checkpoints no one history holds, and stopped following the log */
   | 'fork_detected'
+  /** a snapshot (manifest or chunk) that does not hold what its checkpoint commits to */
+  | 'snapshot_refused'
+  /** what was asked for is below this node's compaction point (or its snapshot's): take a snapshot */
+  | 'compacted'
   | 'unreachable'
   | 'internal'
 

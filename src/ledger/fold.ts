@@ -1,7 +1,8 @@
 import { LedgerMeshError } from '../base/errors.js'
 import { type Entry, GENESIS_HASH, entryLeafHash, verifyChainLinks } from './entry.js'
 import { MerkleTree } from './tlog/merkle-tree.js'
-import { type Head, type SignedHead, verifyHead } from './head.js'
+import { type Head, type SignedHead, type StateCommitment, verifyHead } from './head.js'
+import { StateRoot } from './state-root.js'
 import { LedgerState } from './state.js'
 import { trustedMasterKeys } from './ledger-rules.js'
 import type { LedgerStore } from './store.js'
@@ -16,9 +17,10 @@ const MAX_GROWTH_READS = 20
  * at the store's head, and that the stored signed head is that head's and signed by
  * `trustedMasterKey` (when known). A log that does not verify is reported, never half-loaded.
  */
-export async function foldLog (store: LedgerStore, trustedMasterKey: string | undefined): Promise<{ state: LedgerState, head: Head, signed: SignedHead | undefined, tree: MerkleTree }> {
+export async function foldLog (store: LedgerStore, trustedMasterKey: string | undefined): Promise<{ state: LedgerState, head: Head, signed: SignedHead | undefined, tree: MerkleTree, stateRoot: StateRoot }> {
   const state = new LedgerState()
   const tree = new MerkleTree()
+  const stateRoot = new StateRoot()
   let head: Head = { seq: 0, hash: GENESIS_HASH }
   let stored: Head
   let signed: SignedHead | undefined
@@ -32,10 +34,13 @@ export async function foldLog (store: LedgerStore, trustedMasterKey: string | un
       if (broken !== undefined) {
         throw new LedgerMeshError('chain_broken', `ledger store ${store.location} does not verify: ${broken}`, { seq: head.seq + 1 })
       }
-      for (const entry of page) {
+      const leaves = page.map(entryLeafHash)
+      page.forEach((entry, i) => {
         state.apply(entry)
-        tree.appendLeafHash(entryLeafHash(entry))
-      }
+        tree.appendLeafHash(leaves[i])
+      })
+      // hashed once, at the end (the state tree hashes lazily)
+      stateRoot.apply(page, leaves)
       const last = page[page.length - 1]
       head = { seq: last.seq, hash: last.hash }
     }
@@ -61,8 +66,18 @@ export async function foldLog (store: LedgerStore, trustedMasterKey: string | un
     if (signed.root !== tree.root().toString('hex')) {
       throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: the log's Merkle root at seq ${signed.seq} is not the one its signed head names`)
     }
+    checkStateLine(signed, stateRoot.commitment(signed.seq), `ledger store ${store.location}`)
   }
-  return { state, head, signed, tree }
+  return { state, head, signed, tree, stateRoot }
+}
+
+/**
+ * Throws chain_broken unless the signed head's state line (when it has one) is `computed`, the
+ * state commitment its entries lead to. `where` names the log in the error.
+ */
+export function checkStateLine (head: SignedHead, computed: StateCommitment, where = 'sync batch rejected'): void {
+  if (head.state === undefined || (head.state.root === computed.root && head.state.size === computed.size)) return
+  throw new LedgerMeshError('chain_broken', `${where}: its entries lead to the state root ${computed.root.slice(0, 12)}… over ${computed.size} policies, but the signed head at seq ${head.seq} names ${head.state.root.slice(0, 12)}… over ${head.state.size}`)
 }
 
 /**

@@ -1,6 +1,6 @@
 import { verifySignature, type Signer } from '../policies/keys.js'
 import { LedgerMeshError } from '../base/errors.js'
-import { formatCheckpoint, parseCheckpoint } from './tlog/checkpoint.js'
+import { formatCheckpoint, formatStateLine, parseCheckpoint, parseStateLine } from './tlog/checkpoint.js'
 import { SIG_COSIGNATURE_V1, cosignedMessage, cosignerKey, formatNote, keyId, parseNote, timestampedSignature, verifyNote } from './tlog/note.js'
 
 /** A position in the log: the last entry's seq and hash. seq 0 is the empty ledger. */
@@ -30,7 +30,15 @@ export interface SignedHead extends Head {
   publicKey: string
   /** Ed25519 over the cosignature/v1 message of the checkpoint at `time`, hex */
   signature: string
+  /**
+   * The live state at `seq`: how many policies, and the root of their sparse Merkle tree
+   * (hex), signed as the checkpoint's state line. Absent in heads signed before it existed.
+   */
+  state?: StateCommitment
 }
+
+/** The live state's commitment: its policy count and sparse Merkle root (hex). */
+export interface StateCommitment { size: number, root: string }
 
 /**
  * The origin of a network's checkpoints: named after its first master's key, which every
@@ -41,8 +49,15 @@ export function logOrigin (rootMasterKey: string): string {
 }
 
 /** The checkpoint the head signs: its note text. */
-export function checkpointText (head: Pick<SignedHead, 'origin' | 'seq' | 'root'>): string {
-  return formatCheckpoint({ origin: head.origin, size: head.seq, root: Buffer.from(head.root, 'hex'), extensions: [] })
+export function checkpointText (head: Pick<SignedHead, 'origin' | 'seq' | 'root' | 'state'>): string {
+  const extensions = head.state === undefined ? [] : [formatStateLine({ size: head.state.size, root: Buffer.from(head.state.root, 'hex') })]
+  return formatCheckpoint({ origin: head.origin, size: head.seq, root: Buffer.from(head.root, 'hex'), extensions })
+}
+
+function wellFormedState (state: unknown): boolean {
+  if (state === undefined) return true
+  const s = state as Partial<StateCommitment> | null
+  return typeof s === 'object' && s !== null && Number.isSafeInteger(s.size) && (s.size ?? -1) >= 0 && typeof s.root === 'string' && /^[0-9a-f]{64}$/.test(s.root)
 }
 
 function timestampOf (time: string): number | undefined {
@@ -50,15 +65,15 @@ function timestampOf (time: string): number | undefined {
   return Number.isSafeInteger(ms) && ms % 1000 === 0 && ms >= 0 ? ms / 1000 : undefined
 }
 
-export function signHead (head: Head & { root: string }, signer: Signer, origin: string, time = new Date()): SignedHead {
+export function signHead (head: Head & { root: string, state?: StateCommitment }, signer: Signer, origin: string, time = new Date()): SignedHead {
   const seconds = Math.floor(time.getTime() / 1000)
-  const unsigned = { seq: head.seq, hash: head.hash, root: head.root, origin, time: new Date(seconds * 1000).toISOString() }
+  const unsigned = { seq: head.seq, hash: head.hash, root: head.root, origin, time: new Date(seconds * 1000).toISOString(), ...(head.state === undefined ? {} : { state: { size: head.state.size, root: head.state.root } }) }
   return { ...unsigned, publicKey: signer.publicKey, signature: signer.sign(cosignedMessage(checkpointText(unsigned), seconds)) }
 }
 
 /** True when the head is a well-formed checkpoint signed by `trustedKey` (the master's public key). */
 export function verifyHead (head: SignedHead, trustedKey: string): boolean {
-  if (head.publicKey !== trustedKey || typeof head.root !== 'string' || !/^[0-9a-f]{64}$/.test(head.root) || typeof head.origin !== 'string' || head.origin === '' || /\n/.test(head.origin)) return false
+  if (head.publicKey !== trustedKey || typeof head.root !== 'string' || !/^[0-9a-f]{64}$/.test(head.root) || typeof head.origin !== 'string' || head.origin === '' || /\n/.test(head.origin) || !wellFormedState(head.state)) return false
   const seconds = timestampOf(head.time)
   return seconds !== undefined && verifySignature(trustedKey, cosignedMessage(checkpointText(head), seconds), head.signature)
 }
@@ -73,7 +88,8 @@ export function headFromNote (noteText: string, origin: string, masterKeys: read
   const note = parseNote(noteText)
   const checkpoint = parseCheckpoint(note.text)
   if (checkpoint.origin !== origin) throw new LedgerMeshError('bad_signature', `the checkpoint is of another log (origin ${JSON.stringify(checkpoint.origin.slice(0, 80))}, this network's is ${origin})`)
-  if (checkpoint.extensions.length > 0) throw new LedgerMeshError('bad_signature', 'the checkpoint has extension lines, which ledgermesh masters never write')
+  const state = parseStateLine(checkpoint.extensions)
+  if (checkpoint.extensions.length > (state === undefined ? 0 : 1)) throw new LedgerMeshError('bad_signature', 'the checkpoint has extension lines other than its state line, which ledgermesh masters never write')
   const [signed] = verifyNote(note, masterKeys.map(publicKey => cosignerKey(origin, publicKey)))
   const sig = note.signatures.find(s => s.name === origin && s.keyId === keyId(origin, SIG_COSIGNATURE_V1, signed.verifier.publicKey))!
   return {
@@ -82,7 +98,8 @@ export function headFromNote (noteText: string, origin: string, masterKeys: read
     origin,
     time: new Date(signed.timestamp! * 1000).toISOString(),
     publicKey: signed.verifier.publicKey,
-    signature: sig.bytes.subarray(8).toString('hex')
+    signature: sig.bytes.subarray(8).toString('hex'),
+    ...(state === undefined ? {} : { state: { size: state.size, root: state.root.toString('hex') } })
   }
 }
 

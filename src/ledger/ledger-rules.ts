@@ -30,6 +30,18 @@ export function isRevokedIn (state: LedgerState, key: string): boolean {
 }
 
 /** Whether a live policy of `type` names `key` (and passes `keep`, for a batch's deletes). */
+/**
+ * Whether `key` may take part (sync, renew a lease, write): never once revoked; always while
+ * the network does not require admission; else the masters, admins and admitted keys only.
+ */
+export function admitsKey (state: LedgerState, pinned: string | undefined, key: string | undefined): boolean {
+  // a revocation binds every key, an admin's or a master's too, admission required or not
+  if (key !== undefined && isRevokedIn(state, key)) return false
+  if (!requiresAdmission(state.policiesOfType('network'))) return true
+  if (key === undefined) return false
+  return holdsKey(state, 'admin', key) || isAdmittedIn(state, key) || trustedMasterKeys(state, pinned).has(key)
+}
+
 export function holdsKey (state: LedgerState, type: string, key: string, keep: (policy: Policy) => boolean = () => true): boolean {
   for (const policy of state.lookup(type, 'key', key)) {
     if (policyBody(policy).key === key && keep(policy)) return true

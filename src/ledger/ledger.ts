@@ -9,11 +9,13 @@ import { InsertVerifier } from '../policies/verify-pool.js'
 import { type Entry, type LedgerOp, GENESIS_HASH, afterHeld, entryLeafHash, verifyChainLinks } from './entry.js'
 import { type Head, type SignedHead, logOrigin, signHead } from './head.js'
 import { MerkleTree, type TreeExtension } from './tlog/merkle-tree.js'
+import { StateRoot, type StateUndo } from './state-root.js'
+import { MAX_SEQ_WAITERS, SeqWaiters } from './seq-waiters.js'
 import type { LedgerStore } from './store.js'
 import { LedgerState } from './state.js'
-import { foldLog, readPastHead } from './fold.js'
+import { checkStateLine, foldLog, readPastHead } from './fold.js'
 import { isHeadMoved } from './store-codec.js'
-import { type AcceptedInsert, acceptBatch, checkHeadTrusted, holdsKey, isAdmittedIn, isRevokedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
+import { type AcceptedInsert, acceptBatch, admitsKey, checkHeadTrusted, isRevokedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
 
 /** Most ops committed in one store transaction by the group committer. */
 const MAX_COMMIT_BATCH = 1000
@@ -24,8 +26,6 @@ const MASTER_KEY_META = 'master_public_key'
  * past this waits in its clients (who retry), not in the master's memory.
  */
 const MAX_PENDING_INSERTS = 10_000
-/** Callers waiting at once for the head to reach a seq (blocking reads, read-your-writes). */
-const MAX_SEQ_WAITERS = 1000
 /** how often one batch is checked and committed again (ids the store refused, a head that moved) */
 const MAX_COMMIT_RETRIES = 3
 
@@ -61,16 +61,15 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   private currentSignedHead?: SignedHead
   /** the RFC 6962 tree over the log's entries, kept with the state (replaced with it) */
   private currentTree = new MerkleTree()
+  /** the live state's sparse Merkle tree (the checkpoints' state line), kept with the state */
+  private currentStateRoot = new StateRoot()
   private trustedMasterKey?: string
   private readonly pending: PendingInsert[] = []
   private committing = false
-  /**
-   * Set when a commit failed or its outcome is unknown (a COMMIT that errored after the server
-   * may have applied it): the store may hold entries the state lacks, so the next batch first
-   * reads the store's head and whatever it is missing.
-   */
+  /** A commit failed or its outcome is unknown (a COMMIT that errored after the server may have
+   * applied it): the next batch first reads the store's head and whatever the state lacks. */
   private storeUncertain = false
-  private seqWaiters = 0
+  private readonly seqWaiters: SeqWaiters
   private readonly limits: Required<LedgerLimits>
   /** author signatures of concurrent inserts, checked off this thread */
   private readonly insertVerifier = new InsertVerifier()
@@ -85,6 +84,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     }
     // waitForSeq callers each listen to 'appended'; their number is capped by maxSeqWaiters
     this.setMaxListeners(0)
+    this.seqWaiters = new SeqWaiters(this, this.limits.maxSeqWaiters)
     this.masterSigner = opts.masterSigner
     this.trustedMasterKey = opts.masterSigner?.publicKey ?? opts.masterKey
   }
@@ -95,6 +95,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   get signedHead (): SignedHead | undefined { return this.currentSignedHead }
   /** The Merkle tree over the log (proofs, checkpoints); its size is the head's seq. */
   get tree (): MerkleTree { return this.currentTree }
+  /** The live state's commitment (its sparse Merkle tree); its size is the state's policy count. */
+  get stateRoot (): StateRoot { return this.currentStateRoot }
   get masterKey (): string | undefined { return this.trustedMasterKey }
   get isMaster (): boolean { return this.masterSigner !== undefined }
 
@@ -104,17 +106,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   /** Whether a live revocation names `key`. */
   isRevoked (key: string): boolean { return isRevokedIn(this.state, key) }
 
-  /**
-   * Whether `key` may take part (sync, renew a lease, write): never once revoked; always while
-   * the network does not require admission; else the masters, admins and admitted keys only.
-   */
-  admits (key: string | undefined): boolean {
-    // a revocation binds every key, an admin's or a master's too, admission required or not
-    if (key !== undefined && this.isRevoked(key)) return false
-    if (!this.admissionRequired) return true
-    if (key === undefined) return false
-    return holdsKey(this.state, 'admin', key) || isAdmittedIn(this.state, key) || trustedMasterKeys(this.state, this.trustedMasterKey).has(key)
-  }
+  /** Whether `key` may take part (sync, renew a lease, write): see admitsKey. */
+  admits (key: string | undefined): boolean { return admitsKey(this.state, this.trustedMasterKey, key) }
 
   /**
    * Opens the store and folds the log into the state, verifying every chain link and the
@@ -146,11 +139,12 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * saw an empty one would stop every profile). Policies waiting in this node's outbox stay.
    */
   private async fold (): Promise<void> {
-    const { state, head, signed, tree } = await foldLog(this.store, this.trustedMasterKey)
+    const { state, head, signed, tree, stateRoot } = await foldLog(this.store, this.trustedMasterKey)
     state.adoptLocal(this.currentState)
     this.currentState = state
     this.currentHead = head
     this.currentTree = tree
+    this.currentStateRoot = stateRoot
     // a master whose store holds no checkpoint for its head (one written before heads were) signs one
     this.currentSignedHead = signed ?? (this.masterSigner !== undefined && head.seq > 0 ? this.signCurrent() : undefined)
   }
@@ -249,16 +243,22 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   private async commitAccepted (accepted: Accepted[]): Promise<void> {
     const signer = this.masterSigner!
     let signed: SignedHead | undefined
-    let extended: { entries: readonly Entry[], tree: TreeExtension } | undefined
+    let extended: { entries: readonly Entry[], tree: TreeExtension, undo: StateUndo } | undefined
+    const undoExtended = (): void => { if (extended !== undefined) this.currentStateRoot.revert(extended.undo) }
     // the store writes only after the head the batch was checked against (isHeadMoved otherwise)
-    // the root is the tree's with the batch's leaves, before the batch is known to be durable
+    // the roots are the trees' with the batch, before the batch is known to be durable
     const sign = (head: Head, entries: readonly Entry[]): SignedHead => {
-      extended = { entries, tree: this.currentTree.extend(entries.map(entryLeafHash)) }
-      return (signed = signHead({ ...head, root: extended.tree.root.toString('hex') }, signer, logOrigin(this.trustedMasterKey!)))
+      undoExtended()
+      const leaves = entries.map(entryLeafHash)
+      extended = { entries, undo: this.currentStateRoot.apply(entries, leaves), tree: this.currentTree.extend(leaves) }
+      const state = this.currentStateRoot.commitment(head.seq)
+      return (signed = signHead({ ...head, root: extended.tree.root.toString('hex'), state }, signer, logOrigin(this.trustedMasterKey!)))
     }
-    const entries = await this.store.commit(accepted.flatMap(a => a.ops), sign, this.currentHead)
-    // a commit that fails drops the extension: the tree never holds what the store may not
-    this.applyToState(entries, extended?.entries === entries ? extended.tree : undefined)
+    // a commit that fails drops the extensions: the trees never hold what the store may not
+    const entries = await this.store.commit(accepted.flatMap(a => a.ops), sign, this.currentHead).catch((err: unknown) => { undoExtended(); throw err })
+    const same = extended?.entries === entries
+    if (!same) undoExtended()
+    this.applyToState(entries, same ? extended!.tree : undefined, same)
     // the head the store signed with this commit is the ledger's new head
     this.currentSignedHead = signed !== undefined && signed.seq === this.currentHead.seq && signed.hash === this.currentHead.hash
       ? signed
@@ -324,16 +324,21 @@ export class Ledger extends EventEmitter<LedgerEvents> {
 
   /** The master's checkpoint for the current head. */
   private signCurrent (): SignedHead {
-    return signHead({ ...this.currentHead, root: this.currentTree.root().toString('hex') }, this.masterSigner!, logOrigin(this.trustedMasterKey!))
+    const state = this.currentStateRoot.commitment(this.currentHead.seq)
+    return signHead({ ...this.currentHead, root: this.currentTree.root().toString('hex'), state }, this.masterSigner!, logOrigin(this.trustedMasterKey!))
   }
 
-  /** `grown`: the tree extended by these entries' leaves (hashed with the root signed for them) */
-  private applyToState (entries: Entry[], grown?: TreeExtension): void {
+  /**
+   * `grown`: the tree extended by these entries' leaves (hashed with the root signed for them);
+   * `stateApplied`: the state root already holds them (applied to sign or check its root)
+   */
+  private applyToState (entries: Entry[], grown?: TreeExtension, stateApplied = false): void {
     // a head never moves back, nor is an entry at or below it applied again
     if (entries.length > 0 && (entries[0].seq !== this.currentHead.seq + 1 || entries[0].prevHash !== this.currentHead.hash)) {
       throw new LedgerMeshError('chain_broken', `entries from seq ${entries[0].seq} do not follow this ledger's head ${this.currentHead.seq}: not applied`)
     }
     for (const entry of entries) this.state.apply(entry)
+    if (!stateApplied) this.currentStateRoot.apply(entries, entries.map(entryLeafHash))
     if (grown === undefined || !this.currentTree.appendExtension(grown)) {
       for (const entry of entries) this.currentTree.appendLeafHash(entryLeafHash(entry))
     }
@@ -343,21 +348,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
 
   /** Resolves once the head reaches `seq`, or after `timeoutMs` (false then). */
   async waitForSeq (seq: number, timeoutMs: number): Promise<boolean> {
-    if (this.currentHead.seq >= seq) return true
-    if (this.seqWaiters >= this.limits.maxSeqWaiters) {
-      throw new LedgerMeshError('overloaded', `${this.seqWaiters} callers already wait for the ledger head (at most ${this.limits.maxSeqWaiters}): try again shortly`, { retryAfterSeconds: 1 })
-    }
-    this.seqWaiters++
-    return await new Promise<boolean>(resolve => {
-      const onAppended = (): void => {
-        if (this.currentHead.seq < seq) return
-        clearTimeout(timer)
-        this.off('appended', onAppended)
-        resolve(true)
-      }
-      const timer = setTimeout(() => { this.off('appended', onAppended); resolve(false) }, timeoutMs)
-      this.on('appended', onAppended)
-    }).finally(() => { this.seqWaiters-- })
+    return await this.seqWaiters.wait(seq, timeoutMs)
   }
 
   /**
@@ -436,13 +427,21 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       throw new LedgerMeshError('chain_broken', `sync batch ends at seq ${last.seq}, but the signed head is seq ${head.seq}`)
     }
     await verifyBatchAuthorization(this.state, this.trustedMasterKey, entries)
-    const grown = this.currentTree.extend(entries.map(entryLeafHash))
+    const leaves = entries.map(entryLeafHash)
+    const grown = this.currentTree.extend(leaves)
     const root = grown.root.toString('hex')
     if (root !== head.root) {
       throw new LedgerMeshError('chain_broken', `sync batch rejected: its entries lead to Merkle root ${root.slice(0, 12)}…, but the signed head at seq ${head.seq} names ${String(head.root).slice(0, 12)}…`)
     }
-    await this.store.append(entries, head)
-    this.applyToState(entries, grown)
+    const undo = this.currentStateRoot.apply(entries, leaves)
+    try {
+      checkStateLine(head, this.currentStateRoot.commitment(head.seq))
+      await this.store.append(entries, head)
+    } catch (err) {
+      this.currentStateRoot.revert(undo)
+      throw err
+    }
+    this.applyToState(entries, grown, true)
     this.currentSignedHead = head
     this.emit('appended', entries, head)
   }

@@ -143,7 +143,8 @@ export class Cosigner implements Service {
       try {
         const reply = await protocol.addCheckpoint(this.targetOf(witness), body)
         if (reply.status === 409 && /^\d+\n?$/.test(reply.body)) { this.cosignedSize.set(witness.key, Number(reply.body.trim())); continue }
-        if (reply.status !== 200) { log.warn({ witness: witness.address, status: reply.status, reply: reply.body.trim().slice(0, 300) }, 'the witness did not cosign'); return undefined }
+        // 503: a witness whose replica has not reached this size yet (it checks the state line)
+        if (reply.status !== 200) { log[reply.status === 503 ? 'debug' : 'warn']({ witness: witness.address, status: reply.status, reply: reply.body.trim().slice(0, 300) }, 'the witness did not cosign'); return undefined }
         // its line must be its own valid cosignature of this very checkpoint
         if (!cosignersOf(note + reply.body, { witnesses: [witness], quorum: 1 }).includes(witness.key)) throw new Error('its answer is not its cosignature of the checkpoint')
         this.cosignedSize.set(witness.key, size)

@@ -1,6 +1,6 @@
 import { Mutex } from 'async-mutex'
 import type { Signer } from '../../policies/keys.js'
-import { parseCheckpoint } from './checkpoint.js'
+import { type Checkpoint, parseCheckpoint } from './checkpoint.js'
 import { type NoteVerifier, SIG_COSIGNATURE_V1, formatNote, parseNote, signNote, verifyNote } from './note.js'
 import { verifyConsistency } from './proof.js'
 import { EMPTY_ROOT, HASH_SIZE } from './rfc6962.js'
@@ -38,6 +38,13 @@ export interface WitnessOptions {
   /** persisted before the cosignature is returned */
   save: (origin: string, record: WitnessRecord) => Promise<void>
   onFork: (evidence: ForkEvidence) => void
+  /**
+   * An additional statement the witness makes (c2sp.org/tlog-cosignature lets a cosigner's
+   * operator say what it checks beyond the first three lines): called for a checkpoint that is
+   * consistent with the last one cosigned; a refusal it answers is returned instead of a
+   * cosignature (e.g. 422 when an extension line is wrong, 503 when it cannot tell yet).
+   */
+  checkExtensions?: (checkpoint: Checkpoint) => Promise<{ status: number, reason: string } | undefined>
 }
 
 export interface WitnessReply { status: number, body: string, contentType: string }
@@ -99,6 +106,8 @@ export class Witness {
         }
         return text(422, why)
       }
+      const refused = await this.opts.checkExtensions?.(checkpoint)
+      if (refused !== undefined) return text(refused.status, refused.reason)
       await this.opts.save(checkpoint.origin, { size: checkpoint.size, root: checkpoint.root.toString('base64'), note: noteText })
       const cosignature = signNote(note.text, this.opts.name, this.opts.signer, SIG_COSIGNATURE_V1)
       // the signature line alone: what the note's signature lines look like after the blank line

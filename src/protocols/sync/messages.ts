@@ -69,6 +69,8 @@ message WireHead {
   bytes signature = 5;     // 64 bytes: the master's signature of the checkpoint (cosignature/v1 at time)
   bytes root = 6;          // the RFC 6962 Merkle root of the first seq entries, 32 bytes
   string origin = 7;       // the checkpoint's origin line
+  bytes state_root = 8;    // the live state's sparse Merkle root, 32 bytes (empty: a head signed without one)
+  uint64 state_size = 9;   // how many policies are live at seq
 }
 
 message SyncResponse {

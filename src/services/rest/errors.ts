@@ -21,6 +21,8 @@ const STATUS: Record<ErrorCode, number> = {
   not_supported: 501,
   not_active: 503,
   fork_detected: 503,
+  snapshot_refused: 502,
+  compacted: 410,
   unreachable: 502,
   internal: 500
 }

@@ -1,0 +1,79 @@
+import { policyBody } from '../policies/policy.js'
+import type { Entry } from './entry.js'
+import type { StateCommitment } from './head.js'
+import { statePath } from './state-tree/hashing.js'
+import { StateTree } from './state-tree/state-tree.js'
+
+/** How many recent heads' commitments are kept, for witnesses asked about a size just passed. */
+const RECENT_COMMITMENTS = 1024
+
+/** What apply() changed, in order: restored in reverse, the tree is as it was before. */
+export type StateUndo = Array<{ path: Buffer, previous: Buffer | undefined }>
+
+/**
+ * The live state's commitment, kept beside the log's Merkle tree: a sparse Merkle tree with
+ * one leaf per live policy, at SHA-256(policy id), whose value is the Merkle leaf hash of the
+ * log entry that put it. So a state proof names the exact entry, whose inclusion proof links
+ * it to the log. Puts set a leaf, tombstones remove one; a batch can be applied tentatively
+ * (the master signs its root before the store commits; a replica checks the signed one) and
+ * undone.
+ */
+export class StateRoot {
+  private readonly tree = new StateTree()
+  /** seq → the commitment at that head, for the last RECENT_COMMITMENTS heads computed */
+  private readonly recent = new Map<number, StateCommitment>()
+
+  get size (): number { return this.tree.size }
+
+  /** Applies the entries (their leaf hashes in `leaves`, same order); answers how to undo it. */
+  apply (entries: readonly Entry[], leaves: readonly Buffer[]): StateUndo {
+    const undo: StateUndo = []
+    entries.forEach((entry, i) => {
+      const body = policyBody(entry.policy)
+      const path = statePath(String(entry.op === 'put' ? body.id : body.policy_id))
+      const previous = this.tree.get(path)
+      if (entry.op === 'put') {
+        undo.push({ path, previous })
+        this.tree.set(path, leaves[i])
+      } else if (previous !== undefined) {
+        undo.push({ path, previous })
+        this.tree.delete(path)
+      }
+    })
+    return undo
+  }
+
+  revert (undo: StateUndo): void {
+    for (let i = undo.length - 1; i >= 0; i--) {
+      const { path, previous } = undo[i]
+      if (previous === undefined) this.tree.delete(path)
+      else this.tree.set(path, previous)
+    }
+  }
+
+  /** The commitment now; `seq` (the head it is at) keeps it for commitmentAt(). */
+  commitment (seq?: number): StateCommitment {
+    const commitment = { size: this.tree.size, root: this.tree.root().toString('hex') }
+    if (seq !== undefined) {
+      this.recent.delete(seq)
+      this.recent.set(seq, commitment)
+      if (this.recent.size > RECENT_COMMITMENTS) this.recent.delete(this.recent.keys().next().value!)
+    }
+    return commitment
+  }
+
+  /** The commitment at head `seq`, if it was computed recently. */
+  commitmentAt (seq: number): StateCommitment | undefined {
+    return this.recent.get(seq)
+  }
+
+  /** The proof that `id` is live with `valueHash` as its value, or that it is absent. */
+  prove (id: string): ReturnType<StateTree['prove']> {
+    return this.tree.prove(statePath(id))
+  }
+
+  /** The value (the putting entry's leaf hash) at `id`, when live. */
+  valueOf (id: string): Buffer | undefined {
+    return this.tree.get(statePath(id))
+  }
+}
