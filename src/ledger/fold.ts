@@ -5,7 +5,7 @@ import { type Head, type SignedHead, type StateCommitment, verifyHead } from './
 import { StateRoot } from './state-root.js'
 import { LedgerState } from './state.js'
 import { trustedMasterKeys } from './ledger-rules.js'
-import type { LedgerStore } from './store.js'
+import type { LedgerStore, StoreBase } from './store.js'
 
 /** How many entries one store read brings while folding the log. */
 const FOLD_PAGE = 5000
@@ -19,9 +19,14 @@ const MAX_GROWTH_READS = 20
  */
 export async function foldLog (store: LedgerStore, trustedMasterKey: string | undefined): Promise<{ state: LedgerState, head: Head, signed: SignedHead | undefined, tree: MerkleTree, stateRoot: StateRoot }> {
   const state = new LedgerState()
-  const tree = new MerkleTree()
   const stateRoot = new StateRoot()
+  const base = await store.base()
+  let tree = new MerkleTree()
   let head: Head = { seq: 0, hash: GENESIS_HASH }
+  if (base !== undefined) {
+    tree = await foldBase(store, base, state, stateRoot)
+    head = { seq: base.seq, hash: base.hash }
+  }
   let stored: Head
   let signed: SignedHead | undefined
   // Another master may write to a shared database while this one reads it: a head (or signed
@@ -69,6 +74,26 @@ export async function foldLog (store: LedgerStore, trustedMasterKey: string | un
     checkStateLine(signed, stateRoot.commitment(signed.seq), `ledger store ${store.location}`)
   }
   return { state, head, signed, tree, stateRoot }
+}
+
+/**
+ * The snapshot a store began at: its entries (each live at the base) into the state, checked
+ * against the base's state commitment (as the snapshot was when installed), and the log tree
+ * from the base's compact range.
+ */
+async function foldBase (store: LedgerStore, base: StoreBase, state: LedgerState, stateRoot: StateRoot): Promise<MerkleTree> {
+  for (let from = 1; from <= base.seq;) {
+    const page = (await store.range(from, FOLD_PAGE)).filter(entry => entry.seq <= base.seq)
+    if (page.length === 0) break
+    for (const entry of page) state.apply(entry)
+    stateRoot.apply(page, page.map(entryLeafHash))
+    from = page[page.length - 1].seq + 1
+  }
+  const computed = stateRoot.commitment(base.seq)
+  if (computed.root !== base.state.root || computed.size !== base.state.size) {
+    throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: the snapshot it began at (seq ${base.seq}) holds ${computed.size} policies with state root ${computed.root.slice(0, 12)}…, not the ${base.state.size} with ${base.state.root.slice(0, 12)}… it was checked against`)
+  }
+  return MerkleTree.fromCompactRange(base.seq, base.frontier.map(h => Buffer.from(h, 'hex')))
 }
 
 /**

@@ -4,7 +4,7 @@ import { Level } from 'level'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'
-import type { LedgerStore } from './store.js'
+import type { LedgerStore, StoreBase } from './store.js'
 import { type SignCommit, chainAndSign, checkExpectedHead, checkAppendable, decodeEntry, decodeJson, opIds, uniqueIds } from './store-codec.js'
 
 export interface LevelStoreConfig {
@@ -31,6 +31,7 @@ type Sublevel = ReturnType<typeof stringSublevel>
  *   entry!<seq, 16 digits zero-padded>  the Entry; padding makes key order = seq order
  *   id!<policy id>                      seq of the entry holding that policy (duplicate check)
  *   head!head / head!signed             the Head and the latest SignedHead
+ *   head!base                           the StoreBase, in a store that began at a snapshot
  *   meta!<key>                          values set with setMeta
  *
  * Every write goes through one `db.batch()`, which LevelDB applies atomically.
@@ -38,6 +39,7 @@ type Sublevel = ReturnType<typeof stringSublevel>
 const SEQ_DIGITS = 16
 const HEAD_KEY = 'head'
 const SIGNED_HEAD_KEY = 'signed'
+const BASE_KEY = 'base'
 
 
 function seqKey (seq: number): string {
@@ -152,9 +154,43 @@ export class LevelStore implements LedgerStore {
     return rows.map(([key, text]) => decodeEntry(text, `entry ${Number(key)} in ${this.location}`))
   }
 
+  async entriesAt (seqs: readonly number[]): Promise<Entry[]> {
+    if (seqs.length === 0) return []
+    const texts = await this.attempt('read entries', async () => await this.entries.getMany(seqs.map(seqKey)))
+    return texts.map((text, i) => {
+      if (text === undefined) throw new LedgerMeshError('not_found', `LevelDB store ${this.location} holds no entry ${seqs[i]}`, { seq: seqs[i] })
+      return decodeEntry(text, `entry ${seqs[i]} in ${this.location}`)
+    })
+  }
+
+  async base (): Promise<StoreBase | undefined> {
+    const text = await this.attempt('read the base', async () => await this.heads.get(BASE_KEY))
+    return text === undefined ? undefined : decodeJson<StoreBase>(text, `the snapshot base in ${this.location}`)
+  }
+
+  async installBase (base: StoreBase, entries: Entry[], signed: SignedHead): Promise<void> {
+    await this.writer.runExclusive(async () => {
+      const head = await this.lastHead()
+      if (head.seq !== 0) throw new LedgerMeshError('conflict', `LevelDB store ${this.location} holds a log already (head ${head.seq}): a snapshot goes into an empty store`)
+      this.writtenHead = undefined
+      const baseHead: Head = { seq: base.seq, hash: base.hash }
+      await this.attempt('write the snapshot', async () => {
+        const batch = this.db!.batch()
+        this.putEntries(batch, entries)
+        batch.put(HEAD_KEY, JSON.stringify(baseHead), { sublevel: this.heads })
+        batch.put(SIGNED_HEAD_KEY, JSON.stringify(signed), { sublevel: this.heads })
+        batch.put(BASE_KEY, JSON.stringify(base), { sublevel: this.heads })
+        await batch.write(this.writeOptions)
+      })
+      this.writtenHead = baseHead
+    })
+  }
+
   async truncate (seq: number): Promise<void> {
     await this.writer.runExclusive(async () => {
       this.writtenHead = undefined
+      const base = await this.base()
+      if (base !== undefined && seq < base.seq) throw new LedgerMeshError('compacted', `LevelDB store ${this.location} began at a snapshot at seq ${base.seq}: it cannot be cut back to seq ${seq}`, { seq, base: base.seq })
       const current = await this.head()
       const removed = seq < current.seq ? await this.range(seq + 1, Infinity) : []
       let newHead: Head = current
@@ -196,20 +232,25 @@ export class LevelStore implements LedgerStore {
   private async writeEntries (entries: Entry[], signed: SignedHead): Promise<void> {
     const last = entries[entries.length - 1]
     const head: Head = last === undefined ? await this.lastHead() : { seq: last.seq, hash: last.hash }
-    const ids = opIds(entries)
     this.writtenHead = undefined
     await this.attempt('write entries', async () => {
       const batch = this.db!.batch()
-      entries.forEach((entry, i) => {
-        const { seq, op, policy, prevHash, hash } = entry
-        batch.put(seqKey(seq), JSON.stringify({ seq, op, policy, prevHash, hash }), { sublevel: this.entries })
-        batch.put(ids[i], String(seq), { sublevel: this.ids })
-      })
+      this.putEntries(batch, entries)
       batch.put(HEAD_KEY, JSON.stringify(head), { sublevel: this.heads })
       batch.put(SIGNED_HEAD_KEY, JSON.stringify(signed), { sublevel: this.heads })
       await batch.write(this.writeOptions)
     })
     this.writtenHead = head
+  }
+
+  /** The entries and their id index rows, into a write batch. */
+  private putEntries (batch: ReturnType<Db['batch']>, entries: Entry[]): void {
+    const ids = opIds(entries)
+    entries.forEach((entry, i) => {
+      const { seq, op, policy, prevHash, hash } = entry
+      batch.put(seqKey(seq), JSON.stringify({ seq, op, policy, prevHash, hash }), { sublevel: this.entries })
+      batch.put(ids[i], String(seq), { sublevel: this.ids })
+    })
   }
 
   /** The head for a writer (under the write mutex): as the last write left it, else from disk. */

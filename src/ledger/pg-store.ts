@@ -150,6 +150,28 @@ export class PgStore implements LedgerStore {
     })
   }
 
+  async entriesAt (seqs: readonly number[]): Promise<Entry[]> {
+    if (seqs.length === 0) return []
+    const { rows } = await this.query<{ seq: number, op: string, policy_text: string, prev_hash: string, hash: string }>(
+      'read entries',
+      `SELECT seq, op, policy_text, prev_hash, hash FROM ${this.table.ledger} WHERE seq = ANY($1::bigint[])`,
+      [seqs.map(Number)])
+    const bySeq = new Map(rows.map(row => [Number(row.seq), row]))
+    return seqs.map(seq => {
+      const row = bySeq.get(seq)
+      if (row === undefined) throw new LedgerMeshError('not_found', `PostgreSQL store ${this.location} holds no entry ${seq}`, { seq })
+      const what = `entry ${row.seq} in ${this.location}`
+      return toEntry({ seq: Number(row.seq), op: row.op, policy: decodeJson<unknown>(row.policy_text, what), prevHash: row.prev_hash, hash: row.hash }, what)
+    })
+  }
+
+  /** A master's store keeps its whole log: it never began at a snapshot. */
+  async base (): Promise<undefined> { return undefined }
+
+  async installBase (): Promise<void> {
+    throw new LedgerMeshError('not_supported', `PostgreSQL store ${this.location} is a master's: it holds the whole log and does not begin at a snapshot`)
+  }
+
   async truncate (seq: number): Promise<void> {
     await this.transaction('truncate', async (client, current) => {
       let newHead = current

@@ -90,6 +90,11 @@ export class LedgerState {
   has (id: string): boolean { return this.byId.has(id) }
   get (id: string): Policy | undefined { return this.byId.get(id)?.policy }
   seqOf (id: string): number | undefined { return this.byId.get(id)?.seq }
+  /** Every policy on the log (outbox policies are not), by id with its seq: what a snapshot holds. */
+  * logged (): Iterable<[id: string, seq: number]> {
+    for (const [id, stored] of this.byId) if (stored.seq !== undefined) yield [id, stored.seq]
+  }
+
   isLocal (id: string): boolean { const s = this.byId.get(id); return s !== undefined && s.seq === undefined }
 
   types (): string[] { return [...this.byType.keys()].sort() }

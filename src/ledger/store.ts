@@ -1,5 +1,20 @@
 import type { Entry, LedgerOp } from './entry.js'
-import type { Head, SignedHead } from './head.js'
+import type { Head, SignedHead, StateCommitment } from './head.js'
+
+/**
+ * Where a log that began at a snapshot begins: the checkpoint it was taken at (size `seq`), the
+ * chain hash of that size's last entry, the log tree's compact range there (hex, largest
+ * subtree first) and the state the snapshot's entries make. Below `seq` the store holds only
+ * the entries that put the policies live at `seq`.
+ */
+export interface StoreBase {
+  seq: number
+  hash: string
+  frontier: string[]
+  /** the checkpoint note the snapshot was checked against */
+  checkpoint: string
+  state: StateCommitment
+}
 
 /** commit()'s signer: the head after the batch, and the batch's entries (for the Merkle root). */
 export type SignCommit = (head: Head, entries: readonly Entry[]) => SignedHead
@@ -45,10 +60,26 @@ export interface LedgerStore {
    */
   append (entries: Entry[], head: SignedHead): Promise<void>
 
-  /** Entries with seq >= fromSeq, in order, at most `limit`. */
+  /**
+   * Entries with seq >= fromSeq, in order, at most `limit`. Below a base (see base()) only the
+   * snapshot's entries are held, so there the seqs have gaps.
+   */
   range (fromSeq: number, limit: number): Promise<Entry[]>
 
-  /** Removes every entry after `seq` and the signed head (recovery after a divergence). */
+  /** The entries at these seqs, in the same order; not_found names a seq the store does not hold. */
+  entriesAt (seqs: readonly number[]): Promise<Entry[]>
+
+  /** The snapshot this store's log begins at, if it began at one. */
+  base (): Promise<StoreBase | undefined>
+
+  /**
+   * Writes a verified snapshot into an empty store, atomically: its entries, the base and the
+   * signed head at the base (whose `hash` is the base's). Throws `conflict` when the store
+   * holds a log already, `not_supported` where snapshots are not kept (PostgreSQL: a master's).
+   */
+  installBase (base: StoreBase, entries: Entry[], signed: SignedHead): Promise<void>
+
+  /** Removes every entry after `seq` and the signed head (recovery after a divergence); `compacted` below a base. */
   truncate (seq: number): Promise<void>
 
   /**

@@ -114,6 +114,12 @@ export interface NodeConfig {
   tilesMirror?: string
   /** LEDGER_MODE: `full` keeps a replica of the whole ledger; `light` (a worker only) holds its own policies with proofs */
   ledgerMode: 'full' | 'light'
+  /** BOOTSTRAP: how a replica with an empty store starts (auto: from a witnessed snapshot when there is one) */
+  bootstrap: 'auto' | 'snapshot' | 'full'
+  /** SNAPSHOT_SOURCES: peers (ip:port) and static mirrors (http URLs) to fetch a snapshot from, besides the masters */
+  snapshotSources: string[]
+  /** SNAPSHOT_INTERVAL: at most this often a full node takes a snapshot of the state it holds */
+  snapshotInterval: Duration
   /** capacity declared in the node's policy: sub-accounts a slave hosts, profiles a worker runs */
   slots: number
   /** a worker's slave (SLAVE_NAME) */
@@ -204,6 +210,9 @@ const RULES: Record<string, KeyRule> = {
   WITNESS_QUORUM: { schema: z.coerce.number().int().min(1).max(64), expected: 'how many witnesses must cosign a checkpoint, a whole number from 1 to 64 (default: a majority of WITNESSES)' },
   TILES_MIRROR: { schema: z.string().trim().regex(/^https?:\/\/[^\s]+$/), expected: 'the http(s) URL of a tiled copy of the log (ledgermesh export-tiles on a web server), e.g. https://mirror.example/ledger/' },
   LEDGER_MODE: { schema: z.string().trim().toLowerCase().pipe(z.enum(['full', 'light'])), expected: 'full (a replica of the whole ledger) or light (a worker holding only its own policies, each with an inclusion proof)', default: 'full' },
+  BOOTSTRAP: { schema: z.string().trim().toLowerCase().pipe(z.enum(['auto', 'snapshot', 'full'])), expected: 'auto (a replica with an empty store starts from a witnessed snapshot when one is served), snapshot (always from a snapshot) or full (replay the whole log)', default: 'auto' },
+  SNAPSHOT_SOURCES: { schema: z.string().trim().regex(/^(https?:\/\/[^\s,]+|[^\s,/:]+:[0-9]{1,5})(\s*,\s*(https?:\/\/[^\s,]+|[^\s,/:]+:[0-9]{1,5}))*$/), expected: 'comma-separated snapshot sources: ip:port of a node (the slave, a worker) or the http(s) URL of a static mirror (export-tiles)' },
+  SNAPSHOT_INTERVAL: { schema: nonEmpty, expected: 'an interval such as "30 seconds"', default: '30 seconds' },
   JOIN_TOKEN: { schema: z.string().trim().regex(TOKEN_PATTERN), expected: `a join token as the master's 'create join token' prints it (${TOKEN_FORM})` },
   SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
   SLAVE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'the NODE_NAME of this worker\'s slave' },
@@ -386,6 +395,9 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     witness: value<string>('WITNESS') === 'true',
     witnesses: witnessList(value<string>('WITNESSES'), value<number>('WITNESS_QUORUM'), env, source),
     ledgerMode,
+    bootstrap: value<'auto' | 'snapshot' | 'full'>('BOOTSTRAP')!,
+    snapshotSources: (value<string>('SNAPSHOT_SOURCES') ?? '').split(',').map(s => s.trim()).filter(s => s !== ''),
+    snapshotInterval: interval('SNAPSHOT_INTERVAL'),
     slots: value<number>('SLOTS') ?? DEFAULT_SLOTS[role],
     slaveName,
     profileKinds,

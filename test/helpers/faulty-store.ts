@@ -1,7 +1,7 @@
 import { LedgerMeshError } from '../../src/base/errors.js'
 import type { Entry, LedgerOp } from '../../src/ledger/entry.js'
 import type { Head, SignedHead } from '../../src/ledger/head.js'
-import type { LedgerStore, SignCommit } from '../../src/ledger/store.js'
+import type { LedgerStore, SignCommit, StoreBase } from '../../src/ledger/store.js'
 
 /**
  * A real store with faults injected into its commit path, as etcd's tests inject them: the
@@ -30,6 +30,10 @@ export class FaultyStore implements LedgerStore {
   async head (): Promise<Head> { return await this.inner.head() }
   async signedHead (): Promise<SignedHead | undefined> { return await this.inner.signedHead() }
   async append (entries: Entry[], head: SignedHead): Promise<void> { await this.inner.append(entries, head) }
+  async entriesAt (seqs: readonly number[]): Promise<Entry[]> { return await this.inner.entriesAt(seqs) }
+  async base (): Promise<StoreBase | undefined> { return await this.inner.base() }
+  async installBase (base: StoreBase, entries: Entry[], signed: SignedHead): Promise<void> { await this.inner.installBase(base, entries, signed) }
+
   async range (fromSeq: number, limit: number): Promise<Entry[]> {
     const entries = await this.inner.range(fromSeq, limit)
     const gate = this.readGate

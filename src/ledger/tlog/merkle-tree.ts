@@ -1,27 +1,44 @@
+import { LedgerMeshError } from '../../base/errors.js'
 import { EMPTY_ROOT, HASH_SIZE, leafHash, nodeHash, splitPoint } from './rfc6962.js'
 
-/** One level of the tree: the hashes of its complete subtrees, 32 bytes each, in one buffer. */
+/**
+ * One level of the tree: the hashes of its complete subtrees, 32 bytes each, in one buffer.
+ * A tree grown from a compact range (a node bootstrapped from a snapshot) holds nothing below
+ * `start` at each level: asking for it is a `compacted` error.
+ */
 class HashLevel {
   private buffer = Buffer.alloc(HASH_SIZE * 64)
-  length = 0
+  private count = 0
+
+  constructor (readonly start = 0) {}
+
+  /** the index after the last hash held (the level's width in the tree) */
+  get length (): number { return this.start + this.count }
 
   push (hash: Uint8Array): void {
-    if ((this.length + 1) * HASH_SIZE > this.buffer.length) {
+    if ((this.count + 1) * HASH_SIZE > this.buffer.length) {
       const grown = Buffer.alloc(this.buffer.length * 2)
-      this.buffer.copy(grown, 0, 0, this.length * HASH_SIZE)
+      this.buffer.copy(grown, 0, 0, this.count * HASH_SIZE)
       this.buffer = grown
     }
-    this.buffer.set(hash, this.length * HASH_SIZE)
-    this.length++
+    this.buffer.set(hash, this.count * HASH_SIZE)
+    this.count++
   }
 
   get (index: number): Buffer {
-    return this.buffer.subarray(index * HASH_SIZE, (index + 1) * HASH_SIZE)
+    const at = index - this.start
+    if (at < 0) throw compactedBelow(this.start)
+    return this.buffer.subarray(at * HASH_SIZE, (at + 1) * HASH_SIZE)
   }
 
   truncate (length: number): void {
-    this.length = Math.min(this.length, length)
+    if (length < this.start) throw compactedBelow(this.start)
+    this.count = Math.min(this.count, length - this.start)
   }
+}
+
+function compactedBelow (start: number): LedgerMeshError {
+  return new LedgerMeshError('compacted', `this node's log tree begins at a snapshot: it holds no hashes before subtree ${start} of that level (ask a node that holds the whole log)`)
 }
 
 /**
@@ -62,6 +79,34 @@ export class MerkleTree {
   /** the number of leaves */
   get size (): number { return this.levels[0].length }
 
+  /**
+   * A tree of `size` leaves known only by its compact range: the roots of its maximal complete
+   * subtrees, largest (leftmost) first, as a snapshot's manifest carries them (checked against
+   * the checkpoint's root by the caller). It grows, and proves leaves and sizes from `size` on;
+   * anything before is `compacted`.
+   */
+  static fromCompactRange (size: number, frontier: readonly Uint8Array[]): MerkleTree {
+    const tree = new MerkleTree()
+    const levels: HashLevel[] = []
+    let next = 0
+    const bits = size === 0 ? 1 : Math.floor(Math.log2(size)) + 1
+    for (let level = bits - 1; level >= 0; level--) {
+      const width = Math.floor(size / 2 ** level)
+      const held = width % 2 === 1
+      levels[level] = new HashLevel(held ? width - 1 : width)
+      if (held) {
+        if (frontier[next] === undefined) throw new RangeError(`a compact range of ${frontier.length} hashes for a tree of ${size} leaves`)
+        levels[level].push(frontier[next++])
+      }
+    }
+    if (next !== frontier.length) throw new RangeError(`a compact range of ${frontier.length} hashes for a tree of ${size} leaves`)
+    tree.levels.splice(0, tree.levels.length, ...levels)
+    return tree
+  }
+
+  /** The first leaf this tree holds a hash of (0 unless it grew from a compact range). */
+  get start (): number { return this.levels[0].start }
+
   /** Appends an entry (its bytes) and answers its leaf hash. */
   append (entry: Uint8Array): Buffer {
     const hash = leafHash(entry)
@@ -98,6 +143,7 @@ export class MerkleTree {
   /** The hash of complete subtree `index` of 2^level leaves (what a log tile holds). */
   subtreeAt (level: number, index: number): Buffer {
     const stored = this.levels[level]
+    if (stored !== undefined && Number.isInteger(index) && index >= 0 && index < stored.start) throw compactedBelow(stored.start)
     if (stored === undefined || !Number.isInteger(index) || index < 0 || index >= stored.length) throw new RangeError(`no complete subtree ${index} of 2^${level} leaves in this tree of ${this.size} leaves`)
     return stored.get(index)
   }
