@@ -197,6 +197,11 @@ t.test('altered proofs fail', async t => {
   const proof = tree.prove(absent)
   const elsewhere = [...tree.leaves()].find(l => !l.path.equals(proof.otherLeaf?.path ?? Buffer.alloc(0)))
   t.match(checkStateProof(root, absent, undefined, { ...proof, otherLeaf: elsewhere }), /parts from the path|another root/)
+  // a root made to put a leaf off its path (bit 0 of 1 where the path has 0): refused before any hashing
+  const left = Buffer.alloc(32)
+  const right = Buffer.alloc(32, 0x80)
+  const offPath = innerNodeHash(leafNodeHash(right, VALUES[0]), PLACEHOLDER)
+  t.match(checkStateProof(offPath, left, undefined, { sideNodes: [PLACEHOLDER], otherLeaf: { path: right, valueHash: VALUES[0] } }), /other leaf parts from the path at bit 0, above depth 1/)
   t.match(checkStateProof(root, absent, VALUES[0], proof), /names another leaf/)
   t.match(checkStateProof(root, absent, undefined, { sideNodes: Array(257).fill(PLACEHOLDER) }), /deeper than/)
   t.match(checkStateProof(root, absent, undefined, { sideNodes: [Buffer.alloc(31)] }), /side node 0 is not 32 bytes/)
