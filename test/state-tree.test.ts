@@ -90,6 +90,38 @@ t.test('hard numbers, computed by hand with Python hashlib (test/fixtures/smt_ch
   t.equal(JSON.parse(run.stdout).root, '4483bf0b01c13e334251afbb24b8c4dec4e181f30e8ed7bc2b65463b5024470c', 'the fixture computes the number this test states')
 })
 
+t.test('vectors from celestiaorg/smt\'s own code: the same roots and proofs, with the log entry\'s leaf hash as the value hash', async t => {
+  // computed once with the Go library (NewSparseMerkleTree(NewSimpleMap(), NewSimpleMap(),
+  // sha256.New()); Update("policy-<i>", 0x00 ‖ "entry <i>") for i = 0..9, then Delete("policy-3")),
+  // whose leaf is SHA-256(0x00 ‖ SHA-256(key) ‖ SHA-256(value)): value = 0x00 ‖ entry makes
+  // SHA-256(value) the entry's RFC 6962 leaf hash
+  const tree = new StateTree()
+  for (let i = 0; i < 10; i++) tree.set(statePath(`policy-${i}`), leafHash(`entry ${i}`))
+  t.equal(hex(tree.root()), 'c5f56bc994cf92cb1f8a3baa1a1216d3a4dcb4050896df729d47d597337e1465', 'ten policies')
+  t.ok(tree.delete(statePath('policy-3')))
+  const root = tree.root()
+  t.equal(hex(root), 'e504db991fff39fde3454c9ca2389d238a7dccc9b37e458950e40760e39eb972', 'one deleted')
+  const present = tree.prove(statePath('policy-4'))
+  t.same(present.sideNodes.map(hex), [
+    '8ea6258c5c99f129d459e4e21b1e8e0d69e983dbe431e627385f15033af0fab0',
+    '00'.repeat(32),
+    '7566196dfffb5309f1fa6754dd82468ca96a497116491b4a702b395101210679',
+    '88154f327011dbc9c927a6a62b7916c83a091fdb138e85e189ed503d093cb0e1',
+    '9ecacf10bade4122e356023a597ba7e9b2848d5bbe2acbcdb7115a929ca6dd74'
+  ], 'the side nodes of a present policy, a placeholder among them')
+  const absent = tree.prove(statePath('policy-3'))
+  t.same(absent.sideNodes.map(hex), [
+    '8fea4464f5e1f9474c44660bedfe360355b2517e7f349a70c883967cb31c0436',
+    '85acc594ec7e9e580aaecf1f9bc58f0e905f711bce67ae719c63dedcebcafe4d',
+    '8ecab436f4e8838acf3be5be744042833fd3e84d9cc16569af13a7fa0d3bac9d'
+  ], 'the side nodes of the deleted one')
+  // celestia's NonMembershipLeafData: 0x00 ‖ path ‖ value hash
+  t.equal('00' + hex(absent.otherLeaf?.path ?? Buffer.alloc(0)) + hex(absent.otherLeaf?.valueHash ?? Buffer.alloc(0)),
+    '001a861cd5119de13b29de9b22f0aa8047bb6990c6a880b4bd58b57e59c43348c794910e42789c1962450908451ff9b1c050a7d6cde7d4d2d4e97f2f7509694b9f', 'and the leaf found in its place')
+  t.ok(verifyStateProof(root, statePath('policy-4'), leafHash('entry 4'), present))
+  t.ok(verifyStateProof(root, statePath('policy-3'), undefined, absent))
+})
+
 t.test('malformed paths and value hashes are refused, naming the problem', async t => {
   const tree = new StateTree()
   t.throws(() => tree.set(Buffer.alloc(31), VALUES[0]), /state path must be 32 bytes, not 31/)
