@@ -393,6 +393,30 @@ t.test('tens of thousands of leaves across slabs, batches of updates, deletes an
   t.same(tree.root(), leafNodeHash(sample, VALUES[1]))
 })
 
+t.test('hashing is lazy: root() rehashes only the paths changed since, a batch sharing its upper levels', async t => {
+  const tree = new StateTree()
+  const paths = Array.from({ length: 20_000 }, (_, i) => statePath(`lazy-${i}`))
+  for (const path of paths) tree.set(path, VALUES[0])
+  const full = tree.hashes
+  t.equal(full, 0, 'set hashes nothing')
+  const root = tree.root()
+  const built = tree.hashes
+  t.ok(built >= 2 * paths.length - 1, `the first root() hashes every node: ${built} hashes`)
+  t.same(tree.root(), root)
+  t.equal(tree.hashes, built, 'a second root() with nothing changed hashes nothing')
+  tree.set(paths[5], VALUES[1])
+  tree.root()
+  const one = tree.hashes - built
+  // depth about log2(20,000) = 14: one branch a level, its chain nodes, its leaf children
+  t.ok(one > 10 && one < 80, `one update rehashes its path: ${one} hashes`)
+  const before = tree.hashes
+  for (let i = 0; i < 1000; i++) tree.set(paths[i * 20], VALUES[2])
+  tree.root()
+  const batch = tree.hashes - before
+  t.ok(batch < 1000 * one * 0.6, `a batch of 1,000 shares the upper levels: ${batch} hashes, not 1,000 x ${one}`)
+  t.same(tree.root(), bulkRoot(paths.map((path, i) => ({ path, valueHash: i % 20 === 0 ? VALUES[2] : i === 5 ? VALUES[1] : VALUES[0] }))))
+})
+
 t.test('a proof of the empty tree and of a one-leaf tree', async t => {
   const tree = new StateTree()
   const proof: StateProof = tree.prove(POOL[0])

@@ -59,9 +59,13 @@ export class StateTree {
   private leafFree = NONE
   private rootRef = 0
   private count = 0
+  private hashCount = 0
 
   /** the number of leaves */
   get size (): number { return this.count }
+
+  /** SHA-256 computations so far: what root() and prove() cost (tests, benchmarks). */
+  get hashes (): number { return this.hashCount }
 
   /** The bytes the tree's slabs hold (what it costs, slack included). */
   get allocatedBytes (): number {
@@ -265,6 +269,7 @@ export class StateTree {
   private ownHash (left: number, right: number): Buffer {
     this.writeEdge(left, 1)
     this.writeEdge(right, 1 + H)
+    this.hashCount++
     return sha256(nodeInput)
   }
 
@@ -285,6 +290,7 @@ export class StateTree {
         PLACEHOLDER.copy(nodeInput, 1)
         hash.copy(nodeInput, 1 + H)
       }
+      this.hashCount++
       hash = sha256(nodeInput)
     }
     return hash
@@ -312,6 +318,7 @@ export class StateTree {
   private leafHash (leaf: number): Buffer {
     const at = (leaf & MASK) * LEAF_BYTES
     this.leafData[leaf >>> SLAB_BITS].copy(leafInput, 1, at, at + LEAF_BYTES)
+    this.hashCount++
     return sha256(leafInput)
   }
 
