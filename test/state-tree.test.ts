@@ -417,6 +417,22 @@ t.test('hashing is lazy: root() rehashes only the paths changed since, a batch s
   t.same(tree.root(), bulkRoot(paths.map((path, i) => ({ path, valueHash: i % 20 === 0 ? VALUES[2] : i === 5 ? VALUES[1] : VALUES[0] }))))
 })
 
+t.test('what the tree hands out is the caller\'s: writing into a proof or a root changes nothing in the tree', async t => {
+  const tree = new StateTree()
+  for (const path of POOL) tree.set(path, VALUES[0])
+  const root = tree.root()
+  const proof = tree.prove(BASE)
+  const placeholder = proof.sideNodes.findIndex(node => node.equals(PLACEHOLDER))
+  t.ok(placeholder >= 0, 'a proof with placeholders')
+  proof.sideNodes.forEach(node => node.fill(7))
+  root.fill(7)
+  tree.set(POOL[0], VALUES[1])
+  tree.set(POOL[0], VALUES[0])
+  t.same(tree.root(), bulkRoot(POOL.map(path => ({ path, valueHash: VALUES[0] }))))
+  t.same(PLACEHOLDER, Buffer.alloc(32), 'the shared placeholder is untouched')
+  t.ok(verifyStateProof(tree.root(), BASE, VALUES[0], tree.prove(BASE)))
+})
+
 t.test('a proof of the empty tree and of a one-leaf tree', async t => {
   const tree = new StateTree()
   const proof: StateProof = tree.prove(POOL[0])

@@ -24,7 +24,11 @@ export const STATE_HASH_SIZE = 32
 /** bits in a path: the depth of the deepest possible node */
 export const PATH_BITS = 256
 
-/** The hash of an empty subtree, and the root of the empty tree. */
+/**
+ * The hash of an empty subtree, and the root of the empty tree. Shared: never write into it
+ * (the tree and the verifiers hash with a copy of their own, so a caller that does cannot
+ * change what they compute).
+ */
 export const PLACEHOLDER: Buffer = Buffer.alloc(STATE_HASH_SIZE)
 
 /** One-shot SHA-256 (crypto.hash, Node 20.12 and later), as rfc6962.ts: twice a Hash object's speed on inputs this small. */

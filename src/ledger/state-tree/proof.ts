@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { LedgerMeshError } from '../../base/errors.js'
-import { PATH_BITS, PLACEHOLDER, STATE_HASH_SIZE, check32, commonPrefixBits, innerNodeHash, isPlaceholder, leafNodeHash, pathBit } from './hashing.js'
+import { PATH_BITS, STATE_HASH_SIZE, check32, commonPrefixBits, innerNodeHash, isPlaceholder, leafNodeHash, pathBit } from './hashing.js'
 
 /**
  * A state tree proof, celestiaorg/smt's SparseMerkleProof (proofs.go) without SiblingData
@@ -46,7 +46,7 @@ export function checkStateProof (root: Uint8Array, path: Uint8Array, valueHash: 
     if (otherLeaf !== undefined) return 'a proof of presence names another leaf'
     hash = leafNodeHash(path, valueHash)
   } else if (otherLeaf === undefined) {
-    hash = PLACEHOLDER
+    hash = Buffer.alloc(STATE_HASH_SIZE)
   } else {
     if (!(otherLeaf.path instanceof Uint8Array) || otherLeaf.path.length !== STATE_HASH_SIZE || !(otherLeaf.valueHash instanceof Uint8Array) || otherLeaf.valueHash.length !== STATE_HASH_SIZE) return `the other leaf's path and value hash must be ${STATE_HASH_SIZE} bytes each`
     const shared = commonPrefixBits(otherLeaf.path, path)
@@ -125,7 +125,7 @@ export function decodeStateProof (json: unknown): StateProof {
     if (i >= n) {
       if (placeholder) throw bad(`bit_mask sets bit ${i}, past the ${n} side nodes`)
     } else if (placeholder) {
-      sideNodes.push(PLACEHOLDER)
+      sideNodes.push(Buffer.alloc(STATE_HASH_SIZE))
     } else {
       if (next >= listed.length) throw bad(`side_nodes has ${listed.length} hashes, fewer than bit_mask leaves to it`)
       const node = Buffer.from(listed[next++], 'base64')

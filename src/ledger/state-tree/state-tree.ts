@@ -1,4 +1,4 @@
-import { PATH_BITS, PLACEHOLDER, STATE_HASH_SIZE, check32, pathBit, sha256 } from './hashing.js'
+import { PATH_BITS, STATE_HASH_SIZE, check32, pathBit, sha256 } from './hashing.js'
 import type { StateProof } from './proof.js'
 
 /**
@@ -17,6 +17,8 @@ const NONE = -1
 /** The hashes' inputs, assembled in place (hashing is synchronous). */
 const nodeInput = Buffer.alloc(1 + 2 * H, 0x01)
 const leafInput = Buffer.alloc(1 + 2 * H, 0x00)
+/** the placeholder, this module's own copy */
+const ZEROS = Buffer.alloc(H)
 
 export interface StateLeaf {
   readonly path: Buffer
@@ -160,7 +162,7 @@ export class StateTree {
 
   /** The root: the placeholder when empty, the leaf's hash with one leaf. Rehashes what changed since the last call. */
   root (): Buffer {
-    if (this.count === 0) return Buffer.from(PLACEHOLDER)
+    if (this.count === 0) return Buffer.alloc(H)
     if (this.rootRef < 0) return this.leafHash(~this.rootRef)
     this.rehash(this.rootRef, -1)
     return Buffer.from(this.storedHash(this.rootRef))
@@ -187,13 +189,13 @@ export class StateTree {
     if (this.rootRef >= 0) this.rehash(this.rootRef, -1)
     const found = this.findLeaf(path)
     const shared = this.sharedBits(found, path)
-    // collected from the root down, listed from the leaf up
+    // collected from the root down, listed from the leaf up; each placeholder its own zeros
     const sides: Buffer[] = []
     let ref = this.rootRef
     let above = -1
     while (ref >= 0 && this.depth(ref) < shared) {
       const depth = this.depth(ref)
-      for (let level = above + 1; level < depth; level++) sides.push(PLACEHOLDER)
+      for (let level = above + 1; level < depth; level++) sides.push(Buffer.alloc(H))
       const bit = pathBit(path, depth)
       sides.push(this.edgeHash(this.child(ref, bit ^ 1)))
       above = depth
@@ -204,7 +206,7 @@ export class StateTree {
       return shared === PATH_BITS ? proof : { ...proof, otherLeaf: this.leaf(~ref) }
     }
     // the path leaves this branch's chain at bit `shared`: an empty subtree beside the chain's rest
-    for (let level = above + 1; level < shared; level++) sides.push(PLACEHOLDER)
+    for (let level = above + 1; level < shared; level++) sides.push(Buffer.alloc(H))
     sides.push(this.chainHash(ref, shared + 1))
     return { sideNodes: sides.reverse() }
   }
@@ -285,9 +287,9 @@ export class StateTree {
     for (let level = depth - 1; level >= top; level--) {
       if (((data[at + (level >>> 3)] >>> (7 - (level & 7))) & 1) === 0) {
         hash.copy(nodeInput, 1)
-        PLACEHOLDER.copy(nodeInput, 1 + H)
+        ZEROS.copy(nodeInput, 1 + H)
       } else {
-        PLACEHOLDER.copy(nodeInput, 1)
+        ZEROS.copy(nodeInput, 1)
         hash.copy(nodeInput, 1 + H)
       }
       this.hashCount++
