@@ -13,6 +13,7 @@ import { failover } from './failover.js'
 import { tlogProofs, tlogProofsServed, tlogTiles } from './tlog.js'
 import { witnessCosign } from './witness-cosign.js'
 import { lightWorker } from './light-worker.js'
+import { stateTree } from './state-tree.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -27,7 +28,8 @@ import { lightWorker } from './light-worker.js'
  *   BENCH_REST_CLIENTS (64), BENCH_REST_CONCURRENT_INSERTS (20000), BENCH_FAILOVER_ROUNDS (10),
  *   BENCH_FAILOVER_CLIENTS (8), BENCH_TREE_LEAVES (tlog-proofs, 1000000), BENCH_SERVED_ENTRIES
  *   and BENCH_SERVED_REQUESTS (tlog-proofs-served, 1000000 and 2000), BENCH_TILES_POLICIES
- *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300); light-worker uses BENCH_POLICIES.
+ *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300); light-worker uses BENCH_POLICIES; BENCH_STATE_LEAVES and
+ *   BENCH_STATE_BATCHES (state-tree, 100000,1000000 and 30).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -45,7 +47,8 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   'tlog-proofs-served': async () => await tlogProofsServed(),
   'tlog-tiles': tlogTiles,
   'witness-cosign': async () => await witnessCosign(),
-  'light-worker': lightWorker
+  'light-worker': lightWorker,
+  'state-tree': stateTree
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))

@@ -8,12 +8,27 @@ import { createHash } from 'node:crypto'
  * - a leaf node is SHA-256(0x00 ‖ path ‖ valueHash), an inner node SHA-256(0x01 ‖ left ‖ right),
  *   so no leaf passes for an inner node (their inputs differ in length and first byte);
  * - an empty subtree is the placeholder, 32 zero bytes (no SHA-256 output is known to be zero).
+ *
+ * Checked against celestia's code (smt.go, treehasher.go, proofs.go): the same roots and side
+ * nodes, a subtree of one leaf being that leaf, as its update and delete build them. Where
+ * this differs:
+ * - celestia hashes the value it is given (leaf = SHA-256(0x00 ‖ path ‖ SHA-256(value)));
+ *   here the caller gives the value hash. The ledger's is the RFC 6962 leaf hash of the log
+ *   entry that put the policy, SHA-256(0x00 ‖ entry bytes): celestia's with value = 0x00 ‖ entry.
+ * - celestia takes an empty value as a delete; here every leaf has a 32-byte value hash and
+ *   deleting is its own call.
+ * - the empty tree's root is 32 zero bytes, as celestia's code computes, not SHA-256 of the
+ *   empty string as the celestia-specs text says (celestiaorg/smt issue 67).
  */
 export const STATE_HASH_SIZE = 32
 /** bits in a path: the depth of the deepest possible node */
 export const PATH_BITS = 256
 
-/** The hash of an empty subtree, and the root of the empty tree. */
+/**
+ * The hash of an empty subtree, and the root of the empty tree. Shared: never write into it
+ * (the tree and the verifiers hash with a copy of their own, so a caller that does cannot
+ * change what they compute).
+ */
 export const PLACEHOLDER: Buffer = Buffer.alloc(STATE_HASH_SIZE)
 
 /** One-shot SHA-256 (crypto.hash, Node 20.12 and later), as rfc6962.ts: twice a Hash object's speed on inputs this small. */

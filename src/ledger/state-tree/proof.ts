@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { LedgerMeshError } from '../../base/errors.js'
-import { PATH_BITS, PLACEHOLDER, STATE_HASH_SIZE, check32, commonPrefixBits, innerNodeHash, isPlaceholder, leafNodeHash, pathBit } from './hashing.js'
+import { PATH_BITS, STATE_HASH_SIZE, check32, commonPrefixBits, innerNodeHash, isPlaceholder, leafNodeHash, pathBit } from './hashing.js'
 
 /**
  * A state tree proof, celestiaorg/smt's SparseMerkleProof (proofs.go) without SiblingData
@@ -14,9 +14,11 @@ import { PATH_BITS, PLACEHOLDER, STATE_HASH_SIZE, check32, commonPrefixBits, inn
  *   another path that shares the first n bits with this one (a subtree with one leaf is it).
  *
  * Verifying folds the node up with the path's bits (bit n - 1 - i places sideNodes[i] left
- * when it is 1) and compares the result with the root. One check celestia's VerifyProof does
- * not make: `otherLeaf` must share the path's first n bits, i.e. sit where the path leads (an
- * honest root makes this redundant; a verifier checks it anyway).
+ * when it is 1) and compares the result with the root, as celestia's VerifyProof does, with
+ * two checks more: `otherLeaf` must share the path's first n bits, i.e. sit where the path
+ * leads (an honest root makes this redundant; a verifier checks it anyway), and a proof of
+ * presence must not carry an `otherLeaf` (celestia ignores it there). celestia carries the
+ * other leaf as its node's bytes, 0x00 ‖ path ‖ value hash; here as its two hashes.
  */
 export interface StateProof {
   readonly sideNodes: readonly Buffer[]
@@ -32,6 +34,7 @@ export function checkStateProof (root: Uint8Array, path: Uint8Array, valueHash: 
   check32(root, 'a state root')
   check32(path, 'a state path')
   if (valueHash !== undefined) check32(valueHash, 'a value hash')
+  if (typeof proof !== 'object' || proof === null) return 'the proof is not an object'
   const { sideNodes, otherLeaf } = proof
   if (!Array.isArray(sideNodes)) return 'the proof has no side nodes list'
   if (sideNodes.length > PATH_BITS) return `a proof of ${sideNodes.length} side nodes is deeper than the tree's ${PATH_BITS} levels`
@@ -43,7 +46,7 @@ export function checkStateProof (root: Uint8Array, path: Uint8Array, valueHash: 
     if (otherLeaf !== undefined) return 'a proof of presence names another leaf'
     hash = leafNodeHash(path, valueHash)
   } else if (otherLeaf === undefined) {
-    hash = PLACEHOLDER
+    hash = Buffer.alloc(STATE_HASH_SIZE)
   } else {
     if (!(otherLeaf.path instanceof Uint8Array) || otherLeaf.path.length !== STATE_HASH_SIZE || !(otherLeaf.valueHash instanceof Uint8Array) || otherLeaf.valueHash.length !== STATE_HASH_SIZE) return `the other leaf's path and value hash must be ${STATE_HASH_SIZE} bytes each`
     const shared = commonPrefixBits(otherLeaf.path, path)
@@ -69,6 +72,8 @@ export function verifyStateProof (root: Uint8Array, path: Uint8Array, valueHash:
  *     "other_leaf": { "path": base64, "value_hash": base64 } (absence at another leaf only) }
  * bit_mask has ⌈n/8⌉ bytes; bit i, from the most significant bit of byte 0, is set when side
  * node i is the placeholder, which side_nodes then leaves out (the others are in order).
+ * Stricter than celestia's DecompactProof, so that one proof has one encoding: the mask's bits
+ * past n are zero, and side_nodes lists no placeholder.
  */
 export interface StateProofJson {
   num_side_nodes: number
@@ -120,7 +125,7 @@ export function decodeStateProof (json: unknown): StateProof {
     if (i >= n) {
       if (placeholder) throw bad(`bit_mask sets bit ${i}, past the ${n} side nodes`)
     } else if (placeholder) {
-      sideNodes.push(PLACEHOLDER)
+      sideNodes.push(Buffer.alloc(STATE_HASH_SIZE))
     } else {
       if (next >= listed.length) throw bad(`side_nodes has ${listed.length} hashes, fewer than bit_mask leaves to it`)
       const node = Buffer.from(listed[next++], 'base64')

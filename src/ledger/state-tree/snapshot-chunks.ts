@@ -1,4 +1,4 @@
-import { PATH_BITS, PLACEHOLDER, check32, commonPrefixBits, innerNodeHash, isPlaceholder, leafNodeHash, pathBit } from './hashing.js'
+import { PATH_BITS, STATE_HASH_SIZE, check32, commonPrefixBits, innerNodeHash, isPlaceholder, leafNodeHash, pathBit } from './hashing.js'
 
 /**
  * What a snapshot needs from the state tree, as pure functions over leaves: the state is cut
@@ -7,6 +7,9 @@ import { PATH_BITS, PLACEHOLDER, check32, commonPrefixBits, innerNodeHash, isPla
  * as the tree (state-tree.ts): an empty subtree is the placeholder, a subtree of one leaf is
  * that leaf's hash, any other an inner node.
  */
+
+/** the placeholder, this module's own copy */
+const ZEROS = Buffer.alloc(STATE_HASH_SIZE)
 
 export interface LeafEntry {
   readonly path: Uint8Array
@@ -73,7 +76,7 @@ export function bulkRoot (leaves: Iterable<LeafEntry>): Buffer {
 
 /** the subtree at `depth` over sorted leaves[start, end), which share their first `depth` bits */
 function hashRange (leaves: readonly LeafEntry[], start: number, end: number, depth: number): Buffer {
-  if (end === start) return Buffer.from(PLACEHOLDER)
+  if (end === start) return Buffer.from(ZEROS)
   if (end - start === 1) return leafNodeHash(leaves[start].path, leaves[start].valueHash)
   // the first leaf going right at this bit (sorted: those going left come first)
   let low = start
@@ -106,8 +109,8 @@ export function rootFromChunks (chunks: readonly ChunkHash[], depth: number): Bu
       const left = level[i]
       const right = level[i + 1]
       const count = left.count + right.count
-      if (left.count === 0) up.push(right.count <= 1 ? right : { hash: innerNodeHash(PLACEHOLDER, right.hash), count })
-      else if (right.count === 0) up.push(left.count === 1 ? left : { hash: innerNodeHash(left.hash, PLACEHOLDER), count })
+      if (left.count === 0) up.push(right.count <= 1 ? right : { hash: innerNodeHash(ZEROS, right.hash), count })
+      else if (right.count === 0) up.push(left.count === 1 ? left : { hash: innerNodeHash(left.hash, ZEROS), count })
       else up.push({ hash: innerNodeHash(left.hash, right.hash), count })
     }
     level = up

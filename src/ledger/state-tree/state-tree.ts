@@ -1,4 +1,4 @@
-import { PATH_BITS, PLACEHOLDER, STATE_HASH_SIZE, check32, pathBit, sha256 } from './hashing.js'
+import { PATH_BITS, STATE_HASH_SIZE, check32, pathBit, sha256 } from './hashing.js'
 import type { StateProof } from './proof.js'
 
 /**
@@ -17,6 +17,8 @@ const NONE = -1
 /** The hashes' inputs, assembled in place (hashing is synchronous). */
 const nodeInput = Buffer.alloc(1 + 2 * H, 0x01)
 const leafInput = Buffer.alloc(1 + 2 * H, 0x00)
+/** the placeholder, this module's own copy */
+const ZEROS = Buffer.alloc(H)
 
 export interface StateLeaf {
   readonly path: Buffer
@@ -31,12 +33,14 @@ export interface StateLeaf {
  * Stored as a PATRICIA trie: only branch nodes (both sides non-empty) and leaves are kept.
  * The single-child inner nodes the format has between a branch and its parent (a "chain",
  * placeholders on one side) are hashed on the way up, not stored; with random paths they are
- * about a third of all inner nodes. A branch keeps the hash of its subtree seen from its
+ * some 30% of all inner nodes. A branch keeps the hash of its subtree seen from its
  * parent's edge, chain included, which is what its parent and proofs need.
  *
- * Memory: a leaf is 64 bytes (path, value hash; its leaf hash is recomputed when needed, one
- * hash per dirty parent), a branch 42 (hash, two child references, depth, dirty flag), and a
- * tree of n leaves has n - 1 branches: about 106 bytes a leaf, plus one slab of slack.
+ * Memory: a leaf is 64 bytes (path, value hash), a branch 42 (hash, two child references,
+ * depth, dirty flag), and a tree of n leaves has n - 1 branches: about 106 bytes a leaf, plus
+ * one slab of slack (102 bytes of heap a leaf measured at 1,000,000, bench/state-tree.ts).
+ * Leaf hashes are not kept: recomputing a dirty branch's leaf children costs about a tenth of
+ * a root(), keeping them would cost 32 bytes a leaf.
  *
  * set and delete only mark the branches on their path dirty; root() rehashes the dirty ones,
  * so a batch of updates hashes its shared upper levels once. A child reference is a branch's
@@ -57,9 +61,13 @@ export class StateTree {
   private leafFree = NONE
   private rootRef = 0
   private count = 0
+  private hashCount = 0
 
   /** the number of leaves */
   get size (): number { return this.count }
+
+  /** SHA-256 computations so far: what root() and prove() cost (tests, benchmarks). */
+  get hashes (): number { return this.hashCount }
 
   /** The bytes the tree's slabs hold (what it costs, slack included). */
   get allocatedBytes (): number {
@@ -154,7 +162,7 @@ export class StateTree {
 
   /** The root: the placeholder when empty, the leaf's hash with one leaf. Rehashes what changed since the last call. */
   root (): Buffer {
-    if (this.count === 0) return Buffer.from(PLACEHOLDER)
+    if (this.count === 0) return Buffer.alloc(H)
     if (this.rootRef < 0) return this.leafHash(~this.rootRef)
     this.rehash(this.rootRef, -1)
     return Buffer.from(this.storedHash(this.rootRef))
@@ -181,13 +189,13 @@ export class StateTree {
     if (this.rootRef >= 0) this.rehash(this.rootRef, -1)
     const found = this.findLeaf(path)
     const shared = this.sharedBits(found, path)
-    // collected from the root down, listed from the leaf up
+    // collected from the root down, listed from the leaf up; each placeholder its own zeros
     const sides: Buffer[] = []
     let ref = this.rootRef
     let above = -1
     while (ref >= 0 && this.depth(ref) < shared) {
       const depth = this.depth(ref)
-      for (let level = above + 1; level < depth; level++) sides.push(PLACEHOLDER)
+      for (let level = above + 1; level < depth; level++) sides.push(Buffer.alloc(H))
       const bit = pathBit(path, depth)
       sides.push(this.edgeHash(this.child(ref, bit ^ 1)))
       above = depth
@@ -198,7 +206,7 @@ export class StateTree {
       return shared === PATH_BITS ? proof : { ...proof, otherLeaf: this.leaf(~ref) }
     }
     // the path leaves this branch's chain at bit `shared`: an empty subtree beside the chain's rest
-    for (let level = above + 1; level < shared; level++) sides.push(PLACEHOLDER)
+    for (let level = above + 1; level < shared; level++) sides.push(Buffer.alloc(H))
     sides.push(this.chainHash(ref, shared + 1))
     return { sideNodes: sides.reverse() }
   }
@@ -263,6 +271,7 @@ export class StateTree {
   private ownHash (left: number, right: number): Buffer {
     this.writeEdge(left, 1)
     this.writeEdge(right, 1 + H)
+    this.hashCount++
     return sha256(nodeInput)
   }
 
@@ -278,11 +287,12 @@ export class StateTree {
     for (let level = depth - 1; level >= top; level--) {
       if (((data[at + (level >>> 3)] >>> (7 - (level & 7))) & 1) === 0) {
         hash.copy(nodeInput, 1)
-        PLACEHOLDER.copy(nodeInput, 1 + H)
+        ZEROS.copy(nodeInput, 1 + H)
       } else {
-        PLACEHOLDER.copy(nodeInput, 1)
+        ZEROS.copy(nodeInput, 1)
         hash.copy(nodeInput, 1 + H)
       }
+      this.hashCount++
       hash = sha256(nodeInput)
     }
     return hash
@@ -310,6 +320,7 @@ export class StateTree {
   private leafHash (leaf: number): Buffer {
     const at = (leaf & MASK) * LEAF_BYTES
     this.leafData[leaf >>> SLAB_BITS].copy(leafInput, 1, at, at + LEAF_BYTES)
+    this.hashCount++
     return sha256(leafInput)
   }
 
