@@ -235,15 +235,16 @@ program.command('verify')
   })
 
 program.command('export-tiles')
-  .description('write a node\'s log as the static files of a C2SP tiled log (checkpoint, tile/...) for a web server to serve')
+  .description('write a node\'s log as the static files of a C2SP tiled log (checkpoint, tile/...), with its latest snapshot (snapshot/...), for a web server to serve')
   .argument('<dir>', 'where to write them')
   .requiredOption('-n, --node <url>', 'the node\'s REST address, e.g. http://127.0.0.1:32049')
   .option('-t, --token <token>', 'bearer token, when the node needs one for reads (default $REST_TOKEN)', process.env.REST_TOKEN)
   .action(async (dir: string, opts: { node: string, token?: string }) => {
     const { exportTiles } = await import('./export-tiles.js')
     try {
-      const { size, files, bytes } = await exportTiles(opts.node, dir, { token: opts.token })
+      const { size, files, bytes, snapshot } = await exportTiles(opts.node, dir, { token: opts.token })
       process.stdout.write(`exported the log at tree size ${size}: ${files} files, ${bytes} bytes, in ${dir}\n`)
+      process.stdout.write(snapshot !== undefined ? `with the snapshot at size ${snapshot.size} (${snapshot.chunks} chunk${snapshot.chunks === 1 ? '' : 's'})\n` : 'the node has no snapshot yet: tiles only\n')
     } catch (err) {
       fail(`export-tiles: ${errorMessage(err)}`, EXIT_FAILURE)
     }

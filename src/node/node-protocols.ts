@@ -14,6 +14,8 @@ import type { ForkWatch } from '../ledger/fork-watch.js'
 import type { WitnessedCheckpoint } from '../ledger/witnessed.js'
 import type { Witness } from '../ledger/tlog/witness.js'
 import { WitnessProtocol } from '../protocols/witness/index.js'
+import { SnapshotProtocol } from '../protocols/snapshot/index.js'
+import { SnapshotFiles } from '../ledger/snapshot/files.js'
 import { Cosigner } from '../services/cosigner.js'
 import { errorMessage } from '../base/errors.js'
 import { joinTokenPinCheck, type trustedMasterCheck } from './trusted-masters.js'
@@ -31,12 +33,15 @@ export interface NodeProtocols {
   cosigner: Cosigner | undefined
   /** served by every full node; a light worker's client side */
   light: LightProtocol
+  /** every node serves the snapshots under its home; the client side fetches a peer's to bootstrap */
+  snapshot: SnapshotProtocol
 }
 
 /**
  * The protocols every node serves once `run blockchain sync` starts: sync (every node can
- * relay), join (admission on first contact), insert (a master orders, a replica forwards) and
- * light (a full node proves light workers their policies; a light node only fetches).
+ * relay), join (admission on first contact), insert (a master orders, a replica forwards),
+ * light (a full node proves light workers their policies; a light node only fetches) and
+ * snapshot (the snapshot files under the node's home, whoever wrote them).
  */
 export async function startNodeProtocols (opts: {
   libp2p: Libp2p
@@ -59,6 +64,8 @@ export async function startNodeProtocols (opts: {
   checkWriter: () => void
   /** LEDGER_MODE=light: this node holds no ledger to serve light requests from */
   light: boolean
+  /** the node's home directory: its snapshots are under snapshot/ there (src/ledger/snapshot/files.ts) */
+  home: string
 }): Promise<NodeProtocols> {
   const { libp2p, ledger, log, metrics } = opts
   const sync = new SyncProtocol({ libp2p, ledger, forks: opts.forks, log: log.child({ service: 'sync' }), servingRefused: opts.servingRefused, onRefused: () => { metrics.unadmitted.inc({ what: 'sync' }) } })
@@ -105,11 +112,14 @@ export async function startNodeProtocols (opts: {
     tamper: lightFaults(log)
   })
   await light.start()
-  return { sync, join, insert, gossip, witness: witnessProtocol, cosigner, light }
+  // served whether or not a snapshot exists yet: a missing file is refused as not_found
+  const snapshot = new SnapshotProtocol({ libp2p, log: log.child({ service: 'snapshot' }) })
+  await snapshot.serve(new SnapshotFiles(opts.home))
+  return { sync, join, insert, gossip, witness: witnessProtocol, cosigner, light, snapshot }
 }
 
 /** What stopping the node stops of them, in order: what serves peers first, the sync protocol last. */
 export function nodeProtocolServices (protocols: NodeProtocols | undefined): Array<{ stop: () => Promise<void>, constructor: { name: string } }> {
   if (protocols === undefined) return []
-  return [protocols.light, protocols.cosigner, protocols.gossip, protocols.witness, protocols.insert, protocols.sync].filter(s => s !== undefined)
+  return [protocols.snapshot, protocols.light, protocols.cosigner, protocols.gossip, protocols.witness, protocols.insert, protocols.sync].filter(s => s !== undefined)
 }

@@ -259,7 +259,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       checkMaster: this.checkMaster,
       servingRefused: () => this.sync instanceof Replicator ? this.sync.servingRefused : undefined,
       checkWriter: () => { this.master?.checkWriter() },
-      light: this.config.ledgerMode === 'light'
+      light: this.config.ledgerMode === 'light',
+      home: this.home
     })
     this.protocols = protocols
     const log = this.log.child({ service: 'sync' })

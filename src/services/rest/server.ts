@@ -15,6 +15,8 @@ import { anylogRoutes } from './anylog.js'
 import { apiRoutes } from './api.js'
 import { proofRoutes } from './proof-routes.js'
 import { witnessRoutes } from './witness-routes.js'
+import { snapshotRoutes } from './snapshot-routes.js'
+import { SnapshotFiles } from '../../ledger/snapshot/files.js'
 import type { Witness } from '../../ledger/tlog/witness.js'
 import { profileRoutes } from './profiles.js'
 import { consoleRoutes } from './console.js'
@@ -46,6 +48,8 @@ export interface RestServerOptions {
   readAuth?: boolean
   /** WITNESS=true: the node's checkpoint witness, served at /add-checkpoint (witness-routes.ts) */
   witness?: Witness
+  /** the node's snapshots (default: those under node.home) */
+  snapshots?: SnapshotFiles
   /** seconds a request may take before the server answers 503 */
   timeoutSeconds?: number
 }
@@ -153,6 +157,8 @@ export class RestServer implements Service {
     await app.register(profileRoutes, { node: this.opts.node, reports: this.opts.profileReports })
     await app.register(policyRoutes, { executor: this.opts.executor })
     await app.register(proofRoutes, { executor: this.opts.executor, node: this.opts.node })
+    // the snapshots under the node's home, whoever writes them (the builder; export-tiles reads them here)
+    await app.register(snapshotRoutes, { snapshots: this.opts.snapshots ?? new SnapshotFiles(this.opts.node.home) })
     if (this.opts.witness !== undefined) await app.register(witnessRoutes, { node: this.opts.node, witness: this.opts.witness })
     await app.register(consoleRoutes)
     try {
