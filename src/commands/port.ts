@@ -184,6 +184,15 @@ export interface NodeStatus {
   admission?: AdmissionView
   /** set once the node was shown two checkpoints no one history holds: it stopped following the log (docs/verifiable-log.md) */
   fork_detected?: ForkReport
+  /**
+   * A full node's snapshots: the one it serves, the one it started from, and how far the
+   * background check of that one's author signatures got (`authors_verified`)
+   */
+  snapshot?: {
+    serving?: { size: number, witnessed: boolean }
+    bootstrap?: { size: number, policies: number, witnessed: boolean, bytes: number, sources: string[], ms: number }
+    authors_verified?: { verified: number, total: number, done: boolean, failed?: { id: string, seq: number } }
+  }
 }
 
 /** `get status`'s admission (src/node/admission-notice.ts builds it). */

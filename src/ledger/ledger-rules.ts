@@ -273,3 +273,23 @@ export function replacedDeclaration (state: LedgerState, op: LedgerOp, signer: S
   if (old === undefined) return []
   return [{ op: 'delete', policy: prepareTombstone(policyId(old), signer) }]
 }
+
+/**
+ * Throws bad_signature unless a head is signed by the trusted master key (when one is pinned:
+ * before that there is nothing to check it against), or by another master's key the ledger
+ * (with `pending` entries) declares. A head is verified once: sync checks a run's head before
+ * it collects entries toward it, and applyBatch does not check it again.
+ */
+export class SignedHeadCheck {
+  /** the last head verified, with the key it was verified against */
+  private last?: string
+
+  check (head: SignedHead, pinned: string | undefined, state: LedgerState, pending: readonly Entry[] = []): void {
+    if (pinned === undefined) return
+    const key = head.publicKey === pinned ? pinned : head.publicKey
+    const verified = `${key} ${head.seq} ${head.hash} ${head.root} ${head.origin} ${head.time} ${head.publicKey} ${head.signature}`
+    if (verified === this.last) return
+    checkHeadTrusted(head, key, pinned, trustedMasterKeys(state, pinned, pending.map(e => e.policy)))
+    this.last = verified
+  }
+}

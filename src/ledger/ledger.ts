@@ -11,11 +11,11 @@ import { type Head, type SignedHead, logOrigin, signHead } from './head.js'
 import { MerkleTree, type TreeExtension } from './tlog/merkle-tree.js'
 import { StateRoot, type StateUndo } from './state-root.js'
 import { MAX_SEQ_WAITERS, SeqWaiters } from './seq-waiters.js'
-import type { LedgerStore } from './store.js'
+import type { LedgerStore, StoreBase } from './store.js'
 import { LedgerState } from './state.js'
 import { checkStateLine, foldLog, readPastHead } from './fold.js'
 import { isHeadMoved } from './store-codec.js'
-import { type AcceptedInsert, acceptBatch, admitsKey, checkHeadTrusted, isRevokedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
+import { type AcceptedInsert, SignedHeadCheck, acceptBatch, admitsKey, isRevokedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
 
 /** Most ops committed in one store transaction by the group committer. */
 const MAX_COMMIT_BATCH = 1000
@@ -351,6 +351,14 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     return await this.seqWaiters.wait(seq, timeoutMs)
   }
 
+  /** An empty replica: installs a snapshot its caller checked (trusting `rootKey` if none is pinned), then folds it. */
+  async installSnapshot (base: StoreBase, entries: Entry[], signed: SignedHead, rootKey: string): Promise<void> {
+    if (this.trustedMasterKey === undefined) await this.store.setMeta(MASTER_KEY_META, this.trustedMasterKey = rootKey)
+    await this.store.installBase(base, entries, signed)
+    await this.fold()
+    this.emit('appended', [], this.currentSignedHead)
+  }
+
   /**
    * Replica recovery: drops every entry after `seq` (where the replica's log stopped agreeing
    * with its source, or from zero) and re-folds the state from what is left.
@@ -377,23 +385,11 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   /** the master's commits and its following of a shared store (followStore), one at a time */
   private readonly ordering = new Mutex()
 
-  /** the last head checkSignedHead() verified, with the key it was verified against */
-  private verifiedHead?: string
+  private readonly headCheck = new SignedHeadCheck()
 
-  /**
-   * Throws bad_signature unless `head` is signed by the trusted master key (when one is pinned:
-   * before that there is nothing to check it against). A head is verified once: sync checks a
-   * run's head before it collects entries toward it, and applyBatch does not check it again.
-   */
+  /** Throws bad_signature unless `head` is signed by a master key this ledger trusts (see SignedHeadCheck). */
   checkSignedHead (head: SignedHead, opts: { pending?: readonly Entry[] } = {}): void {
-    const pinned = this.trustedMasterKey
-    if (pinned === undefined) return
-    // the first master's key, or another master's that the ledger (with `pending`) declares
-    const key = head.publicKey === pinned ? pinned : head.publicKey
-    const verified = `${key} ${head.seq} ${head.hash} ${head.root} ${head.origin} ${head.time} ${head.publicKey} ${head.signature}`
-    if (verified === this.verifiedHead) return
-    checkHeadTrusted(head, key, pinned, trustedMasterKeys(this.state, pinned, (opts.pending ?? []).map(e => e.policy)))
-    this.verifiedHead = verified
+    this.headCheck.check(head, this.trustedMasterKey, this.state, opts.pending)
   }
 
   /** Every master key this ledger trusts: the first master's and those trusted masters declared. */

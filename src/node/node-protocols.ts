@@ -16,6 +16,7 @@ import type { Witness } from '../ledger/tlog/witness.js'
 import { WitnessProtocol } from '../protocols/witness/index.js'
 import { SnapshotProtocol } from '../protocols/snapshot/index.js'
 import { SnapshotFiles } from '../ledger/snapshot/files.js'
+import { NodeSnapshots, type SnapshotSettings } from './snapshots.js'
 import { Cosigner } from '../services/cosigner.js'
 import { errorMessage } from '../base/errors.js'
 import { joinTokenPinCheck, type trustedMasterCheck } from './trusted-masters.js'
@@ -35,6 +36,8 @@ export interface NodeProtocols {
   light: LightProtocol
   /** every node serves the snapshots under its home; the client side fetches a peer's to bootstrap */
   snapshot: SnapshotProtocol
+  /** a full node's snapshots: taken for others, and the one it started from */
+  snapshots: NodeSnapshots | undefined
 }
 
 /**
@@ -66,6 +69,8 @@ export async function startNodeProtocols (opts: {
   light: boolean
   /** the node's home directory: its snapshots are under snapshot/ there (src/ledger/snapshot/files.ts) */
   home: string
+  /** how a full node takes snapshots and starts from one (not on a light worker) */
+  snapshots: SnapshotSettings
 }): Promise<NodeProtocols> {
   const { libp2p, ledger, log, metrics } = opts
   const sync = new SyncProtocol({ libp2p, ledger, forks: opts.forks, log: log.child({ service: 'sync' }), servingRefused: opts.servingRefused, onRefused: () => { metrics.unadmitted.inc({ what: 'sync' }) } })
@@ -115,11 +120,14 @@ export async function startNodeProtocols (opts: {
   // served whether or not a snapshot exists yet: a missing file is refused as not_found
   const snapshot = new SnapshotProtocol({ libp2p, log: log.child({ service: 'snapshot' }) })
   await snapshot.serve(new SnapshotFiles(opts.home))
-  return { sync, join, insert, gossip, witness: witnessProtocol, cosigner, light, snapshot }
+  // an empty replica may start from a snapshot here, before its sync service pulls anything
+  const snapshots = opts.light ? undefined : new NodeSnapshots({ ledger, home: opts.home, protocol: snapshot, witnessed, forks: opts.forks, settings: opts.snapshots, log })
+  await snapshots?.start()
+  return { sync, join, insert, gossip, witness: witnessProtocol, cosigner, light, snapshot, snapshots }
 }
 
 /** What stopping the node stops of them, in order: what serves peers first, the sync protocol last. */
 export function nodeProtocolServices (protocols: NodeProtocols | undefined): Array<{ stop: () => Promise<void>, constructor: { name: string } }> {
   if (protocols === undefined) return []
-  return [protocols.snapshot, protocols.light, protocols.cosigner, protocols.gossip, protocols.witness, protocols.insert, protocols.sync].filter(s => s !== undefined)
+  return [protocols.snapshots, protocols.snapshot, protocols.light, protocols.cosigner, protocols.gossip, protocols.witness, protocols.insert, protocols.sync].filter(s => s !== undefined)
 }

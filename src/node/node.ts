@@ -260,7 +260,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       servingRefused: () => this.sync instanceof Replicator ? this.sync.servingRefused : undefined,
       checkWriter: () => { this.master?.checkWriter() },
       light: this.config.ledgerMode === 'light',
-      home: this.home
+      home: this.home,
+      snapshots: { bootstrap: this.config.bootstrap, sources: this.config.snapshotSources, masters: this.config.ledgerConns, mirror: this.config.tilesMirror, intervalMs: this.config.snapshotInterval.ms }
     })
     this.protocols = protocols
     const log = this.log.child({ service: 'sync' })
@@ -412,7 +413,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   /** What the node's reports read of it (status.ts). */
   private view (): NodeView {
     const { config, signer, startedAt, currentLedger: ledger, forks, replicaRecovery, scheduler, profileReports, tcp, rest, sync, master } = this
-    return { config, signer, startedAt, ledger, forks, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.protocols?.sync.stats, syncPeers: this.protocols?.sync.peers, master, operators: this.operators }
+    return { config, signer, startedAt, ledger, forks, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.protocols?.sync.stats, syncPeers: this.protocols?.sync.peers, master, operators: this.operators, snapshots: this.protocols?.snapshots?.summary() }
   }
 
   /** Asks the CLI to stop the node and exit with `code`. */

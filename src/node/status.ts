@@ -13,6 +13,7 @@ import type { Scheduler } from '../services/scheduler.js'
 import type { Service } from '../services/service.js'
 import type { NodeConfig } from './config.js'
 import { admissionView } from './admission-notice.js'
+import type { SnapshotSummary } from './snapshots.js'
 
 /** The rows of `get processes`, in AnyLog's order, then ledgermesh's own. */
 export const PROCESS_NAMES = [
@@ -44,6 +45,8 @@ export interface NodeView {
   master?: MasterServices
   /** the worker's and the slave's supervisors (both on a stand-alone node) */
   operators: ReadonlyMap<'worker' | 'slave', Operator>
+  /** a full node's snapshots, once its protocols run */
+  snapshots?: SnapshotSummary
 }
 
 export function processRows (node: NodeView): ProcessRow[] {
@@ -93,6 +96,7 @@ export function nodeStatus (node: NodeView): NodeStatus {
     master_role: node.master?.masterRole?.summary(),
     profiles: primaryOperator(node) === undefined ? undefined : { lease: primaryOperator(node)!.leaseSummary(), by_state: primaryOperator(node)!.countByState() },
     admission: admissionView(node.signer.publicKey, sync?.admission),
+    ...(node.snapshots !== undefined ? { snapshot: node.snapshots } : {}),
     ...(node.forks?.current !== undefined ? { fork_detected: node.forks.current } : {})
   }
 }
@@ -117,6 +121,7 @@ export function metricsSource (view: () => NodeView): MetricsSource {
   return {
     headSeq: () => view().ledger?.head.seq ?? 0,
     forkDetected: () => view().forks?.current !== undefined,
+    authorsVerified: () => view().snapshots?.authors_verified,
     ledgerIndexes: () => view().ledger?.state.indexCount,
     lag: () => view().sync?.lag,
     outbox: () => view().sync?.outboxSize,

@@ -23,6 +23,8 @@ export interface MetricsSource {
   slaveLeases?: () => Record<string, number> | undefined
   /** 1 once the node detected a fork of the log (two checkpoints no one history holds) */
   forkDetected?: () => boolean
+  /** a node started from a snapshot: its author signatures checked so far, of how many */
+  authorsVerified?: () => { verified: number, total: number } | undefined
 }
 
 /**
@@ -47,6 +49,8 @@ export class NodeMetrics {
     new Gauge({ name: 'ledgermesh_ledger_head_seq', help: 'Seq of the last entry in the local ledger', registers, collect () { this.set(source.headSeq()) } })
     new Gauge({ name: 'ledgermesh_ledger_indexes', help: 'Indexes (policy type and field) the live ledger state keeps, eager and built on demand for queries (the on-demand ones are capped)', registers, collect () { this.set(source.ledgerIndexes?.() ?? 0) } })
     new Gauge({ name: 'ledgermesh_fork_detected', help: '1 once this node was shown two checkpoints of its network\'s log that no one history holds, and stopped following it', registers, collect () { this.set(source.forkDetected?.() === true ? 1 : 0) } })
+    new Gauge({ name: 'ledgermesh_snapshot_authors_verified', help: 'A node started from a snapshot: the author signatures of its policies checked so far (in the background)', registers, collect () { this.set(source.authorsVerified?.()?.verified ?? 0) } })
+    new Gauge({ name: 'ledgermesh_snapshot_authors', help: 'A node started from a snapshot: how many policies it held, whose author signatures it checks', registers, collect () { this.set(source.authorsVerified?.()?.total ?? 0) } })
     new Gauge({ name: 'ledgermesh_replica_lag_seq', help: 'Entries the replica is behind its sync source', registers, collect () { this.set(source.lag()?.seq ?? 0) } })
     new Gauge({ name: 'ledgermesh_replica_lag_seconds', help: 'Seconds since the replica last heard from its sync source', registers, collect () { this.set(source.lag()?.seconds ?? 0) } })
     // The sync counters live in the protocol; each scrape copies them into these counters.

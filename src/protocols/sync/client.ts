@@ -19,7 +19,9 @@ function remoteError (error: SyncError, head: SignedHead | undefined): LedgerMes
     ? 'conflict'
     : error.code === SYNC_ERROR.timeout
       ? 'timeout'
-      : error.code === SYNC_ERROR.internal ? 'internal' : error.code === SYNC_ERROR.unauthorized ? 'unauthorized' : 'bad_message'
+      : error.code === SYNC_ERROR.internal
+        ? 'internal'
+        : error.code === SYNC_ERROR.unauthorized ? 'unauthorized' : error.code === SYNC_ERROR.compacted ? 'compacted' : 'bad_message'
   return new LedgerMeshError(code, `sync source says ${error.code}: ${error.message}`, { syncError: error.code, sourceHead: head?.seq })
 }
 

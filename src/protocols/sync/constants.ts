@@ -47,6 +47,11 @@ export const SYNC_ERROR = {
   timeout: 'timeout',
   /** the network requires admission and the client's key is not admitted */
   unauthorized: 'unauthorized',
+  /**
+   * the client asked for entries before this node's log begins (it started from a snapshot):
+   * the message names the snapshot this node serves instead, as etcd answers a compacted revision
+   */
+  compacted: 'compacted',
   internal: 'internal'
 } as const
 

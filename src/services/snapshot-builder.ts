@@ -1,0 +1,126 @@
+import { errorMessage } from '../base/errors.js'
+import type { Logger } from '../base/logger.js'
+import { canonicalJson } from '../policies/canonical.js'
+import { entryText } from '../ledger/entry.js'
+import { headNote } from '../ledger/head.js'
+import type { Ledger } from '../ledger/ledger.js'
+import { type SnapshotCapture, captureSnapshot } from '../ledger/snapshot/capture.js'
+import type { SnapshotFiles } from '../ledger/snapshot/files.js'
+import { encodeManifest } from '../ledger/snapshot/manifest.js'
+import { encodeBundle } from '../ledger/tlog/tiles.js'
+import { type WitnessedView, witnessSetOf } from '../ledger/witnessed.js'
+
+/** How often the builder looks whether a snapshot is due (SNAPSHOT_INTERVAL bounds how often one is taken). */
+const TICK_MS = 1000
+/** Entries read from the store at once while a chunk is written. */
+const READ_BATCH = 1024
+
+export interface SnapshotBuilderOptions {
+  ledger: () => Ledger | undefined
+  files: SnapshotFiles
+  /** the latest witnessed checkpoint this node holds */
+  witnessed: () => WitnessedView | undefined
+  /** SNAPSHOT_INTERVAL */
+  intervalMs: number
+  /** whether the node follows the log now (not after a fork) */
+  following: () => boolean
+  log: Logger
+}
+
+/**
+ * Every full node takes snapshots of the state it holds, for new nodes to start from: at most
+ * once per SNAPSHOT_INTERVAL, at a head the network vouches for (on a network with witnesses,
+ * only at the size of a witnessed checkpoint, whose cosignatures the manifest carries; else at
+ * the master-signed head). The capture is instant (captureSnapshot); the chunks are then
+ * written from the store in the background, and the snapshot is served once all are written.
+ */
+export class SnapshotBuilder {
+  private timer?: NodeJS.Timeout
+  private building = false
+  private last?: { size: number, at: number, witnessed: boolean }
+
+  constructor (private readonly opts: SnapshotBuilderOptions) {}
+
+  start (): void {
+    this.timer = setInterval(() => { void this.tick() }, TICK_MS)
+    this.timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+  }
+
+  /** The snapshot served: its size and whether witnesses cosigned its checkpoint. */
+  get latest (): { size: number, witnessed: boolean } | undefined {
+    return this.last === undefined ? undefined : { size: this.last.size, witnessed: this.last.witnessed }
+  }
+
+  /** Takes a snapshot when one is due; answers the size taken (undefined: none was due). */
+  async tick (): Promise<number | undefined> {
+    const ledger = this.opts.ledger()
+    if (ledger === undefined || this.building || !this.opts.following()) return undefined
+    const head = ledger.head.seq
+    const witnessed = this.opts.witnessed()
+    if (this.last !== undefined && witnessed?.size === this.last.size && !this.last.witnessed) return await this.upgrade(witnessed)
+    if (head === 0 || head === this.last?.size) return undefined
+    if (this.last !== undefined && Date.now() - this.last.at < this.opts.intervalMs) return undefined
+    const onWitnessedNetwork = witnessSetOf(ledger) !== undefined
+    // a network with witnesses: only where they vouched, so a new node checks all against them
+    if (onWitnessedNetwork && witnessed?.size !== head) return undefined
+    let capture: SnapshotCapture
+    try {
+      capture = captureSnapshot(ledger)
+    } catch (err) {
+      this.opts.log.warn({ err: errorMessage(err), head }, 'no snapshot taken')
+      return undefined
+    }
+    this.building = true
+    try {
+      const note = onWitnessedNetwork ? witnessed!.note : headNote(capture.head)
+      await this.write(ledger, capture, note)
+      this.last = { size: capture.head.seq, at: Date.now(), witnessed: onWitnessedNetwork }
+      this.opts.log.info({ size: capture.head.seq, policies: capture.head.state?.size, chunks: capture.chunks.length, witnessed: onWitnessedNetwork }, 'snapshot taken')
+      return capture.head.seq
+    } catch (err) {
+      this.opts.log.warn({ err: errorMessage(err), size: capture.head.seq }, 'the snapshot could not be written')
+      await this.opts.files.discard(capture.head.seq).catch(() => {})
+      return undefined
+    } finally {
+      this.building = false
+    }
+  }
+
+  private async write (ledger: Ledger, capture: SnapshotCapture, note: string): Promise<void> {
+    const size = capture.head.seq
+    for (const [index, chunk] of capture.chunks.entries()) {
+      const texts: string[] = []
+      for (let i = 0; i < chunk.seqs.length; i += READ_BATCH) {
+        for (const entry of await ledger.store.entriesAt(chunk.seqs.slice(i, i + READ_BATCH))) {
+          texts.push(entryText(entry.prevHash, entry.seq, entry.op, canonicalJson(entry.policy)))
+        }
+      }
+      await this.opts.files.writeChunk(size, index, encodeBundle(texts))
+    }
+    await this.writeManifest(capture, note)
+    await this.opts.files.publish(size)
+  }
+
+  private async writeManifest (capture: SnapshotCapture, note: string): Promise<void> {
+    const manifest = { checkpoint: note, headHash: capture.head.hash, depth: capture.depth, chunks: capture.chunks, frontier: capture.frontier }
+    await this.opts.files.writeManifest(capture.head.seq, encodeManifest(manifest))
+    this.manifests.set(capture.head.seq, capture)
+    // only the snapshot served needs its capture kept (to add cosignatures to it)
+    for (const size of this.manifests.keys()) if (size !== capture.head.seq) this.manifests.delete(size)
+  }
+
+  private readonly manifests = new Map<number, SnapshotCapture>()
+
+  /** The witnesses cosigned the snapshot's checkpoint since: its manifest carries their cosignatures. */
+  private async upgrade (witnessed: WitnessedView): Promise<number | undefined> {
+    const capture = this.manifests.get(witnessed.size)
+    if (capture === undefined || this.last === undefined) return undefined
+    await this.writeManifest(capture, witnessed.note)
+    this.last.witnessed = true
+    return witnessed.size
+  }
+}
