@@ -66,6 +66,7 @@ t.test('every catalog command parses with its grammar', async t => {
     'create policy': 'create policy cluster with defaults where company = !company_name and name = !cluster_name',
     'blockchain prove': 'blockchain prove where id = !policy_id and size = 120',
     'blockchain prove consistency': 'blockchain prove consistency where first = 64 and second = 120',
+    'blockchain prove state': 'blockchain prove state where id = !policy_id',
     'get checkpoint': 'get checkpoint',
     'reset fork': 'reset fork',
     'run allocator': 'run allocator',

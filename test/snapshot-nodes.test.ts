@@ -4,6 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadOrCreateIdentity } from '../src/node/identity.js'
+import { parseCheckpoint, parseStateLine } from '../src/ledger/tlog/checkpoint.js'
+import { parseNote } from '../src/ledger/tlog/note.js'
+import { statePath } from '../src/ledger/state-tree/hashing.js'
+import { decodeStateProof, verifyStateProof } from '../src/ledger/state-tree/proof.js'
 import { CLI, POLYFILL, ROOT, createJoinToken, startNode, type NodeProcess } from './helpers/node-process.js'
 import { getJson, insert } from './helpers/fleet.js'
 import { freePort, waitFor } from './helpers/net.js'
@@ -28,7 +32,9 @@ t.test('a new node starts from a witnessed snapshot served by a peer while the m
   const masterEnv = { WITNESSES: `${witnessKey}@127.0.0.1:${witnessPort}`, WITNESS_QUORUM: 1, SNAPSHOT_INTERVAL: '1 second' }
   let master = await startNode(t, { type: 'master', name: 'snap-master', env: masterEnv })
   await startNode(t, { type: 'member', name: 'snap-witness', home: witnessHome, tcpPort: witnessPort, env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second', WITNESS: 'true' } })
-  const server = await startNode(t, { type: 'member', name: 'snap-server', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second', SNAPSHOT_INTERVAL: '1 second' } })
+  // BOOTSTRAP=full: it replays the whole log (it would start from the master's snapshot else),
+  // so the mirror exported from it holds every tile as well as its snapshot
+  const server = await startNode(t, { type: 'member', name: 'snap-server', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second', SNAPSHOT_INTERVAL: '1 second', BOOTSTRAP: 'full' } })
   for (let i = 0; i < POLICIES; i++) await insert(master, { probe: { name: `p${i}` } })
   const head = (await getJson(master, '/v1/ledger/head')).seq as number
 
@@ -67,6 +73,16 @@ t.test('a new node starts from a witnessed snapshot served by a peer while the m
   t.ok(verified.total >= POLICIES)
   const metrics = await (await fetch(`${fresh.url}/metrics`)).text()
   t.match(metrics, new RegExp(`ledgermesh_snapshot_authors_verified\\{[^}]*\\} ${verified.total}\\b`), 'the progress metric')
+
+  // proofs of presence and absence from the node that holds no history, against its state line
+  const someId = ((await getJson(fresh, '/v1/policies?type=probe')).policies as Array<{ probe: { id: string } }>)[0].probe.id
+  for (const [id, present] of [[someId, true], ['0'.repeat(64), false]] as const) {
+    const answer = await getJson(fresh, `/v1/proof/state?id=${id}`)
+    const state = parseStateLine(parseCheckpoint(parseNote(answer.checkpoint).text).extensions)!
+    t.equal(answer.present, present)
+    const value = present ? Buffer.from(answer.value_hash, 'base64') : undefined
+    t.ok(verifyStateProof(state.root, statePath(id), value, decodeStateProof(answer.proof)), `a proof of ${present ? 'presence' : 'absence'} verifies against the checkpoint's state root`)
+  }
 
   const mirrored = await startNode(t, { type: 'member', name: 'snap-mirrored', join: false, env: { LEDGER_CONN: `127.0.0.1:${masterTcp}`, SNAPSHOT_SOURCES: mirrorUrl, JOIN_TOKEN: tokens[1]!, BLOCKCHAIN_SYNC: '1 second' } })
   const fromMirror = (await status(mirrored)).snapshot?.bootstrap

@@ -2,6 +2,8 @@ import { LedgerMeshError } from '../base/errors.js'
 import { entryBytes } from './entry.js'
 import { type SignedHead, headNote } from './head.js'
 import type { Ledger } from './ledger.js'
+import { statePath } from './state-tree/hashing.js'
+import { type StateProofJson, encodeStateProof } from './state-tree/proof.js'
 import { TILE_WIDTH, checkTile, encodeBundle, hashTile, parseTilePath } from './tlog/tiles.js'
 
 /**
@@ -27,6 +29,25 @@ export interface ConsistencyProof {
   second: number
   proof: string[]
   checkpoint?: string
+}
+
+/**
+ * That a policy id is live in the state the checkpoint's state line commits to (with the
+ * entry that put it), or that it is not: a sparse Merkle proof against the state root.
+ */
+export interface StateProof {
+  id: string
+  present: boolean
+  /** the policy's state path: SHA-256 of its id, base64 */
+  path: string
+  /** when present: the entry that put it (its leaf hash is the value the proof commits to) */
+  seq?: number
+  entry?: string
+  /** the value at the path, base64: the entry's RFC 6962 leaf hash */
+  value_hash?: string
+  proof: StateProofJson
+  /** the signed checkpoint whose state line the proof is against */
+  checkpoint: string
 }
 
 const b64 = (hashes: Buffer[]): string[] => hashes.map(h => h.toString('base64'))
@@ -78,6 +99,25 @@ export async function inclusionProof (ledger: Ledger, target: { seq?: number, id
   }
   if (treeSize === ledger.signedHead?.seq) proof.checkpoint = checkpointNote(ledger)
   return proof
+}
+
+/** A proof that policy `id` is live (with its entry) or absent, against the checkpoint's state root. */
+export async function stateProof (ledger: Ledger, id: string): Promise<StateProof> {
+  const signed = ledger.signedHead
+  if (signed?.state === undefined) throw new LedgerMeshError('not_found', 'this node holds no checkpoint with a state line yet: no state proof can be made')
+  // the state tree moves with the head; the proof is made only where the checkpoint is
+  if (signed.seq !== ledger.head.seq || ledger.stateRoot.commitment().root !== signed.state.root) throw new LedgerMeshError('not_active', 'this node\'s state is between checkpoints: try again')
+  const value = ledger.stateRoot.valueOf(id)
+  const seq = value === undefined ? undefined : ledger.state.seqOf(id)
+  const [entry] = seq === undefined ? [] : await ledger.store.range(seq, 1)
+  return {
+    id,
+    present: value !== undefined,
+    path: statePath(id).toString('base64'),
+    ...(value !== undefined && entry?.seq === seq ? { seq, entry: entryBytes(entry), value_hash: value.toString('base64') } : {}),
+    proof: encodeStateProof(ledger.stateRoot.prove(id)),
+    checkpoint: checkpointNote(ledger)
+  }
 }
 
 /** A consistency proof from the tree of `first` entries to the tree of `second` (the checkpoint's by default). */

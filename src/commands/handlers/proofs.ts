@@ -1,4 +1,4 @@
-import { checkpointNote, consistencyProof, inclusionProof } from '../../ledger/proofs.js'
+import { checkpointNote, consistencyProof, inclusionProof, stateProof } from '../../ledger/proofs.js'
 import { witnessSetOf } from '../../ledger/witnessed.js'
 import type { Executor } from '../executor.js'
 import { jsonOutput, textOutput } from '../output.js'
@@ -29,6 +29,13 @@ export function registerProofCommands (executor: Executor, node: NodePort): void
     if (where.has('id') === where.has('seq')) throw where.error("needs 'id = <policy id>' or 'seq = <entry seq>'")
     const seq = where.int('seq', { min: 1 })
     return jsonOutput(await inclusionProof(node.ledger, { seq, id: where.text('id') }, where.int('size', { min: 1 })))
+  })
+
+  executor.register('blockchain prove state', async (cmd, ctx) => {
+    const where = new WhereArgs(cmd, ctx)
+    const id = where.text('id')
+    if (id === undefined) throw where.error("needs 'id = <policy id>'")
+    return jsonOutput(await stateProof(node.ledger, id))
   })
 
   executor.register('blockchain prove consistency', (cmd, ctx) => {

@@ -50,6 +50,15 @@ export async function proofRoutes (app: FastifyInstance, { executor, node }: Pro
     return await run(`blockchain prove where ${id !== undefined ? `id = ${id}` : `seq = ${seq!}`}${size !== undefined ? ` and size = ${size}` : ''}`)
   })
 
+  app.get('/v1/proof/state', {
+    schema: described('A sparse Merkle proof that a policy id is live (with its entry) or absent, against the state line of this node\'s signed checkpoint', {
+      querystring: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['id'], additionalProperties: false }
+    })
+  }, async (req) => {
+    const { id } = req.query as { id: string }
+    return await run(`blockchain prove state where id = ${JSON.stringify(id)}`)
+  })
+
   app.get('/v1/proof/consistency', {
     schema: described('An RFC 6962 consistency proof from the tree of `first` entries to the tree of `second` (the checkpoint\'s by default)', {
       querystring: {
