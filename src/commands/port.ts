@@ -192,6 +192,8 @@ export interface NodeStatus {
     serving?: { size: number, witnessed: boolean }
     bootstrap?: { size: number, policies: number, witnessed: boolean, bytes: number, sources: string[], ms: number }
     authors_verified?: { verified: number, total: number, done: boolean, failed?: { id: string, seq: number } }
+    /** the store keeps every entry after this seq, and only the live ones before (0: the whole log) */
+    log_start: number
   }
 }
 

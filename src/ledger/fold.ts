@@ -17,7 +17,7 @@ const MAX_GROWTH_READS = 20
  * at the store's head, and that the stored signed head is that head's and signed by
  * `trustedMasterKey` (when known). A log that does not verify is reported, never half-loaded.
  */
-export async function foldLog (store: LedgerStore, trustedMasterKey: string | undefined): Promise<{ state: LedgerState, head: Head, signed: SignedHead | undefined, tree: MerkleTree, stateRoot: StateRoot }> {
+export async function foldLog (store: LedgerStore, trustedMasterKey: string | undefined): Promise<{ state: LedgerState, head: Head, signed: SignedHead | undefined, tree: MerkleTree, stateRoot: StateRoot, base: StoreBase | undefined }> {
   const state = new LedgerState()
   const stateRoot = new StateRoot()
   const base = await store.base()
@@ -73,27 +73,39 @@ export async function foldLog (store: LedgerStore, trustedMasterKey: string | un
     }
     checkStateLine(signed, stateRoot.commitment(signed.seq), `ledger store ${store.location}`)
   }
-  return { state, head, signed, tree, stateRoot }
+  return { state, head, signed, tree, stateRoot, base }
 }
 
 /**
- * The snapshot a store began at: its entries (each live at the base) into the state, checked
- * against the base's state commitment (as the snapshot was when installed), and the log tree
- * from the base's compact range.
+ * The base a store's log begins at (a snapshot it started from, a compaction point): its
+ * entries (each live at the base) into the state, checked against the base's state commitment;
+ * the log tree from the base's compact range and the leaf hashes kept after it, each kept
+ * entry checked against its leaf.
  */
 async function foldBase (store: LedgerStore, base: StoreBase, state: LedgerState, stateRoot: StateRoot): Promise<MerkleTree> {
+  const frontierSize = base.frontierSize ?? base.seq
+  const tree = MerkleTree.fromCompactRange(frontierSize, base.frontier.map(h => Buffer.from(h, 'hex')))
+  const leaves = frontierSize < base.seq ? await store.leafHashes() : Buffer.alloc(0)
+  for (let at = 0; at < leaves.length; at += 32) tree.appendLeafHash(leaves.subarray(at, at + 32))
+  if (tree.size !== base.seq) throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: it keeps the leaf hashes of ${tree.size - frontierSize} entries after seq ${frontierSize}, but its base is seq ${base.seq}`)
   for (let from = 1; from <= base.seq;) {
     const page = (await store.range(from, FOLD_PAGE)).filter(entry => entry.seq <= base.seq)
     if (page.length === 0) break
-    for (const entry of page) state.apply(entry)
-    stateRoot.apply(page, page.map(entryLeafHash))
+    const hashes = page.map(entryLeafHash)
+    page.forEach((entry, i) => {
+      if (entry.seq > frontierSize && !hashes[i].equals(tree.leafHash(entry.seq - 1))) {
+        throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: entry ${entry.seq} is not the one the kept leaf hash names`)
+      }
+      state.apply(entry)
+    })
+    stateRoot.apply(page, hashes)
     from = page[page.length - 1].seq + 1
   }
   const computed = stateRoot.commitment(base.seq)
   if (computed.root !== base.state.root || computed.size !== base.state.size) {
-    throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: the snapshot it began at (seq ${base.seq}) holds ${computed.size} policies with state root ${computed.root.slice(0, 12)}…, not the ${base.state.size} with ${base.state.root.slice(0, 12)}… it was checked against`)
+    throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: the entries it keeps at its base (seq ${base.seq}) hold ${computed.size} policies with state root ${computed.root.slice(0, 12)}…, not the ${base.state.size} with ${base.state.root.slice(0, 12)}… they were checked against`)
   }
-  return MerkleTree.fromCompactRange(base.seq, base.frontier.map(h => Buffer.from(h, 'hex')))
+  return tree
 }
 
 /**

@@ -63,6 +63,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   private currentTree = new MerkleTree()
   /** the live state's sparse Merkle tree (the checkpoints' state line), kept with the state */
   private currentStateRoot = new StateRoot()
+  /** the store holds every entry after this seq; at or before it, only those live there (a snapshot, a compaction) */
+  logStart = 0
   private trustedMasterKey?: string
   private readonly pending: PendingInsert[] = []
   private committing = false
@@ -139,7 +141,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * saw an empty one would stop every profile). Policies waiting in this node's outbox stay.
    */
   private async fold (): Promise<void> {
-    const { state, head, signed, tree, stateRoot } = await foldLog(this.store, this.trustedMasterKey)
+    const { state, head, signed, tree, stateRoot, base } = await foldLog(this.store, this.trustedMasterKey)
+    this.logStart = base?.seq ?? 0
     state.adoptLocal(this.currentState)
     this.currentState = state
     this.currentHead = head
@@ -351,11 +354,13 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     return await this.seqWaiters.wait(seq, timeoutMs)
   }
 
-  /** An empty replica: installs a snapshot its caller checked (trusting `rootKey` if none is pinned), then folds it. */
-  async installSnapshot (base: StoreBase, entries: Entry[], signed: SignedHead, rootKey: string): Promise<void> {
-    if (this.trustedMasterKey === undefined) await this.store.setMeta(MASTER_KEY_META, this.trustedMasterKey = rootKey)
-    await this.store.installBase(base, entries, signed)
-    await this.fold()
+  /** A replica: installs a snapshot its caller checked (trusting `rootKey` if none is pinned) in place of its log, and folds it. */
+  async installSnapshot (base: StoreBase, entries: Entry[], signed: SignedHead, rootKey: string, opts: { replace?: boolean } = {}): Promise<void> {
+    await this.applying.runExclusive(async () => {
+      if (this.trustedMasterKey === undefined) await this.store.setMeta(MASTER_KEY_META, this.trustedMasterKey = rootKey)
+      await this.store.installBase(base, entries, signed, opts)
+      await this.fold()
+    })
     this.emit('appended', [], this.currentSignedHead)
   }
 

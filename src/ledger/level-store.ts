@@ -25,13 +25,18 @@ function stringSublevel (db: Db, name: string) {
 }
 type Sublevel = ReturnType<typeof stringSublevel>
 
+function bufferSublevel (db: Db) {
+  return db.sublevel<string, Buffer>('leaf', { valueEncoding: 'buffer' })
+}
+
 /**
  * Layout, as sublevels of one LevelDB database (values are JSON text):
  *
  *   entry!<seq, 16 digits zero-padded>  the Entry; padding makes key order = seq order
  *   id!<policy id>                      seq of the entry holding that policy (duplicate check)
  *   head!head / head!signed             the Head and the latest SignedHead
- *   head!base                           the StoreBase, in a store that began at a snapshot
+ *   head!base                           the StoreBase, in a store that began at a snapshot or was compacted
+ *   leaf!<seq, 16 digits>               compaction: the leaf hashes from that seq to the next key's (32 bytes each)
  *   meta!<key>                          values set with setMeta
  *
  * Every write goes through one `db.batch()`, which LevelDB applies atomically.
@@ -55,6 +60,7 @@ export class LevelStore implements LedgerStore {
   private ids!: Sublevel
   private heads!: Sublevel
   private meta!: Sublevel
+  private leaves!: ReturnType<typeof bufferSublevel>
   /** the in-process write mutex: one writer at a time (commit, append, truncate) */
   private readonly writer = new Mutex()
   /**
@@ -86,6 +92,7 @@ export class LevelStore implements LedgerStore {
     this.ids = stringSublevel(db, 'id')
     this.heads = stringSublevel(db, 'head')
     this.meta = stringSublevel(db, 'meta')
+    this.leaves = bufferSublevel(db)
     // Reading the head at once makes damaged table files show up here, not at the first query.
     try {
       await this.head()
@@ -168,8 +175,13 @@ export class LevelStore implements LedgerStore {
     return text === undefined ? undefined : decodeJson<StoreBase>(text, `the snapshot base in ${this.location}`)
   }
 
-  async installBase (base: StoreBase, entries: Entry[], signed: SignedHead): Promise<void> {
+  async installBase (base: StoreBase, entries: Entry[], signed: SignedHead, opts: { replace?: boolean } = {}): Promise<void> {
     await this.writer.runExclusive(async () => {
+      if (opts.replace === true) {
+        // a replica's log is a copy: emptied (meta kept) for a snapshot that replaces it
+        this.writtenHead = undefined
+        await this.attempt('empty the log', async () => { for (const sub of [this.entries, this.ids, this.heads, this.leaves]) await sub.clear() })
+      }
       const head = await this.lastHead()
       if (head.seq !== 0) throw new LedgerMeshError('conflict', `LevelDB store ${this.location} holds a log already (head ${head.seq}): a snapshot goes into an empty store`)
       this.writtenHead = undefined
@@ -184,6 +196,32 @@ export class LevelStore implements LedgerStore {
       })
       this.writtenHead = baseHead
     })
+  }
+
+  async compact (base: StoreBase, keep: ReadonlySet<number>, leaves: Buffer): Promise<void> {
+    await this.writer.runExclusive(async () => {
+      const old = await this.base()
+      const from = old?.seq ?? 0
+      if (base.seq < from || base.seq > (await this.lastHead()).seq) throw new LedgerMeshError('bad_command', `LevelDB store ${this.location}: cannot compact to seq ${base.seq} (its base is ${from}, its head ${(await this.lastHead()).seq})`)
+      if (leaves.length !== 32 * (base.seq - from)) throw new LedgerMeshError('bad_command', `compaction to seq ${base.seq} needs the ${base.seq - from} leaf hashes after seq ${from}, not ${leaves.length / 32}`)
+      await this.attempt('compact', async () => {
+        const batch = this.db!.batch()
+        for await (const key of this.entries.keys({ lte: seqKey(base.seq) })) {
+          if (!keep.has(Number(key))) batch.del(key, { sublevel: this.entries })
+        }
+        // the id index serves duplicate checks (a master's): dropped with the entries here
+        for await (const [id, seq] of this.ids.iterator()) {
+          if (Number(seq) <= base.seq && !keep.has(Number(seq))) batch.del(id, { sublevel: this.ids })
+        }
+        if (leaves.length > 0) batch.put(seqKey(from + 1), leaves, { sublevel: this.leaves })
+        batch.put(BASE_KEY, JSON.stringify(base), { sublevel: this.heads })
+        await batch.write(this.writeOptions)
+      })
+    })
+  }
+
+  async leafHashes (): Promise<Buffer> {
+    return Buffer.concat(await this.attempt('read leaf hashes', async () => await this.leaves.values().all()))
   }
 
   async truncate (seq: number): Promise<void> {

@@ -165,12 +165,12 @@ export class PgStore implements LedgerStore {
     })
   }
 
-  /** A master's store keeps its whole log: it never began at a snapshot. */
+  /** A master's store keeps its whole log: it never begins at a snapshot, nor is it compacted. */
   async base (): Promise<undefined> { return undefined }
+  async leafHashes (): Promise<Buffer> { return Buffer.alloc(0) }
+  async installBase (): Promise<void> { throw new LedgerMeshError('not_supported', `PostgreSQL store ${this.location} is a master's: it holds the whole log`) }
+  async compact (): Promise<void> { throw new LedgerMeshError('not_supported', `PostgreSQL store ${this.location} is a master's: its log is kept whole`) }
 
-  async installBase (): Promise<void> {
-    throw new LedgerMeshError('not_supported', `PostgreSQL store ${this.location} is a master's: it holds the whole log and does not begin at a snapshot`)
-  }
 
   async truncate (seq: number): Promise<void> {
     await this.transaction('truncate', async (client, current) => {

@@ -10,7 +10,10 @@ import type { Head, SignedHead, StateCommitment } from './head.js'
 export interface StoreBase {
   seq: number
   hash: string
+  /** the compact range at `frontierSize` (default `seq`): the tree before the leaves the store keeps */
   frontier: string[]
+  /** a compacted store keeps the leaf hashes of (frontierSize, seq] (see leafHashes) */
+  frontierSize?: number
   /** the checkpoint note the snapshot was checked against */
   checkpoint: string
   state: StateCommitment
@@ -77,7 +80,19 @@ export interface LedgerStore {
    * signed head at the base (whose `hash` is the base's). Throws `conflict` when the store
    * holds a log already, `not_supported` where snapshots are not kept (PostgreSQL: a master's).
    */
-  installBase (base: StoreBase, entries: Entry[], signed: SignedHead): Promise<void>
+  installBase (base: StoreBase, entries: Entry[], signed: SignedHead, opts?: { replace?: boolean }): Promise<void>
+
+  /**
+   * Compaction: moves the base to `base.seq` (at or before the head), atomically dropping every
+   * entry at or before it whose seq is not in `keep` (the entries live there) and keeping the
+   * Merkle leaf hashes of the entries between the old base and the new one (`leaves`, 32 bytes
+   * each, in order), so the tree is rebuilt whole at the next open. `not_supported` on
+   * PostgreSQL (a master's log is kept whole).
+   */
+  compact (base: StoreBase, keep: ReadonlySet<number>, leaves: Buffer): Promise<void>
+
+  /** The leaf hashes a compacted store keeps: those of (frontierSize, base.seq], concatenated. */
+  leafHashes (): Promise<Buffer>
 
   /** Removes every entry after `seq` and the signed head (recovery after a divergence); `compacted` below a base. */
   truncate (seq: number): Promise<void>

@@ -5,6 +5,7 @@ import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { decodeUtf8 } from '../base/utf8.js'
 import { isSecretName } from '../base/secrets.js'
 import { parseDuration, type Duration } from '../base/duration.js'
+import { type Retain, parseRetain } from '../services/compactor.js'
 import { SWARM_KEY_HEADER } from '../net/private-network.js'
 import { BIND_EXPECTED, isIpv4, parseBind, type Bind } from '../net/bind.js'
 import { parseHostPortList } from '../net/host-port.js'
@@ -120,6 +121,8 @@ export interface NodeConfig {
   snapshotSources: string[]
   /** SNAPSHOT_INTERVAL: at most this often a full node takes a snapshot of the state it holds */
   snapshotInterval: Duration
+  /** RETAIN: how much of the log a replica keeps whole (compaction; see services/compactor.ts) */
+  retain: Retain
   /** capacity declared in the node's policy: sub-accounts a slave hosts, profiles a worker runs */
   slots: number
   /** a worker's slave (SLAVE_NAME) */
@@ -212,6 +215,7 @@ const RULES: Record<string, KeyRule> = {
   LEDGER_MODE: { schema: z.string().trim().toLowerCase().pipe(z.enum(['full', 'light'])), expected: 'full (a replica of the whole ledger) or light (a worker holding only its own policies, each with an inclusion proof)', default: 'full' },
   BOOTSTRAP: { schema: z.string().trim().toLowerCase().pipe(z.enum(['auto', 'snapshot', 'full'])), expected: 'auto (a replica with an empty store starts from a witnessed snapshot when one is served), snapshot (always from a snapshot) or full (replay the whole log)', default: 'auto' },
   SNAPSHOT_SOURCES: { schema: z.string().trim().regex(/^(https?:\/\/[^\s,]+|[^\s,/:]+:[0-9]{1,5})(\s*,\s*(https?:\/\/[^\s,]+|[^\s,/:]+:[0-9]{1,5}))*$/), expected: 'comma-separated snapshot sources: ip:port of a node (the slave, a worker) or the http(s) URL of a static mirror (export-tiles)' },
+  RETAIN: { schema: nonEmpty, expected: 'witnessed (compact to each witnessed snapshot), all (never compact), a number of entries, or an interval such as "1 hour"', default: 'witnessed' },
   SNAPSHOT_INTERVAL: { schema: nonEmpty, expected: 'an interval such as "30 seconds"', default: '30 seconds' },
   JOIN_TOKEN: { schema: z.string().trim().regex(TOKEN_PATTERN), expected: `a join token as the master's 'create join token' prints it (${TOKEN_FORM})` },
   SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
@@ -398,6 +402,7 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     bootstrap: value<'auto' | 'snapshot' | 'full'>('BOOTSTRAP')!,
     snapshotSources: (value<string>('SNAPSHOT_SOURCES') ?? '').split(',').map(s => s.trim()).filter(s => s !== ''),
     snapshotInterval: interval('SNAPSHOT_INTERVAL'),
+    retain: parseRetain(value<string>('RETAIN')!) ?? ((): never => { throw new ConfigError('RETAIN', env.RETAIN, RULES.RETAIN.expected, source) })(),
     slots: value<number>('SLOTS') ?? DEFAULT_SLOTS[role],
     slaveName,
     profileKinds,

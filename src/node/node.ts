@@ -261,7 +261,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
       checkWriter: () => { this.master?.checkWriter() },
       light: this.config.ledgerMode === 'light',
       home: this.home,
-      snapshots: { bootstrap: this.config.bootstrap, sources: this.config.snapshotSources, masters: this.config.ledgerConns, mirror: this.config.tilesMirror, intervalMs: this.config.snapshotInterval.ms }
+      snapshots: { bootstrap: this.config.bootstrap, sources: this.config.snapshotSources, masters: this.config.ledgerConns, mirror: this.config.tilesMirror, intervalMs: this.config.snapshotInterval.ms, retain: this.config.retain }
     })
     this.protocols = protocols
     const log = this.log.child({ service: 'sync' })
@@ -288,7 +288,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
         keepUnadmitted: joinToken === undefined,
         onAdmission: logAdmission(this.log, () => this.signer.publicKey),
         // JOIN_TOKEN: presented to the master on first contact, before the first pull
-        join
+        join,
+        onCompacted: async source => { await protocols.snapshots?.rebootstrap(source) }
       })
     await service.start()
     this.sync = service

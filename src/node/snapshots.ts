@@ -9,6 +9,7 @@ import type { WitnessedCheckpoint } from '../ledger/witnessed.js'
 import type { SnapshotProtocol } from '../protocols/snapshot/index.js'
 import { AuthorCheck, type AuthorCheckStatus } from '../services/author-check.js'
 import { tcpAddress } from '../services/master-list.js'
+import { Compactor, type Retain } from '../services/compactor.js'
 import { SnapshotBuilder } from '../services/snapshot-builder.js'
 import { bootstrapFromSnapshot } from '../services/snapshot-bootstrap.js'
 import { type SnapshotSource, mirrorSnapshotSource, peerSnapshotSource } from '../services/snapshot-sources.js'
@@ -27,6 +28,8 @@ export interface SnapshotSettings {
   mirror?: string
   /** SNAPSHOT_INTERVAL, ms */
   intervalMs: number
+  /** RETAIN: a replica compacts its log to its snapshots */
+  retain: Retain
 }
 
 /** What `get status` shows of a node's snapshots. */
@@ -36,6 +39,8 @@ export interface SnapshotSummary {
   /** the snapshot this node started from */
   bootstrap?: { size: number, policies: number, witnessed: boolean, bytes: number, sources: string[], ms: number }
   authors_verified?: AuthorCheckStatus
+  /** the store keeps every entry after this seq, and only the live ones before (0: the whole log) */
+  log_start: number
 }
 
 /**
@@ -56,12 +61,25 @@ export class NodeSnapshots {
       witnessed: () => opts.witnessed.latest,
       intervalMs: opts.settings.intervalMs,
       following: () => opts.forks.current === undefined,
+      compactor: new Compactor({ ledger: () => opts.ledger, retain: opts.settings.retain, log: opts.log.child({ service: 'compaction' }) }),
       log: opts.log.child({ service: 'snapshot' })
     })
   }
 
+  private rebootstrapping?: Promise<void>
+
+  /**
+   * The replica's source keeps the log whole only after this replica's head: the replica
+   * starts again from a snapshot (the source's first), its log replaced.
+   */
+  async rebootstrap (source: string): Promise<void> {
+    this.rebootstrapping ??= this.bootstrap([peerSnapshotSource(this.opts.protocol, tcpAddress(source), `source ${source}`), ...this.sources()], true)
+      .finally(() => { this.rebootstrapping = undefined })
+    await this.rebootstrapping
+  }
+
   summary (): SnapshotSummary {
-    return { serving: this.builder.latest, bootstrap: this.bootstrapped, authors_verified: this.check?.status }
+    return { serving: this.builder.latest, bootstrap: this.bootstrapped, authors_verified: this.check?.status, log_start: this.opts.ledger.logStart }
   }
 
   /** A replica with an empty store starts from a snapshot when its settings allow one; then takes its own. */
@@ -87,12 +105,14 @@ export class NodeSnapshots {
     ]
   }
 
-  private async bootstrap (): Promise<void> {
+  private async bootstrap (sources = this.sources(), replace = false): Promise<void> {
     const { ledger, home, settings, forks, log } = this.opts
     const started = Date.now()
     const scratch = new SnapshotFiles(join(home, SCRATCH_DIR))
     try {
-      const result = await bootstrapFromSnapshot({ ledger, sources: this.sources(), mode: settings.bootstrap === 'snapshot' ? 'snapshot' : 'auto', scratch, log })
+      // behind a compacted source, a master-signed snapshot will do where BOOTSTRAP=full would not help
+      const mode = settings.bootstrap === 'auto' && !replace ? 'auto' : 'snapshot'
+      const result = await bootstrapFromSnapshot({ ledger, sources, mode, scratch, replace, log })
       if (result === undefined) {
         log.info({ bootstrap: settings.bootstrap }, 'no snapshot to start from: replaying the log')
         return

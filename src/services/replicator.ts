@@ -53,6 +53,12 @@ export interface ReplicatorOptions {
   onAdmission?: (state: AdmissionState) => void
   /** TILES_MIRROR: a tiled copy of the log to catch up from when a pull from the masters fails */
   tilesMirror?: string
+  /**
+   * The source keeps the log whole only after this replica's head (it started from a snapshot,
+   * or compacted): the replica starts again from a snapshot, as an etcd follower behind the
+   * compacted revision does. `source` is the address that said so (it serves its snapshot).
+   */
+  onCompacted?: (source: string) => Promise<void>
 }
 
 export { tcpAddress } from './master-list.js'
@@ -182,6 +188,7 @@ export class Replicator implements ReplicaSync {
       this.lastError = errorMessage(err)
       this.noteRefusal(err, conn)
       this.opts.log.warn({ source: conn, err: this.lastError }, 'sync pull failed')
+      if (err instanceof LedgerMeshError && err.code === 'compacted') return await this.opts.onCompacted?.(conn)
       // no master answered (a refusal is an answer): the mirror, if any, may hold more
       if (!(err instanceof LedgerMeshError && err.code === 'unauthorized')) await this.pullFromMirror()
     }
@@ -227,6 +234,7 @@ export class Replicator implements ReplicaSync {
           this.watchHandle = undefined
           if (err !== undefined) this.lastError = errorMessage(err)
           this.noteRefusal(err, conn)
+          if (err instanceof LedgerMeshError && err.code === 'compacted') void this.opts.onCompacted?.(conn)
           // a master that failed the watch: the next one gets the reconnect
           if (err !== undefined && retryDecision(err) === 'rotate' && this.fromMaster(conn)) this.opts.masters.rotate(conn)
           this.scheduleReconnect()

@@ -26,6 +26,8 @@ export interface BootstrapOptions {
   mode: 'auto' | 'snapshot'
   /** where verified chunks wait until the snapshot is installed: a restart resumes from them */
   scratch: SnapshotFiles
+  /** a replica behind its source's compaction: the snapshot replaces the log it holds */
+  replace?: boolean
   log: Logger
 }
 
@@ -68,7 +70,8 @@ export async function bootstrapFromSnapshot (opts: BootstrapOptions): Promise<Bo
     }
     const fetched = await fetchChunks(manifest, size, sources, opts)
     const result = accept(manifest, size, fetched.entries, opts)
-    await opts.ledger.installSnapshot(result.base, fetched.entries, result.signed, result.root)
+    if (opts.replace === true && size <= opts.ledger.head.seq) throw refused(`the newest snapshot (at ${size}) is not past this replica's head (${opts.ledger.head.seq})`)
+    await opts.ledger.installSnapshot(result.base, fetched.entries, result.signed, result.root, { replace: opts.replace })
     await opts.scratch.discard(size).catch(() => {})
     return { size, policies: fetched.entries.length, checkpoint: manifest.checkpoint, witnessed: result.witnessed, entries: fetched.entries, bytes: fetched.bytes, sources: sources.map(s => s.name) }
   }

@@ -9,6 +9,7 @@ import type { SnapshotFiles } from '../ledger/snapshot/files.js'
 import { encodeManifest } from '../ledger/snapshot/manifest.js'
 import { encodeBundle } from '../ledger/tlog/tiles.js'
 import { type WitnessedView, witnessSetOf } from '../ledger/witnessed.js'
+import type { Compactor } from './compactor.js'
 
 /** How often the builder looks whether a snapshot is due (SNAPSHOT_INTERVAL bounds how often one is taken). */
 const TICK_MS = 1000
@@ -24,6 +25,8 @@ export interface SnapshotBuilderOptions {
   intervalMs: number
   /** whether the node follows the log now (not after a fork) */
   following: () => boolean
+  /** a replica's compaction, to the snapshots taken (RETAIN) */
+  compactor?: Compactor
   log: Logger
 }
 
@@ -55,8 +58,14 @@ export class SnapshotBuilder {
     return this.last === undefined ? undefined : { size: this.last.size, witnessed: this.last.witnessed }
   }
 
-  /** Takes a snapshot when one is due; answers the size taken (undefined: none was due). */
+  /** Takes a snapshot when one is due, then compacts when RETAIN allows; answers the size taken. */
   async tick (): Promise<number | undefined> {
+    const taken = await this.take()
+    await this.opts.compactor?.run()
+    return taken
+  }
+
+  private async take (): Promise<number | undefined> {
     const ledger = this.opts.ledger()
     if (ledger === undefined || this.building || !this.opts.following()) return undefined
     const head = ledger.head.seq
@@ -79,6 +88,7 @@ export class SnapshotBuilder {
       const note = onWitnessedNetwork ? witnessed!.note : headNote(capture.head)
       await this.write(ledger, capture, note)
       this.last = { size: capture.head.seq, at: Date.now(), witnessed: onWitnessedNetwork }
+      this.opts.compactor?.note(capture, note, onWitnessedNetwork)
       this.opts.log.info({ size: capture.head.seq, policies: capture.head.state?.size, chunks: capture.chunks.length, witnessed: onWitnessedNetwork }, 'snapshot taken')
       return capture.head.seq
     } catch (err) {
@@ -121,6 +131,7 @@ export class SnapshotBuilder {
     if (capture === undefined || this.last === undefined) return undefined
     await this.writeManifest(capture, witnessed.note)
     this.last.witnessed = true
+    this.opts.compactor?.noteWitnessed(witnessed.size, witnessed.note)
     return witnessed.size
   }
 }

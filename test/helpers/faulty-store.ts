@@ -32,7 +32,9 @@ export class FaultyStore implements LedgerStore {
   async append (entries: Entry[], head: SignedHead): Promise<void> { await this.inner.append(entries, head) }
   async entriesAt (seqs: readonly number[]): Promise<Entry[]> { return await this.inner.entriesAt(seqs) }
   async base (): Promise<StoreBase | undefined> { return await this.inner.base() }
-  async installBase (base: StoreBase, entries: Entry[], signed: SignedHead): Promise<void> { await this.inner.installBase(base, entries, signed) }
+  async installBase (base: StoreBase, entries: Entry[], signed: SignedHead, opts?: { replace?: boolean }): Promise<void> { await this.inner.installBase(base, entries, signed, opts) }
+  async compact (base: StoreBase, keep: ReadonlySet<number>, leaves: Buffer): Promise<void> { await this.inner.compact(base, keep, leaves) }
+  async leafHashes (): Promise<Buffer> { return await this.inner.leafHashes() }
 
   async range (fromSeq: number, limit: number): Promise<Entry[]> {
     const entries = await this.inner.range(fromSeq, limit)

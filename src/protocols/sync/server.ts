@@ -51,9 +51,9 @@ export class SyncServer {
           await this.sendProof(lp, stream, request.prove)
           return
         }
-        const start = this.ctx.components.ledger.tree.start
+        const start = this.ctx.components.ledger.logStart
         if (request.afterSeq < start) {
-          await this.sendError(lp, stream, { code: SYNC_ERROR.compacted, message: `this node's log begins at seq ${start} (it started from a snapshot of the state there, which it serves over the snapshot protocol): ask it for that snapshot, or sync entries before it from a node that holds the whole log` }, this.ctx.components.ledger.signedHead)
+          await this.sendError(lp, stream, { code: SYNC_ERROR.compacted, message: `this node keeps the log whole only after seq ${start} (a snapshot of the state there, which it serves over the snapshot protocol, or a compaction): ask it for its snapshot, or sync entries before it from a node that holds the whole log` }, this.ctx.components.ledger.signedHead)
           return
         }
         const problem = await this.divergence(request)
