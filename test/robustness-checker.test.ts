@@ -89,7 +89,7 @@ t.test('a read scoped to some ids (a query by name) is judged on those only', as
 })
 
 t.test('fault schedules: one seed one schedule; each fault hits a target of its kind and heals before the next begins', async t => {
-  const loopback = { nodes: ['master-a', 'master-b', 's1', 'w1', 'w2', 'm1'], clockNodes: ['master-a', 'master-b', 'w1', 'w2', 'm1'], dbMasters: ['master-a', 'master-b'], workers: ['w1', 'w2'], profiles: ['p1', 'p2', 'p3'], regions: [] }
+  const loopback = { nodes: ['master-a', 'master-b', 's1', 'w1', 'w2', 'm1'], clockNodes: ['master-a', 'master-b', 'w1', 'w2', 'm1'], dbMasters: ['master-a', 'master-b'], workers: ['w1', 'w2'], profiles: ['p1', 'p2', 'p3'], regions: [], replicas: ['s1', 'w1', 'w2', 'm1'] }
   const level = { ...loopback, nodes: ['master-a', 's1', 'w1', 'w2', 'm1'], dbMasters: [] }
   const wan = { ...loopback, dbMasters: [], regions: ['region-0', 'region-1'] }
   const seen = new Set<string>()
@@ -100,14 +100,25 @@ t.test('fault schedules: one seed one schedule; each fault hits a target of its 
       t.equal(faults.length, 40, 'one fault per 15 s slot')
       for (const [i, f] of faults.entries()) {
         seen.add(`${name}:${f.kind}`)
-        const pool = { 'db-stall': targets.dbMasters, 'db-cut': targets.dbMasters, drain: targets.workers, replace: targets.profiles, partition: targets.regions, reset: targets.regions, 'slow-links': targets.regions, clock: targets.clockNodes, kill: targets.nodes, pause: targets.nodes }[f.kind]
+        const pool = { 'db-stall': targets.dbMasters, 'db-cut': targets.dbMasters, drain: targets.workers, replace: targets.profiles, partition: targets.regions, reset: targets.regions, 'slow-links': targets.regions, clock: targets.clockNodes, kill: targets.nodes, pause: targets.nodes, wipe: targets.replicas }[f.kind]
         if (!pool.includes(f.target)) t.fail(`${name} seed ${seed}: ${f.kind} hits ${f.target}, not one of ${pool.join(', ')}`)
         const next = faults[i + 1]
         if (next !== undefined && f.atMs + f.forMs > next.atMs) t.fail(`${name} seed ${seed}: fault ${i} lasts past the start of the next`)
       }
     }
   }
-  t.ok(['kill', 'pause', 'clock', 'db-stall', 'db-cut', 'drain', 'replace'].every(k => seen.has(`loopback:${k}`)), 'loopback runs draw every kind they can')
+  t.ok(['kill', 'pause', 'clock', 'db-stall', 'db-cut', 'drain', 'replace', 'wipe'].every(k => seen.has(`loopback:${k}`)), 'loopback runs draw every kind they can')
   t.notOk([...seen].some(k => k.startsWith('level:db-') || k === 'loopback:partition'), 'no kind without a target: no db faults on LevelDB, no link faults on loopback')
   t.ok(['partition', 'reset', 'slow-links'].every(k => seen.has(`wan:${k}`)), 'the WAN draws link faults')
+})
+
+t.test('a wiped node is a new replica: its head may start lower, and its reads need not see what it acknowledged before', async t => {
+  const moved = clean()
+  moved.heads.push({ node: 'm1', atMs: 40, seq: 2 })
+  moved.operations.push(op({ kind: 'read', node: 'w1', invokeMs: 41, completeMs: 42, sees: ['id-1'] }))
+  t.same(checkHistory(moved).map(v => v.check), ['heads_never_move_back', 'read_your_writes'], 'without a wipe: both caught')
+  moved.wipes = [{ node: 'm1', atMs: 38 }, { node: 'w1', atMs: 39 }]
+  t.same(checkHistory(moved), [], 'after its wipe: neither is a violation')
+  moved.wipes = [{ node: 'm1', atMs: 50 }, { node: 'w1', atMs: 50 }]
+  t.same(checkHistory(moved).map(v => v.check), ['heads_never_move_back', 'read_your_writes'], 'a wipe after them excuses nothing')
 })

@@ -6,10 +6,12 @@ import type { FinalEntry, History, Operation, Violation } from './history.js'
  * show it):
  *
  * - acknowledged_inserts_kept: every acknowledged insert is on the final ledger exactly once
- * - heads_never_move_back: no node's head was ever seen lower than before
+ * - heads_never_move_back: no node's head was ever seen lower than before (but after its
+ *   ledger was wiped: a new replica, started from a snapshot)
  * - chains_are_prefixes: every head seen is on the final chain (same hash at that seq)
  * - replicas_converge: every node ends at the final head within one sync interval of the last fault healing
- * - read_your_writes: a read on a node that began after an insert acknowledged there completed sees it
+ * - read_your_writes: a read on a node that began after an insert acknowledged there completed
+ *   sees it (unless the node's ledger was wiped in between)
  * - no_unit_on_two_hosts: no profile (or sub-account) ran on two hosts at once
  * - no_write_after_revocation: no entry authored by a key after its revocation (until lifted)
  * - no_stream_after_revocation: no stream served to a key by a server whose head held its
@@ -46,11 +48,15 @@ function acknowledgedInsertsKept ({ operations, final }: History): Violation | u
   return undefined
 }
 
-function headsNeverMoveBack ({ heads }: History): Violation | undefined {
+/** Whether `node`'s ledger was wiped after `fromMs` and at or before `toMs`: a new replica since. */
+const wipedBetween = (wipes: History['wipes'], node: string, fromMs: number, toMs: number): boolean =>
+  (wipes ?? []).some(w => w.node === node && w.atMs > fromMs && w.atMs <= toMs)
+
+function headsNeverMoveBack ({ heads, wipes }: History): Violation | undefined {
   const last = new Map<string, (typeof heads)[number]>()
   for (const sample of [...heads].sort((a, b) => a.atMs - b.atMs)) {
     const before = last.get(sample.node)
-    if (before !== undefined && sample.seq < before.seq) {
+    if (before !== undefined && sample.seq < before.seq && !wipedBetween(wipes, sample.node, before.atMs, sample.atMs)) {
       return { check: 'heads_never_move_back', message: `${sample.node}'s head moved back from ${before.seq} to ${sample.seq}`, evidence: [before, sample] }
     }
     last.set(sample.node, sample)
@@ -88,7 +94,7 @@ function replicasConverge ({ heads, final, healedAtMs, syncIntervalMs, nodeKeys 
   return undefined
 }
 
-function readYourWrites ({ operations }: History): Violation | undefined {
+function readYourWrites ({ operations, wipes }: History): Violation | undefined {
   // indexed, not every read against every write: a ten-minute run records 100,000 operations
   const firstDelete = new Map<string, number>()
   for (const op of operations) {
@@ -108,7 +114,7 @@ function readYourWrites ({ operations }: History): Violation | undefined {
     const seen = new Set(read.sees)
     const candidates = read.scope === undefined ? writesByNode.get(read.node) ?? [] : read.scope.flatMap(id => writesById.get(id) ?? [])
     for (const write of candidates) {
-      if (write.node !== read.node || write.completeMs >= read.invokeMs) continue
+      if (write.node !== read.node || write.completeMs >= read.invokeMs || wipedBetween(wipes, read.node, write.completeMs, read.invokeMs)) continue
       // a delete of it that may have happened before the read answered makes its absence fine
       if ((firstDelete.get(write.id!) ?? Infinity) <= read.completeMs) continue
       if (!seen.has(write.id!)) return { check: 'read_your_writes', message: `a read on ${read.node} that began after insert ${write.id} was acknowledged there does not see it`, evidence: [write, read] }

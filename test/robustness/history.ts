@@ -64,6 +64,12 @@ export interface History {
   secrets?: string[]
   /** each node's key: a node whose key is revoked must get nothing from its revocation on (its head never reaches it) */
   nodeKeys?: Record<string, string>
+  /**
+   * nodes whose ledger was wiped (a lost disk) and when: from then on such a node is a new
+   * replica (it starts from a snapshot), so its head may start lower, and its reads need not
+   * see what it acknowledged before
+   */
+  wipes?: Array<{ node: string, atMs: number }>
   /** when the last fault healed, and the sync interval: every replica must be at the final head within it after */
   healedAtMs?: number
   syncIntervalMs?: number

@@ -9,6 +9,14 @@ import { runWanSeed } from './wan-run.js'
 // from the seed, every client operation recorded and the history checked (test/robustness/
 // checker.ts). `--seeds 1,2,3` runs several; `--report <file>` writes the reports as JSON.
 // Exits 1 when any run found a violation.
+//
+// Every node runs with snapshots and compaction on: a snapshot every 2 s, replicas compacting
+// their logs to those 50 entries behind the head (RETAIN), and a node whose ledger a `wipe`
+// fault lost starting again from a snapshot (BOOTSTRAP=snapshot). The nodes read these from
+// the process environment (their env files do not set them); set them to try other values.
+process.env.SNAPSHOT_INTERVAL ??= '2 seconds'
+process.env.RETAIN ??= '50'
+process.env.BOOTSTRAP ??= 'snapshot'
 
 const program = new Command('robustness')
   .option('--seed <n>', 'the seed of the fault schedule', '1')
@@ -37,7 +45,7 @@ for (const seed of seeds) {
   const store = storeFor(seed)
   const report = store === 'wan' ? await runWanSeed(seed, minutes, say) : await runSeed(seed, minutes, say, store)
   reports.push(report)
-  console.log(`[robustness] seed ${seed}: ${JSON.stringify({ store: report.store, operations: report.operations, faults: report.faultsByKind, revocation: report.revocation, heads: report.headSamples, processRuns: report.processRuns, finalHead: report.finalHead })}`)
+  console.log(`[robustness] seed ${seed}: ${JSON.stringify({ store: report.store, operations: report.operations, faults: report.faultsByKind, revocation: report.revocation, heads: report.headSamples, processRuns: report.processRuns, finalHead: report.finalHead, snapshots: report.snapshots })}`)
   for (const v of report.violations) console.log(`[robustness] seed ${seed}: VIOLATION ${v.check}: ${v.message}\n  ${JSON.stringify(v.evidence)}`)
 }
 if (opts.report !== undefined) {

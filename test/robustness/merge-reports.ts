@@ -48,7 +48,7 @@ function fromLog (file: string): { date: string, machine: string, reports: RunRe
   const reports: RunReport[] = []
   for (const [, seedText] of text.matchAll(/^\[robustness\] seed (\d+): \{/gm)) {
     const seed = Number(seedText)
-    const summary = JSON.parse(line(seed, '(\\{.*\\})').exec(text)![1]) as { store: RunReport['store'], operations: Record<string, number>, faults: Record<string, number>, revocation?: RunReport['revocation'], heads: number, processRuns: number, finalHead: number }
+    const summary = JSON.parse(line(seed, '(\\{.*\\})').exec(text)![1]) as { store: RunReport['store'], operations: Record<string, number>, faults: Record<string, number>, revocation?: RunReport['revocation'], heads: number, processRuns: number, finalHead: number, snapshots?: RunReport['snapshots'] }
     const schedule = line(seed, 'schedule (\\[.*?\\])(, revoke .*)?').exec(text)
     const violations = [...text.matchAll(new RegExp(`^\\[robustness\\] seed ${seed}: VIOLATION ([a-z_]+): (.*)$`, 'gm'))].map(m => ({ check: m[1], message: m[2], evidence: [] }))
     reports.push({
@@ -62,6 +62,7 @@ function fromLog (file: string): { date: string, machine: string, reports: RunRe
       headSamples: summary.heads,
       processRuns: summary.processRuns,
       finalHead: summary.finalHead,
+      snapshots: summary.snapshots ?? { started: 0, compactions: 0 },
       violations
     })
   }

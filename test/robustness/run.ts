@@ -1,3 +1,5 @@
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { httpJson } from '../helpers/http.js'
 import { insert } from '../helpers/fleet.js'
@@ -26,6 +28,8 @@ export interface RunReport {
   headSamples: number
   processRuns: number
   finalHead: number
+  /** from the nodes' logs: how many times a node started from a snapshot, and compacted its log */
+  snapshots: { started: number, compactions: number }
   violations: Violation[]
 }
 
@@ -45,10 +49,11 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
       dbMasters: [...net.dbProxies.keys()],
       workers: net.workers,
       profiles: net.profiles,
-      regions: net.regions
+      regions: net.regions,
+      replicas: [...net.nodes.keys()].filter(name => name !== revocation?.target && !net.masters.some(m => m.name === name))
     })
     say(`[robustness] seed ${seed}: schedule ${JSON.stringify(faults)}${revocation === undefined ? '' : `, revoke ${revocation.target} at ${revocation.atMs} ms`}`)
-    const history: History = { operations: [], heads: [], runs: [], final: [], texts: [], secrets: [net.secret], syncIntervalMs: SYNC_INTERVAL_MS, nodeKeys: await nodeKeys(net) }
+    const history: History = { operations: [], heads: [], runs: [], final: [], texts: [], secrets: [net.secret], syncIntervalMs: SYNC_INTERVAL_MS, nodeKeys: await nodeKeys(net), wipes: [] }
     let stop = false
     const sampler = sampleHeads(net, history.heads, () => stop)
     // a client that fails for a reason of its own ends the run with that error, after the clean-up
@@ -73,7 +78,7 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
       await sleep(Math.max(0, started + fault.atMs - Date.now()))
       say(`[robustness] seed ${seed}: ${fault.kind} ${fault.target} for ${fault.forMs} ms`)
       try {
-        await inject(net, fault)
+        await inject(net, fault, history)
       } catch (err) {
         // an admin operation the network refused under an earlier fault: recorded, the run goes on
         fault.error = String(err)
@@ -113,6 +118,10 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
       headSamples: history.heads.length,
       processRuns: history.runs.length,
       finalHead: history.final.length === 0 ? 0 : history.final[history.final.length - 1].seq,
+      snapshots: {
+        started: history.texts!.filter(t => t.text.includes('"msg":"started from a snapshot')).length,
+        compactions: history.texts!.filter(t => t.text.includes('"msg":"compacted the log')).length
+      },
       violations
     }
   } finally {
@@ -126,9 +135,21 @@ function signal (net: RunNetwork, name: string, sig: NodeJS.Signals): void {
 }
 
 /** Injects one fault and heals it after its time. */
-async function inject (net: RunNetwork, fault: Fault): Promise<void> {
+async function inject (net: RunNetwork, fault: Fault, history: History): Promise<void> {
   const { kind, target, forMs } = fault
   switch (kind) {
+    case 'wipe': {
+      // a lost disk: the node's ledger is gone (its identity and outbox are not); it starts
+      // again from a snapshot (BOOTSTRAP=snapshot, see main.ts)
+      const node = net.nodes.get(target)!
+      signal(net, target, 'SIGKILL')
+      await node.waitForExit(10_000).catch(() => {})
+      history.wipes!.push({ node: target, atMs: Date.now() })
+      rmSync(join(node.home, 'ledger'), { recursive: true, force: true })
+      await sleep(forMs)
+      await net.restart(target)
+      return
+    }
     case 'kill':
       signal(net, target, 'SIGKILL')
       await sleep(forMs)

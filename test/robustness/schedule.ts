@@ -14,8 +14,8 @@ import fc from 'fast-check'
  * - slow-links: many more chunks stalled on every link (as after lost segments), then the usual again
  * (the last three only in a network of namespaces: on loopback there are no links to cut)
  */
-export type FaultKind = 'kill' | 'pause' | 'clock' | 'db-stall' | 'db-cut' | 'drain' | 'replace' | 'partition' | 'reset' | 'slow-links'
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'clock', 'db-stall', 'db-cut', 'drain', 'replace', 'partition', 'reset', 'slow-links']
+export type FaultKind = 'kill' | 'pause' | 'clock' | 'db-stall' | 'db-cut' | 'drain' | 'replace' | 'partition' | 'reset' | 'slow-links' | 'wipe'
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'clock', 'db-stall', 'db-cut', 'drain', 'replace', 'partition', 'reset', 'slow-links', 'wipe']
 
 /** One fault of a run, `atMs` after the clients started. */
 export interface Fault {
@@ -40,6 +40,8 @@ export interface FaultTargets {
   profiles: string[]
   /** regions a link fault may cut off (none on loopback) */
   regions: string[]
+  /** nodes whose ledger a wipe may lose (every node but the masters): they start again from a snapshot */
+  replicas: string[]
 }
 
 /** A revocation issued while the faults run: `revoke node` of the member's key on the active master. */
@@ -56,6 +58,7 @@ function targetsOf (kind: FaultKind, targets: FaultTargets): string[] {
   switch (kind) {
     case 'db-stall': case 'db-cut': return targets.dbMasters
     case 'drain': return targets.workers
+    case 'wipe': return targets.replicas
     case 'replace': return targets.profiles
     case 'partition': case 'reset': case 'slow-links': return targets.regions
     case 'clock': return targets.clockNodes
