@@ -14,6 +14,7 @@ import { tlogProofs, tlogProofsServed, tlogTiles } from './tlog.js'
 import { witnessCosign } from './witness-cosign.js'
 import { lightWorker } from './light-worker.js'
 import { stateTree } from './state-tree.js'
+import { snapshotBootstrap } from './snapshot-bootstrap.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -29,7 +30,8 @@ import { stateTree } from './state-tree.js'
  *   BENCH_FAILOVER_CLIENTS (8), BENCH_TREE_LEAVES (tlog-proofs, 1000000), BENCH_SERVED_ENTRIES
  *   and BENCH_SERVED_REQUESTS (tlog-proofs-served, 1000000 and 2000), BENCH_TILES_POLICIES
  *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300); light-worker uses BENCH_POLICIES; BENCH_STATE_LEAVES and
- *   BENCH_STATE_BATCHES (state-tree, 100000,1000000 and 30).
+ *   BENCH_STATE_BATCHES (state-tree, 100000,1000000 and 30); BENCH_SNAPSHOT_POLICIES
+ *   (snapshot-bootstrap, 100000,1000000) and BENCH_SNAPSHOT_PROFILE (0: no --cpu-prof run at 100000).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -48,7 +50,8 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   'tlog-tiles': tlogTiles,
   'witness-cosign': async () => await witnessCosign(),
   'light-worker': lightWorker,
-  'state-tree': stateTree
+  'state-tree': stateTree,
+  'snapshot-bootstrap': snapshotBootstrap
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))
