@@ -14,6 +14,8 @@ import { statePath } from '../src/ledger/state-tree/hashing.js'
 import { verifyStateProof } from '../src/ledger/state-tree/proof.js'
 import { bulkRoot, chunkIndexOf, subtreeRoot } from '../src/ledger/state-tree/snapshot-chunks.js'
 import { decodeBundle, encodeBundle } from '../src/ledger/tlog/tiles.js'
+import { SIG_COSIGNATURE_V1, formatNote, parseNote, signNote } from '../src/ledger/tlog/note.js'
+import { witnessName } from '../src/ledger/witnessed.js'
 import { canonicalJson } from '../src/policies/canonical.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'
@@ -197,4 +199,42 @@ t.test('a policy with a bad author signature that the master vouched for is foun
   const clean = new AuthorCheck({ entries: ok!.entries, log, onInvalid: async () => { t.fail('no signature is bad') } })
   await clean.run()
   t.same(clean.status, { verified: POLICIES - 20, total: POLICIES - 20, done: true }, 'every author signature verified')
+})
+
+t.test('on a network with witnesses: only a checkpoint a quorum cosigned, and whose state root the chunks lead to', async t => {
+  const dir = await tmpDir(t)
+  const signer = new Ed25519Signer(randomBytes(32))
+  const witnesses = [new Ed25519Signer(randomBytes(32)), new Ed25519Signer(randomBytes(32))]
+  const master = await ledgerAt(t, join(dir, 'master'), signer)
+  await master.submit({ op: 'put', policy: preparePolicy({ network: { witnesses: witnesses.map((w, i) => ({ key: w.publicKey, address: `127.0.0.1:${4000 + i}` })), witness_quorum: 2 } }, signer) })
+  for (let i = 0; i < 300; i++) await master.submit({ op: 'put', policy: preparePolicy({ probe: { name: `w${i}` } }, signer) })
+  const cosign = (note: string, by: Ed25519Signer[]): string => {
+    const parsed = parseNote(note)
+    return formatNote({ text: parsed.text, signatures: [...parsed.signatures, ...by.map(w => signNote(parsed.text, witnessName(w.publicKey), w, SIG_COSIGNATURE_V1))] })
+  }
+  const head = master.signedHead!
+  const witnessed = { size: head.seq, cosigners: witnesses.map(w => w.publicKey), note: cosign(headNote(head), witnesses) }
+  const files = new SnapshotFiles(join(dir, 'served'))
+  const builder = new SnapshotBuilder({ ledger: () => master, files, witnessed: () => witnessed, intervalMs: 0, following: () => true, log })
+  t.equal(await builder.tick(), head.seq, 'taken at the witnessed checkpoint')
+  t.same(builder.latest, { size: head.seq, witnessed: true })
+  const manifest = decodeManifest(readFileSync(join(files.root, manifestPath(head.seq)), 'utf8'))
+  t.equal(manifest.checkpoint, witnessed.note, 'the manifest carries the cosigned checkpoint')
+
+  const attempt = async (name: string, checkpoint?: string): Promise<Awaited<ReturnType<typeof bootstrapFromSnapshot>> | Error> => {
+    const root = join(dir, name)
+    cpSync(files.root, root, { recursive: true })
+    if (checkpoint !== undefined) writeFileSync(join(root, manifestPath(head.seq)), encodeManifest({ ...manifest, checkpoint }))
+    const replica = await ledgerAt(t, join(dir, `replica-${name}`))
+    return await bootstrapFromSnapshot({ ledger: replica, sources: [mirrorSnapshotSource(await serveDirectory(t, root, 'snapshot/latest'))], mode: 'auto', scratch: new SnapshotFiles(join(dir, `scratch-${name}`)), log }).catch(err => err as Error)
+  }
+  const honest = await attempt('honest')
+  t.ok(!(honest instanceof Error) && honest?.witnessed === true, 'BOOTSTRAP=auto: accepted, witnessed')
+
+  const short = await attempt('short', cosign(headNote(head), witnesses.slice(0, 1)))
+  t.match(short, { code: 'snapshot_refused', message: /cosigned by 1 of the network's witnesses, fewer than its quorum of 2/ }, 'cosigned by fewer than the quorum')
+
+  // another state root, signed by the master's key and cosigned by both witnesses' keys (all stolen)
+  const otherState = headNote(signHead({ seq: head.seq, hash: head.hash, root: head.root, state: { size: head.state!.size, root: randomBytes(32).toString('hex') } }, signer, head.origin))
+  t.equal(await attempt('other-state', cosign(otherState, witnesses)), undefined, 'a witnessed state root the chunks do not lead to: refused (no snapshot accepted)')
 })
