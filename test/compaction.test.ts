@@ -1,9 +1,8 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { silentLogger } from '../src/base/logger.js'
 import { Ledger } from '../src/ledger/ledger.js'
-import { LevelStore } from '../src/ledger/level-store.js'
 import { inclusionProof } from '../src/ledger/proofs.js'
 import { SnapshotFiles } from '../src/ledger/snapshot/files.js'
 import { statePath } from '../src/ledger/state-tree/hashing.js'
@@ -15,6 +14,7 @@ import { policyBody } from '../src/policies/policy.js'
 import { Compactor, parseRetain } from '../src/services/compactor.js'
 import { SnapshotBuilder } from '../src/services/snapshot-builder.js'
 import { tmpDir } from './helpers/tmp.js'
+import { ledgerAt, syncLedger } from './helpers/ledgers.js'
 
 /**
  * Compaction of a replica's LevelDB log: at a snapshot point, the entries of deleted and
@@ -25,17 +25,7 @@ import { tmpDir } from './helpers/tmp.js'
  */
 const log = silentLogger()
 
-async function ledgerAt (t: Test, path: string, masterSigner?: Ed25519Signer): Promise<Ledger> {
-  const ledger = new Ledger({ store: new LevelStore({ path }), log, masterSigner })
-  await ledger.open()
-  t.teardown(async () => { await ledger.close() })
-  return ledger
-}
 
-async function sync (from: Ledger, to: Ledger): Promise<void> {
-  const entries = await from.store.range(to.head.seq + 1, Infinity)
-  if (entries.length > 0) await to.applyBatch(entries, from.signedHead!)
-}
 
 /** Puts `n` probes and deletes every other one: half of what is written dies. */
 async function churn (master: Ledger, signer: Ed25519Signer, n: number, tag: string): Promise<void> {
@@ -60,7 +50,7 @@ t.test('a compacted replica keeps what is live and every leaf hash, folds to the
   const path = join(dir, 'replica')
   let replica = await ledgerAt(t, path)
   await churn(master, signer, 200, 'a')
-  await sync(master, replica)
+  await syncLedger(master, replica)
   const point = replica.head.seq
 
   const compactor = new Compactor({ ledger: () => replica, retain: { kind: 'entries', entries: 1 }, log })
@@ -68,7 +58,7 @@ t.test('a compacted replica keeps what is live and every leaf hash, folds to the
   t.equal(await builder.tick(), point, 'a snapshot at the head')
   t.equal(replica.logStart, 0, 'RETAIN=1 entry: not compacted while the snapshot is the head')
   await churn(master, signer, 10, 'b')
-  await sync(master, replica)
+  await syncLedger(master, replica)
   t.equal(await compactor.run(), point, 'compacted to the snapshot once an entry followed it')
   t.equal(replica.logStart, point)
 
@@ -103,11 +93,11 @@ t.test('a compacted replica keeps what is live and every leaf hash, folds to the
 
   // syncs on, and a second compaction moves the base further
   await churn(master, signer, 40, 'c')
-  await sync(master, replica)
+  await syncLedger(master, replica)
   const second = replica.head.seq
   t.equal(await builder.tick(), second)
   await churn(master, signer, 4, 'd')
-  await sync(master, replica)
+  await syncLedger(master, replica)
   t.equal(await compactor.run(), second, 'compacted again')
   t.equal((await replica.store.leafHashes()).length, 32 * second, 'the leaf hashes of both compactions')
   await replica.close()
@@ -131,7 +121,7 @@ t.test('a replica that started from a snapshot compacts too', async t => {
   await bootstrapFromSnapshot({ ledger: replica, sources: [source], mode: 'snapshot', scratch: new SnapshotFiles(join(dir, 'scratch')), log })
   t.equal(replica.logStart, base)
   await churn(master, signer, 30, 'b')
-  await sync(master, replica)
+  await syncLedger(master, replica)
   const compactor = new Compactor({ ledger: () => replica, retain: { kind: 'duration', ms: 0 }, log })
   const builder = new SnapshotBuilder({ ledger: () => replica, files: new SnapshotFiles(join(dir, 'replica-served')), witnessed: () => undefined, intervalMs: 0, following: () => true, compactor, log })
   const point = await builder.tick()

@@ -11,6 +11,7 @@ import { Ed25519Signer } from '../src/policies/keys.js'
 import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'
 import { policyBody } from '../src/policies/policy.js'
 import { tmpDir } from './helpers/tmp.js'
+import { ledgerAt, syncLedger } from './helpers/ledgers.js'
 
 // Several masters: a replica trusts the first master's key (pinned) and the keys trusted
 // masters declare on the ledger (`master_key` policies), and no other; each
@@ -19,12 +20,6 @@ const log = silentLogger()
 const key = () => new Ed25519Signer(randomBytes(32))
 const note = (author: Ed25519Signer): LedgerOp => ({ op: 'put', policy: preparePolicy({ note: { name: `n-${randomBytes(4).toString('hex')}` } }, author) })
 
-async function ledgerAt (t: Test, path: string, masterSigner?: Ed25519Signer): Promise<Ledger> {
-  const ledger = new Ledger({ store: new LevelStore({ path }), log, masterSigner })
-  await ledger.open()
-  t.teardown(async () => { await ledger.close() })
-  return ledger
-}
 
 /** Master a's ledger over a store another master (b) will open too, in which a has declared b's key; the caller closes it. */
 async function sharedLedgerDeclaringB (t: Test): Promise<{ dir: string, path: string, a: Ed25519Signer, b: Ed25519Signer, first: Ledger }> {
@@ -43,10 +38,6 @@ function run (replica: Ledger, ops: LedgerOp[], signer: Ed25519Signer): { entrie
   return { entries, head: signedHeadFor(replica, entries, signer) }
 }
 
-async function sync (from: Ledger, to: Ledger): Promise<void> {
-  const entries = await from.store.range(to.head.seq + 1, Infinity)
-  if (entries.length > 0) await to.applyBatch(entries, from.signedHead!)
-}
 
 t.test('a replica trusts the keys trusted masters declare, and only those', async t => {
   const dir = await tmpDir(t)
@@ -57,7 +48,7 @@ t.test('a replica trusts the keys trusted masters declare, and only those', asyn
   const replica = await ledgerAt(t, join(dir, 'replica'))
   await master.submit({ op: 'put', policy: preparePolicy({ master: { name: 'master-a' } }, a) })
   await master.submit({ op: 'put', policy: preparePolicy({ master_key: { name: 'master-b', key: b.publicKey } }, a) })
-  await sync(master, replica)
+  await syncLedger(master, replica)
   t.same(new Set(replica.masterKeys), new Set([a.publicKey, b.publicKey]), 'a is pinned, b declared by a')
 
   const byB = run(replica, [note(b)], b)
@@ -96,7 +87,7 @@ t.test('an admin cannot make a key a master: the master refuses it, and a replic
   t.same(master.masterKeys, [a.publicKey], 'the admin\'s key is no master\'s')
 
   const replica = await ledgerAt(t, join(dir, 'replica'))
-  await sync(master, replica)
+  await syncLedger(master, replica)
   // a run a master signed anyway (a master that did not check): every replica refuses it whole
   const forged = run(replica, [{ op: 'put', policy: preparePolicy({ master_key: { name: 'mine', key: admin.publicKey } }, admin) }], a)
   await t.rejects(replica.applyBatch(forged.entries, forged.head), { code: 'unauthorized', message: /only a trusted master key may/ })
@@ -106,13 +97,13 @@ t.test('an admin cannot make a key a master: the master refuses it, and a replic
 t.test('a revoked master: its key is trusted no more, it orders nothing, and replicas refuse its heads', async t => {
   const { dir, path, a, b, first } = await sharedLedgerDeclaringB(t)
   const replica = await ledgerAt(t, join(dir, 'replica'))
-  await sync(first, replica)
+  await syncLedger(first, replica)
   t.ok(replica.masterKeys.includes(b.publicKey), 'b is a master')
   await t.rejects(first.submit({ op: 'put', policy: preparePolicy({ revocation: { key: a.publicKey } }, a) }), { code: 'unauthorized', message: /may not revoke its own key/ }, 'a master does not revoke itself')
   await first.submit({ op: 'put', policy: preparePolicy({ revocation: { key: b.publicKey } }, a) })
   t.notOk(first.masterKeys.includes(b.publicKey), 'the master that revoked b trusts it no more')
   t.notOk(first.admits(b.publicKey), 'nor admits it (sync, leases)')
-  await sync(first, replica)
+  await syncLedger(first, replica)
   t.same(replica.masterKeys, [a.publicKey], 'nor does a replica')
   await first.close()
 
@@ -151,7 +142,7 @@ t.test('another master opens a ledger its first master wrote, and trusts its own
   t.equal(second.signedHead?.publicKey, b.publicKey)
 
   const replica = await ledgerAt(t, join(dir, 'replica'))
-  await sync(second, replica)
+  await syncLedger(second, replica)
   t.equal(replica.head.seq, 2, 'a replica takes b\'s head: b is declared in what it applied')
 })
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { silentLogger } from '../src/base/logger.js'
 import { Ledger } from '../src/ledger/ledger.js'
 import { LevelStore } from '../src/ledger/level-store.js'
@@ -17,6 +17,7 @@ import { KIND, WORKER, eventually, leaseFleet } from './helpers/lease-fleet.js'
 import { author } from './helpers/libp2p.js'
 import { ROOT } from './helpers/node-process.js'
 import { tmpDir } from './helpers/tmp.js'
+import { ledgerAt } from './helpers/ledgers.js'
 
 // Profiles sealed before a master key was trusted: the active master writes a settings_copy
 // per such profile, re-sealed to the new key (src/services/settings-copies.ts), so the new
@@ -28,12 +29,6 @@ const secretOf = (name: string) => `hunter2-${name}-${randomBytes(6).toString('h
 const profileOf = (name: string, settings: Record<string, string>, masterKeys: string[]) =>
   prepareSealed({ profile: { name, kind: KIND, subaccount: 'acme', settings } }, author, { masterKeys })
 
-async function ledgerAt (t: Test, path: string, masterSigner: Ed25519Signer): Promise<Ledger> {
-  const ledger = new Ledger({ store: new LevelStore({ path }), log, masterSigner })
-  await ledger.open()
-  t.teardown(async () => { await ledger.close() })
-  return ledger
-}
 
 t.test('the active master re-seals older profiles to a new master key; that master opens them after a failover', async t => {
   const dir = await tmpDir(t)

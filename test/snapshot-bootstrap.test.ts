@@ -7,7 +7,6 @@ import { type Entry, entryLeafHash, entryText, parseEntryText } from '../src/led
 import { ForkWatch } from '../src/ledger/fork-watch.js'
 import { headNote, logOrigin, signHead } from '../src/ledger/head.js'
 import { Ledger } from '../src/ledger/ledger.js'
-import { LevelStore } from '../src/ledger/level-store.js'
 import { SnapshotFiles, chunkPath, manifestPath } from '../src/ledger/snapshot/files.js'
 import { decodeManifest, encodeManifest } from '../src/ledger/snapshot/manifest.js'
 import { statePath } from '../src/ledger/state-tree/hashing.js'
@@ -26,6 +25,7 @@ import { SnapshotBuilder } from '../src/services/snapshot-builder.js'
 import { type SnapshotSource, mirrorSnapshotSource } from '../src/services/snapshot-sources.js'
 import { serveDirectory } from './helpers/static-server.js'
 import { tmpDir } from './helpers/tmp.js'
+import { ledgerAt } from './helpers/ledgers.js'
 
 /**
  * Snapshots between real ledgers (LevelDB) and real web servers: a master's node takes one;
@@ -37,12 +37,6 @@ import { tmpDir } from './helpers/tmp.js'
 const log = silentLogger()
 const POLICIES = 2500
 
-async function ledgerAt (t: Test, path: string, masterSigner?: Ed25519Signer): Promise<Ledger> {
-  const ledger = new Ledger({ store: new LevelStore({ path }), log, masterSigner })
-  await ledger.open()
-  t.teardown(async () => { await ledger.close() })
-  return ledger
-}
 
 /** A master ledger of POLICIES probes (some deleted), and a snapshot of it under `dir`. */
 async function masterWithSnapshot (t: Test): Promise<{ dir: string, master: Ledger, signer: Ed25519Signer, files: SnapshotFiles, size: number }> {

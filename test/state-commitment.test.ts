@@ -1,4 +1,4 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { silentLogger } from '../src/base/logger.js'
@@ -15,6 +15,7 @@ import { Ed25519Signer } from '../src/policies/keys.js'
 import { preparePolicy, prepareTombstone } from '../src/policies/prepare.js'
 import { policyBody } from '../src/policies/policy.js'
 import { tmpDir } from './helpers/tmp.js'
+import { ledgerAt, syncLedger } from './helpers/ledgers.js'
 
 /**
  * The live state's commitment: every checkpoint the master signs carries a state line (the
@@ -25,12 +26,6 @@ import { tmpDir } from './helpers/tmp.js'
 const log = silentLogger()
 const key = (): Ed25519Signer => new Ed25519Signer(randomBytes(32))
 
-async function ledgerAt (t: Test, path: string, masterSigner?: Ed25519Signer): Promise<Ledger> {
-  const ledger = new Ledger({ store: new LevelStore({ path }), log, masterSigner })
-  await ledger.open()
-  t.teardown(async () => { await ledger.close() })
-  return ledger
-}
 
 /** The root computed from the definition: every live policy's put entry, found in the log. */
 async function expectedRoot (ledger: Ledger): Promise<string> {
@@ -44,10 +39,6 @@ async function expectedRoot (ledger: Ledger): Promise<string> {
   return bulkRoot([...live].map(([id, valueHash]) => ({ path: statePath(id), valueHash }))).toString('hex')
 }
 
-async function sync (from: Ledger, to: Ledger): Promise<void> {
-  const entries = await from.store.range(to.head.seq + 1, Infinity)
-  if (entries.length > 0) await to.applyBatch(entries, from.signedHead!)
-}
 
 t.test('the master signs the state line; replicas and a reopened store compute the same', async t => {
   const dir = await tmpDir(t)
@@ -70,7 +61,7 @@ t.test('the master signs the state line; replicas and a reopened store compute t
   t.same(checkpoint.extensions, [`state 37 ${Buffer.from(head.state!.root, 'hex').toString('base64')}`], 'one extension line: the state line')
   t.same(headFromNote(note, head.origin, [author.publicKey]).state, head.state, 'the note reads back with its state')
 
-  await sync(master, replica)
+  await syncLedger(master, replica)
   t.same(replica.signedHead?.state, head.state, 'the replica applied up to that head')
   t.equal(replica.stateRoot.commitment().root, head.state!.root, 'and computed the same root')
   t.same(replica.stateRoot.commitmentAt(head.seq), head.state, 'kept for witnesses asked about that size')
@@ -95,7 +86,7 @@ t.test('a replica refuses a head whose state line its entries do not lead to, an
   const master = await ledgerAt(t, join(dir, 'master'), author)
   const replica = await ledgerAt(t, join(dir, 'replica'))
   await master.submit({ op: 'put', policy: preparePolicy({ probe: { name: 'first' } }, author) })
-  await sync(master, replica)
+  await syncLedger(master, replica)
   const before = replica.stateRoot.commitment().root
   for (let i = 0; i < 5; i++) await master.submit({ op: 'put', policy: preparePolicy({ probe: { name: `n${i}` } }, author) })
   const entries = await master.store.range(replica.head.seq + 1, Infinity)

@@ -138,7 +138,7 @@ export async function tileBytes (ledger: Ledger, path: string): Promise<Buffer> 
   const size = checkpointSize(ledger)
   if (tile.level !== undefined) return hashTile(ledger.tree, tile, size)
   const width = checkTile(tile, size)
-  if (tile.index * TILE_WIDTH < ledger.logStart) throw new LedgerMeshError('compacted', `this node keeps the log's entries whole only after seq ${ledger.logStart} (a snapshot, or compaction): tile/entries/${path} is not here (its Merkle tiles are, when it kept the hashes)`)
+  if (tile.index * TILE_WIDTH < ledger.logStart) throw new LedgerMeshError('compacted', `this node keeps the log's entries whole only after seq ${ledger.logStart} (a snapshot, or compaction): tile/${path} is not here (its Merkle tiles are, when it kept the hashes): export tiles from a node that keeps the whole log (a master, or RETAIN=all)`)
   const entries = await ledger.store.range(tile.index * TILE_WIDTH + 1, width)
   if (entries.length !== width) throw new LedgerMeshError('not_found', `entries of tile/entries/${path} are not all in this node's store`)
   return encodeBundle(entries.map(entryBytes))
