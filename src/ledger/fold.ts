@@ -17,7 +17,10 @@ const MAX_GROWTH_READS = 20
  * at the store's head, and that the stored signed head is that head's and signed by
  * `trustedMasterKey` (when known). A log that does not verify is reported, never half-loaded.
  */
-export async function foldLog (store: LedgerStore, trustedMasterKey: string | undefined): Promise<{ state: LedgerState, head: Head, signed: SignedHead | undefined, tree: MerkleTree, stateRoot: StateRoot, base: StoreBase | undefined }> {
+/** A ledger's view of its log, folded: what Ledger swaps in whole. */
+export interface FoldedLog { state: LedgerState, head: Head, signed: SignedHead | undefined, tree: MerkleTree, stateRoot: StateRoot, base: StoreBase | undefined }
+
+export async function foldLog (store: LedgerStore, trustedMasterKey: string | undefined): Promise<FoldedLog> {
   const state = new LedgerState()
   const stateRoot = new StateRoot()
   const base = await store.base()
@@ -101,11 +104,29 @@ async function foldBase (store: LedgerStore, base: StoreBase, state: LedgerState
     stateRoot.apply(page, hashes)
     from = page[page.length - 1].seq + 1
   }
+  checkBaseState(stateRoot, base, `ledger store ${store.location}`)
+  return tree
+}
+
+function checkBaseState (stateRoot: StateRoot, base: StoreBase, where: string): void {
   const computed = stateRoot.commitment(base.seq)
   if (computed.root !== base.state.root || computed.size !== base.state.size) {
-    throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: the entries it keeps at its base (seq ${base.seq}) hold ${computed.size} policies with state root ${computed.root.slice(0, 12)}…, not the ${base.state.size} with ${base.state.root.slice(0, 12)}… they were checked against`)
+    throw new LedgerMeshError('chain_broken', `${where}: the entries at its base (seq ${base.seq}) hold ${computed.size} policies with state root ${computed.root.slice(0, 12)}…, not the ${base.state.size} with ${base.state.root.slice(0, 12)}… they were checked against`)
   }
-  return tree
+}
+
+/**
+ * A snapshot's fold from its entries as they were checked (sorted by seq; nothing read back
+ * from the store): `state` (the one the checks built, or a new one) holds them, the state tree
+ * is checked against the base's commitment, and the log tree grows from its compact range.
+ */
+export function foldSnapshot (base: StoreBase, entries: readonly Entry[], state = new LedgerState(), signed?: SignedHead): FoldedLog {
+  const stateRoot = new StateRoot()
+  if (state.size === 0) for (const entry of entries) state.apply(entry)
+  stateRoot.apply(entries, entries.map(entryLeafHash))
+  checkBaseState(stateRoot, base, 'snapshot')
+  const tree = MerkleTree.fromCompactRange(base.seq, base.frontier.map(h => Buffer.from(h, 'hex')))
+  return { state, head: { seq: base.seq, hash: base.hash }, signed, tree, stateRoot, base }
 }
 
 /**

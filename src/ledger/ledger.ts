@@ -13,7 +13,7 @@ import { StateRoot, type StateUndo } from './state-root.js'
 import { MAX_SEQ_WAITERS, SeqWaiters } from './seq-waiters.js'
 import type { LedgerStore, StoreBase } from './store.js'
 import { LedgerState } from './state.js'
-import { checkStateLine, foldLog, readPastHead } from './fold.js'
+import { type FoldedLog, checkStateLine, foldLog, foldSnapshot, readPastHead } from './fold.js'
 import { isHeadMoved } from './store-codec.js'
 import { type AcceptedInsert, SignedHeadCheck, acceptBatch, admitsKey, isRevokedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
 
@@ -104,10 +104,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
 
   /** Whether the network requires admission (a live `network` policy says so). */
   get admissionRequired (): boolean { return requiresAdmission(this.state.policiesOfType('network')) }
-
   /** Whether a live revocation names `key`. */
   isRevoked (key: string): boolean { return isRevokedIn(this.state, key) }
-
   /** Whether `key` may take part (sync, renew a lease, write): see admitsKey. */
   admits (key: string | undefined): boolean { return admitsKey(this.state, this.trustedMasterKey, key) }
 
@@ -141,7 +139,10 @@ export class Ledger extends EventEmitter<LedgerEvents> {
    * saw an empty one would stop every profile). Policies waiting in this node's outbox stay.
    */
   private async fold (): Promise<void> {
-    const { state, head, signed, tree, stateRoot, base } = await foldLog(this.store, this.trustedMasterKey)
+    this.adopt(await foldLog(this.store, this.trustedMasterKey))
+  }
+
+  private adopt ({ state, head, signed, tree, stateRoot, base }: FoldedLog): void {
     this.logStart = base?.seq ?? 0
     state.adoptLocal(this.currentState)
     this.currentState = state
@@ -350,16 +351,16 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   }
 
   /** Resolves once the head reaches `seq`, or after `timeoutMs` (false then). */
-  async waitForSeq (seq: number, timeoutMs: number): Promise<boolean> {
-    return await this.seqWaiters.wait(seq, timeoutMs)
-  }
+  async waitForSeq (seq: number, timeoutMs: number): Promise<boolean> { return await this.seqWaiters.wait(seq, timeoutMs) }
 
-  /** A replica: installs a snapshot its caller checked (trusting `rootKey` if none is pinned) in place of its log, and folds it. */
-  async installSnapshot (base: StoreBase, entries: Entry[], signed: SignedHead, rootKey: string, opts: { replace?: boolean } = {}): Promise<void> {
+  /** A replica: installs a snapshot its caller checked (trusting `rootKey` if none is pinned) in place
+   * of its log; `state`: the live state the checks built from `entries` (sorted by seq). */
+  async installSnapshot (base: StoreBase, entries: Entry[], signed: SignedHead, rootKey: string, opts: { replace?: boolean, state?: LedgerState } = {}): Promise<void> {
     await this.applying.runExclusive(async () => {
+      const folded = foldSnapshot(base, entries, opts.state, signed)
       if (this.trustedMasterKey === undefined) await this.store.setMeta(MASTER_KEY_META, this.trustedMasterKey = rootKey)
       await this.store.installBase(base, entries, signed, opts)
-      await this.fold()
+      this.adopt(folded)
     })
     this.emit('appended', [], this.currentSignedHead)
   }
@@ -386,8 +387,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     await this.applying.runExclusive(async () => { await this.applyBatchNow(entries, head) })
   }
 
+  /** replica batches and snapshots one at a time; the master's commits and its following of a shared store likewise */
   private readonly applying = new Mutex()
-  /** the master's commits and its following of a shared store (followStore), one at a time */
   private readonly ordering = new Mutex()
 
   private readonly headCheck = new SignedHeadCheck()

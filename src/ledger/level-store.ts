@@ -188,7 +188,8 @@ export class LevelStore implements LedgerStore {
       const baseHead: Head = { seq: base.seq, hash: base.hash }
       await this.attempt('write the snapshot', async () => {
         const batch = this.db!.batch()
-        this.putEntries(batch, entries)
+        // no id index rows: it serves the duplicate checks of a master's commits, and a replica makes none
+        this.putEntries(batch, entries, false)
         batch.put(HEAD_KEY, JSON.stringify(baseHead), { sublevel: this.heads })
         batch.put(SIGNED_HEAD_KEY, JSON.stringify(signed), { sublevel: this.heads })
         batch.put(BASE_KEY, JSON.stringify(base), { sublevel: this.heads })
@@ -281,13 +282,13 @@ export class LevelStore implements LedgerStore {
     this.writtenHead = head
   }
 
-  /** The entries and their id index rows, into a write batch. */
-  private putEntries (batch: ReturnType<Db['batch']>, entries: Entry[]): void {
+  /** The entries and (unless `withIds` is false) their id index rows, into a write batch. */
+  private putEntries (batch: ReturnType<Db['batch']>, entries: Entry[], withIds = true): void {
     const ids = opIds(entries)
     entries.forEach((entry, i) => {
       const { seq, op, policy, prevHash, hash } = entry
       batch.put(seqKey(seq), JSON.stringify({ seq, op, policy, prevHash, hash }), { sublevel: this.entries })
-      batch.put(ids[i], String(seq), { sublevel: this.ids })
+      if (withIds) batch.put(ids[i], String(seq), { sublevel: this.ids })
     })
   }
 

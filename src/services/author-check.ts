@@ -5,8 +5,12 @@ import type { Entry } from '../ledger/entry.js'
 import { verifyPool } from '../policies/verify-pool.js'
 import { policyBody } from '../policies/policy.js'
 
-/** Policies handed to the verify pool at once: small enough that the node answers between batches. */
-const BATCH = 512
+/**
+ * Policies handed to the verify pool at once: large enough that its threads are kept busy (it
+ * waits for a batch's last share), small enough that the calling thread's share (about a tenth
+ * of a second) leaves the node answering between batches.
+ */
+const BATCH = 2048
 
 export interface AuthorCheckStatus {
   verified: number

@@ -71,7 +71,7 @@ export async function bootstrapFromSnapshot (opts: BootstrapOptions): Promise<Bo
     const fetched = await fetchChunks(manifest, size, sources, opts)
     const result = accept(manifest, size, fetched.entries, opts)
     if (opts.replace === true && size <= opts.ledger.head.seq) throw refused(`the newest snapshot (at ${size}) is not past this replica's head (${opts.ledger.head.seq})`)
-    await opts.ledger.installSnapshot(result.base, fetched.entries, result.signed, result.root, { replace: opts.replace })
+    await opts.ledger.installSnapshot(result.base, fetched.entries, result.signed, result.root, { replace: opts.replace, state: result.state })
     await opts.scratch.discard(size).catch(() => {})
     return { size, policies: fetched.entries.length, checkpoint: manifest.checkpoint, witnessed: result.witnessed, entries: fetched.entries, bytes: fetched.bytes, sources: sources.map(s => s.name) }
   }
@@ -142,7 +142,7 @@ async function fetchChunks (manifest: SnapshotManifest, size: number, sources: S
  * checkpoint's origin names; the master keys it declared must have signed the checkpoint; on a
  * network whose policy names witnesses, a quorum of them must have cosigned it.
  */
-function accept (manifest: SnapshotManifest, size: number, entries: Entry[], opts: BootstrapOptions): { base: Parameters<Ledger['installSnapshot']>[0], signed: SignedHead, root: string, witnessed: boolean } {
+function accept (manifest: SnapshotManifest, size: number, entries: Entry[], opts: BootstrapOptions): { base: Parameters<Ledger['installSnapshot']>[0], signed: SignedHead, root: string, witnessed: boolean, state: LedgerState } {
   const state = new LedgerState()
   for (const entry of entries) state.apply(entry)
   const origin = unverifiedHead(manifest.checkpoint, size).origin
@@ -156,7 +156,7 @@ function accept (manifest: SnapshotManifest, size: number, entries: Entry[], opt
   if (set === undefined && opts.mode === 'auto') throw refused('this network names no witnesses: BOOTSTRAP=auto replays the log instead (BOOTSTRAP=snapshot trusts the master\'s signature alone)')
   const signed: SignedHead = { ...head, hash: manifest.headHash }
   const base = { seq: size, hash: manifest.headHash, frontier: manifest.frontier.map(h => h.toString('hex')), checkpoint: manifest.checkpoint, state: head.state! }
-  return { base, signed, root, witnessed: set !== undefined }
+  return { base, signed, root, witnessed: set !== undefined, state }
 }
 
 /** The master key whose log the origin names, among the keys the snapshot's policies carry. */

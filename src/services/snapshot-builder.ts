@@ -41,10 +41,13 @@ export class SnapshotBuilder {
   private timer?: NodeJS.Timeout
   private building = false
   private last?: { size: number, at: number, witnessed: boolean }
+  /** the first snapshot waits an interval too: a node that just started has better things to do */
+  private startedAt = 0
 
   constructor (private readonly opts: SnapshotBuilderOptions) {}
 
   start (): void {
+    this.startedAt = Date.now()
     this.timer = setInterval(() => { void this.tick() }, TICK_MS)
     this.timer.unref()
   }
@@ -72,7 +75,7 @@ export class SnapshotBuilder {
     const witnessed = this.opts.witnessed()
     if (this.last !== undefined && witnessed?.size === this.last.size && !this.last.witnessed) return await this.upgrade(witnessed)
     if (head === 0 || head === this.last?.size) return undefined
-    if (this.last !== undefined && Date.now() - this.last.at < this.opts.intervalMs) return undefined
+    if (Date.now() - (this.last?.at ?? this.startedAt) < this.opts.intervalMs) return undefined
     const onWitnessedNetwork = witnessSetOf(ledger) !== undefined
     // a network with witnesses: only where they vouched, so a new node checks all against them
     if (onWitnessedNetwork && witnessed?.size !== head) return undefined
