@@ -3,6 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadOrCreateIdentity } from '../src/node/identity.js'
+import { parseCheckpoint, parseStateLine } from '../src/ledger/tlog/checkpoint.js'
+import { parseNote } from '../src/ledger/tlog/note.js'
+import { statePath } from '../src/ledger/state-tree/hashing.js'
+import { decodeStateProof, verifyStateProof } from '../src/ledger/state-tree/proof.js'
 import { startNode, type NodeProcess } from './helpers/node-process.js'
 import { getJson, insert } from './helpers/fleet.js'
 import { freePort, waitFor } from './helpers/net.js'
@@ -46,6 +50,14 @@ t.test('a replica behind its relay\'s compaction point is offered a snapshot and
   }, { timeoutMs: 30_000 })
   t.ok(compacted > away, 'the relay keeps the log whole only after the replica\'s head')
   t.equal(await probes(relay), 60, 'and still serves every live policy')
+  // proofs of presence and absence from the compacted relay, against its checkpoint's state line
+  const liveId = ids[30]
+  for (const [id, present] of [[liveId, true], [ids[0], false]] as const) {
+    const answer = await getJson(relay, `/v1/proof/state?id=${id}`)
+    const state = parseStateLine(parseCheckpoint(parseNote(answer.checkpoint).text).extensions)!
+    t.equal(answer.present, present, present ? 'a live policy is present' : 'a deleted one is absent')
+    t.ok(verifyStateProof(state.root, statePath(id), present ? Buffer.from(answer.value_hash, 'base64') : undefined, decodeStateProof(answer.proof)), `its proof of ${present ? 'presence' : 'absence'} verifies after compaction`)
+  }
 
   replica = await startNode(t, { type: 'member', name: 'cmp-replica', home, tcpPort, restPort, env: replicaEnv })
   await waitFor('the replica started again from the relay\'s snapshot', async () => (await status(replica)).snapshot?.bootstrap !== undefined ? true : undefined, { timeoutMs: 30_000 })

@@ -28,7 +28,7 @@ import { serveDirectory } from './helpers/static-server.js'
 /**
  * Instant bootstrap with real node processes, on a network with a witness: a full node takes
  * snapshots at witnessed checkpoints; a new node starts from one while the master is down
- * (served by that node) and from a static mirror (export-tiles on a plain web server), serves
+ * (served by that node, a worker) and from a static mirror (export-tiles on a plain web server), serves
  * reads at once, checks every author signature in the background, and syncs on once the
  * master is back.
  */
@@ -48,7 +48,8 @@ t.test('a new node starts from a witnessed snapshot served by a peer while the m
   // BOOTSTRAP=full and RETAIN=all: it replays the whole log (it would start from the master's
   // snapshot else) and keeps it whole (it would compact to its witnessed snapshots else), so the
   // mirror exported from it holds every tile as well as its snapshot
-  const server = await startNode(t, { type: 'member', name: 'snap-server', env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SYNC: '1 second', SNAPSHOT_INTERVAL: '1 second', BOOTSTRAP: 'full', RETAIN: 'all' } })
+  // a worker (of a slave that is not there: its profiles do not matter here) is the peer
+  const server = await startNode(t, { type: 'worker', name: 'snap-server', env: { LEDGER_CONN: master.ledgerConn, SLAVE_NAME: 'snap-slave', SLOTS: 1, BLOCKCHAIN_SYNC: '1 second', SNAPSHOT_INTERVAL: '1 second', BOOTSTRAP: 'full', RETAIN: 'all' } })
   for (let i = 0; i < POLICIES; i++) await insert(master, { probe: { name: `p${i}` } })
   const atHead = (await getJson(master, '/v1/ledger/head')).seq as number
 
