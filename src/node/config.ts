@@ -216,7 +216,7 @@ const RULES: Record<string, KeyRule> = {
   BOOTSTRAP: { schema: z.string().trim().toLowerCase().pipe(z.enum(['auto', 'snapshot', 'full'])), expected: 'auto (a replica with an empty store starts from a witnessed snapshot when one is served), snapshot (always from a snapshot) or full (replay the whole log)', default: 'auto' },
   SNAPSHOT_SOURCES: { schema: z.string().trim().regex(/^(https?:\/\/[^\s,]+|[^\s,/:]+:[0-9]{1,5})(\s*,\s*(https?:\/\/[^\s,]+|[^\s,/:]+:[0-9]{1,5}))*$/), expected: 'comma-separated snapshot sources: ip:port of a node (the slave, a worker) or the http(s) URL of a static mirror (export-tiles)' },
   RETAIN: { schema: nonEmpty, expected: 'witnessed (compact to each witnessed snapshot), all (never compact), a number of entries, or an interval such as "1 hour"', default: 'witnessed' },
-  SNAPSHOT_INTERVAL: { schema: nonEmpty, expected: 'an interval such as "30 seconds"', default: '30 seconds' },
+  SNAPSHOT_INTERVAL: { schema: nonEmpty, expected: 'an interval such as "5 minutes"', default: '5 minutes' },
   JOIN_TOKEN: { schema: z.string().trim().regex(TOKEN_PATTERN), expected: `a join token as the master's 'create join token' prints it (${TOKEN_FORM})` },
   SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
   SLAVE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'the NODE_NAME of this worker\'s slave' },

@@ -1,4 +1,4 @@
-import { errorMessage } from '../base/errors.js'
+import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
 import { canonicalJson } from '../policies/canonical.js'
 import { entryText } from '../ledger/entry.js'
@@ -8,6 +8,8 @@ import { type SnapshotCapture, captureSnapshot } from '../ledger/snapshot/captur
 import type { SnapshotFiles } from '../ledger/snapshot/files.js'
 import { encodeManifest } from '../ledger/snapshot/manifest.js'
 import { encodeBundle } from '../ledger/tlog/tiles.js'
+import { leafHash } from '../ledger/tlog/rfc6962.js'
+import { type ChunkHash, rootFromChunks, subtreeRoot } from '../ledger/state-tree/snapshot-chunks.js'
 import { type WitnessedView, witnessSetOf } from '../ledger/witnessed.js'
 import type { Compactor } from './compactor.js'
 
@@ -79,20 +81,22 @@ export class SnapshotBuilder {
     const onWitnessedNetwork = witnessSetOf(ledger) !== undefined
     // a network with witnesses: only where they vouched, so a new node checks all against them
     if (onWitnessedNetwork && witnessed?.size !== head) return undefined
+    this.building = true
+    const started = Date.now()
     let capture: SnapshotCapture
     try {
-      capture = captureSnapshot(ledger)
+      capture = await captureSnapshot(ledger)
     } catch (err) {
+      this.building = false
       this.opts.log.warn({ err: errorMessage(err), head }, 'no snapshot taken')
       return undefined
     }
-    this.building = true
     try {
       const note = onWitnessedNetwork ? witnessed!.note : headNote(capture.head)
       await this.write(ledger, capture, note)
       this.last = { size: capture.head.seq, at: Date.now(), witnessed: onWitnessedNetwork }
       this.opts.compactor?.note(capture, note, onWitnessedNetwork)
-      this.opts.log.info({ size: capture.head.seq, policies: capture.head.state?.size, chunks: capture.chunks.length, witnessed: onWitnessedNetwork }, 'snapshot taken')
+      this.opts.log.info({ size: capture.head.seq, policies: capture.head.state?.size, chunks: capture.chunks.length, witnessed: onWitnessedNetwork, ms: Date.now() - started }, 'snapshot taken')
       return capture.head.seq
     } catch (err) {
       this.opts.log.warn({ err: errorMessage(err), size: capture.head.seq }, 'the snapshot could not be written')
@@ -103,36 +107,50 @@ export class SnapshotBuilder {
     }
   }
 
-  private async write (ledger: Ledger, capture: SnapshotCapture, note: string): Promise<void> {
+  /**
+   * Writes each chunk from the entries its seqs name (read from the store, never changed once
+   * logged), with its subtree hash from those bytes; then checks the chunks lead to the signed
+   * state root before the manifest names them.
+   */
+  private async write (ledger: Ledger, capture: SnapshotCapture, note: string): Promise<ChunkHash[]> {
     const size = capture.head.seq
+    const hashes: ChunkHash[] = []
     for (const [index, chunk] of capture.chunks.entries()) {
       const texts: string[] = []
+      const leaves: Array<{ path: Buffer, valueHash: Buffer }> = []
       for (let i = 0; i < chunk.seqs.length; i += READ_BATCH) {
-        for (const entry of await ledger.store.entriesAt(chunk.seqs.slice(i, i + READ_BATCH))) {
-          texts.push(entryText(entry.prevHash, entry.seq, entry.op, canonicalJson(entry.policy)))
-        }
+        const entries = await ledger.store.entriesAt(chunk.seqs.slice(i, i + READ_BATCH))
+        entries.forEach((entry, j) => {
+          const text = entryText(entry.prevHash, entry.seq, entry.op, canonicalJson(entry.policy))
+          texts.push(text)
+          leaves.push({ path: chunk.paths[i + j], valueHash: leafHash(text) })
+        })
       }
+      hashes.push({ hash: subtreeRoot(leaves, capture.depth), count: leaves.length })
       await this.opts.files.writeChunk(size, index, encodeBundle(texts))
     }
-    await this.writeManifest(capture, note)
+    if (rootFromChunks(hashes, capture.depth).toString('hex') !== capture.head.state?.root) {
+      throw new LedgerMeshError('internal', `the snapshot at seq ${size} does not lead to its signed state root`)
+    }
+    await this.writeManifest(capture, hashes, note)
     await this.opts.files.publish(size)
+    return hashes
   }
 
-  private async writeManifest (capture: SnapshotCapture, note: string): Promise<void> {
-    const manifest = { checkpoint: note, headHash: capture.head.hash, depth: capture.depth, chunks: capture.chunks, frontier: capture.frontier }
+  private async writeManifest (capture: SnapshotCapture, chunks: ChunkHash[], note: string): Promise<void> {
+    const manifest = { checkpoint: note, headHash: capture.head.hash, depth: capture.depth, chunks, frontier: capture.frontier }
     await this.opts.files.writeManifest(capture.head.seq, encodeManifest(manifest))
-    this.manifests.set(capture.head.seq, capture)
-    // only the snapshot served needs its capture kept (to add cosignatures to it)
-    for (const size of this.manifests.keys()) if (size !== capture.head.seq) this.manifests.delete(size)
+    // only the snapshot served needs its manifest kept (to add cosignatures to it)
+    this.manifest = { capture, chunks }
   }
 
-  private readonly manifests = new Map<number, SnapshotCapture>()
+  private manifest?: { capture: SnapshotCapture, chunks: ChunkHash[] }
 
   /** The witnesses cosigned the snapshot's checkpoint since: its manifest carries their cosignatures. */
   private async upgrade (witnessed: WitnessedView): Promise<number | undefined> {
-    const capture = this.manifests.get(witnessed.size)
-    if (capture === undefined || this.last === undefined) return undefined
-    await this.writeManifest(capture, witnessed.note)
+    const kept = this.manifest
+    if (kept === undefined || kept.capture.head.seq !== witnessed.size || this.last === undefined) return undefined
+    await this.writeManifest(kept.capture, kept.chunks, witnessed.note)
     this.last.witnessed = true
     this.opts.compactor?.noteWitnessed(witnessed.size, witnessed.note)
     return witnessed.size

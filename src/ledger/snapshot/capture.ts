@@ -1,16 +1,19 @@
+import { setImmediate as yieldToEvents } from 'node:timers/promises'
 import { LedgerMeshError } from '../../base/errors.js'
 import type { Head, SignedHead } from '../head.js'
 import type { LedgerState } from '../state.js'
-import type { StateRoot } from '../state-root.js'
 import { statePath } from '../state-tree/hashing.js'
-import { chunkDepth, chunkIndexOf, rootFromChunks, subtreeRoot } from '../state-tree/snapshot-chunks.js'
+import { chunkDepth, chunkIndexOf } from '../state-tree/snapshot-chunks.js'
 import type { MerkleTree } from '../tlog/merkle-tree.js'
 import { frontierOf } from './manifest.js'
 
-/** One chunk of a captured snapshot: its subtree hash, and the seqs of its entries in path order. */
-export interface CapturedChunk { hash: Buffer, count: number, seqs: number[] }
+/** Policies placed into chunks between two turns of the event loop. */
+const SLICE = 4096
 
-/** The state at a head, as a snapshot needs it: what to write, not yet written. */
+/** One chunk of a captured snapshot: the seqs of its entries, in path order (and their paths). */
+export interface CapturedChunk { seqs: number[], paths: Buffer[] }
+
+/** The state at a head, as a snapshot needs it: which entries go into which chunk, not yet read. */
 export interface SnapshotCapture {
   head: SignedHead
   depth: number
@@ -18,40 +21,41 @@ export interface SnapshotCapture {
   frontier: Buffer[]
 }
 
-/** What a capture reads: a ledger (its live state, both trees and its head). */
+/** What a capture reads: a ledger (its live state, its log tree and its head). */
 export interface CaptureSource {
   readonly state: LedgerState
-  readonly stateRoot: StateRoot
   readonly tree: MerkleTree
   readonly head: Head
   readonly signedHead: SignedHead | undefined
 }
 
 /**
- * Captures the live state at the ledger's head, at once (nothing moves under it: no await): each
- * live policy's seq, sorted into chunks by its state path, each chunk's subtree hash (its
- * values are the state tree's, the putting entries' leaf hashes), and the log tree's compact
- * range. The chunks must lead to the signed head's state root: a capture that does not is a
- * bug, reported, never served.
+ * Captures the live state at the ledger's head: at once (nothing moves under it), each live
+ * policy's id and seq and the log tree's compact range; then, a slice per turn of the event
+ * loop (a capture of 100,000 policies must not stall the node), each policy's state path and
+ * chunk, each chunk sorted by path. Entries are never changed once logged, so the seqs stay
+ * good while the head moves on; the builder reads them and checks the chunks it writes
+ * against the signed state root.
  */
-export function captureSnapshot (ledger: CaptureSource): SnapshotCapture {
+export async function captureSnapshot (ledger: CaptureSource): Promise<SnapshotCapture> {
   const head = ledger.signedHead
   if (head === undefined || head.seq !== ledger.head.seq || head.hash !== ledger.head.hash) throw new LedgerMeshError('not_active', 'no signed head at this ledger\'s head to take a snapshot at')
   if (head.state === undefined) throw new LedgerMeshError('not_supported', `the signed head at seq ${head.seq} has no state line: a snapshot needs one`)
+  const ids: string[] = []
+  const seqs: number[] = []
+  for (const [id, seq] of ledger.state.logged()) { ids.push(id); seqs.push(seq) }
+  if (ids.length !== head.state.size) throw new LedgerMeshError('internal', `the state holds ${ids.length} logged policies at seq ${head.seq}, its signed state line ${head.state.size}`)
+  const frontier = frontierOf(ledger.tree, head.seq)
   const depth = chunkDepth(head.state.size)
-  const buckets: Array<Array<{ path: Buffer, valueHash: Buffer, seq: number }>> = Array.from({ length: 2 ** depth }, () => [])
-  for (const [id, seq] of ledger.state.logged()) {
-    const path = statePath(id)
-    const valueHash = ledger.stateRoot.valueOf(id)
-    if (valueHash === undefined) throw new LedgerMeshError('internal', `policy ${id} is live but not in the state tree`)
-    buckets[chunkIndexOf(path, depth)].push({ path, valueHash, seq })
+  const buckets: Array<Array<{ path: Buffer, seq: number }>> = Array.from({ length: 2 ** depth }, () => [])
+  for (let i = 0; i < ids.length; i++) {
+    const path = statePath(ids[i])
+    buckets[chunkIndexOf(path, depth)].push({ path, seq: seqs[i] })
+    if ((i + 1) % SLICE === 0) await yieldToEvents()
   }
   const chunks = buckets.map(leaves => {
     leaves.sort((a, b) => Buffer.compare(a.path, b.path))
-    return { hash: subtreeRoot(leaves, depth), count: leaves.length, seqs: leaves.map(l => l.seq) }
+    return { seqs: leaves.map(l => l.seq), paths: leaves.map(l => l.path) }
   })
-  if (rootFromChunks(chunks, depth).toString('hex') !== head.state.root) {
-    throw new LedgerMeshError('internal', `the snapshot captured at seq ${head.seq} does not lead to its signed state root`)
-  }
-  return { head, depth, chunks, frontier: frontierOf(ledger.tree, head.seq) }
+  return { head, depth, chunks, frontier }
 }
