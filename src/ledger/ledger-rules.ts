@@ -293,3 +293,12 @@ export class SignedHeadCheck {
     this.last = verified
   }
 }
+
+/** Each accepted insert is answered with its own entry: the last of its ops (entries in op order). */
+export function answerEach (accepted: ReadonlyArray<{ insert: { resolve: (entry: Entry) => void }, ops: readonly unknown[] }>, entries: readonly Entry[]): void {
+  let index = 0
+  for (const { insert, ops } of accepted) {
+    index += ops.length
+    insert.resolve(entries[index - 1])
+  }
+}

@@ -15,7 +15,7 @@ import type { LedgerStore, StoreBase } from './store.js'
 import { LedgerState } from './state.js'
 import { type FoldedLog, checkStateLine, foldLog, foldSnapshot, readPastHead } from './fold.js'
 import { isHeadMoved } from './store-codec.js'
-import { type AcceptedInsert, SignedHeadCheck, acceptBatch, admitsKey, isRevokedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
+import { type AcceptedInsert, SignedHeadCheck, acceptBatch, admitsKey, answerEach, isRevokedIn, refusedIds, requiresAdmission, retiredIdError, rootMasterKey, trustedMasterKeys, verifyBatchAuthorization } from './ledger-rules.js'
 
 /** Most ops committed in one store transaction by the group committer. */
 const MAX_COMMIT_BATCH = 1000
@@ -267,17 +267,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     this.currentSignedHead = signed !== undefined && signed.seq === this.currentHead.seq && signed.hash === this.currentHead.hash
       ? signed
       : this.signCurrent()
-    this.answer(accepted, entries)
+    answerEach(accepted, entries)
     this.emit('appended', entries, this.currentSignedHead)
-  }
-
-  /** Each insert is answered with its own entry: the last of its ops. */
-  private answer (accepted: Accepted[], entries: Entry[]): void {
-    let index = 0
-    for (const { insert, ops } of accepted) {
-      index += ops.length
-      insert.resolve(entries[index - 1])
-    }
   }
 
   /**
@@ -353,16 +344,21 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   /** Resolves once the head reaches `seq`, or after `timeoutMs` (false then). */
   async waitForSeq (seq: number, timeoutMs: number): Promise<boolean> { return await this.seqWaiters.wait(seq, timeoutMs) }
 
-  /** A replica: installs a snapshot its caller checked (trusting `rootKey` if none is pinned) in place
-   * of its log; `state`: the live state the checks built from `entries` (sorted by seq). */
-  async installSnapshot (base: StoreBase, entries: Entry[], signed: SignedHead, rootKey: string, opts: { replace?: boolean, state?: LedgerState } = {}): Promise<void> {
-    await this.applying.runExclusive(async () => {
-      const folded = foldSnapshot(base, entries, opts.state, signed)
+  /** A replica: a snapshot its caller checked (trusting `rootKey` if none is pinned) in place of its log;
+   * `state`: the live state the checks built from `entries` (sorted by seq). Reads see it at once;
+   * `stored` settles once the store holds it (sync waits for it; a failure folds the store again). */
+  async installSnapshot (base: StoreBase, entries: Entry[], signed: SignedHead, rootKey: string, opts: { replace?: boolean, state?: LedgerState } = {}): Promise<{ stored: Promise<void> }> {
+    const folded = foldSnapshot(base, entries, opts.state, signed)
+    const adopted = Promise.withResolvers<void>()
+    const stored = this.applying.runExclusive(async () => {
       if (this.trustedMasterKey === undefined) await this.store.setMeta(MASTER_KEY_META, this.trustedMasterKey = rootKey)
-      await this.store.installBase(base, entries, signed, opts)
       this.adopt(folded)
+      adopted.resolve()
+      this.emit('appended', [], signed)
+      await this.store.installBase(base, entries, signed, opts).catch(async (err: unknown) => { await this.fold(); throw err })
     })
-    this.emit('appended', [], this.currentSignedHead)
+    await Promise.race([adopted.promise, stored])
+    return { stored }
   }
 
   /**

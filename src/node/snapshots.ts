@@ -121,7 +121,8 @@ export class NodeSnapshots {
       this.bootstrapped = { size: result.size, policies: result.policies, witnessed: result.witnessed, bytes: result.bytes, sources: result.sources, ms }
       log.info(this.bootstrapped, 'started from a snapshot; checking its authors\' signatures in the background')
       if (result.witnessed) await this.opts.witnessed.accept(result.checkpoint).catch(() => false)
-      await rm(join(home, SCRATCH_DIR), { recursive: true, force: true })
+      void result.stored.then(async () => { await rm(join(home, SCRATCH_DIR), { recursive: true, force: true }) },
+        (err: unknown) => { log.error({ err: errorMessage(err) }, 'the snapshot could not be written to the store: the replica folded its store again and syncs from there') })
       this.check = new AuthorCheck({
         entries: result.entries,
         log,

@@ -41,6 +41,8 @@ export interface BootstrapResult {
   entries: Entry[]
   bytes: number
   sources: string[]
+  /** settles once the store holds the snapshot (reads see it before) */
+  stored: Promise<void>
 }
 
 const refused = (message: string): LedgerMeshError => new LedgerMeshError('snapshot_refused', `snapshot: ${message}`)
@@ -71,9 +73,10 @@ export async function bootstrapFromSnapshot (opts: BootstrapOptions): Promise<Bo
     const fetched = await fetchChunks(manifest, size, sources, opts)
     const result = accept(manifest, size, fetched.entries, opts)
     if (opts.replace === true && size <= opts.ledger.head.seq) throw refused(`the newest snapshot (at ${size}) is not past this replica's head (${opts.ledger.head.seq})`)
-    await opts.ledger.installSnapshot(result.base, fetched.entries, result.signed, result.root, { replace: opts.replace, state: result.state })
-    await opts.scratch.discard(size).catch(() => {})
-    return { size, policies: fetched.entries.length, checkpoint: manifest.checkpoint, witnessed: result.witnessed, entries: fetched.entries, bytes: fetched.bytes, sources: sources.map(s => s.name) }
+    const { stored } = await opts.ledger.installSnapshot(result.base, fetched.entries, result.signed, result.root, { replace: opts.replace, state: result.state })
+    // the verified chunks are kept until the store holds the snapshot: a crash before resumes from them
+    void stored.then(async () => { await opts.scratch.discard(size) }, () => {})
+    return { size, policies: fetched.entries.length, checkpoint: manifest.checkpoint, witnessed: result.witnessed, entries: fetched.entries, bytes: fetched.bytes, sources: sources.map(s => s.name), stored }
   }
   return undefined
 }
