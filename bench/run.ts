@@ -15,6 +15,7 @@ import { witnessCosign } from './witness-cosign.js'
 import { lightWorker } from './light-worker.js'
 import { stateTree } from './state-tree.js'
 import { snapshotBootstrap } from './snapshot-bootstrap.js'
+import { churn } from './churn.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -31,7 +32,9 @@ import { snapshotBootstrap } from './snapshot-bootstrap.js'
  *   and BENCH_SERVED_REQUESTS (tlog-proofs-served, 1000000 and 2000), BENCH_TILES_POLICIES
  *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300); light-worker uses BENCH_POLICIES; BENCH_STATE_LEAVES and
  *   BENCH_STATE_BATCHES (state-tree, 100000,1000000 and 30); BENCH_SNAPSHOT_POLICIES
- *   (snapshot-bootstrap, 100000,1000000) and BENCH_SNAPSHOT_PROFILE (0: no --cpu-prof run at 100000).
+ *   (snapshot-bootstrap, 100000,1000000) and BENCH_SNAPSHOT_PROFILE (0: no --cpu-prof run at 100000);
+ *   BENCH_CHURN_ENTRIES (churn: log size, 1000000), BENCH_CHURN_LIVE (live policies, 100000) and
+ *   BENCH_CHURN_TICK (entries between the replica's snapshot/compaction ticks, 100000).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -51,7 +54,8 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   'witness-cosign': async () => await witnessCosign(),
   'light-worker': lightWorker,
   'state-tree': stateTree,
-  'snapshot-bootstrap': snapshotBootstrap
+  'snapshot-bootstrap': snapshotBootstrap,
+  churn
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))
