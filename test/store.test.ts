@@ -170,6 +170,16 @@ function storeSuite (t: Test, name: string, freshStorage: FreshStorage): void {
     t.same(await store.range(7, 0.5), [], 'a limit under 1')
   })
 
+  t.test(`${name}: entriesAt reads the entries at given seqs, in the order asked (a snapshot's)`, async (t) => {
+    const store = await opened(t, await freshStorage(t))
+    const written = await store.commit(puts(12), sign)
+    t.same((await store.entriesAt([9, 2, 12, 5])).map(e => e.seq), [9, 2, 12, 5], 'in the order asked')
+    t.same((await store.entriesAt([7]))[0], (await store.range(7, 1))[0], 'the same entry range reads')
+    t.equal((await store.entriesAt([3]))[0].hash, written[2].hash)
+    t.same(await store.entriesAt([]), [], 'none asked, none read')
+    await rejectsWithCode(t, store.entriesAt([4, 13]), 'not_found', 'a seq past the head')
+  })
+
   t.test(`${name}: append continues the stored head or is rejected as a conflict`, async (t) => {
     const master = await opened(t, await freshStorage(t))
     const replica = await opened(t, await freshStorage(t))

@@ -152,10 +152,12 @@ export class PgStore implements LedgerStore {
 
   async entriesAt (seqs: readonly number[]): Promise<Entry[]> {
     if (seqs.length === 0) return []
+    // whole numbers written into the statement: the query helper binds scalars only
+    if (!seqs.every(seq => Number.isSafeInteger(seq) && seq >= 1)) throw new LedgerMeshError('bad_command', 'entry seqs must be whole numbers from 1')
     const { rows } = await this.query<{ seq: number, op: string, policy_text: string, prev_hash: string, hash: string }>(
       'read entries',
-      `SELECT seq, op, policy_text, prev_hash, hash FROM ${this.table.ledger} WHERE seq = ANY($1::bigint[])`,
-      [seqs.map(Number)])
+      `SELECT seq, op, policy_text, prev_hash, hash FROM ${this.table.ledger} WHERE seq IN (${seqs.join(',')})`,
+      [])
     const bySeq = new Map(rows.map(row => [Number(row.seq), row]))
     return seqs.map(seq => {
       const row = bySeq.get(seq)
