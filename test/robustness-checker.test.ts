@@ -52,7 +52,8 @@ const broken: Array<[typeof CHECKS[number], (h: History) => void]> = [
   ['no_write_after_revocation', h => { h.final.push(entry(4, { author: K })); h.heads.push({ node: 'm1', atMs: 301, seq: 4 }, { node: 'w1', atMs: 302, seq: 4 }) }],
   ['no_stream_after_revocation', h => { h.served!.push({ server: 'w1', key: K, atMs: 50, serverSeq: 3 }) }],
   ['no_stream_after_revocation', h => { h.nodeKeys = { w2: K }; h.heads.push({ node: 'w2', atMs: 60, seq: 3 }) }],
-  ['no_secret_shown', h => { h.texts!.push({ where: 'w1 GET /v1/status', text: 'password: hunter2' }) }]
+  ['no_secret_shown', h => { h.texts!.push({ where: 'w1 GET /v1/status', text: 'password: hunter2' }) }],
+  ['wiped_nodes_start_from_snapshots', h => { h.wipes = [{ node: 'w2', atMs: 10 }]; h.texts!.push({ where: 'w2 log', text: '{"msg":"no snapshot to start from: replaying the log"}' }) }]
 ]
 
 t.test('each kind of violation is caught by its own check, and by no other', async t => {
@@ -118,6 +119,7 @@ t.test('a wiped node is a new replica: its head may start lower, and its reads n
   moved.operations.push(op({ kind: 'read', node: 'w1', invokeMs: 41, completeMs: 42, sees: ['id-1'] }))
   t.same(checkHistory(moved).map(v => v.check), ['heads_never_move_back', 'read_your_writes'], 'without a wipe: both caught')
   moved.wipes = [{ node: 'm1', atMs: 38 }, { node: 'w1', atMs: 39 }]
+  moved.texts!.push({ where: 'm1 log', text: '{"msg":"started from a snapshot; checking its authors\' signatures in the background"}' }, { where: 'w1 log', text: '{"msg":"started from a snapshot; checking"}' })
   t.same(checkHistory(moved), [], 'after its wipe: neither is a violation')
   moved.wipes = [{ node: 'm1', atMs: 50 }, { node: 'w1', atMs: 50 }]
   t.same(checkHistory(moved).map(v => v.check), ['heads_never_move_back', 'read_your_writes'], 'a wipe after them excuses nothing')

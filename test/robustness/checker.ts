@@ -17,6 +17,7 @@ import type { FinalEntry, History, Operation, Violation } from './history.js'
  * - no_stream_after_revocation: no stream served to a key by a server whose head held its
  *   revocation; and no revoked node's head ever reached its revocation (something served it)
  * - no_secret_shown: no secret value in any answer or log line
+ * - wiped_nodes_start_from_snapshots: a node whose ledger a fault wiped started again from a snapshot
  */
 export function checkHistory (history: History): Violation[] {
   return [
@@ -28,14 +29,25 @@ export function checkHistory (history: History): Violation[] {
     noUnitOnTwoHosts(history),
     noWriteAfterRevocation(history),
     noStreamAfterRevocation(history),
-    noSecretShown(history)
+    noSecretShown(history),
+    wipedNodesStartFromSnapshots(history)
   ].filter((v): v is Violation => v !== undefined)
 }
 
 export const CHECKS = [
   'acknowledged_inserts_kept', 'heads_never_move_back', 'chains_are_prefixes', 'replicas_converge', 'read_your_writes',
-  'no_unit_on_two_hosts', 'no_write_after_revocation', 'no_stream_after_revocation', 'no_secret_shown'
+  'no_unit_on_two_hosts', 'no_write_after_revocation', 'no_stream_after_revocation', 'no_secret_shown',
+  'wiped_nodes_start_from_snapshots'
 ] as const
+
+/** A node whose ledger was wiped starts again from a snapshot (the runs set BOOTSTRAP=snapshot): its log says so. */
+function wipedNodesStartFromSnapshots ({ wipes, texts }: History): Violation | undefined {
+  for (const node of new Set((wipes ?? []).map(w => w.node))) {
+    const started = (texts ?? []).some(t => t.where === `${node} log` && t.text.includes('"msg":"started from a snapshot'))
+    if (!started) return { check: 'wiped_nodes_start_from_snapshots', message: `${node}'s ledger was wiped, and its log does not show it started again from a snapshot`, evidence: (wipes ?? []).filter(w => w.node === node) }
+  }
+  return undefined
+}
 
 function acknowledgedInsertsKept ({ operations, final }: History): Violation | undefined {
   const puts = new Map<string, number>()
