@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { cpSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { silentLogger } from '../src/base/logger.js'
-import { type Entry, entryLeafHash, entryText, parseEntryText } from '../src/ledger/entry.js'
+import { type Entry, entryBytes, entryLeafHash, entryText, parseEntryText } from '../src/ledger/entry.js'
 import { ForkWatch } from '../src/ledger/fork-watch.js'
 import { headNote, logOrigin, signHead } from '../src/ledger/head.js'
 import { Ledger } from '../src/ledger/ledger.js'
@@ -164,7 +164,7 @@ t.test('a policy with a bad author signature that the master vouched for is foun
   const forged: Entry = { ...victim, policy }
   const text = entryText(forged.prevHash, forged.seq, forged.op, canonicalJson(forged.policy))
   const reparsed = [parseEntryText(text)!, ...entries.slice(1)]
-  writeFileSync(file, encodeBundle([text, ...entries.slice(1).map(e => entryText(e.prevHash, e.seq, e.op, canonicalJson(e.policy)))]))
+  writeFileSync(file, encodeBundle([text, ...entries.slice(1).map(entryBytes)]))
   const leaves = reparsed.map(e => ({ path: statePath(String(policyBody(e.policy).id)), valueHash: entryLeafHash(e) })).sort((a, b) => Buffer.compare(a.path, b.path))
   t.equal(chunkIndexOf(leaves[0].path, manifest.depth), 2)
   const chunks = manifest.chunks.map((c, i) => i === 2 ? { hash: subtreeRoot(leaves, manifest.depth), count: c.count } : c)

@@ -9,7 +9,7 @@ import { parseCheckpoint, parseStateLine } from '../src/ledger/tlog/checkpoint.j
 import { parseNote } from '../src/ledger/tlog/note.js'
 import { statePath } from '../src/ledger/state-tree/hashing.js'
 import { decodeStateProof, verifyStateProof } from '../src/ledger/state-tree/proof.js'
-import { entryLeafHash, entryText, parseEntryText } from '../src/ledger/entry.js'
+import { entryBytes, entryLeafHash, entryText, parseEntryText } from '../src/ledger/entry.js'
 import { headFromNote, headNote, signHead } from '../src/ledger/head.js'
 import { chunkPath, manifestPath } from '../src/ledger/snapshot/files.js'
 import { decodeManifest, encodeManifest } from '../src/ledger/snapshot/manifest.js'
@@ -178,7 +178,7 @@ async function snapshotVariants (t: Test, mirrorDir: string, size: number, maste
     body.signature = (body.signature as string).replace(/^./, c => c === 'a' ? 'b' : 'a')
     const e = entries[victim]
     entries[victim] = parseEntryText(entryText(e.prevHash, e.seq, e.op, canonicalJson(policy)))!
-    writeFileSync(file, encodeBundle(entries.map(x => entryText(x.prevHash, x.seq, x.op, canonicalJson(x.policy)))))
+    writeFileSync(file, encodeBundle(entries.map(entryBytes)))
     // every chunk's subtree hash again (the spoiled one changed), and the root they lead to
     const chunks = manifest.chunks.map((c, i) => {
       if (i !== 0) return c

@@ -173,3 +173,21 @@ t.test('C2SP tiles: paths, the tiles of a tree size, tile hashes and entry bundl
   t.throws(() => decodeBundle(bundle.subarray(0, 5)), /ends inside its entry/)
   t.throws(() => encodeBundle(['x'.repeat(65_536)]), /does not fit a bundle's 2-byte length/)
 })
+
+t.test('a tree grown from its compact range: the same roots and proofs from that size on, compacted before', async t => {
+  const full = new MerkleTree()
+  const leaves = Array.from({ length: 80 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)))
+  for (const leaf of leaves) full.appendLeafHash(leaf)
+  for (const size of [1, 2, 5, 6, 8, 31, 64, 65]) {
+    const range = full.compactRange(size)
+    t.equal(range.length, size.toString(2).split('1').length - 1, `size ${size}: one hash per set bit`)
+    const grown = MerkleTree.fromCompactRange(size, range)
+    t.same(grown.root(), full.root(size), `size ${size}: its root`)
+    for (const leaf of leaves.slice(size)) grown.appendLeafHash(leaf)
+    t.same(grown.root(), full.root(), `size ${size}: the same root once grown`)
+    t.same(grown.inclusionProof(79), full.inclusionProof(79), `size ${size}: an inclusion proof past it`)
+    t.same(grown.compactRange(), full.compactRange(), `size ${size}: the compact range at the end`)
+    if (size > 1) t.throws(() => grown.leafHash(0), { code: 'compacted' }, `size ${size}: a leaf before it is compacted`)
+  }
+  t.throws(() => MerkleTree.fromCompactRange(6, full.compactRange(4)), RangeError, 'a range of the wrong length')
+})

@@ -87,7 +87,7 @@ export async function foldLog (store: LedgerStore, trustedMasterKey: string | un
  */
 async function foldBase (store: LedgerStore, base: StoreBase, state: LedgerState, stateRoot: StateRoot): Promise<MerkleTree> {
   const frontierSize = base.frontierSize ?? base.seq
-  const tree = MerkleTree.fromCompactRange(frontierSize, base.frontier.map(h => Buffer.from(h, 'hex')))
+  const tree = baseTree(base)
   const leaves = frontierSize < base.seq ? await store.leafHashes() : Buffer.alloc(0)
   for (let at = 0; at < leaves.length; at += 32) tree.appendLeafHash(leaves.subarray(at, at + 32))
   if (tree.size !== base.seq) throw new LedgerMeshError('chain_broken', `ledger store ${store.location}: it keeps the leaf hashes of ${tree.size - frontierSize} entries after seq ${frontierSize}, but its base is seq ${base.seq}`)
@@ -108,6 +108,11 @@ async function foldBase (store: LedgerStore, base: StoreBase, state: LedgerState
   return tree
 }
 
+/** The log tree from a base's compact range (at `frontierSize`, its seq by default), before any kept leaf. */
+function baseTree (base: StoreBase): MerkleTree {
+  return MerkleTree.fromCompactRange(base.frontierSize ?? base.seq, base.frontier.map(h => Buffer.from(h, 'hex')))
+}
+
 function checkBaseState (stateRoot: StateRoot, base: StoreBase, where: string): void {
   const computed = stateRoot.commitment(base.seq)
   if (computed.root !== base.state.root || computed.size !== base.state.size) {
@@ -125,7 +130,7 @@ export function foldSnapshot (base: StoreBase, entries: readonly Entry[], state 
   if (state.size === 0) for (const entry of entries) state.apply(entry)
   stateRoot.apply(entries, entries.map(entryLeafHash))
   checkBaseState(stateRoot, base, 'snapshot')
-  const tree = MerkleTree.fromCompactRange(base.seq, base.frontier.map(h => Buffer.from(h, 'hex')))
+  const tree = baseTree(base)
   return { state, head: { seq: base.seq, hash: base.hash }, signed, tree, stateRoot, base }
 }
 

@@ -61,7 +61,7 @@ export async function bootstrapFromSnapshot (opts: BootstrapOptions): Promise<Bo
   const { size, sources } = offers
   for (const source of sources) {
     let manifest: SnapshotManifest
-    let head: Omit<SignedHead, 'hash' | 'publicKey' | 'signature' | 'time'>
+    let head: ReturnType<typeof unverifiedHead>
     try {
       manifest = decodeManifest((await source.get(manifestPath(size))).toString('utf8'))
       head = unverifiedHead(manifest.checkpoint, size)
@@ -71,7 +71,7 @@ export async function bootstrapFromSnapshot (opts: BootstrapOptions): Promise<Bo
       continue
     }
     const fetched = await fetchChunks(manifest, size, sources, opts)
-    const result = accept(manifest, size, fetched.entries, opts)
+    const result = accept(manifest, head.origin, fetched.entries, opts)
     if (opts.replace === true && size <= opts.ledger.head.seq) throw refused(`the newest snapshot (at ${size}) is not past this replica's head (${opts.ledger.head.seq})`)
     const { stored } = await opts.ledger.installSnapshot(result.base, fetched.entries, result.signed, result.root, { replace: opts.replace, state: result.state })
     // the verified chunks are kept until the store holds the snapshot: a crash before resumes from them
@@ -145,20 +145,19 @@ async function fetchChunks (manifest: SnapshotManifest, size: number, sources: S
  * checkpoint's origin names; the master keys it declared must have signed the checkpoint; on a
  * network whose policy names witnesses, a quorum of them must have cosigned it.
  */
-function accept (manifest: SnapshotManifest, size: number, entries: Entry[], opts: BootstrapOptions): { base: Parameters<Ledger['installSnapshot']>[0], signed: SignedHead, root: string, witnessed: boolean, state: LedgerState } {
+function accept (manifest: SnapshotManifest, origin: string, entries: Entry[], opts: BootstrapOptions): { base: Parameters<Ledger['installSnapshot']>[0], signed: SignedHead, root: string, witnessed: boolean, state: LedgerState } {
   const state = new LedgerState()
   for (const entry of entries) state.apply(entry)
-  const origin = unverifiedHead(manifest.checkpoint, size).origin
   const root = opts.ledger.masterKey ?? rootKeyOf(entries, origin)
   if (root === undefined || logOrigin(root) !== origin) throw refused(`the checkpoint's origin ${origin} is not the log of ${root === undefined ? 'any master key the snapshot declares' : `the master key this node trusts (${root.slice(0, 12)}…)`}`)
   const keys = [...trustedMasterKeys(state, root)]
   const head = headFromNote(manifest.checkpoint, origin, keys)
   const set = witnessSetOf({ state })
   const cosigners = set === undefined ? [] : cosignersOf(manifest.checkpoint, set)
-  if (set !== undefined && cosigners.length < set.quorum) throw refused(`the checkpoint at ${size} is cosigned by ${cosigners.length} of the network's witnesses, fewer than its quorum of ${set.quorum}`)
+  if (set !== undefined && cosigners.length < set.quorum) throw refused(`the checkpoint at ${head.seq} is cosigned by ${cosigners.length} of the network's witnesses, fewer than its quorum of ${set.quorum}`)
   if (set === undefined && opts.mode === 'auto') throw refused('this network names no witnesses: BOOTSTRAP=auto replays the log instead (BOOTSTRAP=snapshot trusts the master\'s signature alone)')
   const signed: SignedHead = { ...head, hash: manifest.headHash }
-  const base = { seq: size, hash: manifest.headHash, frontier: manifest.frontier.map(h => h.toString('hex')), checkpoint: manifest.checkpoint, state: head.state! }
+  const base = { seq: head.seq, hash: manifest.headHash, frontier: manifest.frontier.map(h => h.toString('hex')), checkpoint: manifest.checkpoint, state: head.state! }
   return { base, signed, root, witnessed: set !== undefined, state }
 }
 

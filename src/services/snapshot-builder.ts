@@ -1,7 +1,6 @@
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import type { Logger } from '../base/logger.js'
-import { canonicalJson } from '../policies/canonical.js'
-import { entryText } from '../ledger/entry.js'
+import { entryBytes } from '../ledger/entry.js'
 import { headNote } from '../ledger/head.js'
 import type { Ledger } from '../ledger/ledger.js'
 import { type SnapshotCapture, captureSnapshot } from '../ledger/snapshot/capture.js'
@@ -121,7 +120,7 @@ export class SnapshotBuilder {
       for (let i = 0; i < chunk.seqs.length; i += READ_BATCH) {
         const entries = await ledger.store.entriesAt(chunk.seqs.slice(i, i + READ_BATCH))
         entries.forEach((entry, j) => {
-          const text = entryText(entry.prevHash, entry.seq, entry.op, canonicalJson(entry.policy))
+          const text = entryBytes(entry)
           texts.push(text)
           leaves.push({ path: chunk.paths[i + j], valueHash: leafHash(text) })
         })

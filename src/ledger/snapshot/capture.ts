@@ -5,7 +5,6 @@ import type { LedgerState } from '../state.js'
 import { statePath } from '../state-tree/hashing.js'
 import { chunkDepth, chunkIndexOf } from '../state-tree/snapshot-chunks.js'
 import type { MerkleTree } from '../tlog/merkle-tree.js'
-import { frontierOf } from './manifest.js'
 
 /** Policies placed into chunks between two turns of the event loop. */
 const SLICE = 4096
@@ -45,7 +44,7 @@ export async function captureSnapshot (ledger: CaptureSource): Promise<SnapshotC
   const seqs: number[] = []
   for (const [id, seq] of ledger.state.logged()) { ids.push(id); seqs.push(seq) }
   if (ids.length !== head.state.size) throw new LedgerMeshError('internal', `the state holds ${ids.length} logged policies at seq ${head.seq}, its signed state line ${head.state.size}`)
-  const frontier = frontierOf(ledger.tree, head.seq)
+  const frontier = ledger.tree.compactRange(head.seq)
   const depth = chunkDepth(head.state.size)
   const buckets: Array<Array<{ path: Buffer, seq: number }>> = Array.from({ length: 2 ** depth }, () => [])
   for (let i = 0; i < ids.length; i++) {

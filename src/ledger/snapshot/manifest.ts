@@ -5,8 +5,8 @@ import type { SignedHead } from '../head.js'
 import { policyBody } from '../../policies/policy.js'
 import { statePath } from '../state-tree/hashing.js'
 import { type ChunkHash, MAX_CHUNK_DEPTH, chunkDepth, chunkIndexOf, rootFromChunks, subtreeRoot } from '../state-tree/snapshot-chunks.js'
-import type { MerkleTree } from '../tlog/merkle-tree.js'
-import { HASH_SIZE, nodeHash } from '../tlog/rfc6962.js'
+import { MerkleTree } from '../tlog/merkle-tree.js'
+import { HASH_SIZE } from '../tlog/rfc6962.js'
 import { decodeBundle } from '../tlog/tiles.js'
 
 /**
@@ -76,27 +76,14 @@ export function decodeManifest (text: string): SnapshotManifest {
   }
 }
 
-/** The root of a log of `size` leaves from its compact range (left to right, largest first). */
-export function rootFromFrontier (frontier: readonly Uint8Array[], size: number): Buffer | undefined {
-  if (frontier.length !== popcount(size) || frontier.length === 0) return undefined
-  let root: Buffer = Buffer.from(frontier[frontier.length - 1])
-  for (let i = frontier.length - 2; i >= 0; i--) root = nodeHash(frontier[i], root)
-  return root
-}
-
-/** The compact range of `tree` at `size`: one complete subtree per set bit of size, largest first. */
-export function frontierOf (tree: MerkleTree, size: number): Buffer[] {
-  const frontier: Buffer[] = []
-  for (let level = 52; level >= 0; level--) {
-    if (Math.floor(size / 2 ** level) % 2 === 1) frontier.push(tree.subtreeAt(level, Math.floor(size / 2 ** level) - 1))
+/** The root of a log of `size` leaves from its compact range; undefined when it is not one. */
+function rootFromCompactRange (frontier: readonly Uint8Array[], size: number): string | undefined {
+  try {
+    return MerkleTree.fromCompactRange(size, frontier).root().toString('hex')
+  } catch {
+    // a range of the wrong length for the size
+    return undefined
   }
-  return frontier
-}
-
-function popcount (n: number): number {
-  let count = 0
-  for (let v = n; v > 0; v = Math.floor(v / 2)) count += v % 2
-  return count
 }
 
 /**
@@ -112,7 +99,7 @@ export function checkManifest (m: SnapshotManifest, head: Pick<SignedHead, 'seq'
   const total = m.chunks.reduce((sum, c) => sum + c.count, 0)
   if (total !== state.size) throw refused(`the chunks hold ${total} policies, the checkpoint's state ${state.size}`)
   if (rootFromChunks(m.chunks, m.depth).toString('hex') !== state.root) throw refused('the chunks\' hashes do not lead to the checkpoint\'s state root')
-  if (head.seq === 0 ? m.frontier.length > 0 : rootFromFrontier(m.frontier, head.seq)?.toString('hex') !== head.root) {
+  if (head.seq === 0 ? m.frontier.length > 0 : rootFromCompactRange(m.frontier, head.seq) !== head.root) {
     throw refused(`the log's compact range does not lead to the checkpoint's root at size ${head.seq}`)
   }
 }

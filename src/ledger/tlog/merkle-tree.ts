@@ -104,6 +104,20 @@ export class MerkleTree {
     return tree
   }
 
+  /**
+   * The compact range at `size` (what fromCompactRange takes): the roots of the maximal
+   * complete subtrees of the first `size` leaves, one per set bit of `size`, largest first.
+   */
+  compactRange (size = this.size): Buffer[] {
+    this.check(size, this.size)
+    const range: Buffer[] = []
+    for (let level = this.levels.length - 1; level >= 0; level--) {
+      const width = Math.floor(size / 2 ** level)
+      if (width % 2 === 1) range.push(this.subtreeAt(level, width - 1))
+    }
+    return range
+  }
+
   /** The first leaf this tree holds a hash of (0 unless it grew from a compact range). */
   get start (): number { return this.levels[0].start }
 
