@@ -122,12 +122,11 @@ function checkBaseState (stateRoot: StateRoot, base: StoreBase, where: string): 
 
 /**
  * A snapshot's fold from its entries as they were checked (sorted by seq; nothing read back
- * from the store): `state` (the one the checks built, or a new one) holds them, the state tree
- * is checked against the base's commitment, and the log tree grows from its compact range.
+ * from the store): `state` is the live state they make (the checks built it), the state tree is
+ * checked against the base's commitment, and the log tree grows from its compact range.
  */
-export function foldSnapshot (base: StoreBase, entries: readonly Entry[], state = new LedgerState(), signed?: SignedHead): FoldedLog {
+export function foldSnapshot (base: StoreBase, entries: readonly Entry[], state: LedgerState, signed: SignedHead): FoldedLog {
   const stateRoot = new StateRoot()
-  if (state.size === 0) for (const entry of entries) state.apply(entry)
   stateRoot.apply(entries, entries.map(entryLeafHash))
   checkBaseState(stateRoot, base, 'snapshot')
   const tree = baseTree(base)

@@ -347,8 +347,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   /** A replica: a snapshot its caller checked (trusting `rootKey` if none is pinned) in place of its log;
    * `state`: the live state the checks built from `entries` (sorted by seq). Reads see it at once;
    * `stored` settles once the store holds it (sync waits for it; a failure folds the store again). */
-  async installSnapshot (base: StoreBase, entries: Entry[], signed: SignedHead, rootKey: string, opts: { replace?: boolean, state?: LedgerState } = {}): Promise<{ stored: Promise<void> }> {
-    const folded = foldSnapshot(base, entries, opts.state, signed)
+  async installSnapshot (base: StoreBase, entries: Entry[], state: LedgerState, signed: SignedHead, rootKey: string, opts: { replace?: boolean } = {}): Promise<{ stored: Promise<void> }> {
+    const folded = foldSnapshot(base, entries, state, signed)
     const adopted = Promise.withResolvers<void>()
     const stored = this.applying.runExclusive(async () => {
       if (this.trustedMasterKey === undefined) await this.store.setMeta(MASTER_KEY_META, this.trustedMasterKey = rootKey)

@@ -73,7 +73,7 @@ export async function bootstrapFromSnapshot (opts: BootstrapOptions): Promise<Bo
     const fetched = await fetchChunks(manifest, size, sources, opts)
     const result = accept(manifest, head.origin, fetched.entries, opts)
     if (opts.replace === true && size <= opts.ledger.head.seq) throw refused(`the newest snapshot (at ${size}) is not past this replica's head (${opts.ledger.head.seq})`)
-    const { stored } = await opts.ledger.installSnapshot(result.base, fetched.entries, result.signed, result.root, { replace: opts.replace, state: result.state })
+    const { stored } = await opts.ledger.installSnapshot(result.base, fetched.entries, result.state, result.signed, result.root, { replace: opts.replace })
     // the verified chunks are kept until the store holds the snapshot: a crash before resumes from them
     void stored.then(async () => { await opts.scratch.discard(size) }, () => {})
     return { size, policies: fetched.entries.length, checkpoint: manifest.checkpoint, witnessed: result.witnessed, entries: fetched.entries, bytes: fetched.bytes, sources: sources.map(s => s.name), stored }
