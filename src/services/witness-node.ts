@@ -18,7 +18,7 @@ const STATE_WAIT_MS = 2000
  * node computed itself, at that size, from the entries it verified. A witness whose replica is
  * not there yet answers 503 and the master asks again.
  */
-async function checkStateLine (ledger: Ledger, checkpoint: Checkpoint): Promise<{ status: number, reason: string } | undefined> {
+async function stateLineRefusal (ledger: Ledger, checkpoint: Checkpoint): Promise<{ status: number, reason: string } | undefined> {
   let state
   try {
     state = parseStateLine(checkpoint.extensions)
@@ -61,7 +61,7 @@ export function nodeWitness (opts: { ledger: () => Ledger | undefined, signer: S
     // on disk before the cosignature goes out, even on a replica whose store does not fsync:
     // a witness that forgot what it cosigned could be made to cosign a second history
     save: async (origin, record) => { await ledgerOf().store.setMeta(recordKey(origin), JSON.stringify(record), { durable: true }) },
-    checkExtensions: async checkpoint => await checkStateLine(ledgerOf(), checkpoint),
+    checkExtensions: async checkpoint => await stateLineRefusal(ledgerOf(), checkpoint),
     onFork: evidence => {
       log.error({ fork_detected: evidence }, `fork detected: the log ${evidence.origin} signed a checkpoint no consistency proof links to the one this witness cosigned (${evidence.reason}); not cosigned`)
       void opts.forks()?.detected(evidence.presented, 'witness', evidence.reason, evidence.cosigned)
