@@ -12,7 +12,7 @@ import { type Entry, type LedgerOp, GENESIS_HASH, chainEntries, verifyChainLinks
 import { type Head, verifyHead } from '../src/ledger/head.js'
 import { checkpointSigner } from './helpers/checkpoints.js'
 import type { LedgerStore } from '../src/ledger/store.js'
-import { LevelStore } from '../src/ledger/level-store.js'
+import { APPEND_CHUNK_BYTES, LevelStore } from '../src/ledger/level-store.js'
 import { PgStore } from '../src/ledger/pg-store.js'
 import { sqlLiteral, withLiterals } from '../src/ledger/pg-write.js'
 import { openStore } from '../src/ledger/open-store.js'
@@ -357,6 +357,60 @@ t.test('LevelStore', async (t) => {
     const err = await rejectsWithCode(t, new LevelStore({ path }).open(), 'store_unavailable', 'second open of a locked directory')
     t.match(err?.message, path)
     t.match(err?.message, /lock/i)
+  })
+
+  t.test('level: an append larger than a chunk is written in several batches, the head last', async (t) => {
+    const master = await opened(t, await levelStorage(t))
+    // 300 policies of a hundredth of a chunk each: about three chunks
+    const big = Array.from({ length: 300 }, (_, i) => ({ op: 'put' as const, policy: workerPolicy({ name: `w${i}`, blob: 'x'.repeat(APPEND_CHUNK_BYTES / 100) }) }))
+    const entries = await master.commit(big, sign)
+    const path = join(await tmpDir(t), 'ledger')
+    const replica = new LevelStore({ path })
+    await replica.open()
+    const raw = (replica as unknown as { db: Level<string, string> }).db
+    // count the batches the append writes, and whether each moved the head
+    const writes: Array<{ rows: number, head: boolean }> = []
+    const makeBatch = raw.batch.bind(raw) as () => ReturnType<typeof raw.batch>
+    Object.assign(raw, {
+      batch: () => {
+        const batch = makeBatch()
+        const write = batch.write.bind(batch) as (options: object) => Promise<void>
+        let head = false
+        const put = batch.put.bind(batch) as (key: string, value: string, options?: { sublevel?: { prefix: string } }) => typeof batch
+        Object.assign(batch, {
+          put: (key: string, value: string, options?: { sublevel?: { prefix: string } }) => { head ||= options?.sublevel?.prefix === '!head!'; return put(key, value, options) },
+          write: async (options: object) => { writes.push({ rows: batch.length, head }); await write(options) }
+        })
+        return batch
+      }
+    })
+    await replica.append(entries, sign({ seq: 300, hash: entries[299].hash }))
+    t.ok(writes.length >= 3, `written in ${writes.length} batches`)
+    t.same(writes.map(w => w.head), writes.map((_, i) => i === writes.length - 1), 'only the last one writes the head')
+    t.same((await replica.range(1, 1000)).map(e => e.hash), entries.map(e => e.hash), 'every entry reads back')
+    t.equal((await replica.head()).seq, 300)
+    await replica.close()
+  })
+
+  t.test('level: entry rows past the head (an append a crash cut short) are dropped on open', async (t) => {
+    const path = join(await tmpDir(t), 'ledger')
+    const master = await opened(t, await levelStorage(t))
+    const entries = await master.commit(puts(6), sign)
+    const store = new LevelStore({ path })
+    await store.open()
+    await store.append(entries.slice(0, 3), sign({ seq: 3, hash: entries[2].hash }))
+    await store.close()
+    // what writing ahead leaves when the process dies before the head's batch: rows 4 and 5
+    const raw = new Level<string, string>(path, { valueEncoding: 'utf8' })
+    const rows = raw.sublevel<string, string>('entry', { valueEncoding: 'utf8' })
+    for (const entry of entries.slice(3, 5)) await rows.put(String(entry.seq).padStart(16, '0'), JSON.stringify(entry))
+    await raw.close()
+
+    const reopened = await opened(t, () => new LevelStore({ path }))
+    t.equal((await reopened.head()).seq, 3, 'the head is where the last whole append left it')
+    t.same((await reopened.range(1, 100)).map(e => e.seq), [1, 2, 3], 'the rows past it are gone')
+    await reopened.append(entries.slice(3), sign({ seq: 6, hash: entries[5].hash }))
+    t.same((await reopened.range(1, 100)).map(e => e.hash), entries.map(e => e.hash), 'and the log continues from the head')
   })
 
   t.test('level: using a store that is not open is store_unavailable', async (t) => {
