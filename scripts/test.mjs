@@ -9,11 +9,14 @@ import { basename, dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-/** test/x.test.ts → its bundle, dist/test/x.test.mjs or, for the longest files, dist/test/0-long/x.test.mjs */
+/**
+ * test/x.test.ts → its bundle: dist/test/x.test.mjs, or for the longest files
+ * dist/test/0-long/x.test.mjs, or for the benchmarks' smoke tests dist/test/bench-smoke/x.smoke.mjs
+ */
 function bundleOf (source) {
   const name = basename(source).replace(/\.ts$/, '.mjs')
-  const long = join('dist', 'test', '0-long', name)
-  return existsSync(join(root, long)) ? long : join('dist', 'test', name)
+  const places = [join('dist', 'test', '0-long', name), join('dist', 'test', 'bench-smoke', name.replace(/\.test\.mjs$/, '.smoke.mjs'))]
+  return places.find(place => existsSync(join(root, place))) ?? join('dist', 'test', name)
 }
 const args = process.argv.slice(2).map(arg => /(^|[\\/])test[\\/][^\\/]+\.test\.ts$/.test(arg) ? bundleOf(arg) : arg)
 const lean = `--import=${pathToFileURL(join(root, 'test', 'helpers', 'lean-tap.mjs')).href}`

@@ -16,7 +16,7 @@ async function lightOf (worker: Parameters<typeof getJson>[0]): Promise<LightSta
   return status.sync.light as LightStatus
 }
 
-t.test('a light worker runs its profiles from policies it holds with proofs, and only those', async t => {
+t.test('a light worker runs its profiles from policies it holds with proofs, and only those; restarted on its home, the same pinned master key, no second declaration, its profiles again', async t => {
   const master = await startMaster(t)
   const slave = await startSlave(t, master, 'slave-a', 2)
   const light = await startWorker(t, master, { name: 'w-light', slave: 'slave-a', slots: 2, kinds: ['linkedin'], env: LIGHT })
@@ -57,6 +57,18 @@ t.test('a light worker runs its profiles from policies it holds with proofs, and
   t.equal(after.find(r => r.name === 'li-1')?.restarts, 0, 'li-1 ran on untouched')
   const warnings = light.logs().split('\n').filter(line => /"level":(40|50)/.test(line))
   t.same(warnings, [], 'no warning or error in the light worker\'s log')
+
+  // restarted on its home: the key it pinned and its declaration's proof, kept in its store
+  t.match(light.logs(), /light worker: pinned the first master's key/, 'the first start pins the master key')
+  t.match(light.logs(), /"type":"worker"[^\n]*policy accepted by the master/, 'and declares the worker')
+  const declarations = (await master.ok('blockchain get worker where name = w-light bring.count')).text.trim()
+  await light.stop()
+  const again = await startWorker(t, master, { name: 'w-light', slave: 'slave-a', slots: 2, kinds: ['linkedin'], env: LIGHT, restartOf: light })
+  await waitRunning(again, ['li-1'])
+  t.notMatch(again.logs(), /pinned the first master's key/, 'the restart trusts the key it pinned (kept in its store)')
+  t.notMatch(again.logs(), /"type":"worker"[^\n]*policy accepted by the master/, 'its declaration, proven at start, is not inserted again')
+  t.equal((await master.ok('blockchain get worker where name = w-light bring.count')).text.trim(), declarations, 'one declaration on the ledger')
+  t.equal((await lightOf(again)).refused, 0, 'nothing refused')
 })
 
 t.test('a slave that serves a forged assignment is refused; the light worker runs only what the master assigned', async t => {
@@ -81,25 +93,6 @@ t.test('a slave that serves a forged assignment is refused; the light worker run
   t.equal((await light.ok('blockchain get assignment where slave = forged bring.count')).text.trim(), '0', 'and is not held')
   const metrics = await (await fetch(`${light.url}/metrics`)).text()
   t.match(metrics, /ledgermesh_light_refused_total\{[^}]*what="light"[^}]*\} [1-9]/, '/metrics counts the refusal')
-})
-
-t.test('a light worker restarted on its home: the same pinned master key, no second declaration, its profiles again', async t => {
-  const master = await startMaster(t)
-  await startSlave(t, master, 'slave-r', 2)
-  const first = await startWorker(t, master, { name: 'w-light', slave: 'slave-r', slots: 2, kinds: ['linkedin'], env: LIGHT })
-  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
-  await profile(master, 'li-1', 'linkedin', 'acme')
-  await waitRunning(first, ['li-1'])
-  t.match(first.logs(), /light worker: pinned the first master's key/, 'the first start pins the master key')
-  t.match(first.logs(), /"type":"worker"[^\n]*policy accepted by the master/, 'and declares the worker')
-  const declarations = (await master.ok('blockchain get worker where name = w-light bring.count')).text.trim()
-  await first.stop()
-  const again = await startWorker(t, master, { name: 'w-light', slave: 'slave-r', slots: 2, kinds: ['linkedin'], env: LIGHT, restartOf: first })
-  await waitRunning(again, ['li-1'])
-  t.notMatch(again.logs(), /pinned the first master's key/, 'the restart trusts the key it pinned (kept in its store)')
-  t.notMatch(again.logs(), /"type":"worker"[^\n]*policy accepted by the master/, 'its declaration, proven at start, is not inserted again')
-  t.equal((await master.ok('blockchain get worker where name = w-light bring.count')).text.trim(), declarations, 'one declaration on the ledger')
-  t.equal((await lightOf(again)).refused, 0, 'nothing refused')
 })
 
 t.test('a slave that withholds every policy: the light worker gets them from the master and runs its profiles', async t => {
