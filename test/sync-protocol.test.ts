@@ -6,7 +6,7 @@ import {
   SYNC_PROTOCOL, SyncProtocol, WIRE_VERSION, decodeRequest, decodeResponse, encodeRequest, encodeResponse,
   type PullResult, type SyncRequest, type SyncResponse
 } from '../src/protocols/sync/index.js'
-import { chainEntries } from '../src/ledger/entry.js'
+import { type Entry, chainEntries } from '../src/ledger/entry.js'
 import { FORK_META_KEY, ForkWatch } from '../src/ledger/fork-watch.js'
 import { signHead, type SignedHead } from '../src/ledger/head.js'
 import { signedHeadFor } from './helpers/checkpoints.js'
@@ -50,8 +50,16 @@ t.test('catch-up, incremental pull, relay and watch', async t => {
   let first: PullResult | undefined
 
   await t.test('catch-up of 1,000 entries in several responses', async t => {
+    const appended: Entry[] = []
+    const onAppended = (entries: Entry[]): void => { appended.push(...entries) }
+    a.ledger.on('appended', onAppended)
+    t.teardown(() => { a.ledger.off('appended', onAppended) })
     first = await aSync.pull(master.address)
     t.equal(first.applied, 1000)
+    // the run waits for the last page, which brings the signed head: what waited was hashed as
+    // it came and kept without its policy text
+    t.equal(appended.length, 1000)
+    t.equal(appended.filter(entry => entry.policyText === undefined).length, 900, 'the 900 entries held for later pages, without their text')
     t.equal(first.requests, 4, 'four requests of at most 300 entries')
     t.same(a.ledger.head, master.ledger.head, 'replica head = master head')
     t.same(a.ledger.signedHead, master.ledger.signedHead, 'and the same signed head')
@@ -221,6 +229,8 @@ t.test('tampered answers are rejected; the replica stays at its last valid head'
 
   const cases: Array<[string, (req: SyncRequest) => Uint8Array[], { code: string, message: RegExp }]> = [
     ['a flipped byte in a policy', () => [flipped], { code: 'chain_broken', message: /hash does not match its content/ }],
+    // a page held for the next one is hashed as it comes: refused then, not once the run is whole
+    ['a changed policy in a page held for more', () => [frame({ entries: [{ ...honest[0], policy: probe('next-changed') }], head, more: true })], { code: 'chain_broken', message: /entry \d+ hash does not match its content/ }],
     ['a head signed by another key', () => [frame({ entries: honest, head: signHead(head, forger, head.origin) })], { code: 'bad_signature', message: /not signed by the trusted master key/ }],
     ['a forged signature under the master\'s key', () => [frame({ entries: honest, head: forgedSignature })], { code: 'bad_signature', message: /not signed by the trusted master key/ }],
     ['reordered entries', () => [frame({ entries: [honest[1], honest[0]], head })], { code: 'chain_broken', message: /does not follow/ }],

@@ -1,6 +1,6 @@
 import { Mutex } from 'async-mutex'
 import { LedgerMeshError } from '../../base/errors.js'
-import type { Entry } from '../../ledger/entry.js'
+import { type Entry, hashAndReleaseText } from '../../ledger/entry.js'
 import { type Head, type SignedHead, headNote } from '../../ledger/head.js'
 import { reject } from './client.js'
 import { type SyncContext, short } from './context.js'
@@ -10,9 +10,9 @@ export interface Recovery { rewound: boolean }
 
 /**
  * Checks that `entries` follow on from `tip` (seqs in order, each linking to the one before),
- * and returns the new tip. Only the links are checked here: the hashes are computed once, by
- * Ledger.applyBatch, when the run is applied (it ends at the signed head's hash, so a run whose
- * content does not hash to its links is refused there, whole).
+ * and returns the new tip. Only the links are checked here: the hashes are computed once, when a
+ * run is held for more pages (RunAssembler.endsAt) or else by Ledger.applyBatch (the run ends at
+ * the signed head's hash, so a run whose content does not hash to its links is refused whole).
  */
 export function link (ctx: SyncContext, tip: Head, entries: readonly Entry[]): Head {
   if (entries.length === 0) return tip
@@ -100,6 +100,8 @@ export class RunApplier {
  */
 export class RunAssembler {
   private pending: Entry[] = []
+  /** pending entries hashed already (those before this index) */
+  private hashedUpTo = 0
   private runStart: Head
   /** the last entry received (the run's start while it is empty) */
   tip: Head
@@ -134,6 +136,10 @@ export class RunAssembler {
       // Held in memory until the head: check now that the head is the master's, so a source
       // cannot make this replica collect entries toward a made-up seq.
       checkHead(this.ctx, head, this.pending)
+      // and hash what is held now, keeping the hashes instead of the policies' text
+      const broken = hashAndReleaseText(this.pending, this.hashedUpTo)
+      if (broken !== undefined) throw reject(this.ctx, new LedgerMeshError('chain_broken', `sync batch rejected: ${broken}`))
+      this.hashedUpTo = this.pending.length
       return undefined
     }
     if (tip.hash !== head.hash) {
@@ -147,6 +153,7 @@ export class RunAssembler {
     const run = this.pending
     const runStart = this.runStart
     this.pending = []
+    this.hashedUpTo = 0
     this.runStart = this.tip
     return await this.applier.apply(run, runStart, head, recovery)
   }
