@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import { startNode } from '../test/helpers/node-process.js'
 import { waitFor } from '../test/helpers/net.js'
 import { spawnChild } from './lib/child.js'
@@ -13,7 +12,7 @@ import { benchPolicies, round, tempDir, withCleanup } from './lib/harness.js'
  *   protocol; bench/lib/replica-child.mjs on dist/), measured with process.memoryUsage()
  *   after full GCs: before the sync, after it, and after a restart (ledger closed and
  *   reopened: the state folded from disk).
- * - `ledgermesh node`: a real `ledgermesh start` member node (dist/, `npx tsc -p .` first)
+ * - `ledgermesh node`: a real `ledgermesh start` member node (dist/; bench/run.ts builds it when stale)
  *   that catches up from the same master; its VmRSS and VmHWM (peak) from /proc, no forced GC.
  */
 export interface MemoryRow {
@@ -43,19 +42,8 @@ function procStatusMb (pid: number, field: 'VmRSS' | 'VmHWM'): number {
 const goal = (rssMb: number, policies: number): string | undefined => policies >= 100_000 ? `< 200 MB: ${rssMb < 200 ? 'met' : 'missed'}` : undefined
 const peakGoal = (peakMb: number, policies: number): string | undefined => policies >= 100_000 ? `peak < 400 MB: ${peakMb < 400 ? 'met' : 'missed'}` : undefined
 
-/** Warns when a source file is newer than dist/ (the node and the replica child run dist/). */
-function warnIfDistStale (): void {
-  const root = join(import.meta.dirname, '..')
-  const newest = (dir: string, ext: string): number => Math.max(0, ...readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter(f => f.endsWith(ext)).map(f => statSync(join(dir, f)).mtimeMs))
-  if (newest(join(root, 'src'), '.ts') > newest(join(root, 'dist'), '.js')) {
-    process.stderr.write('memory: src/ is newer than dist/; run `npx tsc -p .` so the measured node runs the current code\n')
-  }
-}
-
 export async function replicaMemory (opts: { policies?: number, realNode?: boolean } = {}): Promise<MemoryRow[]> {
   const policies = opts.policies ?? benchPolicies()
-  warnIfDistStale()
   return await withCleanup(async t => {
     const master = await spawnChild(t, 'master-child.ts', { home: tempDir(t, 'lm-bench-master-'), policies, tag: 'mem' })
     const head = master.ready.head as number

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cpus, loadavg, totalmem } from 'node:os'
@@ -64,6 +65,13 @@ const unknown = names.filter(n => BENCHMARKS[n] === undefined)
 if (unknown.length > 0) {
   process.stderr.write(`unknown benchmark '${unknown.join(', ')}'; known: ${Object.keys(BENCHMARKS).join(', ')}\n`)
   process.exit(2)
+}
+// Node processes and the benchmarks' children run the built code (dist/): build it first when
+// any source is newer, so a benchmark never measures the previous build.
+const build = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'build-if-stale.mjs')], { stdio: 'inherit' })
+if (build.status !== 0) {
+  process.stderr.write('the build failed: nothing measured\n')
+  process.exit(1)
 }
 const resultsDir = join(import.meta.dirname, 'results')
 mkdirSync(resultsDir, { recursive: true })

@@ -1,6 +1,6 @@
 /**
  * A replica alone in its process, for the memory benchmark. Plain JavaScript on the compiled
- * sources (dist/, as a node runs; `npx tsc -p .` first), without tsx, whose compiler and
+ * sources (dist/, as a node runs; bench/run.ts builds it when stale), without tsx, whose compiler and
  * source maps would add ~30 MB to the process; run with --expose-gc. Built as a non-master
  * node builds its replica (node.ts): libp2p host, LevelDB ledger without fsync, no master
  * signer, the sync protocol started.
