@@ -287,7 +287,7 @@ export class LevelStore implements LedgerStore {
     this.writtenHead = undefined
     await this.attempt('write entries', async () => {
       const batch = await this.rowsAhead(entries)
-      opIds(entries).forEach((id, i) => { batch.put(id, String(entries[i].seq), { sublevel: this.ids }) })
+      opIds(entries).forEach((id, i) => { batch.put(this.ids.prefixKey(id, 'utf8'), String(entries[i].seq)) })
       batch.put(HEAD_KEY, JSON.stringify(head), { sublevel: this.heads })
       batch.put(SIGNED_HEAD_KEY, JSON.stringify(signed), { sublevel: this.heads })
       await batch.write(this.writeOptions)
@@ -297,14 +297,17 @@ export class LevelStore implements LedgerStore {
 
   /**
    * The entries' rows: those past each APPEND_CHUNK_BYTES written ahead, the rest in the batch
-   * returned, for the caller to add the head to and write.
+   * returned, for the caller to add the head to and write. Rows (and id rows) go in under
+   * their sublevel's prefixed key on the root database: a chained batch's put with the
+   * `sublevel` option left ~1 kB of garbage per row that lived until V8's next full GC (97 MB
+   * against 6 MB for 100,000 rows, measured), the largest part of a catch-up's peak.
    */
   private async rowsAhead (entries: Entry[]): Promise<ReturnType<Db['batch']>> {
     let batch = this.db!.batch()
     let bytes = 0
     for (const { seq, op, policy, prevHash, hash } of entries) {
       const text = JSON.stringify({ seq, op, policy, prevHash, hash })
-      batch.put(seqKey(seq), text, { sublevel: this.entries })
+      batch.put(this.entries.prefixKey(seqKey(seq), 'utf8'), text)
       bytes += text.length
       if (bytes >= APPEND_CHUNK_BYTES) {
         await batch.write(this.writeOptions)
