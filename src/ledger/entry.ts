@@ -33,11 +33,11 @@ export interface Entry {
 
 /**
  * Merkle leaf hashes computed with an entry's chain hash (building or verifying it), kept
- * beside the entry so the tree does not serialize its policy again; never stored or sent.
+ * beside the entry so the tree does not serialize its policy again; never stored or sent. An
+ * entry here had its chain hash computed from its content, so a chain check then checks only
+ * its links.
  */
 const leaves = new WeakMap<Entry, Buffer>()
-/** Entries whose chain hash was computed here from their content: a chain check then checks only their links. */
-const hashed = new WeakSet<Entry>()
 
 /** The prev_hash of entry 1, and the hash of an empty ledger. */
 export const GENESIS_HASH = '0'.repeat(64)
@@ -122,7 +122,7 @@ export function verifyChainLinks (after: { seq: number, hash: string }, entries:
   for (const entry of entries) {
     if (entry.seq !== seq + 1) return `entry seq ${entry.seq} does not follow seq ${seq}`
     if (entry.prevHash !== prevHash) return `entry ${entry.seq} links to prev_hash ${entry.prevHash.slice(0, 12)}…, expected ${prevHash.slice(0, 12)}…`
-    if (!hashed.has(entry)) {
+    if (!leaves.has(entry)) {
       const broken = hashEntry(entry)
       if (broken !== undefined) return broken
     }
@@ -141,9 +141,10 @@ export function verifyChainLinks (after: { seq: number, hash: string }, entries:
 export function hashAndReleaseText (entries: readonly Entry[], from = 0): string | undefined {
   for (let i = from; i < entries.length; i++) {
     const entry = entries[i]
-    if (hashed.has(entry)) continue
-    const broken = hashEntry(entry)
-    if (broken !== undefined) return broken
+    if (!leaves.has(entry)) {
+      const broken = hashEntry(entry)
+      if (broken !== undefined) return broken
+    }
     entry.policyText = undefined // not `delete`: the object keeps its shape
   }
   return undefined
@@ -154,7 +155,6 @@ function hashEntry (entry: Entry): string | undefined {
   const { hash, leaf } = entryHashes(entry.prevHash, entry.seq, entry.op, entry.policyText ?? canonicalJson(entry.policy))
   if (hash !== entry.hash) return `entry ${entry.seq} hash does not match its content`
   leaves.set(entry, leaf)
-  hashed.add(entry)
   return undefined
 }
 
