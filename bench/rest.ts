@@ -40,7 +40,7 @@ export interface RestRow {
   goal?: string
 }
 
-const INSERT_COMMAND = 'blockchain insert where policy=!p and local=true and master=!ledger_conn'
+export const INSERT_COMMAND = 'blockchain insert where policy=!p and local=true and master=!ledger_conn'
 const WARM_UP = 200
 
 /** The probe policies on a benchmark ledger: the type the clients insert and query. */
@@ -52,7 +52,7 @@ function probe (i: number, tag: string, signer: Signer, now: Date): Policy {
  * A master's home with `size` probe policies already on its ledger (LevelDB in the home, or
  * the PostgreSQL database `psql`), ordered and signed under the key the node will load.
  */
-export async function preparedHome (t: Cleanup, size: number, psql?: { host: string, port: number, user: string, database: string }): Promise<string> {
+export async function preparedHome (t: Cleanup, size: number, psql?: { host: string, port: number, user: string, database: string }, policy: (i: number, author: Signer, now: Date) => Policy = (i, author, now) => probe(i, 'pre', author, now)): Promise<string> {
   const home = join(tempDir(t, 'lm-bench-rest-'), 'home')
   const { signer } = await loadOrCreateIdentity(home)
   const store = psql === undefined
@@ -64,7 +64,7 @@ export async function preparedHome (t: Cleanup, size: number, psql?: { host: str
   await store.open()
   const sign = checkpointSigner(signer)
   for (let from = 0; from < size; from += chunk) {
-    const policies = Array.from({ length: Math.min(chunk, size - from) }, (_, i) => probe(from + i, 'pre', author, now))
+    const policies = Array.from({ length: Math.min(chunk, size - from) }, (_, i) => policy(from + i, author, now))
     await fillStore(store, policies, signer, 1000, sign)
   }
   await store.close()
@@ -72,7 +72,7 @@ export async function preparedHome (t: Cleanup, size: number, psql?: { host: str
 }
 
 /** Sends `count` requests one after another on one keep-alive connection; latencies in ms. */
-async function sequential (node: NodeProcess, count: number, request: (i: number) => { method: 'GET' | 'POST', command: string, body?: string }, check: (status: number, text: string) => void): Promise<{ latencies: number[], seconds: number }> {
+export async function sequential (node: NodeProcess, count: number, request: (i: number) => { method: 'GET' | 'POST', command: string, body?: string }, check: (status: number, text: string) => void): Promise<{ latencies: number[], seconds: number }> {
   const client = new Client(node.url, { pipelining: 1, keepAliveTimeout: 30_000 })
   try {
     const send = async (i: number): Promise<void> => {
@@ -116,7 +116,7 @@ function insertGoal (r: RestRow): string | undefined {
   return `>= 1,000/s and p99 < 3 ms: ${r.per_s >= 1000 && r.p99_ms < 3 ? 'met' : 'missed'}`
 }
 
-function expectOrdered (status: number, text: string): void {
+export function expectOrdered (status: number, text: string): void {
   if (status !== 200 || !/inserted \(global, seq \d+\)/.test(text)) throw new Error(`insert not ordered: HTTP ${status}: ${text.slice(0, 300)}`)
 }
 

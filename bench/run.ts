@@ -17,6 +17,7 @@ import { lightWorker } from './light-worker.js'
 import { stateTree } from './state-tree.js'
 import { snapshotBootstrap } from './snapshot-bootstrap.js'
 import { churn } from './churn.js'
+import { fleetJoin } from './fleet-join.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -35,7 +36,8 @@ import { churn } from './churn.js'
  *   BENCH_STATE_BATCHES (state-tree, 100000,1000000 and 30); BENCH_SNAPSHOT_POLICIES
  *   (snapshot-bootstrap, 100000,1000000) and BENCH_SNAPSHOT_PROFILE (0: no --cpu-prof run at 100000);
  *   BENCH_CHURN_ENTRIES (churn: log size, 1000000), BENCH_CHURN_LIVE (live policies, 100000) and
- *   BENCH_CHURN_TICK (entries between the replica's snapshot/compaction ticks, 100000).
+ *   BENCH_CHURN_TICK (entries between the replica's snapshot/compaction ticks, 100000);
+ *   BENCH_FLEET_SLAVES, BENCH_FLEET_PROFILES and BENCH_FLEET_WORKERS (fleet-join: 10, 10000, 5000).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -56,7 +58,8 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   'light-worker': lightWorker,
   'state-tree': stateTree,
   'snapshot-bootstrap': snapshotBootstrap,
-  churn
+  churn,
+  'fleet-join': fleetJoin
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))

@@ -3,7 +3,7 @@ import type { Ledger } from '../../ledger/ledger.js'
 import type { Entry } from '../../ledger/entry.js'
 import type { Logger } from '../../base/logger.js'
 import type { Signer } from '../../policies/keys.js'
-import { type JsonValue, type Policy, type PolicyBody, policyBody, policyType } from '../../policies/policy.js'
+import { type Policy, type PolicyBody, policyBody, policyType } from '../../policies/policy.js'
 import { preparePolicy, prepareTombstone } from '../../policies/prepare.js'
 import { type JsonObject, type SealKey, sealTo } from '../../policies/seal.js'
 import { assignmentContext, hasSettings } from '../../policies/sealed-settings.js'
@@ -11,16 +11,10 @@ import type { LeaseGrant, LeaseProtocol, LeaseRequest, LeaseRole } from '../../p
 import type { ProcessStatus, Service } from '../service.js'
 import { openSettingsFor } from '../settings-copies.js'
 import { type Plan, type PlacementInput, planPlacement } from './placement.js'
+import { PlacementFeed, placementInputFromState } from './placement-feed.js'
 import { type LeaseRow, LeaseTable } from './lease-table.js'
 import { Releases } from './releases.js'
 import { lightGrant } from './light-grant.js'
-
-/**
- * The policy types placement reads (placementInput): nodes, sub-accounts, profiles, their
- * assignments, what decides whether a worker is admitted, and what can open a profile's
- * settings for this master (settings copies, master keys). Deletes always count.
- */
-const PLACEMENT_TYPES: ReadonlySet<string> = new Set(['slave', 'worker', 'subaccount', 'profile', 'assignment', 'admission', 'revocation', 'admin', 'network', 'settings_copy', 'master_key'])
 
 /** Types that can make a profile's settings open for this master after they did not (a copy for its key, trust in a copy's author). */
 const OPENING_TYPES: ReadonlySet<string> = new Set(['settings_copy', 'master_key'])
@@ -29,6 +23,11 @@ const OPENING_TYPES: ReadonlySet<string> = new Set(['settings_copy', 'master_key
 const TICK_MS = 250
 /** Wait after a failed allocation round before the next. */
 const RETRY_MS = 1000
+/**
+ * How often a round is a full one (planPlacement over the whole ledger), checked against the
+ * incremental placement; between them rounds look only at what changed (incremental.ts).
+ */
+const FULL_ROUND_MS = 60_000
 
 export interface AllocatorOptions {
   ledger: Ledger
@@ -65,9 +64,6 @@ export interface AllocationSummary {
   subaccounts: Array<{ name: string, slave: string | null, lease: LeaseRow['state'] | null, draining: boolean, status: string }>
 }
 
-const str = (v: JsonValue | undefined): string | undefined => typeof v === 'string' ? v : undefined
-const num = (v: JsonValue | undefined): number => typeof v === 'number' ? v : 0
-
 /**
  * The master's allocator ("Allocator" in `get processes`): serves workers' lease renewals and
  * keeps the assignments on the ledger in line with the declarations, the sub-accounts, the
@@ -85,9 +81,14 @@ export class Allocator implements Service {
   private dirty = false
   private round?: Promise<void>
   private timer?: NodeJS.Timeout
-  private lastPlan?: Plan
   private lastError?: string
   private rounds = 0
+  /** the ledger and the leases as placement reads them, followed change by change */
+  private feed: PlacementFeed
+  private lastFullRound = -Infinity
+  /** full rounds run, and how many found the incremental placement wrong */
+  private fullRounds = 0
+  private mismatches = 0
   /**
    * Per profile id: why its settings cannot be opened with the master's key (so it is not
    * placed), or null when they can (or it has none). A profile's id covers its settings, so a
@@ -100,6 +101,17 @@ export class Allocator implements Service {
   constructor (private readonly opts: AllocatorOptions) {
     this.leases = new LeaseTable(opts)
     this.releases = new Releases(opts.ledger.state)
+    this.feed = this.newFeed()
+  }
+
+  /** A feed built from the ledger's state and the lease table as they are now. */
+  private newFeed (): PlacementFeed {
+    const feed = new PlacementFeed({ state: () => this.opts.ledger.state, admits: key => this.opts.ledger.admits(key), held: p => this.settingsVerdict(p) ?? undefined })
+    feed.load()
+    const placement = feed.placement
+    for (const role of ['worker', 'slave'] as const) for (const name of this.leases.names(role)) placement.setLease(role, name, this.leases.leaseOf(role, name))
+    placement.setDefaultLease(this.leases.unrecordedState())
+    return feed
   }
 
   async start (): Promise<void> {
@@ -123,15 +135,27 @@ export class Allocator implements Service {
   /** Only changes placement can see start a round: a burst of other policies costs no rounds. */
   private readonly onAppended = (entries: Entry[]): void => {
     this.releases.note(entries, this.opts.ledger.state)
-    if (entries.some(e => e.op === 'put' && OPENING_TYPES.has(policyType(e.policy)))) {
+    // no entries: the state was folded again or replaced (a snapshot): follow it anew
+    if (entries.length === 0) {
+      this.feed = this.newFeed()
+      this.schedule()
+      return
+    }
+    const opening = entries.some(e => e.op === 'put' && OPENING_TYPES.has(policyType(e.policy)))
+    if (opening) {
       for (const [id, verdict] of this.verdicts) if (verdict !== null) this.verdicts.delete(id)
     }
-    if (entries.length === 0 || entries.some(e => e.op === 'delete' || PLACEMENT_TYPES.has(policyType(e.policy)))) this.schedule()
+    const changed = this.feed.apply(entries)
+    if (opening) this.feed.recheckHeld()
+    if (changed || opening) this.schedule()
   }
 
-  /** Marks leases that lapsed past TTL + grace; their units move in the next round. */
+  /** Marks leases that lapsed past TTL + grace (their units move in the next round); starts the periodic full round when due. */
   private checkLeases (): void {
-    if (this.leases.check()) this.schedule()
+    const placement = this.feed.placement
+    const changed = this.leases.check((role, name) => { placement.setLease(role, name, this.leases.leaseOf(role, name)) })
+    placement.setDefaultLease(this.leases.unrecordedState())
+    if (changed || performance.now() - this.lastFullRound >= FULL_ROUND_MS) this.schedule()
   }
 
   /**
@@ -170,7 +194,9 @@ export class Allocator implements Service {
       this.leases.refuseStale(role, request)
       this.opts.log.info({ [role]: request.worker }, `${role} lease renewed after it lapsed`)
     }
-    if (this.leases.apply(role, request, remotePeer) || this.releases.waitsOn(role, request.worker)) {
+    const applied = this.leases.apply(role, request, remotePeer)
+    if (applied) this.feed.placement.setLease(role, request.worker, this.leases.leaseOf(role, request.worker))
+    if (applied || this.releases.waitsOn(role, request.worker)) {
       this.schedule()
       // a light worker learns its assignments only from these answers: answer once the round
       // this renewal started has written them (a full worker's replica gets them pushed)
@@ -210,9 +236,11 @@ export class Allocator implements Service {
   /** Reads the ledger and the leases, plans, and writes the plan's deletes then its puts. */
   private async allocateOnce (): Promise<void> {
     const { ledger, signer, log } = this.opts
-    const plan = planPlacement(this.placementInput())
+    const releases = this.releases.check(this.leases)
+    const placement = this.feed.placement
+    for (const role of ['worker', 'slave'] as const) placement.setReleasing(role, releases.filter(r => r.role === role).map(r => ({ node: r.node, name: r.name })))
+    const plan = performance.now() - this.lastFullRound >= FULL_ROUND_MS ? this.fullRound() : placement.round()
     this.rounds++
-    this.lastPlan = plan
     for (const { id, reason } of plan.deletes) {
       const assignment = ledger.state.get(id)
       const body = assignment !== undefined ? policyBody(assignment) : {}
@@ -300,44 +328,53 @@ export class Allocator implements Service {
     }
   }
 
+  /**
+   * The periodic check: planPlacement over the whole ledger, compared with the incremental
+   * placement looking at everything again. They agree unless the incremental placement has a
+   * bug; then the full round's plan is written, the incremental placement is built again from
+   * the ledger, and the difference is logged (and counted in `get status`).
+   */
+  private fullRound (): Pick<Plan, 'deletes' | 'puts'> {
+    this.lastFullRound = performance.now()
+    this.fullRounds++
+    const full = planPlacement(this.placementInput())
+    const placement = this.feed.placement
+    placement.markAll()
+    const incremental = placement.plan()
+    const key = (plan: Plan) => JSON.stringify([plan.deletes, plan.puts, plan.unplaced, plan.moving, plan.movingSubaccounts].map(list => list.map(x => JSON.stringify(x)).sort()))
+    if (key(full) !== key(incremental)) {
+      this.mismatches++
+      this.opts.log.warn({ full: { deletes: full.deletes.length, puts: full.puts.length, unplaced: full.unplaced.length }, incremental: { deletes: incremental.deletes.length, puts: incremental.puts.length, unplaced: incremental.unplaced.length } }, 'incremental placement differed from the full round: writing the full round\'s plan, and following the ledger anew')
+      const releasing = this.feed.placement.input()
+      this.feed = this.newFeed()
+      this.feed.placement.setReleasing('worker', releasing.releasing ?? [])
+      this.feed.placement.setReleasing('slave', releasing.slaveReleasing ?? [])
+      this.feed.placement.round()
+    }
+    return full
+  }
+
+  /** What the full round reads, from the ledger's state and the lease table (the incremental placement is not consulted). */
   private placementInput (): PlacementInput {
     const state = this.opts.ledger.state
-    const global = (type: string) => [...state.policiesOfType(type)].filter(p => !state.isLocal(String(policyBody(p).id)))
     const now = performance.now()
     const releases = this.releases.check(this.leases)
-    // profiles whose settings the master cannot open are held: not placed anew, their
-    // assignments kept (placement.ts)
-    const profiles = global('profile')
-    const live = new Set(profiles.map(p => String(policyBody(p).id)))
+    // verdicts of profiles no longer on the ledger go
+    const live = new Set<string>()
+    for (const p of state.policiesOfType('profile')) live.add(String(policyBody(p).id))
     for (const id of this.verdicts.keys()) if (!live.has(id)) this.verdicts.delete(id)
-    const refused = new Map<string, string>()
-    for (const p of profiles) {
-      const verdict = this.settingsVerdict(p)
-      if (verdict !== null) refused.set(String(policyBody(p).name), verdict)
-    }
-    return {
-      slaves: global('slave').map(p => { const b = policyBody(p); return { name: String(b.name), slots: num(b.slots) } }),
-      workers: global('worker').filter(p => this.opts.ledger.admits(String(policyBody(p).public_key))).map(p => {
-        const b = policyBody(p)
-        return { name: String(b.name), slave: str(b.slave), slots: num(b.slots), kinds: Array.isArray(b.profile_kinds) ? b.profile_kinds.map(k => String(k).toLowerCase()) : [] }
-      }),
-      subaccounts: global('subaccount').map(p => { const b = policyBody(p); return { id: String(b.id), name: String(b.name), slave: str(b.slave) } }),
-      profiles: profiles.map(p => { const b = policyBody(p); return { id: String(b.id), name: String(b.name), kind: String(b.kind).toLowerCase(), subaccount: String(b.subaccount), held: refused.get(String(b.name)) } }),
-      subaccountAssignments: global('assignment').flatMap(p => {
-        const b = policyBody(p)
-        return b.profile === undefined && typeof b.subaccount === 'string' && typeof b.slave === 'string' ? [{ id: String(b.id), subaccount: b.subaccount, slave: b.slave }] : []
-      }),
-      profileAssignments: global('assignment').flatMap(p => {
-        const b = policyBody(p)
-        return typeof b.profile === 'string' && typeof b.worker === 'string' ? [{ id: String(b.id), profile: b.profile, profileId: str(b.profile_id), worker: b.worker }] : []
-      }),
-      lease: worker => this.leases.leaseOf('worker', worker, now),
-      reports: this.leases.reports('worker').map(({ name, running }) => ({ worker: name, running })),
-      releasing: releases.filter(r => r.role === 'worker').map(r => ({ node: r.node, name: r.name })),
-      slaveReleasing: releases.filter(r => r.role === 'slave').map(r => ({ node: r.node, name: r.name })),
-      slaveLease: slave => this.leases.leaseOf('slave', slave, now),
-      slaveReports: this.leases.reports('slave').map(({ name, running }) => ({ slave: name, running }))
-    }
+    return placementInputFromState(state, {
+      admits: key => this.opts.ledger.admits(key),
+      held: p => this.settingsVerdict(p) ?? undefined,
+      leases: {
+        lease: worker => this.leases.leaseOf('worker', worker, now),
+        reports: this.leases.reports('worker').map(({ name, running }) => ({ worker: name, running })),
+        releasing: releases.filter(r => r.role === 'worker').map(r => ({ node: r.node, name: r.name })),
+        slaveReleasing: releases.filter(r => r.role === 'slave').map(r => ({ node: r.node, name: r.name })),
+        slaveLease: slave => this.leases.leaseOf('slave', slave, now),
+        slaveReports: this.leases.reports('slave').map(({ name, running }) => ({ slave: name, running }))
+      }
+    })
   }
 
   /** For `get status`, `get profiles` and /metrics. */
@@ -351,7 +388,7 @@ export class Allocator implements Service {
       const b = policyBody(p)
       if (b.profile === undefined && typeof b.subaccount === 'string' && typeof b.slave === 'string') slaveOf.set(b.subaccount, b.slave)
     }
-    const unplaced = this.lastPlan?.unplaced ?? []
+    const unplaced = this.feed.placement.unplaced()
     const waiting = new Map(unplaced.filter(u => u.type === 'subaccount').map(u => [u.name, u.reason]))
     const subaccounts = declared('subaccount').sort().map(name => {
       const slave = slaveOf.get(name)
@@ -366,18 +403,18 @@ export class Allocator implements Service {
       const lease = this.leases.leaseOf('worker', worker, now)
       if (lease.state === 'live') for (const id of lease.running) runningOn[id] = worker
     }
-    return { unplaced, moving: this.lastPlan?.moving ?? [], leases: this.leases.rows('worker', workers, now), slave_leases: slaveLeases, subaccounts, running_on: runningOn }
+    return { unplaced, moving: this.feed.placement.moving(), leases: this.leases.rows('worker', workers, now), slave_leases: slaveLeases, subaccounts, running_on: runningOn }
   }
 
   status (): ProcessStatus {
     if (!this.started) return { status: 'Stopped' }
     if (this.lastError !== undefined) return { status: 'Error', details: this.lastError }
-    const unplaced = this.lastPlan?.unplaced ?? []
+    const unplaced = this.feed.placement.unplaced()
     const subs = unplaced.filter(u => u.type === 'subaccount').length
     const summary = this.summary()
     const live = Object.values(summary.leases).filter(l => l.state === 'live').length
     const liveSlaves = Object.values(summary.slave_leases).filter(l => l.state === 'live').length
-    return { status: 'Running', details: `Rounds: ${this.rounds}, Live worker leases: ${live}, Live slave leases: ${liveSlaves}, Unassigned: ${subs} sub-accounts, ${unplaced.length - subs} profiles, Lease TTL: ${this.opts.ttlMs} ms + ${this.opts.graceMs} ms grace` }
+    return { status: 'Running', details: `Rounds: ${this.rounds} (full: ${this.fullRounds}, incremental placement wrong: ${this.mismatches}), Live worker leases: ${live}, Live slave leases: ${liveSlaves}, Unassigned: ${subs} sub-accounts, ${unplaced.length - subs} profiles, Lease TTL: ${this.opts.ttlMs} ms + ${this.opts.graceMs} ms grace` }
   }
 }
 

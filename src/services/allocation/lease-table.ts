@@ -72,8 +72,14 @@ export class LeaseTable {
     return [...this.records[role]].filter(([, r]) => !r.expired).map(([name, r]) => ({ name, running: r.running }))
   }
 
-  /** Marks leases that lapsed past TTL + grace; true when something changed (a round is due). */
-  check (): boolean {
+  /** The lease state of a node with no lease since the master started (see leaseOf), as of the last check(). */
+  unrecordedState (): 'unknown' | 'expired' { return this.unknownSettled ? 'expired' : 'unknown' }
+
+  /**
+   * Marks leases that lapsed past TTL + grace (each told to `onLapsed`); true when something
+   * changed (a round is due).
+   */
+  check (onLapsed?: (role: LeaseRole, name: string) => void): boolean {
     const now = performance.now()
     let changed = false
     for (const role of ['worker', 'slave'] as const) {
@@ -81,6 +87,7 @@ export class LeaseTable {
         if (!record.expired && now - record.renewedAt > this.limit) {
           record.expired = true
           changed = true
+          onLapsed?.(role, name)
           this.opts.log.warn({ [role]: name, silentMs: Math.round(now - record.renewedAt) }, `${role} lease lapsed: its ${UNITS[role]} will move`)
         }
       }
