@@ -18,6 +18,7 @@ import { stateTree } from './state-tree.js'
 import { snapshotBootstrap } from './snapshot-bootstrap.js'
 import { churn } from './churn.js'
 import { fleetJoin } from './fleet-join.js'
+import { placement } from './placement.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -37,7 +38,8 @@ import { fleetJoin } from './fleet-join.js'
  *   (snapshot-bootstrap, 100000,1000000) and BENCH_SNAPSHOT_PROFILE (0: no --cpu-prof run at 100000);
  *   BENCH_CHURN_ENTRIES (churn: log size, 1000000), BENCH_CHURN_LIVE (live policies, 100000) and
  *   BENCH_CHURN_TICK (entries between the replica's snapshot/compaction ticks, 100000);
- *   BENCH_FLEET_SLAVES, BENCH_FLEET_PROFILES and BENCH_FLEET_WORKERS (fleet-join: 10, 10000, 5000).
+ *   BENCH_FLEET_SLAVES, BENCH_FLEET_PROFILES and BENCH_FLEET_WORKERS (fleet-join: 10, 10000, 5000);
+ *   BENCH_PLACEMENT_WORKERS, BENCH_PLACEMENT_SLAVES and BENCH_PLACEMENT_PROFILES (placement: 10000, 100, 50000).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -59,7 +61,8 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   'state-tree': stateTree,
   'snapshot-bootstrap': snapshotBootstrap,
   churn,
-  'fleet-join': fleetJoin
+  'fleet-join': fleetJoin,
+  placement
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))

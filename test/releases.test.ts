@@ -25,6 +25,8 @@ async function allocation (t: Parameters<typeof ledgerPeer>[0], ttlMs: number) {
   const renew = async (node: string, running: string[], head = master.ledger.head.seq, role: 'worker' | 'slave' = 'worker'): Promise<void> => {
     await allocator.renewLease({ version: 1, worker: node, running, draining: false, boot: `${node}-boot`, seq: ++seq, role, head } as LeaseRequest, `${node}-peer`)
     await allocator.settled()
+    // the placement the allocator follows change by change reads what a full round over the ledger reads
+    t.same(allocator.placementDrift(), [], `after ${node}'s renewal, placement followed change by change is the full round's`)
   }
   const placedOn = (profile: string): string | undefined => {
     const found = [...master.ledger.state.policiesOfType('assignment')].map(policyBody).find(b => b.profile === profile)

@@ -117,6 +117,8 @@ export class Allocator implements Service {
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
+    // what the ledger holds now (the feed built at construction missed what came since)
+    this.feed = this.newFeed()
     this.opts.ledger.on('appended', this.onAppended)
     await this.opts.lease.serve(this.renewLease)
     this.timer = setInterval(() => { this.checkLeases() }, TICK_MS)
@@ -329,29 +331,43 @@ export class Allocator implements Service {
   }
 
   /**
-   * The periodic check: planPlacement over the whole ledger, compared with the incremental
-   * placement looking at everything again. They agree unless the incremental placement has a
-   * bug; then the full round's plan is written, the incremental placement is built again from
-   * the ledger, and the difference is logged (and counted in `get status`).
+   * The periodic check: planPlacement (placement.ts, the rules as one function) over everything
+   * the incremental placement holds, compared with the incremental placement's own round.
+   * They agree unless the incremental placement has a bug; then the full round's plan is
+   * written, the placement is built again from the ledger, and the difference is logged (and
+   * counted in `get status`).
    */
   private fullRound (): Pick<Plan, 'deletes' | 'puts'> {
     this.lastFullRound = performance.now()
     this.fullRounds++
-    const full = planPlacement(this.placementInput())
+    const { state } = this.opts.ledger
+    // verdicts of profiles no longer on the ledger go
+    for (const id of this.verdicts.keys()) if (!state.has(id)) this.verdicts.delete(id)
     const placement = this.feed.placement
-    placement.markAll()
+    const input = placement.input()
+    const full = planPlacement(input)
     const incremental = placement.plan()
-    const key = (plan: Plan) => JSON.stringify([plan.deletes, plan.puts, plan.unplaced, plan.moving, plan.movingSubaccounts].map(list => list.map(x => JSON.stringify(x)).sort()))
-    if (key(full) !== key(incremental)) {
+    const drift = planDifference(full, incremental)
+    if (drift.length > 0) {
       this.mismatches++
-      this.opts.log.warn({ full: { deletes: full.deletes.length, puts: full.puts.length, unplaced: full.unplaced.length }, incremental: { deletes: incremental.deletes.length, puts: incremental.puts.length, unplaced: incremental.unplaced.length } }, 'incremental placement differed from the full round: writing the full round\'s plan, and following the ledger anew')
-      const releasing = this.feed.placement.input()
+      this.opts.log.warn({ differences: drift.slice(0, 10) }, 'incremental placement differed from the full round: writing the full round\'s plan, and following the ledger anew')
       this.feed = this.newFeed()
-      this.feed.placement.setReleasing('worker', releasing.releasing ?? [])
-      this.feed.placement.setReleasing('slave', releasing.slaveReleasing ?? [])
+      this.feed.placement.setReleasing('worker', input.releasing ?? [])
+      this.feed.placement.setReleasing('slave', input.slaveReleasing ?? [])
       this.feed.placement.round()
     }
     return full
+  }
+
+  /**
+   * How the placement followed change by change differs from a full round over the ledger's
+   * state read afresh (empty: it does not). For tests and checks: it reads the whole ledger.
+   */
+  placementDrift (): string[] {
+    const releases = this.releases.check(this.leases)
+    const placement = this.feed.placement
+    for (const role of ['worker', 'slave'] as const) placement.setReleasing(role, releases.filter(r => r.role === role).map(r => ({ node: r.node, name: r.name })))
+    return planDifference(planPlacement(this.placementInput()), planPlacement(placement.input()))
   }
 
   /** What the full round reads, from the ledger's state and the lease table (the incremental placement is not consulted). */
@@ -359,10 +375,6 @@ export class Allocator implements Service {
     const state = this.opts.ledger.state
     const now = performance.now()
     const releases = this.releases.check(this.leases)
-    // verdicts of profiles no longer on the ledger go
-    const live = new Set<string>()
-    for (const p of state.policiesOfType('profile')) live.add(String(policyBody(p).id))
-    for (const id of this.verdicts.keys()) if (!live.has(id)) this.verdicts.delete(id)
     return placementInputFromState(state, {
       admits: key => this.opts.ledger.admits(key),
       held: p => this.settingsVerdict(p) ?? undefined,
@@ -416,6 +428,14 @@ export class Allocator implements Service {
     const liveSlaves = Object.values(summary.slave_leases).filter(l => l.state === 'live').length
     return { status: 'Running', details: `Rounds: ${this.rounds} (full: ${this.fullRounds}, incremental placement wrong: ${this.mismatches}), Live worker leases: ${live}, Live slave leases: ${liveSlaves}, Unassigned: ${subs} sub-accounts, ${unplaced.length - subs} profiles, Lease TTL: ${this.opts.ttlMs} ms + ${this.opts.graceMs} ms grace` }
   }
+}
+
+/** What one plan holds that the other does not (`full:` or `incremental:` before each item). */
+function planDifference (full: Plan, incremental: Plan): string[] {
+  const items = (plan: Plan) => new Set([...plan.deletes.map(d => `delete ${JSON.stringify(d)}`), ...plan.puts.map(p => `put ${JSON.stringify(p)}`), ...plan.unplaced.map(u => `unplaced ${JSON.stringify(u)}`), ...plan.moving.map(m => `moving ${JSON.stringify(m)}`), ...plan.movingSubaccounts.map(m => `moving ${JSON.stringify(m)}`)])
+  const a = items(full)
+  const b = items(incremental)
+  return [...[...a].filter(x => !b.has(x)).map(x => `full: ${x}`), ...[...b].filter(x => !a.has(x)).map(x => `incremental: ${x}`)]
 }
 
 /** A request's role; a direct caller (a test) may leave it out: a worker, as on the wire. */

@@ -1,5 +1,6 @@
 import type { NodeLease, PlacementInput, Plan, ProfileAssignment, ProfileInfo, SlaveInfo, SubaccountAssignment, SubaccountInfo, WorkerInfo } from './placement.js'
-import { type StepRules, UnitPlacer } from './unit-placer.js'
+import type { StepRules } from './step-rules.js'
+import { UnitPlacer } from './unit-placer.js'
 
 /**
  * Placement kept up to date change by change: the two steps of placement.ts (sub-accounts
@@ -9,8 +10,8 @@ import { type StepRules, UnitPlacer } from './unit-placer.js'
  * round now and then as a check (allocator.ts).
  */
 export class IncrementalPlacement {
-  private readonly subaccounts: UnitPlacer<SubaccountInfo, SlaveInfo>
-  private readonly profiles: UnitPlacer<ProfileInfo, WorkerInfo>
+  private readonly subaccounts: UnitPlacer<SubaccountInfo, SlaveInfo, SubaccountAssignment>
+  private readonly profiles: UnitPlacer<ProfileInfo, WorkerInfo, ProfileAssignment>
   /** sub-account name → names of the profiles under it */
   private readonly profilesOf = new Map<string, Set<string>>()
 
@@ -46,9 +47,9 @@ export class IncrementalPlacement {
     this.profiles.setUnit(name, profile)
   }
 
-  putSubaccountAssignment (a: SubaccountAssignment): void { this.subaccounts.putAssignment({ id: a.id, unit: a.subaccount, node: a.slave }) }
+  putSubaccountAssignment (a: SubaccountAssignment): void { this.subaccounts.putAssignment({ id: a.id, unit: a.subaccount, node: a.slave }, a) }
   putProfileAssignment (a: ProfileAssignment): void {
-    this.profiles.putAssignment({ id: a.id, unit: a.profile, node: a.worker, ...(a.profileId !== undefined ? { unitId: a.profileId } : {}) })
+    this.profiles.putAssignment({ id: a.id, unit: a.profile, node: a.worker, ...(a.profileId !== undefined ? { unitId: a.profileId } : {}) }, a)
   }
 
   deleteAssignment (id: string): void {
@@ -113,8 +114,8 @@ export class IncrementalPlacement {
       workers: [...p.allNodes()],
       subaccounts: [...s.allUnits()],
       profiles: [...p.allUnits()],
-      subaccountAssignments: s.assignmentsInOrder().map(a => ({ id: a.id, subaccount: a.unit, slave: a.node })),
-      profileAssignments: p.assignmentsInOrder().map(a => ({ id: a.id, profile: a.unit, profileId: a.unitId, worker: a.node })),
+      subaccountAssignments: s.assignmentsInOrder(),
+      profileAssignments: p.assignmentsInOrder(),
       lease: name => p.leaseOf(name),
       reports: p.reports().map(r => ({ worker: r.node, running: r.running })),
       releasing: p.releasingEntries(),

@@ -84,12 +84,19 @@ export interface Plan {
 
 const byName = <T extends { name: string }>(a: T, b: T) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 
+/** name → item, the last of a name winning */
+function byNameMap<T extends { name: string }> (items: T[]): Map<string, T> {
+  const map = new Map<string, T>()
+  for (const item of items) map.set(item.name, item)
+  return map
+}
+
 export function planPlacement (input: PlacementInput): Plan {
   const plan: Plan = { deletes: [], puts: [], unplaced: [], moving: [], movingSubaccounts: [] }
-  const slaves = new Map(input.slaves.map(s => [s.name, s]))
-  const workers = new Map(input.workers.map(w => [w.name, w]))
-  const subaccounts = new Map(input.subaccounts.map(s => [s.name, s]))
-  const profiles = new Map(input.profiles.map(p => [p.name, p]))
+  const slaves = byNameMap(input.slaves)
+  const workers = byNameMap(input.workers)
+  const subaccounts = byNameMap(input.subaccounts)
+  const profiles = byNameMap(input.profiles)
 
   // ---- sub-accounts → slaves ----
   const slaveOf = new Map<string, string>()
@@ -120,7 +127,7 @@ export function planPlacement (input: PlacementInput): Plan {
   const subStillOn = stillRunning(input.slaveReports.map(r => ({ node: r.slave, running: r.running })), input.subaccounts, slaveOf, addSlaveLoad)
   waitForReleases(subStillOn, slaveReleasing, slaveOf)
   const someSlaveUnknown = input.slaves.some(s => input.slaveLease(s.name).state === 'unknown')
-  for (const sub of [...subaccounts.values()].sort(byName)) {
+  for (const sub of [...subaccounts.keys()].filter(name => !slaveOf.has(name)).sort().map(name => subaccounts.get(name)!)) {
     if (slaveOf.has(sub.name)) continue
     const from = subStillOn.get(sub.name)
     if (from !== undefined) {
@@ -184,8 +191,19 @@ export function planPlacement (input: PlacementInput): Plan {
   const stillRunningOn = stillRunning(input.reports.map(r => ({ node: r.worker, running: r.running })), input.profiles, workerOf, addLoad)
   waitForReleases(stillRunningOn, releasing, workerOf)
   const someWorkerUnknown = input.workers.some(w => input.lease(w.name).state === 'unknown')
+  // a profile's candidates are workers of one slave: grouped once, not filtered from all per profile
+  const workersOfSlave = new Map<string, WorkerInfo[]>()
+  for (const w of workers.values()) {
+    if (w.slave === undefined) continue
+    const list = workersOfSlave.get(w.slave)
+    if (list === undefined) workersOfSlave.set(w.slave, [w])
+    else list.push(w)
+  }
 
-  for (const profile of [...profiles.values()].sort(byName)) {
+  // Only profiles without a worker yet are looked at, in name order (names sort natively: the
+  // same order as byName, without a comparator call per pair)
+  for (const name of [...profiles.keys()].filter(name => !workerOf.has(name)).sort()) {
+    const profile = profiles.get(name)!
     if (workerOf.has(profile.name)) continue
     if (profile.held !== undefined) {
       plan.unplaced.push({ type: 'profile', name: profile.name, reason: `this master cannot open its settings: ${profile.held}` })
@@ -207,8 +225,8 @@ export function planPlacement (input: PlacementInput): Plan {
       continue
     }
     const free = (w: WorkerInfo) => w.slots - (workerLoad.get(w.name) ?? 0)
-    const candidates = [...workers.values()]
-      .filter(w => w.slave === slave && w.kinds.includes(profile.kind) && free(w) > 0)
+    const candidates = (workersOfSlave.get(slave) ?? [])
+      .filter(w => w.kinds.includes(profile.kind) && free(w) > 0)
       .filter(w => { const lease = input.lease(w.name); return lease.state === 'live' && !lease.draining })
       .sort((a, b) => free(b) - free(a) || byName(a, b))
     const chosen = candidates[0]
@@ -230,6 +248,7 @@ export function planPlacement (input: PlacementInput): Plan {
  */
 function stillRunning (reports: Array<{ node: string, running: ReadonlySet<string> }>, units: Array<{ id: string, name: string }>, assignedTo: ReadonlyMap<string, string>, addLoad: (node: string) => void): Map<string, string> {
   const stillOn = new Map<string, string>()
+  if (reports.every(r => r.running.size === 0)) return stillOn
   const byId = new Map(units.map(u => [u.id, u]))
   for (const report of [...reports].sort((a, b) => a.node < b.node ? -1 : 1)) {
     for (const id of report.running) {

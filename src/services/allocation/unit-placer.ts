@@ -1,4 +1,5 @@
 import type { NodeLease, Unplaced } from './placement.js'
+import type { PlacerAssignment, PlacerNode, PlacerUnit, StepRules, StepRound } from './step-rules.js'
 import { SortedNames } from './sorted-names.js'
 
 /**
@@ -21,30 +22,9 @@ import { SortedNames } from './sorted-names.js'
  *   loads only grow within a round, so the rest of that pool would find none either.
  */
 
-export interface PlacerUnit { id: string, name: string }
-export interface PlacerNode { name: string, slots: number }
-export interface PlacerAssignment { id: string, unit: string, node: string, unitId?: string }
-
-/** The rules of one step (see incremental.ts for the two). */
-export interface StepRules<U extends PlacerUnit, N extends PlacerNode> {
-  type: Unplaced['type']
-  /** why the assignment no longer holds (before the one-per-unit check), and whether its unit is gone */
-  check: (a: PlacerAssignment, unit: U | undefined, node: N | undefined, lease: NodeLease) => { reason?: string, gone: boolean }
-  /** whether an assignment that no longer holds stays anyway (a held profile's) */
-  keeps: (unit: U | undefined) => boolean
-  twice: (unit: string) => string
-  /** why the unit is not placed before any node is looked at (a held profile), or undefined */
-  blocked: (unit: U) => string | undefined
-  /** the pool the unit is placed from, or why it has none */
-  pool: (unit: U) => { key: string } | { reason: string }
-  /** the pools a node belongs to */
-  poolsOf: (node: N) => string[]
-  noCandidate: (unit: U) => string
-  waitingFor: (node: string) => string
-  unknown: string
-}
-
-interface Held extends PlacerAssignment {
+interface Held<S> extends PlacerAssignment {
+  /** the assignment as it was put (what the full round's input lists) */
+  source: S
   order: number
   /** counted on its node's load (it holds, or it is kept) */
   counted: boolean
@@ -52,22 +32,14 @@ interface Held extends PlacerAssignment {
   invalid?: string
 }
 
-export interface StepRound<U> {
-  deletes: Array<{ id: string, reason: string }>
-  /** units placed this round, in name order, with their nodes */
-  puts: Array<{ unit: U, node: string }>
-  /** units whose node (assignment or this round's put) changed since the last round */
-  moved: Set<string>
-}
-
 const UNKNOWN_LEASE_NONE: ReadonlySet<string> = new Set()
 
-export class UnitPlacer<U extends PlacerUnit, N extends PlacerNode> {
+export class UnitPlacer<U extends PlacerUnit, N extends PlacerNode, S> {
   private readonly units = new Map<string, U>()
   private readonly unitById = new Map<string, string>()
   private readonly nodes = new Map<string, N>()
   private readonly nodesByPool = new Map<string, Set<string>>()
-  private readonly assignments = new Map<string, Held>()
+  private readonly assignments = new Map<string, Held<S>>()
   private readonly byUnit = new Map<string, string[]>()
   private readonly byNode = new Map<string, Set<string>>()
   private readonly leases = new Map<string, NodeLease>()
@@ -140,9 +112,9 @@ export class UnitPlacer<U extends PlacerUnit, N extends PlacerNode> {
     this.nodeChanged(name)
   }
 
-  putAssignment (a: PlacerAssignment): void {
+  putAssignment (a: PlacerAssignment, source: S): void {
     if (this.assignments.has(a.id)) this.deleteAssignment(a.id)
-    this.assignments.set(a.id, { ...a, order: this.order++, counted: false })
+    this.assignments.set(a.id, { ...a, source, order: this.order++, counted: false })
     const ids = this.byUnit.get(a.unit)
     if (ids === undefined) this.byUnit.set(a.unit, [a.id])
     else ids.push(a.id)
@@ -230,8 +202,9 @@ export class UnitPlacer<U extends PlacerUnit, N extends PlacerNode> {
 
   /** The node of a unit: its assignment that holds, or this round's put. */
   nodeOf (unit: string): string | undefined { return this.puts.get(unit) ?? this.assignedTo.get(unit) }
-  assignmentsInOrder (): PlacerAssignment[] {
-    return [...this.assignments.values()].sort((a, b) => a.order - b.order).map(({ id, unit, node, unitId }) => ({ id, unit, node, ...(unitId !== undefined ? { unitId } : {}) }))
+  /** The assignments as put, in the order they were put (a Map iterates in insertion order; a put again moves to the end). */
+  assignmentsInOrder (): S[] {
+    return Array.from(this.assignments.values(), a => a.source)
   }
 
   releasingEntries (): Array<{ node: string, name: string }> {
