@@ -2,7 +2,7 @@ import type { Signer } from '../src/policies/keys.js'
 import { preparePolicy } from '../src/policies/prepare.js'
 import type { Policy } from '../src/policies/policy.js'
 import { startNode } from '../test/helpers/node-process.js'
-import { type Cleanup, envInt, percentile, round, withCleanup, PROFILE_KINDS } from './lib/harness.js'
+import { type Cleanup, cpuProfileArgs, envInt, percentile, round, withCleanup, PROFILE_KINDS } from './lib/harness.js'
 import { INSERT_COMMAND, expectOrdered, preparedHome, sequential } from './rest.js'
 
 /**
@@ -44,10 +44,7 @@ export async function fleetJoin (opts: { slaves?: number, profiles?: number, wor
   const window = Math.max(1, Math.min(1000, Math.floor(workers / 5)))
   return await withCleanup(async (t: Cleanup) => {
     const home = await preparedHome(t, 2 * slaves + profiles, undefined, fleetPolicy(slaves))
-    // BENCH_FLEET_CPU_PROF=<dir>: the master runs under --cpu-prof, its profile left in <dir>
-    const profileDir = process.env.BENCH_FLEET_CPU_PROF
-    const nodeArgs = profileDir === undefined || profileDir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]
-    const master = await startNode(t, { type: 'master', name: 'bench-fleet-master', home, nodeArgs, env: { LOG_LEVEL: 'info' } })
+    const master = await startNode(t, { type: 'master', name: 'bench-fleet-master', home, nodeArgs: cpuProfileArgs(), env: { LOG_LEVEL: 'info' } })
     t.teardown(async () => { await master.stop() })
     const run = await sequential(master, workers, i => {
       // warm-up requests (i < 0) insert probes, so every measured request declares a worker

@@ -73,6 +73,9 @@ export async function placement (opts: { workers?: number, slaves?: number, prof
   const fullGoal = (p50: number) => `<= 50 ms (p50): ${p50 <= 50 ? 'met' : 'missed'}`
   // the allocator's periodic check: planPlacement over the placement's inputs, then the incremental round it is compared with
   measure(`full round (planPlacement over every input; ${unplaced} unplaced)`, 20, () => { planPlacement(model.input()); model.plan() }, fullGoal)
+  const input = model.input()
+  measure('  of which planPlacement alone', 20, () => { planPlacement(input) })
+  measure('  of which the inputs gathered', 20, () => { model.input() })
   measure('incremental, every unit looked at again (after a restart)', 5, () => { model.markAll(); model.round() })
   let joined = workers
   measure('incremental: a worker joins', 500, () => { addWorker(joined++); write(model.round()) })

@@ -10,7 +10,7 @@ import { preparePolicy, signingPayload } from '../src/policies/prepare.js'
 import { startNode, type NodeProcess } from '../test/helpers/node-process.js'
 import { createTestDatabase } from '../test/helpers/pg.js'
 import { checkpointSigner } from '../test/helpers/checkpoints.js'
-import { type Cleanup, envInt, envInts, fillStore, percentile, round, tempDir, withCleanup } from './lib/harness.js'
+import { type Cleanup, cpuProfileArgs, envInt, envInts, fillStore, percentile, round, tempDir, withCleanup } from './lib/harness.js'
 
 /**
  * REST as a user meets it: real `ledgermesh start` nodes (dist/, default LOG_LEVEL info) and
@@ -128,7 +128,7 @@ async function masterNode (t: Cleanup, store: 'level' | 'psql', size: number): P
   const db = store === 'psql' ? await createTestDatabase(t) : undefined
   const home = await preparedHome(t, size, db)
   const env: Record<string, string | number> = { LOG_LEVEL: 'info', ...(db === undefined ? {} : { DB_TYPE: 'psql', DB_IP: db.host, DB_PORT: db.port, DB_USER: db.user, DB_NAME: db.database }) }
-  const master = await startNode(t, { type: 'master', name: `bench-${store}-master`, home, env })
+  const master = await startNode(t, { type: 'master', name: `bench-${store}-master`, home, env, nodeArgs: cpuProfileArgs() })
   t.teardown(async () => { await master.stop() })
   return master
 }
@@ -148,7 +148,7 @@ export async function restInsert (opts: { sizes?: number[], inserts?: number, st
     }
     rows.push(await withCleanup(async t => {
       const master = await masterNode(t, 'level', size)
-      const member = await startNode(t, { type: 'member', name: 'bench-member', env: { LEDGER_CONN: `127.0.0.1:${master.tcpPort}`, LOG_LEVEL: 'info' } })
+      const member = await startNode(t, { type: 'member', name: 'bench-member', env: { LEDGER_CONN: `127.0.0.1:${master.tcpPort}`, LOG_LEVEL: 'info' }, nodeArgs: cpuProfileArgs() })
       t.teardown(async () => { await member.stop() })
       await waitForHead(member, size)
       const run = await sequential(member, inserts, insertRequest('member'), expectOrdered)

@@ -39,7 +39,8 @@ import { placement } from './placement.js'
  *   BENCH_CHURN_ENTRIES (churn: log size, 1000000), BENCH_CHURN_LIVE (live policies, 100000) and
  *   BENCH_CHURN_TICK (entries between the replica's snapshot/compaction ticks, 100000);
  *   BENCH_FLEET_SLAVES, BENCH_FLEET_PROFILES and BENCH_FLEET_WORKERS (fleet-join: 10, 10000, 5000);
- *   BENCH_PLACEMENT_WORKERS, BENCH_PLACEMENT_SLAVES and BENCH_PLACEMENT_PROFILES (placement: 10000, 100, 50000).
+ *   BENCH_PLACEMENT_WORKERS, BENCH_PLACEMENT_SLAVES and BENCH_PLACEMENT_PROFILES (placement: 10000, 100, 50000);
+ *   BENCH_CPU_PROF=<dir> (rest-*, fleet-join: their node processes run under --cpu-prof, profiles left in <dir>).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,

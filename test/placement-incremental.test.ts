@@ -16,7 +16,7 @@ const SUBS = ['a', 'b', 'c']
 const PROFILES = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']
 const KINDS = ['k1', 'k2', 'k3']
 /** runs per property: many more under `npm run torture` */
-const RUNS = process.env.TORTURE === '1' ? 30_000 : 1000
+const RUNS = process.env.TORTURE === '1' ? 30_000 : 600
 const hex = (n: number) => n.toString(16).padStart(64, '0')
 
 const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 4 })

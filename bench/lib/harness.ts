@@ -52,6 +52,15 @@ export function median (values: readonly number[]): number { return percentile(v
 
 export const round = (n: number, digits = 2): number => Number(n.toFixed(digits))
 
+/**
+ * BENCH_CPU_PROF=<dir>: the node processes a benchmark starts (its masters) run under
+ * `node --cpu-prof`, leaving their profiles in <dir>. The arguments for startNode's nodeArgs.
+ */
+export function cpuProfileArgs (): string[] {
+  const dir = process.env.BENCH_CPU_PROF
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', dir]
+}
+
 /** An integer from the environment, else `fallback`. */
 export function envInt (name: string, fallback: number): number {
   const text = process.env[name]

@@ -96,7 +96,10 @@ export function planPlacement (input: PlacementInput): Plan {
   const slaves = byNameMap(input.slaves)
   const workers = byNameMap(input.workers)
   const subaccounts = byNameMap(input.subaccounts)
-  const profiles = byNameMap(input.profiles)
+  // per profile name: the profile, and the worker it holds or is given in this plan (one map
+  // lookup per assignment: a fleet holds tens of thousands)
+  const profiles = new Map<string, { profile: ProfileInfo, worker?: string }>()
+  for (const profile of input.profiles) profiles.set(profile.name, { profile })
 
   // ---- sub-accounts → slaves ----
   const slaveOf = new Map<string, string>()
@@ -155,14 +158,22 @@ export function planPlacement (input: PlacementInput): Plan {
   }
 
   // ---- profiles → workers ----
-  const workerOf = new Map<string, string>()
-  const workerLoad = new Map<string, number>()
+  const workerOf = { get: (name: string) => profiles.get(name)?.worker }
+  // per worker name, what the assignments read of it, looked up once (a fleet holds many
+  // more assignments than workers)
+  const views = new Map<string, { worker: WorkerInfo | undefined, lease: NodeLease, load: number }>()
+  const view = (name: string) => {
+    let v = views.get(name)
+    if (v === undefined) { v = { worker: workers.get(name), lease: input.lease(name), load: 0 }; views.set(name, v) }
+    return v
+  }
   const releasing = [...(input.releasing ?? [])]
-  const addLoad = (worker: string) => { workerLoad.set(worker, (workerLoad.get(worker) ?? 0) + 1) }
+  const addLoad = (worker: string) => { view(worker).load++ }
   for (const a of input.profileAssignments) {
-    const profile = profiles.get(a.profile)
-    const worker = workers.get(a.worker)
-    const lease = input.lease(a.worker)
+    const entry = profiles.get(a.profile)
+    const profile = entry?.profile
+    const v = view(a.worker)
+    const { worker, lease } = v
     let reason: string | undefined
     const gone = profile === undefined || (a.profileId !== undefined && a.profileId !== profile.id)
     if (gone) reason = `profile '${a.profile}' is gone or was replaced`
@@ -171,7 +182,7 @@ export function planPlacement (input: PlacementInput): Plan {
     else if (lease.draining) reason = `worker '${a.worker}' is draining`
     else if (!worker.kinds.includes(profile.kind)) reason = `worker '${a.worker}' does not run '${profile.kind}' profiles`
     else if (worker.slave === undefined || worker.slave !== slaveOf.get(profile.subaccount)) reason = `worker '${a.worker}' is not under the slave of sub-account '${profile.subaccount}'`
-    const twice = reason === undefined && workerOf.has(a.profile)
+    const twice = reason === undefined && entry!.worker !== undefined
     if (twice) reason = `profile '${a.profile}' is assigned twice`
     // a held profile keeps its assignment for any reason but being gone or assigned twice
     const kept = profile?.held !== undefined && reason !== undefined && !gone && !twice
@@ -182,15 +193,16 @@ export function planPlacement (input: PlacementInput): Plan {
       if (lease.state !== 'expired') releasing.push({ node: a.worker, name: a.profile })
       continue
     }
-    workerOf.set(a.profile, a.worker)
-    addLoad(a.worker)
+    // (held or not gone: the profile is there)
+    entry!.worker = a.worker
+    v.load++
   }
 
   // A profile a live worker still runs without (any longer) holding its assignment: it keeps
   // the worker's slot and cannot go anywhere else yet.
   const stillRunningOn = stillRunning(input.reports.map(r => ({ node: r.worker, running: r.running })), input.profiles, workerOf, addLoad)
   waitForReleases(stillRunningOn, releasing, workerOf)
-  const someWorkerUnknown = input.workers.some(w => input.lease(w.name).state === 'unknown')
+  const someWorkerUnknown = input.workers.some(w => view(w.name).lease.state === 'unknown')
   // a profile's candidates are workers of one slave: grouped once, not filtered from all per profile
   const workersOfSlave = new Map<string, WorkerInfo[]>()
   for (const w of workers.values()) {
@@ -200,11 +212,9 @@ export function planPlacement (input: PlacementInput): Plan {
     else list.push(w)
   }
 
-  // Only profiles without a worker yet are looked at, in name order (names sort natively: the
-  // same order as byName, without a comparator call per pair)
-  for (const name of [...profiles.keys()].filter(name => !workerOf.has(name)).sort()) {
-    const profile = profiles.get(name)!
-    if (workerOf.has(profile.name)) continue
+  // only profiles without a worker yet are looked at, in name order
+  for (const entry of [...profiles.values()].filter(e => e.worker === undefined).sort((a, b) => a.profile.name < b.profile.name ? -1 : 1)) {
+    const { profile } = entry
     if (profile.held !== undefined) {
       plan.unplaced.push({ type: 'profile', name: profile.name, reason: `this master cannot open its settings: ${profile.held}` })
       continue
@@ -224,10 +234,10 @@ export function planPlacement (input: PlacementInput): Plan {
       plan.unplaced.push({ type: 'profile', name: profile.name, reason: subaccounts.has(profile.subaccount) ? `sub-account '${profile.subaccount}' has no slave yet` : `sub-account '${profile.subaccount}' is not on the ledger` })
       continue
     }
-    const free = (w: WorkerInfo) => w.slots - (workerLoad.get(w.name) ?? 0)
+    const free = (w: WorkerInfo) => w.slots - view(w.name).load
     const candidates = (workersOfSlave.get(slave) ?? [])
       .filter(w => w.kinds.includes(profile.kind) && free(w) > 0)
-      .filter(w => { const lease = input.lease(w.name); return lease.state === 'live' && !lease.draining })
+      .filter(w => { const lease = view(w.name).lease; return lease.state === 'live' && !lease.draining })
       .sort((a, b) => free(b) - free(a) || byName(a, b))
     const chosen = candidates[0]
     if (chosen === undefined) {
@@ -235,7 +245,7 @@ export function planPlacement (input: PlacementInput): Plan {
       continue
     }
     plan.puts.push({ profile: profile.name, profile_id: profile.id, kind: profile.kind, subaccount: profile.subaccount, slave, worker: chosen.name })
-    workerOf.set(profile.name, chosen.name)
+    entry.worker = chosen.name
     addLoad(chosen.name)
   }
   return plan
@@ -246,7 +256,7 @@ export function planPlacement (input: PlacementInput): Plan {
  * takes a slot on its node (addLoad) and stays there until the node reports it stopped.
  * Answers unit name → the node still running it.
  */
-function stillRunning (reports: Array<{ node: string, running: ReadonlySet<string> }>, units: Array<{ id: string, name: string }>, assignedTo: ReadonlyMap<string, string>, addLoad: (node: string) => void): Map<string, string> {
+function stillRunning (reports: Array<{ node: string, running: ReadonlySet<string> }>, units: Array<{ id: string, name: string }>, assignedTo: { get: (name: string) => string | undefined }, addLoad: (node: string) => void): Map<string, string> {
   const stillOn = new Map<string, string>()
   if (reports.every(r => r.running.size === 0)) return stillOn
   const byId = new Map(units.map(u => [u.id, u]))
@@ -262,7 +272,7 @@ function stillRunning (reports: Array<{ node: string, running: ReadonlySet<strin
 }
 
 /** Units whose node has not shown them stopped since their assignment went away count as still running there. */
-function waitForReleases (stillOn: Map<string, string>, releasing: Array<{ node: string, name: string }> | undefined, assignedTo: ReadonlyMap<string, string>): void {
+function waitForReleases (stillOn: Map<string, string>, releasing: Array<{ node: string, name: string }> | undefined, assignedTo: { get: (name: string) => string | undefined }): void {
   for (const { node, name } of releasing ?? []) {
     if (assignedTo.get(name) !== node && !stillOn.has(name)) stillOn.set(name, node)
   }

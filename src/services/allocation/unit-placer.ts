@@ -212,7 +212,10 @@ export class UnitPlacer<U extends PlacerUnit, N extends PlacerNode, S> {
   }
 
   reports (): Array<{ node: string, running: ReadonlySet<string> }> {
-    return [...this.leases].filter(([, l]) => l.state === 'live').map(([node, l]) => ({ node, running: l.running }))
+    // (a report of nothing running changes no plan: left out)
+    const reports: Array<{ node: string, running: ReadonlySet<string> }> = []
+    for (const [node, l] of this.leases) if (l.state === 'live' && l.running.size > 0) reports.push({ node, running: l.running })
+    return reports
   }
 
   unplaced (): Unplaced[] { return [...this.unplacedUnits.values()].sort((a, b) => a.name < b.name ? -1 : 1) }
