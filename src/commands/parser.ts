@@ -40,6 +40,39 @@ export function parseScript (text: string, opts: { source?: string } = {}): Stat
   return statements
 }
 
+/** Distinct command texts whose parse is kept (REST clients send the same few commands over and over). */
+const PARSED_KEPT = 512
+/** Longer texts are parsed each time (a script, a policy): they seldom repeat. */
+const PARSED_MAX_TEXT = 1024
+const parsed = new Map<string, readonly Statement[]>()
+
+/**
+ * parseScript, remembered for each distinct short text (the least recently used forgotten
+ * past PARSED_KEPT). The statements are frozen: nothing that runs them may change them.
+ */
+export function parseScriptCached (text: string, opts: { source?: string } = {}): readonly Statement[] {
+  if (text.length > PARSED_MAX_TEXT) return parseScript(text, opts)
+  const key = `${opts.source ?? ''}\0${text}`
+  const known = parsed.get(key)
+  if (known !== undefined) {
+    parsed.delete(key)
+    parsed.set(key, known)
+    return known
+  }
+  const statements = deepFreeze(parseScript(text, opts))
+  if (parsed.size >= PARSED_KEPT) parsed.delete(parsed.keys().next().value!)
+  parsed.set(key, statements)
+  return statements
+}
+
+function deepFreeze<T> (value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const v of Object.values(value)) deepFreeze(v)
+  }
+  return value
+}
+
 /** Every line that does not parse, in order, nested blocks included. */
 export function invalidStatements (statements: readonly Statement[]): InvalidStatement[] {
   const found: InvalidStatement[] = []

@@ -5,7 +5,9 @@ import { Cursor, type Source, type Token, describe, expectPunct, jsonValue, toke
 import { MAX_DEPTH, parseBring, parseQuery } from './parse-query.js'
 
 const COMMANDS = knownCommands()
-const MAX_COMMAND_WORDS = Math.max(...COMMANDS.map(c => c.name.split(' ').length))
+/** Each command's name as words, split once (an assignment checks whether its value starts with one) */
+const COMMAND_WORDS = COMMANDS.map(c => c.name.split(' '))
+const MAX_COMMAND_WORDS = Math.max(...COMMAND_WORDS.map(words => words.length))
 const ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_.]*)\s*=(?!=)/
 /** `set x = 5` is AnyLog's other way to write `x = 5`. */
 const SET_ASSIGNMENT = /^set\s+([A-Za-z_][A-Za-z0-9_.]*)\s*=(?!=)/i
@@ -139,7 +141,7 @@ function parseAssignment (src: Source, start: number, end: number, match: RegExp
   // a command of ours, or one of AnyLog's that ledgermesh does not run (an error naming it,
   // not text: AnyLog would run it); a single word stays a value (`mode = debug`)
   const rhsWords = rest.split(/\s+/).length
-  if (COMMANDS.some(spec => spec.name.split(' ').every((w, i) => words[i] === w)) ||
+  if (COMMAND_WORDS.some(name => name.every((w, i) => words[i] === w)) ||
       (rhsWords > 1 && anylogCommandHead(words, rhsWords + 2) !== undefined)) {
     return { kind: 'assign', name, value: parseCommand(src, cursor), pos }
   }

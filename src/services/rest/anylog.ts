@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { LedgerMeshError } from '../../base/errors.js'
 import { Executor } from '../../commands/executor.js'
 import type { CommandOutput } from '../../commands/output.js'
-import { parseScript } from '../../commands/parser.js'
+import { parseScript, parseScriptCached } from '../../commands/parser.js'
 import { Variables } from '../../commands/variables.js'
 import { decodeUtf8 } from '../../base/utf8.js'
 import { errorReply } from './errors.js'
@@ -51,7 +51,8 @@ export async function anylogRoutes (app: FastifyInstance, opts: AnyLogRouteOptio
       const vars = opts.executor.vars.child()
       const bodyText = typeof req.body === 'string' ? req.body.trim() : ''
       const body = method === 'POST' && bodyText !== '' ? parseScript(bodyText, { source: 'request body' }) : []
-      const statements = parseScript(command, { source: 'command header' })
+      // the same few command texts come again and again: parsed once each
+      const statements = parseScriptCached(command, { source: 'command header' })
       // Writes need POST (which needs the token); AnyLog's clients also POST reads and
       // assignments (`company_name = New Company`), and a POST may do anything a GET may.
       const needed = [...body, ...statements].some(s => Executor.methodOf(s) === 'POST') ? 'POST' : 'GET'
