@@ -19,6 +19,7 @@ import { snapshotBootstrap } from './snapshot-bootstrap.js'
 import { churn } from './churn.js'
 import { fleetJoin } from './fleet-join.js'
 import { placement } from './placement.js'
+import { sim } from './sim/index.js'
 
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- <name> ...` the ones named. Each
@@ -40,7 +41,8 @@ import { placement } from './placement.js'
  *   BENCH_CHURN_TICK (entries between the replica's snapshot/compaction ticks, 100000);
  *   BENCH_FLEET_SLAVES, BENCH_FLEET_PROFILES and BENCH_FLEET_WORKERS (fleet-join: 10, 10000, 5000);
  *   BENCH_PLACEMENT_WORKERS, BENCH_PLACEMENT_SLAVES and BENCH_PLACEMENT_PROFILES (placement: 10000, 100, 50000);
- *   BENCH_CPU_PROF=<dir> (rest-*, fleet-join: their node processes run under --cpu-prof, profiles left in <dir>).
+ *   BENCH_CPU_PROF=<dir> (rest-*, fleet-join: their node processes run under --cpu-prof, profiles left in <dir>);
+ *   BENCH_SIM_INSERTS and BENCH_SIM_REPLICAS (sim: inserts per real run, 60; the validation run's replicas, 50).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,
@@ -63,7 +65,8 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   'snapshot-bootstrap': snapshotBootstrap,
   churn,
   'fleet-join': fleetJoin,
-  placement
+  placement,
+  sim
 }
 
 const requested = process.argv.slice(2).filter(a => !a.startsWith('-'))

@@ -107,8 +107,8 @@ export async function verifyRate (opts: { entries?: number, batch?: number } = {
     const replica = new Ledger({ store: new LevelStore({ path: join(tempDir(t, 'lm-bench-verify-'), 'ledger'), durable: false }), log: silentLogger() })
     await replica.open()
     t.teardown(async () => { await replica.close() })
-    const heads = []
     const signCheckpoint = checkpointSigner(master)
+    const heads: Array<{ run: Entry[], head: ReturnType<typeof signCheckpoint> }> = []
     for (let i = 0; i < entries.length; i += batch) {
       const run = entries.slice(i, i + batch)
       heads.push({ run, head: signCheckpoint(run[run.length - 1], run) })

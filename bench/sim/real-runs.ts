@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs'
+import { startNode, type NodeProcess } from '../../test/helpers/node-process.js'
+import { waitFor } from '../../test/helpers/net.js'
+import { withCleanup } from '../lib/harness.js'
+
+/**
+ * Real propagation runs on loopback, for the simulator to be calibrated on and checked against:
+ * a master and `replicas` member processes (the first `relays` of them syncing from the master
+ * and the rest from those relays, round-robin; no relays: all from the master), `inserts`
+ * inserts one after another, each timed until every replica applied it (its own log line, as
+ * bench/propagation.ts reads it), and every process's CPU read from /proc before and after, and
+ * over an idle window of the same length before the inserts.
+ */
+export interface RealRun {
+  replicas: number
+  relays: number
+  inserts: number
+  /** per insert: ms from the insert to each replica's apply (index = replica) */
+  lags: number[][]
+  /** per insert: the last replica's lag */
+  latencies: number[]
+  /** CPU per insert, ms, idle CPU taken out: the master's, and each replica's */
+  masterCpuMsPerInsert: number
+  replicaCpuMsPerInsert: number[]
+  /** idle CPU per process as a fraction of a core */
+  idleLoad: number
+}
+
+const TICK_MS = 10 // /proc counts CPU in clock ticks of 10 ms (USER_HZ 100)
+
+/** user + system CPU of a process (all its threads), ms. */
+export function processCpuMs (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // fields after the command name (which may hold spaces) in parentheses
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS
+}
+
+function appliedAt (node: NodeProcess, seq: number): number | undefined {
+  for (const line of node.stderr) {
+    if (!line.includes('sync batch applied') && !line.includes('sync pull applied entries')) continue
+    const entry = JSON.parse(line) as { time: string, head: number }
+    if (entry.head >= seq) return Date.parse(entry.time)
+  }
+  return undefined
+}
+
+export async function realRun (opts: { replicas: number, relays?: number, inserts: number }): Promise<RealRun> {
+  const relays = Math.min(opts.relays ?? 0, opts.replicas)
+  return await withCleanup(async t => {
+    const master = await startNode(t, { type: 'master', name: 'sim-master', env: { LOG_LEVEL: 'info' } })
+    const replicas: NodeProcess[] = []
+    const sourceOf = (i: number): string => relays === 0 || i < relays ? master.ledgerConn : `127.0.0.1:${replicas[i % relays].tcpPort}`
+    // five at a time (fifty processes starting at once on two cores time out their start-up);
+    // relays first, so the others can name them
+    const start = async (from: number, to: number): Promise<void> => {
+      for (let i = from; i < to; i += 5) {
+        replicas.push(...await Promise.all(Array.from({ length: Math.min(5, to - i) }, async (_, j) =>
+          await startNode(t, { type: 'member', name: `sim-r${i + j}`, env: { LEDGER_CONN: master.ledgerConn, BLOCKCHAIN_SOURCE: sourceOf(i + j), LOG_LEVEL: 'info', BLOCKCHAIN_SYNC: '30 second' } }))))
+      }
+    }
+    await start(0, relays)
+    await start(relays, opts.replicas)
+    const processes = [master, ...replicas]
+    const cpu = (): number[] => processes.map(p => processCpuMs(p.proc.pid!))
+    // let start-up settle, then measure what idle costs
+    await new Promise(resolve => setTimeout(resolve, 3000))
+    const idleStart = cpu()
+    const idleStarted = Date.now()
+    await new Promise(resolve => setTimeout(resolve, 4000))
+    const idleMs = cpu().map((c, i) => c - idleStart[i])
+    const idleWindow = Date.now() - idleStarted
+
+    const before = cpu()
+    const runStarted = Date.now()
+    const lags: number[][] = []
+    for (let i = 0; i < opts.inserts; i++) {
+      const started = Date.now()
+      const reply = await master.ok('blockchain insert where policy=!p', { method: 'POST', body: `<p = {"probe": {"name": "s${i}-${started}"}}>` })
+      const seq = Number(/seq (\d+)/.exec(reply.text)?.[1])
+      const times = await waitFor(`insert ${i} on every replica`, () => {
+        const seen = replicas.map(r => appliedAt(r, seq))
+        return seen.every(s => s !== undefined) ? seen as number[] : undefined
+      }, { timeoutMs: 30_000, everyMs: 10 })
+      lags.push(times.map(at => at - started))
+      for (const r of replicas) r.stderr.length = 0
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    const runMs = Date.now() - runStarted
+    const used = cpu().map((c, i) => c - before[i] - (idleMs[i] * runMs) / idleWindow)
+    return {
+      replicas: opts.replicas,
+      relays,
+      inserts: opts.inserts,
+      lags,
+      latencies: lags.map(l => Math.max(...l)),
+      masterCpuMsPerInsert: used[0] / opts.inserts,
+      replicaCpuMsPerInsert: used.slice(1).map(c => c / opts.inserts),
+      idleLoad: idleMs.reduce((a, b) => a + b, 0) / processes.length / idleWindow
+    }
+  })
+}
