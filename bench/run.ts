@@ -42,7 +42,9 @@ import { sim } from './sim/index.js'
  *   BENCH_FLEET_SLAVES, BENCH_FLEET_PROFILES and BENCH_FLEET_WORKERS (fleet-join: 10, 10000, 5000);
  *   BENCH_PLACEMENT_WORKERS, BENCH_PLACEMENT_SLAVES and BENCH_PLACEMENT_PROFILES (placement: 10000, 100, 50000);
  *   BENCH_CPU_PROF=<dir> (rest-*, fleet-join: their node processes run under --cpu-prof, profiles left in <dir>);
- *   BENCH_SIM_INSERTS and BENCH_SIM_REPLICAS (sim: inserts per real run, 60; the validation run's replicas, 50).
+ *   BENCH_SIM_INSERTS, BENCH_SIM_CALIBRATION, BENCH_SIM_REPLICAS, BENCH_SIM_FLEETS and BENCH_SIM_MODEL_INSERTS
+ *   (sim: inserts per real run, 200; the calibration runs' replicas, 5,20; the validation run's, 50; the
+ *   fleets sized, 1000,10000; inserts simulated per fleet, 200).
  */
 const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   propagation: propagations,

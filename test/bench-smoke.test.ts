@@ -8,6 +8,9 @@ import { replicaMemory } from '../bench/replica-memory.js'
 import { verifyRate } from '../bench/verify-rate.js'
 import { restInsert, restInsertConcurrent, restQuery } from '../bench/rest.js'
 import { failover } from '../bench/failover.js'
+import { fleetJoin } from '../bench/fleet-join.js'
+import { placement } from '../bench/placement.js'
+import { sim } from '../bench/sim/index.js'
 
 // Every benchmark at its smallest, so none can rot; timings are not asserted here, only that
 // each runs to the end and reports what it should.
@@ -85,4 +88,36 @@ t.test('failover, 1 round and 2 clients', async t => {
   t.match(row, { bench: 'failover', rounds: 1, clients: 2, lost: 0 })
   t.ok(row.acknowledged > 20, 'inserts were acknowledged before and after the kill')
   t.ok([row.gap_p50_ms, row.gap_p99_ms, row.gap_max_ms].every(finite), 'gaps are durations')
+})
+
+t.test('fleet-join, 20 workers joining a ledger of 2 slaves and 40 profiles', async t => {
+  const [row] = await fleetJoin({ slaves: 2, profiles: 40, workers: 20 })
+  t.match(row, { bench: 'fleet-join', workers: 20, window: 4 })
+  t.ok([row.first_per_s, row.last_per_s, row.ratio, row.p50_ms, row.p99_ms].every(finite) && row.first_per_s > 0, 'rates measured')
+  t.match(row.goal, /^last 4 >= 0\.9 x first 4: (met|missed)$/)
+})
+
+t.test('placement, 200 workers and 1,000 profiles in-process', async t => {
+  const rows = await placement({ workers: 200, slaves: 4, profiles: 1000 })
+  t.ok(rows.some(r => r.what.startsWith('full round') && r.what.includes('0 unplaced')), 'every profile was placed before the full round is timed')
+  t.ok(rows.some(r => r.what.includes('a worker joins')))
+  t.ok(rows.every(r => finite(r.p50_ms) && r.p50_ms <= r.p99_ms))
+})
+
+t.test('sim: the model calibrated on runs of 2 and 3 replicas, checked on 4, sizing a fleet of 50', async t => {
+  process.env.BENCH_SIM_CALIBRATION = '2,3'
+  process.env.BENCH_SIM_REPLICAS = '4'
+  process.env.BENCH_SIM_INSERTS = '4'
+  process.env.BENCH_SIM_FLEETS = '50'
+  process.env.BENCH_SIM_MODEL_INSERTS = '20'
+  t.teardown(() => { for (const k of ['BENCH_SIM_CALIBRATION', 'BENCH_SIM_REPLICAS', 'BENCH_SIM_INSERTS', 'BENCH_SIM_FLEETS', 'BENCH_SIM_MODEL_INSERTS']) delete process.env[k] })
+  const rows = await sim()
+  const calibration = rows.find(r => r.part === 'calibration' && r.what.startsWith('costs'))!
+  t.ok(finite(calibration.commitMs) && finite(calibration.applyMs) && (calibration.commitMs as number) > 0, 'critical costs measured')
+  const validation = rows.filter(r => r.part === 'validation')
+  t.equal(validation.length, 3, 'the real 4-replica runs (star and relayed) and the WAN run, predicted')
+  t.ok(validation.every(r => finite(r.measured_p50_ms) && finite(r.predicted_p50_ms)))
+  const trees = rows.filter(r => r.part === 'relay tree')
+  t.same(trees.map(r => r.nodes), [50, 50], 'a star and a tree of 50')
+  t.ok(trees.every(r => finite(r.p99_ms) && typeof r.goal === 'string'))
 })

@@ -24,6 +24,8 @@ export interface RealRun {
   replicaCpuMsPerInsert: number[]
   /** idle CPU per process as a fraction of a core */
   idleLoad: number
+  /** ms from one insert to the next (its propagation, then a 50 ms pause) */
+  periodMs: number
 }
 
 const TICK_MS = 10 // /proc counts CPU in clock ticks of 10 ms (USER_HZ 100)
@@ -96,7 +98,8 @@ export async function realRun (opts: { replicas: number, relays?: number, insert
       latencies: lags.map(l => Math.max(...l)),
       masterCpuMsPerInsert: used[0] / opts.inserts,
       replicaCpuMsPerInsert: used.slice(1).map(c => c / opts.inserts),
-      idleLoad: idleMs.reduce((a, b) => a + b, 0) / processes.length / idleWindow
+      idleLoad: idleMs.reduce((a, b) => a + b, 0) / processes.length / idleWindow,
+      periodMs: runMs / opts.inserts
     }
   })
 }

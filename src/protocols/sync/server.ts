@@ -8,6 +8,8 @@ import { FRAME_RESERVE_BYTES, READ_PAGE, SYNC_ERROR } from './constants.js'
 import { answerProof } from './prove.js'
 import { type EncodedResponse, type ProofQuery, type SyncError, type SyncRequest, decodeRequest, encodeEntry, encodeFrame, entryFrameSize, varintSize } from './codec.js'
 import { type SyncContext, short } from './context.js'
+import { RecentEntries } from './recent.js'
+import type { Entry } from '../../ledger/entry.js'
 
 /**
  * The serving side of `/ledgermesh/sync/1.0.0` (any node with a ledger: the master, or a
@@ -30,8 +32,12 @@ export class SyncServer {
     this.selfKey = publicKeyHexOf(ctx.components.libp2p.peerId)
   }
 
-  /** Wakes every watch stream being served (an append, or stop()). */
-  readonly wake = (): void => {
+  /** the last appended entries, encoded once for every watch stream */
+  private readonly recent = new RecentEntries()
+
+  /** Wakes every watch stream being served (an append, with its entries, or stop()). */
+  readonly wake = (appended?: Entry[]): void => {
+    this.recent.note(appended)
     for (const wake of this.waiters) wake()
   }
 
@@ -233,13 +239,13 @@ export class SyncServer {
     let batchBytes = 0
     let sent: Head = { seq: afterSeq, hash: '' }
     for (let next = afterSeq + 1; next <= last;) {
-      const page = await ledger.store.range(next, Math.min(READ_PAGE, last - next + 1))
+      const page = this.kept(next, last) ?? await ledger.store.range(next, Math.min(READ_PAGE, last - next + 1))
       if (page.length === 0 || page[0].seq !== next) {
         throw new LedgerMeshError('internal', `this node's store has no entry ${next} below its head ${head.seq}`)
       }
       for (const entry of page) {
         if (entry.seq > last) break
-        const encoded = encodeEntry(entry)
+        const encoded = this.recent.get(entry.seq, ledger.head.seq)?.encoded ?? encodeEntry(entry)
         const size = entryFrameSize(encoded)
         if (batch.length > 0 && batchBytes + size > budget) {
           await this.writeFrame(lp, { entries: batch, more: false }, signal)
@@ -254,6 +260,15 @@ export class SyncServer {
     }
     await this.writeFrame(lp, { entries: batch, head, more: last < head.seq, open }, signal)
     return sent.seq === afterSeq ? undefined : sent
+  }
+
+  /** Entries next..last from those kept in memory, when every one of them is (else undefined: read them from the store). */
+  private kept (next: number, last: number): Entry[] | undefined {
+    const head = this.ctx.components.ledger.head.seq
+    if (this.recent.get(next, head) === undefined || this.recent.get(last, head) === undefined) return undefined
+    const entries: Entry[] = []
+    for (let seq = next; seq <= last; seq++) entries.push(this.recent.get(seq, head)!.entry)
+    return entries
   }
 
   /**
@@ -281,7 +296,7 @@ export class SyncServer {
         if (servable() > sent.seq) {
           if (await this.refused(lp, stream, peer, key)) return
           if (sent.seq > 0) {
-            const [entry] = await ledger.store.range(sent.seq, 1)
+            const entry = this.recent.get(sent.seq, ledger.head.seq)?.entry ?? (await ledger.store.range(sent.seq, 1))[0]
             if (entry?.hash !== sent.hash) {
               log.warn({ seq: sent.seq }, 'this node\'s chain changed under a watch stream; closing it')
               await this.sendError(lp, stream, { code: SYNC_ERROR.diverged, message: `this node's entry ${sent.seq} changed while you watched` }, ledger.signedHead)
