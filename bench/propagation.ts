@@ -13,7 +13,7 @@ export interface PropagationResult {
   p50_ms: number
   p99_ms: number
   max_ms: number
-  /** goals: p99 < 250 ms at 20 replicas, < 1 s at 50 */
+  /** goal: p99 < 250 ms at 20 replicas and at 50 */
   goal?: string
 }
 
@@ -59,7 +59,8 @@ export async function propagation (opts: { replicas: number, inserts: number }):
       await new Promise(resolve => setTimeout(resolve, 50))
     }
     const p99 = percentile(latencies, 99)
-    const limit = opts.replicas >= 50 ? 1000 : opts.replicas >= 20 ? 250 : undefined
+    // p99 < 250 ms from 20 replicas on (at 50 the fleet-scale goal; it was < 1 s before)
+    const limit = opts.replicas >= 20 ? 250 : undefined
     return {
       replicas: opts.replicas,
       inserts: opts.inserts,
