@@ -27,6 +27,23 @@ function appliedAt (node: NodeProcess, seq: number): number | undefined {
   return undefined
 }
 
+/**
+ * Inserts a probe at the master and waits until every replica has applied it; answers each
+ * replica's lag (ms from the insert to its apply), then pauses 50 ms (inserts go one at a time).
+ */
+export async function timedInsert (master: NodeProcess, replicas: NodeProcess[], tag: string): Promise<number[]> {
+  const started = Date.now()
+  const reply = await master.ok('blockchain insert where policy=!p', { method: 'POST', body: `<p = {"probe": {"name": "${tag}-${started}"}}>` })
+  const seq = Number(/seq (\d+)/.exec(reply.text)?.[1])
+  const times = await waitFor(`insert ${tag} on every replica`, () => {
+    const seen = replicas.map(r => appliedAt(r, seq))
+    return seen.every(s => s !== undefined) ? seen as number[] : undefined
+  }, { timeoutMs: 30_000, everyMs: 10 })
+  for (const r of replicas) r.stderr.length = 0
+  await new Promise(resolve => setTimeout(resolve, 50))
+  return times.map(at => at - started)
+}
+
 /** One row per replica count (BENCH_REPLICAS, default 5,20,50; BENCH_INSERTS per count, default 50). */
 export async function propagations (opts: { replicas?: number[], inserts?: number } = {}): Promise<PropagationResult[]> {
   const rows: PropagationResult[] = []
@@ -46,18 +63,7 @@ export async function propagation (opts: { replicas: number, inserts: number }):
         await startNode(t, { type: 'member', name: `bench-r${i + j}`, env: { LEDGER_CONN: master.ledgerConn, LOG_LEVEL: 'info', BLOCKCHAIN_SYNC: '30 second' } }))))
     }
     const latencies: number[] = []
-    for (let i = 0; i < opts.inserts; i++) {
-      const started = Date.now()
-      const reply = await master.ok('blockchain insert where policy=!p', { method: 'POST', body: `<p = {"probe": {"name": "p${i}-${started}"}}>` })
-      const seq = Number(/seq (\d+)/.exec(reply.text)?.[1])
-      const times = await waitFor(`insert ${i} on every replica`, () => {
-        const seen = replicas.map(r => appliedAt(r, seq))
-        return seen.every(s => s !== undefined) ? seen as number[] : undefined
-      }, { timeoutMs: 30_000, everyMs: 20 })
-      latencies.push(Math.max(...times) - started)
-      for (const r of replicas) r.stderr.length = 0
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
+    for (let i = 0; i < opts.inserts; i++) latencies.push(Math.max(...await timedInsert(master, replicas, `p${i}`)))
     const p99 = percentile(latencies, 99)
     // p99 < 250 ms from 20 replicas on (at 50 the fleet-scale goal; it was < 1 s before)
     const limit = opts.replicas >= 20 ? 250 : undefined

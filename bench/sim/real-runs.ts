@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs'
 import { startNode, type NodeProcess } from '../../test/helpers/node-process.js'
-import { waitFor } from '../../test/helpers/net.js'
 import { withCleanup } from '../lib/harness.js'
+import { timedInsert } from '../propagation.js'
 
 /**
  * Real propagation runs on loopback, for the simulator to be calibrated on and checked against:
  * a master and `replicas` member processes (the first `relays` of them syncing from the master
  * and the rest from those relays, round-robin; no relays: all from the master), `inserts`
- * inserts one after another, each timed until every replica applied it (its own log line, as
- * bench/propagation.ts reads it), and every process's CPU read from /proc before and after, and
- * over an idle window of the same length before the inserts.
+ * inserts one after another, each timed until every replica applied it (as bench/propagation.ts
+ * times them), and every process's CPU read from /proc before and after, and over an idle
+ * window of the same length before the inserts.
  */
 export interface RealRun {
   replicas: number
@@ -36,15 +36,6 @@ export function processCpuMs (pid: number): number {
   // fields after the command name (which may hold spaces) in parentheses
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS
-}
-
-function appliedAt (node: NodeProcess, seq: number): number | undefined {
-  for (const line of node.stderr) {
-    if (!line.includes('sync batch applied') && !line.includes('sync pull applied entries')) continue
-    const entry = JSON.parse(line) as { time: string, head: number }
-    if (entry.head >= seq) return Date.parse(entry.time)
-  }
-  return undefined
 }
 
 export async function realRun (opts: { replicas: number, relays?: number, inserts: number }): Promise<RealRun> {
@@ -76,18 +67,7 @@ export async function realRun (opts: { replicas: number, relays?: number, insert
     const before = cpu()
     const runStarted = Date.now()
     const lags: number[][] = []
-    for (let i = 0; i < opts.inserts; i++) {
-      const started = Date.now()
-      const reply = await master.ok('blockchain insert where policy=!p', { method: 'POST', body: `<p = {"probe": {"name": "s${i}-${started}"}}>` })
-      const seq = Number(/seq (\d+)/.exec(reply.text)?.[1])
-      const times = await waitFor(`insert ${i} on every replica`, () => {
-        const seen = replicas.map(r => appliedAt(r, seq))
-        return seen.every(s => s !== undefined) ? seen as number[] : undefined
-      }, { timeoutMs: 30_000, everyMs: 10 })
-      lags.push(times.map(at => at - started))
-      for (const r of replicas) r.stderr.length = 0
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
+    for (let i = 0; i < opts.inserts; i++) lags.push(await timedInsert(master, replicas, `s${i}`))
     const runMs = Date.now() - runStarted
     const used = cpu().map((c, i) => c - before[i] - (idleMs[i] * runMs) / idleWindow)
     return {
