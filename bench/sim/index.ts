@@ -90,7 +90,7 @@ export async function sim (): Promise<SimRow[]> {
   })
   let fit = { onPath: 0, taskMs: 1, error: Infinity }
   for (const onPath of [0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]) {
-    for (const taskMs of [1, 3, 10, 30, 60]) {
+    for (const taskMs of [1, 3, 10, 30, 100]) {
       const c = costsFor(onPath, taskMs)
       const error = [small, medium].reduce((sum, run) => {
         const r = simulate(shared(star(run.replicas), c, PAUSE_MS), c, { inserts: 150, seed: 5 })

@@ -32,7 +32,7 @@ export interface Costs {
   watchExtraMs: number
   /** background CPU per insert on a replica */
   replicaExtraMs: number
-  /** the size of one background task */
+  /** the mean size of a background task (sizes are exponentially distributed) */
   bgTaskMs: number
   /**
    * wall time a hop takes beyond the modelled CPU and link (the network stack on both ends,
@@ -247,7 +247,9 @@ export function simulateInsert (net: Network, costs: Costs, rand: () => number, 
     if (!shared && node >= 0 && children[node + 1].length === 0) continue
     let work = 2 * extra(node)
     while (work > 0) {
-      const size = Math.min(work, costs.bgTaskMs)
+      // exponentially distributed sizes: mostly short tasks, now and then a long one (a
+      // garbage collection, a gossip round answering many peers)
+      const size = Math.min(work, -Math.log(1 - rand()) * costs.bgTaskMs)
       work -= size
       run(node, net.periodMs * (2 * rand() - 1), size, () => {})
     }
