@@ -32,7 +32,8 @@ interface Held<S> extends PlacerAssignment {
   invalid?: string
 }
 
-const UNKNOWN_LEASE_NONE: ReadonlySet<string> = new Set()
+/** what a node without a live lease reports running */
+const NOTHING_RUNNING: ReadonlySet<string> = new Set()
 
 export class UnitPlacer<U extends PlacerUnit, N extends PlacerNode, S> {
   private readonly units = new Map<string, U>()
@@ -49,12 +50,18 @@ export class UnitPlacer<U extends PlacerUnit, N extends PlacerNode, S> {
   private readonly counted = new Map<string, number>()
   /** per node: units it reports running that are not assigned to it */
   private readonly extra = new Map<string, number>()
+  /** unit id → the live nodes reporting it running */
   private readonly reporters = new Map<string, Set<string>>()
+  /** unit name → nodes that have not shown it stopped since its assignment there went away, in order */
   private releasing = new Map<string, string[]>()
+  /** declared nodes whose lease is unknown (any: nothing is placed) */
   private unknownNodes = 0
   private wasUnknown = false
+  /** per pool, the units that found no candidate in it, by name; and each such unit's pool */
   private readonly waiting = new Map<string, SortedNames>()
   private readonly waitingIn = new Map<string, string>()
+  /** pools that ran out of candidates in the round under way */
+  private stopped = new Set<string>()
   private readonly unplacedUnits = new Map<string, Unplaced>()
   private readonly movingUnits = new Map<string, string>()
   private order = 0
@@ -148,8 +155,8 @@ export class UnitPlacer<U extends PlacerUnit, N extends PlacerNode, S> {
     else this.leases.set(name, lease)
     const after = this.leaseOf(name)
     if (this.nodes.has(name) && after.state === 'unknown') this.unknownNodes++
-    const ranBefore = before.state === 'live' ? before.running : UNKNOWN_LEASE_NONE
-    const ranAfter = after.state === 'live' ? after.running : UNKNOWN_LEASE_NONE
+    const ranBefore = before.state === 'live' ? before.running : NOTHING_RUNNING
+    const ranAfter = after.state === 'live' ? after.running : NOTHING_RUNNING
     for (const id of ranBefore) if (!ranAfter.has(id)) this.report(id, name, false)
     for (const id of ranAfter) if (!ranBefore.has(id)) this.report(id, name, true)
     this.extraDirty.add(name)
@@ -197,7 +204,7 @@ export class UnitPlacer<U extends PlacerUnit, N extends PlacerNode, S> {
   allUnits (): IterableIterator<U> { return this.units.values() }
   allNodes (): IterableIterator<N> { return this.nodes.values() }
   leaseOf (name: string): NodeLease {
-    return this.leases.get(name) ?? { state: this.defaultState, draining: false, running: UNKNOWN_LEASE_NONE }
+    return this.leases.get(name) ?? { state: this.defaultState, draining: false, running: NOTHING_RUNNING }
   }
 
   /** The node of a unit: its assignment that holds, or this round's put. */
@@ -290,8 +297,6 @@ export class UnitPlacer<U extends PlacerUnit, N extends PlacerNode, S> {
       yield next
     }
   }
-
-  private stopped = new Set<string>()
 
   private evaluate (name: string, unknown: boolean): void {
     const unit = this.units.get(name)
