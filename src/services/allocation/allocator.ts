@@ -101,12 +101,14 @@ export class Allocator implements Service {
   constructor (private readonly opts: AllocatorOptions) {
     this.leases = new LeaseTable(opts)
     this.releases = new Releases(opts.ledger.state)
-    this.feed = this.newFeed()
+    // empty until start() loads it: `get status` before then shows nothing placed
+    this.feed = this.newFeed(false)
   }
 
-  /** A feed built from the ledger's state and the lease table as they are now. */
-  private newFeed (): PlacementFeed {
+  /** A feed built from the ledger's state and the lease table as they are now (`load` false: empty). */
+  private newFeed (load = true): PlacementFeed {
     const feed = new PlacementFeed({ state: () => this.opts.ledger.state, admits: key => this.opts.ledger.admits(key), held: p => this.settingsVerdict(p) ?? undefined })
+    if (!load) return feed
     feed.load()
     const placement = feed.placement
     for (const role of ['worker', 'slave'] as const) for (const name of this.leases.names(role)) placement.setLease(role, name, this.leases.leaseOf(role, name))
@@ -117,7 +119,6 @@ export class Allocator implements Service {
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
-    // what the ledger holds now (the feed built at construction missed what came since)
     this.feed = this.newFeed()
     this.opts.ledger.on('appended', this.onAppended)
     await this.opts.lease.serve(this.renewLease)
@@ -238,9 +239,7 @@ export class Allocator implements Service {
   /** Reads the ledger and the leases, plans, and writes the plan's deletes then its puts. */
   private async allocateOnce (): Promise<void> {
     const { ledger, signer, log } = this.opts
-    const releases = this.releases.check(this.leases)
-    const placement = this.feed.placement
-    for (const role of ['worker', 'slave'] as const) placement.setReleasing(role, releases.filter(r => r.role === role).map(r => ({ node: r.node, name: r.name })))
+    const placement = this.feedReleases()
     const plan = performance.now() - this.lastFullRound >= FULL_ROUND_MS ? this.fullRound() : placement.round()
     this.rounds++
     for (const { id, reason } of plan.deletes) {
@@ -352,11 +351,17 @@ export class Allocator implements Service {
       this.mismatches++
       this.opts.log.warn({ differences: drift.slice(0, 10) }, 'incremental placement differed from the full round: writing the full round\'s plan, and following the ledger anew')
       this.feed = this.newFeed()
-      this.feed.placement.setReleasing('worker', input.releasing ?? [])
-      this.feed.placement.setReleasing('slave', input.slaveReleasing ?? [])
-      this.feed.placement.round()
+      this.feedReleases().round()
     }
     return full
+  }
+
+  /** Tells the placement which units wait for their node to show them stopped; answers it. */
+  private feedReleases (): PlacementFeed['placement'] {
+    const releases = this.releases.check(this.leases)
+    const placement = this.feed.placement
+    for (const role of ['worker', 'slave'] as const) placement.setReleasing(role, releases.filter(r => r.role === role).map(r => ({ node: r.node, name: r.name })))
+    return placement
   }
 
   /**
@@ -364,9 +369,7 @@ export class Allocator implements Service {
    * state read afresh (empty: it does not). For tests and checks: it reads the whole ledger.
    */
   placementDrift (): string[] {
-    const releases = this.releases.check(this.leases)
-    const placement = this.feed.placement
-    for (const role of ['worker', 'slave'] as const) placement.setReleasing(role, releases.filter(r => r.role === role).map(r => ({ node: r.node, name: r.name })))
+    const placement = this.feedReleases()
     return planDifference(planPlacement(this.placementInput()), planPlacement(placement.input()))
   }
 
