@@ -6,6 +6,7 @@
 #
 #   PostgreSQL  answering on 127.0.0.1:5432 (the PostgreSQL store, several masters, failover)
 #   PgBouncer   the binary only: tests start PgBouncers of their own (masters behind a pooler)
+#   pg_auto_failover  the packages only: tests start clusters of their own (scripts/pg-cluster.sh)
 #   Chromium    Debian's, at /usr/bin/chromium or $CHROMIUM (the web console's browser tests)
 #
 # Packages come from Debian's repositories (apt-get), as root or through `sudo -n`.
@@ -92,6 +93,28 @@ ensure_pgbouncer() {
   log "PgBouncer installed ($("$(pgbouncer_path)" --version 2>/dev/null | head -n 1))"
 }
 
+# A highly available PostgreSQL for the tests (scripts/pg-cluster.sh): pg_auto_failover's
+# extension for the installed PostgreSQL's version, and its pg_autoctl.
+ensure_pg_auto_failover() {
+  local version
+  version=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$version" ]; then
+    log "no PostgreSQL server binaries under /usr/lib/postgresql: the highly available PostgreSQL tests will fail"
+    return 1
+  fi
+  if command -v pg_autoctl >/dev/null 2>&1 && [ -f "/usr/lib/postgresql/$version/lib/pgautofailover.so" ]; then
+    log "pg_auto_failover is installed ($(pg_autoctl --version 2>/dev/null | head -n 1))"
+    return 0
+  fi
+  log "pg_auto_failover is missing"
+  apt_install "postgresql-$version-auto-failover" pg-auto-failover-cli
+  if ! command -v pg_autoctl >/dev/null 2>&1; then
+    log "could not install pg_auto_failover: the highly available PostgreSQL tests will fail (install Debian's postgresql-$version-auto-failover and pg-auto-failover-cli)"
+    return 1
+  fi
+  log "pg_auto_failover installed ($(pg_autoctl --version 2>/dev/null | head -n 1))"
+}
+
 # The console's browser tests drive Debian's Chromium through playwright-core, which downloads none.
 ensure_chromium() {
   local chromium=${CHROMIUM:-/usr/bin/chromium}
@@ -111,6 +134,7 @@ ensure_chromium() {
 status=0
 ensure_postgres || status=1
 ensure_pgbouncer || status=1
+ensure_pg_auto_failover || status=1
 ensure_chromium || status=1
 # A missing piece fails only the tests that need it (each says why): the rest still run.
 [ "$status" -eq 0 ] || log "set-up incomplete: see the lines above"

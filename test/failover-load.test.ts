@@ -1,12 +1,9 @@
 import t, { type Test } from 'tap'
-import { createTestDatabase, pgQuery } from './helpers/pg.js'
+import { createTestDatabase } from './helpers/pg.js'
 import { startPgBouncer } from './helpers/pgbouncer.js'
-import { activeMaster, atActiveMaster, masterEnv } from './helpers/masters.js'
-import { RUNNER, getJson, processesOf, profile, insert, slaveRuns } from './helpers/fleet.js'
-import { type NodeProcess, startNode } from './helpers/node-process.js'
-import { readChain } from './helpers/ledger-check.js'
-import { waitFor } from './helpers/net.js'
-import type { PgStoreConfig } from '../src/ledger/pg-store.js'
+import { activeMaster, masterEnv } from './helpers/masters.js'
+import { type Fault, faultsUnderLoad } from './helpers/failover-load.js'
+import { startNode } from './helpers/node-process.js'
 
 // kill -9 of the active master while 8 clients insert through the members: every acknowledged
 // insert is on the ledger exactly once, the seqs have no gap, every replica's chain verifies and
@@ -16,160 +13,27 @@ import type { PgStoreConfig } from '../src/ledger/pg-store.js'
 // takes over again), and, under torture only, through PgBouncer in transaction pooling mode (ten
 // rounds; in CI, the robustness run on PgBouncer runs seeded faults, kills among them, under load).
 const TORTURE = process.env.TORTURE === '1'
-const CLIENTS = 8
-/** acknowledged inserts to see before a kill, and after it (through the new writer) */
-const ACKS_PER_PHASE = 15
-/**
- * Each client's pause after an acknowledged insert: 8 clients at 50 ms keep inserts in flight at
- * every moment (each takes a few ms), without spending the test's CPU on throughput between the
- * kills. Under torture they insert flat out.
- */
-const PACE_MS = process.env.TORTURE === '1' ? 0 : 50
 
-interface Fleet { masters: NodeProcess[], members: NodeProcess[], workers: NodeProcess[], slave: NodeProcess, db: PgStoreConfig }
-
-async function startFleet (t: Test, db: PgStoreConfig, env: Record<string, string | number>): Promise<Fleet> {
-  const a = await startNode(t, { type: 'master', name: 'master-a', env })
-  const b = await startNode(t, { type: 'master', name: 'master-b', env })
-  const conn = `${a.ledgerConn},${b.ledgerConn}`
-  const slave = await startNode(t, { type: 'slave', name: 'slave-a', master: a, env: { LEDGER_CONN: conn, SLOTS: 4 } })
-  const workers: NodeProcess[] = []
-  for (const name of ['w1', 'w2']) {
-    workers.push(await startNode(t, {
-      type: 'worker',
-      name,
-      master: a,
-      env: { LEDGER_CONN: conn, BLOCKCHAIN_SOURCE: 'master', SLAVE_NAME: 'slave-a', SLOTS: 1, PROFILE_KINDS: 'demo', PROFILE_RUNNER_DEMO: RUNNER, PROFILE_STOP_GRACE: '1 second' }
-    }))
-  }
-  return { masters: [a, b], members: [slave, ...workers], workers, slave, db }
-}
-
-/** 8 clients inserting notes through the members' JSON API until stopped, each PACE_MS apart. */
-function startClients (members: NodeProcess[]): { acked: Map<string, number>, ackTimes: number[], failures: string[], stop: () => Promise<void> } {
-  const acked = new Map<string, number>()
-  const ackTimes: number[] = []
-  const failures: string[] = []
-  let running = true
-  const loops = Array.from({ length: CLIENTS }, async (_v, client) => {
-    const member = members[client % members.length]
-    for (let n = 0; running && n < 100_000; n++) {
-      const name = `c${client}-n${n}`
-      try {
-        const { seq } = await insert(member, { note: { name } })
-        acked.set(name, seq)
-        ackTimes.push(Date.now())
-        if (PACE_MS > 0) await new Promise(resolve => setTimeout(resolve, PACE_MS))
-      } catch (err) {
-        failures.push(`${name}: ${(err as Error).message}`)
-        await new Promise(resolve => setTimeout(resolve, 100))
-      }
-    }
-  })
-  return { acked, ackTimes, failures, stop: async () => { running = false; await Promise.all(loops) } }
-}
-
-/**
- * Samples every member's head; any step back is recorded. One request per member at a time: a
- * sample is sent only once the previous one answered, so answers are compared in the order the
- * member gave them (two in flight can arrive the other way round, a step back that never was).
- */
-function watchHeads (members: NodeProcess[]): { backwards: string[], stop: () => void } {
-  const last = new Map<string, number>()
-  const pending = new Set<string>()
-  const backwards: string[] = []
-  const timer = setInterval(() => {
-    for (const member of members) {
-      if (pending.has(member.name)) continue
-      pending.add(member.name)
-      void getJson(member, '/v1/ledger/head').then((head: { seq: number }) => {
-        const before = last.get(member.name) ?? 0
-        if (head.seq < before) backwards.push(`${member.name}: ${before} → ${head.seq}`)
-        last.set(member.name, Math.max(before, head.seq))
-      }, () => {}).finally(() => { pending.delete(member.name) })
-    }
-  }, 200)
-  return { backwards, stop: () => { clearInterval(timer) } }
-}
-
-async function failoverUnderLoad (t: Test, db: PgStoreConfig, env: Record<string, string | number>, rounds: number): Promise<void> {
-  const fleet = await startFleet(t, db, env)
-  const { masters, members, workers, slave } = fleet
-  await atActiveMaster(masters, async master => await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } }))
-  await atActiveMaster(masters, async master => await profile(master, 'p-1', 'demo', 'acme'))
-  await atActiveMaster(masters, async master => await profile(master, 'p-2', 'demo', 'acme'))
-  const pids = new Map<string, number>()
-  for (const worker of workers) {
-    const rows = await waitFor(`${worker.name} to run a profile`, async () => {
-      const running = (await processesOf(worker)).filter(r => r.state === 'RUNNING')
-      return running.length === 1 ? running : undefined
-    }, { timeoutMs: 30_000 })
-    pids.set(rows[0].name, rows[0].pid!)
-  }
-
-  const heads = watchHeads(members)
-  const clients = startClients(members)
-  const acksSince = (since: number): number => clients.ackTimes.filter(at => at >= since).length
-  try {
-    for (let round = 1; round <= rounds; round++) {
-      const active = await activeMaster(masters)
-      const phase = Date.now()
-      await waitFor(`round ${round}: inserts before the kill`, () => acksSince(phase) >= ACKS_PER_PHASE ? true : undefined, { timeoutMs: 60_000 })
-      const killedAt = Date.now()
-      await active.kill()
-      await waitFor(`round ${round}: inserts through the new writer`, () => acksSince(killedAt) >= ACKS_PER_PHASE ? true : undefined, { timeoutMs: 60_000 })
-      t.not(await activeMaster(masters.filter(m => m !== active)), active, `round ${round}: another master writes`)
-      // the killed master comes back, on its home and ports, as a standby
-      const index = masters.indexOf(active)
-      masters[index] = await startNode(t, { type: 'master', name: active.name, home: active.home, tcpPort: active.tcpPort, restPort: active.restPort, env })
-    }
-  } finally {
-    await clients.stop()
-    heads.stop()
-  }
-  t.ok(clients.acked.size >= 2 * rounds * ACKS_PER_PHASE, `${clients.acked.size} inserts acknowledged (${clients.failures.length} failed during failovers)`)
-
-  // the ledger, as PostgreSQL holds it: every acknowledged note exactly once, seqs without a gap
-  const rows = await pgQuery<{ name: string, copies: string }>(db, "SELECT policy->'note'->>'name' AS name, count(*) AS copies FROM ledger WHERE policy_type = 'note' GROUP BY 1")
-  const copies = new Map(rows.map(r => [r.name, Number(r.copies)]))
-  const lost = [...clients.acked.keys()].filter(name => copies.get(name) === undefined)
-  const twice = [...copies].filter(([, n]) => n > 1).map(([name]) => name)
-  t.same(lost, [], 'no acknowledged insert lost')
-  t.same(twice, [], 'none twice')
-  const [span] = await pgQuery<{ entries: string, last: string }>(db, 'SELECT count(*) AS entries, max(seq) AS last FROM ledger')
-  t.equal(Number(span.entries), Number(span.last), 'no gap in seqs')
-
-  // every replica reaches the head, verifies its whole chain, and never moved back
-  const head = Number(span.last)
-  for (const member of members) {
-    await waitFor(`${member.name} to reach seq ${head}`, async () => (await getJson(member, '/v1/ledger/head')).seq >= head ? true : undefined, { timeoutMs: 30_000 })
-  }
-  t.same(heads.backwards, [], 'no replica head moved back')
-
-  // the profiles ran on through every failover: the same processes, and never on two workers
-  for (const worker of workers) {
-    const running = (await processesOf(worker)).filter(r => r.state === 'RUNNING')
-    t.equal(running.length, 1, `${worker.name} still runs its profile`)
-    t.equal(running[0]?.pid, pids.get(running[0]?.name), `${worker.name}: the same process as before the failovers (it never stopped)`)
-  }
-  const { overlaps } = await slaveRuns(slave)
-  t.same(overlaps, [], 'the slave\'s heartbeat records show no profile on two workers at once')
-
-  for (const member of members) {
-    await member.stop()
-    const chain = await readChain(member.home)
-    t.equal(chain.broken, undefined, `${member.name}: the whole chain verifies`)
-    t.ok(chain.entries.length >= head, `${member.name}: holds every entry`)
+/** Kills the active master; once another writes, the killed one comes back (its home, its ports) as a standby. */
+function killActiveMaster (t: Test, env: Record<string, string | number>): Fault {
+  return async (round, { masters }) => {
+    const active = await activeMaster(masters)
+    await active.kill()
+    t.not(await activeMaster(masters.filter(m => m !== active)), active, `round ${round}: another master writes`)
+    const index = masters.indexOf(active)
+    masters[index] = await startNode(t, { type: 'master', name: active.name, home: active.home, tcpPort: active.tcpPort, restPort: active.restPort, env })
   }
 }
 
 t.test('kill -9 of the active master under load (masters on PostgreSQL directly)', async t => {
   const db = await createTestDatabase(t)
-  await failoverUnderLoad(t, db, masterEnv(db), TORTURE ? 10 : 1)
+  const env = masterEnv(db)
+  await faultsUnderLoad(t, { db, env, rounds: TORTURE ? 10 : 1, fault: killActiveMaster(t, env) })
 })
 
 t.test('kill -9 of the active master under load (masters through PgBouncer, transaction pooling)', { skip: TORTURE ? false : 'a long fault run: npm run torture runs it' }, async t => {
   const db = await createTestDatabase(t)
   const bouncer = await startPgBouncer(t)
-  await failoverUnderLoad(t, db, masterEnv(bouncer.through(db)), 10)
+  const env = masterEnv(bouncer.through(db))
+  await faultsUnderLoad(t, { db, env, rounds: 10, fault: killActiveMaster(t, env) })
 })

@@ -51,6 +51,10 @@ t.test('a new node starts from a witnessed snapshot served by a peer while the m
   // a worker (of a slave that is not there: its profiles do not matter here) is the peer
   const server = await startNode(t, { type: 'worker', name: 'snap-server', env: { LEDGER_CONN: master.ledgerConn, SLAVE_NAME: 'snap-slave', SLOTS: 1, BLOCKCHAIN_SYNC: '1 second', SNAPSHOT_INTERVAL: '1 second', BOOTSTRAP: 'full', RETAIN: 'all' } })
   for (let i = 0; i < POLICIES; i++) await insert(master, { probe: { name: `p${i}` } })
+  // tokens for the two new nodes while the master answers: each is a policy, so they are made
+  // before the head the snapshots are awaited at (made after, the peer's latest witnessed
+  // snapshot could be one past that head by the time the master goes down)
+  const tokens = [await createJoinToken(master), await createJoinToken(master)]
   const atHead = (await getJson(master, '/v1/ledger/head')).seq as number
 
   const serving = await waitFor('the peer serving a witnessed snapshot at the master\'s head', async () => {
@@ -67,8 +71,7 @@ t.test('a new node starts from a witnessed snapshot served by a peer while the m
   t.match(exported.stdout, new RegExp(`with the snapshot at size ${atHead}`))
   const mirrorUrl = await serveDirectory(t, mirrorDir, 'snapshot/latest')
 
-  // tokens for the two new nodes while the master answers, then the master goes down
-  const tokens = [await createJoinToken(master), await createJoinToken(master)]
+  // the master goes down
   const masterHome = master.home
   const [masterTcp, masterRest] = [master.tcpPort, master.restPort]
   await master.kill()

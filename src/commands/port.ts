@@ -5,6 +5,7 @@ import type { Ledger } from '../ledger/ledger.js'
 import type { ForkReport } from '../ledger/fork-watch.js'
 import type { WitnessedView } from '../ledger/witnessed.js'
 import type { Ed25519Signer } from '../policies/keys.js'
+import type { DatabaseSummary } from '../ledger/pg-replication.js'
 import type { LedgerScope } from '../policies/policy.js'
 
 /**
@@ -53,7 +54,7 @@ export interface NodePort {
   /** `run rest server` (idempotent); `bind` as for the p2p host */
   startRestServer: (opts: { ip?: string, port?: number, bind?: Bind, timeoutSeconds?: number }) => Promise<{ ip: string, port: number | undefined }>
   /** `connect dbms`: opens the ledger on that store (idempotent for the same store) */
-  connectDbms: (opts: { database: string, type?: string, ip?: string, port?: number, user?: string, password?: string }) => Promise<Ledger>
+  connectDbms: (opts: { database: string, type?: string, ip?: string, port?: string, user?: string, password?: string }) => Promise<Ledger>
   /** `run blockchain sync`; answers with the values it runs with */
   startBlockchainSync: (opts: { source?: string, connection?: string, interval?: Duration }) => Promise<{ source: string, connection: string, interval: Duration }>
   /** `run scheduler <id>` */
@@ -175,6 +176,8 @@ export interface NodeStatus {
     lease_renewed: string | null
     masters: Array<{ name: string, key: string, address: string, trusted: boolean, seen: string }>
   }
+  /** a master on PostgreSQL: its servers, the primary it writes to, the replication that primary reports, the failovers ridden through */
+  database?: DatabaseSummary
   profiles: { lease: LeaseView, by_state: Record<string, number> } | undefined
   /**
    * A replica's admission: whether its master serves its key. While it refuses it, why and the
@@ -235,4 +238,6 @@ export interface NetworkData {
   role: string
   head: number
   nodes: NetworkNode[]
+  /** on a master over PostgreSQL: its database, as in `get status` */
+  database?: DatabaseSummary
 }

@@ -21,7 +21,12 @@ export const PG = {
   duplicateDatabase: '42P04',
   duplicateSchema: '42P06',
   duplicateTable: '42P07',
-  duplicateObject: '42710'
+  duplicateObject: '42710',
+  /** a write on a standby, or under default_transaction_read_only */
+  readOnlyTransaction: '25006',
+  adminShutdown: '57P01',
+  crashShutdown: '57P02',
+  cannotConnectNow: '57P03'
 } as const
 
 /** Errors two processes can get when they create the same database or tables at once. */
@@ -89,7 +94,8 @@ function jsonbCannotHold (json: string): boolean {
  * True when the server said the database does not exist: PostgreSQL's 3D000, or the same
  * message under PgBouncer's own code (08P01), which it sends when its server login fails.
  */
-function databaseMissing (err: unknown, database: string): boolean {
+/** The database does not exist (PgBouncer says so with its own message and SQLSTATE 08P01). */
+export function databaseMissing (err: unknown, database: string): boolean {
   if (sqlState(err) === PG.invalidDatabase) return true
   return (err as { message?: unknown } | null)?.message === `database ${JSON.stringify(database)} does not exist`
 }

@@ -1,15 +1,23 @@
 import pg from 'pg'
-import { LedgerMeshError, errorMessage } from '../base/errors.js'
+import { LedgerMeshError } from '../base/errors.js'
 import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'
-import { PG, type PgTables, connectCreatingDatabase, createTables, poolTypes, sqlState } from './pg-schema.js'
+import { type PgTables, connectCreatingDatabase, createTables, poolTypes } from './pg-schema.js'
+import { type PgHost, pgHostText } from './pg-hosts.js'
+import { PgPrimary, type PrimaryChange } from './pg-primary.js'
+import { translatePgError } from './pg-errors.js'
+import { REPLICATION_SQL, SYNC_CHECK_SQL, type ReplicationState, replicationState } from './pg-replication.js'
 import { setLocalTimeouts, sqlLiteral, withLiterals, writeStatements } from './pg-write.js'
 import { type SignCommit, chainAndSign, checkExpectedHead, checkAppendable, decodeJson, tombstoneTarget, toEntry, uniqueIds } from './store-codec.js'
 
 export interface PgStoreConfig {
   host: string
   port: number
+  /** a cluster's servers, tried in order for the primary (libpq's multi-host form); `host`/`port` when absent */
+  hosts?: PgHost[]
+  /** LEDGER_REQUIRE_SYNC: refuse a commit while no synchronous standby would confirm it */
+  requireSync?: boolean
   user: string
   password?: string
   database: string
@@ -69,7 +77,8 @@ export class PgStore implements LedgerStore {
   readonly location: string
   private readonly config: PgStoreConfig
   private readonly table: PgTables
-  private pool?: pg.Pool
+  private readonly hosts: PgHost[]
+  private primary?: PgPrimary
   /** when set, a commit first checks (under the ledger lock) that this lease is still held */
   private fence?: WriterFence
   /** the timeouts as SET LOCAL statements, opening every message that starts a transaction */
@@ -77,8 +86,9 @@ export class PgStore implements LedgerStore {
 
   constructor (config: PgStoreConfig) {
     this.config = config
+    this.hosts = config.hosts ?? [{ host: config.host, port: config.port }]
     const schemaSuffix = config.schema === undefined ? '' : `?schema=${encodeURIComponent(config.schema)}`
-    this.location = `postgres://${config.user}@${config.host}:${config.port}/${config.database}${schemaSuffix}`
+    this.location = `postgres://${config.user}@${this.hosts.map(pgHostText).join(',')}/${config.database}${schemaSuffix}`
     const prefix = config.schema === undefined ? '' : `${pg.escapeIdentifier(config.schema)}.`
     this.table = { ledger: `${prefix}ledger`, head: `${prefix}ledger_head`, meta: `${prefix}ledger_meta`, lease: `${prefix}ledger_master_lease`, masters: `${prefix}ledger_masters` }
     const statementMs = config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS
@@ -86,23 +96,36 @@ export class PgStore implements LedgerStore {
   }
 
   async open (): Promise<void> {
-    if (this.pool !== undefined) return
-    const pool = this.newPool(this.config.database)
+    if (this.primary !== undefined) return
+    const primary = new PgPrimary({ hosts: this.hosts, database: this.config.database, newPool: (host, database) => this.newPool(host, database) })
     try {
-      await connectCreatingDatabase(pool, this.config.database, () => this.newPool('postgres'))
+      const pool = await primary.pool()
+      const host = this.hosts.find(h => pgHostText(h) === primary.primary) ?? this.hosts[0]
+      await connectCreatingDatabase(pool, this.config.database, () => this.newPool(host, 'postgres'))
       await createTables(pool, `BEGIN; ${this.setLocal}`, this.table, this.config.schema, this.location)
     } catch (err) {
-      await pool.end().catch(() => {})
-      throw this.unavailable('open', err)
+      await primary.end().catch(() => {})
+      throw this.translate('open', err, true)
     }
-    this.pool = pool
+    this.primary = primary
   }
 
   async close (): Promise<void> {
-    const pool = this.pool
-    if (pool === undefined) return
-    this.pool = undefined
-    await pool.end()
+    const primary = this.primary
+    if (primary === undefined) return
+    this.primary = undefined
+    await primary.end()
+  }
+
+  /** The cluster as this store sees it: its hosts, the primary it writes to, the failovers it rode through. */
+  cluster (): { hosts: string[], primary: string | null, failovers: readonly PrimaryChange[], require_sync: boolean } {
+    return { hosts: this.hosts.map(pgHostText), primary: this.primary?.primary ?? null, failovers: this.primary?.changes ?? [], require_sync: this.config.requireSync === true }
+  }
+
+  /** What the primary says of its replication now (pg-replication.ts). */
+  async replication (): Promise<ReplicationState> {
+    const { rows } = await this.query<Parameters<typeof replicationState>[0]>('read the replication state', REPLICATION_SQL)
+    return replicationState(rows[0])
   }
 
   async head (): Promise<Head> {
@@ -243,8 +266,8 @@ export class PgStore implements LedgerStore {
     this.fence = fence
   }
 
-  private newPool (database: string): pg.Pool {
-    const { host, port, user, password } = this.config
+  private newPool ({ host, port }: PgHost, database: string): pg.Pool {
+    const { user, password } = this.config
     const statementTimeout = this.config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS
     // Every wait is bounded: the row lock (lock_timeout), each statement on the server
     // (statement_timeout), a transaction left open (idle_in_transaction), all three set by
@@ -330,7 +353,7 @@ export class PgStore implements LedgerStore {
    * when this resolves. If `fn` throws, the transaction is rolled back.
    */
   private async transaction<T> (what: string, fn: (client: pg.PoolClient, head: Head) => Promise<T>, fence?: WriterFence): Promise<T> {
-    const client = await this.connect(what)
+    const { client, pool } = await this.connect(what)
     let broken: unknown
     try {
       // The lease is checked after the lock is held: a master that waited for the lock behind
@@ -340,8 +363,12 @@ export class PgStore implements LedgerStore {
       const check = fence === undefined
         ? ''
         : `; SELECT holder, epoch FROM ${this.table.lease} WHERE id = 1 AND holder = ${sqlLiteral(fence.holder)} AND epoch = ${sqlLiteral(fence.epoch)} AND expires > now() FOR SHARE`
-      const results = resultsOf(await client.query(`BEGIN; ${this.setLocal}; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE${check}`))
-      const locked = results.slice(results.length - (fence === undefined ? 1 : 2))
+      const requireSync = fence !== undefined && this.config.requireSync === true
+      const results = resultsOf(await client.query(`BEGIN; ${this.setLocal}; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE${check}${requireSync ? `; ${SYNC_CHECK_SQL}` : ''}`))
+      if (requireSync && results[results.length - 1]?.rows[0]?.sync !== true) {
+        throw new LedgerMeshError('store_unavailable', `LEDGER_REQUIRE_SYNC=true: ${this.location} has no synchronous standby streaming now, so this commit could be lost with the primary; nothing was written`, { location: this.location })
+      }
+      const locked = results.slice(results.length - (fence === undefined ? 1 : 2) - (requireSync ? 1 : 0), results.length - (requireSync ? 1 : 0))
       const head = locked[0]?.rows[0] as Head | undefined
       if (head === undefined) throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger_head has no row`)
       if (fence !== undefined && locked[1]?.rows.length !== 1) {
@@ -350,6 +377,7 @@ export class PgStore implements LedgerStore {
       return await fn(client, head)
     } catch (err) {
       await client.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr })
+      this.primary?.lost(err, pool)
       throw this.translate(what, err)
     } finally {
       // A connection that failed to roll back is destroyed rather than reused.
@@ -358,68 +386,49 @@ export class PgStore implements LedgerStore {
     }
   }
 
-  private async connect (what: string): Promise<pg.PoolClient> {
-    const pool = this.requirePool(what)
+  private async connect (what: string): Promise<{ client: pg.PoolClient, pool: pg.Pool }> {
+    const pool = await this.primaryPool(what)
     let client: pg.PoolClient
     try {
       client = await pool.connect()
     } catch (err) {
-      throw this.unavailable(what, err)
+      this.primary?.lost(err, pool)
+      throw this.translate(what, err, true)
     }
     // A checked-out client has no pool listener; if the server drops it between queries, the
     // next query fails (and is reported) instead of an unhandled 'error' crashing the process.
     client.on('error', ignoreClientError)
-    return client
+    return { client, pool }
   }
 
   /** One statement, in one message after the timeouts (its implicit transaction bounds them). */
   private async query<R extends pg.QueryResultRow> (what: string, text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
-    const pool = this.requirePool(what)
+    const pool = await this.primaryPool(what)
     try {
       const results = resultsOf(await pool.query(`${this.setLocal}; ${withLiterals(text, values)}`))
       return results[results.length - 1] as pg.QueryResult<R>
     } catch (err) {
+      this.primary?.lost(err, pool)
       throw this.translate(what, err)
     }
   }
 
-  private requirePool (what: string): pg.Pool {
-    if (this.pool === undefined) {
+  /** The primary's pool, found first when the store lost it (a failover, a restart). */
+  private async primaryPool (what: string): Promise<pg.Pool> {
+    if (this.primary === undefined) {
       throw new LedgerMeshError('store_unavailable', `postgres store ${this.location} is not open (tried to ${what})`, { location: this.location })
     }
-    return this.pool
+    try {
+      return await this.primary.pool()
+    } catch (err) {
+      throw this.translate(what, err, true)
+    }
   }
 
-  /** A duplicate policy_id is the caller's problem; a timeout says so; anything else is an outage. */
-  private translate (what: string, err: unknown): LedgerMeshError {
-    if (err instanceof LedgerMeshError) return err
-    const state = sqlState(err)
-    if (state === PG.lockNotAvailable || state === PG.queryCanceled || /query read timeout/i.test(errorMessage(err))) {
-      const waited = state === PG.lockNotAvailable
-        ? `waited more than ${this.config.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS} ms for the ledger lock (another transaction holds it)`
-        : `took more than ${this.config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS} ms`
-      return new LedgerMeshError('timeout', `postgres store ${this.location}: could not ${what}: it ${waited}`, { location: this.location, ...(state === undefined ? {} : { causeCode: state }) })
-    }
-    if (sqlState(err) === PG.uniqueViolation) {
-      const constraint = (err as { constraint?: string }).constraint ?? ''
-      const detail = (err as { detail?: string }).detail ?? ''
-      const id = /\(policy_id\)=\((.*)\)/.exec(detail)?.[1]
-      if (constraint.includes('policy_id') || id !== undefined) {
-        return new LedgerMeshError('duplicate_id', `policy ${id ?? '(unknown id)'} is already in the ledger`, { id })
-      }
-      return new LedgerMeshError('conflict', `postgres store ${this.location}: ${what} collided with another writer: ${errorMessage(err)}`)
-    }
-    return this.unavailable(what, err)
-  }
-
-  private unavailable (what: string, err: unknown): LedgerMeshError {
-    if (err instanceof LedgerMeshError) return err
-    const code = sqlState(err)
-    return new LedgerMeshError(
-      'store_unavailable',
-      `postgres store ${this.config.host}:${this.config.port}/${this.config.database}: could not ${what}: ${describeCause(err)}`,
-      { location: this.location, cause: errorMessage(err), ...(code === undefined ? {} : { causeCode: code }) }
-    )
+  /** A store error with what was tried; `outage`: any failure is store_unavailable (connecting, opening). */
+  private translate (what: string, err: unknown, outage = false): LedgerMeshError {
+    const { lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS, statementTimeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS } = this.config
+    return translatePgError(what, err, { location: this.location, server: `${this.hosts.map(pgHostText).join(',')}/${this.config.database}`, lockTimeoutMs, statementTimeoutMs, outage })
   }
 }
 
@@ -428,16 +437,6 @@ function ignoreClientError (): void {}
 /** A simple-protocol query of several statements answers with one result per statement. */
 function resultsOf (result: pg.QueryResult | pg.QueryResult[]): pg.QueryResult[] {
   return Array.isArray(result) ? result : [result]
-}
-
-/** pg's connection errors are sometimes AggregateErrors with an empty message (IPv4 + IPv6). */
-function describeCause (err: unknown): string {
-  if (err instanceof AggregateError && err.message === '') {
-    return err.errors.map(errorMessage).join('; ')
-  }
-  const code = sqlState(err)
-  const message = errorMessage(err)
-  return code === undefined || message.includes(code) ? message : `${message} (${code})`
 }
 
 interface LeaseRow { holder: string | null, address: string | null, epoch: number, expires: Date | null, renewed: Date | null, live: boolean }

@@ -1,18 +1,17 @@
 import { readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
-import { z } from 'zod'
 import { LedgerMeshError, errorMessage } from '../base/errors.js'
 import { decodeUtf8 } from '../base/utf8.js'
 import { isSecretName } from '../base/secrets.js'
 import { parseDuration, type Duration } from '../base/duration.js'
 import { type Retain, parseRetain } from '../services/compactor.js'
 import { SWARM_KEY_HEADER } from '../net/private-network.js'
-import { BIND_EXPECTED, isIpv4, parseBind, type Bind } from '../net/bind.js'
+import type { Bind } from '../net/bind.js'
 import { parseHostPortList } from '../net/host-port.js'
 import type { WitnessSet } from '../ledger/witnessed.js'
+import { type PgHost, parsePgHosts } from '../ledger/pg-hosts.js'
 import { ConfigError } from './config-error.js'
-import { TOKEN_FORM, TOKEN_PATTERN } from '../services/admission/tokens.js'
-import { NETWORK_KEY_EXPECTED, type NetworkKey, parseNetworkKey } from './network-key.js'
+import { type NetworkKey, parseNetworkKey } from './network-key.js'
 
 export { ConfigError } from './config-error.js'
 export { type NetworkKey, networkKeyId } from './network-key.js'
@@ -29,21 +28,13 @@ export { SWARM_KEY_HEADER }
  * the value and what was expected (see ConfigError and the CLI).
  */
 
-/**
- * NODE_TYPE: ledgermesh's own types, and AnyLog's. An AnyLog operator, query, publisher or
- * generic node runs as a member (a replica that serves REST) declaring a policy of its own
- * type; AnyLog's master-operator and master-publisher run as the master, declaring an
- * operator or publisher policy (as AnyLog's set_params.al maps them).
- */
-export const NODE_TYPES = ['master', 'slave', 'worker', 'member', 'operator', 'query', 'publisher', 'generic', 'master-operator', 'master-publisher'] as const
-export type NodeType = typeof NODE_TYPES[number]
+export { NODE_TYPES, type NodeType, COMBINABLE_ROLES } from './config-rules.js'
+import { type NodeType, COMBINABLE_ROLES, RULES } from './config-rules.js'
 
 /** What a node does, whatever its type is called: its start-up script is scripts/<role>.al. */
 export const NODE_ROLES = ['master', 'slave', 'worker', 'member'] as const
 export type NodeRole = typeof NODE_ROLES[number]
 
-/** The roles one node may hold together (stand-alone): `NODE_TYPE=master,slave,worker`. */
-export const COMBINABLE_ROLES = ['master', 'slave', 'worker'] as const
 type CombinableRole = typeof COMBINABLE_ROLES[number]
 
 const ROLE_OF: Record<NodeType, NodeRole> = {
@@ -86,11 +77,16 @@ export interface NodeConfig {
     type: 'psql' | 'level'
     /** as written in DB_TYPE, to say in the log why the embedded store was chosen */
     requested: string
+    /** DB_IP and DB_PORT as written: one server, or a cluster's in libpq's multi-host form */
     ip: string
-    port: number
+    port: string
+    /** the servers they name, in order */
+    hosts: PgHost[]
     user: string
     password?: string
     name: string
+    /** LEDGER_REQUIRE_SYNC: a master refuses to start, and to commit, without a synchronous standby */
+    requireSync: boolean
   }
   blockchainSync: Duration
   /** `master`, or the name or ip:port of the peer this node syncs from */
@@ -153,84 +149,6 @@ export interface NodeConfig {
 }
 
 
-
-const port = (min: number) => z.coerce.number().int().min(min).max(65535)
-const nonEmpty = z.string().trim().min(1)
-const ipv4 = z.string().trim().refine(isIpv4)
-/** AnyLog's true/false (any case), or an IPv4 address (see src/net/bind.ts) */
-const bind = z.string().refine(text => parseBind(text) !== undefined).transform(text => parseBind(text)!)
-/** LEDGER_CONN: one address or a list; each element is checked by parseHostPortList, which names a bad one */
-const hostPortList = z.string().trim().min(1)
-const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
-
-/** One entry per key: its schema, the expected form for the error line, and a default. */
-interface KeyRule {
-  schema: z.ZodType
-  expected: string
-  default?: string
-}
-
-
-const RULES: Record<string, KeyRule> = {
-  NODE_TYPE: {
-    schema: z.string().trim().toLowerCase().pipe(z.union([
-      z.enum(NODE_TYPES),
-      // several roles in one node (stand-alone), each once, in any order
-      z.string().transform(text => text.split(',').map(r => r.trim())).pipe(z.array(z.enum(COMBINABLE_ROLES)).min(2).refine(roles => new Set(roles).size === roles.length)).transform(roles => roles.join(','))
-    ])),
-    expected: `one of ${NODE_TYPES.join(', ')}, or several of ${COMBINABLE_ROLES.join(', ')} separated by commas (one node holding those roles: a stand-alone network)`
-  },
-  NODE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'a name of letters, digits, _ . - (at most 128)' },
-  COMPANY_NAME: { schema: nonEmpty.max(128), expected: 'a non-empty company name', default: 'ledgermesh' },
-  INTERNAL_IP: { schema: ipv4, expected: 'an IPv4 address', default: '127.0.0.1' },
-  EXTERNAL_IP: { schema: ipv4, expected: 'an IPv4 address' },
-  ANYLOG_SERVER_PORT: { schema: port(0), expected: 'a port from 0 (any free port) to 65535', default: '32048' },
-  ANYLOG_REST_PORT: { schema: port(0), expected: 'a port from 0 (any free port) to 65535', default: '32049' },
-  REST_BIND: { schema: bind, expected: `${BIND_EXPECTED} for the REST server`, default: '127.0.0.1' },
-  TCP_BIND: { schema: bind, expected: `${BIND_EXPECTED} for the p2p server`, default: 'true' },
-  BROKER_BIND: { schema: bind, expected: BIND_EXPECTED },
-  LEDGER_CONN: { schema: hostPortList, expected: 'the master\'s p2p address as ip:port, e.g. 127.0.0.1:32048, or a comma-separated list of masters\' addresses' },
-  DB_TYPE: { schema: nonEmpty, expected: 'psql, or sqlite/level for the embedded store', default: 'level' },
-  DB_IP: { schema: nonEmpty, expected: 'the database host', default: '127.0.0.1' },
-  DB_PORT: { schema: port(1), expected: 'a port from 1 to 65535', default: '5432' },
-  DB_USER: { schema: nonEmpty, expected: 'a database user', default: 'postgres' },
-  DB_PASSWD: { schema: z.string(), expected: 'a password' },
-  DB_NAME: { schema: nonEmpty.regex(/^[A-Za-z_][A-Za-z0-9_]*$/), expected: 'a database name of letters, digits and _', default: 'blockchain' },
-  BLOCKCHAIN_SYNC: { schema: nonEmpty, expected: 'an interval such as "30 second", "500 ms" or "1 minute"', default: '30 second' },
-  BLOCKCHAIN_SOURCE: { schema: nonEmpty, expected: '"master", a peer node name, or ip:port', default: 'master' },
-  LOC: { schema: z.string(), expected: 'a location "lat, long"' },
-  // AnyLog's name for LOC (set_params.al: `if $LOCATION then loc = $LOCATION`)
-  LOCATION: { schema: z.string(), expected: 'a location "lat, long"' },
-  COUNTRY: { schema: z.string(), expected: 'a country', default: 'Unknown' },
-  STATE: { schema: z.string(), expected: 'a state', default: 'Unknown' },
-  CITY: { schema: z.string(), expected: 'a city', default: 'Unknown' },
-  LOG_LEVEL: { schema: z.string().trim().toLowerCase().pipe(z.enum(logLevels)), expected: `one of ${logLevels.join(', ')}`, default: 'info' },
-  REST_TOKEN: { schema: z.string().min(8), expected: 'a token of at least 8 characters' },
-  REST_READ_AUTH: { schema: z.enum(['true', 'false']), expected: 'true or false', default: 'false' },
-  ADMISSION: { schema: z.string().trim().toLowerCase().pipe(z.enum(['required', 'open'])), expected: 'required (only admitted nodes sync and write) or open', default: 'required' },
-  WITNESS: { schema: z.enum(['true', 'false']), expected: 'true or false: whether this node cosigns its network\'s checkpoints', default: 'false' },
-  WITNESSES: { schema: z.string().trim().regex(/^[0-9a-f]{64}@[^\s,@]+:[0-9]{1,5}(\s*,\s*[0-9a-f]{64}@[^\s,@]+:[0-9]{1,5})*$/), expected: 'a master\'s witnesses, comma-separated <public key hex>@<ip>:<port> (a witness node\'s key from its GET /witness, its TCP address)' },
-  WITNESS_QUORUM: { schema: z.coerce.number().int().min(1).max(64), expected: 'how many witnesses must cosign a checkpoint, a whole number from 1 to 64 (default: a majority of WITNESSES)' },
-  TILES_MIRROR: { schema: z.string().trim().regex(/^https?:\/\/[^\s]+$/), expected: 'the http(s) URL of a tiled copy of the log (ledgermesh export-tiles on a web server), e.g. https://mirror.example/ledger/' },
-  LEDGER_MODE: { schema: z.string().trim().toLowerCase().pipe(z.enum(['full', 'light'])), expected: 'full (a replica of the whole ledger) or light (a worker holding only its own policies, each with an inclusion proof)', default: 'full' },
-  BOOTSTRAP: { schema: z.string().trim().toLowerCase().pipe(z.enum(['auto', 'snapshot', 'full'])), expected: 'auto (a replica with an empty store starts from a witnessed snapshot when one is served), snapshot (always from a snapshot) or full (replay the whole log)', default: 'auto' },
-  SNAPSHOT_SOURCES: { schema: z.string().trim().regex(/^(https?:\/\/[^\s,]+|[^\s,/:]+:[0-9]{1,5})(\s*,\s*(https?:\/\/[^\s,]+|[^\s,/:]+:[0-9]{1,5}))*$/), expected: 'comma-separated snapshot sources: ip:port of a node (the slave, a worker) or the http(s) URL of a static mirror (export-tiles)' },
-  RETAIN: { schema: nonEmpty, expected: 'witnessed (compact to each witnessed snapshot), all (never compact), a number of entries, or an interval such as "1 hour"', default: 'witnessed' },
-  SNAPSHOT_INTERVAL: { schema: nonEmpty, expected: 'an interval such as "5 minutes"', default: '5 minutes' },
-  JOIN_TOKEN: { schema: z.string().trim().regex(TOKEN_PATTERN), expected: `a join token as the master's 'create join token' prints it (${TOKEN_FORM})` },
-  SLOTS: { schema: z.coerce.number().int().min(0).max(100_000), expected: 'a whole number of slots from 0 to 100000' },
-  SLAVE_NAME: { schema: nonEmpty.max(128).regex(/^[A-Za-z0-9_.-]+$/), expected: 'the NODE_NAME of this worker\'s slave' },
-  PROFILE_KINDS: { schema: z.string().trim().regex(/^[a-z0-9_-]+(\s*,\s*[a-z0-9_-]+)*$/i), expected: 'comma-separated profile kinds, e.g. linkedin,email-verification' },
-  SUBACCOUNT_PROCESSES: { schema: z.string().trim().regex(/^[a-z0-9_-]+(\s*,\s*[a-z0-9_-]+)*$/i), expected: 'comma-separated process kinds a slave runs per sub-account, e.g. ingest,import,plan,rule,timeline' },
-  LEASE_TTL: { schema: nonEmpty, expected: 'an interval such as "6 seconds"', default: '6 seconds' },
-  LEASE_GRACE: { schema: nonEmpty, expected: 'an interval such as "4 seconds"', default: '4 seconds' },
-  PROFILE_STOP_GRACE: { schema: nonEmpty, expected: 'an interval such as "2 seconds"', default: '2 seconds' },
-  MASTERS_FROM_LEDGER: { schema: z.enum(['true', 'false']), expected: 'true (clients also try the masters the ledger declares) or false (only LEDGER_CONN, e.g. behind a proxy or load balancer)', default: 'true' },
-  // several masters over one PostgreSQL: the writer lease, and who adds a master
-  MASTER_LEASE_TTL: { schema: nonEmpty, expected: 'an interval such as "2 seconds"', default: '2 seconds' },
-  MASTER_APPROVAL: { schema: z.string().trim().toLowerCase().pipe(z.enum(['auto', 'manual'])), expected: 'auto (the active master declares every master registered in the database) or manual (an admin runs `approve master where key = ...`)', default: 'auto' },
-  NETWORK_KEY: { schema: nonEmpty, expected: NETWORK_KEY_EXPECTED }
-}
 
 /**
  * The values of the config's secrets: every key named like a secret (DB_PASSWD, REST_TOKEN,
@@ -379,10 +297,12 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
       type: requestedDb.toLowerCase() === 'psql' ? 'psql' : 'level',
       requested: requestedDb,
       ip: value<string>('DB_IP')!,
-      port: value<number>('DB_PORT')!,
+      port: value<string>('DB_PORT')!,
+      hosts: dbHosts(value<string>('DB_IP')!, value<string>('DB_PORT')!, source),
       user: value<string>('DB_USER')!,
       password: value<string>('DB_PASSWD'),
-      name: value<string>('DB_NAME')!
+      name: value<string>('DB_NAME')!,
+      requireSync: value<string>('LEDGER_REQUIRE_SYNC') === 'true'
     },
     blockchainSync,
     blockchainSource: value<string>('BLOCKCHAIN_SOURCE')!,
@@ -417,6 +337,16 @@ export function parseConfig (fileEnv: Record<string, string>, source: string, pr
     networkKey,
     env,
     source
+  }
+}
+
+/** DB_IP's servers with DB_PORT's ports; a bad host or port is named in the error. */
+function dbHosts (ip: string, port: string, source: string): PgHost[] {
+  try {
+    return parsePgHosts(ip, port)
+  } catch (err) {
+    const key = err instanceof LedgerMeshError && err.details.field === 'port' ? 'DB_PORT' : 'DB_IP'
+    throw new ConfigError(key, key === 'DB_PORT' ? port : ip, `${RULES[key].expected} (${errorMessage(err)})`, source)
   }
 }
 

@@ -49,5 +49,6 @@ export function networkData (node: NodeView): NetworkData {
     }
   }
   nodes.sort((a, b) => NODE_POLICY_TYPES.indexOf(a.type as typeof NODE_POLICY_TYPES[number]) - NODE_POLICY_TYPES.indexOf(b.type as typeof NODE_POLICY_TYPES[number]) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-  return { node: config.nodeName, role: config.role, head, nodes }
+  const database = node.database?.summary()
+  return { node: config.nodeName, role: config.role, head, nodes, ...(database !== undefined ? { database } : {}) }
 }

@@ -13,7 +13,7 @@ import { registerLedgerCommands } from '../commands/handlers/ledger.js'
 import { registerProfileCommands } from '../commands/handlers/profiles.js'
 import { registerAdmissionCommands } from '../commands/handlers/admission.js'
 import type { Ledger } from '../ledger/ledger.js'
-import { openNodeLedger, watchForks, type LedgerStoreSpec } from './open-ledger.js'
+import { type ConnectDbmsOptions, type LedgerStoreSpec, ledgerStoreSpec, openNodeLedger, watchForks } from './open-ledger.js'
 import type { ForkReport, ForkWatch } from '../ledger/fork-watch.js'
 import { WitnessedCheckpoint, type WitnessedView } from '../ledger/witnessed.js'
 import { type NodeProtocols, nodeProtocolServices, startNodeProtocols } from './node-protocols.js'
@@ -51,6 +51,7 @@ export { PACKAGE_ROOT, SCRIPTS_DIR } from './paths.js'
 import { SCRIPTS_DIR } from './paths.js'
 import { effectiveConfigEnv, metricsSource, nodeStatus, processRows, processesJson, profilesData, type NodeView } from './status.js'
 import { networkData } from './network-view.js'
+import type { DatabaseWatch } from '../services/database-watch.js'
 import { logAdmission } from './admission-notice.js'
 export { PROCESS_NAMES } from './status.js'
 
@@ -99,6 +100,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   private outbox?: Outbox
   /** set when the replica was found corrupt at start and rebuilt from its source */
   private replicaRecovery?: { reason: string, at: Date }
+  /** a master on PostgreSQL: the watch over its database */
+  private database?: DatabaseWatch
   private currentLedger?: Ledger
   /** the watch over the checkpoints this node is shown (with the ledger), and their gossip */
   private forks?: ForkWatch
@@ -200,11 +203,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
   }
 
   /** `connect dbms`: options left out take the config's DB_* values. */
-  async connectDbms (opts: { database: string, type?: string, ip?: string, port?: number, user?: string, password?: string }): Promise<Ledger> {
-    const { db } = this.config
-    const type = (opts.type ?? db.type).toLowerCase() === 'psql' ? 'psql' : 'level'
-    // an empty password (`password=""`) means the config's, as no password
-    return await this.connectLedger({ type, ip: opts.ip ?? db.ip, port: opts.port ?? db.port, user: opts.user ?? db.user, password: opts.password || db.password || undefined, database: opts.database })
+  async connectDbms (opts: ConnectDbmsOptions): Promise<Ledger> {
+    return await this.connectLedger(ledgerStoreSpec(this.config.db, opts))
   }
 
   /** Opens the ledger on the store named by `connect dbms` (idempotent for the same store). */
@@ -217,6 +217,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
     const { ledger } = opened
     const ledgerStore = ledger.store
     if (opened.recovery !== undefined) this.replicaRecovery = opened.recovery
+    this.database = opened.database
     this.forks = await watchForks(ledger, this.log, () => this.protocols?.gossip)
     this.witnessedCheckpoint = new WitnessedCheckpoint(ledger)
     await this.witnessedCheckpoint.load()
@@ -413,8 +414,8 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
 
   /** What the node's reports read of it (status.ts). */
   private view (): NodeView {
-    const { config, signer, startedAt, currentLedger: ledger, forks, replicaRecovery, scheduler, profileReports, tcp, rest, sync, master } = this
-    return { config, signer, startedAt, ledger, forks, replicaRecovery, scheduler, profileReports, tcp, rest, sync, syncStats: this.protocols?.sync.stats, syncPeers: this.protocols?.sync.peers, master, operators: this.operators, snapshots: this.protocols?.snapshots?.summary() }
+    const { config, signer, startedAt, currentLedger: ledger, forks, replicaRecovery, scheduler, profileReports, tcp, rest, sync, master, database } = this
+    return { config, signer, startedAt, ledger, forks, replicaRecovery, database, scheduler, profileReports, tcp, rest, sync, syncStats: this.protocols?.sync.stats, syncPeers: this.protocols?.sync.peers, master, operators: this.operators, snapshots: this.protocols?.snapshots?.summary() }
   }
 
   /** Asks the CLI to stop the node and exit with `code`. */
@@ -435,6 +436,7 @@ export class LedgerMeshNode extends EventEmitter<NodeEvents> implements NodePort
         this.log.warn({ service: service.constructor.name, err: errorMessage(err) }, 'service did not stop cleanly')
       }
     }
+    await this.database?.stop()
     await this.outbox?.close().catch(err => this.log.warn({ err: errorMessage(err) }, 'outbox did not close cleanly'))
     await this.currentLedger?.close().catch(err => this.log.warn({ err: errorMessage(err) }, 'ledger did not close cleanly'))
     this.log.info('node stopped')

@@ -13,6 +13,7 @@ import type { Scheduler } from '../services/scheduler.js'
 import type { Service } from '../services/service.js'
 import type { NodeConfig } from './config.js'
 import { admissionView } from './admission-notice.js'
+import type { DatabaseWatch } from '../services/database-watch.js'
 import type { SnapshotSummary } from './snapshots.js'
 
 /** The rows of `get processes`, in AnyLog's order, then ledgermesh's own. */
@@ -47,6 +48,8 @@ export interface NodeView {
   operators: ReadonlyMap<'worker' | 'slave', Operator>
   /** a full node's snapshots, once its protocols run */
   snapshots?: SnapshotSummary
+  /** a master on PostgreSQL: the watch over its database */
+  database?: DatabaseWatch
 }
 
 export function processRows (node: NodeView): ProcessRow[] {
@@ -94,6 +97,7 @@ export function nodeStatus (node: NodeView): NodeStatus {
         },
     allocation: node.master?.runningAllocator?.summary(),
     master_role: node.master?.masterRole?.summary(),
+    ...(node.database !== undefined ? { database: node.database.summary() } : {}),
     profiles: primaryOperator(node) === undefined ? undefined : { lease: primaryOperator(node)!.leaseSummary(), by_state: primaryOperator(node)!.countByState() },
     admission: admissionView(node.signer.publicKey, sync?.admission),
     ...(node.snapshots !== undefined ? { snapshot: node.snapshots } : {}),

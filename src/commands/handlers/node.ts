@@ -27,7 +27,11 @@ export function registerNodeCommands (executor: Executor, node: NodePort): void 
     const profiles = status.profiles === undefined ? '' : `, ${status.profiles.by_state.RUNNING} ${status.role === 'slave' ? 'sub-account processes' : 'profiles'} running, lease ${status.profiles.lease.valid ? 'valid' : 'not valid'}`
     // a replica its master does not admit says so, and how to get in (the log line's text)
     const admission = status.admission?.admitted === false ? `\n${status.admission.message}` : ''
-    return textOutput(`${status.assigned_name} running (${status.node_type}${head})${waiting}${profiles}${admission}`, status)
+    // a master on PostgreSQL: which server it writes to, and whether an acknowledged insert is on a second one
+    const db = status.database
+    const problem = db?.replication?.problem
+    const database = db === undefined ? '' : `\nPostgreSQL primary ${db.primary ?? 'unknown'}${db.failovers.length > 0 ? ` (${db.failovers.length} failovers)` : ''}: ${problem === undefined ? `${db.replication?.synchronous_standbys ?? 0} synchronous standbys` : `warning: ${problem}`}`
+    return textOutput(`${status.assigned_name} running (${status.node_type}${head})${waiting}${profiles}${admission}${database}`, status)
   })
 
   executor.register('run tcp server', async (cmd, ctx) => {
@@ -60,7 +64,7 @@ export function registerNodeCommands (executor: Executor, node: NodePort): void 
       database,
       type: where.text('type'),
       ip: where.text('ip'),
-      port: where.int('port', { min: 1, max: 65535 }),
+      port: where.text('port'),
       user: where.text('user'),
       password: where.text('password')
     })

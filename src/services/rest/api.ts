@@ -56,7 +56,8 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
     } catch (err) {
       return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: `ledger store ${node.ledger.store.location} unreachable: ${err instanceof Error ? err.message : String(err)}` })
     }
-    const fork = node.status().fork_detected
+    const status = node.status()
+    const fork = status.fork_detected
     if (fork !== undefined) {
       return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: `fork detected: ${fork.reason}; this node stopped following the log and serves reads of what it had`, fork_detected: fork })
     }
@@ -67,7 +68,10 @@ export async function apiRoutes (app: FastifyInstance, { node, metrics, sync, sy
         return await reply.code(503).send({ ...base, status: 'unhealthy', head, reason: lag.seconds === undefined ? 'the replica has never synced with its source' : `sync stalled: last heard from the source ${Math.round(lag.seconds)} s ago (limit ${limit} s)` })
       }
     }
-    return await reply.send({ ...base, status: 'ok', head })
+    // healthy, but an insert acknowledged now could be lost with the database's primary
+    const problem = status.database?.replication?.problem
+    const warnings = problem === undefined ? [] : [`PostgreSQL: ${problem}`]
+    return await reply.send({ ...base, status: 'ok', head, ...(warnings.length > 0 ? { warnings } : {}) })
   })
 
   app.get('/metrics', { schema: described('Prometheus metrics (text format)') }, async (_req, reply) => {

@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import type { PgStoreConfig } from '../../src/ledger/pg-store.js'
+import { freePortBlock } from './net.js'
+import { ROOT } from './node-process.js'
+import type { Teardown } from './tmp.js'
+
+const run = promisify(execFile)
+const SCRIPT = join(ROOT, 'scripts', 'pg-cluster.sh')
+
+export type ClusterNode = 'node1' | 'node2'
+
+/**
+ * A highly available PostgreSQL for a test: pg_auto_failover's monitor and two data nodes with
+ * synchronous replication, started by scripts/pg-cluster.sh on random free ports of 127.0.0.1
+ * and stopped at teardown. When pg_auto_failover is not installed, the start fails saying so.
+ */
+export interface PgCluster {
+  /** DB_IP for the masters: both nodes, host:port each */
+  hosts: string
+  ports: Record<ClusterNode, number>
+  /** a database name of the test's own (the masters create it on the primary) */
+  database: string
+  /** the node that is primary now, by the monitor */
+  primary: () => Promise<ClusterNode>
+  /** kill -9 every process of a node (its keeper and its server) */
+  kill: (node: ClusterNode) => Promise<void>
+  /** SIGSTOP / SIGCONT every process of a node */
+  stall: (node: ClusterNode) => Promise<void>
+  resume: (node: ClusterNode) => Promise<void>
+  /** start a killed node again: it rejoins as a standby */
+  restart: (node: ClusterNode) => Promise<void>
+  /** until one node is primary and the other a synchronous standby */
+  ready: () => Promise<void>
+  switchover: () => Promise<void>
+  /** a connection to the test's database on the current primary (for checks) */
+  primaryDb: () => Promise<PgStoreConfig>
+  stop: () => Promise<void>
+}
+
+async function script (...args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run('bash', [SCRIPT, ...args], { timeout: 180_000, maxBuffer: 1 << 20 })
+    return stdout.trim()
+  } catch (err) {
+    const { stderr = '', stdout = '' } = err as { stderr?: string, stdout?: string }
+    throw new Error(`scripts/pg-cluster.sh ${args.join(' ')} failed: ${String(stderr || stdout || (err as Error).message).trim()} ` +
+      '(it needs Debian\'s postgresql-<version>-auto-failover and pg-auto-failover-cli: `npm run test:setup` installs them)')
+  }
+}
+
+export async function startPgCluster (t: Teardown): Promise<PgCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'ledgermesh-pgha-'))
+  const base = await freePortBlock([0, 1, 2])
+  const stop = async (): Promise<void> => { await script('stop', dir).catch(() => {}) }
+  // registered before the start: a start that fails half way leaves nothing running
+  t.teardown(async () => {
+    await stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+  await script('start', dir, String(base))
+  const ports = { node1: base + 1, node2: base + 2 }
+  const primary = async (): Promise<ClusterNode> => {
+    const name = await script('primary', dir)
+    if (name !== 'node1' && name !== 'node2') throw new Error(`no primary in the cluster now (the monitor says ${JSON.stringify(name)})`)
+    return name
+  }
+  const database = `lm_ha_${randomBytes(4).toString('hex')}`
+  return {
+    hosts: `127.0.0.1:${ports.node1},127.0.0.1:${ports.node2}`,
+    ports,
+    database,
+    primary,
+    kill: async node => { await script('kill', dir, node) },
+    stall: async node => { await script('stall', dir, node) },
+    resume: async node => { await script('resume', dir, node) },
+    restart: async node => { await script('run', dir, node) },
+    ready: async () => { await script('wait', dir) },
+    switchover: async () => { await script('switchover', dir) },
+    primaryDb: async () => ({ host: '127.0.0.1', port: ports[await primary()], user: 'postgres', database }),
+    stop
+  }
+}
