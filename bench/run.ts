@@ -11,6 +11,7 @@ import { replicaMemory } from './replica-memory.js'
 import { verifyRate } from './verify-rate.js'
 import { restInsert, restInsertConcurrent, restQuery } from './rest.js'
 import { failover } from './failover.js'
+import { pgFailover } from './pg-failover.js'
 import { tlogProofs, tlogProofsServed, tlogTiles } from './tlog.js'
 import { witnessCosign } from './witness-cosign.js'
 import { lightWorker } from './light-worker.js'
@@ -32,7 +33,8 @@ import { sim } from './sim/index.js'
  *   BENCH_STORES (level,psql), BENCH_QUERY_ITERATIONS (2000), BENCH_VERIFY (20000),
  *   BENCH_VERIFY_BATCH (10000), BENCH_REST_SIZES (1000,100000), BENCH_REST_INSERTS (3000),
  *   BENCH_REST_CLIENTS (64), BENCH_REST_CONCURRENT_INSERTS (20000), BENCH_FAILOVER_ROUNDS (10),
- *   BENCH_FAILOVER_CLIENTS (8), BENCH_TREE_LEAVES (tlog-proofs, 1000000), BENCH_SERVED_ENTRIES
+ *   BENCH_FAILOVER_CLIENTS (8), BENCH_PG_FAILOVER_ROUNDS, BENCH_PG_SWITCHOVER_ROUNDS and
+ *   BENCH_PG_DEFAULT_ROUNDS (pg-failover: 10, 10 and 3), BENCH_TREE_LEAVES (tlog-proofs, 1000000), BENCH_SERVED_ENTRIES
  *   and BENCH_SERVED_REQUESTS (tlog-proofs-served, 1000000 and 2000), BENCH_TILES_POLICIES
  *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300); light-worker uses BENCH_POLICIES; BENCH_STATE_LEAVES and
  *   BENCH_STATE_BATCHES (state-tree, 100000,1000000 and 30); BENCH_SNAPSHOT_POLICIES
@@ -58,6 +60,7 @@ const BENCHMARKS: Record<string, () => Promise<object[]>> = {
   'rest-query': restQuery,
   'rest-insert-concurrent': restInsertConcurrent,
   failover,
+  'pg-failover': async () => await pgFailover(),
   'tlog-proofs': tlogProofs,
   'tlog-proofs-served': async () => await tlogProofsServed(),
   'tlog-tiles': tlogTiles,

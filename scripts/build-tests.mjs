@@ -43,7 +43,14 @@ const benchChildren = ['master-child', 'count-proxy', 'insert-client']
  * dist/test/0-long/: tap runs files in path order, so these start first and the run does not end
  * with one of them running alone. Only the order changes; keep the list to the longest few.
  */
-const LONG = ['failover-load', 'console', 'crash', 'demo', 'store', 'bad-input', 'slave-processes', 'worker-faults', 'private-network', 'admission-revoke']
+const LONG = ['console', 'demo', 'store', 'bad-input', 'slave-processes', 'private-network', 'admission-revoke', 'snapshot-nodes', 'light-worker']
+/**
+ * The process-fault suites (kill -9 and SIGSTOP of masters, workers and the PostgreSQL primary
+ * under load), bundled into dist/test/faults/ as *.fault.mjs, outside `npm test`'s files:
+ * `npm run test:faults` runs them (CI does, as its own part; `npm run torture` runs them
+ * longer). Together they took two minutes of the suite's five on a 2-core machine.
+ */
+const FAULTS = ['worker-faults', 'crash', 'failover-load', 'failover', 'pg-ha']
 /**
  * The benchmarks' smoke tests (each benchmark run at a tiny size), bundled into
  * dist/test/bench-smoke/ as *.smoke.mjs, outside `npm test`'s files: `npm run test:bench`
@@ -57,6 +64,7 @@ await build({
     ...tests.map(name => {
       const base = name.replace(/\.test\.ts$/, '')
       if (BENCH_SMOKE.includes(base)) return { in: join(root, 'test', name), out: `bench-smoke/${base}.smoke` }
+      if (FAULTS.includes(base)) return { in: join(root, 'test', name), out: `faults/${base}.fault` }
       return { in: join(root, 'test', name), out: `${LONG.includes(base) ? '0-long/' : ''}${base}.test` }
     }),
     ...benchChildren.map(name => ({ in: join(root, 'bench', 'lib', `${name}.ts`), out: `bench-lib/${name}` }))

@@ -8,6 +8,7 @@ import { replicaMemory } from '../bench/replica-memory.js'
 import { verifyRate } from '../bench/verify-rate.js'
 import { restInsert, restInsertConcurrent, restQuery } from '../bench/rest.js'
 import { failover } from '../bench/failover.js'
+import { pgFailover } from '../bench/pg-failover.js'
 import { fleetJoin } from '../bench/fleet-join.js'
 import { placement } from '../bench/placement.js'
 import { sim } from '../bench/sim/index.js'
@@ -88,6 +89,13 @@ t.test('failover, 1 round and 2 clients', async t => {
   t.match(row, { bench: 'failover', rounds: 1, clients: 2, lost: 0 })
   t.ok(row.acknowledged > 20, 'inserts were acknowledged before and after the kill')
   t.ok([row.gap_p50_ms, row.gap_p99_ms, row.gap_max_ms].every(finite), 'gaps are durations')
+})
+
+t.test('pg-failover, one kill -9 of the primary and one switchover', async t => {
+  const rows = await pgFailover({ kills: 1, switchovers: 1, defaults: 0 })
+  t.match(rows, [{ bench: 'pg-failover', fault: 'kill -9 of the primary', timings: 'fast', rounds: 1, failed_checks: [] }, { fault: 'planned switchover', rounds: 1, failed_checks: [] }])
+  t.ok(rows.every(row => row.acknowledged > 20), 'inserts were acknowledged before and after each fault')
+  t.ok(rows.every(row => [row.gap_p50_ms, row.gap_p99_ms, row.gap_max_ms].every(finite)), 'gaps are durations')
 })
 
 t.test('fleet-join, 20 workers joining a ledger of 2 slaves and 40 profiles', async t => {

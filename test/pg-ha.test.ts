@@ -51,6 +51,7 @@ t.test('a highly available PostgreSQL under the masters', async t => {
       epochBefore = (await masterRole(active)).epoch
       holderBefore = (await getJson(active, '/v1/status')).public_key
       const primary = await cluster.primary()
+      const killedAt = Date.now()
       await cluster.kill(primary)
       await waitFor(`round ${round}: the standby promoted`, async () => await cluster.primary().catch(() => undefined) === other(primary) ? true : undefined, { timeoutMs: 60_000, everyMs: 200 })
       // the writer sees the failover, and that the new primary has no synchronous standby yet
@@ -65,6 +66,7 @@ t.test('a highly available PostgreSQL under the masters', async t => {
       await cluster.restart(primary)
       await cluster.ready()
       await waitFor(`round ${round}: the warning to clear`, async () => (await getJson(writer, '/health')).warnings === undefined ? true : undefined, { timeoutMs: 30_000 })
+      return killedAt
     }
     const result = await faultsUnderLoad(t, { db: storeConfig, env, rounds: TORTURE ? 5 : 1, fault, ledgerDb: cluster.primaryDb })
     t.ok(result.acked > 0, `${result.acked} inserts acknowledged; longest write gap per round: ${result.gapsMs.join(', ')} ms`)

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { LedgerMeshError } from '../src/base/errors.js'
-import { type Head } from '../src/ledger/head.js'
 import { checkpointSigner } from './helpers/checkpoints.js'
 import { PgStore } from '../src/ledger/pg-store.js'
 import { sha256Hex } from '../src/policies/canonical.js'

@@ -4,6 +4,7 @@ import { masterEnv } from './helpers/masters.js'
 import { getJson } from './helpers/fleet.js'
 import { startNode } from './helpers/node-process.js'
 import { waitFor } from './helpers/net.js'
+import { launchBrowser } from './helpers/browser.js'
 
 // A master on a PostgreSQL without a synchronous standby (the test server is a single one): an
 // insert it acknowledges is on that one server only. It says so at start-up, in `get status`
@@ -29,6 +30,15 @@ t.test('no synchronous standby: the master warns in its log, its status and its 
 
   const text = (await master.command('get status')).text
   t.match(text, /no synchronous standby/, '`get status` as text shows it')
+
+  // the web console shows the database beside the network
+  const browser = await launchBrowser(t)
+  const page = await browser.newPage()
+  await page.goto(`${master.url}/ui`)
+  const primary = page.locator('#database [data-field="db-primary"]')
+  await primary.waitFor({ timeout: 30_000 })
+  t.equal(await primary.textContent(), `${db.host}:${db.port}`, 'the console: the primary')
+  t.match(await page.locator('#database [data-field="db-replication"]').textContent(), /^0 · no synchronous standby/, 'the console: no synchronous standby, and why')
 })
 
 t.test('LEDGER_REQUIRE_SYNC=true without a synchronous standby: the master refuses to start, saying why', async t => {

@@ -6,6 +6,7 @@ import { Charts } from './charts.js'
 import { Ledger } from './ledger.js'
 import { Editor } from './editor.js'
 import { NetworkTable } from './network.js'
+import { Database } from './database.js'
 
 /** How often the console reads the node again. */
 const REFRESH_MS = 2000
@@ -65,6 +66,7 @@ function App () {
       </header>
       <main>
         <NetworkTable network={network} />
+        {network.database !== undefined ? <Database database={network.database} /> : null}
         <Charts history={history} />
         <Allocation profiles={profiles} />
         <Ledger summary={ledger} />

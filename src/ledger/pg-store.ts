@@ -36,6 +36,8 @@ export interface PgStoreConfig {
  */
 export const DEFAULT_LOCK_TIMEOUT_MS = 3000
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000
+/** A connection to one of a cluster's hosts gives up after this long, so the search moves on to the next. */
+const CLUSTER_CONNECT_TIMEOUT_MS = 3000
 /** A statement the server never answers (a half-open connection) fails this long after its own timeout. */
 const CLIENT_TIMEOUT_MARGIN_MS = 2000
 
@@ -196,7 +198,6 @@ export class PgStore implements LedgerStore {
   async installBase (): Promise<void> { throw new LedgerMeshError('not_supported', `PostgreSQL store ${this.location} is a master's: it holds the whole log`) }
   async compact (): Promise<void> { throw new LedgerMeshError('not_supported', `PostgreSQL store ${this.location} is a master's: its log is kept whole`) }
 
-
   async truncate (seq: number): Promise<void> {
     await this.transaction('truncate', async (client, current) => {
       let newHead = current
@@ -282,7 +283,8 @@ export class PgStore implements LedgerStore {
       database,
       max: 10,
       types: poolTypes,
-      connectionTimeoutMillis: 10_000,
+      // a cluster's hosts are tried in turn: a hung one must not hold up the search for long
+      connectionTimeoutMillis: this.hosts.length > 1 ? CLUSTER_CONNECT_TIMEOUT_MS : 10_000,
       query_timeout: statementTimeout + CLIENT_TIMEOUT_MARGIN_MS
     })
     // An idle client whose server went away emits 'error' on the pool; unhandled, that would

@@ -1,4 +1,4 @@
-import type { Test } from 'tap'
+import type { Teardown } from './tmp.js'
 import { pgQuery } from './pg.js'
 import { atActiveMaster } from './masters.js'
 import { RUNNER, getJson, processesOf, profile, insert, slaveRuns } from './fleet.js'
@@ -26,7 +26,7 @@ const PACE_MS = process.env.TORTURE === '1' ? 0 : 50
 
 export interface Fleet { masters: NodeProcess[], members: NodeProcess[], workers: NodeProcess[], slave: NodeProcess, db: PgStoreConfig }
 
-export async function startFleet (t: Test, db: PgStoreConfig, env: Record<string, string | number>): Promise<Fleet> {
+export async function startFleet (t: Teardown, db: PgStoreConfig, env: Record<string, string | number>): Promise<Fleet> {
   const a = await startNode(t, { type: 'master', name: 'master-a', env })
   const b = await startNode(t, { type: 'master', name: 'master-b', env })
   const conn = `${a.ledgerConn},${b.ledgerConn}`
@@ -90,14 +90,31 @@ export function watchHeads (members: NodeProcess[]): { backwards: string[], stop
   return { backwards, stop: () => { clearInterval(timer) } }
 }
 
-/** One round's fault: returns once the network should write again (the checks wait for inserts after it). */
-export type Fault = (round: number, fleet: Fleet) => Promise<void>
+/**
+ * The checks the run makes: a tap test, or a benchmark's recorder (bench/pg-failover.ts) that
+ * counts the failed ones.
+ */
+export interface Checks extends Teardown {
+  ok (value: unknown, message: string): boolean
+  equal (found: unknown, wanted: unknown, message: string): boolean
+  same (found: unknown, wanted: unknown, message: string): boolean
+  not (found: unknown, notWanted: unknown, message: string): boolean
+  comment (...message: unknown[]): void
+}
+
+/**
+ * One round's fault: returns once the network should write again (the checks wait for inserts
+ * after it), with the moment (Date.now()) the fault hit when that came after some preparation
+ * (finding what to kill): the round's write gap is measured from then.
+ */
+export type Fault = (round: number, fleet: Fleet) => Promise<number | undefined | void>
 
 /**
  * Runs `rounds` of `fault` under load and checks the ledger after: `ledgerDb` answers where the
- * ledger's database is now (after a database failover, the new primary).
+ * ledger's database is now (after a database failover, the new primary). Answers how many
+ * inserts were acknowledged and each round's write gap (longestGap).
  */
-export async function faultsUnderLoad (t: Test, opts: { db: PgStoreConfig, env: Record<string, string | number>, rounds: number, fault: Fault, ledgerDb?: () => Promise<PgStoreConfig> }): Promise<{ acked: number, gapsMs: number[] }> {
+export async function faultsUnderLoad (t: Checks, opts: { db: PgStoreConfig, env: Record<string, string | number>, rounds: number, fault: Fault, ledgerDb?: () => Promise<PgStoreConfig> }): Promise<{ acked: number, gapsMs: number[] }> {
   const { env, rounds, fault } = opts
   const fleet = await startFleet(t, opts.db, env)
   const { masters, members, workers, slave } = fleet
@@ -121,8 +138,9 @@ export async function faultsUnderLoad (t: Test, opts: { db: PgStoreConfig, env: 
     for (let round = 1; round <= rounds; round++) {
       const phase = Date.now()
       await waitFor(`round ${round}: inserts before the fault`, () => acksSince(phase) >= ACKS_PER_PHASE ? true : undefined, { timeoutMs: 60_000 })
-      const faultAt = Date.now()
-      await fault(round, fleet)
+      const started = Date.now()
+      const hitAt = await fault(round, fleet)
+      const faultAt = typeof hitAt === 'number' ? hitAt : started
       await waitFor(`round ${round}: inserts after the fault`, () => acksSince(faultAt) >= ACKS_PER_PHASE ? true : undefined, { timeoutMs: 90_000 })
       gapsMs.push(longestGap(clients.ackTimes, faultAt))
     }
@@ -170,11 +188,16 @@ export async function faultsUnderLoad (t: Test, opts: { db: PgStoreConfig, env: 
   return { acked: clients.acked.size, gapsMs }
 }
 
-/** The longest time without an acknowledged insert, from `from` to the first ack after it, and between acks after it. */
+/**
+ * A round's write gap: the longest time, from the fault on, that no insert was acknowledged
+ * (from the fault to the first acknowledgement after it, and between any two after that, up
+ * to the acknowledgements the round waited for). A kill's gap begins at the kill; a planned
+ * switchover's somewhere after it was asked for, which this finds too.
+ */
 function longestGap (ackTimes: number[], from: number): number {
   const after = ackTimes.filter(at => at >= from).sort((a, b) => a - b)
   let longest = 0
-  let previous = Math.max(from, ...ackTimes.filter(at => at < from))
+  let previous = from
   for (const at of after) { longest = Math.max(longest, at - previous); previous = at }
   return longest
 }

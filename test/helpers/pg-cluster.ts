@@ -42,9 +42,9 @@ export interface PgCluster {
   stop: () => Promise<void>
 }
 
-async function script (...args: string[]): Promise<string> {
+async function script (args: string[], env: Record<string, string> = {}): Promise<string> {
   try {
-    const { stdout } = await run('bash', [SCRIPT, ...args], { timeout: 180_000, maxBuffer: 1 << 20 })
+    const { stdout } = await run('bash', [SCRIPT, ...args], { timeout: 180_000, maxBuffer: 1 << 20, env: { ...process.env, ...env } })
     return stdout.trim()
   } catch (err) {
     const { stderr = '', stdout = '' } = err as { stderr?: string, stdout?: string }
@@ -53,19 +53,20 @@ async function script (...args: string[]): Promise<string> {
   }
 }
 
-export async function startPgCluster (t: Teardown): Promise<PgCluster> {
+/** `timings`: the monitor's failover timings, fast (about 4 s to fail a primary, the default) or pg_auto_failover's own. */
+export async function startPgCluster (t: Teardown, opts: { timings?: 'fast' | 'default' } = {}): Promise<PgCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'ledgermesh-pgha-'))
   const base = await freePortBlock([0, 1, 2])
-  const stop = async (): Promise<void> => { await script('stop', dir).catch(() => {}) }
+  const stop = async (): Promise<void> => { await script(['stop', dir]).catch(() => {}) }
   // registered before the start: a start that fails half way leaves nothing running
   t.teardown(async () => {
     await stop()
     await rm(dir, { recursive: true, force: true })
   })
-  await script('start', dir, String(base))
+  await script(['start', dir, String(base)], { PG_CLUSTER_TIMINGS: opts.timings ?? 'fast' })
   const ports = { node1: base + 1, node2: base + 2 }
   const primary = async (): Promise<ClusterNode> => {
-    const name = await script('primary', dir)
+    const name = await script(['primary', dir])
     if (name !== 'node1' && name !== 'node2') throw new Error(`no primary in the cluster now (the monitor says ${JSON.stringify(name)})`)
     return name
   }
@@ -75,12 +76,12 @@ export async function startPgCluster (t: Teardown): Promise<PgCluster> {
     ports,
     database,
     primary,
-    kill: async node => { await script('kill', dir, node) },
-    stall: async node => { await script('stall', dir, node) },
-    resume: async node => { await script('resume', dir, node) },
-    restart: async node => { await script('run', dir, node) },
-    ready: async () => { await script('wait', dir) },
-    switchover: async () => { await script('switchover', dir) },
+    kill: async node => { await script(['kill', dir, node]) },
+    stall: async node => { await script(['stall', dir, node]) },
+    resume: async node => { await script(['resume', dir, node]) },
+    restart: async node => { await script(['run', dir, node]) },
+    ready: async () => { await script(['wait', dir]) },
+    switchover: async () => { await script(['switchover', dir]) },
     primaryDb: async () => ({ host: '127.0.0.1', port: ports[await primary()], user: 'postgres', database }),
     stop
   }

@@ -23,7 +23,7 @@ const program = new Command('robustness')
   .option('--seeds <list>', 'several seeds, comma-separated (overrides --seed)')
   .option('--minutes <m>', 'how long each run injects faults', '1')
   .option('--report <file>', 'write the reports (JSON) here')
-  .option('--store <store>', `the masters' ledger: ${RUN_STORES.join(', ')} (PostgreSQL, every node in a network namespace behind the link emulator), or 'rotate' (by seed: pg, pgbouncer, level, wan, ...)`, 'rotate')
+  .option('--store <store>', `the masters' ledger: ${RUN_STORES.join(', ')} (PostgreSQL, every node in a network namespace behind the link emulator), or 'rotate' (by seed: pg, pgbouncer, level, wan, ...; pg-ha only when named)`, 'rotate')
   .parse()
 
 const opts = program.opts<{ seed: string, seeds?: string, minutes: string, report?: string, store: string }>()
@@ -31,7 +31,9 @@ if (opts.store !== 'rotate' && !(RUN_STORES as readonly string[]).includes(opts.
   console.error(`robustness: --store must be one of ${RUN_STORES.join(', ')} or rotate, not ${opts.store}`)
   process.exit(2)
 }
-const storeFor = (seed: number): RunStore => opts.store === 'rotate' ? RUN_STORES[Math.abs(seed) % RUN_STORES.length] : opts.store as RunStore
+/** What `rotate` draws from, by seed; pg-ha (a cluster of its own per run) is chosen with --store. */
+const ROTATION: readonly RunStore[] = ['pg', 'pgbouncer', 'level', 'wan']
+const storeFor = (seed: number): RunStore => opts.store === 'rotate' ? ROTATION[Math.abs(seed) % ROTATION.length] : opts.store as RunStore
 const seeds = (opts.seeds ?? opts.seed).split(',').map(s => Number(s.trim()))
 const minutes = Number(opts.minutes)
 if (seeds.some(s => !Number.isSafeInteger(s)) || !(minutes > 0)) {

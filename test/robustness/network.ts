@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { type NodeProcess, ROOT, startNode } from '../helpers/node-process.js'
-import { masterEnv, atActiveMaster } from '../helpers/masters.js'
+import { MASTER_LEASE_TTL, masterEnv, atActiveMaster } from '../helpers/masters.js'
+import { type PgCluster, startPgCluster } from '../helpers/pg-cluster.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { insert, profile, startWorker } from '../helpers/fleet.js'
@@ -27,12 +28,14 @@ const KIND = 'k'
 
 /**
  * Where the masters keep the ledger: PostgreSQL directly, through PgBouncer (transaction
- * pooling), or one master on LevelDB, all on loopback; or `wan`: PostgreSQL, with every node in
+ * pooling), or one master on LevelDB, all on loopback; `pg-ha`: a highly available PostgreSQL
+ * (pg_auto_failover's monitor and two nodes, synchronous replication: scripts/pg-cluster.sh)
+ * whose primary the faults kill or stall; or `wan`: PostgreSQL, with every node in
  * a network namespace of its own and every connection between nodes through the WAN harness's
  * link emulator (delays, stalls, partitions and resets: wan-network.ts).
  */
-export type RunStore = 'pg' | 'pgbouncer' | 'level' | 'wan'
-export const RUN_STORES: readonly RunStore[] = ['pg', 'pgbouncer', 'level', 'wan']
+export type RunStore = 'pg' | 'pgbouncer' | 'level' | 'wan' | 'pg-ha'
+export const RUN_STORES: readonly RunStore[] = ['pg', 'pgbouncer', 'level', 'wan', 'pg-ha']
 
 /** What a run does with its network, whichever kind it is. */
 export interface RunNetwork {
@@ -62,6 +65,8 @@ export interface RunNetwork {
   stallLinks: (fraction: number | undefined) => Promise<void>
   /** the final chain, as the masters' store holds it */
   finalLedger: () => Promise<FinalEntry[]>
+  /** a highly available PostgreSQL's primary killed (started again after forMs) or stalled for forMs; absent on other stores */
+  databaseFault?: (kind: 'kill' | 'stall', forMs: number) => Promise<void>
   /** every profile process's run, from the runners' own records */
   processRuns: () => Promise<ProcessRun[]>
 }
@@ -88,18 +93,25 @@ export class RobustNetwork implements RunNetwork {
   /** where the profiles' runners record their runs (the demo runner's run_log) */
   readonly runLog: string
 
+  /** the masters' cluster (store pg-ha) */
+  private cluster?: PgCluster
+
   private constructor (readonly cleanup: Cleanup, readonly db: PgStoreConfig | undefined, readonly masterNames: string[]) {
     this.runLog = mkdtempSync(join(tmpdir(), 'lm-robust-runs-'))
     cleanup.teardown(() => { rmSync(this.runLog, { recursive: true, force: true }) })
   }
 
   static async start (cleanup: Cleanup, store: RunStore = 'pg'): Promise<RobustNetwork> {
-    const db = store === 'level' ? undefined : await createTestDatabase(cleanup)
+    const cluster = store === 'pg-ha' ? await startPgCluster(cleanup) : undefined
+    const db = store === 'level' || cluster !== undefined ? undefined : await createTestDatabase(cleanup)
     const via = db === undefined || store === 'pg' ? db : (await startPgBouncer(cleanup)).through(db)
-    const names = via === undefined ? ['master-a'] : ['master-a', 'master-b']
+    const names = via === undefined && cluster === undefined ? ['master-a'] : ['master-a', 'master-b']
     const net = new RobustNetwork(cleanup, db, names)
+    net.cluster = cluster
     for (const name of names) {
       let env: Record<string, string | number> = {}
+      // the masters name both servers and write to whichever is primary
+      if (cluster !== undefined) env = { DB_TYPE: 'psql', DB_IP: cluster.hosts, DB_USER: 'postgres', DB_NAME: cluster.database, MASTER_LEASE_TTL }
       if (via !== undefined) {
         const proxy = new TcpProxy({ host: via.host, port: via.port })
         await proxy.start()
@@ -169,12 +181,30 @@ export class RobustNetwork implements RunNetwork {
     return await profile(master, name, KIND, 'acme', { password: this.secret, run_log: this.runLog })
   }
 
+  /**
+   * pg-kill and pg-stall: the fault hits whichever node is primary now, and heals with the
+   * cluster whole again (a killed node restarted and a synchronous standby again), so the
+   * next fault finds a primary with a standby to fail over to.
+   */
+  get databaseFault (): RunNetwork['databaseFault'] {
+    const cluster = this.cluster
+    if (cluster === undefined) return undefined
+    return async (kind, forMs) => {
+      const primary = await cluster.primary()
+      await (kind === 'kill' ? cluster.kill(primary) : cluster.stall(primary))
+      await new Promise(resolve => setTimeout(resolve, forMs))
+      await (kind === 'kill' ? cluster.restart(primary) : cluster.resume(primary))
+      await cluster.ready()
+    }
+  }
+
   async partition (): Promise<void> { throw new Error('no link faults on loopback') }
   async heal (): Promise<void> {}
   async stallLinks (): Promise<void> { throw new Error('no link faults on loopback') }
 
   /** The final chain, as the database holds it (a LevelDB master: its store, read once it has stopped). */
   async finalLedger (): Promise<FinalEntry[]> {
+    if (this.cluster !== undefined) return await pgLedger(await this.cluster.primaryDb())
     if (this.db !== undefined) return await pgLedger(this.db)
     const master = this.masters[0]
     await master.stop()

@@ -50,7 +50,8 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
       workers: net.workers,
       profiles: net.profiles,
       regions: net.regions,
-      replicas: [...net.nodes.keys()].filter(name => name !== revocation?.target && !net.masters.some(m => m.name === name))
+      replicas: [...net.nodes.keys()].filter(name => name !== revocation?.target && !net.masters.some(m => m.name === name)),
+      databases: net.databaseFault === undefined ? [] : ['primary']
     })
     say(`[robustness] seed ${seed}: schedule ${JSON.stringify(faults)}${revocation === undefined ? '' : `, revoke ${revocation.target} at ${revocation.atMs} ms`}`)
     const history: History = { operations: [], heads: [], runs: [], final: [], texts: [], secrets: [net.secret], syncIntervalMs: SYNC_INTERVAL_MS, nodeKeys: await nodeKeys(net), wipes: [] }
@@ -190,6 +191,9 @@ async function inject (net: RunNetwork, fault: Fault, history: History): Promise
       await net.stallLinks(SLOW_LINKS_STALL)
       await sleep(forMs)
       await net.stallLinks(undefined)
+      return
+    case 'pg-kill': case 'pg-stall':
+      await net.databaseFault!(kind === 'pg-kill' ? 'kill' : 'stall', forMs)
   }
 }
 

@@ -13,9 +13,13 @@ import fc from 'fast-check'
  * - reset: the same, but every connection across the cut reset at once, and new ones too
  * - slow-links: many more chunks stalled on every link (as after lost segments), then the usual again
  * (the last three only in a network of namespaces: on loopback there are no links to cut)
+ * - pg-kill: kill -9 of the PostgreSQL primary's every process (a highly available cluster: the
+ *   monitor promotes the standby); the killed node starts again after forMs and rejoins as a standby
+ * - pg-stall: the primary's processes stopped (SIGSTOP) for forMs, then continued: a hung server,
+ *   which the monitor fails over when it lasts past its health checks
  */
-export type FaultKind = 'kill' | 'pause' | 'clock' | 'db-stall' | 'db-cut' | 'drain' | 'replace' | 'partition' | 'reset' | 'slow-links' | 'wipe'
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'clock', 'db-stall', 'db-cut', 'drain', 'replace', 'partition', 'reset', 'slow-links', 'wipe']
+export type FaultKind = 'kill' | 'pause' | 'clock' | 'db-stall' | 'db-cut' | 'drain' | 'replace' | 'partition' | 'reset' | 'slow-links' | 'wipe' | 'pg-kill' | 'pg-stall'
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'pause', 'clock', 'db-stall', 'db-cut', 'drain', 'replace', 'partition', 'reset', 'slow-links', 'wipe', 'pg-kill', 'pg-stall']
 
 /** One fault of a run, `atMs` after the clients started. */
 export interface Fault {
@@ -42,6 +46,8 @@ export interface FaultTargets {
   regions: string[]
   /** nodes whose ledger a wipe may lose (every node but the masters): they start again from a snapshot */
   replicas: string[]
+  /** `primary` when the masters' PostgreSQL is a highly available cluster (pg-kill, pg-stall), else none */
+  databases?: string[]
 }
 
 /** A revocation issued while the faults run: `revoke node` of the member's key on the active master. */
@@ -57,6 +63,7 @@ export function revocationFor (seed: number, runMs: number, member: string): Rev
 function targetsOf (kind: FaultKind, targets: FaultTargets): string[] {
   switch (kind) {
     case 'db-stall': case 'db-cut': return targets.dbMasters
+    case 'pg-kill': case 'pg-stall': return targets.databases ?? []
     case 'drain': return targets.workers
     case 'wipe': return targets.replicas
     case 'replace': return targets.profiles
