@@ -5,6 +5,7 @@ import { isPrimaryLoss } from '../src/ledger/pg-primary.js'
 import { PgStore } from '../src/ledger/pg-store.js'
 import { replicationState } from '../src/ledger/pg-replication.js'
 import { parseConfig } from '../src/node/config.js'
+import { ledgerStoreSpec } from '../src/node/open-ledger.js'
 import { createTestDatabase } from './helpers/pg.js'
 import { freePort } from './helpers/net.js'
 
@@ -87,4 +88,14 @@ t.test('replication: what a commit waits for, as the primary reports it', async 
   t.match(replicationState({ synchronous_commit: 'on', synchronous_standby_names: '', standbys: [{ ...streaming, sync_state: 'async' }] }).problem, /synchronous_standby_names is empty/)
   t.match(replicationState({ synchronous_commit: 'on', synchronous_standby_names: 's2', standbys: [{ ...streaming, state: 'catchup', sync_state: 'potential' }] }).problem, /no synchronous standby is streaming/)
   t.match(replicationState({ synchronous_commit: 'on', synchronous_standby_names: 's2', standbys: [{ ...streaming, state: null, sync_state: null }] }).problem, /pg_monitor/)
+})
+
+t.test('connect dbms: ip= and port= in the same forms; a bad one is the command\'s error', async t => {
+  const db = parseConfig({ NODE_TYPE: 'master', NODE_NAME: 'm', DB_TYPE: 'psql', DB_IP: '10.0.0.1', LEDGER_REQUIRE_SYNC: 'true' }, 'test.env').db
+  t.same(ledgerStoreSpec(db, { database: 'blockchain' }).hosts, [{ host: '10.0.0.1', port: 5432 }], 'the config\'s when the command names none')
+  // AnyLog's parser gives `ip = a:1,b:2` as "a:1 , b:2"
+  const spec = ledgerStoreSpec(db, { database: 'blockchain', type: 'psql', ip: '10.0.0.1:5433 , 10.0.0.2:5434' })
+  t.same(spec.hosts, [{ host: '10.0.0.1', port: 5433 }, { host: '10.0.0.2', port: 5434 }])
+  t.equal(spec.requireSync, true, 'LEDGER_REQUIRE_SYNC holds for a store the command names')
+  t.throws(() => ledgerStoreSpec(db, { database: 'blockchain', ip: 'a,b', port: '1,2,3' }), { code: 'bad_command', message: /^connect dbms: 3 ports for 2 hosts/ })
 })
