@@ -46,11 +46,11 @@ const benchChildren = ['master-child', 'count-proxy', 'insert-client']
 const LONG = ['console', 'demo', 'store', 'bad-input', 'slave-processes', 'private-network', 'admission-revoke', 'snapshot-nodes', 'light-worker']
 /**
  * The process-fault suites (kill -9 and SIGSTOP of masters, workers and the PostgreSQL primary
- * under load), bundled into dist/test/faults/ as *.fault.mjs, outside `npm test`'s files:
+ * under load, wall clocks stepped, replicas paused or cut off), bundled into dist/test/faults/ as *.fault.mjs, outside `npm test`'s files:
  * `npm run test:faults` runs them (CI does, as its own part; `npm run torture` runs them
- * longer). Together they took two minutes of the suite's five on a 2-core machine.
+ * longer). Together they took two and a half minutes of the suite's five on a 2-core machine.
  */
-const FAULTS = ['worker-faults', 'crash', 'failover-load', 'failover', 'pg-ha']
+const FAULTS = ['worker-faults', 'crash', 'failover-load', 'failover', 'pg-ha', 'lease-clock', 'partition', 'light-failover']
 /**
  * The benchmarks' smoke tests (each benchmark run at a tiny size), bundled into
  * dist/test/bench-smoke/ as *.smoke.mjs, outside `npm test`'s files: `npm run test:bench`

@@ -5,7 +5,8 @@ import { LedgerMeshError } from '../base/errors.js'
  * cluster (a primary and its standbys): DB_IP is a comma list of hosts, each optionally with
  * its own `:port` (the URI form, `host1:5432,host2:5433`), and DB_PORT is one port for every
  * host or one port per host (libpq's `host=h1,h2 port=p1,p2`). Hosts are tried in the order
- * written, as libpq's `load_balance_hosts=disable` does.
+ * written, as libpq's `load_balance_hosts=disable` does. A host that begins with `/` is a
+ * Unix-domain socket's directory, as in libpq.
  */
 
 export interface PgHost {
@@ -36,6 +37,8 @@ export function parsePgHosts (hosts: string, ports: string | number): PgHost[] {
   const place = (i: number, list: string[]): string => list.length > 1 ? ` (element ${i + 1} of ${list.length})` : ''
   const defaults = portParts.map((text, i) => checkedPort(text, `the port${place(i, portParts)}`))
   const parsed = hostParts.map((part, i): PgHost => {
+    // a Unix-domain socket's directory, as libpq takes it (its port names the socket file)
+    if (part.startsWith('/')) return { host: part, port: defaults[defaults.length === 1 ? 0 : i] }
     const match = HOST_WITH_PORT.exec(part)
     if (match === null) throw new LedgerMeshError('bad_config', `the database host${place(i, hostParts)} is ${part === '' ? 'empty' : JSON.stringify(part)}: write host or host:port, hosts separated by commas`, { field: 'host' })
     const host = match[1] ?? match[2]
