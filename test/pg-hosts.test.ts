@@ -20,6 +20,7 @@ t.test('hosts: one server, a list with a port each, one port for all, or one por
   t.same(parsePgHosts('db1,db2', '5432,5433'), [{ host: 'db1', port: 5432 }, { host: 'db2', port: 5433 }], 'one port per host, in order')
   t.same(parsePgHosts('[::1]:5433,db2', '5432'), [{ host: '::1', port: 5433 }, { host: 'db2', port: 5432 }], 'an IPv6 address in brackets')
   t.equal(pgHostText({ host: '::1', port: 5433 }), '[::1]:5433')
+  t.same(parsePgHosts('::1,fe80::2', '5433'), [{ host: '::1', port: 5433 }, { host: 'fe80::2', port: 5433 }], 'bare IPv6 addresses take the ports\' port')
   t.same(parsePgHosts('/var/run/postgresql', '5433'), [{ host: '/var/run/postgresql', port: 5433 }], 'a Unix-domain socket\'s directory, as libpq takes it')
 })
 

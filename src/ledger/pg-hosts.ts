@@ -14,6 +14,8 @@ export interface PgHost {
   port: number
 }
 
+/** An IPv6 address without brackets: two colons at least, so never `host:port`. */
+const BARE_IPV6 = /^[0-9A-Fa-f]*:[0-9A-Fa-f]*:[0-9A-Fa-f:.]*$/
 /** `[v6]:port`, `name:port` or a bare host. */
 const HOST_WITH_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::(\d{1,5}))?$/
 
@@ -39,6 +41,8 @@ export function parsePgHosts (hosts: string, ports: string | number): PgHost[] {
   const parsed = hostParts.map((part, i): PgHost => {
     // a Unix-domain socket's directory, as libpq takes it (its port names the socket file)
     if (part.startsWith('/')) return { host: part, port: defaults[defaults.length === 1 ? 0 : i] }
+    // a bare IPv6 address (libpq's host= form): its port comes from the ports
+    if (BARE_IPV6.test(part)) return { host: part, port: defaults[defaults.length === 1 ? 0 : i] }
     const match = HOST_WITH_PORT.exec(part)
     if (match === null) throw new LedgerMeshError('bad_config', `the database host${place(i, hostParts)} is ${part === '' ? 'empty' : JSON.stringify(part)}: write host or host:port, hosts separated by commas`, { field: 'host' })
     const host = match[1] ?? match[2]
