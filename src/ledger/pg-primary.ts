@@ -63,7 +63,6 @@ export class PgPrimary {
     if (opts.hosts.length === 0) throw new LedgerMeshError('bad_config', 'no database host given')
   }
 
-  get hosts (): readonly PgHost[] { return this.opts.hosts }
   /** The primary in use (host:port), undefined while none is known. */
   get primary (): string | undefined { return this.current === undefined ? undefined : pgHostText(this.current.host) }
   /** The failovers this store rode through, oldest first (the last 20). */
