@@ -1,4 +1,5 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { NodeProcess } from './helpers/node-process.js'
 import { waitFor } from './helpers/net.js'
 import { insert, processesOf, profile, startMaster, startSlave, startWorker, waitRunning } from './helpers/fleet.js'
 import { LIGHT, lightOf } from './helpers/light.js'
@@ -7,19 +8,27 @@ import { LIGHT, lightOf } from './helpers/light.js'
 // (LEDGERMESH_TEST_FAULTS): one forges an assignment in every answer, one withholds every
 // policy. Real master, slave and workers on 127.0.0.1; light-worker.test.ts has the rest.
 
-t.test('a slave that serves a forged assignment is refused; the light worker runs only what the master assigned', async t => {
+/**
+ * A master, a slave running the test fault `fault`, and a light worker of that slave running two
+ * profiles. The worker asks its slave first once it holds its declaration and the slave's
+ * policy; the first assignment may come in the same answer as those (from the master), so the
+ * second one is what the slave is surely asked for.
+ */
+async function lyingSlave (t: Test, name: string, fault: 'forge-assignment' | 'withhold'): Promise<{ slave: NodeProcess, light: NodeProcess }> {
   const master = await startMaster(t)
-  const slave = await startSlave(t, master, 'slave-f', 2, undefined, { LEDGERMESH_TEST_FAULTS: '1', LEDGERMESH_FAULT_LIGHT: 'forge-assignment' })
-  t.match(slave.logs(), /forges an assignment in its light answers/, 'the slave runs the test fault')
-  const light = await startWorker(t, master, { name: 'w-light', slave: 'slave-f', slots: 2, kinds: ['linkedin'], env: LIGHT })
+  const slave = await startSlave(t, master, name, 2, undefined, { LEDGERMESH_TEST_FAULTS: '1', LEDGERMESH_FAULT_LIGHT: fault })
+  const light = await startWorker(t, master, { name: 'w-light', slave: name, slots: 2, kinds: ['linkedin'], env: LIGHT })
   await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
   await profile(master, 'li-1', 'linkedin', 'acme')
   await waitRunning(light, ['li-1'])
-  // the slave is asked first once the worker holds its declaration and the slave's policy; the
-  // first assignment may come in the same answer as those (from the master), so a second one
-  // is what the slave is surely asked for
   await profile(master, 'li-2', 'linkedin', 'acme')
   await waitRunning(light, ['li-1', 'li-2'])
+  return { slave, light }
+}
+
+t.test('a slave that serves a forged assignment is refused; the light worker runs only what the master assigned', async t => {
+  const { slave, light } = await lyingSlave(t, 'slave-f', 'forge-assignment')
+  t.match(slave.logs(), /forges an assignment in its light answers/, 'the slave runs the test fault')
   const status = await waitFor('a refusal of the slave\'s answer', async () => { const s = await lightOf(light); return s.refused > 0 ? s : undefined })
   t.match(status.last_refusal?.source, /slave slave-f/, 'the refused answer came from the slave')
   t.match(status.last_refusal?.reason, /assignment .* is not in the checkpoint's tree/, 'refused because the forged entry is in no signed tree')
@@ -32,17 +41,8 @@ t.test('a slave that serves a forged assignment is refused; the light worker run
 })
 
 t.test('a slave that withholds every policy: the light worker gets them from the master and runs its profiles', async t => {
-  const master = await startMaster(t)
-  const slave = await startSlave(t, master, 'slave-w', 2, undefined, { LEDGERMESH_TEST_FAULTS: '1', LEDGERMESH_FAULT_LIGHT: 'withhold' })
+  const { slave, light } = await lyingSlave(t, 'slave-w', 'withhold')
   t.match(slave.logs(), /withholds every policy from its light answers/, 'the slave runs the test fault')
-  const light = await startWorker(t, master, { name: 'w-light', slave: 'slave-w', slots: 2, kinds: ['linkedin'], env: LIGHT })
-  await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } })
-  await profile(master, 'li-1', 'linkedin', 'acme')
-  await waitRunning(light, ['li-1'])
-  // the worker asks its slave first once it holds its declaration and the slave's policy; the
-  // first assignment may come in the same answer as those, so a second one shows the order
-  await profile(master, 'li-2', 'linkedin', 'acme')
-  await waitRunning(light, ['li-1', 'li-2'])
   const served = await (await fetch(`${slave.url}/metrics`)).text()
   t.match(served, /ledgermesh_light_served_total\{[^}]*result="answered"[^}]*\} [1-9]/, 'the slave was asked (and answered with nothing)')
   const status = await lightOf(light)
