@@ -57,7 +57,6 @@ async function measure (t: Cleanup, timings: 'fast' | 'default', kills: number, 
   const checks = new CheckRecorder(t)
   const fault: Fault = async round => await (round <= kills ? killPrimary(cluster, round) : switchover(cluster))
   const result = await faultsUnderLoad(checks, {
-    db: { host: '127.0.0.1', port: cluster.ports.node1, user: 'postgres', database: cluster.database },
     env,
     rounds: kills + switchovers,
     fault,

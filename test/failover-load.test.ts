@@ -28,12 +28,12 @@ function killActiveMaster (t: Test, env: Record<string, string | number>): Fault
 t.test('kill -9 of the active master under load (masters on PostgreSQL directly)', async t => {
   const db = await createTestDatabase(t)
   const env = masterEnv(db)
-  await faultsUnderLoad(t, { db, env, rounds: TORTURE ? 10 : 1, fault: killActiveMaster(t, env) })
+  await faultsUnderLoad(t, { env, rounds: TORTURE ? 10 : 1, fault: killActiveMaster(t, env), ledgerDb: async () => db })
 })
 
 t.test('kill -9 of the active master under load (masters through PgBouncer, transaction pooling)', { skip: TORTURE ? false : 'a long fault run: npm run torture runs it' }, async t => {
   const db = await createTestDatabase(t)
   const bouncer = await startPgBouncer(t)
   const env = masterEnv(bouncer.through(db))
-  await faultsUnderLoad(t, { db, env, rounds: 10, fault: killActiveMaster(t, env) })
+  await faultsUnderLoad(t, { env, rounds: 10, fault: killActiveMaster(t, env), ledgerDb: async () => db })
 })

@@ -4,6 +4,7 @@ import { LedgerMeshError } from '../src/base/errors.js'
 import { PgStore } from '../src/ledger/pg-store.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { preparePolicy } from '../src/policies/prepare.js'
+import { checkpointSigner } from './helpers/checkpoints.js'
 import { startPgCluster, type ClusterNode } from './helpers/pg-cluster.js'
 import { MASTER_LEASE_TTL, activeMaster, masterRole } from './helpers/masters.js'
 import { type Fault, faultsUnderLoad } from './helpers/failover-load.js'
@@ -37,6 +38,17 @@ t.test('a highly available PostgreSQL under the masters', async t => {
     t.equal(replication.problem, undefined, 'no replication problem')
     t.equal(replication.synchronous_standbys, 1, 'one synchronous standby')
     t.match(replication.synchronous_standby_names, /pgautofailover_standby/, 'as pg_auto_failover set it')
+    // LEDGER_REQUIRE_SYNC's per-commit check passes with the standby streaming (in a database
+    // of its own: the masters' ledger below begins with their own key)
+    const strict = new PgStore({ ...storeConfig, database: `${cluster.database}_strict`, hosts: standbyFirst, requireSync: true })
+    await strict.open()
+    t.teardown(async () => { await strict.close() })
+    const signer = new Ed25519Signer(randomBytes(32))
+    const lease = await strict.acquireLease(signer.publicKey, '127.0.0.1:1', 60_000)
+    strict.setFence({ holder: signer.publicKey, epoch: lease.epoch })
+    const [entry] = await strict.commit([{ op: 'put', policy: preparePolicy({ note: { name: 'with-a-standby' } }, signer) }], checkpointSigner(signer))
+    t.equal(entry.seq, (await strict.head()).seq, 'a fenced commit under LEDGER_REQUIRE_SYNC=true is written while the standby confirms it')
+    await strict.releaseLease(signer.publicKey)
   })
 
   await t.test('kill -9 of the primary under load: nothing acknowledged is lost, the profiles run on', async t => {
@@ -68,7 +80,7 @@ t.test('a highly available PostgreSQL under the masters', async t => {
       await waitFor(`round ${round}: the warning to clear`, async () => (await getJson(writer, '/health')).warnings === undefined ? true : undefined, { timeoutMs: 30_000 })
       return killedAt
     }
-    const result = await faultsUnderLoad(t, { db: storeConfig, env, rounds: TORTURE ? 5 : 1, fault, ledgerDb: cluster.primaryDb })
+    const result = await faultsUnderLoad(t, { env, rounds: TORTURE ? 5 : 1, fault, ledgerDb: cluster.primaryDb })
     t.ok(result.acked > 0, `${result.acked} inserts acknowledged; longest write gap per round: ${result.gapsMs.join(', ')} ms`)
 
     // the lease lived through the promotion: the epoch went on from where it was, and a commit

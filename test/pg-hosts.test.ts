@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { LedgerMeshError } from '../src/base/errors.js'
 import { parsePgHosts, pgHostText } from '../src/ledger/pg-hosts.js'
@@ -7,10 +8,14 @@ import { replicationState } from '../src/ledger/pg-replication.js'
 import { parseConfig } from '../src/node/config.js'
 import { ledgerStoreSpec } from '../src/node/open-ledger.js'
 import { createTestDatabase } from './helpers/pg.js'
+import { checkpointSigner } from './helpers/checkpoints.js'
+import type { LedgerOp } from '../src/ledger/entry.js'
+import { sha256Hex } from '../src/policies/canonical.js'
+import { Ed25519Signer } from '../src/policies/keys.js'
 import { freePort } from './helpers/net.js'
 
 // DB_IP and DB_PORT in libpq's multi-host form, the store's search for the primary among them,
-// and what it makes of the primary's replication settings. The cluster itself (a real standby,
+// what it makes of the primary's replication settings, and LEDGER_REQUIRE_SYNC's per-commit check. The cluster itself (a real standby,
 // a promotion) is in pg-ha.test.ts.
 
 t.test('hosts: one server, a list with a port each, one port for all, or one port per host', async t => {
@@ -100,4 +105,23 @@ t.test('connect dbms: ip= and port= in the same forms; a bad one is the command\
   t.same(spec.hosts, [{ host: '10.0.0.1', port: 5433 }, { host: '10.0.0.2', port: 5434 }])
   t.equal(spec.requireSync, true, 'LEDGER_REQUIRE_SYNC holds for a store the command names')
   t.throws(() => ledgerStoreSpec(db, { database: 'blockchain', ip: 'a,b', port: '1,2,3' }), { code: 'bad_command', message: /^connect dbms: 3 ports for 2 hosts/ })
+})
+
+t.test('LEDGER_REQUIRE_SYNC: a fenced commit is refused while no synchronous standby streams; without it, it is written', async t => {
+  const db = await createTestDatabase(t)
+  const signer = new Ed25519Signer(randomBytes(32))
+  const put = (): LedgerOp[] => [{ op: 'put', policy: { worker: { name: 'w', company: 'acme', id: sha256Hex(randomBytes(16)) } } }]
+  const required = new PgStore({ ...db, requireSync: true })
+  const plain = new PgStore(db)
+  await required.open()
+  await plain.open()
+  t.teardown(async () => { await Promise.all([required.close(), plain.close()]) })
+  const lease = await required.acquireLease(signer.publicKey, '127.0.0.1:1', 60_000)
+  for (const store of [required, plain]) store.setFence({ holder: signer.publicKey, epoch: lease.epoch })
+  const refused = await required.commit(put(), checkpointSigner(signer)).then(() => undefined, (err: unknown) => err)
+  t.ok(refused instanceof LedgerMeshError && refused.code === 'store_unavailable', 'refused as store_unavailable (clients retry)')
+  t.match((refused as Error).message, /LEDGER_REQUIRE_SYNC=true: .* has no synchronous standby streaming now, .* nothing was written/)
+  t.equal((await required.head()).seq, 0, 'nothing was written')
+  const [entry] = await plain.commit(put(), checkpointSigner(signer))
+  t.equal(entry.seq, 1, 'the same fenced commit without LEDGER_REQUIRE_SYNC is written')
 })

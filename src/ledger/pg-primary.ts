@@ -63,8 +63,8 @@ export class PgPrimary {
     if (opts.hosts.length === 0) throw new LedgerMeshError('bad_config', 'no database host given')
   }
 
-  /** The primary in use (host:port), undefined while none is known. */
-  get primary (): string | undefined { return this.current === undefined ? undefined : pgHostText(this.current.host) }
+  /** The primary in use, undefined while none is known. */
+  get primary (): PgHost | undefined { return this.current?.host }
   /** The failovers this store rode through, oldest first (the last 20). */
   get changes (): readonly PrimaryChange[] { return this.changeList }
 

@@ -37,18 +37,21 @@ export const REPLICATION_SQL = `SELECT current_setting('synchronous_commit') AS 
 
 /** synchronous_commit values under which a commit waits for the synchronous standbys. */
 const WAITING_COMMITS = ['on', 'remote_write', 'remote_apply']
+/** A standby's sync_state while it confirms commits (one named, or one of a quorum). */
+const CONFIRMING = ['sync', 'quorum']
+const sqlList = (values: string[]): string => values.map(v => `'${v}'`).join(', ')
 
 /**
  * In a commit's first message when LEDGER_REQUIRE_SYNC is set: one row, `sync`, true only
  * while this commit will wait for a synchronous standby that is streaming now.
  */
-export const SYNC_CHECK_SQL = `SELECT current_setting('synchronous_commit') IN (${WAITING_COMMITS.map(v => `'${v}'`).join(', ')})
+export const SYNC_CHECK_SQL = `SELECT current_setting('synchronous_commit') IN (${sqlList(WAITING_COMMITS)})
   AND current_setting('synchronous_standby_names') <> ''
-  AND EXISTS (SELECT 1 FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum') AND state = 'streaming') AS sync`
+  AND EXISTS (SELECT 1 FROM pg_stat_replication WHERE sync_state IN (${sqlList(CONFIRMING)}) AND state = 'streaming') AS sync`
 
 export function replicationState (row: { synchronous_commit: string, synchronous_standby_names: string, standbys: StandbyState[] }): ReplicationState {
   const standbys = row.standbys.map(s => ({ ...s, replay_lag_ms: s.replay_lag_ms === null ? null : Number(s.replay_lag_ms) }))
-  const synchronous = standbys.filter(s => (s.sync_state === 'sync' || s.sync_state === 'quorum') && s.state === 'streaming').length
+  const synchronous = standbys.filter(s => s.sync_state !== null && CONFIRMING.includes(s.sync_state) && s.state === 'streaming').length
   const state: ReplicationState = { synchronous_commit: row.synchronous_commit, synchronous_standby_names: row.synchronous_standby_names, standbys, synchronous_standbys: synchronous }
   const problem = replicationProblem(state)
   return problem === undefined ? state : { ...state, problem }
@@ -58,8 +61,8 @@ function replicationProblem (state: ReplicationState): string | undefined {
   const alone = 'an insert is acknowledged while only the primary holds it, and is lost if the primary is'
   if (!WAITING_COMMITS.includes(state.synchronous_commit)) return `synchronous_commit is ${state.synchronous_commit}: ${alone}`
   if (state.synchronous_standby_names.trim() === '') {
-    const hidden = state.standbys.length > 0 ? '' : ' (no standby is connected)'
-    return `no synchronous standby: synchronous_standby_names is empty${hidden}, so ${alone}`
+    const connected = state.standbys.length > 0 ? '' : ' (no standby is connected)'
+    return `no synchronous standby: synchronous_standby_names is empty${connected}, so ${alone}`
   }
   if (state.standbys.length > 0 && state.standbys.every(s => s.sync_state === null)) {
     return 'the standbys\' replication state is hidden from DB_USER: grant it the pg_monitor role (or use a superuser) so the master can check for a synchronous standby'

@@ -94,7 +94,6 @@ function jsonbCannotHold (json: string): boolean {
  * True when the server said the database does not exist: PostgreSQL's 3D000, or the same
  * message under PgBouncer's own code (08P01), which it sends when its server login fails.
  */
-/** The database does not exist (PgBouncer says so with its own message and SQLSTATE 08P01). */
 export function databaseMissing (err: unknown, database: string): boolean {
   if (sqlState(err) === PG.invalidDatabase) return true
   return (err as { message?: unknown } | null)?.message === `database ${JSON.stringify(database)} does not exist`

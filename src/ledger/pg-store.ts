@@ -102,8 +102,7 @@ export class PgStore implements LedgerStore {
     const primary = new PgPrimary({ hosts: this.hosts, database: this.config.database, newPool: (host, database) => this.newPool(host, database) })
     try {
       const pool = await primary.pool()
-      const host = this.hosts.find(h => pgHostText(h) === primary.primary) ?? this.hosts[0]
-      await connectCreatingDatabase(pool, this.config.database, () => this.newPool(host, 'postgres'))
+      await connectCreatingDatabase(pool, this.config.database, () => this.newPool(primary.primary ?? this.hosts[0], 'postgres'))
       await createTables(pool, `BEGIN; ${this.setLocal}`, this.table, this.config.schema, this.location)
     } catch (err) {
       await primary.end().catch(() => {})
@@ -121,7 +120,8 @@ export class PgStore implements LedgerStore {
 
   /** The cluster as this store sees it: its hosts, the primary it writes to, the failovers it rode through. */
   cluster (): { hosts: string[], primary: string | null, failovers: readonly PrimaryChange[], require_sync: boolean } {
-    return { hosts: this.hosts.map(pgHostText), primary: this.primary?.primary ?? null, failovers: this.primary?.changes ?? [], require_sync: this.config.requireSync === true }
+    const primary = this.primary?.primary
+    return { hosts: this.hosts.map(pgHostText), primary: primary === undefined ? null : pgHostText(primary), failovers: this.primary?.changes ?? [], require_sync: this.config.requireSync === true }
   }
 
   /** What the primary says of its replication now (pg-replication.ts). */
@@ -367,10 +367,10 @@ export class PgStore implements LedgerStore {
         : `; SELECT holder, epoch FROM ${this.table.lease} WHERE id = 1 AND holder = ${sqlLiteral(fence.holder)} AND epoch = ${sqlLiteral(fence.epoch)} AND expires > now() FOR SHARE`
       const requireSync = fence !== undefined && this.config.requireSync === true
       const results = resultsOf(await client.query(`BEGIN; ${this.setLocal}; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE${check}${requireSync ? `; ${SYNC_CHECK_SQL}` : ''}`))
-      if (requireSync && results[results.length - 1]?.rows[0]?.sync !== true) {
+      if (requireSync && results.pop()?.rows[0]?.sync !== true) { // the sync check answers last
         throw new LedgerMeshError('store_unavailable', `LEDGER_REQUIRE_SYNC=true: ${this.location} has no synchronous standby streaming now, so this commit could be lost with the primary; nothing was written`, { location: this.location })
       }
-      const locked = results.slice(results.length - (fence === undefined ? 1 : 2) - (requireSync ? 1 : 0), results.length - (requireSync ? 1 : 0))
+      const locked = results.slice(results.length - (fence === undefined ? 1 : 2))
       const head = locked[0]?.rows[0] as Head | undefined
       if (head === undefined) throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: table ledger_head has no row`)
       if (fence !== undefined && locked[1]?.rows.length !== 1) {

@@ -24,9 +24,9 @@ export const ACKS_PER_PHASE = 15
  */
 const PACE_MS = process.env.TORTURE === '1' ? 0 : 50
 
-export interface Fleet { masters: NodeProcess[], members: NodeProcess[], workers: NodeProcess[], slave: NodeProcess, db: PgStoreConfig }
+export interface Fleet { masters: NodeProcess[], members: NodeProcess[], workers: NodeProcess[], slave: NodeProcess }
 
-export async function startFleet (t: Teardown, db: PgStoreConfig, env: Record<string, string | number>): Promise<Fleet> {
+export async function startFleet (t: Teardown, env: Record<string, string | number>): Promise<Fleet> {
   const a = await startNode(t, { type: 'master', name: 'master-a', env })
   const b = await startNode(t, { type: 'master', name: 'master-b', env })
   const conn = `${a.ledgerConn},${b.ledgerConn}`
@@ -40,7 +40,7 @@ export async function startFleet (t: Teardown, db: PgStoreConfig, env: Record<st
       env: { LEDGER_CONN: conn, BLOCKCHAIN_SOURCE: 'master', SLAVE_NAME: 'slave-a', SLOTS: 1, PROFILE_KINDS: 'demo', PROFILE_RUNNER_DEMO: RUNNER, PROFILE_STOP_GRACE: '1 second' }
     }))
   }
-  return { masters: [a, b], members: [slave, ...workers], workers, slave, db }
+  return { masters: [a, b], members: [slave, ...workers], workers, slave }
 }
 
 /** 8 clients inserting notes through the members' JSON API until stopped, each PACE_MS apart. */
@@ -114,9 +114,9 @@ export type Fault = (round: number, fleet: Fleet) => Promise<number | undefined 
  * ledger's database is now (after a database failover, the new primary). Answers how many
  * inserts were acknowledged and each round's write gap (longestGap).
  */
-export async function faultsUnderLoad (t: Checks, opts: { db: PgStoreConfig, env: Record<string, string | number>, rounds: number, fault: Fault, ledgerDb?: () => Promise<PgStoreConfig> }): Promise<{ acked: number, gapsMs: number[] }> {
+export async function faultsUnderLoad (t: Checks, opts: { env: Record<string, string | number>, rounds: number, fault: Fault, ledgerDb: () => Promise<PgStoreConfig> }): Promise<{ acked: number, gapsMs: number[] }> {
   const { env, rounds, fault } = opts
-  const fleet = await startFleet(t, opts.db, env)
+  const fleet = await startFleet(t, env)
   const { masters, members, workers, slave } = fleet
   await atActiveMaster(masters, async master => await insert(master, { subaccount: { name: 'acme', account: 'acme-inc' } }))
   await atActiveMaster(masters, async master => await profile(master, 'p-1', 'demo', 'acme'))
@@ -151,7 +151,7 @@ export async function faultsUnderLoad (t: Checks, opts: { db: PgStoreConfig, env
   t.ok(clients.acked.size >= 2 * rounds * ACKS_PER_PHASE, `${clients.acked.size} inserts acknowledged (${clients.failures.length} failed during failovers)`)
 
   // the ledger, as PostgreSQL holds it: every acknowledged note exactly once, seqs without a gap
-  const db = opts.ledgerDb === undefined ? opts.db : await opts.ledgerDb()
+  const db = await opts.ledgerDb()
   const rows = await pgQuery<{ name: string, copies: string }>(db, "SELECT policy->'note'->>'name' AS name, count(*) AS copies FROM ledger WHERE policy_type = 'note' GROUP BY 1")
   const copies = new Map(rows.map(r => [r.name, Number(r.copies)]))
   const lost = [...clients.acked.keys()].filter(name => copies.get(name) === undefined)
