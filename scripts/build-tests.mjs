@@ -43,7 +43,7 @@ const benchChildren = ['master-child', 'count-proxy', 'insert-client']
  * dist/test/0-long/: tap runs files in path order, so these start first and the run does not end
  * with one of them running alone. Only the order changes; keep the list to the longest few.
  */
-const LONG = ['console', 'demo', 'store', 'bad-input', 'slave-processes', 'private-network', 'admission-revoke', 'light-worker', 'verifiable-log']
+const LONG = ['store', 'bad-input', 'slave-processes', 'private-network', 'admission-revoke', 'light-worker', 'verifiable-log']
 /**
  * The process-fault suites (kill -9 and SIGSTOP of masters, workers and the PostgreSQL primary
  * under load, wall clocks stepped, replicas paused or cut off, a slave that lies, a new node
@@ -52,6 +52,14 @@ const LONG = ['console', 'demo', 'store', 'bad-input', 'slave-processes', 'priva
  * longer). Together they took three minutes of the suite's five on a 2-core machine.
  */
 const FAULTS = ['worker-faults', 'crash', 'failover-load', 'failover', 'pg-ha', 'lease-clock', 'partition', 'light-failover', 'light-worker-faults', 'snapshot-nodes']
+/**
+ * The system tests, which drive the whole product from outside as a user does: a browser on the
+ * web console (Chromium), and `npm start`'s demo network started, used and stopped with Ctrl-C.
+ * Bundled into dist/test/system/ as *.system.mjs, outside `npm test`'s files: `npm run
+ * test:system` runs them (CI does, as its own part). With Chromium beside the nodes they took a
+ * fifth of the suite's CPU.
+ */
+const SYSTEM = ['console', 'demo']
 /**
  * The benchmarks' smoke tests (each benchmark run at a tiny size), bundled into
  * dist/test/bench-smoke/ as *.smoke.mjs, outside `npm test`'s files: `npm run test:bench`
@@ -66,6 +74,7 @@ await build({
       const base = name.replace(/\.test\.ts$/, '')
       if (BENCH_SMOKE.includes(base)) return { in: join(root, 'test', name), out: `bench-smoke/${base}.smoke` }
       if (FAULTS.includes(base)) return { in: join(root, 'test', name), out: `faults/${base}.fault` }
+      if (SYSTEM.includes(base)) return { in: join(root, 'test', name), out: `system/${base}.system` }
       return { in: join(root, 'test', name), out: `${LONG.includes(base) ? '0-long/' : ''}${base}.test` }
     }),
     ...benchChildren.map(name => ({ in: join(root, 'bench', 'lib', `${name}.ts`), out: `bench-lib/${name}` }))

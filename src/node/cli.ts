@@ -1,5 +1,6 @@
 import { Argument, Command, Option } from 'commander'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isLedgerMeshError, errorMessage } from '../base/errors.js'
 import { createInterface } from 'node:readline'
@@ -175,7 +176,6 @@ program.command('check')
   .option('-q, --quiet', 'print only the errors and the summary')
   .action(async (files: string[], opts: { quiet?: boolean }) => {
     const { checkScript } = await import('../commands/check.js')
-    const { readFileSync } = await import('node:fs')
     let statements = 0
     let errors = 0
     let warnings = 0
@@ -212,7 +212,6 @@ program.command('verify')
   .option('--quorum <n>', 'how many of the --witness keys must have cosigned (default: all)', (v: string) => Number(v))
   .action(async (opts: { checkpoint?: string, key: string[], proof?: string, policy?: string, witness?: string[], quorum?: number }) => {
     const { verifyOffline } = await import('../ledger/tlog/offline-verify.js')
-    const { readFileSync } = await import('node:fs')
     const read = (file: string, what: string): string => {
       try { return readFileSync(file, 'utf8') } catch (err) { return fail(`${what} ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, EXIT_FAILURE) }
     }

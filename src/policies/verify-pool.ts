@@ -140,13 +140,13 @@ export class VerifyPool {
 }
 
 /**
- * The worker thread: verify-worker.js beside this file; when running from TypeScript sources
+ * The worker thread: verify-worker.js beside this file (verify-worker.cjs in the bundle); when running from TypeScript sources
  * (tests, benchmarks under tsx) the .ts file, loaded through tsx, since a worker thread does
  * not inherit the main thread's module hooks.
  */
 function spawnVerifyWorker (): Worker {
   const file = join(import.meta.dirname, `verify-worker${extname(import.meta.filename)}`)
-  if (file.endsWith('.js')) return new Worker(file)
+  if (!file.endsWith('.ts')) return new Worker(file)
   const bootstrap = `import('tsx/esm/api').then(tsx => { tsx.register(); return import(${JSON.stringify(pathToFileURL(file).href)}) })`
   return new Worker(bootstrap, { eval: true })
 }
