@@ -16,12 +16,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const dist = join(root, 'dist')
 const outdir = join(dist, 'bin')
 rmSync(outdir, { recursive: true, force: true })
-const { metafile } = await build({
-  entryPoints: {
-    cli: join(dist, 'node', 'cli.js'),
-    'verify-worker': join(dist, 'policies', 'verify-worker.js'),
-    'reaper-main': join(dist, 'services', 'operator', 'reaper-main.js')
-  },
+const common = {
   outdir,
   ...NODE_BUNDLE,
   format: 'cjs',
@@ -39,10 +34,29 @@ const { metafile } = await build({
   // tsx: only named by the sources' path for running under TypeScript, never in the bundle
   external: [...RUNTIME_EXTERNALS, 'tsx'],
   metafile: true
-})
+}
+const builds = await Promise.all([
+  // The CLI is CommonJS's module wrapper whole (a function expression), as
+  // src/node/code-cache.ts runs it: wrapping it there would hold a second copy of the 3.8 MB
+  // source in memory. So `node dist/bin/cli.cjs` does nothing: dist/bin/ledgermesh.js runs it.
+  build({
+    ...common,
+    entryPoints: { cli: join(dist, 'node', 'cli.js') },
+    banner: { js: '(function (exports, require, module, __filename, __dirname) {' },
+    footer: { js: '})' }
+  }),
+  // the files it starts as a thread and as a process, run by Node as they are
+  build({
+    ...common,
+    entryPoints: {
+      'verify-worker': join(dist, 'policies', 'verify-worker.js'),
+      'reaper-main': join(dist, 'services', 'operator', 'reaper-main.js')
+    }
+  })
+])
 // import() of a package left out of the bundle stays an import() in CommonJS, and a script read
 // back from the code cache cannot run one on Node 20: the sources import those packages statically.
-for (const [output, { imports }] of Object.entries(metafile.outputs)) {
+for (const [output, { imports }] of builds.flatMap(({ metafile }) => Object.entries(metafile.outputs))) {
   const dynamic = imports.filter(i => i.kind === 'dynamic-import' && i.external === true)
   if (dynamic.length > 0) throw new Error(`${output}: import() of ${dynamic.map(i => i.path).join(', ')}; import it statically`)
 }

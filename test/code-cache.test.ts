@@ -15,10 +15,11 @@ const CODE_CACHE = join(ROOT, 'dist', 'node', 'code-cache.js')
 
 /** A CommonJS "bundle" that uses what a module sees: require, module, __dirname, __filename. */
 function writeBundle (file: string, version: number): void {
-  writeFileSync(file, `const { join } = require('node:path')
+  writeFileSync(file, `(function (exports, require, module, __filename, __dirname) {
+const { join } = require('node:path')
 module.exports = { version: ${version} }
 setImmediate(() => process.stdout.write(JSON.stringify({ version: module.exports.version, here: join(__dirname, 'x') === join(${JSON.stringify(join(file, '..'))}, 'x'), file: __filename, eol: require('node:os').EOL === '\\n' })))
-`)
+})`)
 }
 
 async function runBundle (file: string, dir: string, env: Record<string, string> = {}): Promise<{ result: string, output: { version: number, here: boolean, file: string, eol: boolean } }> {

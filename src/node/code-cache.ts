@@ -32,8 +32,8 @@ export interface CodeCacheOptions {
 export type CodeCacheResult = 'used' | 'rejected' | 'missing' | 'off'
 
 /**
- * Runs a CommonJS file (a bundle: it requires only Node's built-ins and packages, and has no
- * import()) with V8's
+ * Runs a CommonJS module written as a function expression (CommonJS's module wrapper around
+ * a bundle that requires only Node's built-ins and packages, and has no import()) with V8's
  * code cache, and writes a new cache when there was none or V8 rejected it (another V8 version
  * or other flags). A cache is named by the file and the Node version, the architecture, and the
  * file's size and modification time, so a rebuilt bundle never meets an old cache. NODE_DISABLE_COMPILE_CACHE
@@ -55,7 +55,9 @@ export function runWithCodeCache (file: string, options: CodeCacheOptions = {}):
   // CommonJS's own wrapper, so the bundle sees the variables a module does
   // No import() in the bundle (scripts/build-bin.mjs refuses one): a script read back from the
   // cache in another process has no dynamic-import callback on Node 20.
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, { filename: file, cachedData })
+  // The file is CommonJS's wrapper itself, `(function (exports, require, module, __filename,
+  // __dirname) { ... })`, so the source is held once, not once more wrapped.
+  const script = new Script(source, { filename: file, cachedData })
   const result: CodeCacheResult = off ? 'off' : cachedData === undefined ? 'missing' : script.cachedDataRejected === true ? 'rejected' : 'used'
   if (result === 'missing' || result === 'rejected') writeLater(script, dir, prefix, cacheFile, options.writeAfterMs ?? CACHE_AFTER_MS)
   // the packages the bundle leaves to require (pino, classic-level): Node 22.1 and later cache them
