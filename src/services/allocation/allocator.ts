@@ -1,3 +1,4 @@
+import { settleAll } from '../../base/settle.js'
 import { LedgerMeshError, errorMessage } from '../../base/errors.js'
 import type { Ledger } from '../../ledger/ledger.js'
 import type { Entry } from '../../ledger/entry.js'
@@ -19,14 +20,10 @@ import { lightGrant } from './light-grant.js'
 /** Types that can make a profile's settings open for this master after they did not (a copy for its key, trust in a copy's author). */
 const OPENING_TYPES: ReadonlySet<string> = new Set(['settings_copy', 'master_key'])
 
-/** How often lapsed leases are looked for. */
+/** How often lapsed leases are looked for; the wait after a failed allocation round before the next. */
 const TICK_MS = 250
-/** Wait after a failed allocation round before the next. */
 const RETRY_MS = 1000
-/**
- * How often a round is a full one (planPlacement over the whole ledger), checked against the
- * incremental placement; between them rounds look only at what changed (incremental.ts).
- */
+/** How often a round is a full one (planPlacement over the whole ledger), checked against the incremental placement (incremental.ts) of the rounds between. */
 const FULL_ROUND_MS = 60_000
 
 export interface AllocatorOptions {
@@ -236,31 +233,34 @@ export class Allocator implements Service {
     }
   }
 
-  /** Reads the ledger and the leases, plans, and writes the plan's deletes then its puts. */
+  /**
+   * Reads the ledger and the leases, plans, and writes the plan's deletes, then its puts, each
+   * set at once: inserts that arrive together are one transaction (group commit), not an
+   * fsync each. No node sees a put on it before the deletes that made room.
+   */
   private async allocateOnce (): Promise<void> {
     const { ledger, signer, log } = this.opts
     const placement = this.feedReleases()
     const plan = performance.now() - this.lastFullRound >= FULL_ROUND_MS ? this.fullRound() : placement.round()
     this.rounds++
-    for (const { id, reason } of plan.deletes) {
-      const assignment = ledger.state.get(id)
-      const body = assignment !== undefined ? policyBody(assignment) : {}
+    await settleAll(plan.deletes.map(async ({ id, reason }) => {
       // the box is ciphertext, but a log line has no use for it
-      const { settings: _sealed, ...shown } = body
+      const assignment = ledger.state.get(id)
+      const { settings: _sealed, ...shown } = assignment !== undefined ? policyBody(assignment) : {}
       await this.write({ op: 'delete', policy: prepareTombstone(id, signer) })
       log.info({ assignment: id, ...shown, reason }, 'assignment removed')
-    }
-    for (const put of plan.puts) {
+    }))
+    await settleAll(plan.puts.map(async put => {
       // epoch: a profile placed again on the same worker gets a new policy id (a deleted id is retired)
       const body: PolicyBody = { ...put, epoch: ledger.head.seq + 1 }
       if ('profile' in put) {
         const settings = this.sealedForWorker(put.profile, put.profile_id, put.worker)
-        if (settings === undefined) continue
+        if (settings === undefined) return
         if (settings !== null) body.settings = settings
       }
       const entry = await this.write({ op: 'put', policy: preparePolicy({ assignment: body }, signer) })
       log.info({ ...put, seq: entry.seq, ...('profile' in put ? { settings: body.settings !== undefined ? 'sealed to the worker' : 'none' } : {}) }, 'profile' in put ? 'profile assigned to worker' : 'sub-account assigned to slave')
-    }
+    }))
   }
 
   /**
