@@ -43,15 +43,15 @@ const benchChildren = ['master-child', 'count-proxy', 'insert-client']
  * dist/test/0-long/: tap runs files in path order, so these start first and the run does not end
  * with one of them running alone. Only the order changes; keep the list to the longest few.
  */
-const LONG = ['store', 'bad-input', 'slave-processes', 'private-network', 'admission-revoke', 'light-worker', 'verifiable-log']
+const LONG = ['store', 'bad-input', 'private-network', 'admission-revoke', 'light-worker', 'verifiable-log']
 /**
  * The process-fault suites (kill -9 and SIGSTOP of masters, workers and the PostgreSQL primary
- * under load, wall clocks stepped, replicas paused or cut off, a slave that lies, a new node
+ * under load, a slave drained and killed -9, wall clocks stepped, replicas paused or cut off, a slave that lies, a new node
  * starting while the master is down), bundled into dist/test/faults/ as *.fault.mjs, outside `npm test`'s files:
  * `npm run test:faults` runs them (CI does, as its own part; `npm run torture` runs them
  * longer). Together they took three minutes of the suite's five on a 2-core machine.
  */
-const FAULTS = ['worker-faults', 'crash', 'failover-load', 'failover', 'pg-ha', 'lease-clock', 'partition', 'light-failover', 'light-worker-faults', 'snapshot-nodes']
+const FAULTS = ['worker-faults', 'slave-faults', 'crash', 'failover-load', 'failover', 'pg-ha', 'lease-clock', 'partition', 'light-failover', 'light-worker-faults', 'snapshot-nodes']
 /**
  * The system tests, which drive the whole product from outside as a user does: a browser on the
  * web console (Chromium), and `npm start`'s demo network started, used and stopped with Ctrl-C.
