@@ -54,6 +54,15 @@ run_node() {
 }
 
 # The keeper's process group: the keeper, its supervisor children and the postgres server.
+# The processes whose working directory is in the cluster's directory: a server's postmaster
+# and its children (they outlive a killed postmaster for a moment, and may still write there).
+in_cluster_dir() {
+  local proc
+  for proc in /proc/[0-9]*; do
+    case $(readlink "$proc/cwd" 2>/dev/null) in "$dir" | "$dir"/*) echo "${proc#/proc/}" ;; esac
+  done
+}
+
 node_group() {
   local pid
   pid=$(cat "$dir/$1.pid" 2>/dev/null) || return 1
@@ -145,6 +154,15 @@ case $cmd in
       [ -n "$group" ] && kill -KILL -- "-$group" 2>/dev/null || true
       pkill -KILL -f "pg_autoctl run --pgdata $dir/$name( |$)" 2>/dev/null || true
       pkill -KILL -f "postgres -D $dir/$name( |$)" 2>/dev/null || true
+    done
+    # SIGKILL lands asynchronously: kill what is left and wait for it (at most 10 s), so that
+    # the directory can be removed with nothing writing into it
+    for _ in $(seq 1 100); do
+      pids=$(in_cluster_dir)
+      [ -z "$pids" ] && break
+      # shellcheck disable=SC2086 # one pid per word
+      kill -KILL $pids 2>/dev/null || true
+      sleep 0.1
     done
     ;;
   kill) signal_node KILL "$1" ;;

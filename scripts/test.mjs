@@ -11,13 +11,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 /**
  * test/x.test.ts → its bundle: dist/test/x.test.mjs, or for the longest files
- * dist/test/0-long/x.test.mjs, for the benchmarks' smoke tests dist/test/bench-smoke/x.smoke.mjs,
+ * dist/test/0-long/x.test.mjs and dist/test/1-mid/x.test.mjs, for the benchmarks' smoke tests dist/test/bench-smoke/x.smoke.mjs,
  * for the process-fault suites dist/test/faults/x.fault.mjs, for the system tests
  * dist/test/system/x.system.mjs
  */
 function bundleOf (source) {
   const name = basename(source).replace(/\.ts$/, '.mjs')
-  const places = [join('dist', 'test', '0-long', name), join('dist', 'test', 'bench-smoke', name.replace(/\.test\.mjs$/, '.smoke.mjs')), join('dist', 'test', 'faults', name.replace(/\.test\.mjs$/, '.fault.mjs')), join('dist', 'test', 'system', name.replace(/\.test\.mjs$/, '.system.mjs'))]
+  const places = [join('dist', 'test', '0-long', name), join('dist', 'test', '1-mid', name), join('dist', 'test', 'bench-smoke', name.replace(/\.test\.mjs$/, '.smoke.mjs')), join('dist', 'test', 'faults', name.replace(/\.test\.mjs$/, '.fault.mjs')), join('dist', 'test', 'system', name.replace(/\.test\.mjs$/, '.system.mjs'))]
   return places.find(place => existsSync(join(root, place))) ?? join('dist', 'test', name)
 }
 const args = process.argv.slice(2).map(arg => /(^|[\\/])test[\\/][^\\/]+\.test\.ts$/.test(arg) ? bundleOf(arg) : arg)

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { chmodSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
@@ -40,7 +40,7 @@ t.test('the cache is written by the first run, used by the next, and replaced wh
   t.same(first.output, { version: 1, here: true, file: bundle, eol: true }, 'the bundle ran with require, module, __dirname and __filename')
   const caches = readdirSync(dir)
   t.equal(caches.length, 1, 'one cache written')
-  t.match(caches[0], new RegExp(`^bundle\\.cjs-${process.version.replace(/\./g, '\\.')}-${process.arch}-\\d+-\\d+\\.bin$`), 'named by the file, the Node version and architecture, and the build')
+  t.match(caches[0], new RegExp(`^bundle\\.cjs-[0-9a-f]{12}-${process.version.replace(/\./g, '\\.')}-${process.arch}-\\d+-\\d+\\.bin$`), 'named by the file and its path, the Node version and architecture, and the build')
 
   const second = await runBundle(bundle, dir)
   t.equal(second.result, 'used', 'the second run uses it')
@@ -53,6 +53,16 @@ t.test('the cache is written by the first run, used by the next, and replaced wh
   t.equal(rebuilt.output.version, 22, 'the new bundle ran')
   t.equal(readdirSync(dir).length, 1, 'its cache replaced the old one')
   t.not(readdirSync(dir)[0], caches[0])
+})
+
+t.test('two copies of a bundle (two checkouts) keep a cache each', async t => {
+  const home = await tmpDir(t)
+  const dir = join(home, 'cache')
+  const copies = [join(home, 'a'), join(home, 'b')].map(place => { mkdirSync(place); return join(place, 'bundle.cjs') })
+  for (const copy of copies) writeBundle(copy, 5)
+  for (const copy of copies) t.equal((await runBundle(copy, dir)).result, 'missing')
+  t.equal(readdirSync(dir).length, 2, 'a cache for each')
+  for (const copy of copies) t.equal((await runBundle(copy, dir)).result, 'used', 'each still used after the other was written')
 })
 
 t.test('a cache V8 rejects is replaced; a shared directory or NODE_DISABLE_COMPILE_CACHE turns it off', async t => {
@@ -75,6 +85,8 @@ t.test('a cache V8 rejects is replaced; a shared directory or NODE_DISABLE_COMPI
 
   chmodSync(dir, 0o777)
   t.equal((await runBundle(bundle, dir)).result, 'off', 'a directory others may write to is not read')
+  chmodSync(dir, 0o755)
+  t.equal((await runBundle(bundle, dir)).result, 'used', 'one they may only read is')
 })
 
 t.test('the ledgermesh binary keeps its cache in the OS temp dir', async t => {
@@ -83,5 +95,5 @@ t.test('the ledgermesh binary keeps its cache in the OS temp dir', async t => {
   t.match(stdout, /\d+\.\d+\.\d+/, 'it ran')
   const dirs = readdirSync(tmp).filter(name => name.startsWith('ledgermesh-code-cache-'))
   t.equal(dirs.length, 1, 'in a directory of its own')
-  t.match(readdirSync(join(tmp, dirs[0])), [/^cli\.cjs-v.*\.bin$/], 'the bundle\'s cache')
+  t.match(readdirSync(join(tmp, dirs[0])), [/^cli\.cjs-[0-9a-f]{12}-v.*\.bin$/], 'the bundle\'s cache')
 })

@@ -9,7 +9,10 @@ import { LIGHT, lightOf } from './helpers/light.js'
 // forges or withholds (a test fault) is in light-worker-faults.test.ts.
 
 t.test('a light worker runs its profiles from policies it holds with proofs, and only those; restarted on its home, the same pinned master key, no second declaration, its profiles again', async t => {
-  const master = await startMaster(t)
+  // Leases longer than the fleet tests' 3 s: nothing here waits for a lapse, and the log is
+  // checked for warnings, while a loaded 2-core machine (the suite's first seconds, every test
+  // starting its nodes) once held this light worker's renewals past 3 s.
+  const master = await startMaster(t, 'master-1', { ttlMs: 10_000, graceMs: 5_000 })
   const slave = await startSlave(t, master, 'slave-a', 2)
   const light = await startWorker(t, master, { name: 'w-light', slave: 'slave-a', slots: 2, kinds: ['linkedin'], env: LIGHT })
   const full = await startWorker(t, master, { name: 'w-full', slave: 'slave-a', slots: 2, kinds: ['email'] })

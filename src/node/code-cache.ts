@@ -1,12 +1,13 @@
 // Runs the bundled node (dist/bin/cli.cjs) with V8's code cache, on every supported Node.
 //
 // Parsing and compiling the 3.8 MB bundle, and then compiling the functions a start-up calls,
-// was about a third of a node's start-up CPU (0.75 s on Node 20 here; 0.53 s from the cache).
+// was about a third of a node's start-up CPU (0.75 s on Node 20 here; 0.55 s from the cache).
 // Node 22.1 and later have a compile cache of their own (module.enableCompileCache), and
 // v8-compile-cache does it for CommonJS on Node 20, but both cache a module's code as it is
 // right after compiling it, before any of its functions ran: measured here, that saves only
 // half as much (0.64 s). So the cache is made here, from the running script, once the node has
 // started: it then holds the functions start-up compiled too.
+import { createHash } from 'node:crypto'
 import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import module, { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -35,16 +36,19 @@ export type CodeCacheResult = 'used' | 'rejected' | 'missing' | 'off'
  * Runs a CommonJS module written as a function expression (CommonJS's module wrapper around
  * a bundle that requires only Node's built-ins and packages, and has no import()) with V8's
  * code cache, and writes a new cache when there was none or V8 rejected it (another V8 version
- * or other flags). A cache is named by the file and the Node version, the architecture, and the
- * file's size and modification time, so a rebuilt bundle never meets an old cache. NODE_DISABLE_COMPILE_CACHE
- * (Node's own switch) turns it off. A cache that cannot be read or written is no error: the file
- * is then compiled as `require` would.
+ * or other flags). A cache is named by the file and its path, the Node version, the
+ * architecture, and the file's size and modification time, so a rebuilt bundle never meets an
+ * old cache.
+ * NODE_DISABLE_COMPILE_CACHE (Node's own switch) turns it off. A cache that cannot be read or
+ * written is no error: the file is then compiled as `require` would.
  */
 export function runWithCodeCache (file: string, options: CodeCacheOptions = {}): CodeCacheResult {
   const source = readFileSync(file, 'utf8')
   const dir = options.dir ?? codeCacheDir()
   const off = process.env.NODE_DISABLE_COMPILE_CACHE !== undefined || !ownDirectory(dir)
-  const prefix = `${basename(file)}-${process.version}-${process.arch}-`
+  // one cache per checkout: two on one machine (a CI clone beside a working copy) keep theirs
+  const place = createHash('sha256').update(file).digest('hex').slice(0, 12)
+  const prefix = `${basename(file)}-${place}-${process.version}-${process.arch}-`
   // the build writes a new file: its size and time tell builds apart without hashing 3.8 MB
   const stat = statSync(file)
   const cacheFile = join(dir, `${prefix}${stat.size}-${Math.round(stat.mtimeMs)}.bin`)
@@ -52,11 +56,10 @@ export function runWithCodeCache (file: string, options: CodeCacheOptions = {}):
   if (!off) {
     try { cachedData = readFileSync(cacheFile) } catch { cachedData = undefined }
   }
-  // CommonJS's own wrapper, so the bundle sees the variables a module does
-  // No import() in the bundle (scripts/build-bin.mjs refuses one): a script read back from the
-  // cache in another process has no dynamic-import callback on Node 20.
   // The file is CommonJS's wrapper itself, `(function (exports, require, module, __filename,
-  // __dirname) { ... })`, so the source is held once, not once more wrapped.
+  // __dirname) { ... })`, so the source is held once, not once more wrapped. It has no import()
+  // (scripts/build-bin.mjs refuses one): a script read back from the cache in another process
+  // has no dynamic-import callback on Node 20.
   const script = new Script(source, { filename: file, cachedData })
   const result: CodeCacheResult = off ? 'off' : cachedData === undefined ? 'missing' : script.cachedDataRejected === true ? 'rejected' : 'used'
   if (result === 'missing' || result === 'rejected') writeLater(script, dir, prefix, cacheFile, options.writeAfterMs ?? CACHE_AFTER_MS)
@@ -69,12 +72,12 @@ export function runWithCodeCache (file: string, options: CodeCacheOptions = {}):
   return result
 }
 
-/** The cache directory exists (made if not) and belongs to this user alone. */
+/** The cache directory exists (made if not), belongs to this user, and no one else may write in it. */
 function ownDirectory (dir: string): boolean {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     const stat = lstatSync(dir)
-    return stat.isDirectory() && (process.getuid === undefined || stat.uid === process.getuid()) && (stat.mode & 0o077) === 0
+    return stat.isDirectory() && (process.getuid === undefined || stat.uid === process.getuid()) && (stat.mode & 0o022) === 0
   } catch {
     return false
   }

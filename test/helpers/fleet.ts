@@ -14,8 +14,9 @@ export const RUNNER = `${process.execPath} ${join(ROOT, 'scripts', 'demo-runner.
 /** the demo runner reports to its slave this often: the resolution of the overlap checks */
 export const HEARTBEAT_MS = 150
 
-export async function startMaster (t: T, name = 'master-1'): Promise<NodeProcess> {
-  return await startNode(t, { type: 'master', name, env: { LEASE_TTL: `${LEASE.ttlMs} ms`, LEASE_GRACE: `${LEASE.graceMs} ms` } })
+/** `lease`: the master's LEASE_TTL and LEASE_GRACE (short by default, so lapses move things soon) */
+export async function startMaster (t: T, name = 'master-1', lease = LEASE): Promise<NodeProcess> {
+  return await startNode(t, { type: 'master', name, env: { LEASE_TTL: `${lease.ttlMs} ms`, LEASE_GRACE: `${lease.graceMs} ms` } })
 }
 
 /** `processes`: SUBACCOUNT_PROCESSES kinds, each run by `command` (SUBACCOUNT_RUNNER_<KIND>) */

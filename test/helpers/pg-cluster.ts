@@ -61,7 +61,8 @@ export async function startPgCluster (t: Teardown, opts: { timings?: 'fast' | 'd
   // registered before the start: a start that fails half way leaves nothing running
   t.teardown(async () => {
     await stop()
-    await rm(dir, { recursive: true, force: true })
+    // retried: a server's last writes may still land as the directory goes
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
   await script(['start', dir, String(base)], { PG_CLUSTER_TIMINGS: opts.timings ?? 'fast' })
   const ports = { node1: base + 1, node2: base + 2 }
