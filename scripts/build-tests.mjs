@@ -62,8 +62,9 @@ const FAULTS = ['worker-faults', 'slave-faults', 'crash', 'failover-load', 'fail
  * with Ctrl-C, and the verifiable log's networks (checkpoints and proofs served and checked by
  * an independent implementation, witnesses catching a split view, tile mirrors, light workers,
  * snapshot bootstrap and compaction across nodes). Bundled into dist/test/system/ as
- * *.system.mjs, outside `npm test`'s files: `npm run test:system` runs them (CI does, as its
- * own part). They took a third of the suite's CPU; the parts they are made of keep their own
+ * *.system.mjs, outside `npm test`'s files: `npm run test:system` runs them, three at a time
+ * (CI does, as its own part): five of these networks at once on two cores held a light
+ * worker's lease renewals past their 3 s. They took a third of the suite's CPU; the parts they are made of keep their own
  * tests in `npm test`.
  */
 const SYSTEM = ['console', 'demo', 'verifiable-log', 'witnessing', 'light-witnessed', 'tile-mirror', 'light-worker', 'compaction-nodes', 'snapshot-bootstrap']
