@@ -50,10 +50,12 @@ const LONG = ['private-network', 'store', 'bad-input', 'admission-revoke']
 const MID = ['rest-api', 'admission-tokens', 'workers', 'sealed-settings', 'replication', 'sync-protocol', 'restart', 'anylog-operator', 'drain-policy', 'outbox', 'write-path', 'layering', 'node-master', 'state-tree', 'admission-attack', 'write-path-e2e', 'snapshot-protocol', 'pg-lease', 'network']
 /**
  * The process-fault suites (kill -9 and SIGSTOP of masters, workers and the PostgreSQL primary
- * under load, a slave drained and killed -9, wall clocks stepped, replicas paused or cut off, a slave that lies, a new node
- * starting while the master is down), bundled into dist/test/faults/ as *.fault.mjs, outside `npm test`'s files:
- * `npm run test:faults` runs them (CI does, as its own part; `npm run torture` runs them
- * longer). Together they took three minutes of the suite's five on a 2-core machine.
+ * under load, a slave drained and killed -9, wall clocks stepped, replicas paused or cut off,
+ * a slave that lies, a new node starting while the master is down), bundled into
+ * dist/test/faults/ as *.fault.mjs, outside `npm test`'s files: `npm run test:faults` runs
+ * them (CI does, as its own part; `npm run torture` runs them longer). Together they took
+ * three minutes of the suite's five on a 2-core machine. (The npm scripts run a group by its
+ * folder, `node scripts/test.mjs faults`: these lists are the only ones.)
  */
 const FAULTS = ['worker-faults', 'slave-faults', 'crash', 'failover-load', 'failover', 'pg-ha', 'lease-clock', 'partition', 'light-failover', 'light-worker-faults', 'snapshot-nodes']
 /**
@@ -64,8 +66,8 @@ const FAULTS = ['worker-faults', 'slave-faults', 'crash', 'failover-load', 'fail
  * snapshot bootstrap and compaction across nodes). Bundled into dist/test/system/ as
  * *.system.mjs, outside `npm test`'s files: `npm run test:system` runs them, three at a time
  * (CI does, as its own part): five of these networks at once on two cores held a light
- * worker's lease renewals past their 3 s. They took a third of the suite's CPU; the parts they are made of keep their own
- * tests in `npm test`.
+ * worker's lease renewals past their 3 s. They took a third of the suite's CPU; the parts they
+ * are made of keep their own tests in `npm test`.
  */
 const SYSTEM = ['console', 'demo', 'verifiable-log', 'witnessing', 'light-witnessed', 'tile-mirror', 'light-worker', 'compaction-nodes', 'snapshot-bootstrap']
 /**

@@ -53,7 +53,6 @@ run_node() {
   echo $! >"$dir/$name.pid"
 }
 
-# The keeper's process group: the keeper, its supervisor children and the postgres server.
 # The processes whose working directory is in the cluster's directory: a server's postmaster
 # and its children (they outlive a killed postmaster for a moment, and may still write there).
 in_cluster_dir() {
@@ -63,6 +62,7 @@ in_cluster_dir() {
   done
 }
 
+# The keeper's process group: the keeper, its supervisor children and the postgres server.
 node_group() {
   local pid
   pid=$(cat "$dir/$1.pid" 2>/dev/null) || return 1

@@ -140,9 +140,9 @@ export class VerifyPool {
 }
 
 /**
- * The worker thread: verify-worker.js beside this file (verify-worker.cjs in the bundle); when running from TypeScript sources
- * (tests, benchmarks under tsx) the .ts file, loaded through tsx, since a worker thread does
- * not inherit the main thread's module hooks.
+ * The worker thread: verify-worker.js beside this file (verify-worker.cjs in the bundle); when
+ * running from TypeScript sources (tests, benchmarks under tsx) the .ts file, loaded through
+ * tsx, since a worker thread does not inherit the main thread's module hooks.
  */
 function spawnVerifyWorker (): Worker {
   const file = join(import.meta.dirname, `verify-worker${extname(import.meta.filename)}`)
