@@ -36,7 +36,8 @@ import { sim } from './sim/index.js'
  *   BENCH_FAILOVER_CLIENTS (8), BENCH_PG_FAILOVER_ROUNDS, BENCH_PG_SWITCHOVER_ROUNDS and
  *   BENCH_PG_DEFAULT_ROUNDS (pg-failover: 10, 10 and 3), BENCH_TREE_LEAVES (tlog-proofs, 1000000), BENCH_SERVED_ENTRIES
  *   and BENCH_SERVED_REQUESTS (tlog-proofs-served, 1000000 and 2000), BENCH_TILES_POLICIES
- *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300); light-worker uses BENCH_POLICIES; BENCH_STATE_LEAVES and
+ *   (tlog-tiles, 100000), BENCH_COSIGN_INSERTS (witness-cosign, 300); light-worker uses BENCH_POLICIES and
+ *   BENCH_LIGHT_RUNS (workers per light row, 5); BENCH_STATE_LEAVES and
  *   BENCH_STATE_BATCHES (state-tree, 100000,1000000 and 30); BENCH_SNAPSHOT_POLICIES
  *   (snapshot-bootstrap, 100000,1000000) and BENCH_SNAPSHOT_PROFILE (0: no --cpu-prof run at 100000);
  *   BENCH_CHURN_ENTRIES (churn: log size, 1000000), BENCH_CHURN_LIVE (live policies, 100000) and

@@ -10,10 +10,11 @@ import { witnessCosign } from '../bench/witness-cosign.js'
 const finite = (n: unknown): boolean => typeof n === 'number' && Number.isFinite(n) && n >= 0
 
 t.test('light-worker, 300 policies', async t => {
-  const rows = await lightWorker({ policies: 300 })
+  const rows = await lightWorker({ policies: 300, runs: 2 })
   t.same(rows.map(r => r.worker), ['light', 'light, NODE_OPTIONS=--max-semi-space-size=1', 'full'], 'a light worker, again with a small young generation, and a full one')
   t.ok(rows[0].held < 20 && rows[2].held >= 300, 'the light worker holds its few policies, the full one the ledger')
-  t.ok(rows.every(r => [r.ready_s, r.rss_mb, r.peak_rss_mb].every(finite)), 'durations and sizes')
+  t.ok(rows.every(r => [r.ready_s, r.ready_max_s, r.rss_mb, r.peak_rss_mb].every(finite) && r.ready_max_s >= r.ready_s), 'durations and sizes')
+  t.same(rows.map(r => r.runs), [2, 2, 1], 'each light row is the runs asked for, the full one a single worker')
 })
 
 t.test('proofs served by a master node, 300 entries', async t => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkpointSigner } from '../../test/helpers/checkpoints.js'
@@ -90,6 +90,33 @@ export function benchPolicies (fallback = 100_000): number {
 export function cpuMsSince (since: NodeJS.CpuUsage): number {
   const used = process.cpuUsage(since)
   return (used.user + used.system) / 1000
+}
+
+const TICK_MS = 10 // /proc counts CPU in clock ticks of 10 ms (USER_HZ 100)
+
+/** user + system CPU of a process (all its threads), ms. */
+export function processCpuMs (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // fields after the command name (which may hold spaces) in parentheses
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS
+}
+
+/**
+ * Waits until each process used less than `share` of a core over one `windowMs` window (a
+ * node that just caught up still hashes, builds its snapshot and collects garbage for some
+ * seconds), at most `withinMs`; answers how long it waited. A start-up measured then is the
+ * worker's own, not the network's digestion of what came before.
+ */
+export async function waitQuiet (pids: readonly number[], opts: { windowMs?: number, share?: number, withinMs?: number } = {}): Promise<number> {
+  const { windowMs = 1000, share = 0.05, withinMs = 60_000 } = opts
+  const started = performance.now()
+  while (performance.now() - started < withinMs) {
+    const before = pids.map(processCpuMs)
+    await new Promise(resolve => setTimeout(resolve, windowMs))
+    if (pids.every((pid, i) => processCpuMs(pid) - before[i] < share * windowMs)) break
+  }
+  return performance.now() - started
 }
 
 export const PROFILE_KINDS = ['linkedin', 'facebook', 'email-verification', 'mta'] as const

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs'
 import { startNode, type NodeProcess } from '../../test/helpers/node-process.js'
-import { withCleanup } from '../lib/harness.js'
+import { processCpuMs, withCleanup } from '../lib/harness.js'
 import { timedInsert } from '../propagation.js'
 
 /**
@@ -26,16 +25,6 @@ export interface RealRun {
   idleLoad: number
   /** ms from one insert to the next (its propagation, then a 50 ms pause) */
   periodMs: number
-}
-
-const TICK_MS = 10 // /proc counts CPU in clock ticks of 10 ms (USER_HZ 100)
-
-/** user + system CPU of a process (all its threads), ms. */
-export function processCpuMs (pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // fields after the command name (which may hold spaces) in parentheses
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS
 }
 
 export async function realRun (opts: { replicas: number, relays?: number, inserts: number }): Promise<RealRun> {
