@@ -122,13 +122,15 @@ function checkBaseState (stateRoot: StateRoot, base: StoreBase, where: string): 
 
 /**
  * A snapshot's fold from its entries as they were checked (sorted by seq; nothing read back
- * from the store): `state` is the live state they make (the checks built it), the state tree is
- * checked against the base's commitment, and the log tree grows from its compact range.
+ * from the store): `state` is the live state they make (the checks built it), the state tree
+ * (whose root the chunk checks proved to be the base's commitment) is built on first use, and
+ * the log tree grows from its compact range.
  */
 export function foldSnapshot (base: StoreBase, entries: readonly Entry[], state: LedgerState, signed: SignedHead): FoldedLog {
-  const stateRoot = new StateRoot()
-  stateRoot.apply(entries, entries.map(entryLeafHash))
-  checkBaseState(stateRoot, base, 'snapshot')
+  if (entries.length !== base.state.size) {
+    throw new LedgerMeshError('chain_broken', `snapshot: ${entries.length} entries for the ${base.state.size} policies of its state at seq ${base.seq}`)
+  }
+  const stateRoot = StateRoot.deferred(entries, entries.map(entryLeafHash), base.seq, base.state)
   const tree = baseTree(base)
   return { state, head: { seq: base.seq, hash: base.hash }, signed, tree, stateRoot, base }
 }

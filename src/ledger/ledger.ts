@@ -344,7 +344,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   /** Resolves once the head reaches `seq`, or after `timeoutMs` (false then). */
   async waitForSeq (seq: number, timeoutMs: number): Promise<boolean> { return await this.seqWaiters.wait(seq, timeoutMs) }
 
-  /** A replica: a snapshot its caller checked (trusting `rootKey` if none is pinned) in place of its log;
+  /** A replica: a snapshot its caller checked (its entries against `base.state`: their state tree is built
+   * from them on first use; trusting `rootKey` if none is pinned) in place of its log;
    * `state`: the live state the checks built from `entries` (sorted by seq). Reads see it at once;
    * `stored` settles once the store holds it (sync waits for it; a failure folds the store again). */
   async installSnapshot (base: StoreBase, entries: Entry[], state: LedgerState, signed: SignedHead, rootKey: string, opts: { replace?: boolean } = {}): Promise<{ stored: Promise<void> }> {
