@@ -58,3 +58,13 @@ t.test('foldSnapshot refuses entries that are not as many as the state it was ch
   const short = (): unknown => foldSnapshot(base, entries.slice(1), state, signed)
   t.throws(short, { code: 'chain_broken', message: /snapshot: 299 entries for the 300 policies of its state at seq 300/ }, 'one entry missing: chain_broken, naming both counts')
 })
+
+t.test('entries that are not all puts (no snapshot holds such) are applied at once', async t => {
+  const withDelete = [...entries, ...chainEntries(entries[entries.length - 1], [{ op: 'delete', policy: { delete: { policy_id: 'p0' } } }])]
+  const reference = new StateRoot()
+  reference.apply(withDelete, withDelete.map(entryLeafHash))
+  const deferred = StateRoot.deferred(withDelete, withDelete.map(entryLeafHash), 301, reference.commitment())
+  t.equal(deferred.materialized, true, 'built at once')
+  t.same(deferred.commitment(), reference.commitment(), 'the same tree')
+  t.equal(deferred.size, 299, 'the deleted policy is not in it')
+})

@@ -22,34 +22,42 @@ export class StateRoot {
   private readonly built = new StateTree()
   /** seq → the commitment at that head, for the last RECENT_COMMITMENTS heads computed */
   private readonly recent = new Map<number, StateCommitment>()
-  /** entries not in the tree yet (a snapshot's: see deferred()) */
-  private pending: { entries: readonly Entry[], leaves: readonly Buffer[] } | undefined
+  /**
+   * Puts not in the tree yet (a snapshot's: see deferred()): policy ids, and their leaf hashes
+   * packed 32 bytes each, not the entries, which an idle replica would otherwise keep whole
+   */
+  private pending: { ids: string[], leaves: Buffer } | undefined
 
   /**
    * The state root of a snapshot's entries, whose commitment at `seq` the caller has checked
    * already (each chunk's entries against its subtree hash, the chunks against the checkpoint's
    * state line): the tree is built on first use, so a node bootstrapped from a snapshot serves
    * reads without waiting for it (hashing 100,000 leaves and their branches again takes some
-   * 0.6 s). Until then the commitment at `seq` is the checked one.
+   * 0.6 s). Until then the commitment at `seq` is the checked one. A snapshot holds puts only;
+   * anything else is applied at once.
    */
   static deferred (entries: readonly Entry[], leaves: readonly Buffer[], seq: number, checked: StateCommitment): StateRoot {
     const root = new StateRoot()
-    root.pending = { entries, leaves }
+    if (entries.every(entry => entry.op === 'put')) {
+      root.pending = { ids: entries.map(entry => String(policyBody(entry.policy).id)), leaves: Buffer.concat(leaves) }
+    } else {
+      root.apply(entries, leaves)
+    }
     root.recent.set(seq, checked)
     return root
   }
 
-  /** The tree, with any pending entries applied first. */
+  /** The tree, with any pending puts set first. */
   private get tree (): StateTree {
     if (this.pending !== undefined) {
-      const { entries, leaves } = this.pending
+      const { ids, leaves } = this.pending
       this.pending = undefined
-      this.place(this.built, entries, leaves)
+      ids.forEach((id, i) => { this.built.set(statePath(id), leaves.subarray(32 * i, 32 * (i + 1))) })
     }
     return this.built
   }
 
-  get size (): number { return this.pending !== undefined ? this.pending.entries.length : this.tree.size }
+  get size (): number { return this.pending !== undefined ? this.pending.ids.length : this.tree.size }
 
   /** Whether the tree has been built (false while a snapshot's waits for its first use). */
   get materialized (): boolean { return this.pending === undefined }
