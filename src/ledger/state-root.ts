@@ -65,24 +65,20 @@ export class StateRoot {
   /** Applies the entries (their leaf hashes in `leaves`, same order); answers how to undo it. */
   apply (entries: readonly Entry[], leaves: readonly Buffer[]): StateUndo {
     const undo: StateUndo = []
-    this.place(this.tree, entries, leaves, undo)
-    return undo
-  }
-
-  /** Puts and removes the entries' leaves in `tree`, noting in `undo` (when given) what each replaced. */
-  private place (tree: StateTree, entries: readonly Entry[], leaves: readonly Buffer[], undo?: StateUndo): void {
+    const tree = this.tree
     entries.forEach((entry, i) => {
       const body = policyBody(entry.policy)
       const path = statePath(String(entry.op === 'put' ? body.id : body.policy_id))
       const previous = tree.get(path)
       if (entry.op === 'put') {
-        undo?.push({ path, previous })
+        undo.push({ path, previous })
         tree.set(path, leaves[i])
       } else if (previous !== undefined) {
-        undo?.push({ path, previous })
+        undo.push({ path, previous })
         tree.delete(path)
       }
     })
+    return undo
   }
 
   revert (undo: StateUndo): void {
