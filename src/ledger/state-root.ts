@@ -1,7 +1,7 @@
 import { policyBody } from '../policies/policy.js'
 import type { Entry } from './entry.js'
 import type { StateCommitment } from './head.js'
-import { statePath } from './state-tree/hashing.js'
+import { STATE_HASH_SIZE, statePath } from './state-tree/hashing.js'
 import { StateTree } from './state-tree/state-tree.js'
 
 /** How many recent heads' commitments are kept, for witnesses asked about a size just passed. */
@@ -52,7 +52,7 @@ export class StateRoot {
     if (this.pending !== undefined) {
       const { ids, leaves } = this.pending
       this.pending = undefined
-      ids.forEach((id, i) => { this.built.set(statePath(id), leaves.subarray(32 * i, 32 * (i + 1))) })
+      ids.forEach((id, i) => { this.built.set(statePath(id), leaves.subarray(STATE_HASH_SIZE * i, STATE_HASH_SIZE * (i + 1))) })
     }
     return this.built
   }
