@@ -1,7 +1,6 @@
 import { availableParallelism } from 'node:os'
-import { extname, join } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { spawnThread } from '../base/threads.js'
 import type { Policy } from './policy.js'
 import { invalidPolicies, verifyPolicy } from './validate.js'
 
@@ -139,16 +138,9 @@ export class VerifyPool {
   }
 }
 
-/**
- * The worker thread: verify-worker.js beside this file (verify-worker.cjs in the bundle); when
- * running from TypeScript sources (tests, benchmarks under tsx) the .ts file, loaded through
- * tsx, since a worker thread does not inherit the main thread's module hooks.
- */
+/** The worker thread: verify-worker beside this file. */
 function spawnVerifyWorker (): Worker {
-  const file = join(import.meta.dirname, `verify-worker${extname(import.meta.filename)}`)
-  if (!file.endsWith('.ts')) return new Worker(file)
-  const bootstrap = `import('tsx/esm/api').then(tsx => { tsx.register(); return import(${JSON.stringify(pathToFileURL(file).href)}) })`
-  return new Worker(bootstrap, { eval: true })
+  return spawnThread(import.meta.filename, 'verify-worker')
 }
 
 /**
