@@ -8,7 +8,7 @@ import { decodeBundle } from '../tlog/tiles.js'
 import type { ChunkAnswer, ChunkRequest } from './chunk-worker.js'
 import { type ChunkSpec, checkChunkAgainst } from './manifest.js'
 
-/** Threads at most: with the calling thread, more than three did not check faster on the machines measured. */
+/** Threads at most: each holds its own copy of the checking code and its garbage, and a node has other work than the check. */
 const MAX_THREADS = 2
 /**
  * Chunks handed to a thread and not yet answered, at most: one to check and the next waiting,
