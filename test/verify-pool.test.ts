@@ -39,3 +39,18 @@ t.test('concurrent inserts are verified in batches off the thread; a bad one get
   await t.rejects(verifier.verify(policies[42], false), { code: 'bad_signature' })
   await verifier.verify(policies[0], false)
 })
+
+t.test('a batch past the slice size is verified slice by slice, and finds the same policies', async t => {
+  const signer = new Ed25519Signer(randomBytes(32))
+  // more than SLICE (1,024) times the threads and the calling thread: the sliced path
+  const policies: Policy[] = Array.from({ length: 5000 }, (_, i) => preparePolicy({ item: { name: `s${i}` } }, signer))
+  const pool = new VerifyPool(1)
+  t.teardown(async () => { await pool.close() })
+  t.equal(await pool.firstInvalid(policies), -1, 'all valid')
+  const tampered = policies.map(p => p)
+  const at = [4999, 3100, 1024, 1023, 17]
+  for (const i of at) tampered[i] = { item: { ...(policies[i] as { item: Record<string, string> }).item, name: 'changed' } }
+  t.equal(await pool.firstInvalid(tampered), 17, 'the first of several, in any slice')
+  t.same(await pool.invalidAmong(tampered), [...at].sort((a, b) => a - b), 'every one of them, in order, when all are asked for')
+  t.same(await new VerifyPool(0).invalidAmong(tampered), [...at].sort((a, b) => a - b), 'as without threads')
+})
