@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
-import { cpSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { silentLogger } from '../src/base/logger.js'
 import { type Entry, entryBytes, entryLeafHash, entryText, parseEntryText } from '../src/ledger/entry.js'
@@ -25,6 +25,7 @@ import { SnapshotBuilder } from '../src/services/snapshot-builder.js'
 import { type SnapshotSource, mirrorSnapshotSource } from '../src/services/snapshot-sources.js'
 import { serveDirectory } from './helpers/static-server.js'
 import { tmpDir } from './helpers/tmp.js'
+import { waitFor } from './helpers/net.js'
 import { ledgerAt } from './helpers/ledgers.js'
 
 /**
@@ -104,6 +105,31 @@ t.test('an empty replica starts from a snapshot over HTTP, refusing a chunk alte
   const reopened = await ledgerAt(t, join(dir, 'replica'))
   t.equal(reopened.head.seq, master.head.seq, 'reopened at its head')
   t.equal(reopened.stateRoot.commitment().root, master.signedHead!.state!.root, 'with the same state root')
+})
+
+t.test('a bootstrap that was cut short resumes: chunks kept on disk are not fetched again, unless they no longer check', async t => {
+  const { dir, master, files, size } = await masterWithSnapshot(t)
+  const chunks = readdirSync(join(files.root, `snapshot/${size}/chunk`)).length
+  t.ok(chunks >= 3, `the snapshot has ${chunks} chunks`)
+  // what an interrupted try left: chunk 0 as it was fetched, chunk 1 damaged on disk since
+  const scratch = new SnapshotFiles(join(dir, 'scratch'))
+  await scratch.writeChunk(size, 0, readFileSync(join(files.root, chunkPath(size, 0))))
+  const damaged = readFileSync(join(files.root, chunkPath(size, 1)))
+  await scratch.writeChunk(size, 1, damaged.subarray(0, damaged.length - 5))
+  const source = counted(mirrorSnapshotSource(await serveDirectory(t, files.root, 'snapshot/latest')))
+  const replica = await ledgerAt(t, join(dir, 'replica'))
+  const result = await bootstrapFromSnapshot({ ledger: replica, sources: [source], mode: 'snapshot', scratch, log })
+  t.ok(result !== undefined, 'the snapshot was accepted')
+  const fetched = source.asked.filter(path => path.includes('/chunk/'))
+  t.notOk(fetched.includes(chunkPath(size, 0)), 'the chunk kept whole was not fetched again')
+  t.ok(fetched.includes(chunkPath(size, 1)), 'the damaged one was')
+  t.equal(fetched.length, chunks - 1, 'and every other chunk, once')
+  t.equal(result!.bytes < readdirSync(join(files.root, `snapshot/${size}/chunk`)).reduce((sum, name) => sum + readFileSync(join(files.root, `snapshot/${size}/chunk/${name}`)).length, 0), true, 'fewer bytes than the whole snapshot came over the network')
+  t.same(replica.signedHead?.state, master.signedHead?.state, 'the state root is the master\'s')
+  await result!.stored
+  // removed right after, in the background
+  await waitFor('the kept chunks removed', async () => (await scratch.chunksKept(size)).size === 0 ? true : undefined, { timeoutMs: 5000 })
+  t.pass('once the store holds the snapshot, the kept chunks are gone')
 })
 
 t.test('a snapshot that does not hold what its checkpoint commits to is refused whole', async t => {

@@ -125,11 +125,19 @@ async function fetchChunks (checker: ChunkChecker, manifest: SnapshotManifest, s
   const parts: Entry[][] = new Array(manifest.chunks.length)
   let bytes = 0
   let next = 0
+  const kept = await opts.scratch.chunksKept(size)
+  // written beside the fetch, not before the next one: the scratch copy only serves a restart
+  const writes: Array<Promise<void>> = []
+  const keep = (index: number, bundle: Uint8Array): void => {
+    writes.push(opts.scratch.writeChunk(size, index, bundle).catch(err => {
+      opts.log.warn({ chunk: index, err: errorMessage(err) }, 'could not keep a snapshot chunk on disk (a restart fetches it again)')
+    }))
+  }
   const worker = async (): Promise<void> => {
     for (let index = next++; index < manifest.chunks.length; index = next++) {
-      const kept = await opts.scratch.read(chunkPath(size, index))
-      if (kept !== undefined) {
-        try { parts[index] = await checker.check(chunkSpec(manifest, index), size, kept); continue } catch { /* fetched again below */ }
+      const bundle = kept.has(index) ? await opts.scratch.read(chunkPath(size, index)) : undefined
+      if (bundle !== undefined) {
+        try { parts[index] = await checker.check(chunkSpec(manifest, index), size, bundle); continue } catch { /* fetched again below */ }
       }
       const problems: string[] = []
       for (let attempt = 0; attempt < sources.length && parts[index] === undefined; attempt++) {
@@ -138,7 +146,7 @@ async function fetchChunks (checker: ChunkChecker, manifest: SnapshotManifest, s
           const bundle = await source.get(chunkPath(size, index))
           parts[index] = await checker.check(chunkSpec(manifest, index), size, bundle)
           bytes += bundle.length
-          await opts.scratch.writeChunk(size, index, bundle)
+          keep(index, bundle)
         } catch (err) {
           problems.push(`${source.name}: ${errorMessage(err)}`)
           opts.log.warn({ source: source.name, chunk: index, err: errorMessage(err) }, 'snapshot chunk refused; asking the next source')
@@ -147,7 +155,11 @@ async function fetchChunks (checker: ChunkChecker, manifest: SnapshotManifest, s
       if (parts[index] === undefined) throw refused(`no source served chunk ${index} of the snapshot at ${size} that checks (${problems.join('; ')})`)
     }
   }
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_CHUNKS, manifest.chunks.length) }, worker))
+  try {
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_CHUNKS, manifest.chunks.length) }, worker))
+  } finally {
+    await Promise.all(writes)
+  }
   return { entries: parts.flat().sort((a, b) => a.seq - b.seq), bytes: bytes + Buffer.byteLength(manifest.checkpoint) }
 }
 

@@ -52,6 +52,12 @@ export class SnapshotFiles {
     return await readFile(this.file(path)).catch(() => undefined)
   }
 
+  /** The indices of the chunks of snapshot `size` this node holds (one directory listing, not a read per chunk). */
+  async chunksKept (size: number): Promise<Set<number>> {
+    const names = await readdir(this.file(`${SNAPSHOT_DIR}/${size}/chunk`)).catch(() => [] as string[])
+    return new Set(names.filter(name => /^(0|[1-9][0-9]{0,5})$/.test(name)).map(Number))
+  }
+
   async writeChunk (size: number, index: number, bundle: Uint8Array): Promise<void> {
     await this.writeAtomically(chunkPath(size, index), bundle)
   }
