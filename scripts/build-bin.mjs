@@ -1,5 +1,5 @@
 // Bundles the compiled node (dist/node/cli.js) into dist/bin/cli.cjs, with the two
-// files it starts as threads or processes beside it (verify-worker.cjs, chunk-worker.cjs, reaper-main.cjs): one
+// files it starts as threads or processes beside it (verify-worker.cjs, reaper-main.cjs): one
 // file to load instead of some 1,500 modules, so a node starts in about half the CPU time
 // (module resolution and file reads were most of it). Part of `npm run build`, after tsc.
 // Packages left out of the bundle: RUNTIME_EXTERNALS in node-bundle.mjs.
@@ -50,7 +50,6 @@ const builds = await Promise.all([
     ...common,
     entryPoints: {
       'verify-worker': join(dist, 'policies', 'verify-worker.js'),
-      'chunk-worker': join(dist, 'ledger', 'snapshot', 'chunk-worker.js'),
       'reaper-main': join(dist, 'services', 'operator', 'reaper-main.js')
     }
   })

@@ -75,33 +75,14 @@ export function entryHashes (prevHash: string, seq: number, op: EntryOp, policyT
  * The policy's text is kept as it came (policyText), so the chain check hashes these bytes.
  */
 export function parseEntryText (text: string): Entry | undefined {
-  const entry = splitEntryText(text)
-  if (entry === undefined) return undefined
-  entry.hash = sha256Hex(text)
-  leaves.set(entry, leafHash(text))
-  return entry
-}
-
-/**
- * The same entry when another thread has hashed these very bytes already (a snapshot chunk
- * checked off the main thread): its chain hash and leaf hash are taken as given.
- */
-export function entryOfHashedText (text: string, hash: string, leaf: Buffer): Entry | undefined {
-  const entry = splitEntryText(text)
-  if (entry === undefined) return undefined
-  entry.hash = hash
-  leaves.set(entry, leaf)
-  return entry
-}
-
-/** An entry's fields from its text, its hash not yet computed (''). */
-function splitEntryText (text: string): Entry | undefined {
   const match = /^([0-9a-f]{64}):([1-9][0-9]{0,15}):\{"op":"(put|delete)","policy":(\{[\s\S]*\})\}$/.exec(text)
   if (match === null || !Number.isSafeInteger(Number(match[2]))) return undefined
   let policy: unknown
   try { policy = JSON.parse(match[4]) } catch { return undefined }
   if (typeof policy !== 'object' || policy === null || Array.isArray(policy)) return undefined
-  return { seq: Number(match[2]), op: match[3] as EntryOp, policy: policy as Policy, prevHash: match[1], hash: '', policyText: match[4] }
+  const entry: Entry = { seq: Number(match[2]), op: match[3] as EntryOp, policy: policy as Policy, prevHash: match[1], hash: sha256Hex(text), policyText: match[4] }
+  leaves.set(entry, leafHash(text))
+  return entry
 }
 
 /** An entry's bytes (what tiles and proofs carry), from the policy text it came with when it has one. */

@@ -5,8 +5,7 @@ import { type SignedHead, headFromNote, logOrigin } from '../ledger/head.js'
 import type { Ledger } from '../ledger/ledger.js'
 import { trustedMasterKeys } from '../ledger/ledger-rules.js'
 import { type SnapshotFiles, chunkPath, latestPath, manifestPath, parseLatest } from '../ledger/snapshot/files.js'
-import { ChunkChecker } from '../ledger/snapshot/chunk-checker.js'
-import { type SnapshotManifest, checkManifest, chunkSpec, decodeManifest } from '../ledger/snapshot/manifest.js'
+import { type SnapshotManifest, checkChunk, checkManifest, decodeManifest } from '../ledger/snapshot/manifest.js'
 import { LedgerState } from '../ledger/state.js'
 import { parseCheckpoint, parseStateLine } from '../ledger/tlog/checkpoint.js'
 import { parseNote } from '../ledger/tlog/note.js'
@@ -56,16 +55,6 @@ const refused = (message: string): LedgerMeshError => new LedgerMeshError('snaps
  * Answers undefined when no source serves one it can accept (the caller replays the log).
  */
 export async function bootstrapFromSnapshot (opts: BootstrapOptions): Promise<BootstrapResult | undefined> {
-  // its threads load their code while the offers and the manifest are fetched
-  const checker = new ChunkChecker({ log: opts.log })
-  try {
-    return await bootstrapWith(checker, opts)
-  } finally {
-    await checker.close()
-  }
-}
-
-async function bootstrapWith (checker: ChunkChecker, opts: BootstrapOptions): Promise<BootstrapResult | undefined> {
   const { log } = opts
   const offers = await newestOffers(opts.sources, log)
   if (offers === undefined) return undefined
@@ -81,7 +70,7 @@ async function bootstrapWith (checker: ChunkChecker, opts: BootstrapOptions): Pr
       log.warn({ source: source.name, size, err: errorMessage(err) }, 'snapshot manifest refused')
       continue
     }
-    const fetched = await fetchChunks(checker, manifest, size, sources, opts)
+    const fetched = await fetchChunks(manifest, size, sources, opts)
     const result = accept(manifest, head.origin, fetched.entries, opts)
     if (opts.replace === true && size <= opts.ledger.head.seq) throw refused(`the newest snapshot (at ${size}) is not past this replica's head (${opts.ledger.head.seq})`)
     const { stored } = await opts.ledger.installSnapshot(result.base, fetched.entries, result.state, result.signed, result.root, { replace: opts.replace })
@@ -118,10 +107,9 @@ function unverifiedHead (note: string, size: number): { seq: number, root: strin
 
 /**
  * Every chunk, from the scratch directory when a previous try kept it, else from the sources
- * in turn (a chunk one source serves wrong is refused, logged and fetched from the next),
- * checked on every core (ChunkChecker).
+ * in turn (a chunk one source serves wrong is refused, logged and fetched from the next).
  */
-async function fetchChunks (checker: ChunkChecker, manifest: SnapshotManifest, size: number, sources: SnapshotSource[], opts: BootstrapOptions): Promise<{ entries: Entry[], bytes: number }> {
+async function fetchChunks (manifest: SnapshotManifest, size: number, sources: SnapshotSource[], opts: BootstrapOptions): Promise<{ entries: Entry[], bytes: number }> {
   const parts: Entry[][] = new Array(manifest.chunks.length)
   let bytes = 0
   let next = 0
@@ -137,14 +125,14 @@ async function fetchChunks (checker: ChunkChecker, manifest: SnapshotManifest, s
     for (let index = next++; index < manifest.chunks.length; index = next++) {
       const bundle = kept.has(index) ? await opts.scratch.read(chunkPath(size, index)) : undefined
       if (bundle !== undefined) {
-        try { parts[index] = await checker.check(chunkSpec(manifest, index), size, bundle); continue } catch { /* fetched again below */ }
+        try { parts[index] = checkChunk(manifest, size, index, bundle); continue } catch { /* fetched again below */ }
       }
       const problems: string[] = []
       for (let attempt = 0; attempt < sources.length && parts[index] === undefined; attempt++) {
         const source = sources[(index + attempt) % sources.length]
         try {
           const bundle = await source.get(chunkPath(size, index))
-          parts[index] = await checker.check(chunkSpec(manifest, index), size, bundle)
+          parts[index] = checkChunk(manifest, size, index, bundle)
           bytes += bundle.length
           keep(index, bundle)
         } catch (err) {

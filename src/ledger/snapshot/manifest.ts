@@ -104,53 +104,31 @@ export function checkManifest (m: SnapshotManifest, head: Pick<SignedHead, 'seq'
   }
 }
 
-/** What checking one chunk needs of its manifest (a thread is handed this, not the whole manifest). */
-export interface ChunkSpec {
-  index: number
-  depth: number
-  /** the manifest's hash and count for the chunk */
-  hash: Uint8Array
-  count: number
-}
-
-/** Chunk `index` of the manifest; snapshot_refused when there is none. */
-export function chunkSpec (m: SnapshotManifest, index: number): ChunkSpec {
-  const expected = m.chunks[index]
-  if (expected === undefined) throw refused(`there is no chunk ${index} (the snapshot has ${m.chunks.length})`)
-  return { index, depth: m.depth, hash: expected.hash, count: expected.count }
-}
-
 /**
  * The entries of chunk `index`, checked against the manifest (which checkManifest accepted):
  * each a put at or before the checkpoint, in this chunk, one per policy, and together exactly
- * the chunk's subtree. In the bundle's order. Throws snapshot_refused naming what does not hold.
+ * the chunk's subtree. Throws snapshot_refused naming what does not hold.
  */
 export function checkChunk (m: SnapshotManifest, size: number, index: number, bundle: Uint8Array): Entry[] {
-  return checkChunkAgainst(chunkSpec(m, index), size, bundle)
-}
-
-/** checkChunk, given what it needs of the manifest. */
-export function checkChunkAgainst (spec: ChunkSpec, size: number, bundle: Uint8Array): Entry[] {
-  const { index, depth } = spec
+  const expected = m.chunks[index]
+  if (expected === undefined) throw refused(`there is no chunk ${index} (the snapshot has ${m.chunks.length})`)
   let texts: string[]
   try { texts = decodeBundle(bundle) } catch (err) { throw refused(`chunk ${index}: ${(err as Error).message}`) }
-  if (texts.length !== spec.count) throw refused(`chunk ${index} holds ${texts.length} entries, the manifest says ${spec.count}`)
-  const entries: Entry[] = []
+  if (texts.length !== expected.count) throw refused(`chunk ${index} holds ${texts.length} entries, the manifest says ${expected.count}`)
   const leaves: Array<{ path: Buffer, valueHash: Buffer, entry: Entry }> = []
   for (const [i, text] of texts.entries()) {
     const entry = parseEntryText(text)
     if (entry === undefined) throw refused(`chunk ${index}: entry ${i} is not a log entry's bytes`)
     if (entry.op !== 'put' || entry.seq > size) throw refused(`chunk ${index}: entry ${i} (seq ${entry.seq}) is not a put at or before the checkpoint's size ${size}`)
     const path = statePath(String(policyBody(entry.policy).id))
-    if (chunkIndexOf(path, depth) !== index) throw refused(`chunk ${index}: entry ${i} (seq ${entry.seq}) belongs to chunk ${chunkIndexOf(path, depth)}`)
+    if (chunkIndexOf(path, m.depth) !== index) throw refused(`chunk ${index}: entry ${i} (seq ${entry.seq}) belongs to chunk ${chunkIndexOf(path, m.depth)}`)
     // parseEntryText kept the leaf hash of these bytes: entryLeafHash reads it back
     leaves.push({ path, valueHash: entryLeafHash(entry), entry })
-    entries.push(entry)
   }
   leaves.sort((a, b) => Buffer.compare(a.path, b.path))
   for (let i = 1; i < leaves.length; i++) {
     if (leaves[i].path.equals(leaves[i - 1].path)) throw refused(`chunk ${index}: two entries put policy ${String(policyBody(leaves[i].entry.policy).id)}`)
   }
-  if (!subtreeRoot(leaves, depth).equals(spec.hash)) throw refused(`chunk ${index}: its entries do not lead to the manifest's hash for it`)
-  return entries
+  if (!subtreeRoot(leaves, m.depth).equals(expected.hash)) throw refused(`chunk ${index}: its entries do not lead to the manifest's hash for it`)
+  return leaves.map(l => l.entry)
 }
