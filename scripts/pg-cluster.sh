@@ -11,6 +11,9 @@
 #   pg-cluster.sh kill DIR NODE      kill -9 every process of node1 or node2 (its keeper, its server)
 #   pg-cluster.sh stall DIR NODE     SIGSTOP them (a hung server); `resume DIR NODE` sends SIGCONT
 #   pg-cluster.sh run DIR NODE       start a killed node again (it rejoins as a standby)
+#   pg-cluster.sh hold-replication DIR NODE  SIGSTOP the node's walsenders (the next kill ends them)
+#   pg-cluster.sh postgres DIR NODE  start a killed node's server alone, without its keeper: an
+#                                    old primary comes back read-write, as it was (a test's fault)
 #   pg-cluster.sh primary DIR        which node is primary now (node1 or node2), from the monitor
 #   pg-cluster.sh wait DIR           wait until one node is primary and the other a streaming,
 #                                    synchronous secondary
@@ -25,7 +28,7 @@
 # postgresql-<version>-auto-failover and pg-auto-failover-cli (scripts/test-setup.sh installs them).
 set -euo pipefail
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1
 dir=$(realpath -m "$2")
@@ -76,6 +79,20 @@ signal_node() {
   kill "-$signal" -- "-$group"
   # a server's backends stay in the group; the postmaster re-parented anywhere is caught too
   if [ "$signal" = KILL ]; then pkill -KILL -f "postgres -D $dir/$name( |$)" 2>/dev/null || true; fi
+}
+
+# SIGSTOP the node's walsenders (a test's fault): its standbys get nothing more, and stay
+# connected; their pids go to DIR/NODE.held for the kill
+hold_replication() {
+  local name=$1 proc senders=""
+  for proc in /proc/[0-9]*; do
+    [ "$(readlink "$proc/cwd" 2>/dev/null)" = "$dir/$name" ] || continue
+    grep -q 'walsender' "$proc/cmdline" 2>/dev/null && senders="$senders ${proc#/proc/}"
+  done
+  [ -n "$senders" ] || { echo "no walsender of $name running under $dir" >&2; return 1; }
+  # shellcheck disable=SC2086 # one pid per word
+  kill -STOP $senders
+  echo "$senders" >>"$dir/$name.held"
 }
 
 psql_at() {
@@ -142,6 +159,13 @@ case $cmd in
     for _ in $(seq 1 100); do psql_at "$base" pg_auto_failover -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
     if [ "${PG_CLUSTER_TIMINGS:-fast}" = fast ]; then fast_timings; fi
     create_node node1 $((base + 1))
+    # the servers log outside their data directories (pg_basebackup and pg_rewind copy a data
+    # directory's log/ over, and pg_rewind removes the rewound node's own files): one directory
+    # for both, each line with its process id (every file begins with the port it listens on)
+    mkdir -p "$dir/pglog"; if [ "$(id -u)" -eq 0 ]; then chown postgres "$dir/pglog"; fi
+    for _ in $(seq 1 100); do psql_at $((base + 1)) postgres -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
+    psql_at $((base + 1)) postgres -c "ALTER SYSTEM SET log_directory = '$dir/pglog'" -c "ALTER SYSTEM SET log_filename = 'postgresql-%Y%m%d-%H%M%S.log'" \
+      -c "ALTER SYSTEM SET log_line_prefix = '%m [%p] %q%u@%d %a '" -c 'SELECT pg_reload_conf()' >/dev/null || true
     # the second node clones the first once it is primary
     for _ in $(seq 1 300); do [ -n "$(node_in_state "$PRIMARY_STATES" || true)" ] && break; sleep 0.2; done
     create_node node2 $((base + 2))
@@ -165,10 +189,27 @@ case $cmd in
       sleep 0.1
     done
     ;;
-  kill) signal_node KILL "$1" ;;
+  hold-replication) hold_replication "$1" ;;
+  kill)
+    # PG_CLUSTER_KILL_REPL_FIRST_MS=N (a test's fault, off by default): replication held N ms
+    # before the kill -9 (hold-replication), so that what the node commits meanwhile is flushed
+    # on it and never sent: a primary that dies holding a WAL tail its standby never got
+    if [ -n "${PG_CLUSTER_KILL_REPL_FIRST_MS:-}" ]; then
+      hold_replication "$1" || true
+      sleep "$(awk "BEGIN { print ${PG_CLUSTER_KILL_REPL_FIRST_MS} / 1000 }")"
+    fi
+    signal_node KILL "$1"
+    # held walsenders are in sessions of their own: killed too, or the server could not start again
+    if [ -f "$dir/$1.held" ]; then
+      # shellcheck disable=SC2046 # one pid per word
+      kill -KILL $(cat "$dir/$1.held") 2>/dev/null || true
+      rm -f "$dir/$1.held"
+    fi
+    ;;
   stall) signal_node STOP "$1" ;;
   resume) signal_node CONT "$1" ;;
   run) run_node "$1" ;;
+  postgres) as_owner pg_ctl --pgdata "$dir/$1" --log "$dir/$1.postgres.log" -o "-p $(port_of "$1") -h 127.0.0.1" start >/dev/null ;;
   primary) node_in_state "$PRIMARY_STATES" ;;
   wait) wait_ready ;;
   switchover) as_owner pg_autoctl perform switchover --pgdata "$dir/node1" >>"$dir/monitor.log" 2>&1 ;;

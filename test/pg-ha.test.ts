@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto'
+import pg from 'pg'
 import t from 'tap'
 import { LedgerMeshError } from '../src/base/errors.js'
 import { PgStore } from '../src/ledger/pg-store.js'
+import type { LedgerOp } from '../src/ledger/entry.js'
 import { Ed25519Signer } from '../src/policies/keys.js'
 import { preparePolicy } from '../src/policies/prepare.js'
 import { checkpointSigner } from './helpers/checkpoints.js'
@@ -95,5 +97,57 @@ t.test('a highly available PostgreSQL under the masters', async t => {
     const policy = preparePolicy({ note: { name: 'under-the-old-epoch' } }, new Ed25519Signer(randomBytes(32)))
     const refused = await store.commit([{ op: 'put', policy }], () => { throw new Error('not signed: the fence refuses first') }).then(() => undefined, (err: unknown) => err)
     t.ok(refused instanceof LedgerMeshError && refused.code === 'not_active', `a commit under epoch ${epochBefore} is refused: ${(refused as Error)?.message}`)
+  })
+
+  await t.test('an old primary back after the failover, holding a commit its standby never got, is never the store\'s primary', async t => {
+    // the robustness suite's seed 79, with the primary's replication held before its kill -9
+    // (PG_CLUSTER_KILL_REPL_FIRST_MS), lost acknowledged inserts this way: a master read such a
+    // commit (one it had seen fail) from the old primary, started again by its keeper before the
+    // monitor had it demote, and a replica's retry of that insert was then answered "already on
+    // the ledger"; the promoted standby never had it
+    await cluster.ready()
+    const old = await cluster.primary()
+    const hosts = (['node1', 'node2'] as const).map(node => ({ host: '127.0.0.1', port: cluster.ports[node] }))
+    const oldFirst = [hosts[old === 'node1' ? 0 : 1], hosts[old === 'node1' ? 1 : 0]]
+    const config = { host: '127.0.0.1', port: cluster.ports[old], user: 'postgres', database: `${cluster.database}_old` }
+    const signer = new Ed25519Signer(randomBytes(32))
+    const note = (name: string): LedgerOp[] => [{ op: 'put', policy: preparePolicy({ note: { name } }, signer) }]
+    const writer = new PgStore({ ...config, hosts: oldFirst })
+    await writer.open()
+    const [kept] = await writer.commit(note('kept'), checkpointSigner(signer))
+    // its walsenders stop, a commit is flushed on it and waits for the standby, then kill -9
+    await cluster.holdReplication(old)
+    const committing = writer.commit(note('never-replicated'), checkpointSigner(signer)).then(() => undefined, (err: unknown) => err)
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    await cluster.kill(old)
+    const lost = await committing
+    t.ok(lost instanceof LedgerMeshError, `the commit its standby never got failed for its client: ${(lost as Error)?.message}`)
+    await writer.close()
+    await waitFor('the standby promoted and taking writes', async () => await cluster.primary().catch(() => undefined) === other(old) ? true : undefined, { timeoutMs: 60_000, everyMs: 200 })
+    // the old primary back without its keeper (as for the moment before the monitor has it
+    // demote): read-write, on the old timeline, holding that commit
+    await cluster.startPostgresAlone(old)
+    const seen = await waitFor('the old primary to answer', async () => {
+      const direct = new pg.Client({ ...config, port: cluster.ports[old] })
+      try {
+        await direct.connect()
+        return await direct.query<{ recovery: boolean, notes: number }>('SELECT pg_is_in_recovery() AS recovery, (SELECT count(*)::int FROM ledger) AS notes')
+      } catch {
+        return undefined
+      } finally {
+        await direct.end().catch(() => {})
+      }
+    }, { timeoutMs: 30_000 })
+    t.same(seen.rows[0], { recovery: false, notes: kept.seq + 1 }, 'the old primary is read-write and holds the commit that failed')
+
+    const store = new PgStore({ ...config, hosts: oldFirst })
+    await store.open()
+    t.teardown(async () => { await store.close() })
+    t.equal(store.cluster().primary, `127.0.0.1:${cluster.ports[other(old)]}`, 'the store writes to the promoted standby, not the old primary listed first')
+    t.equal((await store.head()).seq, kept.seq, 'and reads the ledger the cluster kept')
+    const alone = new PgStore({ ...config, hosts: [oldFirst[0]], port: cluster.ports[old] })
+    const refused = await alone.open().then(() => undefined, (err: unknown) => err)
+    await alone.close()
+    t.match((refused as Error)?.message, /no synchronous standby confirmed its WAL/, 'named alone, the old primary is refused: no standby confirms what it holds')
   })
 })

@@ -22,10 +22,27 @@ export interface PgPrimaryOptions {
   database: string
   /** a pool on one host and database */
   newPool: (host: PgHost, database: string) => pg.Pool
+  /**
+   * The sync barrier: one statement, a transaction of its own that writes (a little WAL) and
+   * commits. PostgreSQL answers such a COMMIT only once the synchronous standbys that
+   * synchronous_standby_names asks for hold the WAL up to it, and WAL is one sequence: so once
+   * it answers, everything the server shows (commits included that it made before a crash and
+   * never sent, which their clients saw fail) is on those standbys too, and survives a failover
+   * to them. An old primary that no standby follows any more (started again after its standby
+   * was promoted) never answers it, and the search passes over it instead of reading its data as
+   * the ledger's. Without synchronous replication it answers at once (what that risks is the
+   * replication watch's warning, or LEDGER_REQUIRE_SYNC's refusal). Absent: no barrier.
+   */
+  barrierSql?: string
 }
 
 /** How long one search for the primary may take over several hosts, passes included. */
 export const FIND_PRIMARY_BUDGET_MS = 4000
+/**
+ * How long a server found read-write may take to show that what it holds is on its synchronous
+ * standbys (the sync barrier, below) before the search passes over it.
+ */
+export const SYNC_BARRIER_MS = 3000
 /** The jittered pause between passes over the hosts grows from this to MAX. */
 const RETRY_MIN_MS = 100
 const RETRY_MAX_MS = 1000
@@ -51,6 +68,24 @@ export function isPrimaryLoss (err: unknown): boolean {
 
 /** What the role check found on a server. */
 type Role = 'primary' | 'standby' | 'read-only'
+
+/**
+ * A server's role, and for one that is out of recovery (a primary, or a standby promoted and
+ * still read-only) the timeline it writes WAL on: a promotion starts a new one, so of two
+ * servers out of recovery the one on the lower timeline is the old primary, back from a crash
+ * or a hang after its standby was promoted.
+ */
+interface HostRole { role: Role, timeline: number | null }
+
+/**
+ * The role check, in one statement. pg_walfile_name's first 8 hex digits are the timeline the
+ * server writes WAL on; it is asked only out of recovery (it refuses to answer in recovery).
+ */
+const ROLE_SQL = `SELECT pg_is_in_recovery() AS recovery, current_setting('transaction_read_only') AS read_only,
+  CASE WHEN pg_is_in_recovery() THEN NULL ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline`
+
+/** SQLSTATEs of a barrier on a server that holds no ledger yet (no database, schema or table): nothing to confirm. */
+const NOTHING_STORED: ReadonlySet<string> = new Set(['3D000', '3F000', '42P01'])
 
 export class PgPrimary {
   private current?: { host: PgHost, pool: pg.Pool }
@@ -98,7 +133,11 @@ export class PgPrimary {
     await current?.pool.end()
   }
 
-  /** Passes over the hosts in order until one is the primary; jittered pauses between passes. */
+  /**
+   * Passes over the hosts until one is the primary; jittered pauses between passes. Each pass
+   * asks every host at once, and takes the first, in the order given, that is read-write, on
+   * the highest timeline of those out of recovery, and passes the sync barrier.
+   */
   private async find (): Promise<{ host: PgHost, pool: pg.Pool }> {
     const { hosts } = this.opts
     const deadline = performance.now() + FIND_PRIMARY_BUDGET_MS
@@ -106,10 +145,33 @@ export class PgPrimary {
     for (let pass = 1; ; pass++) {
       const reasons: string[] = []
       let failure: unknown
-      for (const host of hosts) {
-        const found = await this.tryHost(host, reasons).catch((err: unknown) => { failure = err })
-        if (found !== undefined) return this.adopt(host, found)
+      const answers = await Promise.all(hosts.map(async host => await this.tryHost(host).catch((err: unknown) => { failure ??= err; return { host, error: err } })))
+      const timelines = answers.flatMap(a => 'role' in a && a.role.timeline !== null ? [a.role.timeline] : [])
+      const newest = timelines.length === 0 ? null : Math.max(...timelines)
+      let found: { host: PgHost, pool: pg.Pool } | undefined
+      for (const answer of answers) {
+        const text = pgHostText(answer.host)
+        if (!('role' in answer)) { reasons.push(`${text}: ${describePgCause(answer.error)}`); continue }
+        const { role, pool } = answer
+        if (found !== undefined) { void pool?.end().catch(() => {}); continue }
+        if (role.role !== 'primary') {
+          reasons.push(`${text} is ${role.role === 'standby' ? 'a standby (in recovery)' : 'read-only (default_transaction_read_only is on)'}`)
+          continue
+        }
+        if (newest !== null && role.timeline !== null && role.timeline < newest) {
+          // an old primary back after a failover: what it holds past the promotion is not the cluster's
+          reasons.push(`${text} is an old primary (timeline ${role.timeline}; a promoted server is on timeline ${newest})`)
+          void pool?.end().catch(() => {})
+          continue
+        }
+        const barrier = await this.syncBarrier(pool!)
+        if (barrier !== undefined) {
+          reasons.push(`${text} is read-write but ${barrier}`)
+          continue
+        }
+        found = { host: answer.host, pool: pool! }
       }
+      if (found !== undefined) return this.adopt(found.host, found.pool)
       // one host: its own error at once, as a single server always failed (callers retry)
       if (hosts.length === 1 && failure !== undefined) throw failure
       const wait = Math.random() * pause
@@ -123,41 +185,73 @@ export class PgPrimary {
   }
 
   /**
-   * The host's pool when its server takes writes; otherwise its reason goes into `reasons`
-   * and the answer is undefined (a standby) or the connection's error is thrown.
+   * The host's role; with a pool on the store's database when it is the primary (the caller
+   * ends it unless it adopts it). A connection's error is thrown.
    */
-  private async tryHost (host: PgHost, reasons: string[]): Promise<pg.Pool | undefined> {
+  private async tryHost (host: PgHost): Promise<{ host: PgHost, role: HostRole, pool?: pg.Pool }> {
     const pool = this.opts.newPool(host, this.opts.database)
     try {
       const role = await this.roleOf(host, pool)
-      if (role === 'primary') return pool
-      reasons.push(`${pgHostText(host)} is ${role === 'standby' ? 'a standby (in recovery)' : 'read-only (default_transaction_read_only is on)'}`)
+      if (role.role === 'primary') return { host, role, pool }
+      await pool.end().catch(() => {})
+      return { host, role }
     } catch (err) {
-      reasons.push(`${pgHostText(host)}: ${describePgCause(err)}`)
       await pool.end().catch(() => {})
       throw err
     }
-    await pool.end().catch(() => {})
-    return undefined
+  }
+
+  /**
+   * Runs the sync barrier (PgPrimaryOptions.barrierSql) on the server. Answers undefined once it
+   * committed (or the server holds no ledger yet), or why not; on a failure the pool is ended.
+   */
+  private async syncBarrier (pool: pg.Pool): Promise<string | undefined> {
+    const sql = this.opts.barrierSql
+    if (sql === undefined) return undefined
+    let client: pg.PoolClient | undefined
+    let timer: NodeJS.Timeout | undefined
+    try {
+      client = await pool.connect()
+      const committed = client.query(sql)
+      committed.catch(() => {})
+      await Promise.race([committed, new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => { reject(new Error(`no synchronous standby confirmed its WAL within ${SYNC_BARRIER_MS} ms (an old primary that no standby follows, or its standby is away)`)) }, SYNC_BARRIER_MS)
+      })])
+      client.release()
+      return undefined
+    } catch (err) {
+      const state = sqlState(err)
+      if (state !== undefined && (NOTHING_STORED.has(state) || databaseMissing(err, this.opts.database))) {
+        client?.release()
+        return undefined
+      }
+      // a connection whose commit still waits is closed, not reused
+      client?.release(true)
+      await pool.end().catch(() => {})
+      return describePgCause(err)
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** The server's role; asked through database `postgres` when the store's database does not exist yet. */
-  private async roleOf (host: PgHost, pool: pg.Pool): Promise<Role> {
-    const sql = "SELECT pg_is_in_recovery() AS recovery, current_setting('transaction_read_only') AS read_only"
-    let row: { recovery: boolean, read_only: string } | undefined
+  private async roleOf (host: PgHost, pool: pg.Pool): Promise<HostRole> {
+    type Row = { recovery: boolean, read_only: string, timeline: number | null }
+    let row: Row | undefined
     try {
-      row = (await pool.query<{ recovery: boolean, read_only: string }>(sql)).rows[0]
+      row = (await pool.query<Row>(ROLE_SQL)).rows[0]
     } catch (err) {
       if (!databaseMissing(err, this.opts.database)) throw err
       const admin = this.opts.newPool(host, 'postgres')
       try {
-        row = (await admin.query<{ recovery: boolean, read_only: string }>(sql)).rows[0]
+        row = (await admin.query<Row>(ROLE_SQL)).rows[0]
       } finally {
         await admin.end().catch(() => {})
       }
     }
-    if (row?.recovery === true) return 'standby'
-    return row?.read_only === 'on' ? 'read-only' : 'primary'
+    const timeline = row?.timeline === null || row?.timeline === undefined ? null : Number(row.timeline)
+    if (row?.recovery === true) return { role: 'standby', timeline }
+    return { role: row?.read_only === 'on' ? 'read-only' : 'primary', timeline }
   }
 
   private adopt (host: PgHost, pool: pg.Pool): { host: PgHost, pool: pg.Pool } {
@@ -171,6 +265,10 @@ export class PgPrimary {
       void pool.end().catch(() => {})
       throw new LedgerMeshError('store_unavailable', 'the PostgreSQL store is closed')
     }
+    // an idle connection that the server drops (a crash, a restart, a shutdown) is a loss too:
+    // else the pool's next connection could reach that server started again, read-write but
+    // no longer the cluster's primary, without the search and its sync barrier
+    pool.on('error', (err: Error) => { this.lost(err, pool) })
     this.current = { host, pool }
     return this.current
   }

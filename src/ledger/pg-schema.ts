@@ -43,6 +43,40 @@ export const LEDGER_COLUMNS = [
 
 const BIGINT_OID = 20
 
+/** A connection to one of a cluster's hosts gives up after this long, so the search moves on to the next. */
+const CLUSTER_CONNECT_TIMEOUT_MS = 3000
+
+/**
+ * A pool on one server. Every wait is bounded: the row lock (lock_timeout), each statement on
+ * the server (statement_timeout), a transaction left open (idle_in_transaction), all three set
+ * by the store's SET LOCAL in each message, an answer that never comes (query_timeout, client
+ * side) and a connection (connectionTimeoutMillis). No startup parameters, no session state and
+ * no named prepared statements: the same code runs through PgBouncer's transaction pooling.
+ */
+export function newPgPool (opts: { host: string, port: number, user: string, password?: string, database: string, queryTimeoutMs: number, clustered: boolean }): pg.Pool {
+  const { host, port, user, password, database, clustered } = opts
+  const pool = new pg.Pool({
+    host,
+    port,
+    user,
+    password,
+    database,
+    max: 10,
+    types: poolTypes,
+    // a cluster's hosts are searched: a hung one must not hold up the search for long
+    connectionTimeoutMillis: clustered ? CLUSTER_CONNECT_TIMEOUT_MS : 10_000,
+    // a cluster's connections stay open while idle: a server that goes away then fails one of
+    // them, which drops the primary's pool (PgPrimary.adopt), instead of a new connection
+    // reaching that server started again as an old primary
+    ...(clustered ? { idleTimeoutMillis: 0 } : {}),
+    query_timeout: opts.queryTimeoutMs
+  })
+  // An idle client whose server went away emits 'error' on the pool; unhandled, that would
+  // crash the process. The next query reports the outage as store_unavailable instead.
+  pool.on('error', () => {})
+  return pool
+}
+
 /**
  * BIGINT (seq) as a JS number, for this pool only: pg's default is a string, and changing
  * the global parser would change it for every other pg user in the process.

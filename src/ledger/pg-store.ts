@@ -3,7 +3,7 @@ import { LedgerMeshError } from '../base/errors.js'
 import { type Entry, type LedgerOp, GENESIS_HASH } from './entry.js'
 import type { Head, SignedHead } from './head.js'
 import type { LedgerStore } from './store.js'
-import { type PgTables, connectCreatingDatabase, createTables, poolTypes } from './pg-schema.js'
+import { type PgTables, connectCreatingDatabase, createTables, newPgPool } from './pg-schema.js'
 import { type PgHost, pgHostText } from './pg-hosts.js'
 import { PgPrimary, type PrimaryChange } from './pg-primary.js'
 import { translatePgError } from './pg-errors.js'
@@ -36,8 +36,6 @@ export interface PgStoreConfig {
  */
 export const DEFAULT_LOCK_TIMEOUT_MS = 3000
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000
-/** A connection to one of a cluster's hosts gives up after this long, so the search moves on to the next. */
-const CLUSTER_CONNECT_TIMEOUT_MS = 3000
 /** A statement the server never answers (a half-open connection) fails this long after its own timeout. */
 const CLIENT_TIMEOUT_MARGIN_MS = 2000
 
@@ -99,7 +97,9 @@ export class PgStore implements LedgerStore {
 
   async open (): Promise<void> {
     if (this.primary !== undefined) return
-    const primary = new PgPrimary({ hosts: this.hosts, database: this.config.database, newPool: (host, database) => this.newPool(host, database) })
+    // the sync barrier (PgPrimary): one meta row written, in a transaction of its own
+    const barrierSql = `${this.setLocal}; INSERT INTO ${this.table.meta} (key, value) VALUES ('sync_barrier', now()::text) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`
+    const primary = new PgPrimary({ hosts: this.hosts, database: this.config.database, newPool: (host, database) => this.newPool(host, database), barrierSql })
     try {
       const pool = await primary.pool()
       await connectCreatingDatabase(pool, this.config.database, () => this.newPool(primary.primary ?? this.hosts[0], 'postgres'))
@@ -267,30 +267,10 @@ export class PgStore implements LedgerStore {
     this.fence = fence
   }
 
-  private newPool ({ host, port }: PgHost, database: string): pg.Pool {
+  private newPool (host: PgHost, database: string): pg.Pool {
     const { user, password } = this.config
-    const statementTimeout = this.config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS
-    // Every wait is bounded: the row lock (lock_timeout), each statement on the server
-    // (statement_timeout), a transaction left open (idle_in_transaction), all three set by
-    // this.setLocal in each message, an answer that never comes (query_timeout, client side)
-    // and a connection (connectionTimeoutMillis). No startup parameters, no session state and
-    // no named prepared statements: the same code runs through PgBouncer's transaction pooling.
-    const pool = new pg.Pool({
-      host,
-      port,
-      user,
-      password,
-      database,
-      max: 10,
-      types: poolTypes,
-      // a cluster's hosts are tried in turn: a hung one must not hold up the search for long
-      connectionTimeoutMillis: this.hosts.length > 1 ? CLUSTER_CONNECT_TIMEOUT_MS : 10_000,
-      query_timeout: statementTimeout + CLIENT_TIMEOUT_MARGIN_MS
-    })
-    // An idle client whose server went away emits 'error' on the pool; unhandled, that would
-    // crash the process. The next query reports the outage as store_unavailable instead.
-    pool.on('error', () => {})
-    return pool
+    const queryTimeoutMs = (this.config.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS) + CLIENT_TIMEOUT_MARGIN_MS
+    return newPgPool({ ...host, user, password, database, queryTimeoutMs, clustered: this.hosts.length > 1 })
   }
 
   private async entryHead (client: Queryable, seq: number): Promise<Head> {

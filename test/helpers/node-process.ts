@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -10,6 +10,9 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The `ledgermesh` binary as users run it: the bundle `npm run build` writes (pretest builds it). */
 export const CLI = join(ROOT, 'dist', 'bin', 'ledgermesh.js')
 export const POLYFILL = join(ROOT, 'scripts', 'with-resolvers.mjs')
+
+/** KEEP_LOGS=<dir>: every node's output lines are also appended (with the harness's time) to <dir>/<name>.log, every run of it */
+const KEEP_LOGS = process.env.KEEP_LOGS
 
 interface Teardown { teardown: (fn: () => void | Promise<void>) => void }
 
@@ -45,8 +48,13 @@ export class NodeProcess {
       const lines = out.split('\n')
       out = lines.pop() ?? ''
       this.stdout.push(...lines)
+      if (KEEP_LOGS !== undefined && lines.length > 0) appendFileSync(join(KEEP_LOGS, `${name}.log`), lines.map(l => `${Date.now()} out ${l}\n`).join(''))
     })
-    proc.stderr?.on('data', (chunk: Buffer) => { this.stderr.push(...chunk.toString().split('\n').filter(l => l !== '')) })
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      const lines = chunk.toString().split('\n').filter(l => l !== '')
+      this.stderr.push(...lines)
+      if (KEEP_LOGS !== undefined && lines.length > 0) appendFileSync(join(KEEP_LOGS, `${name}.log`), lines.map(l => `${Date.now()} err ${l}\n`).join(''))
+    })
     this.exited = new Promise(resolve => proc.once('exit', code => { this.exitCode = code; resolve(code) }))
   }
 

@@ -27,8 +27,16 @@ export interface PgCluster {
   database: string
   /** the node that is primary now, by the monitor */
   primary: () => Promise<ClusterNode>
-  /** kill -9 every process of a node (its keeper and its server) */
+  /** kill -9 every process of a node (its keeper and its server, and walsenders held by holdReplication) */
   kill: (node: ClusterNode) => Promise<void>
+  /**
+   * SIGSTOP a node's walsenders: its standbys get nothing more, so what it commits from now on is
+   * flushed on it alone (the next kill ends them: a primary that dies holding a WAL tail its
+   * standby never got)
+   */
+  holdReplication: (node: ClusterNode) => Promise<void>
+  /** start a killed node's server alone, without its keeper: an old primary comes back read-write, as it was */
+  startPostgresAlone: (node: ClusterNode) => Promise<void>
   /** SIGSTOP / SIGCONT every process of a node */
   stall: (node: ClusterNode) => Promise<void>
   resume: (node: ClusterNode) => Promise<void>
@@ -61,6 +69,8 @@ export async function startPgCluster (t: Teardown, opts: { timings?: 'fast' | 'd
   // registered before the start: a start that fails half way leaves nothing running
   t.teardown(async () => {
     await stop()
+    // KEEP_PGHA=1: the cluster's directory (monitor.log, node1.log, node2.log, the servers' logs) stays, for a post-mortem
+    if (process.env.KEEP_PGHA === '1') { process.stderr.write(`[pg-cluster] KEEP_PGHA: kept ${dir}\n`); return }
     // retried: a server's last writes may still land as the directory goes
     await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })
   })
@@ -78,6 +88,8 @@ export async function startPgCluster (t: Teardown, opts: { timings?: 'fast' | 'd
     database,
     primary,
     kill: async node => { await script(['kill', dir, node]) },
+    holdReplication: async node => { await script(['hold-replication', dir, node]) },
+    startPostgresAlone: async node => { await script(['postgres', dir, node]) },
     stall: async node => { await script(['stall', dir, node]) },
     resume: async node => { await script(['resume', dir, node]) },
     restart: async node => { await script(['run', dir, node]) },

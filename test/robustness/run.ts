@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { httpJson } from '../helpers/http.js'
@@ -63,6 +63,7 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     clientsDone.catch(() => {})
 
     const started = Date.now()
+    say(`[robustness] seed ${seed}: clients started at ${started}`)
     const revoking = revocation === undefined
       ? Promise.resolve()
       : (async () => {
@@ -77,7 +78,7 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
         })()
     for (const fault of faults) {
       await sleep(Math.max(0, started + fault.atMs - Date.now()))
-      say(`[robustness] seed ${seed}: ${fault.kind} ${fault.target} for ${fault.forMs} ms`)
+      say(`[robustness] seed ${seed}: ${fault.kind} ${fault.target} for ${fault.forMs} ms (at ${Date.now()}, +${Date.now() - started} ms)`)
       try {
         await inject(net, fault, history)
       } catch (err) {
@@ -105,6 +106,10 @@ export async function runSeed (seed: number, minutes: number, say: (line: string
     // a loop, not push(...lines): a node's log may hold more lines than a call takes arguments
     for (const node of net.nodes.values()) for (const text of [...node.stdout, ...node.stderr]) history.texts!.push({ where: `${node.name} log`, text })
     const violations = checkHistory(history)
+    // KEEP_LOGS=<dir>: the whole history (but the log texts, which <dir>/<node>.log holds) for a post-mortem
+    if (process.env.KEEP_LOGS !== undefined) {
+      writeFileSync(join(process.env.KEEP_LOGS, `history-${seed}.json`), JSON.stringify({ startedMs: started, faults, violations, ...history, texts: undefined }, null, 1))
+    }
     const faultsByKind: Record<string, number> = {}
     for (const f of faults) faultsByKind[f.kind] = (faultsByKind[f.kind] ?? 0) + 1
     if (revocation !== undefined) revocation.seq = history.final.find(e => e.type === 'revocation' && e.revokes === history.nodeKeys![revocation.target])?.seq
