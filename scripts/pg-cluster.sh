@@ -14,6 +14,8 @@
 #   pg-cluster.sh hold-replication DIR NODE  SIGSTOP the node's walsenders (the next kill ends them)
 #   pg-cluster.sh postgres DIR NODE  start a killed node's server alone, without its keeper: an
 #                                    old primary comes back read-write, as it was (a test's fault)
+#   pg-cluster.sh freeze DIR         SIGSTOP every pg_autoctl process (monitor and keepers), the
+#                                    servers left running: a test sets the nodes' state by hand
 #   pg-cluster.sh primary DIR        which node is primary now (node1 or node2), from the monitor
 #   pg-cluster.sh wait DIR           wait until one node is primary and the other a streaming,
 #                                    synchronous secondary
@@ -28,7 +30,7 @@
 # postgresql-<version>-auto-failover and pg-auto-failover-cli (scripts/test-setup.sh installs them).
 set -euo pipefail
 
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1
 dir=$(realpath -m "$2")
@@ -93,6 +95,18 @@ hold_replication() {
   # shellcheck disable=SC2086 # one pid per word
   kill -STOP $senders
   echo "$senders" >>"$dir/$name.held"
+}
+
+# SIGSTOP the pg_autoctl processes (comm pg_autoctl) in the groups of the monitor and the nodes
+freeze_keepers() {
+  local name group pid
+  for name in monitor node1 node2; do
+    group=$(node_group "$name" 2>/dev/null) || continue
+    [ -n "$group" ] || continue
+    for pid in $(pgrep -g "$group" || true); do
+      [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = pg_autoctl ] && kill -STOP "$pid" 2>/dev/null || true
+    done
+  done
 }
 
 psql_at() {
@@ -206,6 +220,7 @@ case $cmd in
       rm -f "$dir/$1.held"
     fi
     ;;
+  freeze) freeze_keepers ;;
   stall) signal_node STOP "$1" ;;
   resume) signal_node CONT "$1" ;;
   run) run_node "$1" ;;

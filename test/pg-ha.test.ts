@@ -151,3 +151,39 @@ t.test('a highly available PostgreSQL under the masters', async t => {
     t.match((refused as Error)?.message, /no synchronous standby confirmed its WAL/, 'named alone, the old primary is refused: no standby confirms what it holds')
   })
 })
+
+t.test('a commit with no synchronous standby is not acknowledged once another server was promoted past its own', async t => {
+  // pg_auto_failover 2.0 can leave a primary back from a crash in wait_primary (synchronous
+  // replication off) while its standby is promoted: the robustness suite's seed 79 saw it take
+  // commits alone for seconds, all lost with its rewind. Set up here by hand, the keepers frozen.
+  const cluster = await startPgCluster(t)
+  const old = await cluster.primary()
+  const hosts = (['node1', 'node2'] as const).map(node => ({ host: '127.0.0.1', port: cluster.ports[node] }))
+  const store = new PgStore({ host: '127.0.0.1', port: cluster.ports[old], hosts, user: 'postgres', database: cluster.database })
+  await store.open()
+  t.teardown(async () => { await store.close() })
+  const lease = await store.acquireLease('test-master', '127.0.0.1:1', 120_000)
+  store.setFence({ holder: 'test-master', epoch: lease.epoch })
+  const signer = new Ed25519Signer(randomBytes(32))
+  const note = (name: string): LedgerOp[] => [{ op: 'put', policy: preparePolicy({ note: { name } }, signer) }]
+  const sign = checkpointSigner(signer)
+  const direct = async (node: ClusterNode, sql: string): Promise<pg.QueryResult> => {
+    const client = new pg.Client({ host: '127.0.0.1', port: cluster.ports[node], user: 'postgres', database: cluster.database })
+    await client.connect()
+    try { return await client.query(sql) } finally { await client.end() }
+  }
+
+  await store.commit(note('synchronous'), sign)
+  await cluster.freezeKeepers()
+  await direct(old, "ALTER SYSTEM SET synchronous_standby_names = ''")
+  await direct(old, 'SELECT pg_reload_conf()')
+  await waitFor('synchronous replication off', async () => (await direct(old, 'SHOW synchronous_standby_names')).rows[0].synchronous_standby_names === '' ? true : undefined, { timeoutMs: 10_000 })
+  const [alone] = await store.commit(note('alone, the standby still a standby'), sign)
+  t.ok(alone.seq > 0, 'with no synchronous standby and no other server promoted, a commit is acknowledged (the primary goes on alone)')
+
+  t.same((await direct(other(old), 'SELECT pg_promote(true, 30) AS promoted')).rows[0], { promoted: true }, 'the standby is promoted while the old primary still takes writes')
+  const refused = await store.commit(note('alone, after the promotion'), sign).then(() => undefined, (err: unknown) => err)
+  t.ok(refused instanceof LedgerMeshError && refused.code === 'store_unavailable', `that commit is refused: ${(refused as Error)?.message}`)
+  t.match((refused as Error)?.message, new RegExp(`127\\.0\\.0\\.1:${cluster.ports[old]} is an old primary \\(timeline \\d+\\): 127\\.0\\.0\\.1:${cluster.ports[other(old)]} was promoted`), 'naming the old primary and the promoted server')
+  t.equal(store.cluster().primary, null, 'and the store lets go of the old primary: its next statement searches again')
+})

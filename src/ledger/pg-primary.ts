@@ -43,6 +43,9 @@ export const FIND_PRIMARY_BUDGET_MS = 4000
  * standbys (the sync barrier, below) before the search passes over it.
  */
 export const SYNC_BARRIER_MS = 3000
+/** How long superseded() waits for each other host's answer, and then leaves a silent one unasked. */
+export const SUPERSEDED_CHECK_MS = 500
+const SILENT_HOST_MS = 5000
 /** The jittered pause between passes over the hosts grows from this to MAX. */
 const RETRY_MIN_MS = 100
 const RETRY_MAX_MS = 1000
@@ -89,6 +92,8 @@ const NOTHING_STORED: ReadonlySet<string> = new Set(['3D000', '3F000', '42P01'])
 
 export class PgPrimary {
   private current?: { host: PgHost, pool: pg.Pool }
+  /** hosts superseded() found silent, until when it leaves them unasked */
+  private readonly silentUntil = new Map<PgHost, number>()
   private finding?: Promise<{ host: PgHost, pool: pg.Pool }>
   private lastPrimary?: string
   private readonly changeList: PrimaryChange[] = []
@@ -123,6 +128,41 @@ export class PgPrimary {
     this.current = undefined
     void current.pool.end().catch(() => {})
     return true
+  }
+
+  /**
+   * Whether another of the cluster's hosts was promoted past the one `pool` writes to: asked
+   * after a commit made while the primary had no synchronous standby. A primary that comes back
+   * from a crash as its standby is promoted can be left taking writes alone for seconds
+   * (pg_auto_failover 2.0 leaves it in wait_primary, synchronous replication off), and what it
+   * takes then goes with its rewind. Each other host is asked its role and timeline, within
+   * SUPERSEDED_CHECK_MS (one that does not answer in time tells nothing, and is not asked again
+   * for SILENT_HOST_MS: a standby that is down must not slow every commit). When one out of
+   * recovery is on a newer timeline, the pool is dropped (the next statement searches again)
+   * and the answer says why; else undefined.
+   */
+  async superseded (pool: pg.Pool): Promise<string | undefined> {
+    const current = this.current
+    if (current === undefined || current.pool !== pool || this.opts.hosts.length < 2) return undefined
+    const ours = (await this.roleOf(current.host, pool)).timeline
+    if (ours === null) return undefined
+    const now = performance.now()
+    const others = await Promise.all(this.opts.hosts.filter(host => host !== current.host && (this.silentUntil.get(host) ?? 0) <= now).map(async host => {
+      let timer: NodeJS.Timeout | undefined
+      const asked = this.tryHost(host).then(answer => { void answer.pool?.end().catch(() => {}); return answer }, () => undefined)
+      const late = new Promise<'late'>(resolve => { timer = setTimeout(() => { resolve('late') }, SUPERSEDED_CHECK_MS) })
+      try {
+        const answer = await Promise.race([asked, late])
+        // a host that does not answer (down, its address unreachable) is not asked again for a while
+        if (answer === 'late') this.silentUntil.set(host, performance.now() + SILENT_HOST_MS)
+        return answer === 'late' ? undefined : answer
+      } finally { clearTimeout(timer) }
+    }))
+    const newer = others.find(a => a !== undefined && a.role.role !== 'standby' && a.role.timeline !== null && a.role.timeline > ours)
+    if (newer === undefined) return undefined
+    if (this.current === current) this.current = undefined
+    void pool.end().catch(() => {})
+    return `${pgHostText(current.host)} is an old primary (timeline ${ours}): ${pgHostText(newer.host)} was promoted (timeline ${newer.role.timeline})`
   }
 
   async end (): Promise<void> {

@@ -345,9 +345,12 @@ export class PgStore implements LedgerStore {
       const check = fence === undefined
         ? ''
         : `; SELECT holder, epoch FROM ${this.table.lease} WHERE id = 1 AND holder = ${sqlLiteral(fence.holder)} AND epoch = ${sqlLiteral(fence.epoch)} AND expires > now() FOR SHARE`
+      // the sync check: in every commit of a cluster, refusing only with LEDGER_REQUIRE_SYNC
       const requireSync = fence !== undefined && this.config.requireSync === true
-      const results = resultsOf(await client.query(`BEGIN; ${this.setLocal}; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE${check}${requireSync ? `; ${SYNC_CHECK_SQL}` : ''}`))
-      if (requireSync && results.pop()?.rows[0]?.sync !== true) { // the sync check answers last
+      const syncChecked = requireSync || (fence !== undefined && this.hosts.length > 1)
+      const results = resultsOf(await client.query(`BEGIN; ${this.setLocal}; SELECT seq, hash FROM ${this.table.head} WHERE id = 1 FOR UPDATE${check}${syncChecked ? `; ${SYNC_CHECK_SQL}` : ''}`))
+      const synced = syncChecked && results.pop()?.rows[0]?.sync === true // the sync check answers last
+      if (requireSync && !synced) {
         throw new LedgerMeshError('store_unavailable', `LEDGER_REQUIRE_SYNC=true: ${this.location} has no synchronous standby streaming now, so this commit could be lost with the primary; nothing was written`, { location: this.location })
       }
       const locked = results.slice(results.length - (fence === undefined ? 1 : 2))
@@ -356,7 +359,13 @@ export class PgStore implements LedgerStore {
       if (fence !== undefined && locked[1]?.rows.length !== 1) {
         throw new LedgerMeshError('not_active', `this master no longer holds the writer lease of ${this.location} (its epoch was ${fence.epoch}): another master writes now`, { epoch: fence.epoch })
       }
-      return await fn(client, head)
+      const result = await fn(client, head)
+      // committed on the primary alone: not acknowledged if that server is an old primary
+      const superseded = syncChecked && !synced ? await this.primary?.superseded(pool) : undefined
+      if (superseded !== undefined) {
+        throw new LedgerMeshError('store_unavailable', `postgres store ${this.location}: could not ${what}: ${superseded}, and this commit, made with no synchronous standby, is on the old one alone, to be lost with its rewind; it is not acknowledged`, { location: this.location })
+      }
+      return result
     } catch (err) {
       await client.query('ROLLBACK').catch((rollbackErr: unknown) => { broken = rollbackErr })
       this.primary?.lost(err, pool)

@@ -37,6 +37,8 @@ export interface PgCluster {
   holdReplication: (node: ClusterNode) => Promise<void>
   /** start a killed node's server alone, without its keeper: an old primary comes back read-write, as it was */
   startPostgresAlone: (node: ClusterNode) => Promise<void>
+  /** SIGSTOP the monitor's and the keepers' processes, the servers left running: a test sets the nodes' state by hand */
+  freezeKeepers: () => Promise<void>
   /** SIGSTOP / SIGCONT every process of a node */
   stall: (node: ClusterNode) => Promise<void>
   resume: (node: ClusterNode) => Promise<void>
@@ -90,6 +92,7 @@ export async function startPgCluster (t: Teardown, opts: { timings?: 'fast' | 'd
     kill: async node => { await script(['kill', dir, node]) },
     holdReplication: async node => { await script(['hold-replication', dir, node]) },
     startPostgresAlone: async node => { await script(['postgres', dir, node]) },
+    freezeKeepers: async () => { await script(['freeze', dir]) },
     stall: async node => { await script(['stall', dir, node]) },
     resume: async node => { await script(['resume', dir, node]) },
     restart: async node => { await script(['run', dir, node]) },
