@@ -90,6 +90,20 @@ const ROLE_SQL = `SELECT pg_is_in_recovery() AS recovery, current_setting('trans
 /** SQLSTATEs of a barrier on a server that holds no ledger yet (no database, schema or table): nothing to confirm. */
 const NOTHING_STORED: ReadonlySet<string> = new Set(['3D000', '3F000', '42P01'])
 
+/** What within() answers for a promise that did not settle in time. */
+const LATE = Symbol('late')
+
+/** The promise's value, or LATE when it has not settled within `ms` (it is left running). */
+async function within<T> (promise: Promise<T>, ms: number): Promise<T | typeof LATE> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<typeof LATE>(resolve => { timer = setTimeout(() => { resolve(LATE) }, ms) })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export class PgPrimary {
   private current?: { host: PgHost, pool: pg.Pool }
   /** hosts superseded() found silent, until when it leaves them unasked */
@@ -148,15 +162,11 @@ export class PgPrimary {
     if (ours === null) return undefined
     const now = performance.now()
     const others = await Promise.all(this.opts.hosts.filter(host => host !== current.host && (this.silentUntil.get(host) ?? 0) <= now).map(async host => {
-      let timer: NodeJS.Timeout | undefined
       const asked = this.tryHost(host).then(answer => { void answer.pool?.end().catch(() => {}); return answer }, () => undefined)
-      const late = new Promise<'late'>(resolve => { timer = setTimeout(() => { resolve('late') }, SUPERSEDED_CHECK_MS) })
-      try {
-        const answer = await Promise.race([asked, late])
-        // a host that does not answer (down, its address unreachable) is not asked again for a while
-        if (answer === 'late') this.silentUntil.set(host, performance.now() + SILENT_HOST_MS)
-        return answer === 'late' ? undefined : answer
-      } finally { clearTimeout(timer) }
+      const answer = await within(asked, SUPERSEDED_CHECK_MS)
+      // a host that does not answer (down, its address unreachable) is not asked again for a while
+      if (answer === LATE) this.silentUntil.set(host, performance.now() + SILENT_HOST_MS)
+      return answer === LATE ? undefined : answer
     }))
     const newer = others.find(a => a !== undefined && a.role.role !== 'standby' && a.role.timeline !== null && a.role.timeline > ours)
     if (newer === undefined) return undefined
@@ -249,14 +259,13 @@ export class PgPrimary {
     const sql = this.opts.barrierSql
     if (sql === undefined) return undefined
     let client: pg.PoolClient | undefined
-    let timer: NodeJS.Timeout | undefined
     try {
       client = await pool.connect()
       const committed = client.query(sql)
       committed.catch(() => {})
-      await Promise.race([committed, new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => { reject(new Error(`no synchronous standby confirmed its WAL within ${SYNC_BARRIER_MS} ms (an old primary that no standby follows, or its standby is away)`)) }, SYNC_BARRIER_MS)
-      })])
+      if (await within(committed, SYNC_BARRIER_MS) === LATE) {
+        throw new Error(`no synchronous standby confirmed its WAL within ${SYNC_BARRIER_MS} ms (an old primary that no standby follows, or its standby is away)`)
+      }
       client.release()
       return undefined
     } catch (err) {
@@ -269,8 +278,6 @@ export class PgPrimary {
       client?.release(true)
       await pool.end().catch(() => {})
       return describePgCause(err)
-    } finally {
-      clearTimeout(timer)
     }
   }
 
