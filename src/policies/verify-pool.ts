@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os'
 import { setImmediate as yieldToEvents } from 'node:timers/promises'
-import type { Worker } from 'node:worker_threads'
-import { spawnThread } from '../base/threads.js'
+import { extname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import type { Policy } from './policy.js'
 import { invalidPolicies, verifyPolicy } from './validate.js'
 
@@ -179,9 +180,16 @@ export class VerifyPool {
   }
 }
 
-/** The worker thread: verify-worker beside this file. */
+/**
+ * The worker thread: verify-worker.js beside this file (verify-worker.cjs in the bundle); when
+ * running from TypeScript sources (tests, benchmarks under tsx) the .ts file, loaded through
+ * tsx, since a worker thread does not inherit the main thread's module hooks.
+ */
 function spawnVerifyWorker (): Worker {
-  return spawnThread(import.meta.filename, 'verify-worker')
+  const file = join(import.meta.dirname, `verify-worker${extname(import.meta.filename)}`)
+  if (!file.endsWith('.ts')) return new Worker(file)
+  const bootstrap = `import('tsx/esm/api').then(tsx => { tsx.register(); return import(${JSON.stringify(pathToFileURL(file).href)}) })`
+  return new Worker(bootstrap, { eval: true })
 }
 
 /**
