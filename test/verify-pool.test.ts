@@ -8,6 +8,9 @@ import type { Policy } from '../src/policies/policy.js'
 // The replica's parallel signature check finds the same first bad policy as a sequential one,
 // wherever it sits in the batch (the calling thread's share or a worker's).
 
+/** The policy with its name changed after signing: its signature no longer verifies. */
+const tamper = (policy: Policy): Policy => ({ item: { ...(policy as { item: Record<string, string> }).item, name: 'changed' } })
+
 t.test('the pool reports the first policy whose signature does not verify', async t => {
   const signer = new Ed25519Signer(randomBytes(32))
   const policies: Policy[] = Array.from({ length: 900 }, (_, i) => preparePolicy({ item: { name: `p${i}` } }, signer))
@@ -16,11 +19,11 @@ t.test('the pool reports the first policy whose signature does not verify', asyn
   t.equal(await pool.firstInvalid(policies), -1, 'all valid')
   for (const at of [3, 450, 899]) {
     const tampered = policies.map(p => p)
-    tampered[at] = { item: { ...(policies[at] as { item: Record<string, string> }).item, name: 'changed' } }
+    tampered[at] = tamper(policies[at])
     t.equal(await pool.firstInvalid(tampered), at, `a tampered policy at ${at}`)
   }
   const two = policies.map(p => p)
-  for (const at of [700, 20]) two[at] = { item: { ...(policies[at] as { item: Record<string, string> }).item, name: 'changed' } }
+  for (const at of [700, 20]) two[at] = tamper(policies[at])
   t.equal(await pool.firstInvalid(two), 20, 'the first of two')
   t.equal(await new VerifyPool(0).firstInvalid(two), 20, 'the same without threads')
 })
@@ -31,7 +34,7 @@ t.test('concurrent inserts are verified in batches off the thread; a bad one get
   t.teardown(async () => { await pool.close() })
   const verifier = new InsertVerifier(pool)
   const policies: Policy[] = Array.from({ length: 60 }, (_, i) => preparePolicy({ item: { name: `c${i}` } }, signer))
-  for (const at of [7, 42]) policies[at] = { item: { ...(policies[at] as { item: Record<string, string> }).item, name: 'changed' } }
+  for (const at of [7, 42]) policies[at] = tamper(policies[at])
   const results = await Promise.allSettled(policies.map(async p => { await verifier.verify(p, true) }))
   t.same(results.flatMap((r, i) => r.status === 'rejected' ? [i] : []), [7, 42], 'exactly the tampered ones fail')
   t.match((results[7] as PromiseRejectedResult).reason, { code: 'bad_signature', message: /does not match its content/ })
@@ -49,7 +52,7 @@ t.test('a batch past the slice size is verified slice by slice, and finds the sa
   t.equal(await pool.firstInvalid(policies), -1, 'all valid')
   const tampered = policies.map(p => p)
   const at = [4999, 3100, 1024, 1023, 17]
-  for (const i of at) tampered[i] = { item: { ...(policies[i] as { item: Record<string, string> }).item, name: 'changed' } }
+  for (const i of at) tampered[i] = tamper(policies[i])
   t.equal(await pool.firstInvalid(tampered), 17, 'the first of several, in any slice')
   t.same(await pool.invalidAmong(tampered), [...at].sort((a, b) => a - b), 'every one of them, in order, when all are asked for')
   t.same(await new VerifyPool(0).invalidAmong(tampered), [...at].sort((a, b) => a - b), 'as without threads')
