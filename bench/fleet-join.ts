@@ -3,7 +3,7 @@ import { preparePolicy } from '../src/policies/prepare.js'
 import type { Policy } from '../src/policies/policy.js'
 import { startNode } from '../test/helpers/node-process.js'
 import { type Cleanup, cpuProfileArgs, envInt, percentile, round, withCleanup, PROFILE_KINDS } from './lib/harness.js'
-import { INSERT_COMMAND, expectOrdered, preparedHome, sequential } from './rest.js'
+import { INSERT_COMMAND, expectOrdered, preparedHome, sequentialCommands } from './rest.js'
 
 /**
  * fleet-join: a fleet joining one worker at a time. A LevelDB master whose ledger already holds
@@ -46,7 +46,7 @@ export async function fleetJoin (opts: { slaves?: number, profiles?: number, wor
     const home = await preparedHome(t, 2 * slaves + profiles, undefined, fleetPolicy(slaves))
     const master = await startNode(t, { type: 'master', name: 'bench-fleet-master', home, nodeArgs: cpuProfileArgs(), env: { LOG_LEVEL: 'info' } })
     t.teardown(async () => { await master.stop() })
-    const run = await sequential(master, workers, i => {
+    const run = await sequentialCommands(master, workers, i => {
       // warm-up requests (i < 0) insert probes, so every measured request declares a worker
       if (i < 0) return { method: 'POST', command: INSERT_COMMAND, body: `<p={"probe": {"name": "warm${-i}"}}>` }
       const kinds = [PROFILE_KINDS[i % PROFILE_KINDS.length], PROFILE_KINDS[(i + 1) % PROFILE_KINDS.length]]

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { verify } from 'node:crypto'
-import { Client, Pool } from 'undici'
+import { Pool } from 'undici'
 import { openStore } from '../src/ledger/open-store.js'
 import { loadOrCreateIdentity } from '../src/node/identity.js'
 import { Ed25519Signer, publicKeyObject, type Signer } from '../src/policies/keys.js'
@@ -10,7 +10,8 @@ import { preparePolicy, signingPayload } from '../src/policies/prepare.js'
 import { startNode, type NodeProcess } from '../test/helpers/node-process.js'
 import { createTestDatabase } from '../test/helpers/pg.js'
 import { checkpointSigner } from '../test/helpers/checkpoints.js'
-import { type Cleanup, cpuProfileArgs, envInt, envInts, fillStore, percentile, round, tempDir, withCleanup } from './lib/harness.js'
+import { type Cleanup, cpuProfileArgs, envInt, envInts, fillStore, round, tempDir, waitQuiet, withCleanup } from './lib/harness.js'
+import { type SequentialRun, latencyFigures, sequential } from './lib/sequential.js'
 
 /**
  * REST as a user meets it: real `ledgermesh start` nodes (dist/, default LOG_LEVEL info) and
@@ -25,7 +26,7 @@ import { type Cleanup, cpuProfileArgs, envInt, envInts, fillStore, percentile, r
  *   Every answer is checked to say the policy was ordered (`global`).
  * - rest-query: `GET /` with `command: blockchain get probe where name = <a different name
  *   each call> bring.count` at a master holding 100,000 policies.
- * BENCH_REST_INSERTS (default 3,000) requests per row after 200 warm-up requests.
+ * BENCH_REST_INSERTS (default 3,000) requests per row after the warm-up's (bench/lib/sequential.ts).
  */
 export interface RestRow {
   bench: 'rest-insert' | 'rest-query' | 'rest-insert-concurrent'
@@ -37,11 +38,12 @@ export interface RestRow {
   p50_ms: number
   p99_ms: number
   max_ms: number
+  /** p99 of the warm-up requests (bench/lib/sequential.ts) */
+  cold_p99_ms?: number
   goal?: string
 }
 
 export const INSERT_COMMAND = 'blockchain insert where policy=!p and local=true and master=!ledger_conn'
-const WARM_UP = 200
 
 /** The probe policies on a benchmark ledger: the type the clients insert and query. */
 function probe (i: number, tag: string, signer: Signer, now: Date): Policy {
@@ -71,41 +73,16 @@ export async function preparedHome (t: Cleanup, size: number, psql?: { host: str
   return home
 }
 
-/** Sends `count` requests one after another on one keep-alive connection; latencies in ms. */
-export async function sequential (node: NodeProcess, count: number, request: (i: number) => { method: 'GET' | 'POST', command: string, body?: string }, check: (status: number, text: string) => void): Promise<{ latencies: number[], seconds: number }> {
-  const client = new Client(node.url, { pipelining: 1, keepAliveTimeout: 30_000 })
-  try {
-    const send = async (i: number): Promise<void> => {
-      const { method, command, body } = request(i)
-      const response = await client.request({ path: '/', method, headers: { command, 'user-agent': 'AnyLog/1.23', ...(body === undefined ? {} : { 'content-type': 'text/plain' }) }, body })
-      check(response.statusCode, await response.body.text())
-    }
-    for (let i = 0; i < Math.min(WARM_UP, count); i++) await send(-1 - i)
-    const latencies: number[] = []
-    const started = performance.now()
-    for (let i = 0; i < count; i++) {
-      const sent = performance.now()
-      await send(i)
-      latencies.push(performance.now() - sent)
-    }
-    return { latencies, seconds: (performance.now() - started) / 1000 }
-  } finally {
-    await client.close()
-  }
+/** AnyLog's REST request: the command in a header, the policy (if any) in the body. */
+export async function sequentialCommands (node: NodeProcess, count: number, request: (i: number) => { method: 'GET' | 'POST', command: string, body?: string }, check: (status: number, text: string) => void): Promise<SequentialRun> {
+  return await sequential(node.url, count, i => {
+    const { method, command, body } = request(i)
+    return { method, headers: { command, 'user-agent': 'AnyLog/1.23', ...(body === undefined ? {} : { 'content-type': 'text/plain' }) }, body }
+  }, (_, status, text) => { check(status, text) })
 }
 
-function row (bench: RestRow['bench'], at: string, store: RestRow['store'], size: number, run: { latencies: number[], seconds: number }, goal: (r: RestRow) => string | undefined): RestRow {
-  const r: RestRow = {
-    bench,
-    at,
-    store,
-    policies_before: size,
-    requests: run.latencies.length,
-    per_s: Math.round(run.latencies.length / run.seconds),
-    p50_ms: round(percentile(run.latencies, 50), 3),
-    p99_ms: round(percentile(run.latencies, 99), 3),
-    max_ms: round(Math.max(...run.latencies), 1)
-  }
+function row (bench: RestRow['bench'], at: string, store: RestRow['store'], size: number, run: SequentialRun, goal: (r: RestRow) => string | undefined): RestRow {
+  const r: RestRow = { bench, at, store, policies_before: size, requests: run.latencies.length, ...latencyFigures(run) }
   const verdict = goal(r)
   return verdict === undefined ? r : { ...r, goal: verdict }
 }
@@ -142,7 +119,7 @@ export async function restInsert (opts: { sizes?: number[], inserts?: number, st
     for (const store of stores) {
       rows.push(await withCleanup(async t => {
         const master = await masterNode(t, store, size)
-        const run = await sequential(master, inserts, insertRequest(`m-${store}`), expectOrdered)
+        const run = await sequentialCommands(master, inserts, insertRequest(`m-${store}`), expectOrdered)
         return row('rest-insert', 'master', store, size, run, insertGoal)
       }))
     }
@@ -151,7 +128,7 @@ export async function restInsert (opts: { sizes?: number[], inserts?: number, st
       const member = await startNode(t, { type: 'member', name: 'bench-member', env: { LEDGER_CONN: `127.0.0.1:${master.tcpPort}`, LOG_LEVEL: 'info' }, nodeArgs: cpuProfileArgs() })
       t.teardown(async () => { await member.stop() })
       await waitForHead(member, size)
-      const run = await sequential(member, inserts, insertRequest('member'), expectOrdered)
+      const run = await sequentialCommands(member, inserts, insertRequest('member'), expectOrdered)
       return row('rest-insert', 'member', 'level', size, run, insertGoal)
     }))
   }
@@ -163,7 +140,9 @@ export async function restQuery (opts: { size?: number, queries?: number } = {})
   const queries = opts.queries ?? envInt('BENCH_REST_INSERTS', 3000)
   return await withCleanup(async t => {
     const master = await masterNode(t, 'level', size)
-    const run = await sequential(master, queries, i => ({ method: 'GET', command: `blockchain get probe where name = pre-${Math.abs(i * 7919) % size} bring.count` }), (status, text) => {
+    // serving, not starting: folding 100,000 policies leaves V8 collecting for a second or two
+    await waitQuiet([master.proc.pid!])
+    const run = await sequentialCommands(master, queries, i => ({ method: 'GET', command: `blockchain get probe where name = pre-${Math.abs(i * 7919) % size} bring.count` }), (status, text) => {
       if (status !== 200 || text.trim() !== '1') throw new Error(`query answered HTTP ${status}: ${text.slice(0, 200)}`)
     })
     return [row('rest-query', 'master', 'level', size, run, r => `p99 < 1 ms: ${r.p99_ms < 1 ? 'met' : 'missed'}`)]
@@ -212,7 +191,7 @@ export async function restInsertConcurrent (opts: { clients?: number, inserts?: 
       }
     }))
     const seconds = (performance.now() - started) / 1000
-    return [row('rest-insert-concurrent', `master, ${clients} clients`, 'level', 1000, { latencies, seconds }, r =>
+    return [row('rest-insert-concurrent', `master, ${clients} clients`, 'level', 1000, { latencies, warmUpLatencies: [], seconds }, r =>
       `>= half of raw verify on one core (${Math.round(raw)}/s): ${r.per_s >= raw / 2 ? 'met' : 'missed'} (${round(r.per_s / raw, 2)}x)`)]
   })
 }

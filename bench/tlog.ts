@@ -1,5 +1,4 @@
 import { join } from 'node:path'
-import { Client } from 'undici'
 import { silentLogger } from '../src/base/logger.js'
 import { Ledger } from '../src/ledger/ledger.js'
 import { LevelStore } from '../src/ledger/level-store.js'
@@ -15,6 +14,9 @@ import { serveDirectory } from '../test/helpers/static-server.js'
 import { httpJson, httpRequest } from '../test/helpers/http.js'
 import { envInt, percentile, round, secondsSince, tempDir, waitQuiet, withCleanup } from './lib/harness.js'
 import { preparedHome } from './rest.js'
+import { type SequentialRun, latencyFigures, sequential } from './lib/sequential.js'
+
+interface Served extends SequentialRun { answers: Array<{ at: number, status: number, body: string }> }
 
 /**
  * The verifiable log's costs (docs/verifiable-log.md):
@@ -26,7 +28,7 @@ import { preparedHome } from './rest.js'
  *   start`, dist/, LOG_LEVEL info) holding BENCH_SERVED_ENTRIES entries (default 1,000,000,
  *   written to its store before it starts, as preparedHome does) answers
  *   `GET /v1/proof/inclusion?seq=<random>` and `GET /v1/proof/consistency?first=<random>` (to
- *   its checkpoint), BENCH_SERVED_REQUESTS (2,000) of each after 200 warm-up requests, one
+ *   its checkpoint), BENCH_SERVED_REQUESTS (2,000) of each after the warm-up's (bench/lib/sequential.ts), one
  *   after another on one keep-alive connection (undici's Client); each latency runs from the
  *   request sent to its body read. Every inclusion proof is then verified against the signed
  *   checkpoint; each consistency proof is checked to be to the checkpoint's size and within
@@ -109,28 +111,6 @@ export async function tlogTiles (): Promise<object[]> {
   })
 }
 
-const SERVED_WARM_UP = 200
-
-interface Served { latencies: number[], seconds: number, answers: Array<{ at: number, status: number, body: string }> }
-
-/** `count` GETs of `path(i)` one after another on one keep-alive connection. */
-async function getSequentially (client: Client, count: number, path: (i: number) => string): Promise<Served> {
-  const get = async (i: number): Promise<{ at: number, status: number, body: string }> => {
-    const response = await client.request({ path: path(i), method: 'GET' })
-    return { at: i, status: response.statusCode, body: await response.body.text() }
-  }
-  for (let i = 0; i < SERVED_WARM_UP; i++) await get(i)
-  const latencies: number[] = []
-  const answers: Served['answers'] = []
-  const started = performance.now()
-  for (let i = SERVED_WARM_UP; i < SERVED_WARM_UP + count; i++) {
-    const sent = performance.now()
-    answers.push(await get(i))
-    latencies.push(performance.now() - sent)
-  }
-  return { latencies, seconds: secondsSince(started), answers }
-}
-
 export async function tlogProofsServed (opts: { entries?: number, requests?: number } = {}): Promise<object[]> {
   return await withCleanup(async t => {
     const size = opts.entries ?? envInt('BENCH_SERVED_ENTRIES', 1_000_000)
@@ -147,12 +127,17 @@ export async function tlogProofsServed (opts: { entries?: number, requests?: num
     const checkpoint = parseCheckpoint(parseNote((await httpRequest(`${master.url}/checkpoint`, { timeoutMs: 10_000 })).text).text)
     if (checkpoint.size < size) throw new Error(`tlog-proofs-served: the node's checkpoint is of ${checkpoint.size} entries, not ${size}`)
     const n = checkpoint.size
-    const client = new Client(master.url, { pipelining: 1, keepAliveTimeout: 60_000 })
-    t.teardown(async () => { await client.close() })
-    const seqs = Array.from({ length: SERVED_WARM_UP + requests }, () => 1 + Math.floor(Math.random() * n))
-    const firsts = Array.from({ length: SERVED_WARM_UP + requests }, () => 1 + Math.floor(Math.random() * (n - 1)))
-    const inclusion = await getSequentially(client, requests, i => `/v1/proof/inclusion?seq=${seqs[i]}`)
-    const consistency = await getSequentially(client, requests, i => `/v1/proof/consistency?first=${firsts[i]}`)
+    // random entries, a new one for every request (the warm-up's too)
+    const seqs = Array.from({ length: requests }, () => 1 + Math.floor(Math.random() * n))
+    const firsts = Array.from({ length: requests }, () => 1 + Math.floor(Math.random() * (n - 1)))
+    const random = (values: number[], i: number): number => i >= 0 ? values[i]! : values[(-1 - i) % values.length]!
+    const served = async (path: (i: number) => string): Promise<Served> => {
+      const answers: Served['answers'] = []
+      const run = await sequential(master.url, requests, i => ({ method: 'GET', path: path(i) }), (i, status, body) => { if (i >= 0) answers.push({ at: i, status, body }) })
+      return { ...run, answers }
+    }
+    const inclusion = await served(i => `/v1/proof/inclusion?seq=${random(seqs, i)}`)
+    const consistency = await served(i => `/v1/proof/consistency?first=${random(firsts, i)}`)
     const b = (s: string): Buffer => Buffer.from(s, 'base64')
     let inclusionBytes = 0
     for (const { at, status, body } of inclusion.answers) {
@@ -171,10 +156,7 @@ export async function tlogProofsServed (opts: { entries?: number, requests?: num
       what,
       entries: n,
       requests,
-      per_s: Math.round(requests / run.seconds),
-      p50_ms: round(percentile(run.latencies, 50), 3),
-      p99_ms: round(percentile(run.latencies, 99), 3),
-      max_ms: round(Math.max(...run.latencies), 2),
+      ...latencyFigures(run),
       max_proof_bytes: bytes,
       goal: `p99 < 1 ms: ${percentile(run.latencies, 99) < 1 ? 'met' : 'missed'}`
     })

@@ -222,16 +222,21 @@ t.test('errors name the command, the position and what was expected', async t =>
   }
 })
 
-t.test('a REST command text is parsed once: the same frozen statements come back, a bad one throws every time', async t => {
+t.test('a REST command text that comes again is parsed once: the same frozen statements come back, a bad one throws every time', async t => {
   const { parseScriptCached } = await import('../src/commands/parser.js')
   const text = 'blockchain insert where policy = !p and local = true and master = !ledger_conn'
+  const once = parseScriptCached(text, { source: 'command header' })
   const first = parseScriptCached(text, { source: 'command header' })
-  t.equal(parseScriptCached(text, { source: 'command header' }), first, 'the second parse is the first one')
+  t.not(first, once, 'seen once, it was parsed and not kept')
+  t.equal(parseScriptCached(text, { source: 'command header' }), first, 'the third parse is the second one')
   t.same(first, parseScript(text, { source: 'command header' }), 'what parseScript makes of it')
   t.ok(Object.isFrozen(first) && Object.isFrozen(first[0]), 'frozen: running it cannot change what the next request runs')
   t.throws(() => { (first[0] as { kind: string }).kind = 'value' }, TypeError)
-  for (let i = 0; i < 2; i++) t.throws(() => parseScriptCached('blockchain get policy where', { source: 'command header' }), { code: 'bad_command' })
-  // many distinct texts: the cache stays bounded and the oldest is parsed anew
+  for (let i = 0; i < 3; i++) t.throws(() => parseScriptCached('blockchain get policy where', { source: 'command header' }), { code: 'bad_command' })
+  // texts seen once (a query naming a different value each time) never push a kept one out
   for (let i = 0; i < 600; i++) parseScriptCached(`get status where n = ${i}`)
+  t.equal(parseScriptCached(text, { source: 'command header' }), first, 'still kept after 600 texts seen once')
+  // many distinct texts that repeat: the cache stays bounded and the oldest is parsed anew
+  for (let i = 0; i < 600; i++) for (let k = 0; k < 2; k++) parseScriptCached(`get status where m = ${i}`)
   t.not(parseScriptCached(text, { source: 'command header' }), first, 'forgotten past the bound, parsed again')
 })
