@@ -93,10 +93,9 @@ export class Cursor {
     const start = this.offset
     const pos = this.src.pos(start)
     const c = text[start]
-    const two = text.slice(start, start + 2)
-    if (two === '==' || two === '!=' || two === '<=' || two === '>=') {
+    if ((c === '=' || c === '!' || c === '<' || c === '>') && text[start + 1] === '=') {
       this.offset += 2
-      return { kind: 'op', text: two, pos, end: this.offset }
+      return { kind: 'op', text: `${c}=`, pos, end: this.offset }
     }
     if (c === '=' || c === '<' || c === '>') {
       this.offset++
@@ -108,7 +107,9 @@ export class Cursor {
     }
     if (c === '"' || c === "'") return this.readString(c)
     if (c === '{' || c === '[') return this.readJson()
-    while (this.offset < this.end && !WORD_STOP.has(text[this.offset]) && text.slice(this.offset, this.offset + 2) !== '!=') this.offset++
+    // compared a character at a time: a two-character slice for every character of every word
+    // was garbage that each request left behind
+    while (this.offset < this.end && !WORD_STOP.has(text[this.offset]) && !(text[this.offset] === '!' && text[this.offset + 1] === '=')) this.offset++
     if (this.offset === start) {
       this.offset++
       throw this.src.error(start, `unexpected character ${JSON.stringify(c)}`)

@@ -12,8 +12,10 @@ export function textOutput (text: string, value: unknown = text): CommandOutput 
   return { value, text, contentType: 'text' }
 }
 
+/** A JSON answer; its text is serialized when first read (a /v1 route may send only the value). */
 export function jsonOutput (value: unknown): CommandOutput {
-  return { value, text: JSON.stringify(value), contentType: 'json' }
+  let text: string | undefined
+  return { value, get text () { return (text ??= JSON.stringify(value)) }, contentType: 'json' }
 }
 
 /** A command that succeeded with nothing to say (REST answers 200 with an empty body). */

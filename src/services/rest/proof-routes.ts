@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { CommandOutput } from '../../commands/output.js'
 import type { Executor } from '../../commands/executor.js'
 import { parseScript } from '../../commands/parser.js'
 import { Variables } from '../../commands/variables.js'
@@ -20,10 +21,15 @@ const SIZE = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER }
  * prove ...`) through the one executor, from values the schema validated.
  */
 export async function proofRoutes (app: FastifyInstance, { executor, node }: ProofRouteOptions): Promise<void> {
-  const run = async (command: string): Promise<unknown> => {
+  const output = async (command: string): Promise<CommandOutput | undefined> => {
     const [result] = await executor.runStatements(parseScript(command), { vars: new Variables(undefined, undefined, { hideSecrets: true }), via: 'rest', executor })
-    return result?.output?.value
+    return result?.output
   }
+  const run = async (command: string): Promise<unknown> => (await output(command))?.value
+  // a proof is sent as the command's JSON text: serializing its value again was a second copy
+  // of a 2 kB answer for every request
+  const proof = async (reply: FastifyReply, command: string): Promise<FastifyReply> =>
+    await reply.type('application/json; charset=utf-8').send((await output(command))?.text ?? 'null')
 
   app.get('/checkpoint', { schema: described('The signed checkpoint this node holds (c2sp.org/tlog-checkpoint, a signed note; text/plain)') }, async (_req, reply) => {
     const { checkpoint } = await run('get checkpoint') as { checkpoint: string }
@@ -45,18 +51,18 @@ export async function proofRoutes (app: FastifyInstance, { executor, node }: Pro
         additionalProperties: false
       }
     })
-  }, async (req) => {
+  }, async (req, reply) => {
     const { id, seq, size } = req.query as { id?: string, seq?: number, size?: number }
-    return await run(`blockchain prove where ${id !== undefined ? `id = ${id}` : `seq = ${seq!}`}${size !== undefined ? ` and size = ${size}` : ''}`)
+    return await proof(reply, `blockchain prove where ${id !== undefined ? `id = ${id}` : `seq = ${seq!}`}${size !== undefined ? ` and size = ${size}` : ''}`)
   })
 
   app.get('/v1/proof/state', {
     schema: described('A sparse Merkle proof that a policy id is live (with its entry) or absent, against the state line of this node\'s signed checkpoint', {
       querystring: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 256 } }, required: ['id'], additionalProperties: false }
     })
-  }, async (req) => {
+  }, async (req, reply) => {
     const { id } = req.query as { id: string }
-    return await run(`blockchain prove state where id = ${JSON.stringify(id)}`)
+    return await proof(reply, `blockchain prove state where id = ${JSON.stringify(id)}`)
   })
 
   app.get('/v1/proof/consistency', {
@@ -68,8 +74,8 @@ export async function proofRoutes (app: FastifyInstance, { executor, node }: Pro
         additionalProperties: false
       }
     })
-  }, async (req) => {
+  }, async (req, reply) => {
     const { first, second } = req.query as { first: number, second?: number }
-    return await run(`blockchain prove consistency where first = ${first}${second !== undefined ? ` and second = ${second}` : ''}`)
+    return await proof(reply, `blockchain prove consistency where first = ${first}${second !== undefined ? ` and second = ${second}` : ''}`)
   })
 }
