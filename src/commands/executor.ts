@@ -135,7 +135,7 @@ export class Executor {
       this.noted.add(err)
     }
     const text = this.secrets.text(err instanceof Error ? err.message : String(err)) + suffix
-    this.errorLog.add(where, text)
+    this.errorLog.add(where, 0, text)
     this.onError?.(where, text)
   }
 
@@ -205,7 +205,7 @@ export class Executor {
     if (handler === undefined) {
       throw new LedgerMeshError('unknown_command', `'${cmd.name}' is not available on this node`, { command: cmd.name })
     }
-    this.eventLog.add(`${ctx.source ?? ctx.via}:${cmd.pos.line}`, this.secrets.text(cmd.text))
+    this.eventLog.add(ctx.source ?? ctx.via, cmd.pos.line, this.secrets.text(cmd.text))
     try {
       return await handler(cmd, ctx)
     } catch (err) {
