@@ -446,3 +446,35 @@ t.test('a proof of the empty tree and of a one-leaf tree', async t => {
   t.ok(verifyStateProof(tree.root(), POOL[1], undefined, other))
   t.same(innerNodeHash(PLACEHOLDER, PLACEHOLDER).length, 32)
 })
+
+t.test('a snapshot capture puts each live policy in its chunk, in path order (48-bit keys first, Buffer.compare on a tie)', async t => {
+  const { byPath, captureSnapshot } = await import('../src/ledger/snapshot/capture.js')
+  // paths sharing their first six bytes (where the numeric key ties) and differing anywhere after
+  const prefix = fc.uint8Array({ minLength: 6, maxLength: 6 })
+  const paths = fc.array(fc.tuple(fc.constantFrom(0, 1, 2), fc.uint8Array({ minLength: 26, maxLength: 26 })), { minLength: 2, maxLength: 60 })
+  fc.assert(fc.property(fc.array(prefix, { minLength: 3, maxLength: 3 }), paths, (prefixes, rest) => {
+    const leaves = rest.map(([p, tail], seq) => { const path = Buffer.concat([prefixes[p]!, tail]); return { path, seq, key: path.readUIntBE(0, 6) } })
+    const ours = [...leaves].sort(byPath).map(l => l.path.toString('hex'))
+    const reference = [...leaves].sort((a, b) => Buffer.compare(a.path, b.path)).map(l => l.path.toString('hex'))
+    return ours.join() === reference.join()
+  }), { numRuns: 300 })
+
+  const count = 5000
+  const logged = Array.from({ length: count }, (_, i) => [createHash('sha256').update(`policy ${i}`).digest('hex'), i + 1] as [string, number])
+  const source = {
+    state: { logged: () => logged[Symbol.iterator]() },
+    tree: { compactRange: () => [] },
+    head: { seq: count, hash: 'h' },
+    signedHead: { seq: count, hash: 'h', state: { size: count } }
+  } as unknown as Parameters<typeof captureSnapshot>[0]
+  const capture = await captureSnapshot(source)
+  t.equal(capture.depth, chunkDepth(count))
+  t.equal(capture.chunks.reduce((n, c) => n + c.seqs.length, 0), count, 'every policy in one chunk')
+  const seqOf = new Map(logged.map(([id, seq]) => [statePath(id).toString('hex'), seq]))
+  for (const [index, chunk] of capture.chunks.entries()) {
+    const hex = chunk.paths.map(p => p.toString('hex'))
+    if (hex.join() !== [...hex].sort().join()) t.fail(`chunk ${index} is not in path order`)
+    if (!chunk.paths.every(p => chunkIndexOf(p, capture.depth) === index)) t.fail(`chunk ${index} holds a path of another chunk`)
+    if (!chunk.paths.every((p, i) => seqOf.get(p.toString('hex')) === chunk.seqs[i])) t.fail(`chunk ${index}: a path and its seq do not belong together`)
+  }
+})
